@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from tidings.actions.projects import do_create_project
+from tidings.store import schema
+from tidings.store.db import Database
+from tidings.store.group_commit import GroupCommitter
+
+
+def _batch(batch_id: str, project_id: str, key: str | None = None) -> dict[str, object]:
+    return dict(
+        id=batch_id, project_id=project_id, service_plan_id=None, type="mt_text", sender="12345",
+        body="hi", parameters=None, delivery_report="none", callback_url=None, client_reference=None,
+        send_at_ms=None, expire_at_ms=10**13, max_number_of_message_parts=None, truncate_concat=None,
+        flash_message=False, feedback_enabled=False, canceled=False, recipient_count=1,
+        created_ms=1, modified_ms=1, report_queued_ms=None, idempotency_key=key, request_hash=None,
+    )
+
+
+def _delivery(batch_id: str, project_id: str, recipient: str) -> dict[str, object]:
+    return dict(
+        batch_id=batch_id, project_id=project_id, recipient=recipient, status="Queued", code=400,
+        encoding="GSM", segments=1, due_ms=1, claimed_ms=None, attempts=0, status_ms=1, created_ms=1,
+    )
+
+
+async def test_concurrent_units_share_transactions_and_get_their_own_ids(any_db: Database) -> None:
+    project = await do_create_project(any_db, "p", 1)
+    committer = GroupCommitter(any_db)
+
+    async def one(i: int) -> list[int]:
+        bid = f"B{i:05d}"
+        rows = [_delivery(bid, project.project_id, f"+4670000{i:04d}{j}") for j in range(3)]
+        result = await committer.insert(
+            [(schema.batches, [_batch(bid, project.project_id)]), (schema.deliveries, rows)],
+            returning=frozenset({"deliveries"}),
+        )
+        return result["deliveries"]
+
+    id_lists = await asyncio.gather(*(one(i) for i in range(200)))
+    await committer.aclose()
+    assert committer.transactions < 200  # requests were grouped
+    assert all(len(ids) == 3 for ids in id_lists)
+    assert len({i for ids in id_lists for i in ids}) == 600
+    async with any_db.read() as conn:
+        rows = (await conn.execute(select(schema.deliveries.c.id, schema.deliveries.c.batch_id))).all()
+    owner = {r.id: r.batch_id for r in rows}
+    for i, ids in enumerate(id_lists):
+        assert {owner[d] for d in ids} == {f"B{i:05d}"}
+
+
+async def test_a_failing_unit_does_not_fail_its_neighbours(any_db: Database) -> None:
+    project = await do_create_project(any_db, "p", 1)
+    committer = GroupCommitter(any_db)
+    await committer.insert([(schema.batches, [_batch("DUP", project.project_id, key="k1")])])
+
+    results = await asyncio.gather(
+        committer.insert([(schema.batches, [_batch("OK1", project.project_id)])]),
+        committer.insert([(schema.batches, [_batch("BAD", project.project_id, key="k1")])]),
+        committer.insert([(schema.batches, [_batch("OK2", project.project_id)])]),
+        return_exceptions=True,
+    )
+    await committer.aclose()
+    assert isinstance(results[1], IntegrityError)
+    assert results[0] == {} and results[2] == {}
+    async with any_db.read() as conn:
+        ids = set((await conn.execute(select(schema.batches.c.id))).scalars())
+        count = (await conn.execute(select(func.count()).select_from(schema.batches))).scalar_one()
+    assert ids == {"DUP", "OK1", "OK2"} and count == 3
+
+
+@pytest.mark.parametrize("n", [1])
+async def test_project_secrets_are_stored_only_as_hashes(any_db: Database, n: int) -> None:
+    creds = await do_create_project(any_db, "p", 1)
+    async with any_db.read() as conn:
+        key = (await conn.execute(select(schema.access_keys))).one()
+        plan = (await conn.execute(select(schema.service_plans))).one()
+    assert creds.key_secret not in key.secret_hash and len(key.secret_hash) == 64
+    assert creds.api_token not in plan.token_hash

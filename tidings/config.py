@@ -1,0 +1,60 @@
+"""Settings, read from the environment (`TIDINGS_*`) with defaults for the embedded profile."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SmppConnectionSettings:
+    """One named SMPP connection (a carrier or the sandbox SMSC)."""
+
+    name: str
+    host: str
+    port: int
+    system_id: str
+    password: str
+    system_type: str = ""
+    window: int = 64
+    throughput: float = 0.0  # messages/second; 0 = uncapped
+    enquire_link_interval: float = 30.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: str = "./.tidings"
+    database_url: str | None = None  # None: SQLite in data_dir
+    redis_url: str | None = None  # None: in-process queue and limits
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = None
+    token_ttl_seconds: int = 3600
+    default_expiry_seconds: int = 3 * 24 * 3600
+    max_recipients: int = 1000
+    max_body_length: int = 2000
+    dispatch_lease_seconds: float = 60.0
+    webhook_max_age_seconds: float = 72 * 3600
+    smpp_connections: tuple[SmppConnectionSettings, ...] = field(default_factory=tuple)
+
+    @property
+    def distributed(self) -> bool:
+        return self.redis_url is not None
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        env = os.environ
+        values: dict[str, object] = {}
+        for name, conv in (
+            ("data_dir", str),
+            ("database_url", str),
+            ("redis_url", str),
+            ("public_url", str),
+            ("token_ttl_seconds", int),
+            ("max_recipients", int),
+        ):
+            raw = env.get(f"TIDINGS_{name.upper()}")
+            if raw:
+                values[name] = conv(raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Domain types and state machines. Nothing here does I/O."""

@@ -1,0 +1,37 @@
+"""The dispatch queue contract shared by the in-process and Redis Streams implementations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass
+class Taken:
+    """Ids handed to one worker; `ack` once they are claimed in the database."""
+
+    ids: list[int]
+    tokens: list[str] = field(default_factory=list)
+
+
+class DispatchQueue(Protocol):
+    async def publish(self, ids: Sequence[int]) -> None: ...
+
+    async def take(self, max_items: int, timeout: float) -> Taken | None:
+        """Up to max_items ids, waiting at most `timeout` seconds for the first one."""
+        ...
+
+    async def ack(self, taken: Taken) -> None: ...
+
+    async def backlog(self) -> int:
+        """Entries published and not yet taken (used to decide whether a sweep is needed)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class Limiter(Protocol):
+    """A throughput cap: `acquire(n)` returns when n more messages may go out."""
+
+    async def acquire(self, n: int = 1) -> None: ...

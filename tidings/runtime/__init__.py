@@ -1,0 +1,1 @@
+"""Composition: wiring settings, store, queue, workers, channels and sandbox into a running profile."""

@@ -1,0 +1,28 @@
+"""The context every action and worker receives: the profile's shared services.
+
+Actions never ask which profile they run in; they use what the context gives them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tidings.config import Settings
+from tidings.queue.base import DispatchQueue
+from tidings.store.db import Database
+from tidings.store.group_commit import GroupCommitter
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: Database
+    committer: GroupCommitter
+    dispatch: DispatchQueue
+    clock: Callable[[], int] = field(default=now_ms)

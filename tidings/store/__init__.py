@@ -1,0 +1,4 @@
+"""Persistence: SQLAlchemy tables, the database handle, repositories and migrations.
+
+Nothing outside this package writes SQL.
+"""

@@ -1,0 +1,169 @@
+"""The tables. Times are integer epoch milliseconds (`*_ms`): portable and cheap to compare.
+
+One schema serves both profiles (SQLite and PostgreSQL); Alembic migrations in
+`tidings/store/migrations/` create it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# SQLite only aliases the rowid (and so autoincrements) for an INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("webhook_secret", String(200), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("project_id", String(64), ForeignKey("projects.id"), nullable=False, index=True),
+    Column("secret_hash", String(128), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+service_plans = Table(
+    "service_plans",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("project_id", String(64), ForeignKey("projects.id"), nullable=False, index=True),
+    Column("token_hash", String(128), nullable=False, unique=True),
+    Column("callback_url", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("project_id", String(64), ForeignKey("projects.id"), nullable=False),
+    Column("service_plan_id", String(64), nullable=True),
+    Column("type", String(16), nullable=False),
+    Column("sender", String(32), nullable=True),
+    Column("body", Text, nullable=False),
+    Column("parameters", JSON, nullable=True),
+    Column("delivery_report", String(32), nullable=False),
+    Column("callback_url", Text, nullable=True),
+    Column("client_reference", String(2048), nullable=True),
+    Column("send_at_ms", BigInteger, nullable=True),
+    Column("expire_at_ms", BigInteger, nullable=False),
+    Column("max_number_of_message_parts", Integer, nullable=True),
+    Column("truncate_concat", Boolean, nullable=True),
+    Column("flash_message", Boolean, nullable=False, default=False),
+    Column("feedback_enabled", Boolean, nullable=False, default=False),
+    Column("canceled", Boolean, nullable=False, default=False),
+    Column("recipient_count", Integer, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("modified_ms", BigInteger, nullable=False),
+    # When the batch-level delivery report webhook was queued (summary/full reports).
+    Column("report_queued_ms", BigInteger, nullable=True),
+    Column("idempotency_key", String(200), nullable=True),
+    Column("request_hash", String(64), nullable=True),
+    UniqueConstraint("project_id", "idempotency_key", name="uq_batches_idempotency"),
+    Index("ix_batches_project_created", "project_id", "created_ms"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("batch_id", String(32), ForeignKey("batches.id"), nullable=False),
+    Column("project_id", String(64), nullable=False),
+    Column("recipient", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("code", Integer, nullable=False),
+    Column("encoding", String(8), nullable=True),
+    Column("segments", Integer, nullable=True),
+    # Earliest time the dispatcher may take it (send_at, or a retry after throttling).
+    Column("due_ms", BigInteger, nullable=False),
+    # Set when a worker claims it for submission; a stale claim is taken over after the lease.
+    Column("claimed_ms", BigInteger, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("connection", String(64), nullable=True),
+    Column("smsc_message_id", String(72), nullable=True),
+    Column("status_ms", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_deliveries_batch", "batch_id", "recipient"),
+    Index("ix_deliveries_due", "status", "due_ms"),
+    Index("ix_deliveries_smsc", "connection", "smsc_message_id"),
+)
+
+# Receipts whose message id is not (yet) known: matched when the submit response lands.
+orphan_receipts = Table(
+    "orphan_receipts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("connection", String(64), nullable=False),
+    Column("smsc_message_id", String(72), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("code", Integer, nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+    Index("ix_orphan_receipts_smsc", "connection", "smsc_message_id"),
+)
+
+inbounds = Table(
+    "inbounds",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("project_id", String(64), ForeignKey("projects.id"), nullable=False),
+    Column("service_plan_id", String(64), nullable=True),
+    Column("type", String(16), nullable=False),
+    Column("sender", String(32), nullable=False),
+    Column("recipient", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+    Column("connection", String(64), nullable=True),
+    Column("smsc_message_id", String(72), nullable=True),
+    UniqueConstraint("connection", "smsc_message_id", name="uq_inbounds_smsc"),
+    Index("ix_inbounds_project_received", "project_id", "received_ms"),
+)
+
+# Numbers owned by a project: MO to them is routed to that project.
+numbers = Table(
+    "numbers",
+    metadata,
+    Column("number", String(32), primary_key=True),
+    Column("project_id", String(64), ForeignKey("projects.id"), nullable=False),
+    Column("service_plan_id", String(64), nullable=True),
+)
+
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("project_id", String(64), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("kind", String(48), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("due_ms", BigInteger, nullable=False),
+    Column("claimed_ms", BigInteger, nullable=True),
+    Column("state", String(12), nullable=False),  # pending | delivered | expired
+    Column("last_error", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("delivered_ms", BigInteger, nullable=True),
+    Index("ix_webhook_outbox_due", "state", "due_ms"),
+)

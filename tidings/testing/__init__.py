@@ -1,0 +1,1 @@
+"""Helpers for testing against Tidings: service checks and the suite runner."""
