@@ -80,3 +80,37 @@ DEFAULT_CODE: dict[Status, int] = {
     Status.EXPIRED: Code.INTERNAL_EXPIRY,
     Status.UNKNOWN: Code.INTERNAL_ERROR,
 }
+
+
+_PART_FAILURES = (Status.FAILED, Status.REJECTED, Status.EXPIRED, Status.DELETED)
+
+
+def aggregate_parts(parts: list[tuple[Status, int]]) -> tuple[Status, int] | None:
+    """The status of a concatenated message from its parts' (status, code): the first failure,
+    else Delivered once every part is, else Unknown once every part is final; None while any part
+    is still in flight."""
+    for status, code in parts:
+        if status in _PART_FAILURES:
+            return status, code
+    if all(status is Status.DELIVERED for status, _ in parts):
+        return Status.DELIVERED, Code.DELIVERED
+    if all(status.is_final for status, _ in parts):
+        return Status.UNKNOWN, next(code for status, code in parts if status is Status.UNKNOWN)
+    return None
+
+
+_ABORT_CODES = frozenset({
+    Code.UNROUTABLE, Code.INTERNAL_ERROR, Code.UNMATCHED_PARAMETER,
+    Code.UNMATCHED_DEFAULT_ORIGINATOR, Code.EXCEEDED_PARTS_LIMIT, Code.UNPROVISIONED_REGION,
+    Code.BLOCKED,
+})
+
+
+def status_for_refusal(code: int) -> Status:
+    """The status of a message refused before or at submission, from its code: the REST API's
+    own refusal codes abort it, an internal reject rejects it, and an SMSC's error fails it."""
+    if code in _ABORT_CODES:
+        return Status.ABORTED
+    if code == Code.INTERNAL_REJECT:
+        return Status.REJECTED
+    return Status.FAILED

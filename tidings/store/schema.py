@@ -84,6 +84,8 @@ batches = Table(
     Column("request_hash", String(64), nullable=True),
     UniqueConstraint("project_id", "idempotency_key", name="uq_batches_idempotency"),
     Index("ix_batches_project_created", "project_id", "created_ms"),
+    Index("ix_batches_sender_created", "sender", "created_ms"),
+    Index("ix_batches_report_pending", "delivery_report", "report_queued_ms"),
 )
 
 deliveries = Table(
@@ -99,16 +101,32 @@ deliveries = Table(
     Column("segments", Integer, nullable=True),
     # Earliest time the dispatcher may take it (send_at, or a retry after throttling).
     Column("due_ms", BigInteger, nullable=False),
+    # Set when its id was put on the dispatch queue; NULL means "not queued yet" (scheduled
+    # for later, or released after throttling): the sweeper publishes it once due.
+    Column("published_ms", BigInteger, nullable=True),
     # Set when a worker claims it for submission; a stale claim is taken over after the lease.
     Column("claimed_ms", BigInteger, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
     Column("connection", String(64), nullable=True),
-    Column("smsc_message_id", String(72), nullable=True),
     Column("status_ms", BigInteger, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     Index("ix_deliveries_batch", "batch_id", "recipient"),
     Index("ix_deliveries_due", "status", "due_ms"),
-    Index("ix_deliveries_smsc", "connection", "smsc_message_id"),
+)
+
+# One row per submit_sm accepted by an SMSC: a long message has one per segment, each with its
+# own SMSC message id and its own receipt. The delivery's status aggregates its parts.
+submissions = Table(
+    "submissions",
+    metadata,
+    Column("connection", String(64), primary_key=True),
+    Column("smsc_message_id", String(72), primary_key=True),
+    Column("delivery_id", BigInteger, nullable=False, index=True),
+    Column("part", Integer, nullable=False),
+    Column("parts", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("code", Integer, nullable=False),
+    Column("submitted_ms", BigInteger, nullable=False),
 )
 
 # Receipts whose message id is not (yet) known: matched when the submit response lands.
@@ -128,7 +146,8 @@ inbounds = Table(
     "inbounds",
     metadata,
     Column("id", String(32), primary_key=True),
-    Column("project_id", String(64), ForeignKey("projects.id"), nullable=False),
+    # NULL while no project owns the number it was sent to: kept, visible to nobody.
+    Column("project_id", String(64), ForeignKey("projects.id"), nullable=True),
     Column("service_plan_id", String(64), nullable=True),
     Column("type", String(16), nullable=False),
     Column("sender", String(32), nullable=False),

@@ -1,0 +1,1 @@
+"""Channel connectors, one folder each, and the contract they share (`base`)."""

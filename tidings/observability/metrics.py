@@ -1,0 +1,70 @@
+"""Prometheus metrics: messages accepted, sent, delivered and failed per channel, and latencies.
+
+One registry per process (`REGISTRY`); `/metrics` renders it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+from tidings.core.statuses import Status
+
+if TYPE_CHECKING:
+    from tidings.workers.writer import Transition
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+MESSAGES_ACCEPTED = Counter(
+    "tidings_messages_accepted_total", "Messages accepted by an API (one per recipient).",
+    ["channel"], registry=REGISTRY,
+)
+MESSAGES_SENT = Counter(
+    "tidings_messages_sent_total", "Messages handed to a channel and accepted by it.",
+    ["channel"], registry=REGISTRY,
+)
+MESSAGES_DELIVERED = Counter(
+    "tidings_messages_delivered_total", "Messages confirmed delivered.", ["channel"], registry=REGISTRY,
+)
+MESSAGES_FAILED = Counter(
+    "tidings_messages_failed_total", "Messages that ended in a final status other than delivered.",
+    ["channel", "status"], registry=REGISTRY,
+)
+MESSAGES_INBOUND = Counter(
+    "tidings_messages_inbound_total", "Messages received from handsets.", ["channel"], registry=REGISTRY,
+)
+WEBHOOKS = Counter(
+    "tidings_webhooks_total", "Webhook delivery attempts by outcome.", ["outcome"], registry=REGISTRY,
+)
+API_LATENCY = Histogram(
+    "tidings_api_request_seconds", "API request latency.", ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY,
+)
+DELIVERY_LATENCY = Histogram(
+    "tidings_delivery_seconds", "From acceptance to a final status.", ["channel"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+    registry=REGISTRY,
+)
+
+
+def count_transitions(transitions: Sequence[Transition], channel: str = "SMS") -> None:
+    delivered = failed = sent = 0
+    for t in transitions:
+        if t.new is Status.DISPATCHED:
+            sent += 1
+        elif t.new is Status.DELIVERED:
+            delivered += 1
+        elif t.new.is_final:
+            failed += 1
+            MESSAGES_FAILED.labels(channel, t.new.value).inc()
+    if sent:
+        MESSAGES_SENT.labels(channel).inc(sent)
+    if delivered:
+        MESSAGES_DELIVERED.labels(channel).inc(delivered)
+
+
+def render() -> bytes:
+    return generate_latest(REGISTRY)

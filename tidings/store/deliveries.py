@@ -1,0 +1,222 @@
+"""Queries of the dispatch side of the pipeline: publishing, claiming and releasing deliveries.
+
+Every status write is guarded (`WHERE status IN (...)`), so concurrent workers and late events
+can apply their updates blindly and the state machine in `tidings.core.statuses` still holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row, bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.core.statuses import DEFAULT_CODE, Status
+from tidings.store.schema import batches, deliveries, service_plans
+
+d = deliveries
+QUEUED = Status.QUEUED.value
+
+
+async def publish_due(conn: AsyncConnection, now: int, limit: int) -> list[int]:
+    """Mark due, unpublished Queued deliveries as published and return their ids."""
+    due = (
+        select(d.c.id)
+        .where(d.c.status == QUEUED, d.c.published_ms.is_(None), d.c.due_ms <= now)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    result = await conn.execute(
+        update(d).where(d.c.id.in_(due)).values(published_ms=now).returning(d.c.id)
+    )
+    return [r[0] for r in result]
+
+
+async def republish_stale(conn: AsyncConnection, now: int, lease_ms: int, limit: int) -> list[int]:
+    """Queued deliveries published or claimed longer than a lease ago and never settled: the
+    worker or the queue entry was lost. Publish them again (the claim makes duplicates harmless)."""
+    stale = now - lease_ms
+    rows = (
+        select(d.c.id)
+        .where(
+            d.c.status == QUEUED,
+            d.c.published_ms < stale,
+            (d.c.claimed_ms.is_(None)) | (d.c.claimed_ms < stale),
+        )
+        .limit(limit)
+        .scalar_subquery()
+    )
+    result = await conn.execute(
+        update(d).where(d.c.id.in_(rows)).values(published_ms=now, claimed_ms=None).returning(d.c.id)
+    )
+    return [r[0] for r in result]
+
+
+async def unpublish_all(conn: AsyncConnection) -> None:
+    """At start-up of the embedded profile the in-process queue is empty: every Queued delivery
+    becomes unpublished so the sweeper publishes it again."""
+    await conn.execute(
+        update(d).where(d.c.status == QUEUED).values(published_ms=None, claimed_ms=None)
+    )
+
+
+async def claim(conn: AsyncConnection, ids: Sequence[int], now: int, lease_ms: int) -> list[Row[Any]]:
+    """Claim Queued deliveries for submission; ids claimed by a live worker are skipped."""
+    if not ids:
+        return []
+    result = await conn.execute(
+        update(d)
+        .where(
+            d.c.id.in_(ids),
+            d.c.status == QUEUED,
+            (d.c.claimed_ms.is_(None)) | (d.c.claimed_ms < now - lease_ms),
+        )
+        .values(claimed_ms=now, attempts=d.c.attempts + 1)
+        .returning(d.c.id, d.c.batch_id, d.c.recipient, d.c.attempts, d.c.project_id)
+    )
+    return list(result)
+
+
+BATCH_FIELDS = (
+    batches.c.id,
+    batches.c.project_id,
+    batches.c.service_plan_id,
+    batches.c.sender,
+    batches.c.body,
+    batches.c.parameters,
+    batches.c.delivery_report,
+    batches.c.callback_url,
+    batches.c.client_reference,
+    batches.c.expire_at_ms,
+    batches.c.max_number_of_message_parts,
+    batches.c.truncate_concat,
+    batches.c.flash_message,
+    batches.c.canceled,
+    service_plans.c.callback_url.label("plan_callback_url"),
+)
+
+
+async def load_batches(conn: AsyncConnection, batch_ids: Sequence[str]) -> dict[str, Row[Any]]:
+    if not batch_ids:
+        return {}
+    query = (
+        select(*BATCH_FIELDS)
+        .select_from(batches.outerjoin(service_plans, service_plans.c.id == batches.c.service_plan_id))
+        .where(batches.c.id.in_(batch_ids))
+    )
+    return {row.id: row for row in await conn.execute(query)}
+
+
+_SET_STATUS = (
+    update(d)
+    .where(d.c.id == bindparam("b_id"), d.c.status == bindparam("b_old"))
+    .values(status=bindparam("b_status"), code=bindparam("b_code"), status_ms=bindparam("b_at"),
+            connection=func.coalesce(bindparam("b_connection"), d.c.connection), claimed_ms=None)
+)
+
+
+async def set_statuses(conn: AsyncConnection, changes: Sequence[dict[str, Any]]) -> None:
+    """Apply precomputed transitions: b_id, b_old, b_status, b_code, b_at, b_connection."""
+    if changes:
+        await conn.execute(_SET_STATUS, list(changes))
+
+
+async def fail_unclaimed(
+    conn: AsyncConnection, ids: Sequence[int], status: Status, code: int | None, now: int
+) -> list[Row[Any]]:
+    """Move deliveries that never reached an SMSC to a final status (expired, cancelled,
+    aborted); returns the rows that moved."""
+    if not ids:
+        return []
+    result = await conn.execute(
+        update(d)
+        .where(d.c.id.in_(ids), d.c.status == QUEUED)
+        .values(status=status.value, code=DEFAULT_CODE[status] if code is None else code,
+                status_ms=now, claimed_ms=None)
+        .returning(d.c.id, d.c.batch_id, d.c.recipient, d.c.project_id)
+    )
+    return list(result)
+
+
+_MARK_DISPATCHED = (
+    update(d)
+    .where(d.c.id == bindparam("b_id"), d.c.status == QUEUED)
+    .values(status=Status.DISPATCHED.value, code=DEFAULT_CODE[Status.DISPATCHED],
+            connection=bindparam("b_connection"), status_ms=bindparam("b_at"), claimed_ms=None)
+)
+
+
+async def mark_dispatched(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """rows: b_id, b_connection, b_at."""
+    if rows:
+        await conn.execute(_MARK_DISPATCHED, list(rows))
+
+
+_RELEASE = (
+    update(d)
+    .where(d.c.id == bindparam("b_id"), d.c.status == QUEUED)
+    .values(claimed_ms=None, published_ms=None, due_ms=bindparam("b_due"))
+)
+
+
+async def release(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Give claimed deliveries back for a later attempt (throttled, disconnected): rows b_id, b_due."""
+    if rows:
+        await conn.execute(_RELEASE, list(rows))
+
+
+async def overdue_queued(conn: AsyncConnection, now: int, lease_ms: int, limit: int) -> list[int]:
+    """Queued deliveries whose batch's expire_at has passed and that no live worker is sending."""
+    query = (
+        select(d.c.id)
+        .select_from(d.join(batches, batches.c.id == d.c.batch_id))
+        .where(d.c.status == QUEUED, batches.c.expire_at_ms <= now,
+               (d.c.claimed_ms.is_(None)) | (d.c.claimed_ms < now - lease_ms))
+        .limit(limit)
+    )
+    return [r[0] for r in await conn.execute(query)]
+
+
+FINAL_PENDING = (Status.QUEUED.value, Status.DISPATCHED.value)
+BATCH_REPORT_KINDS = ("summary", "full")
+
+
+async def done_batches_awaiting_report(conn: AsyncConnection, limit: int) -> list[Row[Any]]:
+    """Batches asking for a batch-level report whose every recipient is final."""
+    pending = select(d.c.id).where(d.c.batch_id == batches.c.id, d.c.status.in_(FINAL_PENDING)).exists()
+    query = (
+        select(*BATCH_FIELDS, batches.c.recipient_count)
+        .select_from(batches.outerjoin(service_plans, service_plans.c.id == batches.c.service_plan_id))
+        .where(batches.c.delivery_report.in_(BATCH_REPORT_KINDS), batches.c.report_queued_ms.is_(None), ~pending)
+        .limit(limit)
+    )
+    return list(await conn.execute(query))
+
+
+async def status_counts(
+    conn: AsyncConnection, batch_id: str, with_recipients: bool
+) -> list[tuple[str, int, int, list[str]]]:
+    """(status, code, count, recipients) per status and code of a batch; recipients only if asked."""
+    if not with_recipients:
+        query = (
+            select(d.c.status, d.c.code, func.count())
+            .where(d.c.batch_id == batch_id)
+            .group_by(d.c.status, d.c.code)
+            .order_by(d.c.status, d.c.code)
+        )
+        return [(r[0], r[1], r[2], []) for r in await conn.execute(query)]
+    groups: dict[tuple[str, int], list[str]] = {}
+    query = select(d.c.status, d.c.code, d.c.recipient).where(d.c.batch_id == batch_id).order_by(d.c.id)
+    for status, code, recipient in await conn.execute(query):
+        groups.setdefault((status, code), []).append(recipient)
+    return [(s, c, len(r), r) for (s, c), r in sorted(groups.items())]
+
+
+async def mark_reported(conn: AsyncConnection, batch_id: str, now: int) -> bool:
+    result = await conn.execute(
+        update(batches)
+        .where(batches.c.id == batch_id, batches.c.report_queued_ms.is_(None))
+        .values(report_queued_ms=now)
+    )
+    return bool(result.rowcount)

@@ -1,0 +1,59 @@
+"""Queries for mobile-originated messages: de-duplication and routing to a project."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import insert, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.store.schema import batches, inbounds, numbers, service_plans
+
+
+async def existing_keys(conn: AsyncConnection, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    keys = list(keys)
+    if not keys:
+        return set()
+    query = select(inbounds.c.connection, inbounds.c.smsc_message_id).where(
+        tuple_(inbounds.c.connection, inbounds.c.smsc_message_id).in_(keys)
+    )
+    return {(r[0], r[1]) for r in await conn.execute(query)}
+
+
+def _variants(number: str) -> list[str]:
+    bare = number.lstrip("+")
+    return [bare, "+" + bare]
+
+
+async def route(conn: AsyncConnection, to: str) -> tuple[str, str | None, str | None] | None:
+    """(project_id, service_plan_id, callback_url) owning `to`: the number's registered owner,
+    else the project that most recently sent from it (a reply goes back to whoever wrote)."""
+    row = (
+        await conn.execute(
+            select(numbers.c.project_id, numbers.c.service_plan_id, service_plans.c.callback_url)
+            .select_from(numbers.outerjoin(service_plans, service_plans.c.id == numbers.c.service_plan_id))
+            .where(numbers.c.number.in_(_variants(to)))
+            .limit(1)
+        )
+    ).first()
+    if row is not None:
+        return row[0], row[1], row[2]
+    row = (
+        await conn.execute(
+            select(batches.c.project_id, batches.c.service_plan_id,
+                   service_plans.c.callback_url, batches.c.callback_url.label("batch_callback"))
+            .select_from(batches.outerjoin(service_plans, service_plans.c.id == batches.c.service_plan_id))
+            .where(batches.c.sender.in_(_variants(to)))
+            .order_by(batches.c.created_ms.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return None
+    return row[0], row[1], row[2] or row[3]
+
+
+async def insert_inbounds(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(insert(inbounds), list(rows))

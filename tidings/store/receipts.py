@@ -1,0 +1,98 @@
+"""Queries of the receipt side: SMSC message ids, parts, orphans, and the delivery rows they move."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Row, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.store.schema import deliveries, orphan_receipts, submissions
+
+s = submissions
+
+
+async def insert_submissions(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(insert(s), list(rows))
+
+
+async def find_submissions(
+    conn: AsyncConnection, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Row[Any]]:
+    keys = list(keys)
+    if not keys:
+        return {}
+    query = select(s).where(tuple_(s.c.connection, s.c.smsc_message_id).in_(keys))
+    return {(r.connection, r.smsc_message_id): r for r in await conn.execute(query)}
+
+
+_SET_PART = (
+    update(s)
+    .where(s.c.connection == bindparam("b_connection"), s.c.smsc_message_id == bindparam("b_id"))
+    .values(status=bindparam("b_status"), code=bindparam("b_code"))
+)
+
+
+async def set_part_statuses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(_SET_PART, list(rows))
+
+
+async def parts_of(conn: AsyncConnection, delivery_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
+    out: dict[int, list[Row[Any]]] = {}
+    if delivery_ids:
+        for row in await conn.execute(select(s).where(s.c.delivery_id.in_(delivery_ids))):
+            out.setdefault(row.delivery_id, []).append(row)
+    return out
+
+
+async def load_deliveries(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Row[Any]]:
+    """The rows, locked until commit on PostgreSQL (in id order, so lockers never deadlock);
+    SQLite's single writer needs no lock."""
+    if not ids:
+        return {}
+    d = deliveries
+    query = (
+        select(d.c.id, d.c.batch_id, d.c.recipient, d.c.status, d.c.code, d.c.project_id,
+               d.c.encoding, d.c.segments)
+        .where(d.c.id.in_(sorted(ids)))
+        .order_by(d.c.id)
+        .with_for_update()
+    )
+    return {r.id: r for r in await conn.execute(query)}
+
+
+async def match_orphans(conn: AsyncConnection, limit: int) -> list[Row[Any]]:
+    """Orphan receipts whose submission now exists (recorded by a concurrent transaction)."""
+    o = orphan_receipts
+    query = (
+        select(o)
+        .select_from(o.join(s, (s.c.connection == o.c.connection)
+                            & (s.c.smsc_message_id == o.c.smsc_message_id)))
+        .order_by(o.c.id)
+        .limit(limit)
+    )
+    rows = list(await conn.execute(query))
+    if rows:
+        await conn.execute(delete(o).where(o.c.id.in_([r.id for r in rows])))
+    return rows
+
+
+async def insert_orphans(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(insert(orphan_receipts), list(rows))
+
+
+async def take_orphans(conn: AsyncConnection, keys: Iterable[tuple[str, str]]) -> list[Row[Any]]:
+    """Receipts that arrived before their submission was recorded; removed as they are taken."""
+    keys = list(keys)
+    if not keys:
+        return []
+    o = orphan_receipts
+    cond = tuple_(o.c.connection, o.c.smsc_message_id).in_(keys)
+    rows = list(await conn.execute(select(o).where(cond).order_by(o.c.id)))
+    if rows:
+        await conn.execute(delete(o).where(o.c.id.in_([r.id for r in rows])))
+    return rows

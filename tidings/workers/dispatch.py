@@ -1,0 +1,105 @@
+"""The dispatch worker: takes due delivery ids from the queue, claims them, sends them.
+
+Claiming is a guarded update in the database, so an id handed to two workers (a republished
+entry, a recovered stream entry) is sent by only one. Each claimed delivery is sent concurrently
+up to `concurrency` in flight (the connections' windows do the real pacing); the outcome goes to
+the `OutcomeWriter`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from tidings.channels.base import OutboundSms, SmsRouter
+from tidings.core.errors import PermanentDeliveryError, TransientDeliveryError
+from tidings.core.personalize import render_body
+from tidings.core.statuses import Code, Status, status_for_refusal
+from tidings.runtime.context import Context
+from tidings.store import deliveries as dq
+from tidings.workers.events import Dispatched, Released, Settled
+from tidings.workers.writer import OutcomeWriter
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_DELAY_MS = 60_000
+
+
+def retry_delay_ms(attempts: int, hint_seconds: float) -> int:
+    backoff = min(MAX_RETRY_DELAY_MS, 500 * 2 ** max(0, attempts - 1))
+    return max(int(hint_seconds * 1000), backoff)
+
+
+class DispatchWorker:
+    def __init__(self, ctx: Context, router: SmsRouter, writer: OutcomeWriter, *,
+                 concurrency: int = 512, take: int = 256) -> None:
+        self.ctx = ctx
+        self.router = router
+        self.writer = writer
+        self.take = take
+        self._slots = asyncio.Semaphore(concurrency)
+        self._inflight: set[asyncio.Task[None]] = set()
+        self.sent = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.step(timeout=0.2)
+            except Exception:  # noqa: BLE001 - keep dispatching; the sweeper recovers claims
+                log.exception("dispatch step failed")
+                await asyncio.sleep(0.5)
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def step(self, timeout: float) -> int:
+        taken = await self.ctx.dispatch.take(self.take, timeout)
+        if taken is None:
+            return 0
+        now = self.ctx.clock()
+        lease = int(self.ctx.settings.dispatch_lease_seconds * 1000)
+        async with self.ctx.db.write() as conn:
+            claimed = await dq.claim(conn, taken.ids, now, lease)
+        await self.ctx.dispatch.ack(taken)
+        if not claimed:
+            return 0
+        async with self.ctx.db.read() as conn:
+            batches = await dq.load_batches(conn, list({r.batch_id for r in claimed}))
+        for row in claimed:
+            batch = batches[row.batch_id]
+            if batch.canceled:
+                self.writer.add(Settled(row.id, Status.CANCELLED, Code.CANCELLED, now))
+            elif batch.expire_at_ms <= now:
+                self.writer.add(Settled(row.id, Status.EXPIRED, Code.INTERNAL_EXPIRY, now))
+            else:
+                await self._slots.acquire()
+                task = asyncio.get_running_loop().create_task(self._send(row, batch))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+        return len(claimed)
+
+    async def _send(self, row: Any, batch: Any) -> None:
+        message = OutboundSms(
+            delivery_id=row.id,
+            sender=batch.sender,
+            recipient=row.recipient,
+            body=render_body(batch.body, batch.parameters, row.recipient),
+            flash=bool(batch.flash_message),
+            max_parts=batch.max_number_of_message_parts,
+            truncate=bool(batch.truncate_concat),
+        )
+        try:
+            connection, smsc_ids = await self.router.send(message)
+        except TransientDeliveryError as exc:
+            due = self.ctx.clock() + retry_delay_ms(row.attempts, exc.retry_after)
+            self.writer.add(Released(row.id, due))
+        except PermanentDeliveryError as exc:
+            self.writer.add(Settled(row.id, status_for_refusal(exc.code), exc.code, self.ctx.clock()))
+        except Exception:  # noqa: BLE001 - a bug in a connector must not lose the message
+            log.exception("connector failed on delivery %s", row.id)
+            self.writer.add(Released(row.id, self.ctx.clock() + retry_delay_ms(row.attempts, 1.0)))
+        else:
+            self.sent += 1
+            self.writer.add(Dispatched(row.id, connection, smsc_ids, self.ctx.clock()))
+        finally:
+            self._slots.release()

@@ -1,0 +1,61 @@
+"""What happens to a delivery after it is accepted, as plain records for the outcome writer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tidings.core.statuses import Status
+
+
+@dataclass(slots=True)
+class Dispatched:
+    """An SMSC accepted every part; one SMSC message id per part."""
+
+    delivery_id: int
+    connection: str
+    smsc_ids: list[str]
+    at_ms: int
+
+
+@dataclass(slots=True)
+class Settled:
+    """A final status reached without an SMSC receipt (failed submit, expired, cancelled)."""
+
+    delivery_id: int
+    status: Status
+    code: int
+    at_ms: int
+
+
+@dataclass(slots=True)
+class Released:
+    """Give the delivery back for a later attempt (throttled, connection down)."""
+
+    delivery_id: int
+    due_ms: int
+
+
+@dataclass(slots=True)
+class Receipt:
+    """A delivery receipt from an SMSC for one submitted part."""
+
+    connection: str
+    smsc_id: str
+    status: Status
+    code: int
+    at_ms: int
+
+
+@dataclass(slots=True)
+class MobileOriginated:
+    """A message from a handset (MO), as received from an SMSC."""
+
+    connection: str
+    smsc_id: str | None
+    sender: str
+    recipient: str
+    body: str
+    at_ms: int
+
+
+Event = Dispatched | Settled | Released | Receipt | MobileOriginated

@@ -1,0 +1,98 @@
+"""The sweeper: the periodic jobs that make the pipeline whole after delays, crashes and time.
+
+- publishes deliveries that became due (scheduled `send_at`, retries after throttling);
+- republishes deliveries whose queue entry or worker was lost (only when the queue is drained,
+  so a long backlog is not duplicated);
+- expires Queued deliveries whose batch's `expire_at` has passed;
+- matches receipts that arrived before their submission was recorded in another transaction;
+- sends batch-level delivery reports for batches that are done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from tidings.core.statuses import Code, Status
+from tidings.runtime.context import Context
+from tidings.store import deliveries as dq
+from tidings.store import receipts as rq
+from tidings.workers import batch_reports
+from tidings.workers.events import Receipt, Settled
+from tidings.workers.writer import OutcomeWriter
+
+log = logging.getLogger(__name__)
+
+PUBLISH_LIMIT = 5000
+
+
+class Sweeper:
+    def __init__(self, ctx: Context, writer: OutcomeWriter, *, interval: float = 0.1,
+                 stale_every: float = 5.0, reports_every: float = 0.5) -> None:
+        self.ctx = ctx
+        self.writer = writer
+        self.interval = interval
+        self.stale_every = stale_every
+        self.reports_every = reports_every
+        self._last_stale = 0.0
+        self._last_reports = 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            try:
+                busy = await self.publish_due()
+                now = loop.time()
+                if now - self._last_stale >= self.stale_every:
+                    self._last_stale = now
+                    await self.republish_stale()
+                    await self.expire_overdue()
+                    await self.rematch_orphans()
+                if now - self._last_reports >= self.reports_every:
+                    self._last_reports = now
+                    await batch_reports.report_done_batches(self.ctx)
+            except Exception:  # noqa: BLE001 - the next round retries
+                log.exception("sweep failed")
+                busy = False
+            if not busy:
+                try:
+                    await asyncio.wait_for(stop.wait(), self.interval)
+                except TimeoutError:
+                    pass
+
+    async def publish_due(self) -> bool:
+        async with self.ctx.db.write() as conn:
+            ids = await dq.publish_due(conn, self.ctx.clock(), PUBLISH_LIMIT)
+        await self.ctx.dispatch.publish(ids)
+        return len(ids) == PUBLISH_LIMIT
+
+    async def republish_stale(self) -> int:
+        if await self.ctx.dispatch.backlog() > 0:
+            return 0
+        lease = int(self.ctx.settings.dispatch_lease_seconds * 1000)
+        async with self.ctx.db.write() as conn:
+            ids = await dq.republish_stale(conn, self.ctx.clock(), lease, PUBLISH_LIMIT)
+        if ids:
+            log.info("republishing %d deliveries whose worker or queue entry was lost", len(ids))
+        await self.ctx.dispatch.publish(ids)
+        return len(ids)
+
+    async def expire_overdue(self) -> int:
+        now = self.ctx.clock()
+        async with self.ctx.db.read() as conn:
+            ids = await dq.overdue_queued(
+                conn, now, int(self.ctx.settings.dispatch_lease_seconds * 1000), PUBLISH_LIMIT
+            )
+        if ids:
+            await self.writer.apply([Settled(i, Status.EXPIRED, Code.INTERNAL_EXPIRY, now) for i in ids])
+        return len(ids)
+
+    async def rematch_orphans(self) -> int:
+        async with self.ctx.db.write() as conn:
+            rows = await rq.match_orphans(conn, PUBLISH_LIMIT)
+        if rows:
+            await self.writer.apply([
+                Receipt(r.connection, r.smsc_message_id, Status(r.status), r.code, r.received_ms)
+                for r in rows
+            ])
+        return len(rows)

@@ -1,0 +1,250 @@
+"""The outcome writer: applies what happened to deliveries, in grouped transactions.
+
+Dispatch results, receipts and MO from every connection arrive here. Each flush is one
+transaction that records SMSC message ids, matches receipts to them (keeping unmatched receipts
+as orphans to match later), moves each delivery along the state machine only where the move is
+legal, stores inbound messages, and writes the webhooks these changes cause — so a change and
+its webhook are committed together or not at all. Callers that must not acknowledge upstream
+before the change is durable (receipts, MO: the SMSC redelivers until deliver_sm_resp) await
+`apply`; dispatch results use `add`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.core.ids import ulid
+from tidings.core.statuses import DEFAULT_CODE, Status, aggregate_parts, can_transition
+from tidings.store import deliveries as dq
+from tidings.store import inbound as iq
+from tidings.store import receipts as rq
+from tidings.store.db import Database
+from tidings.workers import notify
+from tidings.workers.events import Dispatched, Event, MobileOriginated, Receipt, Released, Settled
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Transition:
+    delivery_id: int
+    batch_id: str
+    recipient: str
+    old: Status
+    new: Status
+    code: int
+    at_ms: int
+    connection: str | None = None
+
+
+class OutcomeWriter:
+    def __init__(self, db: Database, clock: Callable[[], int], *, max_events: int = 4096) -> None:
+        self._db = db
+        self._clock = clock
+        self._max_events = max_events
+        self._pending: list[tuple[Event, asyncio.Future[None] | None]] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.flushes = 0
+        self.on_transitions: list[Callable[[Sequence[Transition]], None]] = []
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="outcome-writer")
+
+    def add(self, event: Event) -> None:
+        self._pending.append((event, None))
+        self._wakeup.set()
+
+    async def apply(self, events: Sequence[Event]) -> None:
+        """Record the events; returns once they are committed."""
+        loop = asyncio.get_running_loop()
+        futures = []
+        for event in events:
+            fut: asyncio.Future[None] = loop.create_future()
+            self._pending.append((event, fut))
+            futures.append(fut)
+        self._wakeup.set()
+        await asyncio.gather(*futures)
+
+    async def drain(self) -> None:
+        while self._pending:
+            await asyncio.sleep(0.002)
+
+    async def aclose(self) -> None:
+        await self.drain()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                chunk = self._pending[: self._max_events]
+                del self._pending[: self._max_events]
+                await self._flush(chunk)
+
+    async def _flush(self, chunk: list[tuple[Event, asyncio.Future[None] | None]]) -> None:
+        events = [e for e, _ in chunk]
+        delay = 0.05
+        while True:
+            try:
+                async with self._db.write() as conn:
+                    transitions = await apply_events(conn, events, self._clock())
+                break
+            except Exception:  # noqa: BLE001 - the database is down or busy: keep the events, retry
+                log.exception("outcome flush failed; retrying in %.2fs", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.flushes += 1
+        for fut in (f for _, f in chunk if f is not None):
+            if not fut.done():
+                fut.set_result(None)
+        for hook in self.on_transitions:
+            hook(transitions)
+
+
+async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int) -> list[Transition]:
+    released = [e for e in events if isinstance(e, Released)]
+    dispatched = [e for e in events if isinstance(e, Dispatched)]
+    settled = [e for e in events if isinstance(e, Settled)]
+    receipts = [e for e in events if isinstance(e, Receipt)]
+    mos = [e for e in events if isinstance(e, MobileOriginated)]
+
+    await dq.release(conn, [{"b_id": e.delivery_id, "b_due": e.due_ms} for e in released])
+
+    new_parts = [
+        {
+            "connection": e.connection, "smsc_message_id": smsc_id, "delivery_id": e.delivery_id,
+            "part": i + 1, "parts": len(e.smsc_ids), "status": Status.DISPATCHED.value,
+            "code": DEFAULT_CODE[Status.DISPATCHED], "submitted_ms": e.at_ms,
+        }
+        for e in dispatched
+        for i, smsc_id in enumerate(e.smsc_ids)
+    ]
+    await rq.insert_submissions(conn, new_parts)
+    for orphan in await rq.take_orphans(conn, ((p["connection"], p["smsc_message_id"]) for p in new_parts)):
+        receipts.append(Receipt(orphan.connection, orphan.smsc_message_id, Status(orphan.status),
+                                orphan.code, orphan.received_ms))
+
+    part_targets = await _apply_part_receipts(conn, receipts, now)
+
+    ids = {e.delivery_id for e in dispatched} | {e.delivery_id for e in settled} | set(part_targets)
+    rows = await rq.load_deliveries(conn, list(ids))
+    state = {i: Status(r.status) for i, r in rows.items()}
+    transitions: list[Transition] = []
+
+    def move(delivery_id: int, new: Status, code: int, at: int, connection: str | None = None) -> None:
+        row = rows.get(delivery_id)
+        if row is None or not can_transition(state[delivery_id], new):
+            return
+        transitions.append(Transition(delivery_id, row.batch_id, row.recipient, state[delivery_id],
+                                      new, code, at, connection))
+        state[delivery_id] = new
+
+    for e in dispatched:
+        move(e.delivery_id, Status.DISPATCHED, DEFAULT_CODE[Status.DISPATCHED], e.at_ms, e.connection)
+    for e in settled:
+        move(e.delivery_id, e.status, e.code, e.at_ms)
+    for delivery_id, (status, code, at) in part_targets.items():
+        move(delivery_id, status, code, at)
+
+    final: dict[int, Transition] = {}
+    connections: dict[int, str] = {}
+    for t in transitions:
+        final[t.delivery_id] = t
+        if t.connection:
+            connections[t.delivery_id] = t.connection
+    await dq.set_statuses(conn, [
+        {"b_id": i, "b_old": rows[i].status, "b_status": t.new.value, "b_code": t.code,
+         "b_at": t.at_ms, "b_connection": connections.get(i)}
+        for i, t in final.items()
+    ])
+
+    webhook_rows = await notify.recipient_reports(conn, transitions, now)
+    webhook_rows += await _store_mos(conn, mos, now)
+    await notify.enqueue(conn, webhook_rows)
+    return transitions
+
+
+async def _apply_part_receipts(
+    conn: AsyncConnection, receipts: list[Receipt], now: int
+) -> dict[int, tuple[Status, int, int]]:
+    """Record each receipt on its part; return the status each touched delivery should move to."""
+    if not receipts:
+        return {}
+    subs = await rq.find_submissions(conn, {(r.connection, r.smsc_id) for r in receipts})
+    orphans = [r for r in receipts if (r.connection, r.smsc_id) not in subs]
+    await rq.insert_orphans(conn, [
+        {"connection": r.connection, "smsc_message_id": r.smsc_id, "status": r.status.value,
+         "code": r.code, "received_ms": r.at_ms}
+        for r in orphans
+    ])
+    part_state = {k: (Status(v.status), v.code) for k, v in subs.items()}
+    part_updates: dict[tuple[str, str], tuple[Status, int]] = {}
+    last_at: dict[int, int] = {}
+    for r in receipts:
+        key = (r.connection, r.smsc_id)
+        if key not in subs or not can_transition(part_state[key][0], r.status):
+            continue
+        part_state[key] = part_updates[key] = (r.status, r.code)
+        delivery_id = subs[key].delivery_id
+        last_at[delivery_id] = max(last_at.get(delivery_id, 0), r.at_ms)
+    await rq.set_part_statuses(conn, [
+        {"b_connection": k[0], "b_id": k[1], "b_status": s.value, "b_code": c}
+        for k, (s, c) in part_updates.items()
+    ])
+    targets: dict[int, tuple[Status, int, int]] = {}
+    multi = [subs[k].delivery_id for k in part_updates if subs[k].parts > 1]
+    all_parts = await rq.parts_of(conn, multi) if multi else {}
+    for key, (status, code) in part_updates.items():
+        sub = subs[key]
+        if sub.parts == 1:
+            targets[sub.delivery_id] = (status, code, last_at[sub.delivery_id])
+            continue
+        parts = [(Status(p.status), p.code) for p in all_parts.get(sub.delivery_id, [])]
+        if len(parts) < sub.parts:
+            continue  # not every part is recorded yet
+        outcome = aggregate_parts(parts)
+        if outcome is not None:
+            targets[sub.delivery_id] = (outcome[0], outcome[1], last_at[sub.delivery_id])
+    return targets
+
+
+async def _store_mos(conn: AsyncConnection, mos: list[MobileOriginated], now: int) -> list[dict[str, object]]:
+    if not mos:
+        return []
+    seen = await iq.existing_keys(conn, ((m.connection, m.smsc_id) for m in mos if m.smsc_id))
+    rows = []
+    webhooks: list[dict[str, object]] = []
+    for m in mos:
+        key = (m.connection, m.smsc_id)
+        if m.smsc_id and key in seen:
+            continue  # the SMSC redelivered an MO we already stored
+        if m.smsc_id:
+            seen.add(key)  # type: ignore[arg-type]
+        owner = await iq.route(conn, m.recipient)
+        row = {
+            "id": ulid(), "project_id": owner[0] if owner else None,
+            "service_plan_id": owner[1] if owner else None, "type": "mo_text",
+            "sender": m.sender, "recipient": m.recipient, "body": m.body, "received_ms": m.at_ms,
+            "connection": m.connection, "smsc_message_id": m.smsc_id,
+        }
+        rows.append(row)
+        if owner is None:
+            log.warning("MO to %s matches no project; stored unrouted", m.recipient)
+        elif owner[2]:
+            webhooks.append(notify.mo_webhook(row, owner[2], now))
+    await iq.insert_inbounds(conn, rows)
+    return webhooks
