@@ -3,6 +3,7 @@
     SmppError
     ├── PduError              a PDU could not be encoded or decoded; carries the command_status
     │                         a peer should be answered with (also a ValueError)
+    ├── ReceiptError          a deliver_sm flagged as a receipt names no message id (also a ValueError)
     ├── CommandStatusError    the peer answered a request with a non-zero command_status
     │   └── BindError         ... and the request was a bind
     └── SessionError          the connection cannot carry the request
@@ -18,13 +19,14 @@ sessions map them to `SessionClosed`, the client maps connect failures to `NotBo
 
 from __future__ import annotations
 
-from tidings.smpp.constants import CommandStatus, is_transient, status_name
+from tidings.smpp.constants import CommandId, CommandStatus, is_transient, status_name
 
 __all__ = [
     "BindError",
     "CommandStatusError",
     "NotBound",
     "PduError",
+    "ReceiptError",
     "ResponseTimeout",
     "SessionClosed",
     "SessionError",
@@ -58,11 +60,20 @@ class PduError(SmppError, ValueError):
         self.sequence_number = sequence_number
 
 
+class ReceiptError(SmppError, ValueError):
+    """A delivery receipt that cannot be matched to a message: no id in its TLVs or its text."""
+
+
 class CommandStatusError(SmppError):
     """The peer answered with an error status (including a generic_nack)."""
 
     def __init__(self, command_status: int, command_id: int, message: str | None = None) -> None:
-        text = message or f"request 0x{command_id:08X} rejected"
+        if message is None:
+            try:
+                message = f"{CommandId(command_id).name.lower()} rejected"
+            except ValueError:
+                message = f"request 0x{command_id:08X} rejected"
+        text = message
         super().__init__(f"{text}: {status_name(command_status)}")
         self.command_status = command_status
         self.command_id = command_id

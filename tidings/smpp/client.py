@@ -1,0 +1,282 @@
+"""`EsmeClient`: one bind to a carrier's SMSC, kept alive in the background.
+
+`start()` connects and binds, then a background task keeps the bind: when the connection drops it
+reconnects with capped exponential backoff and jitter (`Backoff`). Meanwhile `submit()` raises
+`NotBound` at once, so the caller can queue the message for later or fail over to another
+connection, instead of waiting on a socket that is not there.
+
+Throughput is paced before the window: `submit()` first takes a token from the `limiter` (the
+carrier's messages per second), then a window slot (the carrier's outstanding-request limit).
+
+deliver_sm (receipts and mobile-originated messages) goes to `on_deliver_sm`, and the
+deliver_sm_resp carries the status that callback returns, sent only after it returns: a callback
+that stores the receipt durably before returning ESME_ROK never loses one. A callback that raises
+answers ESME_RX_T_APPN, which asks the SMSC to deliver again later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+from tidings.smpp.backoff import Backoff
+from tidings.smpp.constants import DEFAULT_MAX_PDU_SIZE, CommandStatus, is_transient
+from tidings.smpp.errors import BindError, NotBound, PduError, SessionError
+from tidings.smpp.pdu import (
+    BindReceiver,
+    BindRequest,
+    BindTransceiver,
+    BindTransmitter,
+    DeliverSm,
+    GenericNack,
+    Pdu,
+    SubmitSm,
+    SubmitSmResp,
+)
+from tidings.smpp.session import Role, Session, SessionConfig
+from tidings.smpp.throttle import RateLimiter
+
+__all__ = ["BindMode", "ClientState", "DeliverSmCallback", "EsmeClient"]
+
+logger = logging.getLogger("tidings.smpp.client")
+
+BindMode = Literal["transmitter", "receiver", "transceiver"]
+DeliverSmCallback = Callable[[DeliverSm], Awaitable[int]]
+"""Handles one deliver_sm and returns the command_status for its deliver_sm_resp."""
+
+_BIND_REQUESTS: dict[str, type[BindRequest]] = {
+    "transmitter": BindTransmitter,
+    "receiver": BindReceiver,
+    "transceiver": BindTransceiver,
+}
+
+
+class ClientState(enum.Enum):
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    BOUND = "bound"
+    CLOSED = "closed"
+
+
+class EsmeClient:
+    """An ESME bound to one SMSC; see the module docstring."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        system_id: str,
+        password: str,
+        system_type: str = "",
+        *,
+        bind: BindMode = "transceiver",
+        window: int = 10,
+        enquire_link_interval: float | None = 30.0,
+        response_timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        reconnect_delay: float = 1.0,
+        reconnect_max_delay: float = 60.0,
+        limiter: RateLimiter | None = None,
+        on_deliver_sm: DeliverSmCallback | None = None,
+        on_state_change: Callable[[ClientState], None] | None = None,
+        addr_ton: int = 0,
+        addr_npi: int = 0,
+        address_range: str = "",
+        max_pdu_size: int = DEFAULT_MAX_PDU_SIZE,
+        inbound_window: int = 100,
+    ) -> None:
+        if bind not in _BIND_REQUESTS:
+            raise ValueError(f"bind must be one of {sorted(_BIND_REQUESTS)}")
+        self.host = host
+        self.port = port
+        self.bind_mode: BindMode = bind
+        self.system_id = system_id
+        self._password = password
+        self.system_type = system_type
+        self._address = (addr_ton, addr_npi, address_range)
+        self.config = SessionConfig(
+            window=window,
+            response_timeout=response_timeout,
+            enquire_link_interval=enquire_link_interval,
+            max_pdu_size=max_pdu_size,
+            inbound_window=inbound_window,
+        )
+        self.connect_timeout = connect_timeout
+        self.backoff = Backoff(reconnect_delay, max(reconnect_delay, reconnect_max_delay))
+        self.limiter = limiter
+        self._on_deliver_sm = on_deliver_sm
+        self._on_state_change = on_state_change
+        self.state = ClientState.DISCONNECTED
+        self.session: Session | None = None
+        self.last_error: BaseException | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._first_attempt: asyncio.Future[None] | None = None
+        self._bound = asyncio.Event()
+        self._closing = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect and bind, then keep the bind up in the background.
+
+        Returns after the first attempt: bound, or not reachable (the background task keeps
+        trying). Raises `BindError` if the SMSC refused the first bind with a permanent status,
+        such as a wrong password, and then stops.
+        """
+        if self._task is not None:
+            raise RuntimeError("client already started")
+        loop = asyncio.get_running_loop()
+        self._first_attempt = loop.create_future()
+        self._task = loop.create_task(self._run())
+        await asyncio.shield(self._first_attempt)
+
+    async def wait_bound(self, timeout: float | None = None) -> None:
+        """Wait until bound (raises TimeoutError after `timeout` seconds)."""
+        async with asyncio.timeout(timeout):
+            await self._bound.wait()
+
+    async def aclose(self, timeout: float | None = None) -> None:
+        """Unbind (letting requests in flight finish), close, and stop reconnecting."""
+        self._closing = True
+        session = self.session
+        if session is not None:
+            await session.unbind(timeout)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._set_state(ClientState.CLOSED)
+
+    async def __aenter__(self) -> EsmeClient:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    @property
+    def bound(self) -> bool:
+        return self.session is not None and self.session.bound
+
+    # -- requests ----------------------------------------------------------------------------
+
+    async def submit(self, pdu: SubmitSm) -> SubmitSmResp:
+        """Submit one message and return the SMSC's submit_sm_resp.
+
+        Raises `NotBound` when there is no bind (nothing was sent), `CommandStatusError` when the
+        SMSC rejected it (`.transient` says whether to retry), `SessionClosed` or
+        `ResponseTimeout` when the outcome is unknown.
+        """
+        response = await self.request(pdu)
+        if not isinstance(response, SubmitSmResp):
+            raise PduError(CommandStatus.ESME_RINVCMDID, f"submit_sm answered with {response.command_name}")
+        return response
+
+    async def request(self, pdu: Pdu) -> Pdu:
+        """Send any request this side may send (query_sm, data_sm...) through the limiter and window."""
+        if self.session is None or not self.session.bound:
+            raise NotBound(f"not bound to {self.host}:{self.port}")
+        if self.limiter is not None:
+            await self.limiter.acquire(1)
+        session = self.session
+        if session is None or not session.bound:
+            raise NotBound(f"not bound to {self.host}:{self.port}")
+        return await session.request(pdu)
+
+    # -- background ----------------------------------------------------------------------------
+
+    def _set_state(self, state: ClientState) -> None:
+        if state is self.state:
+            return
+        self.state = state
+        if state is ClientState.BOUND:
+            self._bound.set()
+        else:
+            self._bound.clear()
+        if self._on_state_change is not None:
+            try:
+                self._on_state_change(state)
+            except Exception:
+                logger.exception("smpp client %s:%s: state callback failed", self.host, self.port)
+
+    def _settle_first_attempt(self, error: BaseException | None = None) -> None:
+        first = self._first_attempt
+        if first is not None and not first.done():
+            if error is None:
+                first.set_result(None)
+            else:
+                first.set_exception(error)
+
+    async def _run(self) -> None:
+        try:
+            while not self._closing:
+                self._set_state(ClientState.CONNECTING)
+                try:
+                    session = await self._connect_and_bind()
+                except BindError as exc:
+                    self.last_error = exc
+                    logger.warning("smpp client %s:%s: bind refused: %s", self.host, self.port, exc)
+                    if not is_transient(exc.command_status) and not self._first_attempt_done():
+                        self._settle_first_attempt(exc)
+                        return
+                except (OSError, TimeoutError, SessionError, PduError) as exc:
+                    self.last_error = exc
+                    logger.warning("smpp client %s:%s: cannot bind: %r", self.host, self.port, exc)
+                else:
+                    self.session = session
+                    self.backoff.reset()
+                    self._set_state(ClientState.BOUND)
+                    self._settle_first_attempt()
+                    await session.wait_closed()
+                    self.session = None
+                    if self._closing:
+                        break
+                    logger.warning("smpp client %s:%s: connection lost, reconnecting", self.host, self.port)
+                self._settle_first_attempt()
+                self._set_state(ClientState.DISCONNECTED)
+                await asyncio.sleep(self.backoff.next_delay())
+        finally:
+            self.session = None
+            self._settle_first_attempt()
+            self._set_state(ClientState.CLOSED if self._closing else ClientState.DISCONNECTED)
+
+    def _first_attempt_done(self) -> bool:
+        return self._first_attempt is None or self._first_attempt.done()
+
+    async def _connect_and_bind(self) -> Session:
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(self.connect_timeout):
+            _, session = await loop.create_connection(
+                lambda: Session(Role.ESME, self.config, on_request=self._answer), self.host, self.port
+            )
+        try:
+            addr_ton, addr_npi, address_range = self._address
+            bind = _BIND_REQUESTS[self.bind_mode](
+                system_id=self.system_id,
+                password=self._password,
+                system_type=self.system_type,
+                addr_ton=addr_ton,
+                addr_npi=addr_npi,
+                address_range=address_range,
+            )
+            await session.request(bind)
+        except BaseException:
+            session.close()
+            raise
+        return session
+
+    async def _answer(self, session: Session, pdu: Pdu) -> Pdu:
+        if not isinstance(pdu, DeliverSm):
+            return GenericNack(sequence_number=pdu.sequence_number, command_status=CommandStatus.ESME_RINVCMDID)
+        if self._on_deliver_sm is None:
+            return pdu.response(CommandStatus.ESME_ROK)
+        try:
+            status = await self._on_deliver_sm(pdu)
+        except Exception:
+            logger.exception("smpp client %s:%s: deliver_sm callback failed", self.host, self.port)
+            status = CommandStatus.ESME_RX_T_APPN
+        return pdu.response(status)
