@@ -57,7 +57,7 @@ class ReceiptStat(enum.StrEnum):
     ENROUTE = "ENROUTE"
 
 
-_STATE_BY_STAT = {
+_STATE_BY_STAT: dict[str, MessageState] = {
     ReceiptStat.ENROUTE: MessageState.ENROUTE,
     ReceiptStat.DELIVRD: MessageState.DELIVERED,
     ReceiptStat.EXPIRED: MessageState.EXPIRED,

@@ -79,7 +79,7 @@ BOUND_STATES = frozenset({_S.BOUND_TX, _S.BOUND_RX, _S.BOUND_TRX})
 _TRANSMIT = frozenset({_S.BOUND_TX, _S.BOUND_TRX})
 _RECEIVE = frozenset({_S.BOUND_RX, _S.BOUND_TRX})
 _LIVE = BOUND_STATES | {_S.OPEN}
-_STATE_AFTER_BIND = {_C.BIND_TRANSMITTER: _S.BOUND_TX, _C.BIND_RECEIVER: _S.BOUND_RX, _C.BIND_TRANSCEIVER: _S.BOUND_TRX}
+_STATE_AFTER_BIND: dict[int, SessionState] = {_C.BIND_TRANSMITTER: _S.BOUND_TX, _C.BIND_RECEIVER: _S.BOUND_RX, _C.BIND_TRANSCEIVER: _S.BOUND_TRX}
 
 # Requests an ESME sends (and an SMSC receives), and the states that allow them; and the reverse.
 _FROM_ESME: dict[int, frozenset[SessionState]] = {
