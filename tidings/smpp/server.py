@@ -166,7 +166,11 @@ class SmppServer:
         logger.info("smpp server listening on %s:%d", self.host, self.port)
 
     async def stop(self, *, unbind: bool = True, timeout: float = 5.0) -> None:
-        """Stop listening; unbind bound sessions (up to `timeout`), close the rest."""
+        """Stop listening; unbind bound sessions, close the rest.
+
+        Waits up to `timeout` for unbind responses and again for request handlers still running,
+        then cancels those handlers.
+        """
         server, self._server = self._server, None
         if server is None:
             return
@@ -176,7 +180,7 @@ class SmppServer:
             await asyncio.gather(*(session.unbind(timeout) for session in sessions if session.bound))
         for session in sessions:
             session.close()
-        await asyncio.gather(*(session.wait_closed() for session in sessions))
+        await asyncio.gather(*(session.wait_closed(timeout) for session in sessions))
         await server.wait_closed()
 
     async def __aenter__(self) -> SmppServer:

@@ -234,7 +234,7 @@ class Session(asyncio.Protocol):
             logger.info("smpp %s: unbind not acknowledged, closing", self.peername)
         finally:
             self.close()
-            await self.wait_closed()
+            await self.wait_closed(limit)
 
     def close(self) -> None:
         """Flush what is written and close the connection (no unbind)."""
@@ -242,11 +242,19 @@ class Session(asyncio.Protocol):
             self._flush()
             self._transport.close()
 
-    async def wait_closed(self) -> None:
-        """Wait for the connection to be gone and every request handler to have finished."""
+    async def wait_closed(self, handler_timeout: float | None = None) -> None:
+        """Wait for the connection to be gone and every request handler to have finished.
+
+        Handlers still running after `handler_timeout` seconds are cancelled.
+        """
         await asyncio.shield(self._closed)
-        while self._inbound_tasks:
-            await asyncio.wait(list(self._inbound_tasks))
+        if self._inbound_tasks:
+            _, stuck = await asyncio.wait(list(self._inbound_tasks), timeout=handler_timeout)
+            for task in stuck:
+                task.cancel()
+            if stuck:
+                logger.warning("smpp %s: cancelled %d request handlers still running", self.peername, len(stuck))
+                await asyncio.wait(stuck)
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
