@@ -1,0 +1,359 @@
+"""EsmeClient against SmppServer over real sockets: binds, windows, receipts, keepalive, reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from tidings.smpp import (
+    BindError,
+    BindRequest,
+    ClientState,
+    CommandStatus,
+    CommandStatusError,
+    DeliverSm,
+    DeliveryReceipt,
+    EsmeClient,
+    MessageState,
+    NotBound,
+    ResponseTimeout,
+    ServerSession,
+    SessionError,
+    SessionState,
+    SmppServer,
+    SubmitSm,
+    TokenBucket,
+    receipt_from_pdu,
+    receipt_pdu,
+)
+from tidings.smpp.testing import RawPeer, RecordingHandler
+
+S = CommandStatus
+ServerFactory = Callable[..., Awaitable[SmppServer]]
+ClientFactory = Callable[..., EsmeClient]
+
+
+def message(text: str = "hello") -> SubmitSm:
+    return SubmitSm(source_addr="Tidings", destination_addr="46701234567", short_message=text.encode())
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+def only_session(server: SmppServer) -> ServerSession:
+    (session,) = server.sessions
+    return session
+
+
+async def test_bind_and_submit(server: SmppServer, make_client: ClientFactory, handler: RecordingHandler) -> None:
+    states: list[ClientState] = []
+    client = make_client(server.port, on_state_change=states.append, system_type="VMA")
+    await client.start()
+    assert client.bound and client.state is ClientState.BOUND
+    assert states == [ClientState.CONNECTING, ClientState.BOUND]
+    response = await client.submit(message("first"))
+    assert (response.command_status, response.message_id) == (S.ESME_ROK, "msg00000001")
+    session = only_session(server)
+    assert (session.state, session.system_id, session.system_type) == (SessionState.BOUND_TRX, "tidings", "VMA")
+    assert handler.submitted[0].short_message == b"first"
+
+
+@pytest.mark.parametrize(
+    ("system_id", "password", "status"),
+    [("tidings", "wrong", S.ESME_RINVPASWD), ("stranger", "secret", S.ESME_RINVSYSID)],
+)
+async def test_bind_refused(
+    server: SmppServer, make_client: ClientFactory, system_id: str, password: str, status: int
+) -> None:
+    client = make_client(server.port, system_id=system_id, password=password)
+    with pytest.raises(BindError) as caught:
+        await client.start()
+    assert caught.value.command_status == status
+    assert caught.value.credentials_rejected and not caught.value.transient
+    assert not client.bound
+    with pytest.raises(NotBound):
+        await client.submit(message())
+    await eventually(lambda: not server.sessions)
+
+
+class BusyHandler(RecordingHandler):
+    """Refuses binds with ESME_RBINDFAIL."""
+
+    async def handle_bind(self, session: ServerSession, pdu: BindRequest) -> int:
+        self.binds.append(pdu)
+        return S.ESME_RBINDFAIL
+
+
+async def test_bind_fail_status_is_reported(make_server: ServerFactory, make_client: ClientFactory) -> None:
+    server = await make_server(BusyHandler())
+    with pytest.raises(BindError) as caught:
+        await make_client(server.port).start()
+    assert caught.value.command_status == S.ESME_RBINDFAIL
+
+
+async def test_bind_modes_limit_direction(server: SmppServer, make_client: ClientFactory) -> None:
+    transmitter = make_client(server.port, bind="transmitter")
+    await transmitter.start()
+    session = only_session(server)
+    assert session.state is SessionState.BOUND_TX
+    with pytest.raises(NotBound):
+        await session.deliver(DeliverSm(source_addr="1", destination_addr="2"))
+    await transmitter.aclose()
+
+    receiver = make_client(server.port, bind="receiver")
+    await receiver.start()
+    assert receiver.session is not None and receiver.session.state is SessionState.BOUND_RX
+    with pytest.raises(NotBound):
+        await receiver.submit(message())
+
+
+class SlowHandler(RecordingHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.active = 0
+        self.most_active = 0
+
+    async def handle_submit_sm(self, session: ServerSession, pdu: SubmitSm) -> tuple[int, str]:
+        self.active += 1
+        self.most_active = max(self.most_active, self.active)
+        await asyncio.sleep(0.005)
+        self.active -= 1
+        return await super().handle_submit_sm(session, pdu)
+
+
+async def test_window_bounds_outstanding_submits(make_server: ServerFactory, make_client: ClientFactory) -> None:
+    handler = SlowHandler()
+    server = await make_server(handler)
+    client = make_client(server.port, window=5)
+    await client.start()
+    assert client.session is not None
+    peak = 0
+
+    async def one(index: int) -> str:
+        nonlocal peak
+        task = asyncio.ensure_future(client.submit(message(f"m{index}")))
+        await asyncio.sleep(0)
+        assert client.session is not None
+        peak = max(peak, client.session.in_flight)
+        return (await task).message_id
+
+    message_ids = await asyncio.gather(*(one(index) for index in range(60)))
+    assert len(set(message_ids)) == 60
+    assert handler.most_active == 5
+    assert peak == 5
+    assert client.session.in_flight == 0
+    assert sorted(pdu.short_message for pdu in handler.submitted) == sorted(f"m{i}".encode() for i in range(60))
+
+
+@pytest.mark.parametrize(
+    ("status", "transient"),
+    [(S.ESME_RTHROTTLED, True), (S.ESME_RMSGQFUL, True), (S.ESME_RINVDSTADR, False)],
+)
+async def test_rejected_submit_raises_with_its_status(
+    make_server: ServerFactory, make_client: ClientFactory, status: int, transient: bool
+) -> None:
+    server = await make_server(RecordingHandler(submit_status=status))
+    client = make_client(server.port)
+    await client.start()
+    with pytest.raises(CommandStatusError) as caught:
+        await client.submit(message())
+    assert (caught.value.command_status, caught.value.transient) == (status, transient)
+    assert not isinstance(caught.value, SessionError)
+
+
+async def test_deliver_sm_answered_only_after_the_callback_returns(server: SmppServer, make_client: ClientFactory) -> None:
+    gate = asyncio.Event()
+    stored: list[DeliveryReceipt] = []
+
+    async def on_deliver_sm(pdu: DeliverSm) -> int:
+        await gate.wait()
+        receipt = receipt_from_pdu(pdu)
+        assert receipt is not None
+        stored.append(receipt)
+        return S.ESME_ROK
+
+    client = make_client(server.port, on_deliver_sm=on_deliver_sm)
+    await client.start()
+    receipt = DeliveryReceipt(message_id="msg1", message_state=MessageState.DELIVERED)
+    delivery = asyncio.create_task(only_session(server).deliver(receipt_pdu(receipt, source_addr="467", destination_addr="T")))
+    await asyncio.sleep(0.1)
+    assert not delivery.done()
+    assert not stored
+    gate.set()
+    response = await asyncio.wait_for(delivery, 5)
+    assert response.command_status == S.ESME_ROK
+    assert [r.message_id for r in stored] == ["msg1"]
+
+
+async def test_deliver_sm_callback_status_and_failure_reach_the_smsc(server: SmppServer, make_client: ClientFactory) -> None:
+    answers = iter([S.ESME_RX_P_APPN])
+
+    async def on_deliver_sm(pdu: DeliverSm) -> int:
+        try:
+            return next(answers)
+        except StopIteration:
+            raise RuntimeError("storage unavailable") from None
+
+    client = make_client(server.port, on_deliver_sm=on_deliver_sm)
+    await client.start()
+    session = only_session(server)
+    with pytest.raises(CommandStatusError) as permanent:
+        await session.deliver(DeliverSm(source_addr="467", destination_addr="T", short_message=b"MO"))
+    assert (permanent.value.command_status, permanent.value.transient) == (S.ESME_RX_P_APPN, False)
+    with pytest.raises(CommandStatusError) as retry:
+        await session.deliver(DeliverSm(source_addr="467", destination_addr="T", short_message=b"MO"))
+    assert (retry.value.command_status, retry.value.transient) == (S.ESME_RX_T_APPN, True)
+    assert client.bound
+
+
+async def test_enquire_link_keeps_an_idle_bind_alive(make_server: ServerFactory, make_client: ClientFactory) -> None:
+    server = await make_server(enquire_link_interval=None)
+    client = make_client(server.port, enquire_link_interval=0.05, response_timeout=0.5)
+    await client.start()
+    first_session = client.session
+    await asyncio.sleep(0.5)
+    assert only_session(server).stats.enquire_links_received >= 3
+    assert client.session is first_session and client.bound
+    assert first_session is not None and first_session.stats.response_timeouts == 0
+
+
+class StuckHandler(RecordingHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def handle_submit_sm(self, session: ServerSession, pdu: SubmitSm) -> tuple[int, str]:
+        await self.release.wait()
+        return await super().handle_submit_sm(session, pdu)
+
+
+async def test_response_timeout_frees_the_window(make_server: ServerFactory, make_client: ClientFactory) -> None:
+    handler = StuckHandler()
+    server = await make_server(handler)
+    client = make_client(server.port, window=2, response_timeout=0.2, enquire_link_interval=None)
+    await client.start()
+    results = await asyncio.gather(*(client.submit(message()) for _ in range(3)), return_exceptions=True)
+    assert all(isinstance(result, ResponseTimeout) for result in results)
+    assert client.session is not None and client.session.in_flight == 0
+    assert client.session.stats.response_timeouts == 3
+    handler.release.set()
+
+
+async def test_server_restart_client_reconnects_and_submit_is_retryable_meanwhile(
+    make_server: ServerFactory, make_client: ClientFactory, handler: RecordingHandler
+) -> None:
+    server = await make_server()
+    port = server.port
+    states: list[ClientState] = []
+    client = make_client(port, on_state_change=states.append)
+    await client.start()
+    await server.stop()
+    await eventually(lambda: client.state is not ClientState.BOUND)
+    with pytest.raises(NotBound) as caught:
+        await client.submit(message())
+    assert caught.value.retryable
+    await asyncio.sleep(0.3)  # a few refused reconnects
+
+    restarted = SmppServer(handler, "127.0.0.1", port)
+    await restarted.start()
+    try:
+        await client.wait_bound(timeout=5)
+        assert (await client.submit(message("again"))).command_status == S.ESME_ROK
+    finally:
+        await client.aclose()
+        await restarted.stop()
+    assert states.count(ClientState.BOUND) == 2
+    assert states.count(ClientState.CONNECTING) >= 3
+    assert isinstance(client.last_error, OSError)
+
+
+async def test_dropped_connection_is_rebound(server: SmppServer, make_client: ClientFactory) -> None:
+    client = make_client(server.port)
+    await client.start()
+    first = client.session
+    only_session(server).close()
+    await eventually(lambda: client.bound and client.session is not first)
+    assert (await client.submit(message())).command_status == S.ESME_ROK
+
+
+async def test_reconnect_attempts_back_off(make_client: ClientFactory) -> None:
+    probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = probe.sockets[0].getsockname()[1]
+    probe.close()
+    await probe.wait_closed()
+    loop = asyncio.get_running_loop()
+    attempts: list[float] = []
+
+    def record(state: ClientState) -> None:
+        if state is ClientState.CONNECTING:
+            attempts.append(loop.time())
+
+    client = make_client(port, on_state_change=record, reconnect_delay=0.05, reconnect_max_delay=0.4)
+    await client.start()  # nothing listens: returns, keeps trying in the background
+    assert client.state is ClientState.DISCONNECTED
+    await asyncio.sleep(1.2)
+    gaps = [later - earlier for earlier, later in zip(attempts, attempts[1:], strict=False)]
+    assert 3 <= len(attempts) <= 15
+    assert all(gap >= 0.02 for gap in gaps)
+    assert max(gaps) > 0.15  # grew beyond the initial delay
+    assert all(gap < 0.4 + 0.2 for gap in gaps)  # and stayed capped
+
+
+async def test_dead_smsc_is_detected_by_enquire_link(make_client: ClientFactory) -> None:
+    """An SMSC that accepts the bind and then never answers again is dropped and re-bound."""
+    connections: list[RawPeer] = []
+
+    async def silent_smsc(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = RawPeer(reader, writer)
+        connections.append(peer)
+        bind = await peer.read_pdu()
+        await peer.send(bind.response(S.ESME_ROK))
+        try:
+            while await reader.read(1024):
+                pass
+        finally:
+            writer.close()
+
+    listener = await asyncio.start_server(silent_smsc, "127.0.0.1", 0)
+    try:
+        client = make_client(listener.sockets[0].getsockname()[1], enquire_link_interval=0.05, response_timeout=0.2)
+        await client.start()
+        assert client.bound
+        await eventually(lambda: len(connections) >= 2, timeout=5)
+    finally:
+        await client.aclose(timeout=0.2)
+        listener.close()
+        await listener.wait_closed()
+
+
+async def test_throughput_cap_is_respected(server: SmppServer, make_client: ClientFactory, handler: RecordingHandler) -> None:
+    rate, burst = 50.0, 5
+    client = make_client(server.port, window=20, limiter=TokenBucket(rate, burst=burst))
+    await client.start()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    sending = asyncio.gather(*(client.submit(message()) for _ in range(40)))
+    await asyncio.sleep(0.3)
+    early = len(handler.submitted)
+    await sending
+    elapsed = loop.time() - started
+    assert early <= burst + rate * 0.3 + 5
+    assert elapsed >= (40 - burst) / rate * 0.8
+    assert len(handler.submitted) == 40
+
+
+async def test_aclose_unbinds(server: SmppServer, make_client: ClientFactory, handler: RecordingHandler) -> None:
+    states: list[ClientState] = []
+    client = make_client(server.port, on_state_change=states.append)
+    await client.start()
+    await client.aclose()
+    assert handler.unbinds == 1
+    assert client.state is ClientState.CLOSED and states[-1] is ClientState.CLOSED
+    with pytest.raises(NotBound):
+        await client.submit(message())
+    await eventually(lambda: not server.sessions)
