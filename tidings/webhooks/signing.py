@@ -24,8 +24,8 @@ __all__ = [
     "NONCE_HEADER",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
-    "signature",
     "sign",
+    "signature",
     "verify",
 ]
 
