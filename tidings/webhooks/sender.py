@@ -1,0 +1,328 @@
+"""The webhook sender: posts due outbox rows, signed, and records what happened.
+
+Each round claims due rows under a lease (see `outbox`), posts them concurrently, each signed with
+its project's current `webhook_secret`, and records the outcome:
+
+- a 2xx answer: `delivered`;
+- anything else, a network error or a timeout: the attempt is counted and the row is due again
+  after an exponential backoff with jitter (`base_delay` doubling per failure, at most
+  `max_delay`); `last_error` says why;
+- a row older than `max_age_seconds`, or one whose next try would be, is `expired` (and logged).
+
+Politeness towards receivers. At most `per_url_concurrency` rows per URL are in flight. When a
+URL fails, it is backed off as a whole: its other pending rows are pushed back to the same retry
+time (in the database, so every sender sees it), rows queued for it meanwhile are pushed back as
+they come due, and once the retry time comes a single row (the oldest) probes it. Success opens
+the URL again; another failure doubles its delay. Attempts that were already in flight when the
+URL failed do not compound its backoff. Within a URL, older rows go first.
+
+Delivery is at least once. A sender that dies mid-post leaves its rows claimed; another sender
+takes them over when the lease (`lease_seconds`, longer than the request `timeout`) lapses, and
+the receiver may then see a row twice. Receivers deduplicate on the body (batch id and recipient,
+or the inbound id), as with Sinch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from tidings.store.db import Database
+from tidings.webhooks import outbox, signing
+
+__all__ = ["WebhookSender"]
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "Tidings-Webhooks/1"
+# How much of a failing receiver's answer is kept in `last_error`.
+_ERROR_BODY_BYTES = 200
+# A receiver's answer is read up to this size (so the connection can be reused), then dropped.
+_MAX_RESPONSE_BYTES = 64 * 1024
+# Exponents past this are capped by max_delay anyway; avoids float overflow.
+_MAX_EXPONENT = 62
+
+
+@dataclass(slots=True)
+class _UrlHealth:
+    """What this sender knows about a failing URL."""
+
+    failures: int  # consecutive failures, counting only attempts started after the previous one
+    failed_ms: int  # when the last counted failure happened
+    retry_ms: int  # nothing is sent to the URL before this; then one probe at a time
+
+
+@dataclass(slots=True)
+class _Round:
+    rows: list[outbox.Claimed] = field(default_factory=list)
+    secrets: dict[str, str] = field(default_factory=dict)
+    expired: int = 0
+    deferred: int = 0
+
+
+class WebhookSender:
+    """Delivers the webhook outbox. Counters: `posted` (delivered), `failed` (failed attempts),
+    `expired` (rows given up)."""
+
+    def __init__(
+        self,
+        db: Database,
+        http: httpx.AsyncClient,
+        *,
+        clock: Callable[[], int],
+        concurrency: int = 64,
+        per_url_concurrency: int = 16,
+        max_age_seconds: float = 72 * 3600,
+        base_delay: float = 1.0,
+        max_delay: float = 3600.0,
+        jitter: float = 0.2,
+        timeout: float = 10.0,
+        lease_seconds: float = 60.0,
+        poll_interval: float = 0.25,
+        window: int = 500,
+        rng: random.Random | None = None,
+    ) -> None:
+        if concurrency < 1 or per_url_concurrency < 1 or window < 1:
+            raise ValueError("concurrency, per_url_concurrency and window must be at least 1")
+        if not 0 < base_delay <= max_delay:
+            raise ValueError("need 0 < base_delay <= max_delay")
+        if not 0 <= jitter < 1:
+            raise ValueError("jitter is a fraction in [0, 1)")
+        if lease_seconds <= timeout:
+            raise ValueError("lease_seconds must exceed timeout, or a slow post could be retaken")
+        self._db = db
+        self._http = http
+        self._clock = clock
+        self.concurrency = concurrency
+        self.per_url_concurrency = per_url_concurrency
+        self.poll_interval = poll_interval
+        self._max_age_ms = int(max_age_seconds * 1000)
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+        self._jitter = jitter
+        self._timeout = timeout
+        self._lease_ms = int(lease_seconds * 1000)
+        self._window = window
+        self._rng = rng or random.Random()
+        self._health: dict[str, _UrlHealth] = {}
+        self._in_flight: Counter[str] = Counter()
+        self.posted = 0
+        self.failed = 0
+        self.expired = 0
+
+    @property
+    def in_flight(self) -> int:
+        return sum(self._in_flight.values())
+
+    async def run_once(self) -> int:
+        """One round: claim what is due (up to the free concurrency), post it, record the
+        outcomes. Returns how many rows were attempted or expired."""
+        work = await self._claim(self.concurrency - self.in_flight)
+        if work.rows:
+            await asyncio.gather(*(self._deliver(row, work.secrets.get(row.project_id))
+                                   for row in work.rows))
+        return len(work.rows) + work.expired
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set, then let the posts in flight finish.
+
+        Rows are claimed as soon as a slot is free, so a slow receiver never holds up the others.
+        A round that found work is followed at once by another; otherwise the sender sleeps
+        `poll_interval` (or until a post finishes or `stop` is set).
+        """
+        tasks: set[asyncio.Task[None]] = set()
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                found = 0
+                free = self.concurrency - self.in_flight
+                if free > 0:
+                    try:
+                        work = await self._claim(free)
+                    except Exception:  # noqa: BLE001 - the database may come back; retry next round
+                        log.exception("claiming webhooks failed")
+                        work = _Round()
+                    for row in work.rows:
+                        task = asyncio.create_task(self._deliver(row, work.secrets.get(row.project_id)))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                    found = len(work.rows) + work.expired + work.deferred
+                if found and self.in_flight < self.concurrency:
+                    continue
+                await asyncio.wait({stopped, *tasks}, timeout=self.poll_interval,
+                                   return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    def backoff_ms(self, failures: int) -> int:
+        """The delay after the `failures`-th consecutive failure: base_delay doubling, capped at
+        max_delay, minus up to `jitter` of it at random (so retries of many rows spread out)."""
+        exponent = min(max(failures, 1) - 1, _MAX_EXPONENT)
+        delay = min(self._max_delay, self._base_delay * 2.0**exponent)
+        return max(1, int(delay * (1 - self._jitter * self._rng.random()) * 1000))
+
+    # -- claiming ---------------------------------------------------------------------------
+
+    async def _claim(self, free: int) -> _Round:
+        work = _Round()
+        if free <= 0:
+            return work
+        now = self._clock()
+        stale_before = now - self._lease_ms
+        self._forget_recovered(now)
+        saturated = [url for url, n in self._in_flight.items() if n >= self._cap(url)]
+        limit = min(self._window, max(4 * free, 64))
+        take: list[int] = []
+        too_old: list[int] = []
+        deferred: dict[int, list[int]] = {}
+        async with self._db.write() as conn:
+            candidates = await outbox.due_candidates(conn, now, stale_before, limit, saturated)
+            taken: Counter[str] = Counter()
+            for c in candidates:
+                health = self._health.get(c.url)
+                if now - c.created_ms > self._max_age_ms:
+                    too_old.append(c.id)
+                elif health is not None and health.retry_ms > now:
+                    deferred.setdefault(health.retry_ms, []).append(c.id)
+                elif len(take) < free and self._in_flight[c.url] + taken[c.url] < self._cap(c.url):
+                    take.append(c.id)
+                    taken[c.url] += 1
+            wanted = take + too_old + [i for ids in deferred.values() for i in ids]
+            locked = await outbox.lock(conn, wanted, now, stale_before)
+            work.rows = await outbox.claim(conn, [i for i in take if i in locked], now, stale_before)
+            expired = await outbox.expire(conn, [i for i in too_old if i in locked], now, stale_before)
+            for due, ids in deferred.items():
+                work.deferred += await outbox.defer(conn, [i for i in ids if i in locked], due, now,
+                                                    stale_before)
+            work.secrets = await outbox.project_secrets(conn, {row.project_id for row in work.rows})
+        for row in work.rows:
+            self._in_flight[row.url] += 1
+        for gone in expired:
+            self._log_expired(gone.id, gone.url, gone.kind, gone.attempts, gone.created_ms, now,
+                              gone.last_error)
+        work.expired = len(expired)
+        self.expired += work.expired
+        return work
+
+    def _cap(self, url: str) -> int:
+        """How many rows of `url` may be in flight: one (a probe) while it is failing."""
+        return 1 if url in self._health else self.per_url_concurrency
+
+    def _forget_recovered(self, now: int) -> None:
+        """Drop what is known of URLs nothing was sent to for a long time after their retry
+        time: they have no pending rows left, so the memory would only grow."""
+        horizon = now - int(self._max_delay * 1000)
+        for url in [u for u, h in self._health.items() if h.retry_ms < horizon]:
+            if not self._in_flight[url]:
+                del self._health[url]
+
+    # -- posting ----------------------------------------------------------------------------
+
+    async def _deliver(self, row: outbox.Claimed, secret: str | None) -> None:
+        try:
+            if secret is None:
+                error: str | None = f"project {row.project_id} not found"
+            else:
+                error = await self._post(row, secret)
+            if error is None:
+                await self._record_delivered(row)
+            else:
+                await self._record_failure(row, error)
+        except Exception:  # noqa: BLE001 - the lease lapses and another round retries the row
+            log.exception("recording a webhook outcome failed", extra={"outbox_id": row.id})
+        finally:
+            self._in_flight[row.url] -= 1
+            if self._in_flight[row.url] <= 0:
+                del self._in_flight[row.url]
+
+    async def _post(self, row: outbox.Claimed, secret: str) -> str | None:
+        """Post the row; None on a 2xx answer, else what went wrong."""
+        headers = signing.sign(secret, row.body, self._clock())
+        headers["content-type"] = "application/json"
+        headers["user-agent"] = USER_AGENT
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._http.stream("POST", row.url, content=row.body, headers=headers,
+                                             timeout=self._timeout) as response:
+                    answer = await _read_capped(response)
+        except TimeoutError:
+            return f"timeout after {self._timeout:g}s"
+        except httpx.TimeoutException as exc:
+            return f"timeout: {type(exc).__name__}"
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - retried with backoff like any failure, not lost
+            log.warning("posting webhook %d failed unexpectedly", row.id, exc_info=True)
+            return f"{type(exc).__name__}: {exc}"
+        if response.is_success:
+            return None
+        snippet = answer[:_ERROR_BODY_BYTES].decode("utf-8", "replace").strip()
+        return f"HTTP {response.status_code}" + (f": {snippet}" if snippet else "")
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    async def _record_delivered(self, row: outbox.Claimed) -> None:
+        async with self._db.write() as conn:
+            await outbox.mark_delivered(conn, row.id, self._clock())
+        self.posted += 1
+        self._health.pop(row.url, None)
+
+    async def _record_failure(self, row: outbox.Claimed, error: str) -> None:
+        self.failed += 1
+        now = self._clock()
+        attempts = row.attempts + 1
+        health = self._health.get(row.url)
+        counted = health is None or row.claimed_ms > health.failed_ms
+        if health is None:
+            health = self._health[row.url] = _UrlHealth(failures=1, failed_ms=now, retry_ms=0)
+        elif counted:
+            health.failures += 1
+            health.failed_ms = now
+        due = now + self.backoff_ms(max(attempts, health.failures))
+        if counted:
+            health.retry_ms = due
+        else:
+            due = max(due, health.retry_ms)
+        gives_up = due - row.created_ms > self._max_age_ms
+        async with self._db.write() as conn:
+            if gives_up:
+                recorded = await outbox.mark_expired(conn, row, error)
+            else:
+                recorded = await outbox.mark_failed(conn, row, due, error)
+            if counted:
+                await outbox.defer_url(conn, row.url, health.retry_ms, now - self._lease_ms)
+        log.info("webhook attempt failed", extra={
+            "outbox_id": row.id, "url": row.url, "attempts": attempts, "error": error,
+            "retry_in_ms": None if gives_up else due - now,
+        })
+        if gives_up and recorded:
+            self.expired += 1
+            self._log_expired(row.id, row.url, row.kind, attempts, row.created_ms, now, error)
+
+    def _log_expired(self, row_id: int, url: str, kind: str, attempts: int, created_ms: int,
+                     now: int, last_error: str | None) -> None:
+        log.warning(
+            "webhook %d to %s expired undelivered after %d attempts", row_id, url, attempts,
+            extra={"outbox_id": row_id, "url": url, "kind": kind, "attempts": attempts,
+                   "age_seconds": (now - created_ms) / 1000, "last_error": last_error},
+        )
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    """Up to `_MAX_RESPONSE_BYTES` of the answer; a longer one is cut (and its connection closed)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= _MAX_RESPONSE_BYTES:
+            break
+    return b"".join(chunks)
