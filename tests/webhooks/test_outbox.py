@@ -70,6 +70,27 @@ async def test_enqueueing_nothing_is_a_no_op(any_db: Database) -> None:
         assert (await conn.execute(select(webhook_outbox))).all() == []
 
 
+async def test_purging_removes_only_finished_rows_older_than_the_cutoff(
+    any_db: Database, project: ProjectCredentials
+) -> None:
+    async with any_db.write() as conn:
+        rows = [outbox.webhook_row(project.project_id, "http://a.test", "mo_text", b"{}", NOW + i)
+                for i in range(6)]
+        for row, state in zip(rows, ["delivered", "expired", "pending", "delivered", "delivered",
+                                     "pending"], strict=True):
+            row["state"] = state
+        await outbox.enqueue(conn, rows)
+    async with any_db.write() as conn:
+        assert await outbox.purge_finished(conn, created_before_ms=NOW + 4, limit=1) == 1
+    async with any_db.write() as conn:
+        assert await outbox.purge_finished(conn, created_before_ms=NOW + 4) == 2
+    async with any_db.read() as conn:
+        left = (await conn.execute(select(webhook_outbox.c.created_ms, webhook_outbox.c.state)
+                                   .order_by(webhook_outbox.c.id))).all()
+    assert [(r.created_ms - NOW, r.state) for r in left] == [
+        (2, "pending"), (4, "delivered"), (5, "pending")]
+
+
 @pytest.mark.parametrize(
     ("module", "names"),
     [
@@ -81,7 +102,7 @@ async def test_enqueueing_nothing_is_a_no_op(any_db: Database) -> None:
         (outbox, {"DELIVERED", "EXPIRED", "PENDING", "Candidate", "Claimed", "Expired", "claim",
                   "defer", "defer_url", "due_candidates", "enqueue", "expire", "lock",
                   "mark_delivered", "mark_expired", "mark_failed", "project_secrets",
-                  "webhook_row"}),
+                  "purge_finished", "webhook_row"}),
         (sender, {"WebhookSender"}),
         (testing, {"ManualClock", "ReceivedRequest", "WebhookReceiver"}),
     ],

@@ -22,7 +22,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.store.schema import projects, webhook_outbox
@@ -45,6 +45,7 @@ __all__ = [
     "mark_expired",
     "mark_failed",
     "project_secrets",
+    "purge_finished",
     "webhook_row",
 ]
 
@@ -279,3 +280,16 @@ async def mark_expired(conn: AsyncConnection, row: Claimed, error: str) -> bool:
                 last_error=error[:MAX_ERROR_LENGTH])
     )
     return bool(result.rowcount)
+
+
+async def purge_finished(conn: AsyncConnection, created_before_ms: int, limit: int = 10_000) -> int:
+    """Delete up to `limit` delivered or expired rows created before `created_before_ms` (the
+    table keeps them for inspection until then); returns how many went. Pending rows stay."""
+    targets = (
+        select(_o.c.id)
+        .where(_o.c.state.in_((DELIVERED, EXPIRED)), _o.c.created_ms < created_before_ms)
+        .order_by(_o.c.id)
+        .limit(limit)
+    )
+    result = await conn.execute(delete(_o).where(_o.c.id.in_(targets.scalar_subquery())))
+    return int(result.rowcount)
