@@ -1,0 +1,304 @@
+"""RedisStreamsDispatchQueue against a real Redis: delivery, sharing, recovery, trimming."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from tidings.queue.base import Taken
+from tidings.queue.redis_streams import QueueError, RedisStreamsDispatchQueue
+
+
+CONSUMER_SCRIPT = str(Path(__file__).with_name("consumer_process.py"))
+GROUP = "workers"
+
+QueueFactory = Callable[..., RedisStreamsDispatchQueue]
+
+
+async def drain(queue: RedisStreamsDispatchQueue, max_items: int = 256, timeout: float = 0.05) -> list[int]:
+    got: list[int] = []
+    while (taken := await queue.take(max_items, timeout)) is not None:
+        got.extend(taken.ids)
+        await queue.ack(taken)
+    return got
+
+
+async def pending_count(redis: Redis, stream: str) -> int:
+    info = await redis.xpending(stream, GROUP)
+    return int(info["pending"])
+
+
+async def test_round_trip_in_order_and_trimmed(make_queue: QueueFactory, redis: Redis, stream: str) -> None:
+    queue = make_queue("a", ids_per_entry=64)
+    ids = list(range(1, 151))
+    await queue.publish(ids)
+    assert await redis.xlen(stream) == 3  # 64 + 64 + 22 ids
+    assert await queue.backlog() == 3
+
+    taken = await queue.take(256, 1.0)
+    assert taken is not None
+    assert taken.ids == ids
+    assert await queue.backlog() == 3  # delivered, not yet acknowledged: still pending
+    assert await pending_count(redis, stream) == 3
+
+    await queue.ack(taken)
+    assert await queue.backlog() == 0
+    assert await pending_count(redis, stream) == 0
+    assert await redis.xlen(stream) == 0  # acknowledged entries are deleted
+    assert await queue.take(256, 0.05) is None
+
+
+async def test_take_respects_max_items_and_acks_an_entry_once_all_its_ids_are_acked(
+    make_queue: QueueFactory, redis: Redis, stream: str
+) -> None:
+    queue = make_queue("a", ids_per_entry=10)
+    await queue.publish(list(range(10)))
+    first = await queue.take(4, 1.0)
+    second = await queue.take(4, 1.0)
+    third = await queue.take(4, 1.0)
+    assert first is not None and second is not None and third is not None
+    assert (first.ids, second.ids, third.ids) == ([0, 1, 2, 3], [4, 5, 6, 7], [8, 9])
+
+    await queue.ack(first)
+    await queue.ack(third)
+    assert await pending_count(redis, stream) == 1
+    assert await redis.xlen(stream) == 1
+    await queue.ack(second)
+    assert await pending_count(redis, stream) == 0
+    assert await redis.xlen(stream) == 0
+
+
+async def test_take_reads_whole_entries_up_to_max_items(make_queue: QueueFactory) -> None:
+    queue = make_queue("a", ids_per_entry=16)
+    await queue.publish(list(range(100)))
+    taken = await queue.take(40, 1.0)  # 40 // 16 = 2 entries
+    assert taken is not None
+    assert taken.ids == list(range(32))
+    await queue.ack(taken)
+
+
+async def test_take_waits_for_a_publish_then_times_out(make_queue: QueueFactory) -> None:
+    consumer = make_queue("a")
+    producer = make_queue("producer")
+    started = time.monotonic()
+    assert await consumer.take(10, 0.2) is None
+    assert time.monotonic() - started >= 0.15
+
+    waiting = asyncio.create_task(consumer.take(10, 5.0))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    await producer.publish([7, 8])
+    taken = await asyncio.wait_for(waiting, 5.0)
+    assert taken is not None and taken.ids == [7, 8]
+
+
+async def test_two_consumers_share_the_work_without_overlap(make_queue: QueueFactory, redis: Redis, stream: str) -> None:
+    producer = make_queue("producer", ids_per_entry=16)
+    a = make_queue("a", ids_per_entry=16)
+    b = make_queue("b", ids_per_entry=16)
+    ids = list(range(1, 2001))
+    await producer.publish(ids)
+
+    async def consume(queue: RedisStreamsDispatchQueue) -> list[int]:
+        got: list[int] = []
+        while (taken := await queue.take(32, 0.1)) is not None:
+            got.extend(taken.ids)
+            await queue.ack(taken)
+            await asyncio.sleep(0.001)
+        return got
+
+    got_a, got_b = await asyncio.gather(consume(a), consume(b))
+    assert got_a and got_b
+    assert not set(got_a) & set(got_b)
+    assert sorted(got_a + got_b) == ids
+    assert await redis.xlen(stream) == 0
+
+
+async def test_many_processes_share_the_work(redis_url: str, stream: str, make_queue: QueueFactory) -> None:
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, CONSUMER_SCRIPT, redis_url, stream, f"proc-{i}", "drain",
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for i in range(3)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            assert line.strip() == b"ready"
+        ids = list(range(1, 3001))
+        await make_queue("producer", ids_per_entry=8).publish(ids)
+        outputs = [await asyncio.wait_for(proc.communicate(), 60) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    shares = [json.loads(out) for out, _ in outputs]
+    assert all(proc.returncode == 0 for proc in procs)
+    assert sum(len(s) for s in shares) == len(ids)  # nothing delivered twice
+    assert sorted(i for s in shares for i in s) == ids
+    assert sum(1 for s in shares if s) >= 2
+
+
+async def test_entries_of_a_killed_consumer_are_recovered_after_claim_idle(
+    redis_url: str, redis: Redis, stream: str, make_queue: QueueFactory
+) -> None:
+    producer = make_queue("producer", ids_per_entry=8)
+    await producer.publish(list(range(1, 17)))  # 2 entries: the dead consumer takes both
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, CONSUMER_SCRIPT, redis_url, stream, "doomed", "hold",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        held = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        await proc.wait()
+    assert held == list(range(1, 17))
+    await producer.publish([100])
+
+    survivor = make_queue("survivor", claim_idle_ms=1500, claim_every_ms=100, consumer_ttl_ms=300)
+    first = await survivor.take(64, 0.2)
+    assert first is not None and first.ids == [100]  # the dead one's entries are not idle yet
+    await survivor.ack(first)
+
+    recovered: list[int] = []
+    deadline = time.monotonic() + 10
+    while len(recovered) < len(held) and time.monotonic() < deadline:
+        taken = await survivor.take(64, 0.1)
+        if taken is not None:
+            recovered.extend(taken.ids)
+            await survivor.ack(taken)
+    assert sorted(recovered) == held
+    assert survivor.recovered == 2
+    assert await pending_count(redis, stream) == 0
+    assert await redis.xlen(stream) == 0
+
+    # The dead consumer, now with nothing pending, is removed once silent past consumer_ttl_ms.
+    deadline = time.monotonic() + 10
+    names: set[str] = {"doomed"}
+    while "doomed" in names and time.monotonic() < deadline:
+        await survivor.take(64, 0.1)
+        names = {c["name"].decode() for c in await redis.xinfo_consumers(stream, GROUP)}
+    assert "doomed" not in names
+    assert "survivor" in names
+
+
+async def test_a_live_consumers_entries_are_not_taken_before_claim_idle(
+    make_queue: QueueFactory, redis: Redis, stream: str
+) -> None:
+    producer = make_queue("producer", ids_per_entry=8)
+    slow = make_queue("slow", ids_per_entry=8)
+    other = make_queue("other", ids_per_entry=8, claim_idle_ms=10_000, claim_every_ms=0)
+    await producer.publish(list(range(8)))
+    held = await slow.take(8, 1.0)
+    assert held is not None
+    assert await other.take(8, 0.2) is None
+    assert other.recovered == 0
+    # The sweeper must not republish: the entry is still outstanding work.
+    assert await other.backlog() == 1
+    await slow.ack(held)
+    assert await other.backlog() == 0
+
+
+async def test_an_idle_entry_is_recovered_only_once(make_queue: QueueFactory) -> None:
+    producer = make_queue("producer", ids_per_entry=4)
+    await producer.publish([1, 2, 3, 4])
+    lost = await make_queue("lost", ids_per_entry=4).take(4, 1.0)
+    assert lost is not None
+    await asyncio.sleep(0.3)
+    a = make_queue("a", ids_per_entry=4, claim_idle_ms=200, claim_every_ms=0)
+    b = make_queue("b", ids_per_entry=4, claim_idle_ms=200, claim_every_ms=0)
+    got_a, got_b = await asyncio.gather(a.take(4, 0.2), b.take(4, 0.2))
+    winners = [t for t in (got_a, got_b) if t is not None]
+    assert len(winners) == 1 and winners[0].ids == [1, 2, 3, 4]
+
+
+async def test_group_is_recreated_when_the_stream_vanishes(
+    make_queue: QueueFactory, redis: Redis, stream: str
+) -> None:
+    queue = make_queue("a")
+    await queue.publish([1])
+    taken = await queue.take(10, 1.0)
+    assert taken is not None
+    await queue.ack(taken)
+    await redis.delete(stream)  # e.g. Redis restarted without persistence
+    await redis.xadd(stream, {b"ids": b"5,6"})  # a publisher that still believes in the group
+    taken = await queue.take(10, 1.0)
+    assert taken is not None and taken.ids == [5, 6]
+
+
+async def test_unreadable_entries_are_dropped(make_queue: QueueFactory, redis: Redis, stream: str) -> None:
+    queue = make_queue("a")
+    await queue.publish([1])
+    await redis.xadd(stream, {b"other": b"x"})
+    await redis.xadd(stream, {b"ids": b"not,numbers"})
+    await queue.publish([2])
+    got = await drain(queue, max_items=1000)
+    assert got == [1, 2]
+    assert await redis.xlen(stream) == 0
+    assert await pending_count(redis, stream) == 0
+
+
+async def test_backlog_counts_when_the_lag_is_unknown(make_queue: QueueFactory, redis: Redis, stream: str) -> None:
+    queue = make_queue("a", ids_per_entry=1)
+    await queue.publish([1, 2, 3])
+    taken = await queue.take(1, 1.0)
+    assert taken is not None
+    entries = await redis.xrange(stream)
+    await redis.xdel(stream, entries[1][0])  # a deletion past the group's position
+    groups = await redis.xinfo_groups(stream)
+    assert groups[0]["lag"] is None
+    assert await queue.backlog() == 2  # the pending entry and the undelivered one
+
+
+async def test_close_leaves_the_group_only_with_nothing_pending(
+    redis_url: str, redis: Redis, stream: str
+) -> None:
+    tidy = RedisStreamsDispatchQueue(redis_url, stream=stream, consumer="tidy", ids_per_entry=1)
+    holding = RedisStreamsDispatchQueue(redis_url, stream=stream, consumer="holding", ids_per_entry=1)
+    await tidy.publish([1, 2])
+    taken = await tidy.take(1, 1.0)
+    assert taken is not None
+    await tidy.ack(taken)
+    assert await holding.take(1, 1.0) is not None
+    await tidy.aclose()
+    await holding.aclose()
+    consumers = {c["name"].decode(): c["pending"] for c in await redis.xinfo_consumers(stream, GROUP)}
+    assert consumers == {"holding": 1}
+
+
+async def test_redis_errors_are_mapped() -> None:
+    queue = RedisStreamsDispatchQueue("redis://127.0.0.1:1/0")
+    try:
+        with pytest.raises(QueueError):
+            await queue.publish([1])
+        with pytest.raises(QueueError):
+            await queue.take(1, 0.01)
+        with pytest.raises(QueueError):
+            await queue.ack(Taken([1], ["1-0/1"]))
+    finally:
+        await queue.aclose()
+
+
+async def test_default_consumer_names_are_unique(redis_url: str) -> None:
+    a = RedisStreamsDispatchQueue(redis_url)
+    b = RedisStreamsDispatchQueue(redis_url)
+    try:
+        assert a.consumer != b.consumer
+        assert str(os.getpid()) in a.consumer
+    finally:
+        await a.aclose()
+        await b.aclose()
