@@ -1,0 +1,298 @@
+"""SMS text encoding: GSM 03.38 / UCS-2 detection, segment counting, segmentation and decoding.
+
+Owns the mapping between a message's text and the bytes SMPP carries in `short_message`:
+
+- `detect` / `count_segments`: which alphabet a text needs and how many parts it takes
+  (160/153 septets for GSM 7-bit, 70/67 UTF-16 code units for UCS-2).
+- `segment`: the `short_message` payloads, each part of a long message prefixed with the
+  concatenation user data header (UDH) `05 00 03 ref total seq`.
+- `split_udh` / `decode`: the reverse, for what an SMSC or ESME sends us.
+
+Written here rather than taken from a library because no maintained Python codec does what SMPP
+needs: GSM text in SMPP is *unpacked* (one septet per octet, extension characters as 0x1B + code,
+data_coding 0x00), while the codecs that exist pack septets for the air interface or ignore the
+extension table, and none splits on character boundaries (an escape pair or a UTF-16 surrogate
+pair must never straddle two parts) or builds and reads concatenation UDHs.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+__all__ = [
+    "EncodedMessage",
+    "Encoding",
+    "SegmentCount",
+    "TooManyParts",
+    "Udh",
+    "count_segments",
+    "decode",
+    "detect",
+    "encode_text",
+    "segment",
+    "split_udh",
+]
+
+
+class Encoding(enum.StrEnum):
+    GSM7 = "GSM"
+    UCS2 = "UCS2"
+
+
+# GSM 03.38 default alphabet, code points 0x00-0x7F; 0x1B is the escape to the extension table.
+_ESCAPE = 0x1B
+_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅå"
+    "Δ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ"
+    " !\"#¤%&'()*+,-./"
+    "0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNO"
+    "PQRSTUVWXYZÄÖÑÜ§"
+    "¿abcdefghijklmno"
+    "pqrstuvwxyzäöñüà"
+)
+_EXTENSION = {
+    "\f": 0x0A,
+    "^": 0x14,
+    "{": 0x28,
+    "}": 0x29,
+    "\\": 0x2F,
+    "[": 0x3C,
+    "~": 0x3D,
+    "]": 0x3E,
+    "|": 0x40,
+    "€": 0x65,
+}
+_GSM_CODE = {char: code for code, char in enumerate(_BASIC) if code != _ESCAPE}
+_GSM_CHAR = dict(enumerate(_BASIC))
+_EXTENSION_CHAR = {code: char for char, code in _EXTENSION.items()}
+
+GSM_SINGLE = 160
+GSM_MULTI = 153
+UCS2_SINGLE = 70
+UCS2_MULTI = 67
+MAX_CONCAT_PARTS = 255
+"""The 8-bit total field of the concatenation header."""
+
+DATA_CODING_GSM = 0x00
+DATA_CODING_IA5 = 0x01
+DATA_CODING_LATIN1 = 0x03
+DATA_CODING_UCS2 = 0x08
+
+UDHI = 0x40
+"""esm_class bit: short_message starts with a user data header."""
+IE_CONCAT_8 = 0x00
+IE_CONCAT_16 = 0x08
+
+_BMP_END = 0xFFFF
+
+
+class TooManyParts(ValueError):
+    """The text needs more parts than allowed."""
+
+    def __init__(self, parts: int, max_parts: int) -> None:
+        super().__init__(f"message needs {parts} parts, at most {max_parts} allowed")
+        self.parts = parts
+        self.max_parts = max_parts
+
+
+@dataclass(frozen=True)
+class SegmentCount:
+    encoding: Encoding
+    parts: int
+    units: int
+    """Septets (GSM 7-bit) or UTF-16 code units (UCS-2)."""
+
+
+@dataclass(frozen=True)
+class EncodedMessage:
+    encoding: Encoding
+    data_coding: int
+    parts: list[bytes]
+    udhi: bool
+    """True when every part starts with a concatenation UDH (set esm_class 0x40)."""
+
+
+@dataclass(frozen=True)
+class Udh:
+    reference: int
+    total: int
+    sequence: int
+
+
+def detect(text: str) -> Encoding:
+    """GSM7 when every character is in the default alphabet or its extension table, else UCS2."""
+    if all(char in _GSM_CODE or char in _EXTENSION for char in text):
+        return Encoding.GSM7
+    return Encoding.UCS2
+
+
+def _cost(char: str, encoding: Encoding) -> int:
+    if encoding is Encoding.GSM7:
+        return 2 if char in _EXTENSION else 1
+    return 2 if ord(char) > _BMP_END else 1
+
+
+def _limits(encoding: Encoding) -> tuple[int, int]:
+    return (GSM_SINGLE, GSM_MULTI) if encoding is Encoding.GSM7 else (UCS2_SINGLE, UCS2_MULTI)
+
+
+def _chunks(text: str, encoding: Encoding, size: int) -> Iterator[str]:
+    """Split text into runs of at most `size` units without splitting a character's units."""
+    start, used = 0, 0
+    for index, char in enumerate(text):
+        cost = _cost(char, encoding)
+        if used + cost > size:
+            yield text[start:index]
+            start, used = index, 0
+        used += cost
+    yield text[start:]
+
+
+def count_segments(text: str) -> SegmentCount:
+    """Alphabet, number of parts and total units; an empty text is one (empty) part."""
+    encoding = detect(text)
+    units = sum(_cost(char, encoding) for char in text)
+    single, multi = _limits(encoding)
+    parts = 1 if units <= single else sum(1 for _ in _chunks(text, encoding, multi))
+    return SegmentCount(encoding, parts, units)
+
+
+def _encode_gsm(text: str) -> bytes:
+    out = bytearray()
+    for char in text:
+        code = _GSM_CODE.get(char)
+        if code is not None:
+            out.append(code)
+        elif char in _EXTENSION:
+            out += bytes((_ESCAPE, _EXTENSION[char]))
+        else:
+            out.append(_GSM_CODE["?"])
+    return bytes(out)
+
+
+def _encode(text: str, encoding: Encoding) -> bytes:
+    return _encode_gsm(text) if encoding is Encoding.GSM7 else text.encode("utf-16-be")
+
+
+def segment(text: str, *, reference: int, max_parts: int | None = None, truncate: bool = False) -> EncodedMessage:
+    """The `short_message` payloads for `text`.
+
+    GSM 7-bit: data_coding 0x00, unpacked septets. UCS-2: data_coding 0x08, UTF-16BE. A text
+    longer than one part is split into parts each prefixed with `05 00 03 ref total seq`
+    (`reference` is taken modulo 256). With more parts than `max_parts` (or than 255), `truncate`
+    keeps the first `max_parts` parts' worth of text; otherwise `TooManyParts` is raised.
+    """
+    encoding = detect(text)
+    data_coding = DATA_CODING_GSM if encoding is Encoding.GSM7 else DATA_CODING_UCS2
+    single, multi = _limits(encoding)
+    limit = min(max_parts, MAX_CONCAT_PARTS) if max_parts is not None else MAX_CONCAT_PARTS
+    if limit < 1:
+        raise ValueError("max_parts must be at least 1")
+    if sum(_cost(char, encoding) for char in text) <= single:
+        return EncodedMessage(encoding, data_coding, [_encode(text, encoding)], udhi=False)
+    chunks = list(_chunks(text, encoding, multi))
+    if len(chunks) > limit:
+        if not truncate:
+            raise TooManyParts(len(chunks), limit)
+        if limit == 1:
+            first = next(_chunks(text, encoding, single))
+            return EncodedMessage(encoding, data_coding, [_encode(first, encoding)], udhi=False)
+        chunks = chunks[:limit]
+    ref = reference & 0xFF
+    total = len(chunks)
+    parts = [bytes((5, IE_CONCAT_8, 3, ref, total, seq)) + _encode(chunk, encoding) for seq, chunk in enumerate(chunks, 1)]
+    return EncodedMessage(encoding, data_coding, parts, udhi=True)
+
+
+def split_udh(short_message: bytes, esm_class: int) -> tuple[Udh | None, bytes]:
+    """(concatenation info, payload without the UDH).
+
+    Only looks for a UDH when esm_class has the UDHI bit (0x40). Understands the 8-bit (IE 0x00)
+    and 16-bit (IE 0x08) reference concatenation elements and skips any other element. A UDH with
+    no concatenation element gives None; a header longer than the message is left in place.
+    """
+    if not esm_class & UDHI or not short_message:
+        return None, short_message
+    header_length = short_message[0]
+    if header_length + 1 > len(short_message):
+        return None, short_message
+    header = short_message[1 : 1 + header_length]
+    payload = short_message[1 + header_length :]
+    udh: Udh | None = None
+    position = 0
+    while position + 2 <= len(header):
+        iei, length = header[position], header[position + 1]
+        data = header[position + 2 : position + 2 + length]
+        position += 2 + length
+        if len(data) < length:
+            break
+        if iei == IE_CONCAT_8 and length == 3:
+            udh = Udh(reference=data[0], total=data[1], sequence=data[2])
+        elif iei == IE_CONCAT_16 and length == 4:
+            udh = Udh(reference=int.from_bytes(data[:2], "big"), total=data[2], sequence=data[3])
+    return udh, payload
+
+
+def _decode_gsm(payload: bytes) -> str:
+    chars: list[str] = []
+    escaped = False
+    for octet in payload:
+        code = octet & 0x7F
+        if escaped:
+            escaped = False
+            # An unknown extension code shows as the basic character (GSM 03.38 6.2.1.1).
+            chars.append(_EXTENSION_CHAR.get(code) or _GSM_CHAR[code])
+        elif code == _ESCAPE:
+            escaped = True
+        else:
+            chars.append(_GSM_CHAR[code])
+    if escaped:
+        chars.append(" ")
+    return "".join(chars)
+
+
+def _alphabet(data_coding: int) -> int:
+    """Map GSM 03.38 data coding schemes with a message class (e.g. flash 0x10/0x18) to the
+    SMPP alphabet values; everything else is returned as is."""
+    group = data_coding & 0xF0
+    if group in (0x10, 0x30) or (group in (0x00, 0x20) and data_coding & 0x10):
+        alphabet = (data_coding >> 2) & 0x03
+        return {0: DATA_CODING_GSM, 1: 0x04, 2: DATA_CODING_UCS2}.get(alphabet, data_coding)
+    if group == 0xF0:
+        return 0x04 if data_coding & 0x04 else DATA_CODING_GSM
+    return data_coding
+
+
+def decode(payload: bytes, data_coding: int) -> str:
+    """Text from a `short_message` payload (without UDH).
+
+    0x00 GSM unpacked with the extension table, 0x01 IA5 (ASCII), 0x03 Latin-1, 0x08 UCS-2
+    (UTF-16BE); message-class variants (0x10 flash GSM, 0x18 flash UCS-2, 0xF0 group) by their
+    alphabet; anything else as Latin-1. Undecodable bytes become U+FFFD.
+    """
+    alphabet = _alphabet(data_coding)
+    if alphabet == DATA_CODING_GSM:
+        return _decode_gsm(payload)
+    if alphabet == DATA_CODING_IA5:
+        return payload.decode("ascii", errors="replace")
+    if alphabet == DATA_CODING_UCS2:
+        return payload.decode("utf-16-be", errors="replace")
+    return payload.decode("latin-1")
+
+
+def encode_text(text: str, data_coding: int) -> bytes:
+    """A single-part payload for `text` in `data_coding` (no UDH, no length check).
+
+    Characters the alphabet lacks become '?'.
+    """
+    alphabet = _alphabet(data_coding)
+    if alphabet == DATA_CODING_GSM:
+        return _encode_gsm(text)
+    if alphabet == DATA_CODING_IA5:
+        return text.encode("ascii", errors="replace")
+    if alphabet == DATA_CODING_UCS2:
+        return text.encode("utf-16-be")
+    return text.encode("latin-1", errors="replace")
