@@ -186,3 +186,13 @@ webhook_outbox = Table(
     Column("delivered_ms", BigInteger, nullable=True),
     Index("ix_webhook_outbox_due", "state", "due_ms"),
 )
+
+# Secrets this server signs with (OAuth2 access tokens), created on first use and shared by
+# every API process of the distributed profile through the database.
+server_keys = Table(
+    "server_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("secret", String(128), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)

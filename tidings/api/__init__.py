@@ -1,0 +1,1 @@
+"""The HTTP surfaces: parse the request, call actions, serialise, render errors per surface."""

@@ -1,0 +1,58 @@
+"""The ASGI application: every HTTP surface mounted on one Starlette app.
+
+`create_app(ctx)` mounts `/oauth2/token`, the XMS SMS API under `/xms/v1/{id}/`, `GET /health`
+and any `extra_routes` (the sandbox's, `/metrics`), and installs the XMS error handlers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from tidings.api import errors, oauth
+from tidings.api.responses import json_response
+from tidings.api.xms import batches as xms_batches
+from tidings.core.errors import RequestError
+from tidings.runtime.context import Context
+
+
+def _health(ctx: Context) -> Route:
+    async def health(request: Request) -> Response:
+        try:
+            async with ctx.db.read() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any database failure means unhealthy
+            return json_response({"status": "unavailable", "error": type(exc).__name__}, 503)
+        return json_response({"status": "ok"})
+
+    return Route("/health", health, methods=["GET"])
+
+
+def create_app(ctx: Context, *, extra_routes: Sequence[BaseRoute] = (), lifespan: Any = None) -> Starlette:
+    routes: list[BaseRoute] = [
+        _health(ctx),
+        *oauth.routes(ctx),
+        *xms_batches.routes(ctx),
+        *extra_routes,
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            RequestError: errors.handle_request_error,
+            HTTPException: errors.handle_http_exception,
+            Exception: errors.handle_unexpected,
+        },
+    )
+    app.state.ctx = ctx
+    return app
+
+
+__all__ = ["create_app"]

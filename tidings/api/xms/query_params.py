@@ -1,0 +1,103 @@
+"""Parsing the query parameters XMS list and report endpoints share: pages, dates, comma lists.
+
+Each parser takes the raw string (or None when absent) and either returns the value or raises a
+`RequestError` naming the parameter, which the API renders as an XMS 400.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from tidings.core.errors import RequestError
+from tidings.core.statuses import Status
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "bad_parameter",
+    "parse_codes",
+    "parse_csv",
+    "parse_date_ms",
+    "parse_page",
+    "parse_page_size",
+    "parse_statuses",
+]
+
+DEFAULT_PAGE_SIZE = 30
+MAX_PAGE_SIZE = 100
+
+INVALID_FORMAT = "syntax_invalid_parameter_format"
+CONSTRAINT = "syntax_constraint_violation"
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_STATUS_BY_NAME = {s.value.lower(): s.value for s in Status}
+
+
+def bad_parameter(name: str, text: str, code: str = INVALID_FORMAT) -> RequestError:
+    return RequestError(code, f"{name}: {text}", 400, {name: text})
+
+
+def _integer(name: str, raw: str) -> int:
+    text = raw.strip()
+    if not text.lstrip("-").isdigit():
+        raise bad_parameter(name, f"not an integer: {raw!r}")
+    return int(text)
+
+
+def parse_page(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return 0
+    page = _integer("page", raw)
+    if page < 0:
+        raise bad_parameter("page", "must be 0 or more", CONSTRAINT)
+    return page
+
+
+def parse_page_size(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_PAGE_SIZE
+    size = _integer("page_size", raw)
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise bad_parameter("page_size", f"must be between 1 and {MAX_PAGE_SIZE}", CONSTRAINT)
+    return size
+
+
+def parse_date_ms(name: str, raw: str | None) -> int | None:
+    """An ISO-8601 date or date-time as epoch milliseconds; without a zone it is UTC."""
+    if raw is None or raw == "":
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise bad_parameter(name, f"not an ISO-8601 date-time: {raw!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return (moment - _EPOCH) // dt.timedelta(milliseconds=1)
+
+
+def parse_csv(raw: str | None) -> list[str] | None:
+    """`a,b,c` as a list without empty items; None when the parameter is absent."""
+    if raw is None:
+        return None
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def parse_statuses(raw: str | None) -> list[str] | None:
+    """Delivery statuses in any letter case (`Delivered`, `DELIVERED`) as XMS writes them."""
+    items = parse_csv(raw)
+    if not items:
+        return None
+    out = []
+    for item in items:
+        status = _STATUS_BY_NAME.get(item.lower())
+        if status is None:
+            raise bad_parameter("status", f"unknown delivery status {item!r}")
+        out.append(status)
+    return out
+
+
+def parse_codes(raw: str | None) -> list[int] | None:
+    items = parse_csv(raw)
+    if not items:
+        return None
+    return [_integer("code", item) for item in items]

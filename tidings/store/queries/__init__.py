@@ -1,0 +1,1 @@
+"""Read and write queries used by the API surfaces, one module per resource."""
