@@ -7,6 +7,7 @@ from tidings.core.encoding import (
     Encoding,
     TooManyParts,
     Udh,
+    alphabet,
     count_segments,
     decode,
     detect,
@@ -25,7 +26,7 @@ EMOJI = "\U0001f600"
 
 def test_public_names() -> None:
     assert set(encoding.__all__) == {
-        "EncodedMessage", "Encoding", "SegmentCount", "TooManyParts", "Udh", "count_segments",
+        "EncodedMessage", "Encoding", "SegmentCount", "TooManyParts", "Udh", "alphabet", "count_segments",
         "decode", "detect", "encode_text", "segment", "split_udh",
     }
 
@@ -182,3 +183,11 @@ def test_decode_data_codings(payload: bytes, data_coding: int, text: str) -> Non
 @pytest.mark.parametrize(("text", "data_coding"), [("Hi €", 0x00), ("Привет 😀", 0x08), ("café", 0x03), ("ok", 0x01)])
 def test_encode_text_round_trip(text: str, data_coding: int) -> None:
     assert decode(encode_text(text, data_coding), data_coding) == text
+
+
+@pytest.mark.parametrize(("data_coding", "expected"), [
+    (0x00, 0x00), (0x01, 0x01), (0x03, 0x03), (0x08, 0x08), (0x10, 0x00), (0x18, 0x08), (0x11, 0x00),
+    (0xF0, 0x00), (0xF4, 0x04),
+])
+def test_alphabet_of_message_class_codings(data_coding: int, expected: int) -> None:
+    assert alphabet(data_coding) == expected

@@ -27,6 +27,7 @@ __all__ = [
     "SegmentCount",
     "TooManyParts",
     "Udh",
+    "alphabet",
     "count_segments",
     "decode",
     "detect",
@@ -254,13 +255,13 @@ def _decode_gsm(payload: bytes) -> str:
     return "".join(chars)
 
 
-def _alphabet(data_coding: int) -> int:
+def alphabet(data_coding: int) -> int:
     """Map GSM 03.38 data coding schemes with a message class (e.g. flash 0x10/0x18) to the
     SMPP alphabet values; everything else is returned as is."""
     group = data_coding & 0xF0
-    if group in (0x10, 0x30) or (group in (0x00, 0x20) and data_coding & 0x10):
-        alphabet = (data_coding >> 2) & 0x03
-        return {0: DATA_CODING_GSM, 1: 0x04, 2: DATA_CODING_UCS2}.get(alphabet, data_coding)
+    if group in (0x10, 0x30):
+        bits = (data_coding >> 2) & 0x03
+        return {0: DATA_CODING_GSM, 1: 0x04, 2: DATA_CODING_UCS2}.get(bits, data_coding)
     if group == 0xF0:
         return 0x04 if data_coding & 0x04 else DATA_CODING_GSM
     return data_coding
@@ -273,12 +274,12 @@ def decode(payload: bytes, data_coding: int) -> str:
     (UTF-16BE); message-class variants (0x10 flash GSM, 0x18 flash UCS-2, 0xF0 group) by their
     alphabet; anything else as Latin-1. Undecodable bytes become U+FFFD.
     """
-    alphabet = _alphabet(data_coding)
-    if alphabet == DATA_CODING_GSM:
+    coding = alphabet(data_coding)
+    if coding == DATA_CODING_GSM:
         return _decode_gsm(payload)
-    if alphabet == DATA_CODING_IA5:
+    if coding == DATA_CODING_IA5:
         return payload.decode("ascii", errors="replace")
-    if alphabet == DATA_CODING_UCS2:
+    if coding == DATA_CODING_UCS2:
         return payload.decode("utf-16-be", errors="replace")
     return payload.decode("latin-1")
 
@@ -288,11 +289,11 @@ def encode_text(text: str, data_coding: int) -> bytes:
 
     Characters the alphabet lacks become '?'.
     """
-    alphabet = _alphabet(data_coding)
-    if alphabet == DATA_CODING_GSM:
+    coding = alphabet(data_coding)
+    if coding == DATA_CODING_GSM:
         return _encode_gsm(text)
-    if alphabet == DATA_CODING_IA5:
+    if coding == DATA_CODING_IA5:
         return text.encode("ascii", errors="replace")
-    if alphabet == DATA_CODING_UCS2:
+    if coding == DATA_CODING_UCS2:
         return text.encode("utf-16-be")
     return text.encode("latin-1", errors="replace")
