@@ -15,19 +15,12 @@ from sinch.domains.sms.models.v1.response import BatchDeliveryReport, RecipientD
 from sqlalchemy import insert
 
 from tidings.actions.projects import ProjectCredentials
-from tidings.api.testing import ApiServer, running_api, sdk_client
-from tidings.api.xms import reports
+from tidings.api.testing import ApiServer, sdk_client
 from tidings.core.ids import ulid
 from tidings.store.db import Database
 from tidings.store.schema import batches, deliveries
 
 HOUR_MS = 3600 * 1000
-
-
-@pytest.fixture
-async def api(any_db: Database):  # TEMP until create_app includes the routes
-    async with running_api(any_db, extra_routes=reports.routes()) as server:
-        yield server
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from starlette.routing import BaseRoute, Route
 from tidings.api import errors, oauth
 from tidings.api.responses import json_response
 from tidings.api.xms import batches as xms_batches
+from tidings.api.xms import inbounds as xms_inbounds
+from tidings.api.xms import reports as xms_reports
 from tidings.core.errors import RequestError
 from tidings.runtime.context import Context
 
@@ -40,6 +42,8 @@ def create_app(ctx: Context, *, extra_routes: Sequence[BaseRoute] = (), lifespan
         _health(ctx),
         *oauth.routes(ctx),
         *xms_batches.routes(ctx),
+        *xms_reports.routes(),
+        *xms_inbounds.routes(),
         *extra_routes,
     ]
     app = Starlette(
