@@ -66,8 +66,13 @@ def parse_date_ms(name: str, raw: str | None) -> int | None:
     """An ISO-8601 date or date-time as epoch milliseconds; without a zone it is UTC."""
     if raw is None or raw == "":
         return None
+    text = raw.strip()
+    date, sep, rest = text.partition("T")
+    if sep and " " in rest:
+        # An unencoded "+01:00" offset in a query string arrives as " 01:00".
+        text = f"{date}T{rest.replace(' ', '+', 1)}"
     try:
-        moment = dt.datetime.fromisoformat(raw.strip())
+        moment = dt.datetime.fromisoformat(text)
     except ValueError:
         raise bad_parameter(name, f"not an ISO-8601 date-time: {raw!r}") from None
     if moment.tzinfo is None:
