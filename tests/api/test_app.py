@@ -53,6 +53,22 @@ async def test_oauth_requires_client_credentials_grant(api: ApiServer) -> None:
     assert r.json()["error"] == "unsupported_grant_type"
 
 
+async def test_xms_without_or_with_bad_token_is_401_in_xms_format(api: ApiServer) -> None:
+    creds = await api.project()
+    url = api.xms_url(creds.service_plan_id, "/batches")
+    async with httpx.AsyncClient() as http:
+        missing = await http.get(url)
+        bad = await http.get(url, headers={"Authorization": "Bearer not-a-token"})
+        forged = await http.get(api.xms_url(creds.project_id, "/batches"),
+                                headers={"Authorization": f"Bearer {creds.project_id}.99999999999999.AAAA"})
+    for r in (missing, bad, forged):
+        assert r.status_code == 401
+        assert r.json()["code"] == "unauthorized"
+        assert "text" in r.json()
+        assert "www-authenticate" in r.headers
+        assert "expired" not in r.headers["www-authenticate"]
+
+
 async def test_unknown_route_is_xms_404(api: ApiServer) -> None:
     async with httpx.AsyncClient() as http:
         r = await http.get(f"{api.base_url}/xms/v1/x/nothing/here")

@@ -1,0 +1,380 @@
+"""Validation of XMS `mt_text` batch requests: `check_*` turn a decoded JSON body into a
+normalised `MtText` (numbers in E.164, dates in epoch ms, defaults applied) or raise a
+`RequestError` naming the field. Nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import phonenumbers
+
+from tidings.config import Settings
+from tidings.core.encoding import MAX_CONCAT_PARTS, Encoding, count_segments
+from tidings.core.errors import RequestError
+from tidings.core.personalize import render_body
+
+CONSTRAINT = "syntax_constraint_violation"
+INVALID_FORMAT = "syntax_invalid_parameter_format"
+MISSING = "missing_parameter"
+
+DELIVERY_REPORTS = frozenset({"none", "summary", "full", "per_recipient", "per_recipient_final"})
+MAX_EXPIRY_MS = 3 * 24 * 3600 * 1000
+MAX_ALPHANUMERIC_SENDER = 11
+MAX_CLIENT_REFERENCE = 2048
+MAX_URL = 2048
+
+_SEND_FIELDS = frozenset({
+    "to", "from", "body", "type", "parameters", "delivery_report", "callback_url",
+    "client_reference", "send_at", "expire_at", "max_number_of_message_parts", "truncate_concat",
+    "flash_message", "feedback_enabled", "from_ton", "from_npi",
+})
+_UPDATE_FIELDS = (_SEND_FIELDS - {"to"}) | {"to_add", "to_remove"}
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class MtText:
+    """A validated text batch; `to` deduplicated, in E.164, in the caller's order."""
+
+    to: tuple[str, ...]
+    sender: str
+    body: str
+    parameters: dict[str, dict[str, str]] | None
+    delivery_report: str
+    callback_url: str | None
+    client_reference: str | None
+    send_at_ms: int | None
+    expire_at_ms: int
+    max_number_of_message_parts: int | None
+    truncate_concat: bool | None
+    flash_message: bool
+    feedback_enabled: bool
+
+
+@dataclass(frozen=True)
+class Rendered:
+    recipient: str
+    body: str
+    encoding: Encoding
+    parts: int
+
+
+def invalid(field: str, text: str, code: str = CONSTRAINT) -> RequestError:
+    return RequestError(code, f"{field}: {text}", 400, {field: text})
+
+
+# ---------------------------------------------------------------------------------------------
+# Field checks
+
+
+@functools.lru_cache(maxsize=65536)
+def _normalise_number(raw: str) -> str | None:
+    text = raw.strip()
+    if not text:
+        return None
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    elif not text.startswith("+"):
+        text = "+" + text
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def check_msisdn(field: str, raw: object) -> str:
+    if not isinstance(raw, str):
+        raise invalid(field, "must be a string phone number", INVALID_FORMAT)
+    number = _normalise_number(raw)
+    if number is None:
+        raise invalid(field, f"not a valid phone number: {raw!r}")
+    return number
+
+
+def check_recipients(field: str, raw: object, max_recipients: int, *, allow_empty: bool = False) -> tuple[str, ...]:
+    if not isinstance(raw, list):
+        raise invalid(field, "must be a list of phone numbers", INVALID_FORMAT)
+    if not raw and not allow_empty:
+        raise invalid(field, "must contain at least one recipient")
+    if len(raw) > max_recipients:
+        raise invalid(field, f"at most {max_recipients} recipients per batch")
+    return tuple(dict.fromkeys(check_msisdn(f"{field}[{i}]", item) for i, item in enumerate(raw)))
+
+
+def check_sender(raw: object) -> str:
+    if raw is None:
+        raise invalid("from", "is required", MISSING)
+    if not isinstance(raw, str) or not raw.strip():
+        raise invalid("from", "must be a non-empty string", INVALID_FORMAT)
+    text = raw.strip()
+    if text.startswith("+"):
+        return check_msisdn("from", text)
+    if text.isdigit():
+        if len(text) > 15:
+            raise invalid("from", "a numeric sender has at most 15 digits")
+        return text
+    if len(text) > MAX_ALPHANUMERIC_SENDER or not text.isascii():
+        raise invalid("from", f"an alphanumeric sender has at most {MAX_ALPHANUMERIC_SENDER} ASCII characters")
+    return text
+
+
+def check_body(raw: object, settings: Settings) -> str:
+    if raw is None:
+        raise invalid("body", "is required", MISSING)
+    if not isinstance(raw, str):
+        raise invalid("body", "must be a string", INVALID_FORMAT)
+    if not raw:
+        raise invalid("body", "must not be empty")
+    if len(raw) > settings.max_body_length:
+        raise invalid("body", f"at most {settings.max_body_length} characters")
+    return raw
+
+
+def check_parameters(raw: object) -> dict[str, dict[str, str]] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise invalid("parameters", "must be an object of objects", INVALID_FORMAT)
+    out: dict[str, dict[str, str]] = {}
+    for name, values in raw.items():
+        if not isinstance(values, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in values.items()
+        ):
+            raise invalid(f"parameters.{name}", "must map recipients (or \"default\") to strings", INVALID_FORMAT)
+        out[name] = dict(values)
+    return out or None
+
+
+def check_delivery_report(raw: object) -> str:
+    if raw is None:
+        return "none"
+    if raw not in DELIVERY_REPORTS:
+        raise invalid("delivery_report", f"must be one of {', '.join(sorted(DELIVERY_REPORTS))}")
+    return str(raw)
+
+
+def check_url(field: str, raw: object) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw.startswith(("http://", "https://")) or len(raw) > MAX_URL:
+        raise invalid(field, "must be an http(s) URL")
+    return raw
+
+
+def check_text(field: str, raw: object, max_length: int) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise invalid(field, "must be a string", INVALID_FORMAT)
+    if len(raw) > max_length:
+        raise invalid(field, f"at most {max_length} characters")
+    return raw
+
+
+def check_bool(field: str, raw: object) -> bool | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, bool):
+        raise invalid(field, "must be true or false", INVALID_FORMAT)
+    return raw
+
+
+def check_int(field: str, raw: object, low: int, high: int) -> int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise invalid(field, "must be an integer", INVALID_FORMAT)
+    if not low <= raw <= high:
+        raise invalid(field, f"must be between {low} and {high}")
+    return raw
+
+
+def check_datetime(field: str, raw: object) -> int | None:
+    """ISO-8601 date-time (a zone-less one is UTC) as epoch milliseconds."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise invalid(field, "must be an ISO-8601 date-time string", INVALID_FORMAT)
+    try:
+        moment = dt.datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise invalid(field, f"not an ISO-8601 date-time: {raw!r}", INVALID_FORMAT) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return (moment - _EPOCH) // dt.timedelta(milliseconds=1)
+
+
+def check_schedule(send_at_ms: int | None, expire_at_ms: int | None, now_ms: int) -> int:
+    """The effective expire_at: default 3 days after send_at (or now), never more, never before."""
+    start = send_at_ms if send_at_ms is not None and send_at_ms > now_ms else now_ms
+    if expire_at_ms is None:
+        return start + MAX_EXPIRY_MS
+    if expire_at_ms <= start:
+        raise invalid("expire_at", "must be after send_at and in the future")
+    if expire_at_ms > start + MAX_EXPIRY_MS:
+        raise invalid("expire_at", "at most 3 days after send_at")
+    return expire_at_ms
+
+
+def _check_fields(payload: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(payload) - allowed)
+    if unknown:
+        raise invalid(unknown[0], "unknown field")
+    kind = payload.get("type")
+    if kind is not None and kind != "mt_text":
+        raise invalid("type", "only mt_text batches are supported")
+
+
+def check_object(payload: object) -> Mapping[str, Any]:
+    if not isinstance(payload, dict):
+        raise RequestError("syntax_invalid_json", "The request body must be a JSON object", 400)
+    return payload
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole requests
+
+
+def check_send(payload: object, settings: Settings, now_ms: int) -> MtText:
+    """A send (or replace, or dry run) body."""
+    p = check_object(payload)
+    _check_fields(p, _SEND_FIELDS)
+    if "to" not in p:
+        raise invalid("to", "is required", MISSING)
+    to = check_recipients("to", p["to"], settings.max_recipients)
+    sender = check_sender(p.get("from"))
+    body = check_body(p.get("body"), settings)
+    check_int("from_ton", p.get("from_ton"), 0, 6)
+    check_int("from_npi", p.get("from_npi"), 0, 18)
+    send_at = check_datetime("send_at", p.get("send_at"))
+    expire_at = check_schedule(send_at, check_datetime("expire_at", p.get("expire_at")), now_ms)
+    text = MtText(
+        to=to,
+        sender=sender,
+        body=body,
+        parameters=check_parameters(p.get("parameters")),
+        delivery_report=check_delivery_report(p.get("delivery_report")),
+        callback_url=check_url("callback_url", p.get("callback_url")),
+        client_reference=check_text("client_reference", p.get("client_reference"), MAX_CLIENT_REFERENCE),
+        send_at_ms=send_at,
+        expire_at_ms=expire_at,
+        max_number_of_message_parts=check_int(
+            "max_number_of_message_parts", p.get("max_number_of_message_parts"), 1, MAX_CONCAT_PARTS
+        ),
+        truncate_concat=check_bool("truncate_concat", p.get("truncate_concat")),
+        flash_message=bool(check_bool("flash_message", p.get("flash_message"))),
+        feedback_enabled=bool(check_bool("feedback_enabled", p.get("feedback_enabled"))),
+    )
+    render_all(text, text.to)
+    return text
+
+
+@dataclass(frozen=True)
+class UpdateRequest:
+    """A validated partial update; `changes` holds only the fields the caller sent."""
+
+    to_add: tuple[str, ...]
+    to_remove: tuple[str, ...]
+    changes: dict[str, Any]
+
+
+def check_update(payload: object, settings: Settings) -> UpdateRequest:
+    p = check_object(payload)
+    _check_fields(p, _UPDATE_FIELDS)
+    to_add = check_recipients("to_add", p.get("to_add", []), settings.max_recipients, allow_empty=True)
+    to_remove = check_recipients("to_remove", p.get("to_remove", []), settings.max_recipients, allow_empty=True)
+    check_int("from_ton", p.get("from_ton"), 0, 6)
+    check_int("from_npi", p.get("from_npi"), 0, 18)
+    changes: dict[str, Any] = {}
+    checks = {
+        "from": ("sender", check_sender),
+        "body": ("body", lambda v: check_body(v, settings)),
+        "parameters": ("parameters", check_parameters),
+        "delivery_report": ("delivery_report", check_delivery_report),
+        "callback_url": ("callback_url", lambda v: check_url("callback_url", v)),
+        "client_reference": ("client_reference", lambda v: check_text("client_reference", v, MAX_CLIENT_REFERENCE)),
+        "send_at": ("send_at_ms", lambda v: check_datetime("send_at", v)),
+        "expire_at": ("expire_at_ms", lambda v: check_datetime("expire_at", v)),
+        "max_number_of_message_parts": (
+            "max_number_of_message_parts",
+            lambda v: check_int("max_number_of_message_parts", v, 1, MAX_CONCAT_PARTS),
+        ),
+        "truncate_concat": ("truncate_concat", lambda v: check_bool("truncate_concat", v)),
+        "flash_message": ("flash_message", lambda v: bool(check_bool("flash_message", v))),
+        "feedback_enabled": ("feedback_enabled", lambda v: bool(check_bool("feedback_enabled", v))),
+    }
+    for name, (attr, check) in checks.items():
+        if name in p and p[name] is not None:
+            changes[attr] = check(p[name])
+    return UpdateRequest(to_add, to_remove, changes)
+
+
+def apply_update(text: MtText, update: UpdateRequest, recipients: tuple[str, ...], now_ms: int) -> MtText:
+    """The batch after the update, revalidated as a whole (schedule, parts)."""
+    changes = dict(update.changes)
+    if "send_at_ms" in changes or "expire_at_ms" in changes:
+        send_at = changes.get("send_at_ms", text.send_at_ms)
+        expire_at = changes.get("expire_at_ms") if "expire_at_ms" in changes else None
+        if expire_at is None and "send_at_ms" not in changes:
+            expire_at = text.expire_at_ms
+        changes["expire_at_ms"] = check_schedule(send_at, expire_at, now_ms)
+    updated = replace(text, to=recipients, **changes)
+    render_all(updated, recipients)
+    return updated
+
+
+# ---------------------------------------------------------------------------------------------
+# Bodies per recipient
+
+
+def parts_allowed(text: MtText, parts: int) -> int:
+    """Parts actually sent for a body needing `parts`; raises if it may not be sent at all."""
+    limit = min(text.max_number_of_message_parts or MAX_CONCAT_PARTS, MAX_CONCAT_PARTS)
+    if parts <= limit:
+        return parts
+    if text.truncate_concat:
+        return limit
+    if text.max_number_of_message_parts is not None:
+        raise invalid("body", f"needs {parts} parts, max_number_of_message_parts is {limit}")
+    raise invalid("body", f"needs {parts} parts, at most {MAX_CONCAT_PARTS} possible")
+
+
+def render_all(text: MtText, recipients: tuple[str, ...]) -> list[Rendered]:
+    """Each recipient's body with its encoding and parts; raises if any exceeds the parts limit."""
+    if not text.parameters or "${" not in text.body:
+        count = count_segments(text.body)
+        parts = parts_allowed(text, count.parts)
+        return [Rendered(r, text.body, count.encoding, parts) for r in recipients]
+    cache: dict[str, tuple[Encoding, int]] = {}
+    out = []
+    for recipient in recipients:
+        body = render_body(text.body, text.parameters, recipient)
+        found = cache.get(body)
+        if found is None:
+            count = count_segments(body)
+            found = cache[body] = (count.encoding, parts_allowed(text, count.parts))
+        out.append(Rendered(recipient, body, *found))
+    return out
+
+
+__all__ = [
+    "DELIVERY_REPORTS",
+    "MtText",
+    "Rendered",
+    "UpdateRequest",
+    "apply_update",
+    "check_datetime",
+    "check_msisdn",
+    "check_send",
+    "check_update",
+    "invalid",
+    "render_all",
+]

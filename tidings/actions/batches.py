@@ -1,0 +1,338 @@
+"""XMS text batches: send, cancel, replace, update, dry run. The only code that writes batches.
+
+Send is the product's hottest path: the batch row and one delivery row per recipient go to the
+group committer (shared transactions, durable before the 2xx), then due deliveries are published
+to the dispatch queue. A failed publish is not the caller's problem: the sweeper republishes
+every due, unpublished delivery.
+
+Idempotency: with an `Idempotency-Key`, the batch stores the key and a SHA-256 of the canonical
+request body, unique per project. The same key with the same body returns the first batch (also
+when concurrent retries race: the unique constraint decides, the loser reads the winner's batch);
+the same key with another body is a 409.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Row
+from sqlalchemy.exc import IntegrityError
+
+from tidings.actions.batch_checks import (
+    MtText,
+    Rendered,
+    UpdateRequest,
+    apply_update,
+    check_send,
+    check_update,
+    invalid,
+    render_all,
+)
+from tidings.core.encoding import Encoding
+from tidings.core.errors import NotFound, RequestError
+from tidings.core.ids import ulid
+from tidings.core.statuses import Code, Status
+from tidings.observability.metrics import MESSAGES_ACCEPTED
+from tidings.runtime.context import Context
+from tidings.store import schema
+from tidings.store.queries import batches as q
+from tidings.workers import notify
+from tidings.workers.writer import Transition
+
+log = logging.getLogger(__name__)
+
+CONFLICT = "conflict"
+MAX_IDEMPOTENCY_KEY = 200
+DRY_RUN_DEFAULT_RECIPIENTS = 100
+DRY_RUN_MAX_RECIPIENTS = 1000
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch as the API shows it."""
+
+    id: str
+    text: MtText
+    created_ms: int
+    modified_ms: int
+    canceled: bool
+
+
+@dataclass(frozen=True)
+class SendResult:
+    batch: Batch
+    created: bool
+
+
+def batch_from_row(row: Row[Any], recipients: Sequence[str]) -> Batch:
+    text = MtText(
+        to=tuple(recipients),
+        sender=row.sender,
+        body=row.body,
+        parameters=row.parameters,
+        delivery_report=row.delivery_report,
+        callback_url=row.callback_url,
+        client_reference=row.client_reference,
+        send_at_ms=row.send_at_ms,
+        expire_at_ms=row.expire_at_ms,
+        max_number_of_message_parts=row.max_number_of_message_parts,
+        truncate_concat=row.truncate_concat,
+        flash_message=bool(row.flash_message),
+        feedback_enabled=bool(row.feedback_enabled),
+    )
+    return Batch(row.id, text, row.created_ms, row.modified_ms, bool(row.canceled))
+
+
+def _text_columns(text: MtText) -> dict[str, Any]:
+    return {
+        "sender": text.sender,
+        "body": text.body,
+        "parameters": text.parameters,
+        "delivery_report": text.delivery_report,
+        "callback_url": text.callback_url,
+        "client_reference": text.client_reference,
+        "send_at_ms": text.send_at_ms,
+        "expire_at_ms": text.expire_at_ms,
+        "max_number_of_message_parts": text.max_number_of_message_parts,
+        "truncate_concat": text.truncate_concat,
+        "flash_message": text.flash_message,
+        "feedback_enabled": text.feedback_enabled,
+        "recipient_count": len(text.to),
+    }
+
+
+def _due(text: MtText, now: int) -> tuple[int, int | None]:
+    """(due_ms, published_ms) of a new delivery: published at once unless scheduled later."""
+    if text.send_at_ms is not None and text.send_at_ms > now:
+        return text.send_at_ms, None
+    return now, now
+
+
+def _delivery_rows(batch_id: str, project_id: str, rendered: Sequence[Rendered], text: MtText, now: int) -> list[dict[str, Any]]:
+    due, published = _due(text, now)
+    return [
+        {
+            "batch_id": batch_id,
+            "project_id": project_id,
+            "recipient": r.recipient,
+            "status": Status.QUEUED.value,
+            "code": Code.QUEUED,
+            "encoding": r.encoding.value,
+            "segments": r.parts,
+            "due_ms": due,
+            "published_ms": published,
+            "claimed_ms": None,
+            "attempts": 0,
+            "status_ms": now,
+            "created_ms": now,
+        }
+        for r in rendered
+    ]
+
+
+async def _publish(ctx: Context, ids: Sequence[int]) -> None:
+    if not ids:
+        return
+    try:
+        await ctx.dispatch.publish(ids)
+    except Exception:  # noqa: BLE001 - the sweeper republishes due, unpublished deliveries
+        log.warning("dispatch publish failed for %d deliveries; the sweeper will retry", len(ids), exc_info=True)
+
+
+def request_hash(payload: Mapping[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def check_idempotency_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY:
+        raise invalid("Idempotency-Key", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    return key
+
+
+async def _replay(ctx: Context, project_id: str, key: str, digest: str) -> SendResult | None:
+    async with ctx.db.read() as conn:
+        row = await q.by_idempotency_key(conn, project_id, key)
+        if row is None:
+            return None
+        if row.request_hash != digest:
+            raise RequestError(CONFLICT, "Idempotency-Key was already used with a different request", 409)
+        recipients = (await q.recipients(conn, [row.id]))[row.id]
+    return SendResult(batch_from_row(row, recipients), created=False)
+
+
+async def do_send(
+    ctx: Context, project_id: str, service_plan_id: str | None, payload: object, idempotency_key: str | None = None
+) -> SendResult:
+    """Validate and accept a text batch; durable before it returns."""
+    now = ctx.clock()
+    text = check_send(payload, ctx.settings, now)
+    key = check_idempotency_key(idempotency_key)
+    digest = request_hash(payload) if key is not None else None  # type: ignore[arg-type]
+    if key is not None and digest is not None:
+        replay = await _replay(ctx, project_id, key, digest)
+        if replay is not None:
+            return replay
+    batch_id = ulid()
+    batch_row = {
+        "id": batch_id,
+        "project_id": project_id,
+        "service_plan_id": service_plan_id,
+        "type": "mt_text",
+        **_text_columns(text),
+        "canceled": False,
+        "created_ms": now,
+        "modified_ms": now,
+        "report_queued_ms": None,
+        "idempotency_key": key,
+        "request_hash": digest,
+    }
+    rows = _delivery_rows(batch_id, project_id, render_all(text, text.to), text, now)
+    try:
+        ids = await ctx.committer.insert(
+            [(schema.batches, [batch_row]), (schema.deliveries, rows)], returning=frozenset({"deliveries"})
+        )
+    except IntegrityError:
+        if key is None or digest is None:
+            raise
+        replay = await _replay(ctx, project_id, key, digest)
+        if replay is None:
+            raise
+        return replay
+    MESSAGES_ACCEPTED.labels("sms").inc(len(rows))
+    if rows and rows[0]["published_ms"] is not None:
+        await _publish(ctx, ids["deliveries"])
+    return SendResult(Batch(batch_id, text, now, now, False), created=True)
+
+
+async def _load(conn: Any, project_id: str, batch_id: str) -> Row[Any]:
+    row = await q.get(conn, project_id, batch_id)
+    if row is None:
+        raise NotFound(f"Batch {batch_id} not found")
+    return row
+
+
+async def do_cancel(ctx: Context, project_id: str, batch_id: str) -> Batch:
+    """Cancel a batch: its not-yet-taken deliveries become Cancelled (407) with their reports."""
+    now = ctx.clock()
+    async with ctx.db.write() as conn:
+        row = await _load(conn, project_id, batch_id)
+        cancelled = await q.cancel_unsent(conn, batch_id, now)
+        transitions = [
+            Transition(r.id, r.batch_id, r.recipient, Status.QUEUED, Status.CANCELLED, Code.CANCELLED, now)
+            for r in cancelled
+        ]
+        await notify.enqueue(conn, await notify.recipient_reports(conn, transitions, now))
+        row = await _load(conn, project_id, batch_id)
+        recipients = (await q.recipients(conn, [batch_id]))[batch_id]
+    return batch_from_row(row, recipients)
+
+
+async def do_replace(ctx: Context, project_id: str, batch_id: str, payload: object) -> Batch:
+    """Replace a batch's content and recipients; only while none of it has been sent."""
+    now = ctx.clock()
+    text = check_send(payload, ctx.settings, now)
+    async with ctx.db.write() as conn:
+        row = await _load(conn, project_id, batch_id)
+        if row.canceled:
+            raise invalid("batch_id", "a canceled batch cannot be replaced")
+        total = await q.count_deliveries(conn, batch_id)
+        removed = await q.delete_unsent(conn, batch_id)
+        if removed != total:
+            # Some recipient was already taken for sending: undo by raising (rolls back).
+            raise RequestError("batch_already_sent", "The batch has already been (partly) sent and cannot be replaced", 400)
+        await q.update_batch(conn, batch_id, {**_text_columns(text), "modified_ms": now})
+        ids = await q.insert_deliveries(conn, _delivery_rows(batch_id, project_id, render_all(text, text.to), text, now))
+    MESSAGES_ACCEPTED.labels("sms").inc(len(ids))
+    if _due(text, now)[1] is not None:
+        await _publish(ctx, ids)
+    return Batch(batch_id, text, row.created_ms, now, False)
+
+
+async def do_update(ctx: Context, project_id: str, batch_id: str, payload: object) -> Batch:
+    """Change a batch: add or remove recipients, change what is not yet sent."""
+    now = ctx.clock()
+    change: UpdateRequest = check_update(payload, ctx.settings)
+    publish: list[int] = []
+    async with ctx.db.write() as conn:
+        row = await _load(conn, project_id, batch_id)
+        if row.canceled:
+            raise invalid("batch_id", "a canceled batch cannot be updated")
+        states = await q.delivery_states(conn, batch_id)
+        current = tuple(s.recipient for s in states)
+        removable = {s.recipient for s in states if s.status == Status.QUEUED.value and s.claimed_ms is None}
+        removed = [r for r in change.to_remove if r in removable]
+        remaining = [r for r in current if r not in set(removed)]
+        added = [r for r in change.to_add if r not in set(remaining)]
+        recipients = tuple(remaining + added)
+        if not recipients:
+            raise invalid("to_remove", "a batch must keep at least one recipient")
+        if len(recipients) > ctx.settings.max_recipients:
+            raise invalid("to_add", f"at most {ctx.settings.max_recipients} recipients per batch")
+        old = batch_from_row(row, current)
+        text = apply_update(old.text, change, recipients, now)
+        if removed:
+            await q.delete_unsent(conn, batch_id, removed)
+        await q.update_batch(conn, batch_id, {**_text_columns(text), "modified_ms": now})
+        rendered = {r.recipient: r for r in render_all(text, recipients)}
+        content_changed = any(k in change.changes for k in ("body", "parameters", "max_number_of_message_parts", "truncate_concat"))
+        kept = [s for s in states if s.recipient not in set(removed)]
+        if content_changed:
+            await q.set_segments(conn, [
+                {"b_id": s.id, "b_encoding": rendered[s.recipient].encoding.value, "b_segments": rendered[s.recipient].parts}
+                for s in kept
+            ])
+        if "send_at_ms" in change.changes:
+            due, published = _due(text, now)
+            publish += [i for i in await q.reschedule_unsent(conn, batch_id, due, published) if published is not None]
+        new_ids = await q.insert_deliveries(
+            conn, _delivery_rows(batch_id, project_id, [rendered[r] for r in added], text, now)
+        )
+    MESSAGES_ACCEPTED.labels("sms").inc(len(new_ids))
+    if _due(text, now)[1] is not None:
+        publish += new_ids
+    await _publish(ctx, publish)
+    return Batch(batch_id, text, row.created_ms, now, False)
+
+
+@dataclass(frozen=True)
+class DryRun:
+    number_of_recipients: int
+    number_of_messages: int
+    per_recipient: list[Rendered] | None
+
+
+def dry_run(ctx: Context, payload: object, per_recipient: bool, number_of_recipients: int | None) -> DryRun:
+    """What a send would produce (bodies, encodings, parts), without writing anything."""
+    text = check_send(payload, ctx.settings, ctx.clock())
+    rendered = render_all(text, text.to)
+    limit = DRY_RUN_DEFAULT_RECIPIENTS if number_of_recipients is None else number_of_recipients
+    if not 0 <= limit <= DRY_RUN_MAX_RECIPIENTS:
+        raise invalid("number_of_recipients", f"must be between 0 and {DRY_RUN_MAX_RECIPIENTS}")
+    return DryRun(
+        number_of_recipients=len(rendered),
+        number_of_messages=sum(r.parts for r in rendered),
+        per_recipient=rendered[:limit] if per_recipient else None,
+    )
+
+
+XMS_ENCODING = {Encoding.GSM7: "GSM", Encoding.UCS2: "UNICODE"}
+
+__all__ = [
+    "Batch",
+    "DryRun",
+    "SendResult",
+    "XMS_ENCODING",
+    "batch_from_row",
+    "do_cancel",
+    "do_replace",
+    "do_send",
+    "do_update",
+    "dry_run",
+]

@@ -1,0 +1,61 @@
+"""XMS JSON shapes of batches and dry runs. Optional fields are omitted when unset; the `type`
+discriminator is always there (the Sinch SDK dispatches on it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tidings.actions.batches import XMS_ENCODING, Batch, DryRun
+from tidings.webhooks.sms_events import iso_timestamp
+
+
+def batch_json(batch: Batch) -> dict[str, Any]:
+    t = batch.text
+    out: dict[str, Any] = {
+        "id": batch.id,
+        "to": list(t.to),
+        "from": t.sender,
+        "canceled": batch.canceled,
+        "body": t.body,
+        "type": "mt_text",
+        "created_at": iso_timestamp(batch.created_ms),
+        "modified_at": iso_timestamp(batch.modified_ms),
+        "delivery_report": t.delivery_report,
+        "expire_at": iso_timestamp(t.expire_at_ms),
+        "feedback_enabled": t.feedback_enabled,
+        "flash_message": t.flash_message,
+    }
+    if t.parameters:
+        out["parameters"] = t.parameters
+    if t.send_at_ms is not None:
+        out["send_at"] = iso_timestamp(t.send_at_ms)
+    if t.callback_url is not None:
+        out["callback_url"] = t.callback_url
+    if t.client_reference is not None:
+        out["client_reference"] = t.client_reference
+    if t.truncate_concat is not None:
+        out["truncate_concat"] = t.truncate_concat
+    if t.max_number_of_message_parts is not None:
+        out["max_number_of_message_parts"] = t.max_number_of_message_parts
+    return out
+
+
+def dry_run_json(result: DryRun) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "number_of_recipients": result.number_of_recipients,
+        "number_of_messages": result.number_of_messages,
+    }
+    if result.per_recipient is not None:
+        out["per_recipient"] = [
+            {
+                "recipient": r.recipient,
+                "number_of_parts": r.parts,
+                "body": r.body,
+                "encoding": XMS_ENCODING[r.encoding],
+            }
+            for r in result.per_recipient
+        ]
+    return out
+
+
+__all__ = ["batch_json", "dry_run_json"]

@@ -1,0 +1,138 @@
+"""Queries behind the XMS batches endpoints: read a project's batches and their recipients,
+and the guarded writes of cancel, replace and update (only still-unsent deliveries change)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.core.statuses import Code, Status
+from tidings.store.schema import batches, deliveries
+
+b = batches
+d = deliveries
+QUEUED = Status.QUEUED.value
+
+# A delivery no worker has taken yet: the only kind a batch change may still touch.
+UNSENT = and_(d.c.status == QUEUED, d.c.claimed_ms.is_(None))
+
+
+@dataclass(frozen=True)
+class BatchFilter:
+    senders: Sequence[str] | None = None
+    start_ms: int | None = None
+    end_ms: int | None = None
+    client_reference: str | None = None
+
+
+async def get(conn: AsyncConnection, project_id: str, batch_id: str) -> Row[Any] | None:
+    result = await conn.execute(select(b).where(b.c.id == batch_id, b.c.project_id == project_id))
+    return result.first()
+
+
+async def by_idempotency_key(conn: AsyncConnection, project_id: str, key: str) -> Row[Any] | None:
+    result = await conn.execute(select(b).where(b.c.project_id == project_id, b.c.idempotency_key == key))
+    return result.first()
+
+
+async def recipients(conn: AsyncConnection, batch_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Each batch's recipients, in the order they were added."""
+    out: dict[str, list[str]] = {i: [] for i in batch_ids}
+    if not batch_ids:
+        return out
+    rows = await conn.execute(
+        select(d.c.batch_id, d.c.recipient).where(d.c.batch_id.in_(batch_ids)).order_by(d.c.id)
+    )
+    for batch_id, recipient in rows:
+        out[batch_id].append(recipient)
+    return out
+
+
+async def list_page(
+    conn: AsyncConnection, project_id: str, f: BatchFilter, page: int, page_size: int
+) -> tuple[int, list[Row[Any]]]:
+    """(total matching, this page's rows), newest first."""
+    where = [b.c.project_id == project_id]
+    if f.senders:
+        where.append(b.c.sender.in_(f.senders))
+    if f.start_ms is not None:
+        where.append(b.c.created_ms >= f.start_ms)
+    if f.end_ms is not None:
+        where.append(b.c.created_ms < f.end_ms)
+    if f.client_reference is not None:
+        where.append(b.c.client_reference == f.client_reference)
+    count = (await conn.execute(select(func.count()).select_from(b).where(*where))).scalar_one()
+    rows = await conn.execute(
+        select(b).where(*where).order_by(b.c.created_ms.desc(), b.c.id.desc())
+        .limit(page_size).offset(page * page_size)
+    )
+    return int(count), list(rows)
+
+
+async def delivery_states(conn: AsyncConnection, batch_id: str) -> list[Row[Any]]:
+    result = await conn.execute(
+        select(d.c.id, d.c.recipient, d.c.status, d.c.claimed_ms).where(d.c.batch_id == batch_id).order_by(d.c.id)
+    )
+    return list(result)
+
+
+async def cancel_unsent(conn: AsyncConnection, batch_id: str, now: int) -> list[Row[Any]]:
+    """Mark the batch canceled; its unsent deliveries become Cancelled (407). Returns those."""
+    await conn.execute(update(b).where(b.c.id == batch_id).values(canceled=True, modified_ms=now))
+    result = await conn.execute(
+        update(d)
+        .where(d.c.batch_id == batch_id, UNSENT)
+        .values(status=Status.CANCELLED.value, code=Code.CANCELLED, status_ms=now)
+        .returning(d.c.id, d.c.batch_id, d.c.recipient)
+    )
+    return list(result)
+
+
+async def delete_unsent(conn: AsyncConnection, batch_id: str, recipients: Sequence[str] | None = None) -> int:
+    """Remove unsent deliveries (all of the batch's, or those of `recipients`); returns how many."""
+    query = delete(d).where(d.c.batch_id == batch_id, UNSENT)
+    if recipients is not None:
+        query = query.where(d.c.recipient.in_(recipients))
+    result = await conn.execute(query)
+    return int(result.rowcount or 0)
+
+
+async def count_deliveries(conn: AsyncConnection, batch_id: str) -> int:
+    result = await conn.execute(select(func.count()).select_from(d).where(d.c.batch_id == batch_id))
+    return int(result.scalar_one())
+
+
+async def update_batch(conn: AsyncConnection, batch_id: str, values: dict[str, Any]) -> None:
+    await conn.execute(update(b).where(b.c.id == batch_id).values(**values))
+
+
+async def insert_deliveries(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    if not rows:
+        return []
+    result = await conn.execute(insert(d).returning(d.c.id, sort_by_parameter_order=True), list(rows))
+    return [r[0] for r in result]
+
+
+async def reschedule_unsent(
+    conn: AsyncConnection, batch_id: str, due_ms: int, published_ms: int | None
+) -> list[int]:
+    """New due time for unsent deliveries; returns their ids."""
+    result = await conn.execute(
+        update(d).where(d.c.batch_id == batch_id, UNSENT)
+        .values(due_ms=due_ms, published_ms=published_ms).returning(d.c.id)
+    )
+    return [r[0] for r in result]
+
+
+async def set_segments(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """rows: b_id, b_encoding, b_segments — only for still-unsent deliveries."""
+    if rows:
+        await conn.execute(
+            update(d).where(d.c.id == bindparam("b_id"), UNSENT)
+            .values(encoding=bindparam("b_encoding"), segments=bindparam("b_segments")),
+            list(rows),
+        )
