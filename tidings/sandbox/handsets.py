@@ -1,0 +1,143 @@
+"""Virtual handsets: who exists on the sandbox network, and what each one received and sent.
+
+A number nobody configured is created on first use from what `phonenumbers` knows about it: a
+valid mobile number is a reachable mobile that can receive SMS; a valid number of another type
+(landline, VoIP…) is reachable but has no SMS capability until configured; an invalid number
+exists only to be failed. Inboxes and outboxes keep at most `max_messages` each, oldest dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
+__all__ = ["LINE_TYPES", "Handset", "HandsetMessage", "Handsets", "InvalidNumber", "normalize_number"]
+
+_LINE_TYPE = {
+    PhoneNumberType.MOBILE: "mobile",
+    PhoneNumberType.FIXED_LINE_OR_MOBILE: "mobile",
+    PhoneNumberType.FIXED_LINE: "landline",
+    PhoneNumberType.VOIP: "voip",
+    PhoneNumberType.TOLL_FREE: "toll_free",
+    PhoneNumberType.PREMIUM_RATE: "premium_rate",
+    PhoneNumberType.SHARED_COST: "shared_cost",
+    PhoneNumberType.PERSONAL_NUMBER: "personal",
+    PhoneNumberType.PAGER: "pager",
+    PhoneNumberType.UAN: "uan",
+    PhoneNumberType.VOICEMAIL: "voicemail",
+}
+LINE_TYPES = frozenset({*_LINE_TYPE.values(), "unknown"})
+DEFAULT_MAX_MESSAGES = 1000
+_MAX_DIGITS = 15
+
+
+class InvalidNumber(ValueError):
+    """Not an E.164 number (a '+' or not, then 1 to 15 digits)."""
+
+
+def normalize_number(number: str) -> str:
+    """'+46701234567' from '+46701234567', '46701234567' or ' +46 70 123 45 67 '."""
+    digits = "".join(number.split()).removeprefix("+")
+    if not digits.isdigit() or not digits.isascii() or len(digits) > _MAX_DIGITS:
+        raise InvalidNumber(f"not an E.164 number: {number!r}")
+    return "+" + digits
+
+
+@dataclass(frozen=True)
+class HandsetMessage:
+    """One whole SMS as a handset shows it (received, or sent by it), parts already joined."""
+
+    sender: str
+    recipient: str
+    body: str
+    encoding: str
+    segments: int
+    received_at_ms: int
+    flash: bool
+    message_id: str
+
+
+@dataclass
+class Handset:
+    number: str
+    country: str | None
+    valid: bool
+    reachable: bool
+    line_type: str
+    capabilities: list[str]
+    inbox: deque[HandsetMessage] = field(repr=False, default_factory=deque)
+    sent: deque[HandsetMessage] = field(repr=False, default_factory=deque)
+
+    @property
+    def receives_sms(self) -> bool:
+        return "SMS" in self.capabilities
+
+
+class Handsets:
+    """Every handset the sandbox knows, created on first use; see the module docstring."""
+
+    def __init__(self, max_messages: int = DEFAULT_MAX_MESSAGES) -> None:
+        self.max_messages = max_messages
+        self._handsets: dict[str, Handset] = {}
+        self._changed = asyncio.Event()
+
+    def get(self, number: str) -> Handset:
+        """The handset for `number`, created from what the numbering plan says if new.
+
+        Raises `InvalidNumber` for something that is not an E.164 number at all.
+        """
+        key = normalize_number(number)
+        handset = self._handsets.get(key)
+        if handset is None:
+            handset = self._handsets[key] = self._implicit(key)
+        return handset
+
+    def known(self, number: str) -> bool:
+        """True when the handset exists already (configured, or used before)."""
+        return normalize_number(number) in self._handsets
+
+    def _implicit(self, number: str) -> Handset:
+        try:
+            parsed = phonenumbers.parse(number)
+        except phonenumbers.NumberParseException:
+            parsed = None
+        valid = parsed is not None and phonenumbers.is_valid_number(parsed)
+        if not valid or parsed is None:
+            return self._new(number, None, valid=False, reachable=False, line_type="unknown", capabilities=[])
+        line_type = _LINE_TYPE.get(phonenumbers.number_type(parsed), "unknown")
+        country = phonenumbers.region_code_for_number(parsed)
+        capabilities = ["SMS"] if line_type == "mobile" else []
+        return self._new(number, country, valid=True, reachable=True, line_type=line_type, capabilities=capabilities)
+
+    def _new(self, number: str, country: str | None, **fields: object) -> Handset:
+        return Handset(
+            number, country, inbox=deque(maxlen=self.max_messages), sent=deque(maxlen=self.max_messages), **fields  # type: ignore[arg-type]
+        )
+
+    def receive(self, handset: Handset, message: HandsetMessage) -> None:
+        handset.inbox.append(message)
+        self._notify()
+
+    def record_sent(self, handset: Handset, message: HandsetMessage) -> None:
+        handset.sent.append(message)
+        self._notify()
+
+    def clear(self, number: str) -> None:
+        self.get(number).inbox.clear()
+        self._notify()
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait_for(self, number: str, count: int, timeout: float) -> list[HandsetMessage]:
+        """The inbox once it holds at least `count` messages; TimeoutError after `timeout` seconds."""
+        handset = self.get(number)
+        async with asyncio.timeout(timeout):
+            while len(handset.inbox) < count:
+                await self._changed.wait()
+        return list(handset.inbox)

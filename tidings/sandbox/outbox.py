@@ -1,0 +1,119 @@
+"""What the SMSC owes one ESME account: receipts and mobile-originated messages, kept until sent.
+
+Each entry is a group of deliver_sm PDUs sent together (the parts of one concatenated message
+must be in flight at once, since an ESME may hold its answers until it has every part). Entries
+wait while no session of the account is bound as receiver or transceiver and go out when one
+binds; a delivery that fails transiently or loses its session is put back at the front and
+tried again, so nothing is lost while the process runs. An ESME that answers a permanent error
+has refused the PDU, which is then dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from tidings.smpp.constants import is_transient
+from tidings.smpp.errors import PduError, SessionError
+from tidings.smpp.pdu import DeliverSm, Pdu
+from tidings.smpp.server import ServerSession
+from tidings.smpp.session import SessionState
+
+__all__ = ["Outbox"]
+
+logger = logging.getLogger("tidings.sandbox.outbox")
+
+_RECEIVING = frozenset({SessionState.BOUND_RX, SessionState.BOUND_TRX})
+RETRY_DELAY = 0.2
+POLL_INTERVAL = 1.0
+
+
+class Outbox:
+    """Queued deliver_sm groups for one account, sent by `workers` tasks; see the module docstring."""
+
+    def __init__(
+        self, system_id: str, sessions: Callable[[], Iterable[ServerSession]], *, workers: int = 4
+    ) -> None:
+        self.system_id = system_id
+        self._sessions = sessions
+        self._entries: deque[tuple[DeliverSm, ...]] = deque()
+        self._wake = asyncio.Event()
+        self._workers = workers
+        self._tasks: list[asyncio.Task[None]] = []
+        self._turn = 0
+        self.delivered = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def put(self, *pdus: DeliverSm) -> None:
+        self._entries.append(pdus)
+        self.wake()
+
+    def wake(self) -> None:
+        """Something changed (an entry, a bind): let idle workers look again."""
+        self._wake.set()
+
+    def start(self) -> None:
+        if not self._tasks:
+            loop = asyncio.get_running_loop()
+            self._tasks = [loop.create_task(self._work()) for _ in range(self._workers)]
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _session(self) -> ServerSession | None:
+        bound = [s for s in self._sessions() if s.system_id == self.system_id and s.state in _RECEIVING]
+        if not bound:
+            return None
+        self._turn += 1
+        return bound[self._turn % len(bound)]
+
+    async def _work(self) -> None:
+        while True:
+            session = self._session() if self._entries else None
+            if session is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(POLL_INTERVAL):
+                        await self._wake.wait()
+                continue
+            entry = self._entries.popleft()
+            if await self._send(session, entry):
+                self.delivered += 1
+            else:
+                self._entries.appendleft(entry)
+                await asyncio.sleep(RETRY_DELAY)
+
+    async def _send(self, session: ServerSession, entry: tuple[DeliverSm, ...]) -> bool:
+        """True when the entry is done with (delivered, or refused for good)."""
+        futures: list[asyncio.Future[Pdu]] = []
+        try:
+            for pdu in entry:
+                futures.append(await session.send_request(pdu))
+            responses = await asyncio.gather(*futures)
+        except (SessionError, PduError) as exc:
+            for future in futures:
+                future.add_done_callback(_consume)
+            logger.info("sandbox outbox %s: delivery interrupted (%r), will retry", self.system_id, exc)
+            return False
+        statuses = [response.command_status for response in responses]
+        if all(status == 0 for status in statuses):
+            return True
+        if any(is_transient(status) for status in statuses if status):
+            return False
+        logger.warning("sandbox outbox %s: ESME refused deliver_sm with %s, dropped", self.system_id, statuses)
+        return True
+
+
+def _consume(future: asyncio.Future[Pdu]) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -1,0 +1,362 @@
+"""The sandbox SMSC's behaviour: an `SmppServer` handler that plays a mobile network.
+
+- bind: the system_id/password must match an account (`add_account`).
+- submit_sm: the destination must be an E.164 number the numbering plan can parse
+  (ESME_RINVDSTADR otherwise); the prefix rule may throttle (ESME_RTHROTTLED) or reject it
+  (`reject_status`); otherwise it gets a fresh message id. Parts of a concatenated message are
+  grouped per (account, sender, handset, reference, total); the whole message reaches the handset
+  once every part has, `latency` after each part's submit.
+- Outcome, decided once per message: an invalid number, an unreachable handset or one without
+  SMS capability fails with GSM MAP errors 1, 27 and 21; otherwise `failure_rate` fails it with
+  the rule's `error_code`.
+- A receipt per segment (when registered_delivery asks for one, and unless `receipt_loss_rate`
+  loses it) is queued in the account's `Outbox` as a deliver_sm built by `receipt_pdu`.
+- Mobile-originated messages are segmented like any MT and queued the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import phonenumbers
+
+from tidings.core.encoding import alphabet, decode, segment, split_udh
+from tidings.sandbox.handsets import Handset, HandsetMessage, Handsets, InvalidNumber, normalize_number
+from tidings.sandbox.outbox import Outbox
+from tidings.sandbox.rules import Behaviour, Draw, Rules
+from tidings.smpp.constants import CommandStatus, EsmClass, MessageState, Npi, Tag, Ton
+from tidings.smpp.pdu import BindRequest, DeliverSm, SubmitSm
+from tidings.smpp.receipt import DeliveryReceipt, ReceiptStat, receipt_pdu
+from tidings.smpp.server import ServerSession, SmppHandler
+
+__all__ = ["ERROR_ABSENT_SUBSCRIBER", "ERROR_NO_SMS", "ERROR_UNKNOWN_SUBSCRIBER", "SmscHandler", "display_address"]
+
+logger = logging.getLogger("tidings.sandbox.smsc")
+
+ERROR_UNKNOWN_SUBSCRIBER = 1
+ERROR_NO_SMS = 21
+"""GSM MAP 'facility not supported': the line cannot take SMS."""
+ERROR_ABSENT_SUBSCRIBER = 27
+NETWORK_TYPE_GSM = 3
+REASSEMBLY_TIMEOUT = 60.0
+SHORT_CODE_MAX_DIGITS = 8
+_RECEIPT_MASK = 0x03
+_RECEIPT_ON_FAILURE = 0x02
+_ENCODING_NAMES = {0x00: "GSM", 0x08: "UCS2", 0x01: "IA5", 0x03: "LATIN1", 0x04: "BINARY", 0x02: "BINARY"}
+
+
+def display_address(addr: str, ton: int) -> str:
+    """'+4670…' for an international number, the address as sent otherwise."""
+    return "+" + addr if ton == Ton.INTERNATIONAL and addr.isdigit() else addr
+
+
+def wire_address(value: str) -> tuple[str, int, int]:
+    """(address, ton, npi) for a deliver_sm: '+…' international, a few digits a short code,
+    other digits international, anything else alphanumeric."""
+    if value.startswith("+") and value[1:].isdigit():
+        return value[1:], Ton.INTERNATIONAL, Npi.ISDN
+    if value.isdigit():
+        if len(value) <= SHORT_CODE_MAX_DIGITS:
+            return value, Ton.NETWORK_SPECIFIC, Npi.UNKNOWN
+        return value, Ton.INTERNATIONAL, Npi.ISDN
+    return value, Ton.ALPHANUMERIC, Npi.UNKNOWN
+
+
+def is_flash(data_coding: int) -> bool:
+    """Message class 0 in a GSM 03.38 data coding scheme (0x10, 0x18, 0xF0…)."""
+    group = data_coding & 0xF0
+    return (group in (0x10, 0x30) or group == 0xF0) and data_coding & 0x03 == 0
+
+
+def encoding_name(data_coding: int) -> str:
+    code = alphabet(data_coding)
+    return _ENCODING_NAMES.get(code, f"0x{code:02X}")
+
+
+def _datetime(at_ms: int) -> datetime:
+    return datetime.fromtimestamp(at_ms / 1000, UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivered: bool
+    error_code: int = 0
+    latency_ms: int = 0
+
+
+@dataclass
+class _Segment:
+    message_id: str
+    text: str
+    submitted_ms: int
+    registered_delivery: int
+
+
+@dataclass
+class _Message:
+    """One MT message being delivered, its parts as they come."""
+
+    account: str
+    sender: str
+    sender_ton: int
+    sender_npi: int
+    handset: Handset
+    total: int
+    data_coding: int
+    outcome: Outcome
+    texts: dict[int, str] = field(default_factory=dict)
+    arrived: set[int] = field(default_factory=set)
+    message_id: str = ""
+    timer: asyncio.TimerHandle | None = None
+
+
+_Key = tuple[str, str, str, int, int]
+
+
+class SmscHandler(SmppHandler):
+    """See the module docstring. `sessions` lists the server's open sessions (for the outboxes)."""
+
+    def __init__(
+        self,
+        handsets: Handsets,
+        rules: Rules,
+        draw: Draw,
+        clock: Callable[[], int],
+        sessions: Callable[[], Iterable[ServerSession]],
+    ) -> None:
+        super().__init__()
+        self.handsets = handsets
+        self.rules = rules
+        self.draw = draw
+        self.clock = clock
+        self._sessions = sessions
+        self.accounts: dict[str, str] = {}
+        self.outboxes: dict[str, Outbox] = {}
+        self._ids = itertools.count(1)
+        self._id_prefix = secrets.token_hex(4)
+        self._references = itertools.count(secrets.randbelow(256))
+        self._messages: dict[_Key, _Message] = {}
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._mo_account: dict[str, str] = {}
+        self._started = False
+        self.reassembly_timeout = REASSEMBLY_TIMEOUT
+
+    # -- accounts and lifecycle ------------------------------------------------------------------
+
+    def add_account(self, system_id: str, password: str) -> None:
+        self.accounts[system_id] = password
+        if system_id not in self.outboxes:
+            outbox = self.outboxes[system_id] = Outbox(system_id, self._sessions)
+            if self._started:
+                outbox.start()
+
+    def start(self) -> None:
+        self._started = True
+        for outbox in self.outboxes.values():
+            outbox.start()
+
+    async def stop(self) -> None:
+        self._started = False
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        for message in self._messages.values():
+            if message.timer is not None:
+                message.timer.cancel()
+        self._messages.clear()
+        for outbox in self.outboxes.values():
+            await outbox.stop()
+
+    def next_message_id(self) -> str:
+        return f"{self._id_prefix}{next(self._ids):08x}"
+
+    # -- SmppServer hooks --------------------------------------------------------------------------
+
+    async def handle_bind(self, session: ServerSession, pdu: BindRequest) -> int:
+        password = self.accounts.get(pdu.system_id)
+        if password is None:
+            return CommandStatus.ESME_RINVSYSID
+        if password != pdu.password:
+            return CommandStatus.ESME_RINVPASWD
+        # The session counts as bound once this answer is written: look at the outbox right after.
+        asyncio.get_running_loop().call_soon(self.outboxes[pdu.system_id].wake)
+        return CommandStatus.ESME_ROK
+
+    async def handle_submit_sm(self, session: ServerSession, pdu: SubmitSm) -> tuple[int, str]:
+        account = session.system_id or ""
+        number = self._destination(pdu)
+        if number is None:
+            return CommandStatus.ESME_RINVDSTADR, ""
+        behaviour = self.rules.match(number)
+        throttled = self.draw.chance(behaviour.throttle_rate)
+        rejected = self.draw.chance(behaviour.reject_rate)
+        if throttled:
+            return CommandStatus.ESME_RTHROTTLED, ""
+        if rejected:
+            return behaviour.reject_status, ""
+        raw = pdu.short_message or pdu.tlv_bytes(Tag.MESSAGE_PAYLOAD) or b""
+        udh, payload = split_udh(raw, pdu.esm_class)
+        message_id = self.next_message_id()
+        segment_ = _Segment(message_id, decode(payload, pdu.data_coding), self.clock(), pdu.registered_delivery)
+        sender = display_address(pdu.source_addr, pdu.source_addr_ton)
+        self._mo_account[sender] = account
+        total, sequence = (udh.total, udh.sequence) if udh is not None and udh.total > 1 else (1, 1)
+        key: _Key | None = (account, sender, number, udh.reference, total) if total > 1 and udh else None
+        message = self._messages.get(key) if key is not None else None
+        if message is None:
+            handset = self.handsets.get(number)
+            message = _Message(
+                account, pdu.source_addr, pdu.source_addr_ton, pdu.source_addr_npi, handset, total,
+                pdu.data_coding, self._outcome(handset, behaviour), message_id=message_id,
+            )
+            if key is not None:
+                self._messages[key] = message
+                message.timer = asyncio.get_running_loop().call_later(self.reassembly_timeout, self._expire, key)
+        message.texts[sequence] = segment_.text
+        self._later(message.outcome.latency_ms / 1000, self._segment_arrived, key, message, sequence, segment_)
+        return CommandStatus.ESME_ROK, message_id
+
+    # -- MT delivery -------------------------------------------------------------------------------
+
+    def _destination(self, pdu: SubmitSm) -> str | None:
+        try:
+            number = normalize_number(pdu.destination_addr)
+        except InvalidNumber:
+            return None
+        if not self.handsets.known(number):
+            try:
+                phonenumbers.parse(number)
+            except phonenumbers.NumberParseException:
+                return None
+        return number
+
+    def _outcome(self, handset: Handset, behaviour: Behaviour) -> Outcome:
+        latency_ms = self.draw.latency_ms(behaviour)
+        failed = self.draw.chance(behaviour.failure_rate)
+        if not handset.valid:
+            return Outcome(False, ERROR_UNKNOWN_SUBSCRIBER, latency_ms)
+        if not handset.reachable:
+            return Outcome(False, ERROR_ABSENT_SUBSCRIBER, latency_ms)
+        if not handset.receives_sms:
+            return Outcome(False, ERROR_NO_SMS, latency_ms)
+        if failed:
+            return Outcome(False, behaviour.error_code, latency_ms)
+        return Outcome(True, 0, latency_ms)
+
+    def _later(self, delay: float, callback: Callable[..., None], *args: object) -> None:
+        def run() -> None:
+            self._timers.discard(handle)
+            callback(*args)
+
+        handle = asyncio.get_running_loop().call_later(delay, run)
+        self._timers.add(handle)
+
+    def _segment_arrived(self, key: _Key | None, message: _Message, sequence: int, segment_: _Segment) -> None:
+        message.arrived.add(sequence)
+        self._receipt(message, segment_)
+        if len(message.arrived) >= message.total:
+            self._finish(key, message)
+
+    def _receipt(self, message: _Message, segment_: _Segment) -> None:
+        wanted = segment_.registered_delivery & _RECEIPT_MASK
+        if not wanted or (wanted == _RECEIPT_ON_FAILURE and message.outcome.delivered):
+            return
+        if self.draw.chance(self.rules.match(message.handset.number).receipt_loss_rate):
+            return
+        outcome = message.outcome
+        stat = ReceiptStat.DELIVRD if outcome.delivered else ReceiptStat.UNDELIV
+        receipt = DeliveryReceipt(
+            message_id=segment_.message_id,
+            stat=stat,
+            message_state=MessageState.DELIVERED if outcome.delivered else MessageState.UNDELIVERABLE,
+            submitted=1,
+            delivered=1 if outcome.delivered else 0,
+            submit_date=_datetime(segment_.submitted_ms),
+            done_date=_datetime(self.clock()),
+            error=f"{outcome.error_code:03d}",
+            network_error=None if outcome.delivered else (NETWORK_TYPE_GSM, outcome.error_code),
+            # The receipt text travels as Latin-1: characters outside it are shown as '?'.
+            text=segment_.text[:20].encode("latin-1", "replace").decode("latin-1"),
+        )
+        pdu = receipt_pdu(
+            receipt,
+            source_addr=message.handset.number[1:],
+            source_addr_ton=Ton.INTERNATIONAL,
+            source_addr_npi=Npi.ISDN,
+            destination_addr=message.sender,
+            dest_addr_ton=message.sender_ton,
+            dest_addr_npi=message.sender_npi,
+        )
+        self.outboxes[message.account].put(pdu)
+
+    def _finish(self, key: _Key | None, message: _Message) -> None:
+        if message.timer is not None:
+            message.timer.cancel()
+        if key is not None and self._messages.get(key) is message:
+            del self._messages[key]
+        if not message.outcome.delivered or not message.arrived:
+            return
+        body = "".join(message.texts[seq] for seq in sorted(message.arrived))
+        self.handsets.receive(
+            message.handset,
+            HandsetMessage(
+                sender=display_address(message.sender, message.sender_ton),
+                recipient=message.handset.number,
+                body=body,
+                encoding=encoding_name(message.data_coding),
+                segments=len(message.arrived),
+                received_at_ms=self.clock(),
+                flash=is_flash(message.data_coding),
+                message_id=message.message_id,
+            ),
+        )
+
+    def _expire(self, key: _Key) -> None:
+        message = self._messages.get(key)
+        if message is not None:
+            message.timer = None
+            logger.info("sandbox smsc: message %s incomplete after %.0fs, delivering %d of %d parts",
+                        message.message_id, self.reassembly_timeout, len(message.arrived), message.total)
+            self._finish(key, message)
+
+    # -- MO --------------------------------------------------------------------------------------
+
+    def send_mo(self, sender: str, to: str, body: str, system_id: str | None = None) -> str:
+        """Queue a message from handset `sender` to `to` for the account that sends as `to` (or
+        `system_id`, or the first account); returns its message id."""
+        handset = self.handsets.get(sender)
+        account = system_id or self._mo_account.get(to) or next(iter(self.accounts), None)
+        if account is None or account not in self.outboxes:
+            raise LookupError("the sandbox SMSC has no ESME account to deliver to")
+        encoded = segment(body, reference=next(self._references))
+        destination, dest_ton, dest_npi = wire_address(to)
+        pdus = tuple(
+            DeliverSm(
+                source_addr=handset.number[1:],
+                source_addr_ton=Ton.INTERNATIONAL,
+                source_addr_npi=Npi.ISDN,
+                destination_addr=destination,
+                dest_addr_ton=dest_ton,
+                dest_addr_npi=dest_npi,
+                esm_class=EsmClass.UDHI if encoded.udhi else EsmClass.DEFAULT,
+                data_coding=encoded.data_coding,
+                short_message=part,
+            )
+            for part in encoded.parts
+        )
+        message_id = self.next_message_id()
+        self.outboxes[account].put(*pdus)
+        self.handsets.record_sent(
+            handset,
+            HandsetMessage(
+                sender=handset.number, recipient=to, body=body, encoding=str(encoded.encoding),
+                segments=len(pdus), received_at_ms=self.clock(), flash=False, message_id=message_id,
+            ),
+        )
+        return message_id

@@ -1,0 +1,115 @@
+"""`Sandbox`: the simulated carrier network as one object — SMSC, handsets, rules and REST API.
+
+What `tidings serve` starts and points the SMS connector at, and what tests drive. State lives in
+memory and resets with the process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.routing import BaseRoute, Mount
+
+from tidings.sandbox.api import build_routes
+from tidings.sandbox.handsets import DEFAULT_MAX_MESSAGES, Handset, HandsetMessage, Handsets
+from tidings.sandbox.rules import Behaviour, Draw, Rules
+from tidings.sandbox.smsc import SmscHandler
+from tidings.smpp.server import SmppServer
+
+__all__ = ["Sandbox"]
+
+SMSC_WINDOW = 64
+"""deliver_sm in flight per session: the parts of a long MO go out together."""
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Sandbox:
+    """A mobile network: an SMPP SMSC, virtual handsets and carrier behaviour by prefix."""
+
+    def __init__(
+        self,
+        *,
+        seed: int | None = None,
+        clock: Callable[[], int] = _now_ms,
+        max_messages: int = DEFAULT_MAX_MESSAGES,
+        system_id: str = "SANDBOX",
+    ) -> None:
+        self.clock = clock
+        self.handsets = Handsets(max_messages)
+        self.rules = Rules()
+        self.draw = Draw(seed)
+        self._server: SmppServer | None = None
+        self._system_id = system_id
+        self.smsc = SmscHandler(self.handsets, self.rules, self.draw, clock, self._sessions)
+
+    def _sessions(self) -> frozenset[Any]:
+        return self._server.sessions if self._server is not None else frozenset()
+
+    def add_account(self, system_id: str, password: str) -> None:
+        """Let an ESME bind with these credentials; its receipts and MO queue until it does."""
+        self.smsc.add_account(system_id, password)
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Start the SMSC listening on host:port (0: any free port, see `port`)."""
+        if self._server is not None:
+            raise RuntimeError("sandbox already started")
+        server = SmppServer(self.smsc, host, port, system_id=self._system_id, window=SMSC_WINDOW)
+        await server.start()
+        self._server = server
+        self.smsc.start()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("sandbox not started")
+        return self._server.port
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        await self.smsc.stop()
+        if server is not None:
+            await server.stop(timeout=2.0)
+
+    async def __aenter__(self) -> Sandbox:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # -- the REST API ------------------------------------------------------------------------------
+
+    def api_routes(self) -> list[BaseRoute]:
+        """The REST routes relative to their mount point."""
+        return build_routes(self)
+
+    def routes(self) -> list[BaseRoute]:
+        """The REST routes mounted at /sandbox/v1."""
+        return [Mount("/sandbox/v1", routes=self.api_routes())]
+
+    # -- configuring and reading the world ---------------------------------------------------------
+
+    def set_rule(self, prefix: str, **behaviour: Any) -> None:
+        """Carrier behaviour for numbers starting with `prefix` ('' for every other number):
+        latency_ms (int, (min, max)), failure_rate, error_code, receipt_loss_rate, throttle_rate,
+        reject_rate, reject_status. Raises `InvalidRule`."""
+        self.rules.set(prefix, Behaviour.from_options(behaviour))
+
+    def handset(self, number: str) -> Handset:
+        return self.handsets.get(number)
+
+    def messages_for(self, number: str) -> list[HandsetMessage]:
+        return list(self.handsets.get(number).inbox)
+
+    async def wait_for_messages(self, number: str, count: int, timeout: float = 5.0) -> list[HandsetMessage]:
+        return await self.handsets.wait_for(number, count, timeout)
+
+    async def send_mo(self, sender: str, to: str, body: str, *, system_id: str | None = None) -> str:
+        """A message from handset `sender` to `to`, delivered as deliver_sm (queued until an ESME
+        of the account is bound); returns its message id."""
+        return self.smsc.send_mo(sender, to, body, system_id)
