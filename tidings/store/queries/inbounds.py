@@ -78,13 +78,19 @@ async def list_inbounds(
 ) -> tuple[int, list[Row[Any]]]:
     """(total matching, one page) of the project's inbounds received at or after `start_ms` and
     before `end_ms`, sent to one of `to`, newest first."""
-    query = select(*_fields()).where(i.c.project_id == project_id, i.c.received_ms >= start_ms)
+    where: list[ColumnElement[bool]] = [i.c.project_id == project_id, i.c.received_ms >= start_ms]
     if end_ms is not None:
-        query = query.where(i.c.received_ms < end_ms)
+        where.append(i.c.received_ms < end_ms)
     if to is not None:
-        query = query.where(i.c.recipient.in_([v for number in to for v in number_variants(number)]))
+        where.append(i.c.recipient.in_([v for number in to for v in number_variants(number)]))
     if client_reference is not None:
-        query = query.where(_client_reference() == client_reference)
-    total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    page = query.order_by(i.c.received_ms.desc(), i.c.id.desc()).offset(offset).limit(limit)
+        where.append(_client_reference() == client_reference)
+    total = (await conn.execute(select(func.count()).select_from(i).where(*where))).scalar_one()
+    page = (
+        select(*_fields())
+        .where(*where)
+        .order_by(i.c.received_ms.desc(), i.c.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
     return int(total), list(await conn.execute(page))

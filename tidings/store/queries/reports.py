@@ -117,16 +117,20 @@ async def list_recipient_reports(
 ) -> tuple[int, list[Row[Any]]]:
     """(total matching, one page) of the project's recipient reports whose status changed at or
     after `start_ms` and before `end_ms`, newest first."""
-    query = (
-        select(*RECIPIENT_FIELDS)
-        .select_from(d.join(b, b.c.id == d.c.batch_id))
-        .where(d.c.project_id == project_id, d.c.status_ms >= start_ms)
-    )
+    query = select(func.count()).select_from(d).where(d.c.project_id == project_id, d.c.status_ms >= start_ms)
     if end_ms is not None:
         query = query.where(d.c.status_ms < end_ms)
     if client_reference is not None:
-        query = query.where(b.c.client_reference == client_reference)
+        query = query.where(d.c.batch_id.in_(
+            select(b.c.id).where(b.c.project_id == project_id, b.c.client_reference == client_reference)
+        ))
     query = only.apply(query)
-    total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    page = query.order_by(d.c.status_ms.desc(), d.c.id.desc()).offset(offset).limit(limit)
+    total = (await conn.execute(query)).scalar_one()
+    page = (
+        query.with_only_columns(*RECIPIENT_FIELDS)
+        .select_from(d.join(b, b.c.id == d.c.batch_id))
+        .order_by(d.c.status_ms.desc(), d.c.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
     return int(total), list(await conn.execute(page))
