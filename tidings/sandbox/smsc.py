@@ -110,7 +110,7 @@ class _Message:
     total: int
     data_coding: int
     outcome: Outcome
-    texts: dict[int, str] = field(default_factory=dict)
+    payloads: dict[int, bytes] = field(default_factory=dict)
     arrived: set[int] = field(default_factory=set)
     message_id: str = ""
     timer: asyncio.TimerHandle | None = None
@@ -218,7 +218,7 @@ class SmscHandler(SmppHandler):
             if key is not None:
                 self._messages[key] = message
                 message.timer = asyncio.get_running_loop().call_later(self.reassembly_timeout, self._expire, key)
-        message.texts[sequence] = segment_.text
+        message.payloads[sequence] = payload
         self._later(message.outcome.latency_ms / 1000, self._segment_arrived, key, message, sequence, segment_)
         return CommandStatus.ESME_ROK, message_id
 
@@ -302,7 +302,8 @@ class SmscHandler(SmppHandler):
             del self._messages[key]
         if not message.outcome.delivered or not message.arrived:
             return
-        body = "".join(message.texts[seq] for seq in sorted(message.arrived))
+        # Joined before decoding: some ESMEs split a UCS-2 surrogate pair or a GSM escape across parts.
+        body = decode(b"".join(message.payloads[seq] for seq in sorted(message.arrived)), message.data_coding)
         self.handsets.receive(
             message.handset,
             HandsetMessage(
