@@ -245,6 +245,11 @@ def check_object(payload: object) -> Mapping[str, Any]:
 
 def check_send(payload: object, settings: Settings, now_ms: int) -> MtText:
     """A send (or replace, or dry run) body."""
+    return check_send_rendered(payload, settings, now_ms)[0]
+
+
+def check_send_rendered(payload: object, settings: Settings, now_ms: int) -> tuple[MtText, list[Rendered]]:
+    """`check_send`, also returning each recipient's rendered body (computed to check it)."""
     p = check_object(payload)
     _check_fields(p, _SEND_FIELDS)
     if "to" not in p:
@@ -273,8 +278,7 @@ def check_send(payload: object, settings: Settings, now_ms: int) -> MtText:
         flash_message=bool(check_bool("flash_message", p.get("flash_message"))),
         feedback_enabled=bool(check_bool("feedback_enabled", p.get("feedback_enabled"))),
     )
-    render_all(text, text.to)
-    return text
+    return text, render_all(text, text.to)
 
 
 @dataclass(frozen=True)
@@ -374,6 +378,7 @@ __all__ = [
     "check_datetime",
     "check_msisdn",
     "check_send",
+    "check_send_rendered",
     "check_update",
     "invalid",
     "render_all",

@@ -28,7 +28,7 @@ from tidings.actions.batch_checks import (
     Rendered,
     UpdateRequest,
     apply_update,
-    check_send,
+    check_send_rendered,
     check_update,
     invalid,
     render_all,
@@ -172,7 +172,7 @@ async def do_send(
 ) -> SendResult:
     """Validate and accept a text batch; durable before it returns."""
     now = ctx.clock()
-    text = check_send(payload, ctx.settings, now)
+    text, rendered = check_send_rendered(payload, ctx.settings, now)
     key = check_idempotency_key(idempotency_key)
     digest = request_hash(payload) if key is not None else None  # type: ignore[arg-type]
     if key is not None and digest is not None:
@@ -193,7 +193,7 @@ async def do_send(
         "idempotency_key": key,
         "request_hash": digest,
     }
-    rows = _delivery_rows(batch_id, project_id, render_all(text, text.to), text, now)
+    rows = _delivery_rows(batch_id, project_id, rendered, text, now)
     try:
         ids = await ctx.committer.insert(
             [(schema.batches, [batch_row]), (schema.deliveries, rows)], returning=frozenset({"deliveries"})
@@ -237,7 +237,7 @@ async def do_cancel(ctx: Context, project_id: str, batch_id: str) -> Batch:
 async def do_replace(ctx: Context, project_id: str, batch_id: str, payload: object) -> Batch:
     """Replace a batch's content and recipients; only while none of it has been sent."""
     now = ctx.clock()
-    text = check_send(payload, ctx.settings, now)
+    text, rendered = check_send_rendered(payload, ctx.settings, now)
     async with ctx.db.write() as conn:
         row = await _load(conn, project_id, batch_id)
         if row.canceled:
@@ -248,7 +248,7 @@ async def do_replace(ctx: Context, project_id: str, batch_id: str, payload: obje
             # Some recipient was already taken for sending: undo by raising (rolls back).
             raise RequestError("batch_already_sent", "The batch has already been (partly) sent and cannot be replaced", 400)
         await q.update_batch(conn, batch_id, {**_text_columns(text), "modified_ms": now})
-        ids = await q.insert_deliveries(conn, _delivery_rows(batch_id, project_id, render_all(text, text.to), text, now))
+        ids = await q.insert_deliveries(conn, _delivery_rows(batch_id, project_id, rendered, text, now))
     MESSAGES_ACCEPTED.labels("sms").inc(len(ids))
     if _due(text, now)[1] is not None:
         await _publish(ctx, ids)
@@ -310,8 +310,7 @@ class DryRun:
 
 def dry_run(ctx: Context, payload: object, per_recipient: bool, number_of_recipients: int | None) -> DryRun:
     """What a send would produce (bodies, encodings, parts), without writing anything."""
-    text = check_send(payload, ctx.settings, ctx.clock())
-    rendered = render_all(text, text.to)
+    text, rendered = check_send_rendered(payload, ctx.settings, ctx.clock())
     limit = DRY_RUN_DEFAULT_RECIPIENTS if number_of_recipients is None else number_of_recipients
     if not 0 <= limit <= DRY_RUN_MAX_RECIPIENTS:
         raise invalid("number_of_recipients", f"must be between 0 and {DRY_RUN_MAX_RECIPIENTS}")
