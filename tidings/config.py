@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 
@@ -56,5 +57,18 @@ class Settings:
             raw = env.get(f"TIDINGS_{name.upper()}")
             if raw:
                 values[name] = conv(raw)
+        raw_smpp = env.get("TIDINGS_SMPP_CONNECTIONS")
+        if raw_smpp:
+            values["smpp_connections"] = parse_smpp_connections(raw_smpp)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+def parse_smpp_connections(raw: str) -> tuple[SmppConnectionSettings, ...]:
+    """`TIDINGS_SMPP_CONNECTIONS`: a JSON list of objects with SmppConnectionSettings' fields,
+    e.g. [{"name": "carrier-a", "host": "10.0.0.5", "port": 2775, "system_id": "x",
+    "password": "y", "window": 64, "throughput": 200}]."""
+    items = json.loads(raw)
+    if not isinstance(items, list):
+        raise ValueError("TIDINGS_SMPP_CONNECTIONS must be a JSON list")
+    return tuple(SmppConnectionSettings(**item) for item in items)

@@ -70,6 +70,8 @@ async def claim(conn: AsyncConnection, ids: Sequence[int], now: int, lease_ms: i
         .where(
             d.c.id.in_(ids),
             d.c.status == QUEUED,
+            # A batch updated to a later send_at after its rows were queued: not yet.
+            d.c.due_ms <= now,
             (d.c.claimed_ms.is_(None)) | (d.c.claimed_ms < now - lease_ms),
         )
         .values(claimed_ms=now, attempts=d.c.attempts + 1)

@@ -112,6 +112,7 @@ deliveries = Table(
     Column("created_ms", BigInteger, nullable=False),
     Index("ix_deliveries_batch", "batch_id", "recipient"),
     Index("ix_deliveries_due", "status", "due_ms"),
+    Index("ix_deliveries_project_status", "project_id", "status_ms"),
 )
 
 # One row per submit_sm accepted by an SMSC: a long message has one per segment, each with its

@@ -1,0 +1,220 @@
+"""Alembic migrations: they build `schema.py` exactly, on SQLite and on PostgreSQL.
+
+`test_upgrade_matches_schema` is the drift alarm: change `schema.py` without a revision (or a
+revision without `schema.py`) and it lists the differences. Generate the missing revision with
+`python -m tidings.store.migrate revision "what changed"`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tidings.cli import main as cli_main
+from tidings.store.migrate import (
+    MigrationError,
+    alembic_config,
+    async_url,
+    current_revision,
+    downgrade,
+    head_revision,
+    schema_diff,
+    upgrade,
+    upgrade_sync,
+)
+from tidings.store.schema import metadata
+from tidings.testing.services import POSTGRES_ADMIN_URL, reachable, services_required
+
+
+def _run_in_thread(coro: Any) -> None:
+    """Run a coroutine on its own loop (fixtures may be set up while a loop is running)."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """An empty PostgreSQL database of its own, dropped afterwards."""
+    admin_url = make_url(POSTGRES_ADMIN_URL)
+    if not reachable(admin_url.host or "127.0.0.1", admin_url.port or 5432):
+        message = f"migration tests need PostgreSQL at {admin_url.host}:{admin_url.port}"
+        if services_required():
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"tidings_migrate_{uuid.uuid4().hex[:10]}"
+
+    async def admin(sql: str) -> None:
+        engine = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+        await engine.dispose()
+
+    _run_in_thread(admin(f'CREATE DATABASE "{name}"'))
+    yield admin_url.set(database=name).render_as_string(hide_password=False)
+    _run_in_thread(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/tidings.db"
+    return str(request.getfixturevalue("fresh_postgres_url"))
+
+
+async def inspect_db(url: str) -> tuple[list[Any], set[str]]:
+    """(differences from schema.py, table names) of the database at `url`."""
+    engine = create_async_engine(async_url(url))
+    try:
+        async with engine.connect() as conn:
+            diffs = await conn.run_sync(schema_diff)
+            tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+    finally:
+        await engine.dispose()
+    return diffs, tables
+
+
+async def execute(url: str, *statements: str) -> None:
+    engine = create_async_engine(async_url(url))
+    try:
+        async with engine.begin() as conn:
+            for sql in statements:
+                await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrade_matches_schema(empty_url: str) -> None:
+    assert await current_revision(empty_url) is None
+    await upgrade(empty_url)
+    diffs, tables = await inspect_db(empty_url)
+    assert diffs == [], "migrations and tidings/store/schema.py disagree; add a revision"
+    assert tables == set(metadata.tables) | {"alembic_version"}
+    assert await current_revision(empty_url) == head_revision()
+
+
+async def test_upgrade_twice_is_a_no_op(empty_url: str) -> None:
+    await upgrade(empty_url)
+    await execute(empty_url, "INSERT INTO projects (id, name, webhook_secret, created_ms) VALUES ('p', 'n', 's', 1)")
+    await upgrade(empty_url)
+    assert await current_revision(empty_url) == head_revision()
+    engine = create_async_engine(async_url(empty_url))
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM projects"))).scalar_one() == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_concurrent_upgrades_serialise(fresh_postgres_url: str) -> None:
+    await asyncio.gather(*(upgrade(fresh_postgres_url) for _ in range(4)))
+    diffs, _ = await inspect_db(fresh_postgres_url)
+    assert diffs == []
+    assert await current_revision(fresh_postgres_url) == head_revision()
+
+
+async def test_downgrade_to_base_and_up_again(empty_url: str) -> None:
+    await upgrade(empty_url)
+    await downgrade(empty_url, "base")
+    _, tables = await inspect_db(empty_url)
+    assert tables == {"alembic_version"}
+    assert await current_revision(empty_url) is None
+    await upgrade(empty_url)
+    diffs, _ = await inspect_db(empty_url)
+    assert diffs == []
+
+
+async def test_a_create_all_database_matching_head_is_stamped(empty_url: str) -> None:
+    engine = create_async_engine(async_url(empty_url))
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+    finally:
+        await engine.dispose()
+    await upgrade(empty_url)
+    assert await current_revision(empty_url) == head_revision()
+
+
+async def test_a_create_all_database_that_drifted_is_refused(empty_url: str) -> None:
+    engine = create_async_engine(async_url(empty_url))
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+    finally:
+        await engine.dispose()
+    await execute(empty_url, "DROP INDEX ix_deliveries_due")
+    with pytest.raises(MigrationError, match="ix_deliveries_due"):
+        await upgrade(empty_url)
+    assert await current_revision(empty_url) is None
+
+
+def test_upgrade_sync(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/sync.db"  # a plain URL gets the async driver
+    upgrade_sync(url)
+    assert asyncio.run(current_revision(url)) == head_revision()
+
+
+def test_one_head_and_an_unbroken_chain() -> None:
+    script = ScriptDirectory.from_config(alembic_config())
+    assert len(script.get_heads()) == 1
+    chain = list(script.walk_revisions())
+    assert chain[-1].down_revision is None
+    assert chain[0].revision == head_revision()
+    for newer, older in zip(chain, chain[1:], strict=False):
+        assert newer.down_revision == older.revision
+
+
+def test_async_url() -> None:
+    assert async_url("postgresql://u:p%40ss@h/db") == "postgresql+asyncpg://u:p%40ss@h/db"
+    assert async_url("postgresql+psycopg2://h/db") == "postgresql+asyncpg://h/db"
+    assert async_url("postgresql+asyncpg://h/db") == "postgresql+asyncpg://h/db"
+    assert async_url("sqlite:///x.db") == "sqlite+aiosqlite:///x.db"
+    assert async_url("sqlite+aiosqlite:///x.db") == "sqlite+aiosqlite:///x.db"
+
+
+def test_migrate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/cli.db"
+    assert cli_main(["migrate", "--database-url", url]) == 0
+    assert head_revision() in capsys.readouterr().out
+    assert asyncio.run(current_revision(url)) == head_revision()
+
+
+def test_migrate_command_needs_a_database_url(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("TIDINGS_DATABASE_URL", raising=False)
+    assert cli_main(["migrate"]) == 2
+    assert "TIDINGS_DATABASE_URL" in capsys.readouterr().err
+
+
+def test_migrate_command_reports_a_drifted_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/drift.db"
+
+    async def prepare() -> None:
+        engine = create_async_engine(url)
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+            await conn.execute(text("DROP INDEX ix_deliveries_due"))
+        await engine.dispose()
+
+    asyncio.run(prepare())
+    assert cli_main(["migrate", "--database-url", url]) == 2
+    assert "differ from the head schema" in capsys.readouterr().err

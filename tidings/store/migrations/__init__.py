@@ -1,0 +1,1 @@
+"""Alembic migrations for both profiles' databases; run them with `tidings.store.migrate`."""

@@ -1,0 +1,1 @@
+"""Revisions, oldest first by `down_revision`; one head at all times."""
