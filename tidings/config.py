@@ -27,6 +27,7 @@ class Settings:
     data_dir: str = "./.tidings"
     database_url: str | None = None  # None: SQLite in data_dir
     redis_url: str | None = None  # None: in-process queue and limits
+    redis_prefix: str = "tidings:"  # every Redis key (stream, token buckets) starts with it
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str | None = None
@@ -50,6 +51,7 @@ class Settings:
             ("data_dir", str),
             ("database_url", str),
             ("redis_url", str),
+            ("redis_prefix", str),
             ("public_url", str),
             ("token_ttl_seconds", int),
             ("max_recipients", int),

@@ -8,7 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from tidings.core.statuses import Status
 
@@ -68,3 +71,12 @@ def count_transitions(transitions: Sequence[Transition], channel: str = "SMS") -
 
 def render() -> bytes:
     return generate_latest(REGISTRY)
+
+
+def metrics_route() -> Route:
+    """`GET /metrics` in Prometheus' text format."""
+
+    async def metrics(_request: Request) -> Response:
+        return Response(render(), media_type=CONTENT_TYPE_LATEST)
+
+    return Route("/metrics", metrics, methods=["GET"])

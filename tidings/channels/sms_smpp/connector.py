@@ -1,0 +1,119 @@
+"""One named SMPP connection to an SMSC, as an SMS connector.
+
+Sending: each part is a submit_sm through the ESME client's window, paced by the connection's
+throughput cap; the SMSC's answer is mapped to our errors (throttling and system errors: try
+later; anything else: the recipient fails with the SMPP status as its code). Receiving: receipts
+and MO are written durably through the outcome writer before the deliver_sm is answered, so an
+SMSC redelivers anything we could have lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+from collections.abc import Callable
+
+from tidings.channels.base import OutboundSms
+from tidings.channels.sms_smpp.inbound import MoAssembler, receipt_event
+from tidings.channels.sms_smpp.transcode import submit_pdus
+from tidings.config import SmppConnectionSettings
+from tidings.core.errors import PermanentDeliveryError, TransientDeliveryError
+from tidings.queue.base import Limiter
+from tidings.smpp.client import EsmeClient
+from tidings.smpp.constants import CommandStatus, is_transient
+from tidings.smpp.errors import CommandStatusError, SmppError
+from tidings.smpp.pdu import DeliverSm
+from tidings.smpp.receipt import receipt_from_pdu
+from tidings.smpp.throttle import TokenBucket
+from tidings.workers.writer import OutcomeWriter
+
+log = logging.getLogger(__name__)
+
+THROTTLED_RETRY_SECONDS = 1.0
+
+
+class SmppConnector:
+    def __init__(self, settings: SmppConnectionSettings, writer: OutcomeWriter, clock: Callable[[], int],
+                 *, limiter: Limiter | None = None) -> None:
+        self.name = settings.name
+        self.settings = settings
+        self._writer = writer
+        self._clock = clock
+        if limiter is None and settings.throughput > 0:
+            limiter = TokenBucket(settings.throughput, burst=max(1.0, settings.throughput / 10))
+        self._limiter = limiter
+        self._references = itertools.cycle(range(random.randrange(256), random.randrange(256) + 256))
+        self._mo = MoAssembler(settings.name)
+        self.client = EsmeClient(
+            settings.host, settings.port, system_id=settings.system_id, password=settings.password,
+            system_type=settings.system_type, window=settings.window,
+            enquire_link_interval=settings.enquire_link_interval,
+            on_deliver_sm=self._on_deliver_sm,
+        )
+
+    @property
+    def ready(self) -> bool:
+        return self.client.bound
+
+    async def start(self) -> None:
+        await self.client.start()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def send(self, message: OutboundSms) -> list[str]:
+        pdus = submit_pdus(message, next(self._references) & 0xFF)
+        if self._limiter is not None:
+            await self._limiter.acquire(len(pdus))
+        try:
+            if len(pdus) == 1:
+                responses = [await self.client.submit(pdus[0])]
+            else:
+                responses = list(await asyncio.gather(*(self.client.submit(p) for p in pdus)))
+        except CommandStatusError as exc:
+            raise _refusal(self.name, exc.command_status) from exc
+        except SmppError as exc:
+            # Not bound, closed or timed out: try again later (after a timeout the SMSC may have
+            # taken it, so a retry can duplicate; losing it would be worse).
+            raise TransientDeliveryError(f"{self.name}: {exc}") from exc
+        ids = []
+        for response in responses:
+            if response.command_status != CommandStatus.ESME_ROK:
+                raise _refusal(self.name, response.command_status)
+            ids.append(response.message_id)
+        return ids
+
+    async def _on_deliver_sm(self, pdu: DeliverSm) -> int:
+        now = self._clock()
+        try:
+            receipt = receipt_from_pdu(pdu)
+        except SmppError:
+            log.warning("%s: receipt without a message id; acknowledged and dropped", self.name)
+            return CommandStatus.ESME_ROK
+        if receipt is not None:
+            event = receipt_event(self.name, receipt, now)
+            if event is not None:
+                await self._writer.apply([event])
+            return CommandStatus.ESME_ROK
+        parsed = self._mo.parse(pdu, None, now)
+        if parsed.wait is not None:
+            try:
+                await parsed.wait
+            except TimeoutError:
+                return CommandStatus.ESME_RX_T_APPN
+            return CommandStatus.ESME_ROK
+        assert parsed.message is not None
+        await self._writer.apply([parsed.message])
+        parsed.release()
+        return CommandStatus.ESME_ROK
+
+
+def _refusal(connection: str, status: int) -> TransientDeliveryError | PermanentDeliveryError:
+    """submit_sm refused: throttling and system errors are retried later; anything else fails the
+    recipient with the SMPP status as its code."""
+    text = f"{connection}: submit_sm refused with {status:#x}"
+    if is_transient(status):
+        return TransientDeliveryError(text, retry_after=THROTTLED_RETRY_SECONDS)
+    return PermanentDeliveryError(text, status)

@@ -1,0 +1,54 @@
+"""From an outbound SMS to the submit_sm PDUs that carry it."""
+
+from __future__ import annotations
+
+from tidings.channels.base import OutboundSms
+from tidings.core.encoding import EncodedMessage, TooManyParts, segment
+from tidings.core.errors import PermanentDeliveryError
+from tidings.core.statuses import Code
+from tidings.smpp.constants import DataCoding, EsmClass, Npi, RegisteredDelivery, Ton
+from tidings.smpp.pdu import SubmitSm
+
+# Data coding with message class 0 ("flash": shown at once, not stored): GSM 7-bit / UCS-2.
+FLASH_GSM = 0x10
+FLASH_UCS2 = 0x18
+SHORT_CODE_MAX_DIGITS = 8
+
+
+def address(value: str) -> tuple[str, int, int]:
+    """(address, ton, npi): '+4670…' is international E.164, a short run of digits a short code,
+    anything else an alphanumeric sender id."""
+    if value.startswith("+") and value[1:].isdigit():
+        return value[1:], Ton.INTERNATIONAL, Npi.ISDN
+    if value.isdigit():
+        if len(value) <= SHORT_CODE_MAX_DIGITS:
+            return value, Ton.NETWORK_SPECIFIC, Npi.UNKNOWN
+        return value, Ton.INTERNATIONAL, Npi.ISDN
+    return value, Ton.ALPHANUMERIC, Npi.UNKNOWN
+
+
+def encode_message(message: OutboundSms, reference: int) -> EncodedMessage:
+    try:
+        return segment(message.body, reference=reference, max_parts=message.max_parts,
+                       truncate=message.truncate)
+    except TooManyParts as exc:
+        raise PermanentDeliveryError(str(exc), Code.EXCEEDED_PARTS_LIMIT) from exc
+
+
+def submit_pdus(message: OutboundSms, reference: int) -> list[SubmitSm]:
+    encoded = encode_message(message, reference)
+    source, source_ton, source_npi = address(message.sender or "")
+    destination, dest_ton, dest_npi = address(message.recipient)
+    data_coding = encoded.data_coding
+    if message.flash:
+        data_coding = FLASH_UCS2 if data_coding == DataCoding.UCS2 else FLASH_GSM
+    esm_class = EsmClass.UDHI if encoded.udhi else EsmClass.DEFAULT
+    return [
+        SubmitSm(
+            source_addr=source, source_addr_ton=source_ton, source_addr_npi=source_npi,
+            destination_addr=destination, dest_addr_ton=dest_ton, dest_addr_npi=dest_npi,
+            esm_class=esm_class, registered_delivery=RegisteredDelivery.ON_SUCCESS_OR_FAILURE,
+            data_coding=data_coding, short_message=part,
+        )
+        for part in encoded.parts
+    ]

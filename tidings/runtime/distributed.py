@@ -1,0 +1,134 @@
+"""The distributed profile: `tidings api` and `tidings worker` processes on PostgreSQL + Redis.
+
+API processes accept and commit, then publish to the Redis stream; worker processes consume the
+stream (a consumer group: each entry goes to one worker; entries of a dead worker are claimed by
+another), hold the SMPP connections and send webhooks. Throughput caps are Redis token buckets
+shared by every worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+
+from tidings.config import Settings
+from tidings.queue.base import Limiter
+from tidings.runtime.context import Context, now_ms
+from tidings.store.db import Database
+from tidings.store.group_commit import GroupCommitter
+
+log = logging.getLogger(__name__)
+
+
+def require_services(settings: Settings) -> None:
+    if not settings.database_url or not settings.redis_url:
+        raise SystemExit(
+            "the distributed profile needs TIDINGS_DATABASE_URL (postgresql+asyncpg://…) and "
+            "TIDINGS_REDIS_URL (redis://…)"
+        )
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def distributed_context(settings: Settings, consumer: str | None = None) -> Context:
+    from tidings.queue.redis_streams import RedisStreamsDispatchQueue
+
+    require_services(settings)
+    assert settings.database_url and settings.redis_url
+    consumer = consumer or consumer_name()
+    db = Database(settings.database_url)
+    queue = RedisStreamsDispatchQueue(settings.redis_url, stream=settings.redis_prefix + "dispatch",
+                                      group="workers", consumer=consumer)
+    return Context(settings, db, GroupCommitter(db), queue, now_ms)
+
+
+def create_api_app() -> Starlette:
+    """Factory for uvicorn (`tidings api` runs one per worker process)."""
+    from tidings.api.app import create_app
+    from tidings.observability.logging import configure
+
+    configure()
+    settings = Settings.from_env()
+    ctx = distributed_context(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        ctx.committer.start()
+        try:
+            yield
+        finally:
+            await ctx.committer.aclose()
+            await ctx.dispatch.aclose()
+            await ctx.db.aclose()
+
+    return create_app(ctx, lifespan=lifespan)
+
+
+def run_api(settings: Settings, host: str, port: int, workers: int = 1) -> int:
+    import uvicorn
+
+    require_services(settings)
+    uvicorn.run("tidings.runtime.distributed:create_api_app", factory=True, host=host, port=port,
+                workers=workers, loop="uvloop", http="httptools", log_level="warning",
+                access_log=False)
+    return 0
+
+
+def shared_limiters(settings: Settings) -> dict[str, Limiter]:
+    from redis.asyncio import Redis
+
+    from tidings.queue.redis_limiter import RedisTokenBucket
+
+    assert settings.redis_url
+    redis = Redis.from_url(settings.redis_url)
+    return {
+        c.name: RedisTokenBucket(redis, f"{settings.redis_prefix}mps:{c.name}", rate=c.throughput, burst=max(1, int(c.throughput)))
+        for c in settings.smpp_connections
+        if c.throughput > 0
+    }
+
+
+async def worker_main(settings: Settings, stop: asyncio.Event, *, consumer: str | None = None) -> None:
+    from tidings.runtime.pipeline import Pipeline
+
+    ctx = distributed_context(settings, consumer)
+    if not settings.smpp_connections:
+        log.warning("no SMPP connections configured (TIDINGS_SMPP_CONNECTIONS): SMS will wait")
+    pipeline = Pipeline(ctx, settings.smpp_connections, limiter_for=shared_limiters(settings))
+    await pipeline.start()
+    log.info("worker started", extra={"consumer": consumer or consumer_name()})
+    try:
+        await stop.wait()
+    finally:
+        await pipeline.stop()
+        await ctx.committer.aclose()
+        await ctx.dispatch.aclose()
+        await ctx.db.aclose()
+
+
+def run_worker(settings: Settings) -> int:
+    import uvloop
+
+    from tidings.observability.logging import configure
+
+    configure()
+    require_services(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await worker_main(settings, stop)
+
+    uvloop.run(main())
+    return 0

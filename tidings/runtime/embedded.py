@@ -1,0 +1,163 @@
+"""The embedded profile: API, workers and sandbox carrier network in one process.
+
+`EmbeddedRuntime` is what `tidings serve` runs and what the test suite starts: SQLite in the
+data directory, the in-process dispatch queue, the sandbox SMSC on a local port with the SMS
+connector bound to it (unless real SMPP connections are configured).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from tidings.config import Settings, SmppConnectionSettings
+from tidings.observability.metrics import metrics_route
+from tidings.queue.local import LocalDispatchQueue
+from tidings.runtime.context import Context, now_ms
+from tidings.runtime.database import open_database
+from tidings.runtime.pipeline import Pipeline
+from tidings.store import deliveries as dq
+from tidings.sandbox.world import Sandbox
+from tidings.store.group_commit import GroupCommitter
+
+log = logging.getLogger(__name__)
+
+SANDBOX_SYSTEM_ID = "tidings"
+SANDBOX_PASSWORD = "sandbox"
+
+
+class EmbeddedRuntime:
+    def __init__(self, settings: Settings, *, sandbox: bool = True, sandbox_seed: int | None = None,
+                 connection_overrides: dict[str, Any] | None = None) -> None:
+        self.settings = settings
+        self.with_sandbox = sandbox
+        self.sandbox_seed = sandbox_seed
+        self.connection_overrides = connection_overrides or {}
+        self.ctx: Context | None = None
+        self.pipeline: Pipeline | None = None
+        self.sandbox: Sandbox | None = None
+        self.app: Starlette | None = None
+        self.connections: list[SmppConnectionSettings] = []
+
+    async def start(self) -> None:
+        from tidings.api.app import create_app
+
+        db = await open_database(self.settings)
+        self.ctx = Context(self.settings, db, GroupCommitter(db), LocalDispatchQueue(), now_ms)
+        self.ctx.committer.start()
+        self.connections = list(self.settings.smpp_connections)
+        extra_routes: list[BaseRoute] = [metrics_route()]
+        if self.with_sandbox:
+            self.sandbox = Sandbox(seed=self.sandbox_seed)
+            self.sandbox.add_account(SANDBOX_SYSTEM_ID, SANDBOX_PASSWORD)
+            await self.sandbox.start(host="127.0.0.1", port=0)
+            extra_routes += self.sandbox.routes()
+            if not self.connections:
+                self.connections = [SmppConnectionSettings(
+                    name="sandbox", host="127.0.0.1", port=self.sandbox.port,
+                    system_id=SANDBOX_SYSTEM_ID, password=SANDBOX_PASSWORD, **self.connection_overrides,
+                )]
+        await self.start_pipeline()
+        self.app = create_app(self.ctx, extra_routes=extra_routes)
+
+    async def start_pipeline(self) -> None:
+        """Start (or restart) the workers. The in-process queue may hold ids of a stopped
+        pipeline's work: every Queued delivery is published again from the database."""
+        assert self.ctx is not None
+        async with self.ctx.db.write() as conn:
+            await dq.unpublish_all(conn)
+        self.pipeline = Pipeline(self.ctx, self.connections)
+        await self.pipeline.start()
+
+    async def stop(self) -> None:
+        if self.pipeline is not None:
+            await self.pipeline.stop()
+        if self.sandbox is not None:
+            await self.sandbox.stop()
+        if self.ctx is not None:
+            await self.ctx.committer.aclose()
+            await self.ctx.db.aclose()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[EmbeddedRuntime]:
+        await self.start()
+        try:
+            yield self
+        finally:
+            await self.stop()
+
+
+async def ensure_demo_project(settings: Settings) -> tuple[dict[str, str], bool]:
+    """The demo project's credentials, created on first start and kept in the data directory
+    (readable only by its owner) so a developer can find them again."""
+    path = os.path.join(settings.data_dir, "demo-project.json")
+    if os.path.exists(path):
+        with open(path) as fh:
+            return json.load(fh), False
+    from tidings.commands.projects import create_project
+
+    creds = await create_project(settings, "demo")
+    os.makedirs(settings.data_dir, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(creds, fh, indent=2)
+    return creds, True
+
+
+def welcome_text(creds: dict[str, str], base_url: str, first: bool) -> str:
+    handset = "+46700000001"
+    curl = (
+        f"curl -s -X POST {base_url}/xms/v1/{creds['service_plan_id']}/batches \\\n"
+        f"  -H 'Authorization: Bearer {creds['api_token']}' -H 'Content-Type: application/json' \\\n"
+        f"  -d '{{\"from\": \"+46700000000\", \"to\": [\"{handset}\"], \"body\": \"Hello from Tidings\"}}'"
+    )
+    lines = [
+        "Tidings is running (embedded profile: SQLite, in-process workers, sandbox carrier network).",
+        ("Demo project created:" if first else "Demo project (credentials kept in the data directory):"),
+        json.dumps(creds, indent=2),
+        "",
+        "Send an SMS to a sandbox handset:",
+        curl,
+        "",
+        f"Then read the handset: curl -s {base_url}/sandbox/v1/handsets/{handset.lstrip('+')}/messages",
+    ]
+    return "\n".join(lines)
+
+
+def serve(settings: Settings) -> int:
+    import uvicorn
+
+    from tidings.observability.logging import configure
+
+    configure()
+    runtime = EmbeddedRuntime(settings)
+    base_url = settings.public_url or f"http://{settings.host}:{settings.port}"
+
+    async def main() -> None:
+        creds, first = await ensure_demo_project(settings)
+        await runtime.start()
+        assert runtime.app is not None
+        print(welcome_text(creds, base_url, first), flush=True)
+        config = uvicorn.Config(runtime.app, host=settings.host, port=settings.port, loop="none",
+                                http="httptools", log_level="warning", lifespan="off",
+                                access_log=False)
+        server = uvicorn.Server(config)
+        try:
+            await server.serve()
+        finally:
+            await runtime.stop()
+
+    import uvloop
+
+    uvloop.run(main())
+    return 0
+
+
+__all__ = ["EmbeddedRuntime", "ensure_demo_project", "serve"]

@@ -1,0 +1,71 @@
+"""The worker side of a profile: connectors, outcome writer, dispatch workers, sweeper, webhooks.
+
+The embedded profile runs it inside `tidings serve`; the distributed profile runs it in each
+`tidings worker` process. It does not know which: the context brings the queue and database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import httpx
+
+from tidings.channels.base import SmsRouter
+from tidings.config import SmppConnectionSettings
+from tidings.observability.metrics import count_transitions
+from tidings.queue.base import Limiter
+from tidings.runtime.context import Context
+from tidings.webhooks.sender import WebhookSender
+from tidings.workers.dispatch import DispatchWorker
+from tidings.workers.sweeper import Sweeper
+from tidings.workers.writer import OutcomeWriter
+
+log = logging.getLogger(__name__)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        ctx: Context,
+        connections: Sequence[SmppConnectionSettings],
+        *,
+        limiter_for: dict[str, Limiter] | None = None,
+        webhook_timeout: float = 10.0,
+    ) -> None:
+        from tidings.channels.sms_smpp.connector import SmppConnector
+
+        self.ctx = ctx
+        self.writer = OutcomeWriter(ctx.db, ctx.clock)
+        self.writer.on_transitions.append(count_transitions)
+        limiters = limiter_for or {}
+        self.router = SmsRouter([
+            SmppConnector(c, self.writer, ctx.clock, limiter=limiters.get(c.name)) for c in connections
+        ])
+        self.dispatcher = DispatchWorker(ctx, self.router, self.writer)
+        self.sweeper = Sweeper(ctx, self.writer)
+        self._http = httpx.AsyncClient(timeout=webhook_timeout)
+        self.webhooks = WebhookSender(ctx.db, self._http, clock=ctx.clock, timeout=webhook_timeout,
+                                      lease_seconds=max(60.0, webhook_timeout * 3),
+                                      max_age_seconds=ctx.settings.webhook_max_age_seconds)
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self.ctx.committer.start()
+        self.writer.start()
+        await self.router.start()
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self.dispatcher.run(self._stop), name="dispatch"),
+            loop.create_task(self.sweeper.run(self._stop), name="sweeper"),
+            loop.create_task(self.webhooks.run_forever(self._stop), name="webhooks"),
+        ]
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.router.aclose()
+        await self.writer.aclose()
+        await self._http.aclose()

@@ -1,0 +1,166 @@
+"""A whole running Tidings for end-to-end tests and benchmarks, in either profile.
+
+    async with running_platform("embedded", tmp_dir) as p:      # SQLite, in-process queue
+    async with running_platform("distributed", tmp_dir, database_url=..., redis_url=...) as p:
+
+Both serve the HTTP API on a real 127.0.0.1 port with the sandbox carrier network behind real
+SMPP, and give a project's credentials. The distributed one runs an API context and a separate
+worker context (their own database pools and Redis consumers, as `tidings api` and `tidings
+worker` processes have) in one event loop; `stop_worker()` / `start_worker()` take the worker
+down and up again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+
+from tidings.actions.projects import ProjectCredentials, do_create_project
+from tidings.config import Settings, SmppConnectionSettings
+from tidings.runtime.context import Context
+
+from tidings.runtime.embedded import SANDBOX_PASSWORD, SANDBOX_SYSTEM_ID
+
+
+@dataclass
+class Platform:
+    profile: str
+    base_url: str
+    sandbox: Any
+    ctx: Context
+    creds: ProjectCredentials
+    settings: Settings
+    _workers: list[Any] = field(default_factory=list)
+    _start_worker: Any = None
+    _stop_worker: Any = None
+
+    def xms(self, path: str = "") -> str:
+        return f"{self.base_url}/xms/v1/{self.creds.service_plan_id}{path}"
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.creds.api_token}"}
+
+    async def send(self, client: httpx.AsyncClient, **batch: Any) -> dict[str, Any]:
+        response = await client.post(self.xms("/batches"), json=batch, headers=self.auth)
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    async def project(self, name: str) -> ProjectCredentials:
+        return await do_create_project(self.ctx.db, name, self.ctx.clock())
+
+    async def stop_worker(self) -> None:
+        await self._stop_worker()
+
+    async def start_worker(self) -> None:
+        await self._start_worker()
+
+
+def _sandbox_connection(port: int, **overrides: Any) -> SmppConnectionSettings:
+    return SmppConnectionSettings(name="sandbox", host="127.0.0.1", port=port,
+                                  system_id=SANDBOX_SYSTEM_ID, password=SANDBOX_PASSWORD,
+                                  **overrides)
+
+
+@contextlib.asynccontextmanager
+async def running_platform(
+    profile: str, data_dir: str, *, database_url: str | None = None, redis_url: str | None = None,
+    sandbox_seed: int = 7, connection: dict[str, Any] | None = None, **settings: Any,
+) -> AsyncIterator[Platform]:
+    if profile == "embedded":
+        async with _embedded(data_dir, sandbox_seed, connection or {}, settings) as platform:
+            yield platform
+    else:
+        assert database_url and redis_url, "the distributed profile needs PostgreSQL and Redis"
+        async with _distributed(data_dir, database_url, redis_url, sandbox_seed, connection or {},
+                                settings) as platform:
+            yield platform
+
+
+@contextlib.asynccontextmanager
+async def _embedded(data_dir: str, seed: int, connection: dict[str, Any],
+                    overrides: dict[str, Any]) -> AsyncIterator[Platform]:
+    from tidings.api.testing import serve_app
+    from tidings.runtime.embedded import EmbeddedRuntime
+
+    settings = Settings(data_dir=data_dir, **overrides)
+    runtime = EmbeddedRuntime(settings, sandbox_seed=seed, connection_overrides=connection)
+    async with runtime.running():
+        assert runtime.app is not None and runtime.ctx is not None
+        async with serve_app(runtime.app) as base_url:
+            creds = await do_create_project(runtime.ctx.db, "e2e", runtime.ctx.clock())
+
+            async def stop_worker() -> None:
+                assert runtime.pipeline is not None
+                await runtime.pipeline.stop()
+
+            async def start_worker() -> None:
+                await runtime.start_pipeline()
+
+            yield Platform("embedded", base_url, runtime.sandbox, runtime.ctx, creds, settings,
+                           _start_worker=start_worker, _stop_worker=stop_worker)
+
+
+@contextlib.asynccontextmanager
+async def _distributed(data_dir: str, database_url: str, redis_url: str, seed: int,
+                       connection: dict[str, Any], overrides: dict[str, Any]) -> AsyncIterator[Platform]:
+    from redis.asyncio import Redis
+
+    from tidings.api.app import create_app
+    from tidings.api.testing import serve_app
+    from tidings.runtime.distributed import distributed_context, shared_limiters
+    from tidings.runtime.pipeline import Pipeline
+    from tidings.sandbox.world import Sandbox
+    from tidings.store.migrate import upgrade
+
+    await upgrade(database_url)
+    sandbox = Sandbox(seed=seed)
+    sandbox.add_account(SANDBOX_SYSTEM_ID, SANDBOX_PASSWORD)
+    await sandbox.start()
+    prefix = f"tidings-test:{uuid.uuid4().hex[:10]}:"
+    settings = Settings(data_dir=data_dir, database_url=database_url, redis_url=redis_url,
+                        redis_prefix=prefix, **overrides)
+    settings = replace(settings, smpp_connections=(_sandbox_connection(sandbox.port, **connection),))
+    api_ctx = distributed_context(settings, consumer="api")
+    api_ctx.committer.start()
+    app = create_app(api_ctx, extra_routes=sandbox.routes())
+    state: dict[str, Any] = {"n": 0}
+
+    async def start_worker() -> None:
+        state["n"] += 1
+        ctx = distributed_context(settings, consumer=f"worker-{state['n']}")
+        pipeline = Pipeline(ctx, settings.smpp_connections, limiter_for=shared_limiters(settings))
+        await pipeline.start()
+        state["worker"] = (ctx, pipeline)
+
+    async def stop_worker() -> None:
+        ctx, pipeline = state.pop("worker")
+        await pipeline.stop()
+        await ctx.committer.aclose()
+        await ctx.dispatch.aclose()
+        await ctx.db.aclose()
+
+    try:
+        await start_worker()
+        async with serve_app(app) as base_url:
+            creds = await do_create_project(api_ctx.db, "e2e", api_ctx.clock())
+            yield Platform("distributed", base_url, sandbox, api_ctx, creds, settings,
+                           _start_worker=start_worker, _stop_worker=stop_worker)
+    finally:
+        if "worker" in state:
+            await stop_worker()
+        await api_ctx.committer.aclose()
+        await api_ctx.dispatch.aclose()
+        await api_ctx.db.aclose()
+        await sandbox.stop()
+        redis = Redis.from_url(redis_url)
+        keys = [key async for key in redis.scan_iter(match=prefix + "*", count=1000)]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
