@@ -16,13 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"tidings.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"tidings.commands.{name}":
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(f"tidings.commands.{name}").register(sub)
     return parser
 
 

@@ -53,7 +53,7 @@ DELIVERY_LATENCY = Histogram(
 )
 
 
-def count_transitions(transitions: Sequence[Transition], channel: str = "SMS") -> None:
+def count_transitions(transitions: Sequence[Transition], channel: str = "sms") -> None:
     delivered = failed = sent = 0
     for t in transitions:
         if t.new is Status.DISPATCHED:

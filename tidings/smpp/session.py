@@ -32,7 +32,7 @@ import enum
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, cast
 from dataclasses import dataclass
 
 from tidings.smpp.constants import (
@@ -259,8 +259,8 @@ class Session(asyncio.Protocol):
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # A stream transport; uvloop's do not subclass asyncio.Transport, so no isinstance check.
+        self._transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peername = (peer[0], peer[1]) if isinstance(peer, tuple) else None
         self._connected_at = self._last_received = self._loop.time()
