@@ -37,6 +37,7 @@ class Settings:
     max_body_length: int = 2000
     dispatch_lease_seconds: float = 60.0
     webhook_max_age_seconds: float = 72 * 3600
+    webhook_retention_seconds: float = 7 * 24 * 3600  # finished outbox rows kept for inspection
     smpp_connections: tuple[SmppConnectionSettings, ...] = field(default_factory=tuple)
 
     @property

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from tidings.observability.metrics import WEBHOOKS
 from tidings.store.db import Database
 from tidings.webhooks import outbox, signing
 
@@ -210,6 +211,7 @@ class WebhookSender:
                               gone.last_error)
         work.expired = len(expired)
         self.expired += work.expired
+        WEBHOOKS.labels("expired").inc(work.expired)
         return work
 
     def _cap(self, url: str) -> int:
@@ -273,10 +275,12 @@ class WebhookSender:
         async with self._db.write() as conn:
             await outbox.mark_delivered(conn, row.id, self._clock())
         self.posted += 1
+        WEBHOOKS.labels("posted").inc()
         self._health.pop(row.url, None)
 
     async def _record_failure(self, row: outbox.Claimed, error: str) -> None:
         self.failed += 1
+        WEBHOOKS.labels("failed").inc()
         now = self._clock()
         attempts = row.attempts + 1
         health = self._health.get(row.url)
@@ -305,6 +309,7 @@ class WebhookSender:
         })
         if gives_up and recorded:
             self.expired += 1
+            WEBHOOKS.labels("expired").inc()
             self._log_expired(row.id, row.url, row.kind, attempts, row.created_ms, now, error)
 
     def _log_expired(self, row_id: int, url: str, kind: str, attempts: int, created_ms: int,

@@ -5,7 +5,8 @@
   so a long backlog is not duplicated);
 - expires Queued deliveries whose batch's `expire_at` has passed;
 - matches receipts that arrived before their submission was recorded in another transaction;
-- sends batch-level delivery reports for batches that are done.
+- sends batch-level delivery reports for batches that are done;
+- deletes webhook outbox rows finished longer ago than the retention period.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tidings.core.statuses import Code, Status
 from tidings.runtime.context import Context
 from tidings.store import deliveries as dq
 from tidings.store import receipts as rq
+from tidings.webhooks import outbox
 from tidings.workers import batch_reports
 from tidings.workers.events import Receipt, Settled
 from tidings.workers.writer import OutcomeWriter
@@ -28,7 +30,8 @@ PUBLISH_LIMIT = 5000
 
 class Sweeper:
     def __init__(self, ctx: Context, writer: OutcomeWriter, *, interval: float = 0.1,
-                 stale_every: float = 5.0, reports_every: float = 0.5) -> None:
+                 stale_every: float = 5.0, reports_every: float = 0.5,
+                 purge_every: float = 600.0) -> None:
         self.ctx = ctx
         self.writer = writer
         self.interval = interval
@@ -36,6 +39,8 @@ class Sweeper:
         self.reports_every = reports_every
         self._last_stale = 0.0
         self._last_reports = 0.0
+        self.purge_every = purge_every
+        self._last_purge = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -51,6 +56,9 @@ class Sweeper:
                 if now - self._last_reports >= self.reports_every:
                     self._last_reports = now
                     await batch_reports.report_done_batches(self.ctx)
+                if now - self._last_purge >= self.purge_every:
+                    self._last_purge = now
+                    await self.purge_webhooks()
             except Exception:  # noqa: BLE001 - the next round retries
                 log.exception("sweep failed")
                 busy = False
@@ -96,3 +104,8 @@ class Sweeper:
                 for r in rows
             ])
         return len(rows)
+
+    async def purge_webhooks(self) -> int:
+        cutoff = self.ctx.clock() - int(self.ctx.settings.webhook_retention_seconds * 1000)
+        async with self.ctx.db.write() as conn:
+            return await outbox.purge_finished(conn, cutoff)
