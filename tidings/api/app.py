@@ -12,12 +12,14 @@ from typing import Any
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tidings.api import errors, oauth
 from tidings.api.responses import json_response
+from tidings.api.timing import RequestTiming
 from tidings.api.xms import batches as xms_batches
 from tidings.api.xms import inbounds as xms_inbounds
 from tidings.api.xms import reports as xms_reports
@@ -54,6 +56,7 @@ def create_app(ctx: Context, *, extra_routes: Sequence[BaseRoute] = (), lifespan
             HTTPException: errors.handle_http_exception,
             Exception: errors.handle_unexpected,
         },
+        middleware=[Middleware(RequestTiming)],
     )
     app.state.ctx = ctx
     return app

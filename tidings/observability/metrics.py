@@ -60,7 +60,9 @@ def count_transitions(transitions: Sequence[Transition], channel: str = "sms") -
             sent += 1
         elif t.new is Status.DELIVERED:
             delivered += 1
-        elif t.new.is_final:
+        if t.new.is_final and t.created_ms is not None:
+            DELIVERY_LATENCY.labels(channel).observe(max(0, t.at_ms - t.created_ms) / 1000)
+        if t.new.is_final and t.new is not Status.DELIVERED:
             failed += 1
             MESSAGES_FAILED.labels(channel, t.new.value).inc()
     if sent:

@@ -55,6 +55,7 @@ def create_api_app() -> Starlette:
     """Factory for uvicorn (`tidings api` runs one per worker process)."""
     from tidings.api.app import create_app
     from tidings.observability.logging import configure
+    from tidings.observability.metrics import metrics_route
 
     configure()
     settings = Settings.from_env()
@@ -70,7 +71,7 @@ def create_api_app() -> Starlette:
             await ctx.dispatch.aclose()
             await ctx.db.aclose()
 
-    return create_app(ctx, lifespan=lifespan)
+    return create_app(ctx, lifespan=lifespan, extra_routes=[metrics_route()])
 
 
 def run_api(settings: Settings, host: str, port: int, workers: int = 1) -> int:

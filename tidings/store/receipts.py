@@ -56,7 +56,7 @@ async def load_deliveries(conn: AsyncConnection, ids: Sequence[int]) -> dict[int
     d = deliveries
     query = (
         select(d.c.id, d.c.batch_id, d.c.recipient, d.c.status, d.c.code, d.c.project_id,
-               d.c.encoding, d.c.segments)
+               d.c.encoding, d.c.segments, d.c.created_ms)
         .where(d.c.id.in_(sorted(ids)))
         .order_by(d.c.id)
         .with_for_update()

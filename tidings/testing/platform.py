@@ -114,6 +114,7 @@ async def _distributed(data_dir: str, database_url: str, redis_url: str, seed: i
 
     from tidings.api.app import create_app
     from tidings.api.testing import serve_app
+    from tidings.observability.metrics import metrics_route
     from tidings.runtime.distributed import distributed_context, shared_limiters
     from tidings.runtime.pipeline import Pipeline
     from tidings.sandbox.world import Sandbox
@@ -129,7 +130,7 @@ async def _distributed(data_dir: str, database_url: str, redis_url: str, seed: i
     settings = replace(settings, smpp_connections=(_sandbox_connection(sandbox.port, **connection),))
     api_ctx = distributed_context(settings, consumer="api")
     api_ctx.committer.start()
-    app = create_app(api_ctx, extra_routes=sandbox.routes())
+    app = create_app(api_ctx, extra_routes=[metrics_route(), *sandbox.routes()])
     state: dict[str, Any] = {"n": 0}
 
     async def start_worker() -> None:

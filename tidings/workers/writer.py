@@ -40,6 +40,7 @@ class Transition:
     code: int
     at_ms: int
     connection: str | None = None
+    created_ms: int | None = None  # when the message was accepted (for the delivery latency)
 
 
 class OutcomeWriter:
@@ -150,7 +151,7 @@ async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int)
         if row is None or not can_transition(state[delivery_id], new):
             return
         transitions.append(Transition(delivery_id, row.batch_id, row.recipient, state[delivery_id],
-                                      new, code, at, connection))
+                                      new, code, at, connection, row.created_ms))
         state[delivery_id] = new
 
     for e in dispatched:
