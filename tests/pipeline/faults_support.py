@@ -1,0 +1,142 @@
+"""Helpers for the fault tests: breaking things on purpose and reading what the database says.
+
+- `drop_smpp_sessions(sandbox)`: cut every SMPP connection of the sandbox SMSC abruptly (a TCP
+  abort, no unbind), as a carrier's network failing would;
+- `status_counts`, `row_counts`, `wait_until`: database state, waited for by condition;
+- `inbox_counts`: how many messages each sandbox handset received (duplicates show as > 1);
+- `free_port`, `Proc`: a `tidings` command run as a real subprocess, killed with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import func, select
+
+from tidings.store.db import Database
+from tidings.store.schema import batches, deliveries, inbounds, orphan_receipts, submissions, webhook_outbox
+
+COUNTED_TABLES = {
+    "batches": batches,
+    "deliveries": deliveries,
+    "submissions": submissions,
+    "orphan_receipts": orphan_receipts,
+    "inbounds": inbounds,
+    "webhook_outbox": webhook_outbox,
+}
+
+
+def numbers(count: int, prefix: str = "+467012") -> list[str]:
+    """`count` distinct valid Swedish mobile numbers (the sandbox delivers to mobiles only)."""
+    width = 11 - (len(prefix) - 1)
+    return [f"{prefix}{i:0{width}d}" for i in range(count)]
+
+
+def drop_smpp_sessions(sandbox: Any) -> int:
+    """Abort every open SMPP connection of the sandbox SMSC; returns how many were cut."""
+    sessions = list(sandbox._sessions())  # noqa: SLF001 - the SMSC's live sessions
+    for session in sessions:
+        transport = session._transport  # noqa: SLF001 - abort, not close: nothing is flushed
+        if transport is not None:
+            transport.abort()
+    return len(sessions)
+
+
+def inbox_counts(sandbox: Any, recipients: Iterable[str]) -> Counter[str]:
+    return Counter({n: len(sandbox.messages_for(n)) for n in recipients})
+
+
+async def status_counts(db: Database) -> dict[str, int]:
+    async with db.read() as conn:
+        rows = await conn.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status))
+        return {status: count for status, count in rows}
+
+
+async def retried_deliveries(db: Database) -> int:
+    """Deliveries claimed more than once (released after a failed attempt, or recovered)."""
+    async with db.read() as conn:
+        query = select(func.count()).select_from(deliveries).where(deliveries.c.attempts > 1)
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def row_counts(db: Database) -> dict[str, int]:
+    counts = {}
+    async with db.read() as conn:
+        for name, table in COUNTED_TABLES.items():
+            counts[name] = (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+    return counts
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, what: str,
+                     interval: float = 0.05) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+async def wait_all_status(db: Database, total: int, status: str = "Delivered", timeout: float = 20.0) -> None:
+    last: dict[str, int] = {}
+
+    async def done() -> bool:
+        nonlocal last
+        last = await status_counts(db)
+        return last.get(status, 0) == total
+
+    try:
+        await wait_until(done, timeout, f"{total} deliveries {status}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; statuses: {last}") from None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Proc:
+    """`tidings <args>` as a subprocess in its own process group; `kill()` is SIGKILL."""
+
+    def __init__(self, args: list[str], env: Mapping[str, str], log_path: str) -> None:
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in wait()/kill()
+        full_env = {**os.environ, **env}
+        self.popen = subprocess.Popen(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "tidings.cli", *args], env=full_env, stdout=self._log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.log_path = log_path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def kill(self) -> None:
+        """SIGKILL: no handler runs, nothing is flushed, nothing is unbound."""
+        if self.popen.poll() is None:
+            os.kill(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(10)
+        self._log.close()
+
+    def terminate(self, timeout: float = 10.0) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return
+        self._log.close()
+
+    def output(self) -> str:
+        with open(self.log_path, "rb") as fh:
+            return fh.read().decode("utf-8", "replace")[-4000:]
