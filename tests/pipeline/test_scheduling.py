@@ -1,0 +1,127 @@
+"""Time end to end, in both profiles: `send_at` holds a batch back (across a restart too),
+`expire_at` expires what could not be sent in time, a scheduled batch can be cancelled, and an
+idempotent retry sends once."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tidings.testing.platform import Platform
+
+from .helpers import FROM, handset_messages, recipient_report, wait_handset, wait_status
+
+
+def iso_in(seconds: float) -> tuple[str, int]:
+    """An XMS date-time `seconds` from now, and the same moment in epoch milliseconds."""
+    at_ms = time.time_ns() // 1_000_000 + int(seconds * 1000)
+    text = dt.datetime.fromtimestamp(at_ms / 1000, dt.UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z"), at_ms
+
+
+async def test_send_at_is_not_sent_before_and_is_sent_after(platform: Platform, http: httpx.AsyncClient) -> None:
+    recipient = "+46701410001"
+    send_at, send_at_ms = iso_in(1.5)
+    batch = await platform.send(http, to=[recipient], body="Scheduled hello", send_at=send_at, **{"from": FROM})
+    assert batch["send_at"].startswith(send_at[:19])
+
+    await asyncio.sleep(0.8)
+    assert (await recipient_report(platform, http, batch["id"], recipient))["status"] == "Queued"
+    assert await handset_messages(platform, http, recipient) == []
+
+    [message] = await wait_handset(platform, http, recipient)
+    assert message["body"] == "Scheduled hello"
+    received_ms = int(dt.datetime.fromisoformat(message["received_at"]).timestamp() * 1000)
+    assert received_ms >= send_at_ms
+    await wait_status(platform, http, batch["id"], recipient, "Delivered")
+
+
+async def test_send_at_fires_after_a_restart(platform_factory: Any, http: httpx.AsyncClient) -> None:
+    recipient = "+46701420001"
+    async with platform_factory() as first:
+        send_at, send_at_ms = iso_in(2.0)
+        batch = await first.send(http, to=[recipient], body="Sent by the next process",
+                                 send_at=send_at, **{"from": FROM})
+        creds = first.creds
+        assert first.sandbox.messages_for(recipient) == []
+
+    # A new process on the same data directory / database; the batch belongs to the first project.
+    async with platform_factory() as second:
+        second = dataclasses.replace(second, creds=creds)
+        [message] = await second.sandbox.wait_for_messages(recipient, 1, timeout=10.0)
+        assert message.body == "Sent by the next process"
+        assert message.received_at_ms >= send_at_ms
+        report = await wait_status(second, http, batch["id"], recipient, "Delivered")
+        assert report["code"] == 0
+
+
+@pytest.mark.parametrize("held_by", ["worker-stopped", "throttled"])
+async def test_expire_at_passed_while_queued_expires_with_406_and_is_never_sent(
+    platform: Platform, http: httpx.AsyncClient, held_by: str,
+) -> None:
+    recipient = "+46701430001"
+    if held_by == "worker-stopped":
+        await platform.stop_worker()
+    else:
+        platform.sandbox.set_rule(recipient, throttle_rate=1.0)
+    expire_at, expire_at_ms = iso_in(1.0)
+    batch = await platform.send(http, to=[recipient], body="Too late", expire_at=expire_at, **{"from": FROM})
+    await asyncio.sleep(max(0.0, expire_at_ms / 1000 - time.time()) + 0.1)
+    if held_by == "worker-stopped":
+        await platform.start_worker()
+    else:
+        platform.sandbox.set_rule(recipient, throttle_rate=0.0)
+
+    report = await wait_status(platform, http, batch["id"], recipient, "Expired", timeout=15.0)
+    assert report["code"] == 406
+    # Never sent afterwards, even with the carrier open and the workers running.
+    await asyncio.sleep(1.5)
+    assert await handset_messages(platform, http, recipient) == []
+    assert (await recipient_report(platform, http, batch["id"], recipient))["status"] == "Expired"
+
+
+async def test_cancel_before_send_at_cancels_with_407_and_never_sends(
+    platform: Platform, http: httpx.AsyncClient,
+) -> None:
+    to = ["+46701440001", "+46701440002"]
+    send_at, send_at_ms = iso_in(1.0)
+    batch = await platform.send(http, to=to, body="Never", send_at=send_at, **{"from": FROM})
+    cancelled = await http.delete(platform.xms(f"/batches/{batch['id']}"), headers=platform.auth)
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["canceled"] is True
+    for recipient in to:
+        report = await recipient_report(platform, http, batch["id"], recipient)
+        assert (report["status"], report["code"]) == ("Cancelled", 407)
+
+    await asyncio.sleep(max(0.0, send_at_ms / 1000 - time.time()) + 1.0)
+    for recipient in to:
+        assert await handset_messages(platform, http, recipient) == []
+        assert (await recipient_report(platform, http, batch["id"], recipient))["status"] == "Cancelled"
+    summary = await http.get(platform.xms(f"/batches/{batch['id']}/delivery_report"), headers=platform.auth)
+    assert summary.json()["statuses"] == [{"code": 407, "status": "Cancelled", "count": 2}]
+
+
+async def test_idempotent_retries_send_once(platform: Platform, http: httpx.AsyncClient) -> None:
+    recipient = "+46701450001"
+    request = {"to": [recipient], "body": "Only once", "from": FROM}
+    headers = {**platform.auth, "Idempotency-Key": "order-4711"}
+    responses = await asyncio.gather(*(
+        http.post(platform.xms("/batches"), json=request, headers=headers) for _ in range(4)
+    ))
+    assert sorted(r.status_code for r in responses) == [200, 200, 200, 201]
+    assert len({r.json()["id"] for r in responses}) == 1
+    batch_id = responses[0].json()["id"]
+    await wait_status(platform, http, batch_id, recipient, "Delivered")
+
+    again = await http.post(platform.xms("/batches"), json=request, headers=headers)
+    assert (again.status_code, again.json()["id"]) == (200, batch_id)
+    await asyncio.sleep(0.5)
+    assert len(await handset_messages(platform, http, recipient)) == 1
+    listed = await http.get(platform.xms("/batches"), headers=platform.auth)
+    assert listed.json()["count"] == 1
