@@ -1,0 +1,201 @@
+"""kill -9 of `tidings serve` mid-load (embedded profile): every send answered 201 is in the
+database with its delivery row when the process dies, and is delivered after a restart on the
+same data directory.
+
+Two ways to place the carrier network:
+- inside: the sandbox SMSC runs in the killed process and restarts empty, so what it had not
+  reported is gone with it. Checked by database state: everything still Queued at the kill is
+  Delivered after the restart and on the new sandbox's handsets; nothing moves backwards.
+- outside: `TIDINGS_SMPP_CONNECTIONS` points at a sandbox this test runs, which outlives the
+  kill (as a real SMSC does). Every accepted message ends Delivered and on its handset; a submit
+  whose outcome died with the process may be sent twice, and the duplicates are counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from tidings.runtime.embedded import SANDBOX_PASSWORD, SANDBOX_SYSTEM_ID
+from tidings.sandbox.world import Sandbox
+from tidings.store.db import Database, sqlite_url
+from tidings.store.schema import batches, deliveries
+
+from .faults_support import Proc, free_port, numbers, wait_until
+
+SENDS = 2000
+KILL_AFTER = 500  # accepted sends; the rest of the load meets a dead server
+THROTTLED = {"throttle_rate": 0.3}
+CONCURRENCY = 16  # httpx spends more CPU per request than the server: keep the client lean
+
+
+async def wait_healthy(base_url: str, proc: Proc, timeout: float = 30.0) -> None:
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            assert proc.popen.poll() is None, f"tidings serve exited:\n{proc.output()}"
+            try:
+                if (await http.get(f"{base_url}/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"tidings serve never became healthy:\n{proc.output()}")
+            await asyncio.sleep(0.1)
+
+
+async def delivery_rows(db: Database) -> dict[str, tuple[str, str]]:
+    """batch id -> (recipient, status) for every delivery."""
+    async with db.read() as conn:
+        rows = await conn.execute(select(deliveries.c.batch_id, deliveries.c.recipient, deliveries.c.status))
+        return {b: (r, s) for b, r, s in rows}
+
+
+async def batch_bodies(db: Database) -> dict[str, str]:
+    async with db.read() as conn:
+        return {i: b for i, b in await conn.execute(select(batches.c.id, batches.c.body))}
+
+
+async def push_and_kill(base_url: str, creds: dict[str, str], proc: Proc) -> tuple[dict[str, str], int]:
+    """Send SENDS single-recipient batches, CONCURRENCY at a time; SIGKILL the server once
+    KILL_AFTER were accepted. Returns recipient -> batch id of every 201, and how many requests
+    got no answer (in flight at the kill, or sent after)."""
+    url = f"{base_url}/xms/v1/{creds['service_plan_id']}/batches"
+    headers = {"Authorization": f"Bearer {creds['api_token']}"}
+    accepted: dict[str, str] = {}
+    unanswered = 0
+    killed = False
+    slots = asyncio.Semaphore(CONCURRENCY)
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+
+    async with httpx.AsyncClient(timeout=10.0, limits=limits) as http:
+        async def send(number: str) -> None:
+            nonlocal unanswered, killed
+            async with slots:
+                if killed:
+                    unanswered += 1
+                    return
+                try:
+                    response = await http.post(url, headers=headers, json={
+                        "from": "+46700000000", "to": [number], "body": f"crash {number}",
+                    })
+                except httpx.TransportError:
+                    unanswered += 1
+                    return
+            assert response.status_code == 201, response.text
+            accepted[number] = response.json()["id"]
+            if len(accepted) >= KILL_AFTER and not killed:
+                killed = True
+                proc.kill()
+
+        await asyncio.gather(*(send(n) for n in numbers(SENDS)))
+    assert killed
+    return accepted, unanswered
+
+
+@pytest.mark.parametrize("smsc", ["inside", "outside"])
+async def test_kill_9_mid_load_loses_no_accepted_message(smsc: str, tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "data")
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env: dict[str, str] = {}
+    outside: Sandbox | None = None
+    if smsc == "outside":
+        outside = Sandbox(seed=11)
+        outside.add_account(SANDBOX_SYSTEM_ID, SANDBOX_PASSWORD)
+        await outside.start()
+        env["TIDINGS_SMPP_CONNECTIONS"] = json.dumps([{
+            "name": "carrier", "host": "127.0.0.1", "port": outside.port,
+            "system_id": SANDBOX_SYSTEM_ID, "password": SANDBOX_PASSWORD,
+        }])
+    command = ["serve", "--data-dir", data_dir, "--port", str(port)]
+    procs = [Proc(command, env, str(tmp_path / "serve-1.log"))]
+    db = Database(sqlite_url(data_dir))
+    try:
+        await wait_healthy(base_url, procs[0])
+        creds = json.loads((Path(data_dir) / "demo-project.json").read_text())
+        # The carrier throttles some submits: they wait for a retry, so the kill finds work queued.
+        async with httpx.AsyncClient() as http:
+            rule = await http.put(f"{base_url}/sandbox/v1/rules/467012", json=THROTTLED)
+            assert rule.status_code == 200, rule.text
+        if outside is not None:
+            outside.set_rule("467012", **THROTTLED)
+        accepted, unanswered = await push_and_kill(base_url, creds, procs[0])
+
+        # Durable at the moment of death: every 201 has its batch and its delivery row.
+        at_kill = await delivery_rows(db)
+        missing = [b for b in accepted.values() if b not in at_kill]
+        assert not missing, f"{len(missing)} accepted batches are not in the database"
+        assert all(at_kill[b][0] == n for n, b in accepted.items())
+        bodies = await batch_bodies(db)
+        assert all(bodies[b] == f"crash {n}" for n, b in accepted.items())
+        queued_at_kill = {b for b, (_, s) in at_kill.items() if s == "Queued"}
+        assert len(queued_at_kill) >= 20, "the kill came after almost everything was sent"
+
+        if outside is not None:
+            outside.rules.delete("467012")
+        procs.append(Proc(command, env, str(tmp_path / "serve-2.log")))
+        await wait_healthy(base_url, procs[1])
+        if outside is None:
+            await _check_inside(db, base_url, at_kill, queued_at_kill)
+        else:
+            await _check_outside(db, outside, at_kill, queued_at_kill)
+        print(f"[{smsc}] accepted {len(accepted)}, unanswered {unanswered}, committed "
+              f"{len(at_kill)}, queued at the kill {len(queued_at_kill)}")
+        procs[1].terminate()
+    finally:
+        for proc in procs:
+            if proc.popen.poll() is None:
+                proc.kill()
+        await db.aclose()
+        if outside is not None:
+            await outside.stop()
+
+
+async def _check_inside(db: Database, base_url: str, at_kill: dict[str, tuple[str, str]],
+                        queued_at_kill: set[str]) -> None:
+    async def all_sent() -> bool:
+        now = await delivery_rows(db)
+        return all(now[b][1] == "Delivered" for b in queued_at_kill)
+
+    await wait_until(all_sent, 30.0, "every delivery Queued at the kill to be Delivered")
+    now = await delivery_rows(db)
+    # What the dead SMSC had taken keeps its status: the receipts died with it, nothing went back.
+    for batch_id, (_, status) in at_kill.items():
+        if status != "Queued":
+            assert now[batch_id][1] == status, (batch_id, status, now[batch_id])
+    duplicates = 0
+    async with httpx.AsyncClient(timeout=10.0) as http:
+        for batch_id in queued_at_kill:
+            number = at_kill[batch_id][0]
+            response = await http.get(f"{base_url}/sandbox/v1/handsets/{number[1:]}/messages")
+            inbox = [m["body"] for m in response.json()["messages"]]
+            assert inbox and set(inbox) == {f"crash {number}"}, (number, inbox)
+            duplicates += len(inbox) - 1
+    print(f"[inside] duplicates on the restarted sandbox: {duplicates}")
+    assert duplicates == 0  # the restarted process sends each Queued delivery once
+
+
+async def _check_outside(db: Database, sandbox: Sandbox, at_kill: dict[str, tuple[str, str]],
+                         queued_at_kill: set[str]) -> None:
+    async def all_delivered() -> bool:
+        now = await delivery_rows(db)
+        return all(status == "Delivered" for _, status in now.values())
+
+    await wait_until(all_delivered, 30.0, "every delivery to be Delivered")
+    now = await delivery_rows(db)
+    assert set(at_kill) <= set(now)
+    duplicates = 0
+    for recipient, _ in now.values():
+        inbox = sandbox.messages_for(recipient)
+        assert inbox and {m.body for m in inbox} == {f"crash {recipient}"}, (recipient, inbox)
+        duplicates += len(inbox) - 1
+    print(f"[outside] duplicates: {duplicates} (submits whose outcome died with the process)")
+    # Only a delivery the database still had as Queued can have been submitted twice.
+    assert duplicates <= len(queued_at_kill)
