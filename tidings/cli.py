@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("serve", "projects", "distributed")
+COMMAND_MODULES = ("serve", "projects", "distributed", "sandbox")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,198 @@
+"""SMS throughput, end to end: HTTP API → durable accept → SMPP → sandbox SMSC → Delivered.
+
+    .venv/bin/python bench/sms_throughput.py                      # both profiles (make bench)
+    .venv/bin/python bench/sms_throughput.py --profile embedded --singles 20000 --batch-recipients 100000
+
+For each profile it starts Tidings as real processes (bench/servers.py), then runs two phases:
+single-recipient send requests (`--concurrency` keep-alive clients) and batch requests
+(`--batch-size` recipients each). Per phase it prints accepted/s (201s, i.e. committed), API
+latency p50/p99, delivered/s end to end (accepted → handset received → Delivered receipt written:
+all of the phase's deliveries Delivered, timed by the newest one's status time), and at the end
+the peak RSS of every server process. A few handsets are read back through the sandbox REST API
+to check the message arrived.
+
+This machine's cores are shared by the load generator and the server processes: every figure
+is what the server does while a client competes with it for CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from loadgen import post_json, run_load  # noqa: E402
+from servers import Server, drop_distributed, start_distributed, start_embedded  # noqa: E402
+
+HANDSETS = 10_000
+"""Recipients cycle over this many sandbox handsets (valid Swedish mobile numbers)."""
+
+
+def number(i: int) -> str:
+    return f"+4670{1_000_000 + i % HANDSETS}"
+
+
+@dataclass
+class PhaseResult:
+    profile: str
+    phase: str
+    requests: int
+    recipients: int
+    concurrency: int
+    errors: int
+    accepted_per_s: float
+    accepted_recipients_per_s: float
+    p50_ms: float
+    p99_ms: float
+    delivered: int
+    delivered_per_s: float
+    handsets_checked: int
+
+
+async def _get_json(url: str) -> Any:
+    host_port, _, path = url.removeprefix("http://").partition("/")
+    host, _, port = host_port.partition(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"GET /{path} HTTP/1.1\r\nHost: {host_port}\r\nConnection: close\r\n\r\n".encode())
+    raw = await reader.read()
+    writer.close()
+    return json.loads(raw.split(b"\r\n\r\n", 1)[1])
+
+
+async def _wait_delivered(server: Server, since_ms: int, expected: int, timeout: float) -> tuple[int, int | None]:
+    deadline = time.monotonic() + timeout
+    while True:
+        delivered, pending, newest = await server.delivered(since_ms)
+        if delivered >= expected or (pending == 0 and delivered > 0) or time.monotonic() > deadline:
+            return delivered, newest
+        await asyncio.sleep(0.25)
+
+
+async def _check_handsets(server: Server, tag: str, samples: list[int], batch_size: int) -> int:
+    checked = 0
+    for i in samples:
+        want = f"{tag} {i}"
+        messages = await _get_json(f"{server.sandbox_url}/sandbox/v1/handsets/{number(i * batch_size)}/messages")
+        bodies = {m["body"] for m in messages.get("messages", messages) if isinstance(m, dict)}
+        if want not in bodies:
+            raise AssertionError(f"handset {number(i * batch_size)} did not receive {want!r}")
+        checked += 1
+    return checked
+
+
+async def run_phase(server: Server, phase: str, requests: int, batch_size: int, concurrency: int) -> PhaseResult:
+    plan = server.creds["service_plan_id"]
+    token = server.creds["api_token"]
+    path = f"/xms/v1/{plan}/batches"
+    tag = f"{phase}-{time.time_ns()}"
+
+    def make(i: int) -> bytes:
+        to = [number(i * batch_size + j) for j in range(batch_size)]
+        body = json.dumps({"from": "Tidings", "to": to, "body": f"{tag} {i}"}).encode()
+        return post_json("127.0.0.1", server.port, path, body, token)
+
+    since_ms = time.time_ns() // 1_000_000
+    load = await run_load("127.0.0.1", server.port, requests, concurrency, make)
+    ok = load.statuses.get(201, 0)
+    expected = ok * batch_size
+    delivered, newest = await _wait_delivered(server, since_ms, expected, timeout=60 + expected / 500)
+    span = ((newest or since_ms) - since_ms) / 1000
+    samples = sorted({0, requests // 2, requests - 1})
+    checked = await _check_handsets(server, tag, samples, batch_size) if ok == requests else 0
+    return PhaseResult(
+        profile=server.profile, phase=phase, requests=requests, recipients=requests * batch_size,
+        concurrency=concurrency, errors=requests - ok,
+        accepted_per_s=ok / load.elapsed, accepted_recipients_per_s=expected / load.elapsed,
+        p50_ms=load.percentile(50) * 1000, p99_ms=load.percentile(99) * 1000,
+        delivered=delivered, delivered_per_s=delivered / span if span > 0 else 0.0,
+        handsets_checked=checked,
+    )
+
+
+async def bench_profile(profile: str, args: argparse.Namespace, workdir: Path) -> tuple[list[PhaseResult], dict[str, float]]:
+    if profile == "embedded":
+        server = await start_embedded(workdir)
+    else:
+        server = await start_distributed(workdir, args.api_workers, args.workers)
+    try:
+        await run_phase(server, "warmup", args.warmup, 1, args.concurrency)
+        results = []
+        if args.singles:
+            results.append(await run_phase(server, "single", args.singles, 1, args.concurrency))
+        if args.batch_recipients:
+            requests = max(1, args.batch_recipients // args.batch_size)
+            results.append(await run_phase(server, f"batch{args.batch_size}", requests, args.batch_size,
+                                           args.batch_concurrency))
+        rss = server.peak_rss()
+    finally:
+        if profile == "embedded":
+            await server.stop()
+        else:
+            await drop_distributed(server)
+    return results, rss
+
+
+def report(results: list[PhaseResult], rss: dict[str, dict[str, float]]) -> str:
+    head = (f"{'profile':<12} {'phase':<9} {'requests':>8} {'recips':>7} {'conc':>4} {'err':>4} "
+            f"{'req/s':>8} {'recips/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'delivered/s':>11}")
+    lines = [head, "-" * len(head)]
+    for r in results:
+        lines.append(
+            f"{r.profile:<12} {r.phase:<9} {r.requests:>8} {r.recipients:>7} {r.concurrency:>4} {r.errors:>4} "
+            f"{r.accepted_per_s:>8.0f} {r.accepted_recipients_per_s:>9.0f} {r.p50_ms:>7.1f} {r.p99_ms:>7.1f} "
+            f"{r.delivered_per_s:>11.0f}"
+            + ("" if r.delivered == r.recipients - r.errors else f"  (only {r.delivered} delivered)")
+        )
+    lines.append("")
+    for profile, procs in rss.items():
+        parts = ", ".join(f"{name} {mb:.0f} MB" for name, mb in procs.items())
+        lines.append(f"peak RSS {profile}: {parts} (total {sum(procs.values()):.0f} MB)")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=["embedded", "distributed", "both"], default="both")
+    parser.add_argument("--singles", type=int, default=20_000, help="single-recipient requests")
+    parser.add_argument("--concurrency", type=int, default=64, help="clients for single sends")
+    parser.add_argument("--batch-recipients", type=int, default=100_000, help="recipients sent in batches")
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--batch-concurrency", type=int, default=16, help="clients for batch sends")
+    parser.add_argument("--warmup", type=int, default=1000, help="single sends before measuring")
+    parser.add_argument("--api-workers", type=int, default=2, help="distributed: `tidings api --workers`")
+    parser.add_argument("--workers", type=int, default=1, help="distributed: `tidings worker` processes")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args()
+
+    profiles = ["embedded", "distributed"] if args.profile == "both" else [args.profile]
+    results: list[PhaseResult] = []
+    rss: dict[str, dict[str, float]] = {}
+
+    async def run() -> None:
+        for profile in profiles:
+            with tempfile.TemporaryDirectory(prefix=f"tidings-bench-{profile}-") as tmp:
+                phase_results, rss[profile] = await bench_profile(profile, args, Path(tmp))
+            results.extend(phase_results)
+            print(report(phase_results, {profile: rss[profile]}), "\n", flush=True)
+
+    asyncio.run(run())
+    if len(profiles) > 1:
+        print(report(results, rss))
+    if args.json:
+        args.json.write_text(json.dumps({"results": [asdict(r) for r in results], "peak_rss_mb": rss,
+                                         "median_p99_ms": statistics.median(r.p99_ms for r in results)},
+                                        indent=2))
+    return 0 if all(r.errors == 0 and r.delivered == r.recipients for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""`tidings sandbox`: the sandbox carrier network on its own — SMPP SMSC plus its REST API.
+
+    tidings sandbox --smpp-port 2775 --port 8090 --system-id tidings --password sandbox
+
+The embedded profile runs the sandbox inside `tidings serve`; the distributed profile has no
+process of its own for it, so `tidings worker` processes bind to this one (point
+TIDINGS_SMPP_CONNECTIONS at its SMPP port) and tests or benchmarks read the handsets through
+`GET /sandbox/v1/handsets/{number}/messages` on its HTTP port.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from tidings.runtime.embedded import SANDBOX_PASSWORD, SANDBOX_SYSTEM_ID
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sandbox = sub.add_parser("sandbox", help="run the sandbox SMSC and its REST API on their own")
+    sandbox.add_argument("--host", default="127.0.0.1", help="address both servers bind to")
+    sandbox.add_argument("--smpp-port", type=int, default=2775, help="SMPP port (0: any free port)")
+    sandbox.add_argument("--port", type=int, default=8090, help="HTTP port of /sandbox/v1")
+    sandbox.add_argument("--system-id", default=SANDBOX_SYSTEM_ID, help="ESME account allowed to bind")
+    sandbox.add_argument("--password", default=SANDBOX_PASSWORD)
+    sandbox.add_argument("--seed", type=int, default=None, help="seed for latency and failure draws")
+    sandbox.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import uvicorn
+    import uvloop
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from tidings.observability.logging import configure
+    from tidings.sandbox.world import Sandbox
+
+    configure()
+
+    async def health(_request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def main() -> None:
+        sandbox = Sandbox(seed=args.seed)
+        sandbox.add_account(args.system_id, args.password)
+        await sandbox.start(host=args.host, port=args.smpp_port)
+        app = Starlette(routes=[Route("/health", health, methods=["GET"]), *sandbox.routes()])
+        print(f"sandbox SMSC on {args.host}:{sandbox.port} (system_id {args.system_id}), "
+              f"REST API on http://{args.host}:{args.port}/sandbox/v1", flush=True)
+        config = uvicorn.Config(app, host=args.host, port=args.port, loop="none", http="httptools",
+                                log_level="warning", lifespan="off", access_log=False)
+        try:
+            await uvicorn.Server(config).serve()
+        finally:
+            await sandbox.stop()
+
+    uvloop.run(main())
+    return 0
