@@ -91,8 +91,11 @@ def shared_limiters(settings: Settings) -> dict[str, Limiter]:
 
     assert settings.redis_url
     redis = Redis.from_url(settings.redis_url)
+    # A tenth of a second's worth saved up, as the embedded bucket: a full second's burst would
+    # let a short run go out at twice the cap.
     return {
-        c.name: RedisTokenBucket(redis, f"{settings.redis_prefix}mps:{c.name}", rate=c.throughput, burst=max(1, int(c.throughput)))
+        c.name: RedisTokenBucket(redis, f"{settings.redis_prefix}mps:{c.name}", rate=c.throughput,
+                                 burst=max(1.0, c.throughput / 10))
         for c in settings.smpp_connections
         if c.throughput > 0
     }
