@@ -66,11 +66,12 @@ async def test_clear_messages(sandbox: Sandbox, client: EsmeClient, http: httpx.
 async def test_get_and_put_handset(sandbox: Sandbox, client: EsmeClient, inbox: Inbox, http: httpx.AsyncClient) -> None:
     body = (await http.get("/sandbox/v1/handsets/46701234567")).json()
     assert body == {"number": HANDSET, "country": "SE", "valid": True, "reachable": True,
-                    "line_type": "mobile", "capabilities": ["SMS"]}
+                    "line_type": "mobile", "capabilities": ["SMS"], "identities": {"SMS": HANDSET}}
     response = await http.put(f"/sandbox/v1/handsets/{HANDSET}",
-                              json={"reachable": False, "capabilities": ["sms", "RCS"], "country": "no"})
+                              json={"reachable": False, "capabilities": ["sms", "RCS", "telegram"], "country": "no"})
     assert response.status_code == 200
-    assert response.json()["capabilities"] == ["SMS", "RCS"] and response.json()["country"] == "NO"
+    assert response.json()["capabilities"] == ["SMS", "RCS", "TELEGRAM"] and response.json()["country"] == "NO"
+    assert response.json()["identities"] == {"SMS": HANDSET, "RCS": HANDSET, "TELEGRAM": HANDSET[1:]}
     assert sandbox.handset(HANDSET).reachable is False
     await send(client, HANDSET, "unreachable")
     [pdu] = await inbox.wait(1)
@@ -149,3 +150,12 @@ async def test_rule_validation(http: httpx.AsyncClient, body: dict[str, object])
 async def test_default_rule_by_name(sandbox: Sandbox, http: httpx.AsyncClient) -> None:
     assert (await http.put("/sandbox/v1/rules/default", json={"latency_ms": 7})).status_code == 200
     assert sandbox.rules.match("+1555").latency_max_ms == 7
+
+
+async def test_messages_on_an_app_need_its_platform_and_capability(sandbox: Sandbox, http: httpx.AsyncClient) -> None:
+    response = await http.post(f"/sandbox/v1/handsets/{HANDSET}/messages",
+                               json={"channel": "whatsapp", "to": "+46700000000", "body": "hi"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "unknown_channel"
+    response = await http.post(f"/sandbox/v1/handsets/{HANDSET}/messages",
+                               json={"channel": "whatsapp", "to": "+46700000000"})
+    assert response.status_code == 400

@@ -62,6 +62,8 @@ def message_json(message: HandsetMessage) -> dict[str, Any]:
         "received_at": _iso(message.received_at_ms),
         "flash": message.flash,
         "message_id": message.message_id,
+        "channel": message.channel,
+        **({"content": message.content} if message.content is not None else {}),
     }
 
 
@@ -73,6 +75,7 @@ def handset_json(handset: Handset) -> dict[str, Any]:
         "reachable": handset.reachable,
         "line_type": handset.line_type,
         "capabilities": list(handset.capabilities),
+        "identities": {c: handset.identity(c) for c in handset.capabilities},
     }
 
 
@@ -122,7 +125,9 @@ def build_routes(sandbox: Sandbox) -> list[BaseRoute]:
 
     @endpoint
     async def list_messages(request: Request) -> Response:
-        return _json({"messages": [message_json(m) for m in handset(request).inbox]})
+        channel = request.query_params.get("channel", "").upper()
+        return _json({"messages": [message_json(m) for m in handset(request).inbox
+                                   if not channel or m.channel == channel]})
 
     @endpoint
     async def clear_messages(request: Request) -> Response:
@@ -136,6 +141,11 @@ def build_routes(sandbox: Sandbox) -> list[BaseRoute]:
         to, text = body.get("to"), body.get("body")
         if not isinstance(to, str) or not to.strip():
             raise ApiError(400, "invalid_field", "'to' must be a non-empty string")
+        channel = body.get("channel", "SMS")
+        if not isinstance(channel, str):
+            raise ApiError(400, "invalid_field", "'channel' must be a channel name such as \"WHATSAPP\"")
+        if channel.upper() != "SMS":
+            return await _send_on_platform(sandbox, sender, channel.upper(), to.strip(), body)
         if not isinstance(text, str) or len(text) > _MAX_BODY_CHARS:
             raise ApiError(400, "invalid_field", f"'body' must be a string of at most {_MAX_BODY_CHARS} characters")
         try:
@@ -184,6 +194,29 @@ def build_routes(sandbox: Sandbox) -> list[BaseRoute]:
         Route("/rules/{prefix}", put_rule, methods=["PUT"]),
         Route("/rules/{prefix}", delete_rule, methods=["DELETE"]),
     ]
+
+
+async def _send_on_platform(sandbox: Sandbox, sender: Handset, channel: str, to: str,
+                            body: dict[str, Any]) -> Response:
+    """The handset writes (`body`) or taps a suggestion (`postback`) in a messaging app."""
+    twin = sandbox.platforms.get(channel)
+    if twin is None:
+        raise ApiError(400, "unknown_channel", f"the sandbox has no {channel} platform; it has "
+                       f"{sorted(['SMS', *sandbox.platforms])}")
+    text, postback = body.get("body"), body.get("postback")
+    if (text is None) == (postback is None):
+        raise ApiError(400, "invalid_field", "give exactly one of 'body' and 'postback'")
+    if not isinstance(text if text is not None else postback, str):
+        raise ApiError(400, "invalid_field", "'body' and 'postback' must be strings")
+    if text is not None and len(text) > _MAX_BODY_CHARS:
+        raise ApiError(400, "invalid_field", f"'body' must be at most {_MAX_BODY_CHARS} characters")
+    if not sender.has(channel):
+        raise ApiError(409, "not_capable", f"{sender.number} has no {channel} (see its capabilities)")
+    try:
+        message_id = await twin.handset_sends(sender, to, body=text, postback=postback)
+    except LookupError as exc:
+        raise ApiError(409, "no_recipient", str(exc)) from exc
+    return _json({"message_id": message_id, "channel": channel}, 202)
 
 
 def _handset_changes(body: dict[str, Any]) -> dict[str, Any]:

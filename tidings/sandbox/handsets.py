@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
@@ -59,6 +60,10 @@ class HandsetMessage:
     received_at_ms: int
     flash: bool
     message_id: str
+    # "SMS", or the messaging app a platform twin delivered it through, with the app's native
+    # payload (card, choices, template…) as the platform received it.
+    channel: str = "SMS"
+    content: dict[str, Any] | None = None
 
 
 @dataclass
@@ -75,6 +80,23 @@ class Handset:
     @property
     def receives_sms(self) -> bool:
         return "SMS" in self.capabilities
+
+    def has(self, channel: str) -> bool:
+        """Whether the handset can be reached on `channel` (its capabilities, and reachable)."""
+        return self.reachable and channel.upper() in self.capabilities
+
+    def identity(self, channel: str) -> str:
+        """How the handset is known on a messaging app: its number for phone-number apps,
+        a stable platform id (Telegram chat id, Messenger page-scoped id…) for the others."""
+        digits = self.number.removeprefix("+")
+        channel = channel.upper()
+        if channel == "TELEGRAM":
+            return digits
+        if channel == "MESSENGER":
+            return f"psid-{digits}"
+        if channel in {"VIBER", "VIBERBM"}:
+            return f"viber-{digits}"
+        return self.number
 
 
 class Handsets:
@@ -95,6 +117,22 @@ class Handsets:
         if handset is None:
             handset = self._handsets[key] = self._implicit(key)
         return handset
+
+    def by_identity(self, channel: str, identity: str) -> Handset | None:
+        """The handset known on `channel` as `identity` (see `Handset.identity`)."""
+        channel = channel.upper()
+        candidates = [identity]
+        for prefix in ("psid-", "viber-"):
+            if identity.startswith(prefix):
+                candidates.append(identity.removeprefix(prefix))
+        for candidate in candidates:
+            try:
+                handset = self.get(candidate)
+            except InvalidNumber:
+                continue
+            if handset.identity(channel) == identity:
+                return handset
+        return None
 
     def known(self, number: str) -> bool:
         """True when the handset exists already (configured, or used before)."""

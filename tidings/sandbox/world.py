@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Mount
 
 from tidings.sandbox.api import build_routes
 from tidings.sandbox.handsets import DEFAULT_MAX_MESSAGES, Handset, HandsetMessage, Handsets
+from tidings.sandbox.platform import PlatformTwin
 from tidings.sandbox.rules import Behaviour, Draw, Rules
 from tidings.sandbox.smsc import SmscHandler
 from tidings.smpp.server import SmppServer
@@ -46,6 +47,12 @@ class Sandbox:
         self._server: SmppServer | None = None
         self._system_id = system_id
         self.smsc = SmscHandler(self.handsets, self.rules, self.draw, clock, self._sessions)
+        # Messaging-app platform twins by channel name ("WHATSAPP", "RCS"…); see `platform.py`.
+        self.platforms: dict[str, PlatformTwin] = {}
+
+    def register_platform(self, twin: PlatformTwin) -> None:
+        """Add a platform twin: its HTTP API is served under /sandbox/platforms/{twin.name}/."""
+        self.platforms[twin.channel] = twin
 
     def _sessions(self) -> frozenset[Any]:
         return self._server.sessions if self._server is not None else frozenset()
@@ -62,6 +69,8 @@ class Sandbox:
         await server.start()
         self._server = server
         self.smsc.start()
+        for twin in self.platforms.values():
+            await twin.start()
 
     @property
     def port(self) -> int:
@@ -72,6 +81,8 @@ class Sandbox:
     async def stop(self) -> None:
         server, self._server = self._server, None
         await self.smsc.stop()
+        for twin in self.platforms.values():
+            await twin.stop()
         if server is not None:
             await server.stop(timeout=2.0)
 
@@ -89,8 +100,13 @@ class Sandbox:
         return build_routes(self)
 
     def routes(self) -> list[BaseRoute]:
-        """The REST routes mounted at /sandbox/v1."""
-        return [Mount("/sandbox/v1", routes=self.api_routes())]
+        """The REST routes mounted at /sandbox/v1, and each platform twin's API at
+        /sandbox/platforms/{name}."""
+        return [
+            Mount("/sandbox/v1", routes=self.api_routes()),
+            *(Mount(f"/sandbox/platforms/{twin.name}", routes=twin.routes())
+              for twin in self.platforms.values()),
+        ]
 
     # -- configuring and reading the world ---------------------------------------------------------
 

@@ -1,0 +1,41 @@
+"""The contract between the sandbox and a messaging-app platform twin (RBM, WhatsApp Cloud API,
+Messenger, Telegram, Viber…).
+
+A twin is a small server implementing the subset of a platform's real, documented HTTP API that
+Tidings' connector uses, served by the sandbox under `/sandbox/platforms/{name}/`. It delivers
+what it is sent to the sandbox's virtual handsets (only those whose capabilities include its
+channel), and it calls Tidings back the way the real platform does — status callbacks
+(delivered, read) and inbound messages, signed with the platform's own scheme — at the webhook
+URL registered with it (per bot, page, phone number id or agent, as the platform does it).
+
+Twins live in `tidings/sandbox/platforms/<name>.py`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from starlette.routing import BaseRoute
+
+if TYPE_CHECKING:
+    from tidings.sandbox.handsets import Handset
+
+
+class PlatformTwin(Protocol):
+    channel: str  # the Conversation API channel name: "WHATSAPP", "RCS", "TELEGRAM"…
+    name: str  # the URL segment: "whatsapp", "rbm", "telegram"…
+
+    def routes(self) -> list[BaseRoute]:
+        """The platform API, relative to /sandbox/platforms/{name}."""
+        ...
+
+    async def handset_sends(self, handset: Handset, to: str, *, body: str | None,
+                            postback: str | None) -> str:
+        """The handset writes `body`, or taps the suggestion whose postback data is `postback`,
+        in a chat with `to` (the business: phone number, bot, page or agent id). Calls Tidings'
+        webhook; returns the platform's message id. LookupError when `to` is unknown."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
