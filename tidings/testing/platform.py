@@ -71,20 +71,25 @@ def _sandbox_connection(port: int, **overrides: Any) -> SmppConnectionSettings:
 @contextlib.asynccontextmanager
 async def running_platform(
     profile: str, data_dir: str, *, database_url: str | None = None, redis_url: str | None = None,
-    sandbox_seed: int = 7, connection: dict[str, Any] | None = None, **settings: Any,
+    sandbox_seed: int = 7, connection: dict[str, Any] | None = None,
+    extra_connections: tuple[SmppConnectionSettings, ...] = (), **settings: Any,
 ) -> AsyncIterator[Platform]:
+    """`extra_connections` are configured after the sandbox's own connection (named "sandbox"),
+    e.g. to a second `Sandbox` a test starts itself."""
     if profile == "embedded":
-        async with _embedded(data_dir, sandbox_seed, connection or {}, settings) as platform:
+        async with _embedded(data_dir, sandbox_seed, connection or {}, extra_connections,
+                             settings) as platform:
             yield platform
     else:
         assert database_url and redis_url, "the distributed profile needs PostgreSQL and Redis"
         async with _distributed(data_dir, database_url, redis_url, sandbox_seed, connection or {},
-                                settings) as platform:
+                                extra_connections, settings) as platform:
             yield platform
 
 
 @contextlib.asynccontextmanager
 async def _embedded(data_dir: str, seed: int, connection: dict[str, Any],
+                    extra: tuple[SmppConnectionSettings, ...],
                     overrides: dict[str, Any]) -> AsyncIterator[Platform]:
     from tidings.api.testing import serve_app
     from tidings.runtime.embedded import EmbeddedRuntime
@@ -93,6 +98,11 @@ async def _embedded(data_dir: str, seed: int, connection: dict[str, Any],
     runtime = EmbeddedRuntime(settings, sandbox_seed=seed, connection_overrides=connection)
     async with runtime.running():
         assert runtime.app is not None and runtime.ctx is not None
+        if extra:  # the sandbox's port is known only once it runs: restart the workers with them
+            assert runtime.pipeline is not None
+            await runtime.pipeline.stop()
+            runtime.connections.extend(extra)
+            await runtime.start_pipeline()
         async with serve_app(runtime.app) as base_url:
             creds = await do_create_project(runtime.ctx.db, "e2e", runtime.ctx.clock())
 
@@ -109,7 +119,8 @@ async def _embedded(data_dir: str, seed: int, connection: dict[str, Any],
 
 @contextlib.asynccontextmanager
 async def _distributed(data_dir: str, database_url: str, redis_url: str, seed: int,
-                       connection: dict[str, Any], overrides: dict[str, Any]) -> AsyncIterator[Platform]:
+                       connection: dict[str, Any], extra: tuple[SmppConnectionSettings, ...],
+                       overrides: dict[str, Any]) -> AsyncIterator[Platform]:
     from redis.asyncio import Redis
 
     from tidings.api.app import create_app
@@ -127,7 +138,7 @@ async def _distributed(data_dir: str, database_url: str, redis_url: str, seed: i
     prefix = f"tidings-test:{uuid.uuid4().hex[:10]}:"
     settings = Settings(data_dir=data_dir, database_url=database_url, redis_url=redis_url,
                         redis_prefix=prefix, **overrides)
-    settings = replace(settings, smpp_connections=(_sandbox_connection(sandbox.port, **connection),))
+    settings = replace(settings, smpp_connections=(_sandbox_connection(sandbox.port, **connection), *extra))
     api_ctx = distributed_context(settings, consumer="api")
     api_ctx.committer.start()
     app = create_app(api_ctx, extra_routes=[metrics_route(), *sandbox.routes()])
