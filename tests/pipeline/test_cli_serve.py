@@ -1,0 +1,154 @@
+"""`tidings serve` as a newcomer runs it: a real process on a free port with its own data
+directory prints the demo project's credentials and a curl command; that exact request (sent with
+httpx) reaches the sandbox handset; `tidings projects create` prints working credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+CLI = str(Path(sys.executable).with_name("tidings"))
+CREDENTIAL_FIELDS = {"project_id", "key_id", "key_secret", "service_plan_id", "api_token", "webhook_secret"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without any TIDINGS_* setting: the embedded defaults."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
+
+
+class Served:
+    def __init__(self, process: asyncio.subprocess.Process, base_url: str) -> None:
+        self.process = process
+        self.base_url = base_url
+        self.output: list[str] = []
+
+    async def read_until(self, marker: str, timeout: float = 20.0) -> str:
+        assert self.process.stdout is not None
+        async with asyncio.timeout(timeout):
+            while not any(marker in line for line in self.output):
+                line = await self.process.stdout.readline()
+                if not line:
+                    raise AssertionError(f"tidings serve exited ({self.process.returncode}):\n" + "".join(self.output))
+                self.output.append(line.decode())
+        return "".join(self.output)
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        CLI, "serve", "--port", str(port), "--data-dir", str(tmp_path / "data"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=clean_env(),
+    )
+    served = Served(process, f"http://127.0.0.1:{port}")
+    try:
+        yield served
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(process.wait(), 10.0)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+def parse_welcome(text: str) -> tuple[dict[str, str], list[str]]:
+    """The credentials JSON and the curl command's words from `tidings serve`'s welcome text."""
+    creds = json.loads(re.search(r"^\{\n.*?^\}$", text, re.M | re.S).group(0))  # type: ignore[union-attr]
+    curl = re.search(r"^curl -s -X POST .*?'$(?!\s*\\)", text, re.M | re.S).group(0)  # type: ignore[union-attr]
+    return creds, shlex.split(curl.replace("\\\n", " "))
+
+
+def curl_to_request(words: list[str]) -> dict[str, Any]:
+    """httpx arguments for a `curl -s -X METHOD URL -H ... -d ...` command line."""
+    assert words[0] == "curl"
+    request: dict[str, Any] = {"headers": {}}
+    it = iter(words[1:])
+    for word in it:
+        if word == "-s":
+            continue
+        if word == "-X":
+            request["method"] = next(it)
+        elif word == "-H":
+            name, _, value = next(it).partition(":")
+            request["headers"][name.strip()] = value.strip()
+        elif word == "-d":
+            request["content"] = next(it).encode()
+        else:
+            request["url"] = word
+    return request
+
+
+async def wait_for_body(http: httpx.AsyncClient, url: str, body: str, timeout: float = 10.0) -> dict[str, Any]:
+    async with asyncio.timeout(timeout):
+        while True:
+            messages = (await http.get(url)).json()["messages"]
+            if messages and messages[-1]["body"] == body:
+                return messages[-1]  # type: ignore[no-any-return]
+            await asyncio.sleep(0.05)
+
+
+async def test_serve_prints_a_curl_that_delivers_and_projects_create_prints_credentials(
+    served: Served, tmp_path: Path,
+) -> None:
+    text = await served.read_until("Then read the handset")
+    creds, curl = parse_welcome(text)
+    assert set(creds) == CREDENTIAL_FIELDS
+    assert all(isinstance(v, str) and v for v in creds.values())
+    request = curl_to_request(curl)
+    assert request["url"] == f"{served.base_url}/xms/v1/{creds['service_plan_id']}/batches"
+    assert request["headers"]["Authorization"] == f"Bearer {creds['api_token']}"
+    read_url = re.search(r"Then read the handset: curl -s (\S+)", text).group(1)  # type: ignore[union-attr]
+    sent = json.loads(request["content"])
+
+    async with httpx.AsyncClient(timeout=10.0) as http:
+        response = await http.request(**request)
+        assert response.status_code == 201, response.text
+        assert response.json()["type"] == "mt_text"
+        message = await wait_for_body(http, read_url, sent["body"])
+        assert message["from"] == sent["from"]
+        assert read_url.endswith(f"/sandbox/v1/handsets/{sent['to'][0].lstrip('+')}/messages")
+
+        # A second project, created by the CLI against the same data directory while serving.
+        created = await asyncio.create_subprocess_exec(
+            CLI, "projects", "create", "Acme", "--data-dir", str(tmp_path / "data"),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=clean_env(),
+        )
+        out, err = await asyncio.wait_for(created.communicate(), 30.0)
+        assert created.returncode == 0, err.decode()
+        acme = json.loads(out)
+        assert set(acme) == CREDENTIAL_FIELDS
+        assert acme["project_id"] != creds["project_id"]
+
+        # Its credentials work against the running server, both ways of authenticating.
+        batch = await http.post(f"{served.base_url}/xms/v1/{acme['service_plan_id']}/batches",
+                                headers={"Authorization": f"Bearer {acme['api_token']}"},
+                                json={"from": "+46700000009", "to": ["+46700000002"], "body": "From Acme"})
+        assert batch.status_code == 201, batch.text
+        token = await http.post(f"{served.base_url}/oauth2/token", auth=(acme["key_id"], acme["key_secret"]),
+                                data={"grant_type": "client_credentials"})
+        assert token.status_code == 200, token.text
+        assert {"access_token", "expires_in", "scope", "token_type"} <= set(token.json())
+        got = await http.get(f"{served.base_url}/xms/v1/{acme['project_id']}/batches/{batch.json()['id']}",
+                             headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+        assert got.status_code == 200, got.text
+        await wait_for_body(http, f"{served.base_url}/sandbox/v1/handsets/46700000002/messages", "From Acme")
