@@ -1,0 +1,1 @@
+"""The Conversation API engine: contacts, conversations, channel selection, fallback and callbacks."""
