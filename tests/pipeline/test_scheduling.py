@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from tidings.testing.platform import Platform
+from tidings.webhooks.testing import WebhookReceiver
 
-from .helpers import FROM, handset_messages, recipient_report, wait_handset, wait_status
+from .helpers import FROM, handset_messages, parse_signed, recipient_report, wait_handset, wait_status
 
 
 def iso_in(seconds: float) -> tuple[str, int]:
@@ -91,13 +92,22 @@ async def test_cancel_before_send_at_cancels_with_407_and_never_sends(
 ) -> None:
     to = ["+46701440001", "+46701440002"]
     send_at, send_at_ms = iso_in(1.0)
-    batch = await platform.send(http, to=to, body="Never", send_at=send_at, **{"from": FROM})
-    cancelled = await http.delete(platform.xms(f"/batches/{batch['id']}"), headers=platform.auth)
-    assert cancelled.status_code == 200, cancelled.text
-    assert cancelled.json()["canceled"] is True
-    for recipient in to:
-        report = await recipient_report(platform, http, batch["id"], recipient)
-        assert (report["status"], report["code"]) == ("Cancelled", 407)
+    receiver = WebhookReceiver()
+    await receiver.start()
+    try:
+        batch = await platform.send(http, to=to, body="Never", send_at=send_at, delivery_report="per_recipient",
+                                    callback_url=receiver.url, **{"from": FROM})
+        cancelled = await http.delete(platform.xms(f"/batches/{batch['id']}"), headers=platform.auth)
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["canceled"] is True
+        for recipient in to:
+            report = await recipient_report(platform, http, batch["id"], recipient)
+            assert (report["status"], report["code"]) == ("Cancelled", 407)
+        await receiver.wait_for(2)
+        events = parse_signed(platform, receiver)
+        assert sorted((e.recipient, e.status, e.code) for e in events) == [(r, "Cancelled", 407) for r in to]
+    finally:
+        await receiver.stop()
 
     await asyncio.sleep(max(0.0, send_at_ms / 1000 - time.time()) + 1.0)
     for recipient in to:
