@@ -35,7 +35,9 @@ class Settings:
     default_expiry_seconds: int = 3 * 24 * 3600
     max_recipients: int = 1000
     max_body_length: int = 2000
-    dispatch_lease_seconds: float = 60.0
+    dispatch_lease_seconds: float = 60.0  # a claimed delivery not settled by then is sent again
+    stream_claim_idle_seconds: float = 30.0  # a stream entry pending this long is taken over
+    sweep_stale_seconds: float = 5.0  # how often lost, expired and orphaned work is looked for
     webhook_max_age_seconds: float = 72 * 3600
     webhook_retention_seconds: float = 7 * 24 * 3600  # finished outbox rows kept for inspection
     smpp_connections: tuple[SmppConnectionSettings, ...] = field(default_factory=tuple)
@@ -56,6 +58,9 @@ class Settings:
             ("public_url", str),
             ("token_ttl_seconds", int),
             ("max_recipients", int),
+            ("dispatch_lease_seconds", float),
+            ("stream_claim_idle_seconds", float),
+            ("sweep_stale_seconds", float),
         ):
             raw = env.get(f"TIDINGS_{name.upper()}")
             if raw:

@@ -4,7 +4,9 @@
   abort, no unbind), as a carrier's network failing would;
 - `status_counts`, `row_counts`, `wait_until`: database state, waited for by condition;
 - `inbox_counts`: how many messages each sandbox handset received (duplicates show as > 1);
-- `free_port`, `Proc`: a `tidings` command run as a real subprocess, killed with SIGKILL.
+- `free_port`, `Proc`, `wait_healthy`: a `tidings` command run as a real subprocess, killed
+  with SIGKILL;
+- `bound_sessions(sandbox)`: how many ESMEs are bound to the sandbox SMSC.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select
 
 from tidings.store.db import Database
@@ -48,6 +51,10 @@ def drop_smpp_sessions(sandbox: Any) -> int:
         if transport is not None:
             transport.abort()
     return len(sessions)
+
+
+def bound_sessions(sandbox: Any) -> int:
+    return sum(1 for s in sandbox._sessions() if s.bound)  # noqa: SLF001
 
 
 def inbox_counts(sandbox: Any, recipients: Iterable[str]) -> Counter[str]:
@@ -115,6 +122,7 @@ class Proc:
             stderr=subprocess.STDOUT, start_new_session=True,
         )
         self.log_path = log_path
+        self.args = " ".join(["tidings", *args])
 
     @property
     def pid(self) -> int:
@@ -140,3 +148,18 @@ class Proc:
     def output(self) -> str:
         with open(self.log_path, "rb") as fh:
             return fh.read().decode("utf-8", "replace")[-4000:]
+
+
+async def wait_healthy(base_url: str, proc: Proc, timeout: float = 30.0) -> None:
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            assert proc.popen.poll() is None, f"{proc.args} exited:\n{proc.output()}"
+            try:
+                if (await http.get(f"{base_url}/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{proc.args} never became healthy:\n{proc.output()}")
+            await asyncio.sleep(0.1)

@@ -27,27 +27,12 @@ from tidings.sandbox.world import Sandbox
 from tidings.store.db import Database, sqlite_url
 from tidings.store.schema import batches, deliveries
 
-from .faults_support import Proc, free_port, numbers, wait_until
+from .faults_support import Proc, free_port, numbers, wait_healthy, wait_until
 
 SENDS = 2000
 KILL_AFTER = 500  # accepted sends; the rest of the load meets a dead server
 THROTTLED = {"throttle_rate": 0.3}
 CONCURRENCY = 16  # httpx spends more CPU per request than the server: keep the client lean
-
-
-async def wait_healthy(base_url: str, proc: Proc, timeout: float = 30.0) -> None:
-    async with httpx.AsyncClient(timeout=2.0) as http:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            assert proc.popen.poll() is None, f"tidings serve exited:\n{proc.output()}"
-            try:
-                if (await http.get(f"{base_url}/health")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"tidings serve never became healthy:\n{proc.output()}")
-            await asyncio.sleep(0.1)
 
 
 async def delivery_rows(db: Database) -> dict[str, tuple[str, str]]:

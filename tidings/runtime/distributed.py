@@ -47,7 +47,8 @@ def distributed_context(settings: Settings, consumer: str | None = None) -> Cont
     consumer = consumer or consumer_name()
     db = Database(settings.database_url)
     queue = RedisStreamsDispatchQueue(settings.redis_url, stream=settings.redis_prefix + "dispatch",
-                                      group="workers", consumer=consumer)
+                                      group="workers", consumer=consumer,
+                                      claim_idle_ms=int(settings.stream_claim_idle_seconds * 1000))
     return Context(settings, db, GroupCommitter(db), queue, now_ms)
 
 

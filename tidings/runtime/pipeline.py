@@ -44,7 +44,7 @@ class Pipeline:
             SmppConnector(c, self.writer, ctx.clock, limiter=limiters.get(c.name)) for c in connections
         ])
         self.dispatcher = DispatchWorker(ctx, self.router, self.writer)
-        self.sweeper = Sweeper(ctx, self.writer)
+        self.sweeper = Sweeper(ctx, self.writer, stale_every=ctx.settings.sweep_stale_seconds)
         self._http = httpx.AsyncClient(timeout=webhook_timeout)
         self.webhooks = WebhookSender(ctx.db, self._http, clock=ctx.clock, timeout=webhook_timeout,
                                       lease_seconds=max(60.0, webhook_timeout * 3),

@@ -1,0 +1,231 @@
+"""Distributed profile, real processes: `tidings api` and `tidings worker` ×2 on PostgreSQL and
+Redis, against a sandbox SMSC run by the test. A worker killed with SIGKILL loses nothing: the
+stream entries it had read are taken over by the survivor (XAUTOCLAIM), the deliveries it had
+claimed are sent again once their lease lapses, and every message ends Delivered."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from tidings.actions.projects import ProjectCredentials, do_create_project
+from tidings.config import Settings
+from tidings.runtime.context import now_ms
+from tidings.runtime.embedded import SANDBOX_PASSWORD, SANDBOX_SYSTEM_ID
+from tidings.sandbox.world import Sandbox
+from tidings.store.db import Database
+from tidings.store.migrate import upgrade
+from tidings.testing.services import REDIS_URL
+
+from .faults_support import (
+    Proc,
+    bound_sessions,
+    drop_smpp_sessions,
+    free_port,
+    inbox_counts,
+    numbers,
+    retried_deliveries,
+    status_counts,
+    wait_all_status,
+    wait_healthy,
+    wait_until,
+)
+
+SENDER = {"from": "+46700000000"}
+GROUP = "workers"
+
+
+@dataclass
+class Cluster:
+    """The processes of one distributed deployment and what the test needs to drive them."""
+
+    tmp: Path
+    env: dict[str, str]
+    sandbox: Sandbox
+    db: Database
+    redis: Redis
+    prefix: str
+    base_url: str = ""
+    creds: ProjectCredentials | None = None
+    procs: list[Proc] = field(default_factory=list)
+
+    @property
+    def stream(self) -> str:
+        return self.prefix + "dispatch"
+
+    def start(self, *args: str, **env: str) -> Proc:
+        name = f"{args[0]}-{len(self.procs) + 1}"
+        proc = Proc(list(args), {**self.env, **env}, str(self.tmp / f"{name}.log"))
+        self.procs.append(proc)
+        return proc
+
+    async def start_workers(self, count: int, **env: str) -> list[Proc]:
+        bound = bound_sessions(self.sandbox)
+        workers = [self.start("worker", **env) for _ in range(count)]
+
+        async def up() -> bool:
+            for worker in workers:
+                assert worker.popen.poll() is None, worker.output()
+            return bound_sessions(self.sandbox) >= bound + count
+
+        await wait_until(up, 30.0, f"{count} workers bound to the SMSC", interval=0.1)
+        return workers
+
+    async def send(self, http: httpx.AsyncClient, **batch: Any) -> dict[str, Any]:
+        assert self.creds is not None
+        response = await http.post(
+            f"{self.base_url}/xms/v1/{self.creds.service_plan_id}/batches", json=batch,
+            headers={"Authorization": f"Bearer {self.creds.api_token}"},
+        )
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    async def pending_by_consumer(self) -> dict[str, int]:
+        summary = await self.redis.xpending(self.stream, GROUP)
+        return {_text(c["name"]): int(c["pending"]) for c in summary.get("consumers") or []}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@contextlib.asynccontextmanager
+async def cluster(database_url: str, tmp: Path, *, throughput: float = 0,
+                  **settings: str) -> AsyncIterator[Cluster]:
+    await upgrade(database_url)
+    sandbox = Sandbox(seed=5)
+    sandbox.add_account(SANDBOX_SYSTEM_ID, SANDBOX_PASSWORD)
+    await sandbox.start()
+    prefix = f"tidings-test:{uuid.uuid4().hex[:10]}:"
+    env = {
+        "TIDINGS_DATABASE_URL": database_url,
+        "TIDINGS_REDIS_URL": REDIS_URL,
+        "TIDINGS_REDIS_PREFIX": prefix,
+        "TIDINGS_SMPP_CONNECTIONS": json.dumps([{
+            "name": "sandbox", "host": "127.0.0.1", "port": sandbox.port, "system_id": SANDBOX_SYSTEM_ID,
+            "password": SANDBOX_PASSWORD, "throughput": throughput,
+        }]),
+        **{f"TIDINGS_{k.upper()}": v for k, v in settings.items()},
+    }
+    c = Cluster(tmp, env, sandbox, Database(database_url), Redis.from_url(REDIS_URL), prefix)
+    try:
+        port = free_port()
+        api = c.start("api", "--port", str(port))
+        c.base_url = f"http://127.0.0.1:{port}"
+        c.creds = await do_create_project(c.db, "faults", now_ms())
+        await wait_healthy(c.base_url, api)
+        yield c
+    finally:
+        for proc in c.procs:
+            proc.kill()
+        await sandbox.stop()
+        keys = [key async for key in c.redis.scan_iter(match=prefix + "*", count=1000)]
+        if keys:
+            await c.redis.delete(*keys)
+        await c.redis.aclose()
+        await c.db.aclose()
+
+
+def test_fault_settings_come_from_the_environment(monkeypatch: Any) -> None:
+    monkeypatch.setenv("TIDINGS_DISPATCH_LEASE_SECONDS", "2.5")
+    monkeypatch.setenv("TIDINGS_STREAM_CLAIM_IDLE_SECONDS", "1")
+    monkeypatch.setenv("TIDINGS_SWEEP_STALE_SECONDS", "0.5")
+    settings = Settings.from_env()
+    assert (settings.dispatch_lease_seconds, settings.stream_claim_idle_seconds,
+            settings.sweep_stale_seconds) == (2.5, 1.0, 0.5)
+    defaults = Settings()
+    assert (defaults.dispatch_lease_seconds, defaults.stream_claim_idle_seconds,
+            defaults.sweep_stale_seconds) == (60.0, 30.0, 5.0)
+
+
+async def test_worker_killed_mid_load_loses_nothing(fresh_postgres_url: str, tmp_path: Path) -> None:
+    recipients = numbers(600)
+    async with cluster(fresh_postgres_url, tmp_path, throughput=300, dispatch_lease_seconds="2",
+                       stream_claim_idle_seconds="1", sweep_stale_seconds="0.5") as c, \
+            httpx.AsyncClient(timeout=10.0) as http:
+        victim, _survivor = await c.start_workers(2)
+        await asyncio.gather(*(c.send(http, to=recipients[i:i + 100], body="load", **SENDER)
+                               for i in range(0, len(recipients), 100)))
+        await wait_until(lambda: _received_at_least(c.sandbox, recipients, 150), 20.0,
+                         "150 messages on handsets")
+        victim.kill()
+
+        await wait_all_status(c.db, len(recipients), timeout=30.0)
+        received = inbox_counts(c.sandbox, recipients)
+        assert not [n for n in recipients if received[n] == 0]
+        duplicates = sum(received.values()) - len(recipients)
+        retried = await retried_deliveries(c.db)
+        print(f"worker killed mid-load: {retried} deliveries sent again after their lease, "
+              f"{duplicates} duplicates on handsets")
+        # Only a delivery claimed twice can reach its handset twice.
+        assert duplicates <= retried
+        await wait_until(lambda: _no_pending(c), 5.0, "no stream entry left pending")
+
+
+async def _received_at_least(sandbox: Sandbox, recipients: list[str], count: int) -> bool:
+    return sum(inbox_counts(sandbox, recipients).values()) >= count
+
+
+async def _no_pending(c: Cluster) -> bool:
+    return sum((await c.pending_by_consumer()).values()) == 0
+
+
+async def test_entries_read_by_a_dead_worker_are_claimed_by_another(
+    fresh_postgres_url: str, tmp_path: Path
+) -> None:
+    """A worker that read stream entries and died before claiming their deliveries: only
+    XAUTOCLAIM can recover them (the lease is an hour here, so no sweep republishes them)."""
+    recipients = numbers(20)
+    async with cluster(fresh_postgres_url, tmp_path, dispatch_lease_seconds="3600",
+                       stream_claim_idle_seconds="1", sweep_stale_seconds="0.5") as c, \
+            httpx.AsyncClient(timeout=10.0) as http:
+        for number in recipients:
+            await c.send(http, to=[number], body="held", **SENDER)
+        assert await c.redis.xlen(c.stream) == len(recipients)
+
+        # Hold every delivery row locked: the first worker reads entries, then blocks on the claim.
+        async with c.db.engine.connect() as lock:
+            await lock.execute(text("SELECT id FROM deliveries FOR UPDATE"))
+            (victim,) = await c.start_workers(1)
+
+            async def victim_holds_entries() -> bool:
+                return sum((await c.pending_by_consumer()).values()) > 0
+
+            await wait_until(victim_holds_entries, 10.0, "the worker to read entries")
+            held = await c.pending_by_consumer()
+            victim.kill()
+            await lock.rollback()
+
+        await c.start_workers(1)
+        await wait_all_status(c.db, len(recipients), timeout=20.0)
+        assert all(len(c.sandbox.messages_for(n)) == 1 for n in recipients)
+        await wait_until(lambda: _no_pending(c), 5.0, "no stream entry left pending")
+        assert await c.redis.xlen(c.stream) == 0
+        print(f"entries held by the dead worker: {held}")
+        assert await status_counts(c.db) == {"Delivered": len(recipients)}
+
+
+async def test_smsc_cut_while_two_worker_processes_send(fresh_postgres_url: str, tmp_path: Path) -> None:
+    """Both workers' SMPP sessions are cut mid-load: each reconnects and nothing is lost."""
+    recipients = numbers(300)
+    async with cluster(fresh_postgres_url, tmp_path, throughput=300) as c, \
+            httpx.AsyncClient(timeout=10.0) as http:
+        await c.start_workers(2)
+        await asyncio.gather(*(c.send(http, to=recipients[i:i + 100], body="cut", **SENDER)
+                               for i in range(0, len(recipients), 100)))
+        await wait_until(lambda: _received_at_least(c.sandbox, recipients, 100), 20.0,
+                         "100 messages on handsets")
+        assert drop_smpp_sessions(c.sandbox) >= 2
+        await wait_all_status(c.db, len(recipients), timeout=30.0)
+        received = inbox_counts(c.sandbox, recipients)
+        assert not [n for n in recipients if received[n] == 0]
