@@ -19,6 +19,7 @@ def test_a_new_row_is_pending_due_now_and_never_attempted() -> None:
         "project_id": "P1", "url": "https://example.test/hook", "kind": "mo_text",
         "body": b'{"a":1}', "attempts": 0, "due_ms": NOW, "claimed_ms": None,
         "state": outbox.PENDING, "last_error": None, "created_ms": NOW, "delivered_ms": None,
+        "secret": None,
     }
     # Every column without a server default is provided, so a plain insert of it works.
     required = {c.name for c in webhook_outbox.columns if not c.primary_key}

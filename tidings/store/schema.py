@@ -185,6 +185,9 @@ webhook_outbox = Table(
     Column("last_error", Text, nullable=True),
     Column("created_ms", BigInteger, nullable=False),
     Column("delivered_ms", BigInteger, nullable=True),
+    # Signs this row instead of the project's webhook_secret (Conversation API app webhooks
+    # each have their own secret).
+    Column("secret", String(200), nullable=True),
     Index("ix_webhook_outbox_due", "state", "due_ms"),
 )
 
@@ -197,3 +200,7 @@ server_keys = Table(
     Column("secret", String(128), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
 )
+
+
+# The Conversation API's tables live in their own module on the same metadata.
+from tidings.store import conversation_schema as conversation_schema  # noqa: E402,F401

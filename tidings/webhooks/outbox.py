@@ -58,11 +58,14 @@ MAX_ERROR_LENGTH = 500
 _o = webhook_outbox
 
 
-def webhook_row(project_id: str, url: str, kind: str, body: bytes, now_ms: int) -> dict[str, Any]:
+def webhook_row(
+    project_id: str, url: str, kind: str, body: bytes, now_ms: int, *, secret: str | None = None
+) -> dict[str, Any]:
     """A pending outbox row, due now, ready to insert with the change that caused it.
 
     `kind` is the event type (`recipient_delivery_report_sms`, `mo_text` …); `body` the exact
-    bytes to post (signed as they are).
+    bytes to post (signed as they are); `secret` signs it instead of the project's webhook
+    secret (a Conversation API app webhook's own secret).
     """
     return {
         "project_id": project_id,
@@ -76,6 +79,7 @@ def webhook_row(project_id: str, url: str, kind: str, body: bytes, now_ms: int) 
         "last_error": None,
         "created_ms": now_ms,
         "delivered_ms": None,
+        "secret": secret,
     }
 
 
@@ -106,6 +110,7 @@ class Claimed:
     attempts: int
     created_ms: int
     claimed_ms: int
+    secret: str | None = None  # signs the row instead of the project's secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,10 +179,11 @@ async def claim(
         .where(_o.c.id.in_(sorted(ids)), _claimable(now_ms, stale_before_ms))
         .values(claimed_ms=now_ms)
         .returning(_o.c.id, _o.c.project_id, _o.c.url, _o.c.kind, _o.c.body, _o.c.attempts,
-                   _o.c.created_ms)
+                   _o.c.created_ms, _o.c.secret)
     )
     rows = [
-        Claimed(r.id, r.project_id, r.url, r.kind, bytes(r.body), r.attempts, r.created_ms, now_ms)
+        Claimed(r.id, r.project_id, r.url, r.kind, bytes(r.body), r.attempts, r.created_ms, now_ms,
+                r.secret)
         for r in result
     ]
     return sorted(rows, key=lambda row: row.id)

@@ -126,7 +126,7 @@ class WebhookSender:
         outcomes. Returns how many rows were attempted or expired."""
         work = await self._claim(self.concurrency - self.in_flight)
         if work.rows:
-            await asyncio.gather(*(self._deliver(row, work.secrets.get(row.project_id))
+            await asyncio.gather(*(self._deliver(row, row.secret or work.secrets.get(row.project_id))
                                    for row in work.rows))
         return len(work.rows) + work.expired
 
@@ -150,7 +150,7 @@ class WebhookSender:
                         log.exception("claiming webhooks failed")
                         work = _Round()
                     for row in work.rows:
-                        task = asyncio.create_task(self._deliver(row, work.secrets.get(row.project_id)))
+                        task = asyncio.create_task(self._deliver(row, row.secret or work.secrets.get(row.project_id)))
                         tasks.add(task)
                         task.add_done_callback(tasks.discard)
                     found = len(work.rows) + work.expired + work.deferred
