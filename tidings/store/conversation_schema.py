@@ -10,7 +10,6 @@
                          delivered, timed out) with its reason and the platform's message id
     conv_channel_events  what connectors heard from platforms (statuses, inbound), stored before
                          the platform gets its 2xx, processed afterwards
-    conv_sms_links       SMS batches created for conversation messages
 """
 
 from __future__ import annotations
@@ -171,14 +170,6 @@ conv_channel_events = Table(
     Index("ix_conv_channel_events_due", "processed_ms", "due_ms"),
 )
 
-conv_sms_links = Table(
-    "conv_sms_links",
-    metadata,
-    Column("batch_id", String(32), primary_key=True),
-    Column("message_id", String(32), nullable=False),
-    Column("app_id", String(32), nullable=False),
-)
-
 __all__ = [
     "conv_app_webhooks",
     "conv_apps",
@@ -188,5 +179,4 @@ __all__ = [
     "conv_conversations",
     "conv_identities",
     "conv_messages",
-    "conv_sms_links",
 ]

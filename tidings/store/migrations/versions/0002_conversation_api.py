@@ -161,12 +161,6 @@ def upgrade() -> None:
         batch_op.create_index('ix_conv_messages_due', ['state', 'next_ms'], unique=False)
         batch_op.create_index('ix_conv_messages_project_accept', ['project_id', 'accept_ms'], unique=False)
 
-    op.create_table('conv_sms_links',
-    sa.Column('batch_id', sa.String(length=32), nullable=False),
-    sa.Column('message_id', sa.String(length=32), nullable=False),
-    sa.Column('app_id', sa.String(length=32), nullable=False),
-    sa.PrimaryKeyConstraint('batch_id')
-    )
     with op.batch_alter_table('webhook_outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('secret', sa.String(length=200), nullable=True))
 
@@ -178,7 +172,6 @@ def downgrade() -> None:
     with op.batch_alter_table('webhook_outbox', schema=None) as batch_op:
         batch_op.drop_column('secret')
 
-    op.drop_table('conv_sms_links')
     with op.batch_alter_table('conv_messages', schema=None) as batch_op:
         batch_op.drop_index('ix_conv_messages_project_accept')
         batch_op.drop_index('ix_conv_messages_due')
