@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.core.ids import ulid
 from tidings.core.statuses import DEFAULT_CODE, Status, aggregate_parts, can_transition
+from tidings.observability.metrics import MESSAGES_INBOUND
 from tidings.store import deliveries as dq
 from tidings.store import inbound as iq
 from tidings.store import receipts as rq
@@ -248,4 +249,5 @@ async def _store_mos(conn: AsyncConnection, mos: list[MobileOriginated], now: in
         elif owner[2]:
             webhooks.append(notify.mo_webhook(row, owner[2], now))
     await iq.insert_inbounds(conn, rows)
+    MESSAGES_INBOUND.labels("sms").inc(len(rows))
     return webhooks

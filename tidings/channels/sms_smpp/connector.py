@@ -21,12 +21,12 @@ from tidings.channels.sms_smpp.transcode import submit_pdus
 from tidings.config import SmppConnectionSettings
 from tidings.core.errors import PermanentDeliveryError, TransientDeliveryError
 from tidings.queue.base import Limiter
+from tidings.queue.local_limiter import LocalTokenBucket
 from tidings.smpp.client import EsmeClient
 from tidings.smpp.constants import CommandStatus, is_transient
 from tidings.smpp.errors import CommandStatusError, SmppError
 from tidings.smpp.pdu import DeliverSm
 from tidings.smpp.receipt import receipt_from_pdu
-from tidings.smpp.throttle import TokenBucket
 from tidings.workers.writer import OutcomeWriter
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class SmppConnector:
         self._writer = writer
         self._clock = clock
         if limiter is None and settings.throughput > 0:
-            limiter = TokenBucket(settings.throughput, burst=max(1.0, settings.throughput / 10))
+            limiter = LocalTokenBucket(settings.throughput, burst=max(1.0, settings.throughput / 10))
         self._limiter = limiter
         self._references = itertools.cycle(range(random.randrange(256), random.randrange(256) + 256))
         self._mo = MoAssembler(settings.name)
