@@ -43,6 +43,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     api.set_defaults(run=_run_api)
 
     worker = sub.add_parser("worker", help="run dispatch, receipt and webhook workers (distributed)")
+    worker.add_argument("--metrics-port", type=int, default=None,
+                        help="serve this worker's Prometheus /metrics on 127.0.0.1:PORT")
+    worker.add_argument("--metrics-host", default="127.0.0.1")
     worker.set_defaults(run=_run_worker)
 
 
@@ -131,4 +134,10 @@ def _run_worker(args: argparse.Namespace) -> int:
         return settings
     from tidings.runtime.distributed import run_worker
 
+    if args.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        from tidings.observability.metrics import REGISTRY
+
+        start_http_server(args.metrics_port, addr=args.metrics_host, registry=REGISTRY)
     return int(run_worker(settings) or 0)

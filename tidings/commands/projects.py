@@ -17,6 +17,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     create.add_argument("name")
     add_data_dir(create)
     create.set_defaults(run=_run_create)
+    plan = projects_sub.add_parser(
+        "set-callback", help="set (or with no URL, clear) a service plan's default callback URL")
+    plan.add_argument("service_plan_id")
+    plan.add_argument("url", nargs="?", default=None)
+    add_data_dir(plan)
+    plan.set_defaults(run=_run_set_callback)
 
 
 async def create_project(settings: Settings, name: str) -> dict[str, str]:
@@ -34,4 +40,35 @@ async def create_project(settings: Settings, name: str) -> dict[str, str]:
 
 def _run_create(args: argparse.Namespace) -> int:
     print(json.dumps(asyncio.run(create_project(settings_from(args), args.name)), indent=2))
+    return 0
+
+
+async def set_callback(settings: Settings, service_plan_id: str, url: str | None) -> bool:
+    from sqlalchemy import update
+
+    from tidings.runtime.database import open_database
+    from tidings.store.schema import service_plans
+
+    db = await open_database(settings)
+    try:
+        async with db.write() as conn:
+            result = await conn.execute(update(service_plans)
+                                        .where(service_plans.c.id == service_plan_id)
+                                        .values(callback_url=url))
+            return bool(result.rowcount)
+    finally:
+        await db.aclose()
+
+
+def _run_set_callback(args: argparse.Namespace) -> int:
+    import sys
+
+    url = args.url
+    if url is not None and not url.startswith(("http://", "https://")):
+        print("tidings: the callback URL must start with http:// or https://", file=sys.stderr)
+        return 2
+    if not asyncio.run(set_callback(settings_from(args), args.service_plan_id, url)):
+        print(f"tidings: no service plan {args.service_plan_id}", file=sys.stderr)
+        return 1
+    print(json.dumps({"service_plan_id": args.service_plan_id, "callback_url": url}))
     return 0
