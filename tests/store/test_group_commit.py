@@ -82,3 +82,36 @@ async def test_project_secrets_are_stored_only_as_hashes(any_db: Database, n: in
         plan = (await conn.execute(select(schema.service_plans))).one()
     assert creds.key_secret not in key.secret_hash and len(key.secret_hash) == 64
     assert creds.api_token not in plan.token_hash
+
+
+async def test_new_ids_follow_rows_written_outside_the_committer(any_db: Database) -> None:
+    project = await do_create_project(any_db, "p", 1)
+    committer = GroupCommitter(any_db)
+    await committer.insert([(schema.batches, [_batch("B0", project.project_id)])])
+    async with any_db.write() as conn:
+        await conn.execute(schema.deliveries.insert(), [{**_delivery("B0", project.project_id, "+46700000001"), "id": 500}])
+
+    async def one(i: int, key: str | None = None) -> list[int]:
+        bid = f"B{i}"
+        rows = [_delivery(bid, project.project_id, f"+4670000{i:04d}{j}") for j in range(2)]
+        result = await committer.insert(
+            [(schema.batches, [_batch(bid, project.project_id, key)]), (schema.deliveries, rows)],
+            returning=frozenset({"deliveries"}),
+        )
+        return result["deliveries"]
+
+    # A colliding idempotency key in the group makes every unit retry alone: ids stay right.
+    await one(1, key="same")
+    results = await asyncio.gather(one(2), one(3, key="same"), one(4), return_exceptions=True)
+    await committer.aclose()
+    assert isinstance(results[1], IntegrityError)
+    ids = [i for r in (results[0], results[2]) for i in r]  # type: ignore[union-attr]
+    assert 500 not in ids and len(set(ids)) == 4
+    if any_db.is_sqlite:  # ids are assigned from the current maximum under the write lock
+        assert sorted(ids) == [503, 504, 505, 506]  # B1 took 501, 502
+    async with any_db.read() as conn:
+        rows = (await conn.execute(select(schema.deliveries.c.id, schema.deliveries.c.batch_id))).all()
+    owner = {r.id: r.batch_id for r in rows}
+    assert [owner[i] for i in results[0]] == ["B2", "B2"]  # type: ignore[union-attr]
+    assert [owner[i] for i in results[2]] == ["B4", "B4"]  # type: ignore[union-attr]
+    assert len(rows) == 7

@@ -6,6 +6,14 @@ with one multi-row INSERT per table. Durability is unchanged (every caller is an
 its rows are committed); the fsync and round-trip cost is shared. If a combined transaction
 fails (say, one request's idempotency key collides), each request is retried alone so that one
 bad request cannot fail its neighbours.
+
+New ids of `returning` tables: PostgreSQL answers them with `INSERT ... RETURNING` in parameter
+order. On SQLite that statement is the bottleneck of the whole send path (SQLAlchemy cannot
+batch an order-preserving RETURNING there and falls back to small statements: 4,000 single-row
+units/s, 8,500 rows/s in 100-row units), so the ids are assigned here instead, from the table's
+current maximum, and the rows go in as one plain executemany. That is safe because SQLite has
+one writer: `Database.write()` holds the process's write lock, and the embedded profile is the
+only process that inserts deliveries.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.store.db import Database
@@ -113,10 +121,7 @@ async def _insert_units(conn: AsyncConnection, units: list[InsertUnit]) -> list[
         if not rows:
             continue
         if any(table.name in u.returning for u in units):
-            result = await conn.execute(
-                insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
-            )
-            returned[table.name] = [r[0] for r in result]
+            returned[table.name] = await _insert_returning_ids(conn, table, rows)
         else:
             await conn.execute(insert(table), rows)
     per_unit: list[dict[str, list[int]]] = []
@@ -131,3 +136,16 @@ async def _insert_units(conn: AsyncConnection, units: list[InsertUnit]) -> list[
                     mine[table.name] = returned[table.name][start : start + len(rows)]
         per_unit.append(mine)
     return per_unit
+
+
+async def _insert_returning_ids(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert the rows; their new ids in row order."""
+    if conn.dialect.name != "sqlite":
+        result = await conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+        return [r[0] for r in result]
+    # Under the single writer's lock: ids follow the current maximum, as SQLite's own rowid
+    # allocation for an INTEGER PRIMARY KEY would.
+    first = ((await conn.execute(select(func.max(table.c.id)))).scalar() or 0) + 1
+    ids = list(range(first, first + len(rows)))
+    await conn.execute(insert(table), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
+    return ids
