@@ -39,6 +39,7 @@ class Settings:
     stream_claim_idle_seconds: float = 30.0  # a stream entry pending this long is taken over
     sweep_stale_seconds: float = 5.0  # how often lost, expired and orphaned work is looked for
     webhook_max_age_seconds: float = 72 * 3600
+    webhook_retry_base_seconds: float = 1.0  # first retry delay of a failing receiver, doubling
     webhook_retention_seconds: float = 7 * 24 * 3600  # finished outbox rows kept for inspection
     smpp_connections: tuple[SmppConnectionSettings, ...] = field(default_factory=tuple)
 
@@ -61,6 +62,7 @@ class Settings:
             ("dispatch_lease_seconds", float),
             ("stream_claim_idle_seconds", float),
             ("sweep_stale_seconds", float),
+            ("webhook_retry_base_seconds", float),
         ):
             raw = env.get(f"TIDINGS_{name.upper()}")
             if raw:

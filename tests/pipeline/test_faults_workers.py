@@ -140,12 +140,13 @@ def test_fault_settings_come_from_the_environment(monkeypatch: Any) -> None:
     monkeypatch.setenv("TIDINGS_DISPATCH_LEASE_SECONDS", "2.5")
     monkeypatch.setenv("TIDINGS_STREAM_CLAIM_IDLE_SECONDS", "1")
     monkeypatch.setenv("TIDINGS_SWEEP_STALE_SECONDS", "0.5")
+    monkeypatch.setenv("TIDINGS_WEBHOOK_RETRY_BASE_SECONDS", "0.2")
     settings = Settings.from_env()
     assert (settings.dispatch_lease_seconds, settings.stream_claim_idle_seconds,
-            settings.sweep_stale_seconds) == (2.5, 1.0, 0.5)
+            settings.sweep_stale_seconds, settings.webhook_retry_base_seconds) == (2.5, 1.0, 0.5, 0.2)
     defaults = Settings()
     assert (defaults.dispatch_lease_seconds, defaults.stream_claim_idle_seconds,
-            defaults.sweep_stale_seconds) == (60.0, 30.0, 5.0)
+            defaults.sweep_stale_seconds, defaults.webhook_retry_base_seconds) == (60.0, 30.0, 5.0, 1.0)
 
 
 async def test_worker_killed_mid_load_loses_nothing(fresh_postgres_url: str, tmp_path: Path) -> None:

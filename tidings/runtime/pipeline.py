@@ -48,7 +48,8 @@ class Pipeline:
         self._http = httpx.AsyncClient(timeout=webhook_timeout)
         self.webhooks = WebhookSender(ctx.db, self._http, clock=ctx.clock, timeout=webhook_timeout,
                                       lease_seconds=max(60.0, webhook_timeout * 3),
-                                      max_age_seconds=ctx.settings.webhook_max_age_seconds)
+                                      max_age_seconds=ctx.settings.webhook_max_age_seconds,
+                                      base_delay=ctx.settings.webhook_retry_base_seconds)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 

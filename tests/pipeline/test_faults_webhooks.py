@@ -1,0 +1,122 @@
+"""A webhook receiver that is down (connection refused, then HTTP 500) is retried with backoff
+and gets every report once it is up; reports pending when the platform stops are sent after it
+starts again. Both profiles; callbacks validated with the official SDK."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from tidings.store.schema import webhook_outbox
+from tidings.store.db import Database
+from tidings.webhooks.testing import WebhookReceiver
+
+from .faults_support import wait_all_status, wait_until
+from .helpers import sdk_events
+
+SENDER = {"from": "+46700000000"}
+TO = ["+46701230001", "+46701230002", "+46701230003"]
+RETRY_BASE = 0.2  # seconds; doubles per failure
+
+
+async def outbox_rows(db: Database) -> list[Any]:
+    async with db.read() as conn:
+        query = select(webhook_outbox.c.state, webhook_outbox.c.attempts, webhook_outbox.c.last_error)
+        return list(await conn.execute(query))
+
+
+def reports(secret: str, requests: list[Any]) -> list[tuple[str, str, str]]:
+    events = sdk_events(secret)
+    parsed = []
+    for request in requests:
+        assert events.validate_authentication_header(request.headers, request.body)
+        event = events.parse_event(request.body, request.headers)
+        parsed.append((event.batch_id, event.recipient, event.status))
+    return parsed
+
+
+class TimedReceiver(WebhookReceiver):
+    """Also notes when each request arrived (loop time)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: list[float] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.times.append(asyncio.get_running_loop().time())
+        await super().__call__(scope, receive, send)
+
+
+async def test_receiver_refusing_then_failing_gets_every_report_once_up(
+    platform_factory: Any, http: httpx.AsyncClient
+) -> None:
+    receiver = TimedReceiver()  # bound, not listening: connections are refused
+    try:
+        async with platform_factory(webhook_retry_base_seconds=RETRY_BASE) as platform:
+            batch = await platform.send(http, to=TO, body="hooks", delivery_report="per_recipient_final",
+                                        callback_url=receiver.url, **SENDER)
+            await wait_all_status(platform.ctx.db, len(TO))
+
+            async def refused_twice() -> bool:
+                # Each report tried once; then one at a time probes the failing URL.
+                rows = await outbox_rows(platform.ctx.db)
+                return (len(rows) == len(TO) and all(r.attempts >= 1 for r in rows)
+                        and sum(r.attempts for r in rows) >= len(TO) + 1)
+
+            await wait_until(refused_twice, 10.0, "the refusing receiver to be probed again")
+            rows = await outbox_rows(platform.ctx.db)
+            assert all(r.state == "pending" and "Connect" in (r.last_error or "") for r in rows), rows
+
+            receiver.statuses.extend([500, 500])  # up, but failing twice
+            await receiver.start()
+            await receiver.wait_for(2 + len(TO), timeout=15.0)
+
+            async def all_delivered() -> bool:
+                return all(r.state == "delivered" for r in await outbox_rows(platform.ctx.db))
+
+            await wait_until(all_delivered, 10.0, "every report recorded as delivered")
+            secret = platform.creds.webhook_secret
+        failed, succeeded = receiver.requests[:2], receiver.requests[2:]
+        assert sorted(reports(secret, succeeded)) == [(batch["id"], n, "Delivered") for n in TO]
+        assert set(reports(secret, failed)) <= set(reports(secret, succeeded))
+        # Backoff doubling from 0.2 s (less up to 20% jitter, plus up to a 0.25 s poll): the probe
+        # after the second 500 waits about twice as long as the one after the first.
+        first_gap = receiver.times[1] - receiver.times[0]
+        second_gap = receiver.times[2] - receiver.times[1]
+        assert first_gap >= 0.5, receiver.times
+        assert second_gap > 1.15 * first_gap, receiver.times
+    finally:
+        await receiver.stop()
+
+
+async def test_pending_reports_survive_a_restart(platform_factory: Any, http: httpx.AsyncClient) -> None:
+    receiver = WebhookReceiver()
+    try:
+        async with platform_factory(webhook_retry_base_seconds=RETRY_BASE) as platform:
+            batch = await platform.send(http, to=TO, body="restart", delivery_report="per_recipient_final",
+                                        callback_url=receiver.url, **SENDER)
+            await wait_all_status(platform.ctx.db, len(TO))
+
+            async def all_tried() -> bool:
+                rows = await outbox_rows(platform.ctx.db)
+                return len(rows) == len(TO) and all(r.attempts >= 1 for r in rows)
+
+            await wait_until(all_tried, 10.0, "every report to have been tried")
+            secret = platform.creds.webhook_secret
+        assert receiver.requests == []
+
+        await receiver.start()
+        async with platform_factory(webhook_retry_base_seconds=RETRY_BASE) as restarted:
+            await receiver.wait_for(len(TO), timeout=15.0)
+
+            async def all_delivered() -> bool:
+                return all(r.state == "delivered" for r in await outbox_rows(restarted.ctx.db))
+
+            await wait_until(all_delivered, 10.0, "every report recorded as delivered")
+        assert sorted(reports(secret, receiver.requests)) == [(batch["id"], n, "Delivered") for n in TO]
+    finally:
+        await receiver.stop()
