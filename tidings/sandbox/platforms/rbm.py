@@ -1,0 +1,403 @@
+"""The RBM twin: Google's RCS Business Messaging API as the sandbox's handsets experience it.
+
+Served under /sandbox/platforms/rbm (so `{base}` below is that prefix):
+
+    POST {base}/v1/phones/{E.164}/agentMessages?messageId=&agentId=   deliver to the handset
+    GET  {base}/v1/phones/{E.164}/capabilities?requestId=&agentId=    features, or 404
+    POST {base}/v1/phones/{E.164}/agentEvents?eventId=&agentId=       READ / IS_TYPING from the agent
+    PUT  {base}/console/agents/{agentId}     {"token", "webhook": {"url", "clientToken"}}
+    GET  {base}/console/agents/{agentId}     the agent, and the agent events it sent
+
+Like the real platform: `Authorization: Bearer` checked against the agent's token (401
+UNAUTHENTICATED, 403 PERMISSION_DENIED), Google's error body `{"error": {"code", "message",
+"status"}}`, 404 NOT_FOUND for a user without RCS, 400 INVALID_ARGUMENT for a malformed message,
+409 ALREADY_EXISTS for a reused messageId. A delivered message lands in the handset's inbox
+(channel "RCS", content = the contentMessage); a DELIVERED event follows after
+`delivered_after_ms` and READ after `read_after_ms` more. The handset's messages and taps
+(`handset_sends`) and those events go to the agent's webhook, Pub/Sub push-shaped and signed
+with `X-Goog-Signature` = base64(HMAC-SHA512(clientToken, data)), one at a time in order, retried
+with backoff while the webhook does not answer 200 (as Google does, which is why one failing
+webhook holds up the others). Registering a webhook performs Google's verification handshake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import itertools
+import logging
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from tidings.sandbox.handsets import Handset, HandsetMessage, InvalidNumber, normalize_number
+from tidings.sandbox.platforms.rbm_content import TRAFFIC_TYPES, content_error, display_text, suggestions_of
+
+if TYPE_CHECKING:
+    from tidings.sandbox.world import Sandbox
+
+__all__ = ["FEATURES", "RbmAgent", "RbmTwin", "create_twin"]
+
+log = logging.getLogger(__name__)
+
+FEATURES = ["RICHCARD_STANDALONE", "RICHCARD_CAROUSEL", "ACTION_CREATE_CALENDAR_EVENT", "ACTION_DIAL",
+            "ACTION_OPEN_URL", "ACTION_SHARE_LOCATION", "ACTION_VIEW_LOCATION"]
+_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+           409: "ALREADY_EXISTS", 412: "FAILED_PRECONDITION"}
+
+
+class RbmError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class RbmAgent:
+    agent_id: str
+    token: str
+    webhook_url: str | None = None
+    client_token: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)  # agent events it sent to users
+
+
+def _iso(at_ms: int) -> str:
+    return datetime.fromtimestamp(at_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def _error(exc: RbmError) -> Response:
+    return _json({"error": {"code": exc.code, "message": exc.message,
+                            "status": _STATUS.get(exc.code, "UNKNOWN")}}, exc.code)
+
+
+class RbmTwin:
+    channel = "RCS"
+    name = "rbm"
+
+    def __init__(self, sandbox: Sandbox, *, clock: Callable[[], int] | None = None,
+                 delivered_after_ms: int = 20, read_after_ms: int | None = 100,
+                 webhook_attempts: int = 8, webhook_backoff_s: float = 0.05) -> None:
+        self.sandbox = sandbox
+        self.clock = clock or sandbox.clock
+        self.delivered_after_ms = delivered_after_ms
+        self.read_after_ms = read_after_ms
+        self.webhook_attempts = webhook_attempts
+        self.webhook_backoff_s = webhook_backoff_s
+        self.agents: dict[str, RbmAgent] = {}
+        self.sent: dict[tuple[str, str], dict[str, Any]] = {}  # (agent, messageId) → AgentMessage
+        self.read_by_agent: set[str] = set()  # user message ids the agent marked READ
+        self._queue: asyncio.Queue[tuple[RbmAgent, dict[str, Any]]] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._worker: asyncio.Task[None] | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._publish_ids = itertools.count(int(self.clock()))
+
+    # -- configuration ---------------------------------------------------------------------------
+
+    def add_agent(self, agent_id: str, token: str) -> RbmAgent:
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            agent = self.agents[agent_id] = RbmAgent(agent_id, token)
+        agent.token = token
+        return agent
+
+    async def set_webhook(self, agent_id: str, url: str, client_token: str) -> None:
+        """Google's console "Configure webhook": POST {clientToken, secret} to the URL, which must
+        answer 200 with the secret; raises `RbmError` (412) otherwise."""
+        agent = self.agents[agent_id]
+        secret = secrets.token_hex(8)
+        try:
+            response = await self._client().post(url, content=orjson.dumps({"clientToken": client_token,
+                                                                             "secret": secret}),
+                                                  headers={"Content-Type": "application/json"})
+        except httpx.HTTPError as exc:
+            raise RbmError(412, f"webhook verification failed: {url} unreachable ({exc!r})") from exc
+        if response.status_code != httpx.codes.OK or response.text != secret:
+            raise RbmError(412, f"webhook verification failed: {url} answered {response.status_code} "
+                                "without the secret")
+        agent.webhook_url, agent.client_token = url, client_token
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=5.0)
+        return self._http
+
+    async def start(self) -> None:
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._deliver_webhooks())
+
+    async def stop(self) -> None:
+        tasks = [*self._tasks, *([self._worker] if self._worker else [])]
+        self._worker = None
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def idle(self, timeout: float = 5.0) -> None:
+        """Wait until every scheduled event went out to its webhook (for tests)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                if self._tasks:
+                    await asyncio.gather(*self._tasks, return_exceptions=True)
+                await self._queue.join()
+                if not self._tasks and self._queue.empty():
+                    return
+
+    # -- the API ---------------------------------------------------------------------------------
+
+    def _authorise(self, request: Request) -> RbmAgent:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise RbmError(401, "Request is missing required authentication credential. "
+                                "Expected OAuth 2 access token.")
+        if not any(hmac.compare_digest(token, a.token) for a in self.agents.values()):
+            raise RbmError(401, "Request had invalid authentication credentials.")
+        agent_id = request.query_params.get("agentId")
+        if not agent_id:
+            raise RbmError(400, "agentId is required")
+        agent = self.agents.get(agent_id)
+        if agent is None or not hmac.compare_digest(token, agent.token):
+            raise RbmError(403, f"The caller does not have permission to act as agent {agent_id}")
+        return agent
+
+    def _handset(self, request: Request) -> Handset:
+        phone = request.path_params["phone"]
+        if not phone.startswith("+"):
+            raise RbmError(400, f"Invalid phone number {phone!r}: expected E.164 with a leading '+'")
+        try:
+            handset = self.sandbox.handsets.get(normalize_number(phone))
+        except InvalidNumber as exc:
+            raise RbmError(400, f"Invalid phone number {phone!r}") from exc
+        if not handset.has(self.channel):
+            raise RbmError(404, "Requested entity was not found.")
+        return handset
+
+    async def _create_message(self, request: Request) -> Response:
+        agent = self._authorise(request)
+        message_id = request.query_params.get("messageId")
+        if not message_id:
+            raise RbmError(400, "messageId is required")
+        body = await _body(request)
+        content = body.get("contentMessage")
+        if error := content_error(content):
+            raise RbmError(400, f"Invalid value: {error}")
+        traffic = body.get("messageTrafficType")
+        if traffic is not None and traffic not in TRAFFIC_TYPES:
+            raise RbmError(400, f"Invalid value at 'agent_message.message_traffic_type': {traffic!r}")
+        handset = self._handset(request)
+        if (agent.agent_id, message_id) in self.sent:
+            raise RbmError(409, "Requested entity already exists")
+        now = self.clock()
+        message = {"name": f"phones/{handset.number}/agentMessages/{message_id}", "sendTime": _iso(now),
+                   "contentMessage": content, **({"messageTrafficType": traffic} if traffic else {})}
+        self.sent[(agent.agent_id, message_id)] = message
+        self.sandbox.handsets.receive(handset, HandsetMessage(
+            sender=agent.agent_id, recipient=handset.number, body=display_text(content), encoding="UTF-8",
+            segments=1, received_at_ms=now, flash=False, message_id=message_id, channel=self.channel,
+            content=content))
+        self._spawn(self._receipts(agent, handset.number, message_id))
+        return _json(message)
+
+    async def _capabilities(self, request: Request) -> Response:
+        self._authorise(request)
+        if not request.query_params.get("requestId"):
+            raise RbmError(400, "requestId is required")
+        self._handset(request)
+        return _json({"features": FEATURES})
+
+    async def _create_event(self, request: Request) -> Response:
+        agent = self._authorise(request)
+        body = await _body(request)
+        event_type = body.get("eventType")
+        if event_type not in {"READ", "IS_TYPING"}:
+            raise RbmError(400, f"Invalid value at 'agent_event.event_type': {event_type!r}")
+        if event_type == "READ" and not isinstance(body.get("messageId"), str):
+            raise RbmError(400, "messageId is required for READ events")
+        handset = self._handset(request)
+        event_id = request.query_params.get("eventId") or str(uuid.uuid4())
+        now = self.clock()
+        event = {"name": f"phones/{handset.number}/agentEvents/{event_id}", "eventType": event_type,
+                 "sendTime": _iso(now), **({"messageId": body["messageId"]} if "messageId" in body else {})}
+        agent.events.append({**event, "phone": handset.number})
+        if event_type == "READ":
+            self.read_by_agent.add(body["messageId"])
+        return _json(event)
+
+    async def _put_agent(self, request: Request) -> Response:
+        body = await _body(request)
+        token, webhook = body.get("token"), body.get("webhook")
+        if not isinstance(token, str) or not token:
+            raise RbmError(400, "token is required")
+        agent = self.add_agent(request.path_params["agent_id"], token)
+        if webhook is not None:
+            if not isinstance(webhook, dict) or not isinstance(webhook.get("url"), str) \
+                    or not isinstance(webhook.get("clientToken"), str) or not webhook["clientToken"]:
+                raise RbmError(400, "webhook must be {\"url\": ..., \"clientToken\": ...}")
+            await self.set_webhook(agent.agent_id, webhook["url"], webhook["clientToken"])
+        return _json(_agent_json(agent))
+
+    async def _get_agent(self, request: Request) -> Response:
+        agent = self.agents.get(request.path_params["agent_id"])
+        if agent is None:
+            raise RbmError(404, "Requested entity was not found.")
+        return _json({**_agent_json(agent), "events": agent.events})
+
+    def routes(self) -> list[BaseRoute]:
+        def endpoint(function: Callable[[Request], Any]) -> Callable[[Request], Any]:
+            async def wrapped(request: Request) -> Response:
+                try:
+                    return await function(request)  # type: ignore[no-any-return]
+                except RbmError as exc:
+                    return _error(exc)
+            return wrapped
+
+        return [
+            Route("/v1/phones/{phone}/agentMessages", endpoint(self._create_message), methods=["POST"]),
+            Route("/v1/phones/{phone}/capabilities", endpoint(self._capabilities), methods=["GET"]),
+            Route("/v1/phones/{phone}/agentEvents", endpoint(self._create_event), methods=["POST"]),
+            Route("/console/agents/{agent_id}", endpoint(self._put_agent), methods=["PUT"]),
+            Route("/console/agents/{agent_id}", endpoint(self._get_agent), methods=["GET"]),
+        ]
+
+    # -- the handset's side ----------------------------------------------------------------------
+
+    async def handset_sends(self, handset: Handset, to: str, *, body: str | None,
+                            postback: str | None) -> str:
+        agent = self.agents.get(to)
+        if agent is None or agent.webhook_url is None:
+            raise LookupError(f"no RBM agent {to!r} with a webhook")
+        now = self.clock()
+        message_id = f"MsRbm{uuid.uuid4().hex[:22]}"
+        payload: dict[str, Any] = {"senderPhoneNumber": handset.number, "messageId": message_id,
+                                   "sendTime": _iso(now), "agentId": agent.agent_id}
+        if postback is not None:
+            tapped = self._find_suggestion(handset, to, postback)
+            kind = "reply" if "reply" in tapped else "action"
+            payload["suggestionResponse"] = {"postbackData": tapped[kind].get("postbackData", ""),
+                                             "text": tapped[kind].get("text", ""),
+                                             "type": "REPLY" if kind == "reply" else "ACTION"}
+            shown = str(tapped[kind].get("text", ""))
+        else:
+            payload["text"] = body or ""
+            shown = body or ""
+        self.sandbox.handsets.record_sent(handset, HandsetMessage(
+            sender=handset.number, recipient=to, body=shown, encoding="UTF-8", segments=1, received_at_ms=now,
+            flash=False, message_id=message_id, channel=self.channel, content=payload))
+        self._queue.put_nowait((agent, payload))
+        return message_id
+
+    def _find_suggestion(self, handset: Handset, agent_id: str, postback: str) -> dict[str, Any]:
+        """The suggestion the user taps: the latest message's from this agent whose postbackData
+        is `postback` (or ends with ":" + `postback`, Tidings' form), else whose text is it."""
+        shown = [s for m in reversed(handset.inbox) if m.channel == self.channel and m.sender == agent_id
+                 and m.content for s in suggestions_of(m.content)]
+
+        def data(s: dict[str, Any]) -> str:
+            return str((s.get("reply") or s.get("action") or {}).get("postbackData", ""))
+
+        def text(s: dict[str, Any]) -> str:
+            return str((s.get("reply") or s.get("action") or {}).get("text", ""))
+
+        for match in (lambda s: data(s) == postback, lambda s: data(s).endswith(":" + postback),
+                      lambda s: text(s) == postback):
+            for item in shown:
+                if match(item):
+                    return item
+        raise LookupError(f"no suggestion with postback {postback!r} from {agent_id} on {handset.number}")
+
+    # -- events to the webhook -------------------------------------------------------------------
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _receipts(self, agent: RbmAgent, phone: str, message_id: str) -> None:
+        await asyncio.sleep(self.delivered_after_ms / 1000)
+        self._queue.put_nowait((agent, self._event(agent, phone, message_id, "DELIVERED")))
+        if self.read_after_ms is not None:
+            await asyncio.sleep(self.read_after_ms / 1000)
+            self._queue.put_nowait((agent, self._event(agent, phone, message_id, "READ")))
+
+    def _event(self, agent: RbmAgent, phone: str, message_id: str, event_type: str) -> dict[str, Any]:
+        return {"senderPhoneNumber": phone, "eventType": event_type, "eventId": f"Ev{uuid.uuid4().hex[:22]}",
+                "messageId": message_id, "sendTime": _iso(self.clock()), "agentId": agent.agent_id}
+
+    def push_body(self, agent: RbmAgent, payload: dict[str, Any]) -> tuple[bytes, str]:
+        """The Pub/Sub push request body for one event and its X-Goog-Signature."""
+        data = orjson.dumps(payload)
+        signature = base64.b64encode(hmac.new((agent.client_token or "").encode(), data,
+                                              hashlib.sha512).digest()).decode()
+        envelope = {"message": {"attributes": {}, "data": base64.b64encode(data).decode(),
+                                "messageId": str(next(self._publish_ids)), "publishTime": _iso(self.clock())},
+                    "subscription": f"projects/rbm-{agent.agent_id.split('@')[0]}/subscriptions/rbm-agent-subscription"}
+        return orjson.dumps(envelope), signature
+
+    async def _deliver_webhooks(self) -> None:
+        while True:
+            agent, payload = await self._queue.get()
+            try:
+                await self._post(agent, payload)
+            finally:
+                self._queue.task_done()
+
+    async def _post(self, agent: RbmAgent, payload: dict[str, Any]) -> None:
+        if agent.webhook_url is None:
+            return
+        body, signature = self.push_body(agent, payload)
+        delay = self.webhook_backoff_s
+        for attempt in range(1, self.webhook_attempts + 1):
+            try:
+                response = await self._client().post(agent.webhook_url, content=body, headers={
+                    "Content-Type": "application/json", "X-Goog-Signature": signature})
+                if response.status_code == httpx.codes.OK:
+                    return
+                log.info("RBM webhook %s answered %s (attempt %d)", agent.webhook_url, response.status_code, attempt)
+            except httpx.HTTPError as exc:
+                log.info("RBM webhook %s failed: %r (attempt %d)", agent.webhook_url, exc, attempt)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        log.warning("RBM webhook %s: event dropped after %d attempts", agent.webhook_url, self.webhook_attempts)
+
+
+def _agent_json(agent: RbmAgent) -> dict[str, Any]:
+    return {"agentId": agent.agent_id, "webhook": {"url": agent.webhook_url} if agent.webhook_url else None}
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        data = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise RbmError(400, f"Invalid JSON payload received. {exc}") from exc
+    if not isinstance(data, dict):
+        raise RbmError(400, "Invalid JSON payload received. Expected an object.")
+    return data
+
+
+def create_twin(sandbox: Sandbox, *, clock: Callable[[], int] | None = None, **options: Any) -> RbmTwin:
+    return RbmTwin(sandbox, clock=clock, **options)
