@@ -64,9 +64,15 @@ class WhatsAppConnector:
 
     def __init__(self, ctx: ConnectorContext) -> None:
         self.ctx = ctx
-        self.base_url = ctx.base_url.rstrip("/")
         self.api_version = str(ctx.options.get("api_version", API_VERSION))
-        self.register_webhook = bool(ctx.options.get("register_webhook", "/sandbox/platforms/" in self.base_url))
+
+    @property
+    def base_url(self) -> str:
+        return self.ctx.base_url.rstrip("/")
+
+    @property
+    def register_webhook(self) -> bool:
+        return bool(self.ctx.options.get("register_webhook", "/sandbox/platforms/" in self.base_url))
 
     # -- the contract ------------------------------------------------------------------------------
 
