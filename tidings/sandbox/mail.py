@@ -287,7 +287,7 @@ class MailServer:
         self.bounces_sent.append(signed)
         try:
             await self.deliver(sender="", recipient=mail_from, raw=signed)
-        except (LookupError, aiosmtplib.SMTPException, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a lost bounce is logged, like a real MTA's
             log.warning("sandbox mail: bounce to %s not delivered: %s", mail_from, exc)
 
     async def deliver(self, *, sender: str, recipient: str, raw: bytes) -> None:
@@ -298,9 +298,8 @@ class MailServer:
         last: Exception | None = None
         for mx in hosts:
             try:
-                await aiosmtplib.send(raw, sender=sender, recipients=[recipient], hostname=_a(mx),
-                                      port=mx.port, local_hostname=self.hostname, start_tls=False,
-                                      use_tls=False, timeout=10)
+                await smtp_send(raw, sender=sender, recipient=recipient, host=_a(mx), port=mx.port,
+                                local_hostname=self.hostname)
                 return
             except aiosmtplib.SMTPResponseException as exc:
                 if 500 <= exc.code < 600:
@@ -335,6 +334,14 @@ class MailServer:
         signed = self.keys.key_for(domain).sign(mail.as_bytes())
         await self.deliver(sender=sender, recipient=to, raw=signed)
         return message_id
+
+
+async def smtp_send(raw: bytes, *, sender: str, recipient: str, host: str, port: int,
+                    local_hostname: str | None = None, timeout: float = 10) -> None:
+    """One SMTP transaction; `sender` "" is the null reverse-path (`MAIL FROM:<>`) of a DSN."""
+    async with aiosmtplib.SMTP(hostname=host, port=port, local_hostname=local_hostname,
+                               start_tls=False, use_tls=False, timeout=timeout) as client:
+        await client.sendmail(sender, [recipient], raw)
 
 
 def _a(mx: MxHost) -> str:
