@@ -184,3 +184,73 @@ async def _check_outside(db: Database, sandbox: Sandbox, at_kill: dict[str, tupl
     print(f"[outside] duplicates: {duplicates} (submits whose outcome died with the process)")
     # Only a delivery the database still had as Queued can have been submitted twice.
     assert duplicates <= len(queued_at_kill)
+
+
+async def test_kill_9_with_webhooks_pending_loses_none(tmp_path: Path) -> None:
+    """Reports to a receiver that is down are pending in the outbox when the process is killed;
+    after the restart the receiver, now up, gets every one, signed with the project's secret."""
+    from sinch.domains.sms.models.v1.response import RecipientDeliveryReport
+
+    from tidings.webhooks.outbox import DELIVERED, PENDING
+    from tidings.webhooks.testing import WebhookReceiver
+
+    from .helpers import sdk_events
+    from .test_faults_webhooks import outbox_rows
+
+    data_dir = str(tmp_path / "data")
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    command = ["serve", "--data-dir", data_dir, "--port", str(port)]
+    env = {"TIDINGS_WEBHOOK_RETRY_BASE_SECONDS": "0.2"}
+    receiver = WebhookReceiver()  # connections refused until started
+    to = numbers(20, prefix="+467013")
+    procs = [Proc(command, env, str(tmp_path / "serve-1.log"))]
+    db = Database(sqlite_url(data_dir))
+    try:
+        await wait_healthy(base_url, procs[0])
+        creds = json.loads((Path(data_dir) / "demo-project.json").read_text())
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            response = await http.post(
+                f"{base_url}/xms/v1/{creds['service_plan_id']}/batches",
+                headers={"Authorization": f"Bearer {creds['api_token']}"},
+                json={"from": "+46700000000", "to": to, "body": "hook", "callback_url": receiver.url,
+                      "delivery_report": "per_recipient_final"},
+            )
+            assert response.status_code == 201, response.text
+        batch_id = response.json()["id"]
+
+        async def all_refused() -> bool:
+            rows = await outbox_rows(db)
+            # Every report written and pending; the refusing URL was tried and probed again
+            # (past the first failure its other rows wait for the probe, untried).
+            return (len(rows) == len(to) and all(r.state == PENDING for r in rows)
+                    and max(r.attempts for r in rows) >= 2)
+
+        await wait_until(all_refused, 15.0, "every report pending, the receiver probed")
+        procs[0].kill()
+
+        await receiver.start()
+        procs.append(Proc(command, env, str(tmp_path / "serve-2.log")))
+        await wait_healthy(base_url, procs[1])
+        await receiver.wait_for(len(to), timeout=15.0)
+
+        async def all_delivered() -> bool:
+            return all(r.state == DELIVERED for r in await outbox_rows(db))
+
+        await wait_until(all_delivered, 10.0, "every report recorded as delivered")
+        events = sdk_events(creds["webhook_secret"])
+        parsed = []
+        for request in receiver.requests:
+            assert events.validate_authentication_header(request.headers, request.body)
+            parsed.append(events.parse_event(request.body, request.headers))
+        assert all(isinstance(e, RecipientDeliveryReport) for e in parsed)
+        assert sorted((e.batch_id, e.recipient, e.status) for e in parsed) == [
+            (batch_id, n, "Delivered") for n in to
+        ]
+        procs[1].terminate()
+    finally:
+        for proc in procs:
+            if proc.popen.poll() is None:
+                proc.kill()
+        await db.aclose()
+        await receiver.stop()

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from tidings.store.schema import webhook_outbox
 from tidings.store.db import Database
+from tidings.store.schema import webhook_outbox
 from tidings.webhooks.testing import WebhookReceiver
 
 from .faults_support import wait_all_status, wait_until
