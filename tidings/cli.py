@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("serve", "projects", "distributed", "sandbox")
+COMMAND_MODULES = ("serve", "projects", "distributed", "sandbox", "email")
 
 
 def build_parser() -> argparse.ArgumentParser:
