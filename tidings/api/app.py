@@ -1,6 +1,7 @@
 """The ASGI application: every HTTP surface mounted on one Starlette app.
 
-`create_app(ctx)` mounts `/oauth2/token`, the XMS SMS API under `/xms/v1/{id}/`, `GET /health`
+`create_app(ctx)` mounts `/oauth2/token`, the XMS SMS API under `/xms/v1/{id}/`, the Conversation
+API under `/v1/projects/{project_id}/` (its own error format), `GET /health`
 and any `extra_routes` (the sandbox's, `/metrics`), and installs the XMS error handlers.
 """
 
@@ -18,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tidings.api import errors, oauth
+from tidings.api.conversation import routes as conversation_api
 from tidings.api.responses import json_response
 from tidings.api.timing import RequestTiming
 from tidings.api.xms import batches as xms_batches
@@ -46,6 +48,7 @@ def create_app(ctx: Context, *, extra_routes: Sequence[BaseRoute] = (), lifespan
         *xms_batches.routes(ctx),
         *xms_reports.routes(),
         *xms_inbounds.routes(),
+        *conversation_api.routes(ctx),
         *extra_routes,
     ]
     app = Starlette(

@@ -1,0 +1,123 @@
+"""Reads of the Conversation API tables (every query scoped to a project)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.core.errors import NotFound
+from tidings.store.conversation_schema import (
+    conv_app_webhooks,
+    conv_apps,
+    conv_attempts,
+    conv_contacts,
+    conv_conversations,
+    conv_identities,
+    conv_messages,
+)
+
+__all__ = [
+    "active_conversation",
+    "app",
+    "apps",
+    "attempts_of",
+    "contact",
+    "contact_by_identities",
+    "identities_of",
+    "message",
+    "webhook",
+]
+
+
+async def app(conn: AsyncConnection, project_id: str, app_id: str) -> Any:
+    row = (await conn.execute(select(conv_apps).where(
+        conv_apps.c.id == app_id, conv_apps.c.project_id == project_id))).first()
+    if row is None:
+        raise NotFound(f"app {app_id} not found")
+    return row
+
+
+async def apps(conn: AsyncConnection, project_id: str) -> list[Any]:
+    return list((await conn.execute(select(conv_apps).where(conv_apps.c.project_id == project_id)
+                                    .order_by(conv_apps.c.created_ms, conv_apps.c.id))).all())
+
+
+async def app_by_id(conn: AsyncConnection, app_id: str) -> Any:
+    return (await conn.execute(select(conv_apps).where(conv_apps.c.id == app_id))).first()
+
+
+async def webhook(conn: AsyncConnection, project_id: str, webhook_id: str) -> Any:
+    row = (await conn.execute(select(conv_app_webhooks).where(
+        conv_app_webhooks.c.id == webhook_id, conv_app_webhooks.c.project_id == project_id))).first()
+    if row is None:
+        raise NotFound(f"webhook {webhook_id} not found")
+    return row
+
+
+async def contact(conn: AsyncConnection, project_id: str, contact_id: str) -> Any:
+    row = (await conn.execute(select(conv_contacts).where(
+        conv_contacts.c.id == contact_id, conv_contacts.c.project_id == project_id))).first()
+    if row is None:
+        raise NotFound(f"contact {contact_id} not found")
+    return row
+
+
+async def identities_of(conn: AsyncConnection, project_id: str,
+                        contact_ids: Sequence[str]) -> dict[str, list[dict[str, str]]]:
+    out: dict[str, list[dict[str, str]]] = {c: [] for c in contact_ids}
+    if not contact_ids:
+        return out
+    rows = await conn.execute(
+        select(conv_identities).where(conv_identities.c.project_id == project_id,
+                                      conv_identities.c.contact_id.in_(list(contact_ids)))
+        .order_by(conv_identities.c.position))
+    for r in rows:
+        out[r.contact_id].append({"channel": r.channel, "identity": r.identity})
+    return out
+
+
+async def contact_by_identities(conn: AsyncConnection, project_id: str,
+                                identities: Sequence[tuple[str, str]]) -> str | None:
+    """The contact owning the first of `identities` that is known."""
+    for channel, identity in identities:
+        row = (await conn.execute(select(conv_identities.c.contact_id).where(
+            conv_identities.c.project_id == project_id, conv_identities.c.channel == channel,
+            conv_identities.c.identity == identity))).first()
+        if row is not None:
+            return str(row.contact_id)
+    return None
+
+
+async def active_conversation(conn: AsyncConnection, app_id: str, contact_id: str) -> Any:
+    return (await conn.execute(select(conv_conversations).where(
+        conv_conversations.c.app_id == app_id, conv_conversations.c.contact_id == contact_id,
+        conv_conversations.c.active.is_(True)).order_by(conv_conversations.c.created_ms.desc())
+    )).first()
+
+
+async def message(conn: AsyncConnection, project_id: str, message_id: str) -> Any:
+    row = (await conn.execute(select(conv_messages).where(
+        conv_messages.c.id == message_id, conv_messages.c.project_id == project_id,
+        conv_messages.c.state != "DELETED"))).first()
+    if row is None:
+        raise NotFound(f"message {message_id} not found")
+    return row
+
+
+async def attempts_of(conn: AsyncConnection, message_ids: Sequence[str]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {m: [] for m in message_ids}
+    if not message_ids:
+        return out
+    rows = await conn.execute(select(conv_attempts).where(
+        conv_attempts.c.message_id.in_(list(message_ids))).order_by(conv_attempts.c.id))
+    for r in rows:
+        out[r.message_id].append(r)
+    return out
+
+
+def page_filter(column: Any, token: str | None) -> Any:
+    """Keyset pagination on a string id: the next page starts after `token`."""
+    return column > token if token else and_(True)
