@@ -145,7 +145,7 @@ async def test_platform_5xx_and_timeouts_are_transient() -> None:
                             headers={"Retry-After": "7"})
 
     async def slow(request: Request) -> Response:
-        await asyncio.sleep(1)
+        await asyncio.sleep(0.3)
         return JSONResponse({})
 
     app = Starlette(routes=[Route("/down/v1/phones/{phone}/agentMessages", failing, methods=["POST"]),
@@ -156,7 +156,7 @@ async def test_platform_5xx_and_timeouts_are_transient() -> None:
         for path, retry_after in (("down", 7.0), ("slow", None)):
             connector = create(ConnectorContext(base_url=f"{url}/{path}", http=http, clock=lambda: 0,
                                                 public_url="http://tidings.invalid"))
-            connector.client.timeout = 0.1
+            connector.client.timeout = 0.05
             with pytest.raises(TransientDeliveryError) as info:
                 await connector.send(message)
             if retry_after is not None:
