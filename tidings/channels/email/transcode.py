@@ -19,6 +19,7 @@ from tidings.conversations.degrade import as_text, choice_label, kind_of, map_li
 __all__ = ["RenderedEmail", "render", "subject_for"]
 
 SUBJECT_MAX = 78
+_SAFE_SCHEMES = ("https://", "http://", "mailto:", "tel:")
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
 
 
@@ -55,7 +56,7 @@ def _paragraphs(text: str) -> str:
 
 def _media(body: dict[str, Any]) -> str:
     url = body.get("url")
-    if not url:
+    if not url or not str(url).lower().startswith(("https://", "http://")):
         return ""
     name = body.get("filename_override") or str(url).rsplit("/", 1)[-1]
     if str(url).lower().split("?", 1)[0].endswith(_IMAGE_SUFFIXES):
@@ -78,6 +79,8 @@ def _button(choice: dict[str, Any], number: int, reply_to: str, subject: str) ->
         label = choice["location_message"].get("title") or label
     else:
         href = f"mailto:{reply_to}?subject={quote('Re: ' + subject)}&body={number}"
+    if not href.lower().startswith(_SAFE_SCHEMES):
+        return f'<span class="choice">{_e(label)}</span>'
     return (
         f'<a class="choice" href="{_e(href)}" style="display:inline-block;margin:4px;'
         f'padding:8px 14px;border:1px solid #1a73e8;border-radius:4px;color:#1a73e8;'
