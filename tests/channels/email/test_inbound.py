@@ -61,12 +61,12 @@ async def test_dsn_without_original_message_id_is_matched_by_the_verp_address(
 
 async def test_delayed_dsn_changes_nothing(connector: EmailConnector, mail: MailServer, sink: RecordingSink) -> None:
     dsn = (
-        "From: MAILER-DAEMON@mx.sandbox.test\r\nTo: x\r\nSubject: delayed\r\nMIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
-        "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
-        "Reporting-MTA: dns; mx.sandbox.test\r\nOriginal-Message-ID: <abc@mail.acme.test>\r\n\r\n"
-        "Final-Recipient: rfc822; z@inbox.test\r\nAction: delayed\r\nStatus: 4.4.1\r\n\r\n--b--\r\n"
-    ).encode()
+        b"From: MAILER-DAEMON@mx.sandbox.test\r\nTo: x\r\nSubject: delayed\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        b"Reporting-MTA: dns; mx.sandbox.test\r\nOriginal-Message-ID: <abc@mail.acme.test>\r\n\r\n"
+        b"Final-Recipient: rfc822; z@inbox.test\r\nAction: delayed\r\nStatus: 4.4.1\r\n\r\n--b--\r\n"
+    )
     signed = mail.keys.key_for(mail.hostname).sign(dsn)
     await smtp_send(signed, sender="", recipient=f"bounces+abc@{TRANSACTIONAL}",
                     host="127.0.0.1", port=connector.inbound_port or 0)
@@ -149,12 +149,12 @@ def test_reply_text_cuts_the_quoted_original() -> None:
 
 async def test_unsigned_dsn_is_refused(connector: EmailConnector, sink: RecordingSink) -> None:
     dsn = (
-        "From: MAILER-DAEMON@evil.test\r\nTo: x\r\nSubject: failure\r\nMIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
-        "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
-        "Reporting-MTA: dns; evil.test\r\nOriginal-Message-ID: <abc@mail.acme.test>\r\n\r\n"
-        "Final-Recipient: rfc822; z@inbox.test\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b--\r\n"
-    ).encode()
+        b"From: MAILER-DAEMON@evil.test\r\nTo: x\r\nSubject: failure\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        b"Reporting-MTA: dns; evil.test\r\nOriginal-Message-ID: <abc@mail.acme.test>\r\n\r\n"
+        b"Final-Recipient: rfc822; z@inbox.test\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b--\r\n"
+    )
     with pytest.raises(aiosmtplib.SMTPDataError) as caught:
         await smtp_send(dsn, sender="", recipient=f"bounces+abc@{TRANSACTIONAL}",
                         host="127.0.0.1", port=connector.inbound_port or 0)

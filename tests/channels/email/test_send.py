@@ -52,7 +52,7 @@ async def test_card_is_multipart_alternative_text_then_html(connector: EmailConn
     assert message["Reply-To"] == f"reply+{APP_ID}@{TRANSACTIONAL}"
     assert message["Message-ID"] == f"<{result.channel_message_id}>"
     assert result.channel_message_id.endswith("@" + TRANSACTIONAL)
-    assert stored.mail_from == "bounces+" + result.channel_message_id.replace("@", f"@", 1)
+    assert stored.mail_from == "bounces+" + result.channel_message_id
     text = stored.text or ""
     assert "1. Track it" in text and "2. Open order: https://acme.test/o/1" in text
     assert "https://cdn.acme.test/box.png" in text

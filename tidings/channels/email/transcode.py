@@ -35,11 +35,11 @@ def subject_for(content: dict[str, Any], metadata: dict[str, Any], text: str) ->
     first line of the text (shortened to 78 characters)."""
     for key in ("email_subject", "subject"):
         if isinstance(metadata.get(key), str) and metadata[key].strip():
-            return metadata[key].strip()
+            return str(metadata[key]).strip()
     kind = kind_of(content)
     body = content.get(kind) if kind else None
     if isinstance(body, dict) and isinstance(body.get("title"), str) and body["title"].strip():
-        return body["title"].strip()[:SUBJECT_MAX]
+        return str(body["title"]).strip()[:SUBJECT_MAX]
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     if len(first) > SUBJECT_MAX:
         first = first[: SUBJECT_MAX - 1].rstrip() + "…"
@@ -104,8 +104,7 @@ class _Html:
         return f'<p class="choices">{"".join(out)}</p>' if out else ""
 
     def card(self, card: dict[str, Any]) -> str:
-        parts = ['<div class="card" style="border:1px solid #ddd;border-radius:6px;padding:12px;'
-                 'margin:8px 0">']
+        parts = ['<div class="card" style="border:1px solid #ddd;border-radius:6px;padding:12px;margin:8px 0">']
         if card.get("title"):
             parts.append(f"<h2>{_e(card['title'])}</h2>")
         if isinstance(card.get("media_message"), dict):
