@@ -173,3 +173,33 @@ async def test_configure_app_registers_the_webhook_after_the_handshake(rcs: RcsW
     rcs.sink.apps[("OTHER", "RCS")] = credentials(agent="other@rbm.goog", client_token="right")
     with pytest.raises(ChannelAuthError, match="verification failed"):
         await rcs.connector.configure_app("OTHER", credentials(agent="other@rbm.goog", client_token="wrong"))
+
+
+async def test_offline_user_holds_the_message_until_revoked_or_back_online(rcs: RcsWorld) -> None:
+    rcs.rcs_handset(NUMBER)
+    users = f"{rcs.url}/sandbox/platforms/rbm/console/users/{NUMBER}"
+    assert (await rcs.http.put(users, json={"online": False})).status_code == 200
+    held = rcs.message({"text_message": {"text": "held"}}, NUMBER, message_id="01HELD")
+    await rcs.connector.send(held)  # accepted: RBM stores and forwards
+    await asyncio.sleep(0.1)
+    assert rcs.sandbox.messages_for(NUMBER) == []
+    assert await rcs.connector.revoke(held) is True  # ttl ran out: take it back, fall back elsewhere
+    later = rcs.message({"text_message": {"text": "later"}}, NUMBER, message_id="01LATER")
+    await rcs.connector.send(later)
+    assert (await rcs.http.put(users, json={"online": True})).status_code == 200
+    [received] = await rcs.sandbox.wait_for_messages(NUMBER, 1)
+    assert received.body == "later"
+    await rcs.sink.wait_for(lambda e: isinstance(e, StatusEvent) and e.status == "DELIVERED")
+    assert await rcs.connector.revoke(later) is False  # delivered already
+    assert [e.channel_message_id for e in rcs.sink.events] == [rbm_message_id(later)] * len(rcs.sink.events)
+
+
+async def test_console_registration_is_off_for_google_hosts() -> None:
+    async with httpx.AsyncClient() as http:
+        for base, console in (("https://rcsbusinessmessaging.googleapis.com", False),
+                              ("https://europe-rcsbusinessmessaging.googleapis.com", False),
+                              ("http://127.0.0.1:8080/sandbox/platforms/rbm", True)):
+            connector = create(ConnectorContext(base_url=base, http=http, clock=lambda: 0, public_url="x"))
+            assert connector.console is console
+            if not console:  # nothing to call: the operator pastes the URL in Google's console
+                await connector.configure_app(APP, credentials())

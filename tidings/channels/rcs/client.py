@@ -2,6 +2,7 @@
 
     POST {base}/v1/phones/{E.164}/agentMessages?messageId=&agentId=   send (AgentMessage)
     GET  {base}/v1/phones/{E.164}/capabilities?requestId=&agentId=    is the user RCS-capable
+    DELETE {base}/v1/phones/{E.164}/agentMessages/{messageId}?agentId= revoke before delivery
     POST {base}/v1/phones/{E.164}/agentEvents?eventId=&agentId=       READ / IS_TYPING
 
 Auth is `Authorization: Bearer <token>` (the app's `static_bearer` credentials: the agent id as
@@ -124,6 +125,16 @@ class RbmClient:
         _raise_for(response, "send")
         result = orjson.loads(response.content) if response.content else {}
         return result if isinstance(result, dict) else {}
+
+    async def revoke(self, creds: RbmCredentials, msisdn: str, message_id: str) -> bool:
+        """phones.agentMessages.delete: True when the message was revoked before delivery, False
+        when it was delivered already (404)."""
+        response = await self._request("DELETE", f"{self._url(msisdn, 'agentMessages')}/{message_id}", creds,
+                                       "revoke", params={"agentId": creds.agent_id})
+        if response.status_code == httpx.codes.NOT_FOUND:
+            return False
+        _raise_for(response, "revoke")
+        return True
 
     async def capabilities(self, creds: RbmCredentials, msisdn: str) -> list[str] | None:
         """The user's RCS features, or None when the user is not RCS-capable (404)."""

@@ -6,14 +6,14 @@
   retry is recognised by RBM as the same message), its billable event recorded (`billing`);
 - `inbound_routes`: the agent's webhook (`inbound`), and a READ agent event back to the user for
   every message they send (option `read_receipts`, default on);
-- `typing`: an IS_TYPING agent event;
+- `typing`: an IS_TYPING agent event; `revoke`: take back an undelivered message (on `ttl`);
 - `configure_app`: registers the webhook URL and client token with the sandbox twin's console
   (Google's real console has no API for it: there the operator pastes the URL; see
   docs/channels/rcs.md).
 
 Options (`ConnectorContext.options`): `read_receipts` (bool), `conversational` (bool, the
 agent's billing category; default true), `console` (bool; default: true unless `base_url` is
-Google's).
+Google's, any *.googleapis.com host).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from tidings.channels.contract import (
     SendResult,
 )
 from tidings.channels.rcs import billing, inbound
-from tidings.channels.rcs.client import GOOGLE_BASE_URL, RbmClient, RbmCredentials
+from tidings.channels.rcs.client import RbmClient, RbmCredentials
 from tidings.channels.rcs.transcode import UnsupportedContent, to_content_message
 from tidings.core.errors import ChannelAuthError, DeliveryError, PermanentDeliveryError
 
@@ -54,6 +54,7 @@ _TRAFFIC_TYPES = {
     "engagement": "PROMOTION",
 }
 INVALID_CONTENT = 400
+GOOGLE_HOST_SUFFIX = "googleapis.com"  # rcsbusinessmessaging.googleapis.com and its regional hosts
 
 
 def rbm_message_id(message: OutboundMessage) -> str:
@@ -74,7 +75,8 @@ class RcsConnector:
         self.client = RbmClient(ctx.base_url, ctx.http)
         self.read_receipts = bool(ctx.options.get("read_receipts", True))
         self.conversational = bool(ctx.options.get("conversational", True))
-        self.console = bool(ctx.options.get("console", ctx.base_url.rstrip("/") != GOOGLE_BASE_URL))
+        google = httpx.URL(ctx.base_url).host.endswith(GOOGLE_HOST_SUFFIX)
+        self.console = bool(ctx.options.get("console", not google))
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- sending ---------------------------------------------------------------------------------
@@ -103,6 +105,12 @@ class RcsConnector:
         await self.client.send(creds, message.identity, message_id, agent_message)
         return SendResult(message_id, bill.category, {"billing": bill.as_json(), "agent_id": creds.agent_id,
                                                       "traffic_type": agent_message["messageTrafficType"]})
+
+    async def revoke(self, message: OutboundMessage) -> bool:
+        """Take back a message not delivered yet (before falling back to another channel when
+        its `ttl` ran out): True when revoked, False when it had been delivered already."""
+        creds = RbmCredentials.from_entry(message.credentials)
+        return await self.client.revoke(creds, message.identity, rbm_message_id(message))
 
     async def typing(self, credentials: dict[str, Any], identity: str) -> None:
         """Show the user that the agent is typing (phones.agentEvents IS_TYPING)."""

@@ -4,20 +4,24 @@ Served under /sandbox/platforms/rbm (so `{base}` below is that prefix):
 
     POST {base}/v1/phones/{E.164}/agentMessages?messageId=&agentId=   deliver to the handset
     GET  {base}/v1/phones/{E.164}/capabilities?requestId=&agentId=    features, or 404
+    DELETE {base}/v1/phones/{E.164}/agentMessages/{messageId}?agentId= revoke an undelivered message
     POST {base}/v1/phones/{E.164}/agentEvents?eventId=&agentId=       READ / IS_TYPING from the agent
     PUT  {base}/console/agents/{agentId}     {"token", "webhook": {"url", "clientToken"}}
     GET  {base}/console/agents/{agentId}     the agent, and the agent events it sent
+    PUT  {base}/console/users/{E.164}        {"online": false}: hold the user's messages undelivered
 
 Like the real platform: `Authorization: Bearer` checked against the agent's token (401
 UNAUTHENTICATED, 403 PERMISSION_DENIED), Google's error body `{"error": {"code", "message",
 "status"}}`, 404 NOT_FOUND for a user without RCS, 400 INVALID_ARGUMENT for a malformed message,
-409 ALREADY_EXISTS for a reused messageId. A delivered message lands in the handset's inbox
-(channel "RCS", content = the contentMessage); a DELIVERED event follows after
-`delivered_after_ms` and READ after `read_after_ms` more. The handset's messages and taps
-(`handset_sends`) and those events go to the agent's webhook, Pub/Sub push-shaped and signed
-with `X-Goog-Signature` = base64(HMAC-SHA512(clientToken, data)), one at a time in order, retried
-with backoff while the webhook does not answer 200 (as Google does, which is why one failing
-webhook holds up the others). Registering a webhook performs Google's verification handshake.
+409 ALREADY_EXISTS for a reused messageId. Messages to an RCS user whose phone is offline are
+accepted and held until it is back online (or the message is revoked). A delivered message
+lands in the handset's inbox (channel "RCS", content = the contentMessage); a DELIVERED event
+follows after `delivered_after_ms` and READ after `read_after_ms` more. The handset's messages
+and taps (`handset_sends`) and those events go to the agent's webhook, Pub/Sub push-shaped and
+signed with `X-Goog-Signature` = base64(HMAC-SHA512(clientToken, data)), one at a time in order,
+retried with backoff while the webhook does not answer 200 (as Google does, which is why one
+failing webhook holds up the others). Registering a webhook performs Google's verification
+handshake.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ log = logging.getLogger(__name__)
 
 FEATURES = ["RICHCARD_STANDALONE", "RICHCARD_CAROUSEL", "ACTION_CREATE_CALENDAR_EVENT", "ACTION_DIAL",
             "ACTION_OPEN_URL", "ACTION_SHARE_LOCATION", "ACTION_VIEW_LOCATION"]
+OFFLINE_POLL_S = 0.02
 _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
            409: "ALREADY_EXISTS", 412: "FAILED_PRECONDITION"}
 
@@ -103,6 +108,8 @@ class RbmTwin:
         self.agents: dict[str, RbmAgent] = {}
         self.sent: dict[tuple[str, str], dict[str, Any]] = {}  # (agent, messageId) → AgentMessage
         self.read_by_agent: set[str] = set()  # user message ids the agent marked READ
+        self.offline: set[str] = set()  # RCS users whose phone is off: messages wait (see _put_user)
+        self.pending: dict[tuple[str, str], asyncio.Task[None]] = {}  # accepted, not yet delivered
         self._queue: asyncio.Queue[tuple[RbmAgent, dict[str, Any]]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
@@ -158,13 +165,16 @@ class RbmTwin:
             self._http = None
 
     async def idle(self, timeout: float = 5.0) -> None:
-        """Wait until every scheduled event went out to its webhook (for tests)."""
+        """Wait until every scheduled event went out to its webhook (messages held for offline
+        users aside; for tests)."""
         async with asyncio.timeout(timeout):
             while True:
-                if self._tasks:
-                    await asyncio.gather(*self._tasks, return_exceptions=True)
+                held = set(self.pending.values())
+                running = [t for t in self._tasks if t not in held]
+                if running:
+                    await asyncio.gather(*running, return_exceptions=True)
                 await self._queue.join()
-                if not self._tasks and self._queue.empty():
+                if not [t for t in self._tasks if t not in held] and self._queue.empty():
                     return
 
     # -- the API ---------------------------------------------------------------------------------
@@ -197,6 +207,9 @@ class RbmTwin:
             raise RbmError(404, "Requested entity was not found.")
         return handset
 
+    def online(self, number: str) -> bool:
+        return number not in self.offline
+
     async def _create_message(self, request: Request) -> Response:
         agent = self._authorise(request)
         message_id = request.query_params.get("messageId")
@@ -216,11 +229,7 @@ class RbmTwin:
         message = {"name": f"phones/{handset.number}/agentMessages/{message_id}", "sendTime": _iso(now),
                    "contentMessage": content, **({"messageTrafficType": traffic} if traffic else {})}
         self.sent[(agent.agent_id, message_id)] = message
-        self.sandbox.handsets.receive(handset, HandsetMessage(
-            sender=agent.agent_id, recipient=handset.number, body=display_text(content), encoding="UTF-8",
-            segments=1, received_at_ms=now, flash=False, message_id=message_id, channel=self.channel,
-            content=content))
-        self._spawn(self._receipts(agent, handset.number, message_id))
+        self.pending[(agent.agent_id, message_id)] = self._spawn(self._deliver(agent, handset, message_id, content))
         return _json(message)
 
     async def _capabilities(self, request: Request) -> Response:
@@ -278,10 +287,12 @@ class RbmTwin:
 
         return [
             Route("/v1/phones/{phone}/agentMessages", endpoint(self._create_message), methods=["POST"]),
+            Route("/v1/phones/{phone}/agentMessages/{message_id}", endpoint(self._revoke), methods=["DELETE"]),
             Route("/v1/phones/{phone}/capabilities", endpoint(self._capabilities), methods=["GET"]),
             Route("/v1/phones/{phone}/agentEvents", endpoint(self._create_event), methods=["POST"]),
             Route("/console/agents/{agent_id}", endpoint(self._put_agent), methods=["PUT"]),
             Route("/console/agents/{agent_id}", endpoint(self._get_agent), methods=["GET"]),
+            Route("/console/users/{phone}", endpoint(self._put_user), methods=["PUT"]),
         ]
 
     # -- the handset's side ----------------------------------------------------------------------
@@ -332,17 +343,53 @@ class RbmTwin:
 
     # -- events to the webhook -------------------------------------------------------------------
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
-    async def _receipts(self, agent: RbmAgent, phone: str, message_id: str) -> None:
+    async def _deliver(self, agent: RbmAgent, handset: Handset, message_id: str, content: dict[str, Any]) -> None:
+        """Store-and-forward: the message reaches the phone once it is online (until revoked),
+        then DELIVERED, then READ."""
+        while not self.online(handset.number):
+            await asyncio.sleep(OFFLINE_POLL_S)
+        self.pending.pop((agent.agent_id, message_id), None)
+        self.sandbox.handsets.receive(handset, HandsetMessage(
+            sender=agent.agent_id, recipient=handset.number, body=display_text(content), encoding="UTF-8",
+            segments=1, received_at_ms=self.clock(), flash=False, message_id=message_id, channel=self.channel,
+            content=content))
         await asyncio.sleep(self.delivered_after_ms / 1000)
-        self._queue.put_nowait((agent, self._event(agent, phone, message_id, "DELIVERED")))
+        self._queue.put_nowait((agent, self._event(agent, handset.number, message_id, "DELIVERED")))
         if self.read_after_ms is not None:
             await asyncio.sleep(self.read_after_ms / 1000)
-            self._queue.put_nowait((agent, self._event(agent, phone, message_id, "READ")))
+            self._queue.put_nowait((agent, self._event(agent, handset.number, message_id, "READ")))
+
+    async def _revoke(self, request: Request) -> Response:
+        """phones.agentMessages.delete: revoke a message not delivered yet (404 once delivered)."""
+        agent = self._authorise(request)
+        key = (agent.agent_id, request.path_params["message_id"])
+        task = self.pending.pop(key, None)
+        if task is None:
+            raise RbmError(404, "Requested entity was not found.")
+        task.cancel()
+        return _json({})
+
+    async def _put_user(self, request: Request) -> Response:
+        """Console for the sandbox: `{"online": false}` keeps a user's RCS messages undelivered
+        (accepted, no DELIVERED) until set back to true."""
+        body = await _body(request)
+        if not isinstance(body.get("online"), bool):
+            raise RbmError(400, "online must be true or false")
+        try:
+            number = normalize_number(request.path_params["phone"])
+        except InvalidNumber as exc:
+            raise RbmError(400, str(exc)) from exc
+        if body["online"]:
+            self.offline.discard(number)
+        else:
+            self.offline.add(number)
+        return _json({"phone": number, "online": body["online"]})
 
     def _event(self, agent: RbmAgent, phone: str, message_id: str, event_type: str) -> dict[str, Any]:
         return {"senderPhoneNumber": phone, "eventType": event_type, "eventId": f"Ev{uuid.uuid4().hex[:22]}",
