@@ -50,7 +50,7 @@ from tidings.channels.whatsapp.graph import (
     sign_sha1,
 )
 from tidings.sandbox.handsets import Handset, HandsetMessage, InvalidNumber
-from tidings.sandbox.platforms.whatsapp_payloads import Option, render
+from tidings.sandbox.platforms.whatsapp_payloads import Option, Rendered, render
 from tidings.sandbox.platforms.whatsapp_templates import GraphError, TemplateRegistry
 
 if TYPE_CHECKING:
@@ -246,7 +246,8 @@ class WhatsAppTwin:
 
     # -- what happens after a send -----------------------------------------------------------------
 
-    async def _deliver(self, number: PhoneNumber, to: str, wamid: str, payload: dict[str, Any], rendered: Any) -> None:
+    async def _deliver(self, number: PhoneNumber, to: str, wamid: str, payload: dict[str, Any],
+                       rendered: Rendered) -> None:
         handset = self._handset(to)
         failure: int | None = None
         if handset is None or not handset.has(self.channel):
