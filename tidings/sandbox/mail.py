@@ -45,7 +45,7 @@ from tidings.sandbox.mail_dsn import build_dsn
 if TYPE_CHECKING:
     from tidings.sandbox.world import Sandbox
 
-__all__ = ["MailServer", "Mailbox", "StoredMail", "create_mail_server"]
+__all__ = ["MailServer", "Mailbox", "StoredMail", "create_mail_server", "dkim_verdict", "smtp_send"]
 
 log = logging.getLogger(__name__)
 
