@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from tidings.api.testing import serve_app
 from tidings.channels.contract import ConnectorContext, InboundEvent, OutboundMessage, StatusEvent
-from tidings.channels.rcs import create
+from tidings.channels.rcs import RcsConnector, create
 from tidings.channels.rcs.connector import rbm_message_id
 from tidings.core.errors import ChannelAuthError, PermanentDeliveryError, TransientDeliveryError
 
@@ -203,3 +203,27 @@ async def test_console_registration_is_off_for_google_hosts() -> None:
             assert connector.console is console
             if not console:  # nothing to call: the operator pastes the URL in Google's console
                 await connector.configure_app(APP, credentials())
+
+
+async def test_unreachable_platform_is_transient() -> None:
+    async with httpx.AsyncClient() as http:
+        connector = create(ConnectorContext(base_url="http://127.0.0.1:9", http=http, clock=lambda: 0,
+                                            public_url="x"))
+        message = OutboundMessage(message_id="M", project_id="P", app_id=APP, channel="RCS", identity=NUMBER,
+                                  content={"text_message": {"text": "hi"}}, credentials=credentials())
+        with pytest.raises(TransientDeliveryError):
+            await connector.capability(message)
+
+
+def test_manifest_matches_the_connector() -> None:
+    import json
+    from pathlib import Path
+
+    import tidings.channels.rcs as package
+    from tidings.channels.contract import ChannelFeature
+
+    manifest = json.loads((Path(package.__file__).parent / "manifest.json").read_text())
+    connector = RcsConnector
+    assert manifest["id"] == connector.id == Path(package.__file__).parent.name
+    assert manifest["channel"] == connector.channel
+    assert {f.name for f in ChannelFeature if f in connector.features} == set(manifest["features"])
