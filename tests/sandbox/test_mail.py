@@ -127,3 +127,24 @@ def test_dmarc_relaxed_alignment() -> None:
     assert not dmarc_aligned("acme.test", dkim_domain="acme.test", dkim_pass=False, spf_domain="other.test",
                              spf_pass=True)
     assert dmarc_aligned("acme.test", dkim_domain=None, dkim_pass=False, spf_domain="bounce.acme.test", spf_pass=True)
+
+
+async def test_the_mail_server_attached_to_the_sandbox_shares_its_rest_api() -> None:
+    import httpx
+    from starlette.applications import Starlette
+
+    from tidings.sandbox.mail import create_mail_server
+    from tidings.sandbox.world import Sandbox
+
+    world = Sandbox(seed=1)
+    mail = create_mail_server(world, host="127.0.0.1", port=0)
+    world.attach(mail)
+    await world.start()
+    try:
+        assert mail.port > 0
+        app = Starlette(routes=world.routes())
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+            assert (await http.get("/sandbox/v1/mailboxes/a@example.com/messages")).status_code == 200
+            assert (await http.get("/sandbox/v1/handsets/46701234567")).status_code == 200
+    finally:
+        await world.stop()

@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Mount
 
 from tidings.sandbox.api import build_routes
 from tidings.sandbox.handsets import DEFAULT_MAX_MESSAGES, Handset, HandsetMessage, Handsets
-from tidings.sandbox.platform import PlatformTwin
+from tidings.sandbox.platform import PlatformTwin, SandboxService
 from tidings.sandbox.rules import Behaviour, Draw, Rules
 from tidings.sandbox.smsc import SmscHandler
 from tidings.smpp.server import SmppServer
@@ -49,6 +49,7 @@ class Sandbox:
         self.smsc = SmscHandler(self.handsets, self.rules, self.draw, clock, self._sessions)
         # Messaging-app platform twins by channel name ("WHATSAPP", "RCS"…); see `platform.py`.
         self.platforms: dict[str, PlatformTwin] = {}
+        self.services: list[SandboxService] = []
 
     def register_platform(self, twin: PlatformTwin) -> None:
         """Add a platform twin: its HTTP API is served under /sandbox/platforms/{twin.name}/."""
@@ -71,6 +72,8 @@ class Sandbox:
         self.smsc.start()
         for twin in self.platforms.values():
             await twin.start()
+        for service in self.services:
+            await service.start()
 
     @property
     def port(self) -> int:
@@ -83,6 +86,8 @@ class Sandbox:
         await self.smsc.stop()
         for twin in self.platforms.values():
             await twin.stop()
+        for service in self.services:
+            await service.stop()
         if server is not None:
             await server.stop(timeout=2.0)
 
@@ -96,8 +101,13 @@ class Sandbox:
     # -- the REST API ------------------------------------------------------------------------------
 
     def api_routes(self) -> list[BaseRoute]:
-        """The REST routes relative to their mount point."""
-        return build_routes(self)
+        """The REST routes relative to their mount point, with those of attached services."""
+        return [*build_routes(self), *(r for service in self.services for r in service.routes())]
+
+    def attach(self, service: SandboxService) -> None:
+        """Run another part of the simulated world with this one (the mail server, the voice
+        network…): started and stopped with it, its routes served under /sandbox/v1 too."""
+        self.services.append(service)
 
     def routes(self) -> list[BaseRoute]:
         """The REST routes mounted at /sandbox/v1, and each platform twin's API at
