@@ -58,9 +58,12 @@ def create_api_app() -> Starlette:
     from tidings.observability.logging import configure
     from tidings.observability.metrics import metrics_route
 
+    from tidings.conversations.service import ChannelRoutes
+
     configure()
     settings = Settings.from_env()
     ctx = distributed_context(settings)
+    channels = ChannelRoutes(ctx)  # platforms' webhooks under /channels/{id}
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -68,11 +71,12 @@ def create_api_app() -> Starlette:
         try:
             yield
         finally:
+            await channels.aclose()
             await ctx.committer.aclose()
             await ctx.dispatch.aclose()
             await ctx.db.aclose()
 
-    return create_app(ctx, lifespan=lifespan, extra_routes=[metrics_route()])
+    return create_app(ctx, lifespan=lifespan, extra_routes=[metrics_route(), *channels.routes()])
 
 
 def run_api(settings: Settings, host: str, port: int, workers: int = 1) -> int:

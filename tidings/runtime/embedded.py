@@ -17,7 +17,9 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from tidings.channels import registry
 from tidings.config import Settings, SmppConnectionSettings
+from tidings.conversations.service import ChannelRoutes
 from tidings.observability.metrics import metrics_route
 from tidings.queue.local import LocalDispatchQueue
 from tidings.runtime.context import Context, now_ms
@@ -45,6 +47,7 @@ class EmbeddedRuntime:
         self.sandbox: Sandbox | None = None
         self.app: Starlette | None = None
         self.connections: list[SmppConnectionSettings] = []
+        self.channel_routes: ChannelRoutes | None = None
 
     async def start(self) -> None:
         from tidings.api.app import create_app
@@ -57,6 +60,8 @@ class EmbeddedRuntime:
         if self.with_sandbox:
             self.sandbox = Sandbox(seed=self.sandbox_seed)
             self.sandbox.add_account(SANDBOX_SYSTEM_ID, SANDBOX_PASSWORD)
+            for create_twin in registry.sandbox_twin_factories():  # RBM, WhatsApp, ... twins
+                self.sandbox.register_platform(create_twin(self.sandbox))
             await self.sandbox.start(host="127.0.0.1", port=0)
             extra_routes += self.sandbox.routes()
             if not self.connections:
@@ -65,6 +70,8 @@ class EmbeddedRuntime:
                     system_id=SANDBOX_SYSTEM_ID, password=SANDBOX_PASSWORD, **self.connection_overrides,
                 )]
         await self.start_pipeline()
+        self.channel_routes = ChannelRoutes(self.ctx)  # platforms' webhooks: /channels/{id}/...
+        extra_routes += self.channel_routes.routes()
         self.app = create_app(self.ctx, extra_routes=extra_routes)
 
     async def start_pipeline(self) -> None:
@@ -79,6 +86,8 @@ class EmbeddedRuntime:
     async def stop(self) -> None:
         if self.pipeline is not None:
             await self.pipeline.stop()
+        if self.channel_routes is not None:
+            await self.channel_routes.aclose()
         if self.sandbox is not None:
             await self.sandbox.stop()
         if self.ctx is not None:

@@ -1,4 +1,5 @@
-"""The worker side of a profile: connectors, outcome writer, dispatch workers, sweeper, webhooks.
+"""The worker side of a profile: connectors, outcome writer, dispatch workers, sweeper, webhooks,
+and the Conversation API's engine with its channel connectors.
 
 The embedded profile runs it inside `tidings serve`; the distributed profile runs it in each
 `tidings worker` process. It does not know which: the context brings the queue and database.
@@ -50,6 +51,9 @@ class Pipeline:
                                       lease_seconds=max(60.0, webhook_timeout * 3),
                                       max_age_seconds=ctx.settings.webhook_max_age_seconds,
                                       base_delay=ctx.settings.webhook_retry_base_seconds)
+        from tidings.conversations.service import ConversationWorker
+
+        self.conversations = ConversationWorker(ctx)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -63,9 +67,11 @@ class Pipeline:
             loop.create_task(self.sweeper.run(self._stop), name="sweeper"),
             loop.create_task(self.webhooks.run_forever(self._stop), name="webhooks"),
         ]
+        await self.conversations.start()
 
     async def stop(self) -> None:
         self._stop.set()
+        await self.conversations.stop()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.router.aclose()
         await self.writer.aclose()

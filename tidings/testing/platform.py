@@ -104,6 +104,12 @@ async def _embedded(data_dir: str, seed: int, connection: dict[str, Any],
             runtime.connections.extend(extra)
             await runtime.start_pipeline()
         async with serve_app(runtime.app) as base_url:
+            # Connectors and sandbox twins call each other at the public URL, known only now.
+            settings = replace(settings, public_url=base_url)
+            runtime.settings = runtime.ctx.settings = settings
+            assert runtime.pipeline is not None
+            await runtime.pipeline.stop()
+            await runtime.start_pipeline()
             creds = await do_create_project(runtime.ctx.db, "e2e", runtime.ctx.clock())
 
             async def stop_worker() -> None:
@@ -125,6 +131,8 @@ async def _distributed(data_dir: str, database_url: str, redis_url: str, seed: i
 
     from tidings.api.app import create_app
     from tidings.api.testing import serve_app
+    from tidings.channels import registry
+    from tidings.conversations.service import ChannelRoutes
     from tidings.observability.metrics import metrics_route
     from tidings.runtime.distributed import distributed_context, shared_limiters
     from tidings.runtime.pipeline import Pipeline
@@ -134,6 +142,8 @@ async def _distributed(data_dir: str, database_url: str, redis_url: str, seed: i
     await upgrade(database_url)
     sandbox = Sandbox(seed=seed)
     sandbox.add_account(SANDBOX_SYSTEM_ID, SANDBOX_PASSWORD)
+    for create_twin in registry.sandbox_twin_factories():
+        sandbox.register_platform(create_twin(sandbox))
     await sandbox.start()
     prefix = f"tidings-test:{uuid.uuid4().hex[:10]}:"
     settings = Settings(data_dir=data_dir, database_url=database_url, redis_url=redis_url,
@@ -141,7 +151,8 @@ async def _distributed(data_dir: str, database_url: str, redis_url: str, seed: i
     settings = replace(settings, smpp_connections=(_sandbox_connection(sandbox.port, **connection), *extra))
     api_ctx = distributed_context(settings, consumer="api")
     api_ctx.committer.start()
-    app = create_app(api_ctx, extra_routes=[metrics_route(), *sandbox.routes()])
+    channels = ChannelRoutes(api_ctx)
+    app = create_app(api_ctx, extra_routes=[metrics_route(), *sandbox.routes(), *channels.routes()])
     state: dict[str, Any] = {"n": 0}
 
     async def start_worker() -> None:
@@ -159,14 +170,18 @@ async def _distributed(data_dir: str, database_url: str, redis_url: str, seed: i
         await ctx.db.aclose()
 
     try:
-        await start_worker()
         async with serve_app(app) as base_url:
+            # Connectors and sandbox twins call each other at the public URL, known only now.
+            settings = replace(settings, public_url=base_url)
+            api_ctx.settings = settings
+            await start_worker()
             creds = await do_create_project(api_ctx.db, "e2e", api_ctx.clock())
             yield Platform("distributed", base_url, sandbox, api_ctx, creds, settings,
                            _start_worker=start_worker, _stop_worker=stop_worker)
     finally:
         if "worker" in state:
             await stop_worker()
+        await channels.aclose()
         await api_ctx.committer.aclose()
         await api_ctx.dispatch.aclose()
         await api_ctx.db.aclose()

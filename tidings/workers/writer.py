@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tidings.channels.sms_conversation import status as conversation_sms
 from tidings.core.ids import ulid
 from tidings.core.statuses import DEFAULT_CODE, Status, aggregate_parts, can_transition
 from tidings.observability.metrics import MESSAGES_INBOUND
@@ -177,6 +178,9 @@ async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int)
     webhook_rows = await notify.recipient_reports(conn, transitions, now)
     webhook_rows += await _store_mos(conn, mos, now)
     await notify.enqueue(conn, webhook_rows)
+    # Conversation API messages sent as SMS: their statuses and replies, as channel events.
+    await conversation_sms.record_transitions(conn, transitions, now)
+    await conversation_sms.record_mos(conn, mos, now)
     return transitions
 
 

@@ -1,0 +1,77 @@
+"""SMS delivery transitions and MO of conversation messages → channel events, inside the
+outcome writer's transaction (so a status change and its channel event commit together).
+
+A batch is a conversation message's when its client_reference is `conv:<message id>`; its
+batch id is the attempt's channel message id. Final XMS statuses map to DELIVERED or FAILED.
+An MO to the sender number of an app's SMS credentials becomes an InboundEvent for that app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.channels.contract import InboundEvent, StatusEvent
+from tidings.channels.sms_conversation.connector import CLIENT_REFERENCE_PREFIX
+from tidings.conversations.events import event_row
+from tidings.core.statuses import Status
+from tidings.store import deliveries as dq
+from tidings.store.conversation_schema import conv_apps, conv_channel_events
+
+if TYPE_CHECKING:
+    from tidings.workers.writer import Transition
+
+__all__ = ["record_mos", "record_transitions"]
+
+_FAILED = {Status.FAILED, Status.EXPIRED, Status.REJECTED, Status.ABORTED, Status.CANCELLED,
+           Status.DELETED}
+
+
+async def record_transitions(conn: AsyncConnection, transitions: Sequence[Transition], now: int) -> None:
+    final = [t for t in transitions if t.new == Status.DELIVERED or t.new in _FAILED]
+    if not final:
+        return
+    batches = await dq.load_batches(conn, list({t.batch_id for t in final}))
+    rows = []
+    for t in final:
+        batch = batches.get(t.batch_id)
+        ref = batch.client_reference if batch is not None else None
+        if not ref or not ref.startswith(CLIENT_REFERENCE_PREFIX):
+            continue
+        status = "DELIVERED" if t.new == Status.DELIVERED else "FAILED"
+        reason = None if status == "DELIVERED" else f"{t.new.value} (code {t.code})"
+        rows.append(event_row(StatusEvent("SMS", t.batch_id, status, t.at_ms, reason), now))
+    if rows:
+        await conn.execute(conv_channel_events.insert(), rows)
+
+
+def _sender(entry: dict[str, Any]) -> str | None:
+    bearer = entry.get("static_bearer") or {}
+    value = bearer.get("sender") or entry.get("sender")
+    return str(value) if value else None
+
+
+async def record_mos(conn: AsyncConnection, mos: Sequence[Any], now: int) -> None:
+    """`mos` are the writer's MobileOriginated events (sender, recipient, body, at_ms)."""
+    if not mos:
+        return
+    apps = (await conn.execute(select(conv_apps.c.id, conv_apps.c.channel_credentials))).all()
+    owner: dict[str, str] = {}
+    for app in apps:
+        for entry in app.channel_credentials or []:
+            if entry.get("channel") == "SMS" and _sender(entry):
+                owner.setdefault(_sender(entry).lstrip("+"), app.id)  # type: ignore[union-attr]
+    rows = []
+    for mo in mos:
+        app_id = owner.get(str(mo.recipient).lstrip("+"))
+        if app_id is None:
+            continue
+        sender = mo.sender if str(mo.sender).startswith("+") else f"+{mo.sender}"
+        channel_id = f"{mo.connection}:{mo.smsc_id}" if mo.smsc_id else None
+        rows.append(event_row(InboundEvent("SMS", app_id, sender, channel_id or "", mo.at_ms,
+                                           {"text_message": {"text": mo.body}}), now))
+    if rows:
+        await conn.execute(conv_channel_events.insert(), rows)

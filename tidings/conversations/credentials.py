@@ -1,0 +1,23 @@
+"""An app's channel credentials entry for one channel, as stored (Sinch's array form)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.store.conversation_schema import conv_apps
+
+__all__ = ["credentials_for"]
+
+
+async def credentials_for(conn: AsyncConnection, app_id: str, channel: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(conv_apps.c.channel_credentials).where(
+        conv_apps.c.id == app_id))).first()
+    if row is None:
+        return None
+    for entry in row.channel_credentials or []:
+        if entry.get("channel") == channel:
+            return dict(entry)
+    return None

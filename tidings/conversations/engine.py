@@ -1,0 +1,295 @@
+"""The conversation engine: works each outbound message through its channel plan.
+
+A message row is due when `next_ms` has passed and the engine may act on it:
+
+    PENDING ──capability fails / no connector / no credentials──▶ (SKIPPED attempt) ─┐
+       │ ──send: transient error──▶ PENDING again after a backoff (up to MAX_TRIES)    │
+       │ ──send: permanent error or MAX_TRIES transient ─▶ (FAILED attempt) ───────────┤
+       └──send ok──▶ WAITING (attempt SENT, next_ms = deadline from `ttl`)             │
+                        │ ──DELIVERED / READ event──▶ DELIVERED / READ                 │
+                        │ ──FAILED event──▶ (FAILED attempt) ───────────────────────────┤
+                        └──deadline passes──▶ (TIMED_OUT attempt) ─────────────────────┤
+                                                                                       ▼
+                     next plan entry: SWITCHING_CHANNEL callback, PENDING, or FAILED when none is left
+
+Every step is one transaction that also writes the attempt row and the MESSAGE_DELIVERY
+callbacks. Timers are `next_ms` in the database, so a restart resumes where it stopped: a
+message claimed by a process that died is taken over after the claim lease. Claims are guarded
+updates (`claimed_ms`), so two workers never act on one message at once.
+
+Channel events (statuses, inbound messages) arrive through `EventSink` into
+`conv_channel_events` and are applied by `events.py` in the same loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.channels.contract import (
+    ConversationConnector,
+    OutboundMessage,
+)
+from tidings.conversations import callbacks
+from tidings.conversations.credentials import credentials_for
+from tidings.core.errors import (
+    ChannelAuthError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
+from tidings.store.conversation_schema import conv_apps, conv_attempts, conv_messages
+from tidings.store.db import Database
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ConversationEngine", "advance_values"]
+
+MAX_TRIES = 3
+CLAIM_LEASE_MS = 60_000
+BATCH = 256
+
+_m = conv_messages.c
+
+
+async def delivery_hooks(conn: AsyncConnection, msg: Any, status: str, now: int, *,
+                         channel: str | None, identity: str | None,
+                         reason: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    body = callbacks.delivery_report(msg, status, now, channel=channel, identity=identity, reason=reason)
+    return await callbacks.rows_for(conn, msg.project_id, msg.app_id, "MESSAGE_DELIVERY", body, now,
+                                    url_override=msg.callback_url)
+
+
+async def advance_values(conn: AsyncConnection, msg: Any, now: int, channel: str, identity: str | None,
+                         reason: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Leave the current plan entry: the next one (SWITCHING_CHANNEL) or FAILED."""
+    nxt = msg.plan_index + 1
+    if nxt < len(msg.plan or []):
+        hooks = await delivery_hooks(conn, msg, "SWITCHING_CHANNEL", now, channel=channel,
+                                     identity=identity, reason=reason)
+        return ({"plan_index": nxt, "tries": 0, "state": "PENDING", "next_ms": now,
+                 "claimed_ms": None, "attempt_id": None, "reason": reason.get("description")}, hooks)
+    final = {"code": "NO_CHANNELS_LEFT" if len(msg.plan or []) > 1 else reason.get("code", "UNKNOWN"),
+             "description": reason.get("description", "")}
+    hooks = await delivery_hooks(conn, msg, "FAILED", now, channel=channel, identity=identity,
+                                 reason=final)
+    return ({"state": "FAILED", "next_ms": None, "claimed_ms": None,
+             "reason": f"{final['code']}: {final['description']}"}, hooks)
+
+
+class ConversationEngine:
+    def __init__(self, db: Database, clock: Callable[[], int],
+                 connectors: dict[str, ConversationConnector], *, poll_seconds: float = 0.02,
+                 backoff_seconds: float = 0.5) -> None:
+        self._db = db
+        self._clock = clock
+        self.connectors = connectors  # by channel
+        self._poll = poll_seconds
+        self._backoff = backoff_seconds
+        self._configured: dict[tuple[str, str], str] = {}
+        self._inflight: set[asyncio.Task[None]] = set()
+        self.wakeup = asyncio.Event()
+        self.steps = 0
+
+    # -- loop ---------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        from tidings.conversations.events import EventProcessor
+
+        events = EventProcessor(self._db, self._clock, self.connectors)
+        last_config = 0.0
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            try:
+                if loop.time() - last_config > 1.0:
+                    last_config = loop.time()
+                    await self.configure_apps()
+                worked = await self.run_once()
+                worked += await events.run_once()
+            except Exception:  # noqa: BLE001 - the database is down or busy: try again shortly
+                log.exception("conversation engine round failed")
+                worked = 0
+            if not worked:
+                try:
+                    async with asyncio.timeout(self._poll):
+                        await self.wakeup.wait()
+                except TimeoutError:
+                    pass
+                self.wakeup.clear()
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def configure_apps(self) -> None:
+        """Tell each connector about apps with credentials for its channel (new or changed)."""
+        async with self._db.read() as conn:
+            rows = (await conn.execute(select(conv_apps.c.id, conv_apps.c.channel_credentials))).all()
+        for row in rows:
+            for entry in row.channel_credentials or []:
+                connector = self.connectors.get(entry.get("channel"))
+                if connector is None:
+                    continue
+                key = (row.id, entry["channel"])
+                digest = hashlib.sha256(orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)).hexdigest()
+                if self._configured.get(key) == digest:
+                    continue
+                try:
+                    await connector.configure_app(row.id, entry)
+                    self._configured[key] = digest
+                except Exception:  # noqa: BLE001 - retried on the next round
+                    log.warning("configuring app %s on %s failed", row.id, entry["channel"], exc_info=True)
+
+    async def run_once(self) -> int:
+        """Claim due messages and act on each; returns how many were claimed."""
+        now = self._clock()
+        due = and_(_m.state.in_(("PENDING", "WAITING")), _m.next_ms <= now,
+                   or_(_m.claimed_ms.is_(None), _m.claimed_ms <= now - CLAIM_LEASE_MS))
+        async with self._db.write() as conn:
+            ids = list((await conn.execute(select(_m.id).where(due).order_by(_m.next_ms)
+                                           .limit(BATCH))).scalars())
+            if not ids:
+                return 0
+            await conn.execute(update(conv_messages).where(_m.id.in_(ids), due).values(claimed_ms=now))
+            rows = (await conn.execute(select(conv_messages).where(
+                _m.id.in_(ids), _m.claimed_ms == now))).all()
+        await asyncio.gather(*(self._step(row) for row in rows))
+        self.steps += len(rows)
+        return len(rows)
+
+    # -- one message --------------------------------------------------------------------------
+
+    async def _step(self, msg: Any) -> None:
+        try:
+            if msg.state == "WAITING":
+                await self._timed_out(msg)
+            else:
+                await self._try_entry(msg)
+        except Exception:  # noqa: BLE001 - the claim lapses and the message is tried again
+            log.exception("conversation message %s step failed", msg.id)
+
+    async def _write(self, msg: Any, values: dict[str, Any], attempt: dict[str, Any] | None,
+                     hooks: list[dict[str, Any]], conn: AsyncConnection,
+                     finish_attempt: tuple[int, str, str | None] | None = None) -> bool:
+        """Apply `values` to the message if this claim still holds it; with its attempt row and
+        callbacks."""
+        result = await conn.execute(update(conv_messages).where(
+            _m.id == msg.id, _m.claimed_ms == msg.claimed_ms, _m.state == msg.state).values(**values))
+        if not result.rowcount:
+            return False
+        if finish_attempt is not None:
+            attempt_id, state, reason = finish_attempt
+            await conn.execute(update(conv_attempts).where(
+                conv_attempts.c.id == attempt_id, conv_attempts.c.state == "SENT").values(
+                state=state, reason=reason, finished_ms=self._clock()))
+        if attempt is not None:
+            ins = await conn.execute(conv_attempts.insert().values(**attempt))
+            if values.get("state") == "WAITING":
+                await conn.execute(update(conv_messages).where(_m.id == msg.id).values(
+                    attempt_id=ins.inserted_primary_key[0]))
+        await callbacks.enqueue(conn, hooks)
+        return True
+
+    def _attempt(self, msg: Any, entry: dict[str, str], state: str, now: int, *,
+                 reason: str | None = None, channel_message_id: str | None = None,
+                 billing: str | None = None, deadline: int | None = None) -> dict[str, Any]:
+        final = state not in ("SENT",)
+        return {"message_id": msg.id, "position": msg.plan_index, "channel": entry["channel"],
+                "identity": entry.get("identity"), "state": state, "reason": reason,
+                "channel_message_id": channel_message_id, "billing_category": billing,
+                "tries": msg.tries + (0 if state == "SKIPPED" else 1), "created_ms": now,
+                "deadline_ms": deadline, "finished_ms": now if final else None}
+
+    async def _skip_or_fail(self, msg: Any, entry: dict[str, str], state: str, code: str,
+                            description: str) -> None:
+        now = self._clock()
+        async with self._db.write() as conn:
+            values, hooks = await advance_values(conn, msg, now, entry["channel"], entry.get("identity"),
+                                                 {"code": code, "description": description})
+            attempt = self._attempt(msg, entry, state, now, reason=f"{code}: {description}")
+            await self._write(msg, values, attempt, hooks, conn)
+
+    async def _timed_out(self, msg: Any) -> None:
+        entry = (msg.plan or [])[msg.plan_index]
+        now = self._clock()
+        async with self._db.write() as conn:
+            values, hooks = await advance_values(
+                conn, msg, now, entry["channel"], entry.get("identity"),
+                {"code": "DELIVERY_TIMED_OUT", "description": f"not delivered on {entry['channel']} within the ttl"})
+            await self._write(msg, values, None, hooks, conn,
+                              finish_attempt=(msg.attempt_id, "TIMED_OUT", "DELIVERY_TIMED_OUT"))
+
+    async def _outbound(self, msg: Any, entry: dict[str, str]) -> OutboundMessage | str:
+        async with self._db.read() as conn:
+            creds = await credentials_for(conn, msg.app_id, entry["channel"])
+            last_inbound = None
+            if msg.contact_id:
+                last_inbound = (await conn.execute(select(func.max(_m.accept_ms)).where(
+                    _m.app_id == msg.app_id, _m.contact_id == msg.contact_id,
+                    _m.channel == entry["channel"], _m.direction == "TO_APP"))).scalar()
+        if creds is None and entry["channel"] != "SMS":
+            return f"the app has no {entry['channel']} credentials"
+        return OutboundMessage(
+            message_id=msg.id, project_id=msg.project_id, app_id=msg.app_id, channel=entry["channel"],
+            identity=entry["identity"], content=msg.content, credentials=creds or {},
+            correlation_id=msg.correlation_id, last_inbound_ms=last_inbound,
+            metadata={"attempt": f"{msg.plan_index}.{msg.tries}"})
+
+    async def _try_entry(self, msg: Any) -> None:
+        plan = msg.plan or []
+        if msg.plan_index >= len(plan):
+            return
+        entry = plan[msg.plan_index]
+        connector = self.connectors.get(entry["channel"])
+        if connector is None:
+            await self._skip_or_fail(msg, entry, "SKIPPED", "CHANNEL_CONFIGURATION_MISSING",
+                                     f"no {entry['channel']} connector is configured")
+            return
+        out = await self._outbound(msg, entry)
+        if isinstance(out, str):
+            await self._skip_or_fail(msg, entry, "SKIPPED", "CHANNEL_CONFIGURATION_MISSING", out)
+            return
+        try:
+            capability = await connector.capability(out)
+            if not capability.reachable:
+                await self._skip_or_fail(msg, entry, "SKIPPED", "RECIPIENT_NOT_REACHABLE",
+                                         capability.reason or f"not reachable on {entry['channel']}")
+                return
+            result = await connector.send(out)
+        except (PermanentDeliveryError, ChannelAuthError) as exc:
+            code = "CHANNEL_BAD_CONFIGURATION" if isinstance(exc, ChannelAuthError) else "CHANNEL_REJECT"
+            await self._skip_or_fail(msg, entry, "FAILED", code, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - transient (TransientDeliveryError, timeouts, bugs)
+            await self._transient(msg, entry, exc)
+            return
+        now = self._clock()
+        deadline = now + msg.ttl_ms if msg.ttl_ms else None
+        async with self._db.write() as conn:
+            hooks = await delivery_hooks(conn, msg, "QUEUED_ON_CHANNEL", now, channel=entry["channel"],
+                                         identity=entry["identity"])
+            attempt = self._attempt(msg, entry, "SENT", now, channel_message_id=result.channel_message_id,
+                                    billing=result.billing_category, deadline=deadline)
+            values = {"state": "WAITING", "next_ms": deadline, "claimed_ms": None,
+                      "channel": entry["channel"], "identity": entry["identity"], "tries": msg.tries + 1}
+            await self._write(msg, values, attempt, hooks, conn)
+
+    async def _transient(self, msg: Any, entry: dict[str, str], exc: Exception) -> None:
+        tries = msg.tries + 1
+        description = f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, TransientDeliveryError):
+            log.warning("send on %s raised %s; treated as transient", entry["channel"], description)
+        if tries >= MAX_TRIES:
+            await self._skip_or_fail(msg, entry, "FAILED", "CHANNEL_FAILURE",
+                                     f"{description} (after {tries} tries)")
+            return
+        delay = self._backoff * (2 ** (tries - 1))
+        if isinstance(exc, TransientDeliveryError):
+            delay = max(delay, min(exc.retry_after, 30.0))
+        async with self._db.write() as conn:
+            await self._write(msg, {"tries": tries, "next_ms": self._clock() + int(delay * 1000),
+                                    "claimed_ms": None, "reason": description}, None, [], conn)

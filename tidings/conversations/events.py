@@ -1,0 +1,234 @@
+"""Channel events: stored durably by `EventSink` (before a platform gets its 2xx), applied by
+`EventProcessor` (in the engine's loop).
+
+Status events move the attempt they name (by channel and platform message id) and, when the
+message is waiting on that attempt, the message: DELIVERED / READ end it, FAILED moves it to the
+next channel. A status for an attempt not recorded yet (the platform answered faster than the
+engine committed its send) is retried for a while, then dropped.
+
+Inbound events find or create the contact (by channel identity) and the app's active
+conversation with it, store the message (TO_APP), and queue MESSAGE_INBOUND. On a channel that
+cannot show choices, a reply "2" to a message with choices becomes a choice_response_message
+with the second choice's postback_data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.channels.contract import (
+    ChannelEvent,
+    ChannelFeature,
+    ConversationConnector,
+    InboundEvent,
+    StatusEvent,
+)
+from tidings.conversations import callbacks, queries, views
+from tidings.conversations.credentials import credentials_for
+from tidings.conversations.degrade import numbered_choices, parse_choice_reply
+from tidings.conversations.engine import advance_values, delivery_hooks
+from tidings.core.ids import ulid
+from tidings.store.conversation_schema import (
+    conv_attempts,
+    conv_channel_events,
+    conv_contacts,
+    conv_conversations,
+    conv_identities,
+    conv_messages,
+)
+from tidings.store.db import Database
+
+log = logging.getLogger(__name__)
+
+__all__ = ["EventProcessor", "EventSink", "event_row"]
+
+MAX_UNMATCHED_TRIES = 40
+BATCH = 512
+_e = conv_channel_events.c
+_m = conv_messages.c
+
+
+def event_row(event: ChannelEvent, now: int) -> dict[str, Any]:
+    kind = "status" if isinstance(event, StatusEvent) else "inbound"
+    return {"kind": kind, "body": dataclasses.asdict(event), "received_ms": now, "due_ms": now,
+            "tries": 0, "claimed_ms": None, "processed_ms": None}
+
+
+class EventSink:
+    """The `ChannelEventSink` connectors hand platform events to."""
+
+    def __init__(self, db: Database, clock: Callable[[], int],
+                 on_accept: Callable[[], None] | None = None) -> None:
+        self._db = db
+        self._clock = clock
+        self._on_accept = on_accept
+
+    async def accept(self, events: Sequence[ChannelEvent]) -> None:
+        if not events:
+            return
+        now = self._clock()
+        async with self._db.write() as conn:
+            await conn.execute(conv_channel_events.insert(), [event_row(e, now) for e in events])
+        if self._on_accept is not None:
+            self._on_accept()
+
+    async def credentials(self, app_id: str, channel: str) -> dict[str, Any] | None:
+        async with self._db.read() as conn:
+            return await credentials_for(conn, app_id, channel)
+
+
+class EventProcessor:
+    def __init__(self, db: Database, clock: Callable[[], int],
+                 connectors: dict[str, ConversationConnector]) -> None:
+        self._db = db
+        self._clock = clock
+        self._connectors = connectors
+
+    async def run_once(self) -> int:
+        now = self._clock()
+        async with self._db.write() as conn:
+            rows = (await conn.execute(select(conv_channel_events).where(
+                _e.processed_ms.is_(None), _e.due_ms <= now).order_by(_e.id).limit(BATCH)
+                .with_for_update(skip_locked=True))).all()
+            for row in rows:
+                if row.kind == "status":
+                    done = await self._status(conn, StatusEvent(**row.body), now)
+                else:
+                    await self._inbound(conn, InboundEvent(**row.body), now)
+                    done = True
+                if done or row.tries + 1 >= MAX_UNMATCHED_TRIES:
+                    await conn.execute(update(conv_channel_events).where(_e.id == row.id)
+                                       .values(processed_ms=now))
+                else:
+                    await conn.execute(update(conv_channel_events).where(_e.id == row.id).values(
+                        tries=row.tries + 1, due_ms=now + min(250 * (row.tries + 1), 5000)))
+        return len(rows)
+
+    # -- statuses -------------------------------------------------------------------------------
+
+    async def _status(self, conn: AsyncConnection, ev: StatusEvent, now: int) -> bool:
+        a = conv_attempts.c
+        attempt = (await conn.execute(select(conv_attempts).where(
+            a.channel == ev.channel, a.channel_message_id == ev.channel_message_id)
+            .order_by(a.id.desc()))).first()
+        if attempt is None:
+            return False
+        order = {"SENT": 0, "TIMED_OUT": 0, "DELIVERED": 1, "READ": 2}
+        if ev.status in ("DELIVERED", "READ") and order.get(attempt.state, 9) < order[ev.status]:
+            await conn.execute(update(conv_attempts).where(a.id == attempt.id).values(
+                state=ev.status, finished_ms=ev.at_ms))
+        elif ev.status == "FAILED" and attempt.state == "SENT":
+            await conn.execute(update(conv_attempts).where(a.id == attempt.id).values(
+                state="FAILED", reason=ev.reason, finished_ms=ev.at_ms))
+        msg = (await conn.execute(select(conv_messages).where(_m.id == attempt.message_id))).first()
+        if msg is None or msg.attempt_id != attempt.id:
+            return True  # a late status for a channel the message already left: recorded above
+        hooks: list[dict[str, Any]] = []
+        if ev.status in ("DELIVERED", "READ") and msg.state in ("WAITING", "DELIVERED"):
+            if ev.status == "DELIVERED" and msg.state == "DELIVERED":
+                return True
+            result = await conn.execute(update(conv_messages).where(
+                _m.id == msg.id, _m.state == msg.state, _m.attempt_id == attempt.id).values(
+                state=ev.status, next_ms=None, claimed_ms=None))
+            if result.rowcount:
+                hooks = await delivery_hooks(conn, msg, ev.status, now, channel=ev.channel,
+                                             identity=attempt.identity)
+        elif ev.status == "FAILED" and msg.state == "WAITING":
+            values, hooks = await advance_values(conn, msg, now, ev.channel, attempt.identity,
+                                                 {"code": "CHANNEL_FAILURE",
+                                                  "description": ev.reason or "failed on the channel"})
+            result = await conn.execute(update(conv_messages).where(
+                _m.id == msg.id, _m.state == "WAITING", _m.attempt_id == attempt.id).values(**values))
+            if not result.rowcount:
+                hooks = []
+        await callbacks.enqueue(conn, hooks)
+        return True
+
+    # -- inbound --------------------------------------------------------------------------------
+
+    async def _inbound(self, conn: AsyncConnection, ev: InboundEvent, now: int) -> None:
+        app = await queries.app_by_id(conn, ev.app_id)
+        if app is None:
+            log.warning("inbound event for unknown app %s dropped", ev.app_id)
+            return
+        if ev.channel_message_id and (await conn.execute(select(_m.id).where(
+                _m.channel == ev.channel, _m.channel_message_id == ev.channel_message_id))).first():
+            return  # the platform redelivered it
+        project_id = app.project_id
+        hooks: list[dict[str, Any]] = []
+        contact_id = await queries.contact_by_identities(conn, project_id, [(ev.channel, ev.identity)])
+        if contact_id is None:
+            contact_id = ulid()
+            await conn.execute(conv_contacts.insert().values(
+                id=contact_id, project_id=project_id, display_name=ev.display_name, email=None,
+                language=None, metadata=None, external_id=None, channel_priority=None, created_ms=now))
+            await conn.execute(conv_identities.insert().values(
+                project_id=project_id, channel=ev.channel, identity=ev.identity,
+                contact_id=contact_id, position=0))
+            contact = views.contact_json(await queries.contact(conn, project_id, contact_id),
+                                         [{"channel": ev.channel, "identity": ev.identity}])
+            hooks += await callbacks.rows_for(
+                conn, project_id, app.id, "CONTACT_CREATE",
+                callbacks.contact_event(project_id, app.id, "CONTACT_CREATE", contact, now), now)
+        conv = await queries.active_conversation(conn, app.id, contact_id)
+        if conv is None:
+            conversation_id = ulid()
+            await conn.execute(conv_conversations.insert().values(
+                id=conversation_id, project_id=project_id, app_id=app.id, contact_id=contact_id,
+                active=True, active_channel=ev.channel, metadata=None, created_ms=now, last_ms=ev.at_ms))
+        else:
+            conversation_id = conv.id
+            await conn.execute(update(conv_conversations).where(conv_conversations.c.id == conv.id)
+                               .values(last_ms=ev.at_ms, active_channel=ev.channel))
+        content = await self._content(conn, ev, conversation_id)
+        message_id = ulid()
+        await conn.execute(conv_messages.insert().values(
+            id=message_id, project_id=project_id, app_id=app.id, conversation_id=conversation_id,
+            contact_id=contact_id, direction="TO_APP", content=content, channel=ev.channel,
+            identity=ev.identity, metadata=None, correlation_id=None, callback_url=None,
+            processing_mode=app.processing_mode, ttl_ms=None, plan=None, plan_index=0, tries=0,
+            state="RECEIVED", next_ms=None, claimed_ms=None, attempt_id=None, reason=None,
+            channel_message_id=ev.channel_message_id or None, accept_ms=ev.at_ms, idempotency_key=None,
+            request_hash=None))
+        row = (await conn.execute(select(conv_messages).where(_m.id == message_id))).one()
+        body = views.message_json(row)
+        hooks += await callbacks.rows_for(
+            conn, project_id, app.id, "MESSAGE_INBOUND",
+            callbacks.inbound_message(project_id, app.id, body, now), now)
+        await callbacks.enqueue(conn, hooks)
+
+    async def _content(self, conn: AsyncConnection, ev: InboundEvent, conversation_id: str) -> dict[str, Any]:
+        content = dict(ev.content)
+        choice = content.get("choice_response_message")
+        if isinstance(choice, dict) and not choice.get("message_id") and ev.reply_to_channel_message_id:
+            answered = await self._message_for_channel_id(conn, ev.channel, ev.reply_to_channel_message_id)
+            if answered:
+                content["choice_response_message"] = {**choice, "message_id": answered}
+        text = (content.get("text_message") or {}).get("text")
+        connector = self._connectors.get(ev.channel)
+        text_only = connector is None or not (connector.features & ChannelFeature.CHOICE)
+        if isinstance(text, str) and text.strip().rstrip(".)").isdigit() and text_only:
+            last = (await conn.execute(select(conv_messages).where(
+                _m.conversation_id == conversation_id, _m.direction == "TO_CONTACT",
+                _m.channel == ev.channel, _m.state.in_(("WAITING", "DELIVERED", "READ")))
+                .order_by(_m.accept_ms.desc(), _m.id.desc()).limit(1))).first()
+            if last is not None:
+                picked = parse_choice_reply(text, numbered_choices(last.content))
+                if picked is not None:
+                    return {"choice_response_message": {
+                        "message_id": last.id, "postback_data": picked.get("postback_data") or ""}}
+        return content
+
+    async def _message_for_channel_id(self, conn: AsyncConnection, channel: str, channel_id: str) -> str | None:
+        a = conv_attempts.c
+        row = (await conn.execute(select(a.message_id).where(
+            a.channel == channel, a.channel_message_id == channel_id))).first()
+        return str(row.message_id) if row else None
+
+

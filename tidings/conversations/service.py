@@ -1,0 +1,104 @@
+"""Wiring of the Conversation API's moving parts for a runtime.
+
+    ConversationWorker(ctx)        the worker side (in `Pipeline`): every enabled connector
+                                   (`channels/registry.py`, SMS through the SMS pipeline), the
+                                   engine and its event processor
+    channel_routes(ctx)            the API side: each connector's inbound webhook routes under
+                                   /channels/{id}, storing events with `EventSink`
+    public_url(settings)           where Tidings is reachable (webhook URLs, sandbox twins)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+
+import httpx
+from starlette.routing import BaseRoute, Mount
+
+from tidings.channels import registry
+from tidings.channels.contract import ConversationConnector
+from tidings.config import Settings
+from tidings.conversations.engine import ConversationEngine
+from tidings.conversations.events import EventSink
+from tidings.runtime.context import Context
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ChannelRoutes", "ConversationWorker", "public_url"]
+
+
+def public_url(settings: Settings) -> str:
+    return (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+
+
+def by_channel(connectors: dict[str, ConversationConnector]) -> dict[str, ConversationConnector]:
+    """One connector per channel: the first by id (sms_conversation is the SMS one)."""
+    out: dict[str, ConversationConnector] = {}
+    for connector in connectors.values():
+        out.setdefault(connector.channel, connector)
+    return out
+
+
+class ConversationWorker:
+    def __init__(self, ctx: Context, *, extra_connectors: dict[str, ConversationConnector] | None = None,
+                 timeout: float = 10.0) -> None:
+        self.ctx = ctx
+        self._http = httpx.AsyncClient(timeout=timeout)
+        connectors = registry.build(public_url(ctx.settings), self._http, ctx.clock,
+                                    extra_options={"sms_conversation": {"ctx": ctx}})
+        connectors.update(extra_connectors or {})
+        self.connectors = connectors
+        self.engine = ConversationEngine(ctx.db, ctx.clock, by_channel(connectors))
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    async def start(self) -> None:
+        for connector in self.connectors.values():
+            try:
+                await connector.start()
+            except Exception:  # noqa: BLE001 - one platform down must not stop the others
+                log.exception("connector %s failed to start", connector.id)
+        self._task = asyncio.get_running_loop().create_task(self.engine.run(self._stop),
+                                                            name="conversation-engine")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        for connector in self.connectors.values():
+            try:
+                await connector.aclose()
+            except Exception:  # noqa: BLE001
+                log.exception("connector %s failed to close", connector.id)
+        await self._http.aclose()
+
+
+class ChannelRoutes:
+    """The API side's connector instances, for their inbound webhook routes."""
+
+    def __init__(self, ctx: Context, *, extra_connectors: dict[str, ConversationConnector] | None = None
+                 ) -> None:
+        self._http = httpx.AsyncClient(timeout=10.0)
+        self.connectors = registry.build(public_url(ctx.settings), self._http, ctx.clock,
+                                         extra_options={"sms_conversation": {"ctx": ctx}})
+        self.connectors.update(extra_connectors or {})
+        self.sink = EventSink(ctx.db, ctx.clock)
+
+    def routes(self) -> list[BaseRoute]:
+        out: list[BaseRoute] = []
+        for cid, connector in self.connectors.items():
+            try:
+                routes = connector.inbound_routes(self.sink)
+            except Exception:  # noqa: BLE001
+                log.exception("connector %s has no usable inbound routes", cid)
+                continue
+            if routes:
+                out.append(Mount(f"/channels/{cid}", routes=routes))
+        return out
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
