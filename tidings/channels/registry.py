@@ -30,7 +30,11 @@ from tidings.channels.contract import ConnectorContext, ConnectorFactory, Conver
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Available", "available", "build", "sandbox_twin_factories"]
+__all__ = ["OVERRIDES", "Available", "available", "build", "sandbox_twin_factories"]
+
+# Connector factories that replace whatever serves their channel (tests, embedding
+# applications): id -> (channel, factory).
+OVERRIDES: dict[str, tuple[str, ConnectorFactory]] = {}
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,10 @@ def build(public_url: str, http: httpx.AsyncClient, clock: Callable[[], int], *,
             out[item.id] = item.factory(ConnectorContext(url, http, clock, public_url, options))
         except Exception:  # noqa: BLE001 - misconfigured: the others still work
             log.exception("connector %s could not be created", item.id)
+    for cid, (channel, factory) in OVERRIDES.items():
+        for other in [k for k, c in out.items() if c.channel == channel]:
+            del out[other]
+        out[cid] = factory(ConnectorContext(public_url, http, clock, public_url, {}))
     return out
 
 
