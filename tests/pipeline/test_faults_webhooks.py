@@ -62,14 +62,15 @@ async def test_receiver_refusing_then_failing_gets_every_report_once_up(
             await wait_all_status(platform.ctx.db, len(TO))
 
             async def refused_twice() -> bool:
-                # Each report tried once; then one at a time probes the failing URL.
+                # Past the first failure one report at a time probes the failing URL; the
+                # others wait for it, untried.
                 rows = await outbox_rows(platform.ctx.db)
-                return (len(rows) == len(TO) and all(r.attempts >= 1 for r in rows)
-                        and sum(r.attempts for r in rows) >= len(TO) + 1)
+                return len(rows) == len(TO) and max(r.attempts for r in rows) >= 2
 
             await wait_until(refused_twice, 10.0, "the refusing receiver to be probed again")
             rows = await outbox_rows(platform.ctx.db)
-            assert all(r.state == "pending" and "Connect" in (r.last_error or "") for r in rows), rows
+            assert all(r.state == "pending" for r in rows), rows
+            assert all("Connect" in r.last_error for r in rows if r.attempts), rows
 
             receiver.statuses.extend([500, 500])  # up, but failing twice
             await receiver.start()
@@ -101,11 +102,11 @@ async def test_pending_reports_survive_a_restart(platform_factory: Any, http: ht
                                         callback_url=receiver.url, **SENDER)
             await wait_all_status(platform.ctx.db, len(TO))
 
-            async def all_tried() -> bool:
+            async def tried() -> bool:
                 rows = await outbox_rows(platform.ctx.db)
-                return len(rows) == len(TO) and all(r.attempts >= 1 for r in rows)
+                return len(rows) == len(TO) and max(r.attempts for r in rows) >= 1
 
-            await wait_until(all_tried, 10.0, "every report to have been tried")
+            await wait_until(tried, 10.0, "the receiver to have been tried")
             secret = platform.creds.webhook_secret
         assert receiver.requests == []
 

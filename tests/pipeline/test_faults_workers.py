@@ -230,3 +230,42 @@ async def test_smsc_cut_while_two_worker_processes_send(fresh_postgres_url: str,
         await wait_all_status(c.db, len(recipients), timeout=30.0)
         received = inbox_counts(c.sandbox, recipients)
         assert not [n for n in recipients if received[n] == 0]
+
+
+async def test_claims_of_a_dead_worker_are_sent_again_while_work_is_queued(
+    platform_factory: Any, http: httpx.AsyncClient
+) -> None:
+    """Both profiles. A worker acknowledges its queue entries once it has claimed their
+    deliveries, so a worker that dies holding claims leaves nothing in the queue to recover
+    them: the sweep republishes claims older than the lease, and must do so even while other
+    work waits in the queue (under steady load it always does)."""
+    from sqlalchemy import update
+
+    from tidings.store.schema import deliveries
+    from tidings.workers.sweeper import Sweeper
+    from tidings.workers.writer import OutcomeWriter
+
+    async with platform_factory(dispatch_lease_seconds=1.0) as platform:
+        await platform.stop_worker()
+        dead = await platform.send(http, to=["+46701239001"], body="claimed by the dead", **SENDER)
+        taken = await platform.ctx.dispatch.take(10, 2.0)
+        assert taken is not None and len(taken.ids) == 1
+        long_ago = platform.ctx.clock() - 10_000
+        async with platform.ctx.db.write() as conn:  # what the dead worker did: claim, then ack
+            await conn.execute(update(deliveries).where(deliveries.c.id.in_(taken.ids))
+                               .values(claimed_ms=long_ago, published_ms=long_ago, attempts=1))
+        await platform.ctx.dispatch.ack(taken)
+        queued = await platform.send(http, to=["+46701239002"], body="queued", **SENDER)
+        assert await platform.ctx.dispatch.backlog() > 0
+
+        sweeper = Sweeper(platform.ctx, OutcomeWriter(platform.ctx.db, platform.ctx.clock))
+        assert await sweeper.republish_stale() == 1
+
+        await platform.start_worker()
+        await wait_all_status(platform.ctx.db, 2)
+        for number in ("+46701239001", "+46701239002"):
+            assert len(await platform.sandbox.wait_for_messages(number, 1)) == 1
+        for batch in (dead, queued):
+            report = await http.get(platform.xms(f"/batches/{batch['id']}/delivery_report"),
+                                    headers=platform.auth)
+            assert report.json()["statuses"][0]["status"] == "Delivered"

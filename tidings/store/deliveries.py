@@ -33,16 +33,19 @@ async def publish_due(conn: AsyncConnection, now: int, limit: int) -> list[int]:
     return [r[0] for r in result]
 
 
-async def republish_stale(conn: AsyncConnection, now: int, lease_ms: int, limit: int) -> list[int]:
+async def republish_stale(conn: AsyncConnection, now: int, lease_ms: int, limit: int, *,
+                          claimed_only: bool = False) -> list[int]:
     """Queued deliveries published or claimed longer than a lease ago and never settled: the
-    worker or the queue entry was lost. Publish them again (the claim makes duplicates harmless)."""
+    worker or the queue entry was lost. Publish them again (the claim makes duplicates harmless).
+    `claimed_only`: just those a worker claimed (and so took off the queue) and never settled."""
     stale = now - lease_ms
+    claim_lapsed = d.c.claimed_ms < stale
     rows = (
         select(d.c.id)
         .where(
             d.c.status == QUEUED,
             d.c.published_ms < stale,
-            (d.c.claimed_ms.is_(None)) | (d.c.claimed_ms < stale),
+            claim_lapsed if claimed_only else (d.c.claimed_ms.is_(None)) | claim_lapsed,
         )
         .limit(limit)
         .scalar_subquery()

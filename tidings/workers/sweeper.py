@@ -1,8 +1,8 @@
 """The sweeper: the periodic jobs that make the pipeline whole after delays, crashes and time.
 
 - publishes deliveries that became due (scheduled `send_at`, retries after throttling);
-- republishes deliveries whose queue entry or worker was lost (only when the queue is drained,
-  so a long backlog is not duplicated);
+- republishes deliveries whose worker died holding their claim (always), and those whose queue
+  entry was lost (only when the queue is drained, so a long backlog is not duplicated);
 - expires Queued deliveries whose batch's `expire_at` has passed;
 - matches receipts that arrived before their submission was recorded in another transaction;
 - sends batch-level delivery reports for batches that are done;
@@ -75,11 +75,14 @@ class Sweeper:
         return len(ids) == PUBLISH_LIMIT
 
     async def republish_stale(self) -> int:
-        if await self.ctx.dispatch.backlog() > 0:
-            return 0
+        # A claim past its lease belongs to a dead worker, which acknowledged the queue entry
+        # when it claimed: nothing else will bring it back, whatever is queued. An unclaimed
+        # delivery may still be in the backlog, so it waits until the queue is drained.
+        claimed_only = await self.ctx.dispatch.backlog() > 0
         lease = int(self.ctx.settings.dispatch_lease_seconds * 1000)
         async with self.ctx.db.write() as conn:
-            ids = await dq.republish_stale(conn, self.ctx.clock(), lease, PUBLISH_LIMIT)
+            ids = await dq.republish_stale(conn, self.ctx.clock(), lease, PUBLISH_LIMIT,
+                                           claimed_only=claimed_only)
         if ids:
             log.info("republishing %d deliveries whose worker or queue entry was lost", len(ids))
         await self.ctx.dispatch.publish(ids)
