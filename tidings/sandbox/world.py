@@ -17,6 +17,7 @@ from tidings.sandbox.handsets import DEFAULT_MAX_MESSAGES, Handset, HandsetMessa
 from tidings.sandbox.platform import PlatformTwin, SandboxService
 from tidings.sandbox.rules import Behaviour, Draw, Rules
 from tidings.sandbox.smsc import SmscHandler
+from tidings.sandbox.voice import SandboxVoice
 from tidings.smpp.server import SmppServer
 
 __all__ = ["Sandbox"]
@@ -50,6 +51,9 @@ class Sandbox:
         # Messaging-app platform twins by channel name ("WHATSAPP", "RCS"…); see `platform.py`.
         self.platforms: dict[str, PlatformTwin] = {}
         self.services: list[SandboxService] = []
+        # The voice network (flash calls, callouts) on the same handsets; see `voice.py`.
+        self.voice = SandboxVoice(self.handsets, self.draw, clock)
+        self.attach(self.voice)
 
     def register_platform(self, twin: PlatformTwin) -> None:
         """Add a platform twin: its HTTP API is served under /sandbox/platforms/{twin.name}/."""

@@ -1,0 +1,317 @@
+"""The sandbox voice network: flash calls and callouts placed on virtual handsets.
+
+Implements `tidings.voice.network.VoiceNetwork`. Every call is recorded on the called handset's
+call log — caller id, time, kind (flash | callout), what was spoken, duration, answered or
+missed — and served at `GET /sandbox/v1/handsets/{number}/calls`. A flash call rings once and
+hangs up, so it is always a missed call whose caller id is the point; a callout is answered
+with the probability of its prefix rule (`answer_rate`) and then "speaks" its text (recorded as
+`spoken_text`; a missed callout spoke nothing).
+
+Failures follow the protocol: an invalid number or an unreachable handset raises
+`PermanentDeliveryError` (SIP-style codes 404 and 480), a network failure drawn from the
+prefix rule's `failure_rate` raises `TransientDeliveryError` (503). Call set-up takes the rule's
+latency (`latency_ms`: a number, `[min, max]` or `{"min", "max"}`), drawn from the sandbox's
+seeded random source.
+
+    GET    /handsets/{number}/calls    the call log, oldest first
+    DELETE /handsets/{number}/calls    clear it
+    GET    /voice/rules                every voice prefix rule
+    PUT    /voice/rules/{prefix}       {"latency_ms", "answer_rate", "failure_rate"}
+    DELETE /voice/rules/{prefix}       remove one ('default' resets the default rule)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from tidings.core.errors import PermanentDeliveryError, TransientDeliveryError
+from tidings.sandbox.handsets import DEFAULT_MAX_MESSAGES, Handsets, InvalidNumber, normalize_number
+from tidings.sandbox.rules import Draw, InvalidRule, normalize_prefix
+
+__all__ = [
+    "CALL_FAILED",
+    "INVALID_NUMBER",
+    "UNREACHABLE",
+    "SandboxVoice",
+    "VoiceBehaviour",
+    "VoiceCall",
+]
+
+INVALID_NUMBER = 404
+"""Code of the `PermanentDeliveryError` for a number that does not exist (SIP 404 Not Found)."""
+UNREACHABLE = 480
+"""Code of the `PermanentDeliveryError` for an unreachable handset (SIP 480 Temporarily Unavailable)."""
+CALL_FAILED = 503
+"""Code in the message of the `TransientDeliveryError` for a drawn network failure (SIP 503)."""
+
+DEFAULT_CALLOUT_CLI = "+15550100000"
+"""The caller id callouts show (the sandbox's own voice platform number)."""
+FLASH_RING_MS = 1500
+"""How long a flash call rings before it hangs up."""
+_MS_PER_WORD = 450
+_CALLOUT_OVERHEAD_MS = 1500  # pick-up and greeting pause before the speech
+
+CallKind = Literal["flash", "callout"]
+
+
+@dataclass(frozen=True)
+class VoiceCall:
+    call_id: str
+    sender: str  # the caller id shown on the handset
+    recipient: str
+    kind: CallKind
+    spoken_text: str | None
+    locale: str | None
+    started_at_ms: int
+    duration_ms: int
+    answered: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.call_id,
+            "from": self.sender,
+            "to": self.recipient,
+            "kind": self.kind,
+            "spoken_text": self.spoken_text,
+            "locale": self.locale,
+            "started_at": _iso(self.started_at_ms),
+            "duration_ms": self.duration_ms,
+            "answered": self.answered,
+        }
+
+
+@dataclass(frozen=True)
+class VoiceBehaviour:
+    latency_min_ms: int = 20
+    latency_max_ms: int = 200
+    answer_rate: float = 1.0
+    failure_rate: float = 0.0
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> VoiceBehaviour:
+        """From keyword options or a JSON object; raises `InvalidRule`."""
+        values: dict[str, Any] = {}
+        for key, value in options.items():
+            if key == "latency_ms":
+                values["latency_min_ms"], values["latency_max_ms"] = _latency(value)
+            elif key in ("answer_rate", "failure_rate"):
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                    raise InvalidRule(f"{key} must be a number from 0 to 1")
+                values[key] = float(value)
+            else:
+                raise InvalidRule(f"unknown voice rule field {key!r}")
+        return cls(**values)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"latency_ms": {"min": self.latency_min_ms, "max": self.latency_max_ms},
+                "answer_rate": self.answer_rate, "failure_rate": self.failure_rate}
+
+
+def _latency(value: Any) -> tuple[int, int]:
+    if isinstance(value, Mapping):
+        low, high = value.get("min"), value.get("max", value.get("min"))
+    elif isinstance(value, (list, tuple)) and len(value) == 2:
+        low, high = value
+    else:
+        low = high = value
+    if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in (low, high)):
+        raise InvalidRule("latency_ms is a non-negative integer, [min, max] or {\"min\": .., \"max\": ..}")
+    assert isinstance(low, int) and isinstance(high, int)
+    if low > high:
+        raise InvalidRule("latency min is above max")
+    return low, high
+
+
+def _iso(at_ms: int) -> str:
+    return datetime.fromtimestamp(at_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def speech_duration_ms(text: str) -> int:
+    """How long a text-to-speech voice takes to say `text`, roughly."""
+    return _CALLOUT_OVERHEAD_MS + _MS_PER_WORD * len(text.split())
+
+
+class SandboxVoice:
+    """The voice network of a sandbox: a `VoiceNetwork` and a `SandboxService`."""
+
+    def __init__(self, handsets: Handsets, draw: Draw, clock: Callable[[], int], *,
+                 callout_cli: str = DEFAULT_CALLOUT_CLI, max_calls: int = DEFAULT_MAX_MESSAGES) -> None:
+        self.handsets = handsets
+        self.draw = draw
+        self.clock = clock
+        self.callout_cli = normalize_number(callout_cli)
+        self.max_calls = max_calls
+        self._rules: dict[str, VoiceBehaviour] = {"": VoiceBehaviour()}
+        self._calls: dict[str, deque[VoiceCall]] = {}
+        self._ids = itertools.count(1)
+        self._changed = asyncio.Event()
+
+    # -- rules -------------------------------------------------------------------------------------
+
+    def set_rule(self, prefix: str, **options: Any) -> VoiceBehaviour:
+        """Voice behaviour for numbers starting with `prefix` ('' for every other number):
+        latency_ms, answer_rate, failure_rate. Raises `InvalidRule`."""
+        return self._set_rule(prefix, options)
+
+    def _set_rule(self, prefix: str, options: Mapping[str, Any]) -> VoiceBehaviour:
+        behaviour = VoiceBehaviour.from_options(options)
+        self._rules[normalize_prefix(prefix)] = behaviour
+        return behaviour
+
+    def delete_rule(self, prefix: str) -> bool:
+        key = normalize_prefix(prefix)
+        if key == "":
+            self._rules[""] = VoiceBehaviour()
+            return True
+        return self._rules.pop(key, None) is not None
+
+    def rule_for(self, number: str) -> VoiceBehaviour:
+        digits = number.removeprefix("+")
+        for end in range(len(digits), -1, -1):
+            behaviour = self._rules.get(digits[:end])
+            if behaviour is not None:
+                return behaviour
+        return self._rules[""]
+
+    # -- VoiceNetwork ------------------------------------------------------------------------------
+
+    async def place_flash_call(self, to: str, cli: str) -> str:
+        try:
+            caller = normalize_number(cli)
+        except InvalidNumber as exc:
+            raise PermanentDeliveryError(f"caller id {cli!r} is not an E.164 number", INVALID_NUMBER) from exc
+        recipient, _ = await self._connect(to)
+        return self._record(caller, recipient, "flash", None, None, FLASH_RING_MS, answered=False)
+
+    async def place_callout(self, to: str, speech: str, locale: str) -> str:
+        recipient, behaviour = await self._connect(to)
+        text = " ".join(speech.split())
+        if self.draw.chance(behaviour.answer_rate):
+            return self._record(self.callout_cli, recipient, "callout", text, locale,
+                                speech_duration_ms(text), answered=True)
+        return self._record(self.callout_cli, recipient, "callout", None, locale, 0, answered=False)
+
+    async def _connect(self, to: str) -> tuple[str, VoiceBehaviour]:
+        try:
+            handset = self.handsets.get(to)
+        except InvalidNumber as exc:
+            raise PermanentDeliveryError(f"{to!r} is not an E.164 number", INVALID_NUMBER) from exc
+        behaviour = self.rule_for(handset.number)
+        latency = self.draw.latency_ms(behaviour)  # type: ignore[arg-type]
+        failed = self.draw.chance(behaviour.failure_rate)
+        if latency:
+            await asyncio.sleep(latency / 1000)
+        if not handset.valid:
+            raise PermanentDeliveryError(f"{handset.number} is not an assigned number", INVALID_NUMBER)
+        if not handset.reachable:
+            raise PermanentDeliveryError(f"{handset.number} is unreachable", UNREACHABLE)
+        if failed:
+            raise TransientDeliveryError(f"{CALL_FAILED}: the call to {handset.number} failed")
+        return handset.number, behaviour
+
+    def _record(self, sender: str, recipient: str, kind: CallKind, spoken: str | None,
+                locale: str | None, duration_ms: int, *, answered: bool) -> str:
+        call = VoiceCall(f"call-{next(self._ids):08d}", sender, recipient, kind, spoken, locale,
+                         self.clock(), duration_ms, answered)
+        log = self._calls.get(recipient)
+        if log is None:
+            log = self._calls[recipient] = deque(maxlen=self.max_calls)
+        log.append(call)
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+        return call.call_id
+
+    # -- reading the call log ----------------------------------------------------------------------
+
+    def calls_for(self, number: str) -> list[VoiceCall]:
+        """The handset's call log, oldest first. Raises `InvalidNumber`."""
+        return list(self._calls.get(normalize_number(number), ()))
+
+    def clear(self, number: str) -> None:
+        self._calls.pop(normalize_number(number), None)
+
+    async def wait_for_calls(self, number: str, count: int, timeout: float = 5.0) -> list[VoiceCall]:
+        """The call log once it holds at least `count` calls; TimeoutError after `timeout` seconds."""
+        key = normalize_number(number)
+        async with asyncio.timeout(timeout):
+            while len(self._calls.get(key, ())) < count:
+                await self._changed.wait()
+        return self.calls_for(key)
+
+    # -- SandboxService ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/handsets/{number}/calls", self._list_calls, methods=["GET"]),
+            Route("/handsets/{number}/calls", self._clear_calls, methods=["DELETE"]),
+            Route("/voice/rules", self._list_rules, methods=["GET"]),
+            Route("/voice/rules/{prefix}", self._put_rule, methods=["PUT"]),
+            Route("/voice/rules/{prefix}", self._delete_rule, methods=["DELETE"]),
+        ]
+
+    async def _list_calls(self, request: Request) -> Response:
+        try:
+            calls = self.calls_for(request.path_params["number"])
+        except InvalidNumber as exc:
+            return _error(400, "invalid_number", str(exc))
+        return _json({"calls": [call.as_json() for call in calls]})
+
+    async def _clear_calls(self, request: Request) -> Response:
+        try:
+            self.clear(request.path_params["number"])
+        except InvalidNumber as exc:
+            return _error(400, "invalid_number", str(exc))
+        return Response(status_code=204)
+
+    async def _list_rules(self, request: Request) -> Response:
+        rules = [{"prefix": "+" + prefix if prefix else "", **behaviour.as_json()}
+                 for prefix, behaviour in sorted(self._rules.items())]
+        return _json({"rules": rules})
+
+    async def _put_rule(self, request: Request) -> Response:
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return _error(400, "invalid_json", "the body is not JSON")
+        if not isinstance(body, dict):
+            return _error(400, "invalid_json", "the body must be a JSON object")
+        prefix = request.path_params["prefix"]
+        try:
+            behaviour = self._set_rule(prefix, body)
+        except InvalidRule as exc:
+            return _error(400, "invalid_rule", str(exc))
+        return _json({"prefix": prefix, **behaviour.as_json()})
+
+    async def _delete_rule(self, request: Request) -> Response:
+        try:
+            removed = self.delete_rule(request.path_params["prefix"])
+        except InvalidRule as exc:
+            return _error(400, "invalid_rule", str(exc))
+        if not removed:
+            return _error(404, "not_found", "no voice rule for that prefix")
+        return Response(status_code=204)
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return _json({"error": {"code": code, "message": message}}, status)
