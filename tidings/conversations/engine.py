@@ -132,17 +132,20 @@ class ConversationEngine:
         for row in rows:
             for entry in row.channel_credentials or []:
                 connector = self.connectors.get(entry.get("channel"))
-                if connector is None:
-                    continue
-                key = (row.id, entry["channel"])
-                digest = hashlib.sha256(orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)).hexdigest()
-                if self._configured.get(key) == digest:
-                    continue
-                try:
-                    await connector.configure_app(row.id, entry)
-                    self._configured[key] = digest
-                except Exception:  # noqa: BLE001 - retried on the next round
-                    log.warning("configuring app %s on %s failed", row.id, entry["channel"], exc_info=True)
+                if connector is not None:
+                    await self._configure(connector, row.id, entry)
+
+    async def _configure(self, connector: ConversationConnector, app_id: str, entry: dict[str, Any]) -> None:
+        """`configure_app` once per app and credentials version."""
+        key = (app_id, str(entry.get("channel")))
+        digest = hashlib.sha256(orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        if self._configured.get(key) == digest:
+            return
+        try:
+            await connector.configure_app(app_id, entry)
+            self._configured[key] = digest
+        except Exception:  # noqa: BLE001 - retried on the next round
+            log.warning("configuring app %s on %s failed", app_id, key[1], exc_info=True)
 
     async def run_once(self) -> int:
         """Claim due messages and act on each; returns how many were claimed."""
@@ -253,6 +256,8 @@ class ConversationEngine:
         if isinstance(out, str):
             await self._skip_or_fail(msg, entry, "SKIPPED", "CHANNEL_CONFIGURATION_MISSING", out)
             return
+        if out.credentials:
+            await self._configure(connector, msg.app_id, out.credentials)  # a brand-new app
         try:
             capability = await connector.capability(out)
             if not capability.reachable:
