@@ -1,5 +1,6 @@
 """Creating projects and their credentials. Secrets are returned once and stored only as hashes
-(the webhook secret is the exception: it must be known to sign webhooks)."""
+(the webhook secret is the exception: it must be known to sign webhooks; the verification
+application's secret is needed to check signatures and is stored wrapped with a server key)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy import insert
 
+from tidings.actions import verify_apps
 from tidings.core.ids import hex_id, secret_token
 from tidings.core.secrets import hash_secret
 from tidings.store import schema
@@ -21,12 +23,16 @@ class ProjectCredentials:
     service_plan_id: str
     api_token: str
     webhook_secret: str
+    application_key: str
+    application_secret: str
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
 
 
 async def do_create_project(db: Database, name: str, now_ms: int) -> ProjectCredentials:
+    app = verify_apps.new_app()
+    wrap_key = await verify_apps.wrap_key(db, now_ms)
     creds = ProjectCredentials(
         project_id=hex_id(16),
         key_id=hex_id(16),
@@ -34,6 +40,8 @@ async def do_create_project(db: Database, name: str, now_ms: int) -> ProjectCred
         service_plan_id=hex_id(16),
         api_token=hex_id(16),
         webhook_secret=secret_token(24),
+        application_key=app.key,
+        application_secret=app.secret,
     )
     async with db.write() as conn:
         await conn.execute(
@@ -58,4 +66,5 @@ async def do_create_project(db: Database, name: str, now_ms: int) -> ProjectCred
                 created_ms=now_ms,
             )
         )
+        await verify_apps.insert_app(conn, verify_apps.app_row(wrap_key, creds.project_id, app, now_ms))
     return creds

@@ -204,3 +204,5 @@ server_keys = Table(
 
 # The Conversation API's tables live in their own module on the same metadata.
 from tidings.store import conversation_schema as conversation_schema  # noqa: E402,F401
+# The Verification API's tables, likewise.
+from tidings.store import verify_schema as verify_schema  # noqa: E402,F401
