@@ -212,7 +212,9 @@ class EventProcessor:
                 content["choice_response_message"] = {**choice, "message_id": answered}
         text = (content.get("text_message") or {}).get("text")
         connector = self._connectors.get(ev.channel)
-        text_only = connector is None or not (connector.features & ChannelFeature.CHOICE)
+        # Channels whose replies are plain text: a number answers a numbered choice list.
+        text_only = (connector is None or not (connector.features & ChannelFeature.CHOICE)
+                     or ev.channel in ("SMS", "EMAIL"))
         if isinstance(text, str) and text.strip().rstrip(".)").isdigit() and text_only:
             last = (await conn.execute(select(conv_messages).where(
                 _m.conversation_id == conversation_id, _m.direction == "TO_CONTACT",
