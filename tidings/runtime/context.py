@@ -13,6 +13,7 @@ from tidings.config import Settings
 from tidings.queue.base import DispatchQueue
 from tidings.store.db import Database
 from tidings.store.group_commit import GroupCommitter
+from tidings.voice.network import VoiceNetwork
 
 
 def now_ms() -> int:
@@ -26,3 +27,5 @@ class Context:
     committer: GroupCommitter
     dispatch: DispatchQueue
     clock: Callable[[], int] = field(default=now_ms)
+    # Places flash calls and callouts (verification); the sandbox's in the embedded profile.
+    voice: VoiceNetwork | None = None

@@ -64,6 +64,7 @@ class EmbeddedRuntime:
                 self.sandbox.register_platform(create_twin(self.sandbox))
             await self.sandbox.start(host="127.0.0.1", port=0)
             extra_routes += self.sandbox.routes()
+            self.ctx.voice = self.sandbox.voice  # flash calls and callouts for verification
             if not self.connections:
                 self.connections = [SmppConnectionSettings(
                     name="sandbox", host="127.0.0.1", port=self.sandbox.port,
