@@ -1,0 +1,83 @@
+"""`SentLog`: what the connector sent to each person recently, for Messenger's watermarks and taps.
+
+Messenger reports delivery and reads per conversation, not per message: a `read` event carries
+only a `watermark` (every message sent before it was read) and a `delivery` event a watermark and
+sometimes the `mids`. Quick-reply and postback taps do not say which message offered them. So
+the connector remembers, per (app, PSID), the message ids it sent with their send time and the
+payloads they offered; watermarks turn into one status per remembered message, taps find the
+message that offered the payload. Bounded: the newest `per_recipient` messages of the
+`recipients` people written to most recently.
+
+It lives in the process that sends; in the distributed profile a webhook answered by another API
+process still yields the statuses for the `mids` it lists.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+__all__ = ["SentLog", "SentMessage"]
+
+
+@dataclass
+class SentMessage:
+    mid: str
+    sent_ms: int
+    payloads: frozenset[str] = field(default_factory=frozenset)
+    delivered: bool = False
+    read: bool = False
+
+
+Key = tuple[str, str]  # (app id, PSID)
+
+
+class SentLog:
+    def __init__(self, *, per_recipient: int = 200, recipients: int = 10_000) -> None:
+        self.per_recipient = per_recipient
+        self.recipients = recipients
+        self._by_key: OrderedDict[Key, deque[SentMessage]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return sum(len(q) for q in self._by_key.values())
+
+    def add(self, app_id: str, psid: str, mid: str, sent_ms: int, payloads: Iterable[str] = ()) -> None:
+        key = (app_id, psid)
+        queue = self._by_key.get(key)
+        if queue is None:
+            queue = self._by_key[key] = deque(maxlen=self.per_recipient)
+            while len(self._by_key) > self.recipients:
+                self._by_key.popitem(last=False)
+        else:
+            self._by_key.move_to_end(key)
+        queue.append(SentMessage(mid, sent_ms, frozenset(payloads)))
+
+    def delivered(self, app_id: str, psid: str, watermark: int | None, mids: Iterable[str] = ()) -> list[str]:
+        """The message ids a delivery event reports: `mids`, and every remembered one sent at or
+        before `watermark` not reported delivered yet. Nothing is marked: see `mark`."""
+        out = list(dict.fromkeys(mids))
+        for sent in self._by_key.get((app_id, psid), ()):
+            if not sent.delivered and watermark is not None and sent.sent_ms <= watermark and sent.mid not in out:
+                out.append(sent.mid)
+        return out
+
+    def read(self, app_id: str, psid: str, watermark: int) -> list[str]:
+        """The remembered message ids sent at or before `watermark` not reported read yet."""
+        return [s.mid for s in self._by_key.get((app_id, psid), ()) if not s.read and s.sent_ms <= watermark]
+
+    def mark(self, app_id: str, psid: str, mid: str, status: str) -> None:
+        """`mid` was reported DELIVERED or READ (once the events are stored), so later watermarks
+        do not report it again."""
+        for sent in self._by_key.get((app_id, psid), ()):
+            if sent.mid == mid:
+                sent.delivered = True
+                sent.read = sent.read or status == "READ"
+                return
+
+    def offered(self, app_id: str, psid: str, payload: str) -> str | None:
+        """The most recent message that offered `payload` (a quick reply or postback button)."""
+        for sent in reversed(self._by_key.get((app_id, psid), ())):
+            if payload in sent.payloads:
+                return sent.mid
+        return None
