@@ -55,6 +55,7 @@ __all__ = [
     "do_send",
     "do_update_app",
     "do_update_contact",
+    "do_update_message_metadata",
     "do_update_webhook",
 ]
 
@@ -502,6 +503,17 @@ async def do_delete_message(ctx: Context, project_id: str, message_id: str) -> N
         await queries.message(conn, project_id, message_id)
         await conn.execute(update(conv_messages).where(conv_messages.c.id == message_id)
                            .values(state="DELETED", next_ms=None, content={}))
+
+
+async def do_update_message_metadata(ctx: Context, project_id: str, message_id: str,
+                                     payload: object) -> None:
+    metadata = _body(payload).get("metadata")
+    if not isinstance(metadata, str) or len(metadata) > 1024:
+        raise invalid("metadata", "must be a string of at most 1024 characters")
+    async with ctx.db.write() as conn:
+        await queries.message(conn, project_id, message_id)
+        await conn.execute(update(conv_messages).where(conv_messages.c.id == message_id)
+                           .values(metadata=metadata))
 
 
 def new_secret() -> str:

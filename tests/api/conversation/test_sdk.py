@@ -118,3 +118,38 @@ async def test_messages_send_get_list_delete(api: ApiServer) -> None:
         await call(c.messages.get, message_id=card.message_id)
     contacts = await every(await call(c.contacts.list))
     assert [x.id for x in contacts] == [msg.contact_id]
+
+
+async def test_every_send_variant_and_message_metadata_update(api: ApiServer) -> None:
+    creds = await api.project()
+    c = conversation_client(api, creds).conversation
+    app = await call(c.apps.create, display_name="A", channel_credentials=SMS_CREDS)
+    to = {"recipient_identities": [{"channel": "SMS", "identity": "+46703333333"}], "app_id": app.id}
+    choice = {"text_message": {"text": "Yes"}, "postback_data": "y"}
+    sent = [
+        await call(c.messages.send_choice_message, choice_message={
+            "text_message": {"text": "Pick"}, "choices": [choice]}, **to),
+        await call(c.messages.send_carousel_message, carousel_message={"cards": [
+            {"title": "A", "choices": [choice]}, {"title": "B"}]}, **to),
+        await call(c.messages.send_list_message, list_message={"title": "Menu", "sections": [
+            {"title": "S", "items": [{"choice": {"title": "Tea", "postback_data": "t"}}]}]}, **to),
+        await call(c.messages.send_location_message, location_message={
+            "title": "HQ", "coordinates": {"latitude": 59.3, "longitude": 18.0}}, **to),
+        await call(c.messages.send_media_message, media_message={"url": "https://ex.com/a.png"}, **to),
+        await call(c.messages.send_template_message, template_message={
+            "omni_template": {"template_id": "t1", "version": "1", "language_code": "en",
+                              "parameters": {"text": "code 1"}}}, **to),
+        await call(c.messages.send_contact_info_message, contact_info_message={
+            "name": {"full_name": "Ann"}, "phone_numbers": [{"phone_number": "+46704444444"}]}, **to),
+    ]
+    assert len({s.message_id for s in sent}) == len(sent)
+    kinds = []
+    for s in sent:
+        msg = await call(c.messages.get, message_id=s.message_id)
+        kinds.append(next(k for k in msg.app_message.model_dump(exclude_none=True) if k.endswith("_message")))
+    assert kinds == ["choice_message", "carousel_message", "list_message", "location_message",
+                     "media_message", "template_message", "contact_info_message"]
+    updated = await call(c.messages.update, message_id=sent[0].message_id, metadata="new-meta")
+    assert updated.metadata == "new-meta"
+    conflicts = await call(c.contacts.list_identity_conflicts)
+    assert await every(conflicts) == []

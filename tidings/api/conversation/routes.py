@@ -2,8 +2,9 @@
 
     apps          POST/GET /apps, GET/PATCH/DELETE /apps/{app_id}
     webhooks      POST /webhooks, GET/POST /apps/{app_id}/webhooks, GET/PATCH/DELETE /webhooks/{id}
-    contacts      POST/GET /contacts, GET/PATCH/DELETE /contacts/{id}, POST /contacts/{id}:merge
-    messages      POST /messages:send, GET /messages, GET/DELETE /messages/{id}
+    contacts      POST/GET /contacts, GET/PATCH/DELETE /contacts/{id}, POST /contacts/{id}:merge,
+                  GET /contacts:identityConflicts
+    messages      POST /messages:send, GET /messages, GET/PATCH(metadata)/DELETE /messages/{id}
     conversations GET /conversations, GET /conversations/{id}, GET /conversations/{id}/messages
 
 Mounted as its own Starlette app so that every error, including "no such route", is rendered in
@@ -257,6 +258,22 @@ async def get_message(request: Request) -> Response:
     return json_response(views.message_json(row, attempts[row.id]))
 
 
+async def update_message(request: Request) -> Response:
+    ctx, project_id = await _auth(request)
+    message_id = request.path_params["message_id"]
+    await actions.do_update_message_metadata(ctx, project_id, message_id, await _json(request))
+    async with ctx.db.read() as conn:
+        row = await queries.message(conn, project_id, message_id)
+        attempts = await queries.attempts_of(conn, [row.id])
+    return json_response(views.message_json(row, attempts[row.id]))
+
+
+async def identity_conflicts(request: Request) -> Response:
+    """A channel identity belongs to one contact here (merging resolves the rest): none."""
+    await _auth(request)
+    return json_response({"conflicts": [], "next_page_token": ""})
+
+
 async def delete_message(request: Request) -> Response:
     ctx, project_id = await _auth(request)
     await actions.do_delete_message(ctx, project_id, request.path_params["message_id"])
@@ -327,6 +344,7 @@ def _project_routes() -> list[BaseRoute]:
         Route("/apps/{app_id}/webhooks/{webhook_id}", delete_webhook, methods=["DELETE"]),
         Route("/contacts", create_contact, methods=["POST"]),
         Route("/contacts", list_contacts, methods=["GET"]),
+        Route("/contacts:identityConflicts", identity_conflicts, methods=["GET"]),
         Route("/contacts/{contact_id}:merge", merge_contact, methods=["POST"]),
         Route("/contacts/{contact_id}", get_contact, methods=["GET"]),
         Route("/contacts/{contact_id}", update_contact, methods=["PATCH"]),
@@ -335,6 +353,7 @@ def _project_routes() -> list[BaseRoute]:
         Route("/messages", list_messages, methods=["GET"]),
         Route("/messages/{message_id}", get_message, methods=["GET"]),
         Route("/messages/{message_id}", delete_message, methods=["DELETE"]),
+        Route("/messages/{message_id}", update_message, methods=["PATCH"]),
         Route("/conversations", list_conversations, methods=["GET"]),
         Route("/conversations/{conversation_id}", get_conversation, methods=["GET"]),
         Route("/conversations/{conversation_id}/messages", conversation_messages, methods=["GET"]),
