@@ -150,15 +150,15 @@ def test_fault_settings_come_from_the_environment(monkeypatch: Any) -> None:
 
 
 async def test_worker_killed_mid_load_loses_nothing(fresh_postgres_url: str, tmp_path: Path) -> None:
-    recipients = numbers(600)
-    async with cluster(fresh_postgres_url, tmp_path, throughput=300, dispatch_lease_seconds="2",
+    recipients = numbers(400)
+    async with cluster(fresh_postgres_url, tmp_path, throughput=200, dispatch_lease_seconds="2",
                        stream_claim_idle_seconds="1", sweep_stale_seconds="0.5") as c, \
             httpx.AsyncClient(timeout=10.0) as http:
         victim, _survivor = await c.start_workers(2)
         await asyncio.gather(*(c.send(http, to=recipients[i:i + 100], body="load", **SENDER)
                                for i in range(0, len(recipients), 100)))
-        await wait_until(lambda: _received_at_least(c.sandbox, recipients, 150), 20.0,
-                         "150 messages on handsets")
+        await wait_until(lambda: _received_at_least(c.sandbox, recipients, 100), 20.0,
+                         "100 messages on handsets")
         victim.kill()
 
         await wait_all_status(c.db, len(recipients), timeout=30.0)
@@ -218,14 +218,14 @@ async def test_entries_read_by_a_dead_worker_are_claimed_by_another(
 
 async def test_smsc_cut_while_two_worker_processes_send(fresh_postgres_url: str, tmp_path: Path) -> None:
     """Both workers' SMPP sessions are cut mid-load: each reconnects and nothing is lost."""
-    recipients = numbers(300)
-    async with cluster(fresh_postgres_url, tmp_path, throughput=300) as c, \
+    recipients = numbers(200)
+    async with cluster(fresh_postgres_url, tmp_path, throughput=200) as c, \
             httpx.AsyncClient(timeout=10.0) as http:
         await c.start_workers(2)
         await asyncio.gather(*(c.send(http, to=recipients[i:i + 100], body="cut", **SENDER)
                                for i in range(0, len(recipients), 100)))
-        await wait_until(lambda: _received_at_least(c.sandbox, recipients, 100), 20.0,
-                         "100 messages on handsets")
+        await wait_until(lambda: _received_at_least(c.sandbox, recipients, 60), 20.0,
+                         "60 messages on handsets")
         assert drop_smpp_sessions(c.sandbox) >= 2
         await wait_all_status(c.db, len(recipients), timeout=30.0)
         received = inbox_counts(c.sandbox, recipients)
