@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from tidings.actions import batches as actions
 from tidings.api.auth import authenticate_xms
+from tidings.api.body import read_body
 from tidings.api.responses import json_response
 from tidings.api.xms import query_params as qp
 from tidings.api.xms.serialize import batch_json, dry_run_json
@@ -21,7 +22,7 @@ from tidings.store.queries import batches as q
 
 
 async def json_body(request: Request) -> Any:
-    raw = await request.body()
+    raw = await read_body(request)
     if not raw:
         raise RequestError("syntax_invalid_json", "The request body must be a JSON object", 400)
     try:
