@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tidings.store.receipts import smsc_keys_in
 from tidings.store.schema import batches, inbounds, numbers, service_plans
 
 
@@ -16,7 +17,7 @@ async def existing_keys(conn: AsyncConnection, keys: Iterable[tuple[str, str]]) 
     if not keys:
         return set()
     query = select(inbounds.c.connection, inbounds.c.smsc_message_id).where(
-        tuple_(inbounds.c.connection, inbounds.c.smsc_message_id).in_(keys)
+        smsc_keys_in(inbounds, keys)
     )
     return {(r[0], r[1]) for r in await conn.execute(query)}
 

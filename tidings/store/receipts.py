@@ -5,12 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, Row, Table, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.store.schema import deliveries, orphan_receipts, submissions
 
 s = submissions
+
+
+def smsc_keys_in(table: Table, keys: Iterable[tuple[str, str]]) -> ColumnElement[bool]:
+    """(connection, smsc_message_id) in keys, as `connection = ? AND smsc_message_id IN (...)`
+    per connection: SQLite answers a row-value IN list with a scan of the whole table (every
+    receipt flush read every submission ever made), this form with the index."""
+    by_connection: dict[str, list[str]] = {}
+    for connection, smsc_id in keys:
+        by_connection.setdefault(connection, []).append(smsc_id)
+    return or_(*(and_(table.c.connection == c, table.c.smsc_message_id.in_(ids))
+                 for c, ids in by_connection.items()))
 
 
 async def insert_submissions(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
@@ -24,7 +35,7 @@ async def find_submissions(
     keys = list(keys)
     if not keys:
         return {}
-    query = select(s).where(tuple_(s.c.connection, s.c.smsc_message_id).in_(keys))
+    query = select(s).where(smsc_keys_in(s, keys))
     return {(r.connection, r.smsc_message_id): r for r in await conn.execute(query)}
 
 
@@ -91,7 +102,7 @@ async def take_orphans(conn: AsyncConnection, keys: Iterable[tuple[str, str]]) -
     if not keys:
         return []
     o = orphan_receipts
-    cond = tuple_(o.c.connection, o.c.smsc_message_id).in_(keys)
+    cond = smsc_keys_in(o, keys)
     rows = list(await conn.execute(select(o).where(cond).order_by(o.c.id)))
     if rows:
         await conn.execute(delete(o).where(o.c.id.in_([r.id for r in rows])))

@@ -1,0 +1,35 @@
+"""Receipt-side lookups by (connection, SMSC message id): right rows, and an index, not a scan."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, text
+
+from tidings.store import receipts as rq
+from tidings.store import schema
+from tidings.store.db import Database
+
+
+def _submission(connection: str, smsc_id: str, delivery_id: int) -> dict[str, object]:
+    return dict(connection=connection, smsc_message_id=smsc_id, delivery_id=delivery_id, part=1,
+                parts=1, status="Dispatched", code=0, submitted_ms=1)
+
+
+async def test_find_submissions_matches_connection_and_id_together(any_db: Database) -> None:
+    async with any_db.write() as conn:
+        await rq.insert_submissions(conn, [
+            _submission("a", "1", 10), _submission("a", "2", 11), _submission("b", "1", 12),
+            _submission("b", "3", 13),
+        ])
+        found = await rq.find_submissions(conn, [("a", "1"), ("b", "3"), ("b", "2"), ("c", "1")])
+    assert {k: r.delivery_id for k, r in found.items()} == {("a", "1"): 10, ("b", "3"): 13}
+
+
+async def test_lookups_use_the_index_on_sqlite(any_db: Database) -> None:
+    if not any_db.is_sqlite:
+        return  # PostgreSQL plans a row-value IN list with the index already
+    for table in (schema.submissions, schema.orphan_receipts, schema.inbounds):
+        query = select(table).where(rq.smsc_keys_in(table, [("a", "1"), ("a", "2"), ("b", "9")]))
+        async with any_db.read() as conn:
+            sql = str(query.compile(conn.sync_engine, compile_kwargs={"literal_binds": True}))
+            plan = " ".join(str(r[-1]) for r in await conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
+        assert f"SCAN {table.name}" not in plan and "USING INDEX" in plan, plan
