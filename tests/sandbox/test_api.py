@@ -66,10 +66,13 @@ async def test_clear_messages(sandbox: Sandbox, client: EsmeClient, http: httpx.
 async def test_get_and_put_handset(sandbox: Sandbox, client: EsmeClient, inbox: Inbox, http: httpx.AsyncClient) -> None:
     body = (await http.get("/sandbox/v1/handsets/46701234567")).json()
     assert body == {"number": HANDSET, "country": "SE", "valid": True, "reachable": True,
-                    "line_type": "mobile", "capabilities": ["SMS"], "identities": {"SMS": HANDSET}}
+                    "line_type": "mobile", "capabilities": ["SMS"], "identities": {"SMS": HANDSET},
+                    "ported": False, "carrier": None}
     response = await http.put(f"/sandbox/v1/handsets/{HANDSET}",
-                              json={"reachable": False, "capabilities": ["sms", "RCS", "telegram"], "country": "no"})
+                              json={"reachable": False, "capabilities": ["sms", "RCS", "telegram"], "country": "no",
+                                    "ported": True, "carrier": "Telia"})
     assert response.status_code == 200
+    assert (response.json()["ported"], response.json()["carrier"]) == (True, "Telia")
     assert response.json()["capabilities"] == ["SMS", "RCS", "TELEGRAM"] and response.json()["country"] == "NO"
     assert response.json()["identities"] == {"SMS": HANDSET, "RCS": HANDSET, "TELEGRAM": HANDSET[1:]}
     assert sandbox.handset(HANDSET).reachable is False
@@ -86,6 +89,7 @@ async def test_landline_is_known_as_such(http: httpx.AsyncClient) -> None:
 @pytest.mark.parametrize(("body", "field"), [
     ({"reachable": "yes"}, "reachable"), ({"line_type": "satellite"}, "line_type"),
     ({"capabilities": "SMS"}, "capabilities"), ({"country": "Sweden"}, "country"), ({"colour": "red"}, "colour"),
+    ({"ported": 1}, "ported"), ({"carrier": ""}, "carrier"),
 ])
 async def test_put_handset_validation(http: httpx.AsyncClient, body: dict[str, object], field: str) -> None:
     response = await http.put(f"/sandbox/v1/handsets/{HANDSET}", json=body)

@@ -1,7 +1,7 @@
 """The sandbox REST API (`/sandbox/v1`): read and configure handsets, act as one, set carrier rules.
 
     GET    /handsets/{number}              the handset (created on first use)
-    PUT    /handsets/{number}              set reachable, line_type, capabilities, country
+    PUT    /handsets/{number}              set reachable, line_type, capabilities, country, ported, carrier
     GET    /handsets/{number}/messages     what it received, oldest first, parts joined
     DELETE /handsets/{number}/messages     clear that inbox
     POST   /handsets/{number}/messages     send a message from it: {"to": "...", "body": "..."} -> 202
@@ -76,6 +76,8 @@ def handset_json(handset: Handset) -> dict[str, Any]:
         "line_type": handset.line_type,
         "capabilities": list(handset.capabilities),
         "identities": {c: handset.identity(c) for c in handset.capabilities},
+        "ported": handset.ported,
+        "carrier": handset.carrier,
     }
 
 
@@ -222,9 +224,12 @@ async def _send_on_platform(sandbox: Sandbox, sender: Handset, channel: str, to:
 def _handset_changes(body: dict[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     for name, value in body.items():
-        if name == "reachable":
+        if name in ("reachable", "ported"):
             if not isinstance(value, bool):
-                raise ApiError(400, "invalid_field", "'reachable' must be true or false")
+                raise ApiError(400, "invalid_field", f"'{name}' must be true or false")
+        elif name == "carrier":
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ApiError(400, "invalid_field", "'carrier' must be a network name or null")
         elif name == "line_type":
             if value not in LINE_TYPES:
                 raise ApiError(400, "invalid_field", f"'line_type' must be one of {sorted(LINE_TYPES)}")

@@ -76,6 +76,10 @@ class Handset:
     capabilities: list[str]
     inbox: deque[HandsetMessage] = field(repr=False, default_factory=deque)
     sent: deque[HandsetMessage] = field(repr=False, default_factory=deque)
+    # What Number Lookup reports: moved to another network, and the network serving it (None:
+    # the numbering plan's range holder).
+    ported: bool = False
+    carrier: str | None = None
 
     @property
     def receives_sms(self) -> bool:
