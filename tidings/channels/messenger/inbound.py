@@ -37,7 +37,7 @@ from tidings.channels.messenger.sent import SentLog
 if TYPE_CHECKING:
     from tidings.channels.messenger.connector import MessengerConnector
 
-__all__ = ["CHANNEL", "inbound_routes", "parse_webhook"]
+__all__ = ["CHANNEL", "inbound_routes", "parse_webhook", "restore"]
 
 CHANNEL = "MESSENGER"
 MEDIA_TYPES = ("image", "video", "audio", "file")
@@ -85,7 +85,8 @@ def _message_contents(message: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-Mark = tuple[str, str, str]  # (PSID, mid, status) to note in the SentLog once stored
+Mark = tuple[str, str, str]  # (PSID, mid, status) to note in the SentLog
+Undo = tuple[str, str, tuple[bool, bool]]  # (PSID, mid, its state before)
 
 
 def _events(item: dict[str, Any], app_id: str, log: SentLog | None, marks: list[Mark]) -> list[ChannelEvent]:
@@ -131,16 +132,23 @@ def _events(item: dict[str, Any], app_id: str, log: SentLog | None, marks: list[
 
 
 def parse_webhook(payload: dict[str, Any], app_id: str, *, page_id: str | None = None,
-                  log: SentLog | None = None, marks: list[Mark] | None = None) -> list[ChannelEvent]:
+                  log: SentLog | None = None, undo: list[Undo] | None = None) -> list[ChannelEvent]:
     """The events in one webhook delivery (only for `page_id` when given). Statuses reported
-    through `log` are noted there at once, or appended to `marks` for the caller to note after
-    storing the events."""
-    pending: list[Mark] = [] if marks is None else marks
-    events = _parse(payload, app_id, page_id, log, pending)
-    if marks is None and log is not None:
-        for psid, mid, status in pending:
-            log.mark(app_id, psid, mid, status)
+    through `log` are noted there at once (so a concurrent delivery does not report them again);
+    `undo` collects what `restore` needs should the events not be stored."""
+    marks: list[Mark] = []
+    events = _parse(payload, app_id, page_id, log, marks)
+    if log is not None:
+        for psid, mid, status in marks:
+            before = log.mark(app_id, psid, mid, status)
+            if before is not None and undo is not None:
+                undo.append((psid, mid, before))
     return events
+
+
+def restore(log: SentLog, app_id: str, undo: list[Undo]) -> None:
+    for psid, mid, before in reversed(undo):
+        log.restore(app_id, psid, mid, before)
 
 
 def _parse(payload: dict[str, Any], app_id: str, page_id: str | None, log: SentLog | None,
@@ -184,13 +192,15 @@ def inbound_routes(connector: MessengerConnector, sink: ChannelEventSink) -> lis
             return PlainTextResponse("invalid JSON", status_code=400)
         if not isinstance(payload, dict):
             return PlainTextResponse("invalid payload", status_code=400)
-        marks: list[Mark] = []
+        undo: list[Undo] = []
         events = parse_webhook(payload, app_id, page_id=connector.page_id_of(credentials), log=connector.sent,
-                               marks=marks)
+                               undo=undo)
         if events:
-            await sink.accept(events)
-        for psid, mid, status in marks:
-            connector.sent.mark(app_id, psid, mid, status)
+            try:
+                await sink.accept(events)
+            except BaseException:
+                restore(connector.sent, app_id, undo)
+                raise
         return PlainTextResponse("EVENT_RECEIVED")
 
     return [Route("/apps/{app_id}/webhook", verify, methods=["GET"]),

@@ -54,10 +54,12 @@ class SentLog:
         queue.append(SentMessage(mid, sent_ms, frozenset(payloads)))
 
     def delivered(self, app_id: str, psid: str, watermark: int | None, mids: Iterable[str] = ()) -> list[str]:
-        """The message ids a delivery event reports: `mids`, and every remembered one sent at or
-        before `watermark` not reported delivered yet. Nothing is marked: see `mark`."""
-        out = list(dict.fromkeys(mids))
-        for sent in self._by_key.get((app_id, psid), ()):
+        """The message ids a delivery event reports and were not reported yet: `mids`, and every
+        remembered one sent at or before `watermark`. Nothing is marked: see `mark`."""
+        remembered = self._by_key.get((app_id, psid), ())
+        reported = {s.mid for s in remembered if s.delivered}
+        out = [mid for mid in dict.fromkeys(mids) if mid not in reported]
+        for sent in remembered:
             if not sent.delivered and watermark is not None and sent.sent_ms <= watermark and sent.mid not in out:
                 out.append(sent.mid)
         return out
@@ -66,13 +68,22 @@ class SentLog:
         """The remembered message ids sent at or before `watermark` not reported read yet."""
         return [s.mid for s in self._by_key.get((app_id, psid), ()) if not s.read and s.sent_ms <= watermark]
 
-    def mark(self, app_id: str, psid: str, mid: str, status: str) -> None:
-        """`mid` was reported DELIVERED or READ (once the events are stored), so later watermarks
-        do not report it again."""
+    def mark(self, app_id: str, psid: str, mid: str, status: str) -> tuple[bool, bool] | None:
+        """Note that `mid` was reported DELIVERED or READ, so later watermarks do not report it
+        again; returns its previous (delivered, read) for `restore`, None when not remembered."""
         for sent in self._by_key.get((app_id, psid), ()):
             if sent.mid == mid:
+                before = (sent.delivered, sent.read)
                 sent.delivered = True
                 sent.read = sent.read or status == "READ"
+                return before
+        return None
+
+    def restore(self, app_id: str, psid: str, mid: str, before: tuple[bool, bool]) -> None:
+        """Undo `mark` (the events could not be stored; the platform will send them again)."""
+        for sent in self._by_key.get((app_id, psid), ()):
+            if sent.mid == mid:
+                sent.delivered, sent.read = before
                 return
 
     def offered(self, app_id: str, psid: str, payload: str) -> str | None:
