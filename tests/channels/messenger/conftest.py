@@ -14,7 +14,13 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from tidings.api.testing import serve_app
-from tidings.channels.contract import ChannelEvent, ConnectorContext, InboundEvent, OutboundMessage, StatusEvent
+from tidings.channels.contract import (
+    ChannelEvent,
+    ConnectorContext,
+    InboundEvent,
+    OutboundMessage,
+    StatusEvent,
+)
 from tidings.channels.messenger import MessengerConnector, create
 from tidings.sandbox import Sandbox
 from tidings.sandbox.handsets import Handset
