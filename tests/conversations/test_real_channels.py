@@ -3,6 +3,7 @@ with RCS gets the card natively, one without falls back to SMS."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -43,3 +44,33 @@ async def test_rcs_handset_gets_a_rich_card_others_get_sms(platform: Platform, h
     msg = await wait_message(s, on_sms, ("DELIVERED",))
     assert [(a["channel"], a["state"]) for a in msg["delivery"]["attempts"]] == [
         ("RCS", "SKIPPED"), ("SMS", "DELIVERED")]
+
+
+async def test_rcs_tap_comes_back_as_a_choice_response(platform: Platform, http: httpx.AsyncClient) -> None:
+    from tidings.webhooks.testing import WebhookReceiver
+
+    from .test_e2e import parsed_events
+
+    hooks = WebhookReceiver("/conversation")
+    await hooks.start()
+    try:
+        s = await session(platform, http)
+        app_id = await make_app(s, hooks.url, extra_credentials=[RCS_CREDS])
+        handset = platform.sandbox.handset("+46701239003")
+        handset.capabilities = ["SMS", "RCS"]
+        message_id = await send(s, app_id, "+46701239003")
+        await platform.sandbox.wait_for_messages("+46701239003", 1, timeout=10)
+        await wait_message(s, message_id, ("DELIVERED", "READ"))
+        twin = platform.sandbox.platforms["RCS"]
+        await twin.handset_sends(handset, RCS_CREDS["static_bearer"]["claimed_identity"], body=None,
+                                 postback="buy")
+        async with asyncio.timeout(10):
+            while not [e for e in parsed_events(hooks) if getattr(e, "message", None)]:
+                await asyncio.sleep(0.05)
+        inbound = [e for e in parsed_events(hooks) if getattr(e, "message", None)][0]
+        assert inbound.message.contact_message.choice_response_message.postback_data == "buy"
+        assert inbound.message.channel_identity.channel == "RCS"
+        sent = (await s.get(f"/messages/{message_id}")).json()
+        assert inbound.message.conversation_id == sent["conversation_id"]
+    finally:
+        await hooks.stop()

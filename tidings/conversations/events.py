@@ -31,6 +31,7 @@ from tidings.channels.contract import (
 )
 from tidings.conversations import callbacks, queries, views
 from tidings.conversations.credentials import credentials_for
+from tidings.conversations.defaults import PHONE_CHANNELS
 from tidings.conversations.degrade import numbered_choices, parse_choice_reply
 from tidings.conversations.engine import advance_values, delivery_hooks
 from tidings.core.ids import ulid
@@ -163,6 +164,15 @@ class EventProcessor:
         project_id = app.project_id
         hooks: list[dict[str, Any]] = []
         contact_id = await queries.contact_by_identities(conn, project_id, [(ev.channel, ev.identity)])
+        if contact_id is None and ev.channel in PHONE_CHANNELS:
+            # The number we reached on this channel by borrowing it from another phone channel.
+            contact_id = await queries.contact_by_identities(
+                conn, project_id, [(c, ev.identity) for c in PHONE_CHANNELS if c != ev.channel])
+            if contact_id is not None:
+                position = len((await queries.identities_of(conn, project_id, [contact_id]))[contact_id])
+                await conn.execute(conv_identities.insert().values(
+                    project_id=project_id, channel=ev.channel, identity=ev.identity,
+                    contact_id=contact_id, position=position))
         if contact_id is None:
             contact_id = ulid()
             await conn.execute(conv_contacts.insert().values(

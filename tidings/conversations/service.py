@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 
 import httpx
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Mount, Router
 
 from tidings.channels import registry
 from tidings.channels.contract import ConversationConnector
@@ -76,29 +77,43 @@ class ConversationWorker:
 
 
 class ChannelRoutes:
-    """The API side's connector instances, for their inbound webhook routes."""
+    """The API side's connector instances, for their inbound webhook routes under /channels.
+
+    Built on the first request, so that they see the settings' final public URL (a test
+    harness learns its port only once the server listens)."""
 
     def __init__(self, ctx: Context, *, extra_connectors: dict[str, ConversationConnector] | None = None
                  ) -> None:
+        self._ctx = ctx
+        self._extra = extra_connectors or {}
         self._http = httpx.AsyncClient(timeout=10.0)
-        self.connectors = registry.build(public_url(ctx.settings), self._http, ctx.clock,
-                                         extra_options={"sms_conversation": {"ctx": ctx}})
-        self.connectors.update(extra_connectors or {})
         self.sink = EventSink(ctx.db, ctx.clock)
+        self.connectors: dict[str, ConversationConnector] | None = None
+        self._router: Router | None = None
 
-    def routes(self) -> list[BaseRoute]:
-        out: list[BaseRoute] = []
-        for cid, connector in self.connectors.items():
+    def _build(self) -> Router:
+        connectors = registry.build(public_url(self._ctx.settings), self._http, self._ctx.clock,
+                                    extra_options={"sms_conversation": {"ctx": self._ctx}})
+        connectors.update(self._extra)
+        self.connectors = connectors
+        mounts: list[BaseRoute] = []
+        for cid, connector in connectors.items():
             try:
                 routes = connector.inbound_routes(self.sink)
             except Exception:  # noqa: BLE001
                 log.exception("connector %s has no usable inbound routes", cid)
                 continue
             if routes:
-                out.append(Mount(f"/channels/{cid}", routes=routes))
-        return out
+                mounts.append(Mount(f"/{cid}", routes=routes))
+        return Router(routes=mounts)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self._router is None:
+            self._router = self._build()
+        await self._router(scope, receive, send)
+
+    def routes(self) -> list[BaseRoute]:
+        return [Mount("/channels", app=self)]
 
     async def aclose(self) -> None:
         await self._http.aclose()
-
-
