@@ -1,7 +1,8 @@
 """The ASGI application: every HTTP surface mounted on one Starlette app.
 
 `create_app(ctx)` mounts `/oauth2/token`, the XMS SMS API under `/xms/v1/{id}/`, the Conversation
-API under `/v1/projects/{project_id}/` (its own error format), `GET /health`
+API under `/v1/projects/{project_id}/` (its own error format), the Verification API under
+`/verification/v1/` (likewise), `GET /health`
 and any `extra_routes` (the sandbox's, `/metrics`), and installs the XMS error handlers.
 """
 
@@ -20,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from tidings.api import errors, oauth
 from tidings.api.conversation import routes as conversation_api
+from tidings.api.verification import routes as verification_api
 from tidings.api.responses import json_response
 from tidings.api.timing import RequestTiming
 from tidings.api.xms import batches as xms_batches
@@ -49,6 +51,7 @@ def create_app(ctx: Context, *, extra_routes: Sequence[BaseRoute] = (), lifespan
         *xms_reports.routes(),
         *xms_inbounds.routes(),
         *conversation_api.routes(ctx),
+        *verification_api.routes(ctx),
         *extra_routes,
     ]
     app = Starlette(

@@ -1,0 +1,434 @@
+"""Verifications: start, report, status. The only code that writes `verifications`.
+
+Start: `check_start` validates the body; `do_start` asks the application's callback (if any),
+stores the verification with its code as a keyed hash, commits, then sends the code
+(`verify.senders`). A start for a number that already has a pending verification of the same
+method re-sends a fresh code on that verification (up to the application's `max_resends`).
+
+Report: each attempt is one transaction whose first statement is a guarded increment
+(`status = PENDING AND attempts < max_attempts AND expires_ms > now`): concurrent reports of the
+same code serialise on the row and exactly one of them moves it to SUCCESSFUL; after
+`max_attempts` wrong codes the verification is FAIL and stays so.
+
+Lookups are always scoped to the calling application's project: another project's verification
+is "not found", by the same query path as a missing one.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+import phonenumbers
+from sqlalchemy import Row, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.actions.verify_apps import App, code_key
+from tidings.core.errors import DeliveryError, NotFound, RequestError
+from tidings.core.ids import hex_id
+from tidings.runtime.context import Context
+from tidings.store.schema import batches
+from tidings.store.verify_schema import verifications
+from tidings.verify import callbacks, codes, senders, views
+from tidings.verify.model import METHODS, Method, Reason, Status
+from tidings.webhooks import outbox
+
+__all__ = [
+    "INVALID",
+    "StartRequest",
+    "check_report",
+    "check_start",
+    "do_report",
+    "do_start",
+    "get_by_id",
+    "get_by_identity",
+    "get_by_reference",
+]
+
+log = logging.getLogger(__name__)
+
+# Verification API error codes (`errorCode`).
+INVALID = "40001"
+NOT_FOUND = "40400"
+CONFLICT = "40900"
+TOO_MANY = "42900"
+
+DEFAULT_TEMPLATE = "Your code is " + senders.CODE_PLACEHOLDER
+CALLOUT_SPEECH = "Your verification code is {code}. I repeat: {code}."
+CODE_TYPES = {"numeric": "0123456789", "alpha": "ABCDEFGHJKLMNPQRSTUVWXYZ",
+              "alphanumeric": "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"}
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_REFERENCE = 200
+MAX_CUSTOM = 4096
+_v = verifications
+
+
+def invalid(text: str) -> RequestError:
+    return RequestError(INVALID, text, 400)
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    method: Method
+    identity_type: str
+    endpoint: str
+    country_id: str | None
+    reference: str | None
+    custom: str | None
+    template: str | None
+    alphabet: str | None
+    expiry_seconds: int | None
+    locale: str
+
+
+def _object(value: object, field: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid(f"{field} must be an object")
+    return value
+
+
+def _text(value: object, field: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= limit:
+        raise invalid(f"{field} must be a string of 1 to {limit} characters")
+    return value
+
+
+def check_number(raw: object) -> tuple[str, str | None]:
+    """(E.164 number, ISO country) of a phone number endpoint."""
+    if not isinstance(raw, str) or not raw.strip().startswith("+"):
+        raise invalid("identity.endpoint must be a phone number in E.164 format")
+    try:
+        parsed = phonenumbers.parse(raw, None)
+    except phonenumbers.NumberParseException as exc:
+        raise invalid(f"identity.endpoint is not a phone number: {exc}") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise invalid("identity.endpoint is not a valid phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), phonenumbers.region_code_for_number(parsed)
+
+
+def _expiry(raw: object) -> int | None:
+    """smsOptions.expiry: "HH:MM:SS" (Sinch) or seconds."""
+    if raw is None:
+        return None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        seconds = raw
+    elif isinstance(raw, str) and re.fullmatch(r"\d{1,2}:\d{2}:\d{2}", raw):
+        h, m, s = (int(p) for p in raw.split(":"))
+        seconds = h * 3600 + m * 60 + s
+    else:
+        raise invalid("smsOptions.expiry must be HH:MM:SS")
+    if not 30 <= seconds <= 24 * 3600:
+        raise invalid("smsOptions.expiry must be between 00:00:30 and 24:00:00")
+    return seconds
+
+
+def check_start(payload: object) -> StartRequest:
+    body = _object(payload, "body")
+    method = body.get("method")
+    if method not in METHODS:
+        raise invalid(f"method must be one of {', '.join(sorted(METHODS))}")
+    m = Method(method)
+    identity = _object(body.get("identity"), "identity")
+    kind = identity.get("type")
+    if m is Method.EMAIL:
+        if kind != "email" or not isinstance(identity.get("endpoint"), str) or not EMAIL.match(identity["endpoint"]):
+            raise invalid("identity must be {\"type\": \"email\", \"endpoint\": <an email address>}")
+        endpoint, country = identity["endpoint"].strip().lower(), None
+    else:
+        if kind != "number":
+            raise invalid("identity.type must be \"number\"")
+        endpoint, country = check_number(identity.get("endpoint"))
+    sms = _object(body.get("smsOptions"), "smsOptions")
+    template = _text(sms.get("template"), "smsOptions.template", 640)
+    if template is not None and senders.CODE_PLACEHOLDER not in template:
+        raise invalid(f"smsOptions.template must contain {senders.CODE_PLACEHOLDER}")
+    code_type = sms.get("codeType")
+    if code_type is not None and (not isinstance(code_type, str) or code_type.lower() not in CODE_TYPES):
+        raise invalid("smsOptions.codeType must be Numeric, Alpha or Alphanumeric")
+    flash = _object(body.get("flashCallOptions"), "flashCallOptions")
+    dial = flash.get("dialTimeout")
+    if dial is not None and (not isinstance(dial, int) or isinstance(dial, bool) or not 5 <= dial <= 120):
+        raise invalid("flashCallOptions.dialTimeout must be 5 to 120 seconds")
+    speech = _object(_object(body.get("calloutOptions"), "calloutOptions").get("speech"), "calloutOptions.speech")
+    locale = _text(speech.get("locale"), "calloutOptions.speech.locale", 16) or "en-US"
+    return StartRequest(
+        method=m, identity_type="email" if m is Method.EMAIL else "number", endpoint=endpoint,
+        country_id=country, reference=_text(body.get("reference"), "reference", MAX_REFERENCE),
+        custom=_text(body.get("custom"), "custom", MAX_CUSTOM), template=template,
+        alphabet=CODE_TYPES[code_type.lower()] if isinstance(code_type, str) else None,
+        expiry_seconds=_expiry(sms.get("expiry")), locale=locale,
+    )
+
+
+# -- start --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Started:
+    view: dict[str, Any]
+    status: str
+
+
+async def _pending_for(conn: AsyncConnection, project_id: str, endpoint: str, method: str, now: int) -> Row[Any] | None:
+    query = (select(_v).where(_v.c.project_id == project_id, _v.c.endpoint == endpoint, _v.c.method == method,
+                              _v.c.status == Status.PENDING, _v.c.expires_ms > now)
+             .order_by(_v.c.created_ms.desc()).limit(1))
+    return (await conn.execute(query)).first()
+
+
+async def do_start(ctx: Context, app: App, req: StartRequest, base_url: str) -> Started:
+    now = ctx.clock()
+    key = await code_key(ctx.db, now)
+    length = app.code_length
+    alphabet = "0123456789" if req.method in (Method.FLASH_CALL, Method.CALLOUT) else (req.alphabet or app.code_alphabet)
+    expiry = req.expiry_seconds or app.expiry_seconds
+    code = codes.generate(length, alphabet)
+    async with ctx.db.read() as conn:
+        existing = await _pending_for(conn, app.project_id, req.endpoint, req.method, now)
+    if existing is not None and existing.reference != req.reference and req.reference is not None:
+        existing = None  # a new reference is a new verification
+    if existing is not None:
+        if existing.sends > app.max_resends:
+            raise RequestError(TOO_MANY, "Too many resends for this verification", 429)
+        vid = existing.id
+    else:
+        vid = hex_id(16)
+    prefix = app.flash_cli_prefix if req.method is Method.FLASH_CALL else None
+    row = {
+        "id": vid, "project_id": app.project_id, "app_key": app.key, "method": req.method.value,
+        "identity_type": req.identity_type, "endpoint": req.endpoint, "reference": req.reference,
+        "custom": req.custom, "status": Status.PENDING.value, "reason": None, "source": None,
+        "code_hash": codes.hash_code(key, vid, code), "code_length": length, "cli_prefix": prefix,
+        "attempts": 0, "max_attempts": app.max_attempts, "sends": 1, "country_id": req.country_id,
+        "call_complete": None, "sent_ref": None, "expires_ms": now + expiry * 1000,
+        "created_ms": now, "updated_ms": now, "completed_ms": None,
+    }
+    if app.callback_url:
+        async with httpx.AsyncClient() as http:
+            decision = await callbacks.request_event(http, app.callback_url, app.key, app.secret, _Row(row), now)
+        if decision.code is not None and req.method is not Method.FLASH_CALL:
+            code = decision.code
+            row["code_hash"] = codes.hash_code(key, vid, code)
+        if not decision.allow:
+            row.update(status=Status.DENIED.value, reason=decision.reason, completed_ms=now)
+    async with ctx.db.write() as conn:
+        if existing is not None:
+            result = await conn.execute(
+                update(_v).where(_v.c.id == vid, _v.c.status == Status.PENDING, _v.c.sends <= app.max_resends)
+                .values(code_hash=row["code_hash"], sends=_v.c.sends + 1, expires_ms=row["expires_ms"],
+                        updated_ms=now, status=row["status"], reason=row["reason"], completed_ms=row["completed_ms"]))
+            if result.rowcount != 1:
+                raise RequestError(TOO_MANY, "Too many resends for this verification", 429)
+        else:
+            try:
+                await conn.execute(insert(_v).values(**row))
+            except IntegrityError:
+                raise RequestError(CONFLICT, "reference is already used by another verification", 409) from None
+        stored = await _get(conn, app.project_id, vid)
+        if stored.status != Status.PENDING:
+            await _queue_result(conn, app, stored, now)
+    if stored.status == Status.DENIED:
+        raise RequestError("40300", f"Verification denied: {stored.reason}", 403)
+    template = req.template or DEFAULT_TEMPLATE
+    cli = codes.flash_cli(prefix, code) if prefix is not None else None
+    out = senders.Outgoing(
+        project_id=app.project_id, method=req.method, endpoint=req.endpoint, code=code,
+        text=CALLOUT_SPEECH.format(code=" ".join(code)) if req.method is Method.CALLOUT else senders.render(template, code),
+        sender=app.sms_sender, cli=cli, locale=req.locale, conversation_app_id=app.conversation_app_id)
+    try:
+        sent_ref = await senders.send(ctx, out)
+    except DeliveryError as exc:
+        log.warning("verification %s: the code could not be sent: %s", vid, exc)
+        stored = await _finish(ctx, app, vid, Status.ERROR, Reason.NETWORK_ERROR) or stored
+    else:
+        async with ctx.db.write() as conn:
+            await conn.execute(update(_v).where(_v.c.id == vid).values(
+                sent_ref=sent_ref, call_complete=True if req.method in (Method.FLASH_CALL, Method.CALLOUT) else None))
+    view = views.start_view(base_url, stored, template=template,
+                            cli_filter=codes.cli_filter(prefix, length) if prefix is not None else None)
+    return Started(view, stored.status)
+
+
+class _Row:
+    """Attribute access to a dict (the row before it is stored)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+async def _get(conn: AsyncConnection, project_id: str, vid: str) -> Row[Any]:
+    row = (await conn.execute(select(_v).where(_v.c.id == vid, _v.c.project_id == project_id))).first()
+    if row is None:
+        raise NotFound("Verification not found")
+    return row
+
+
+async def _queue_result(conn: AsyncConnection, app: App, row: Row[Any], now: int) -> None:
+    """The result event, in the transaction that finished the verification."""
+    if app.callback_url:
+        body = orjson.dumps(callbacks.result_event(row))
+        await outbox.enqueue(conn, [outbox.webhook_row(app.project_id, app.callback_url, "VerificationResultEvent", body, now)])
+
+
+async def _redact(conn: AsyncConnection, row: Row[Any]) -> None:
+    """A finished SMS verification's batch no longer needs the code in its body."""
+    if row.method == Method.SMS and row.sent_ref:
+        await conn.execute(update(batches).where(batches.c.id == row.sent_ref, batches.c.project_id == row.project_id)
+                           .values(body="(verification code redacted)"))
+
+
+async def _finish(ctx: Context, app: App, vid: str, status: Status, reason: str | None,
+                  source: str | None = None) -> Row[Any] | None:
+    """PENDING → a final status (guarded); the stored row if this call moved it, else None."""
+    now = ctx.clock()
+    async with ctx.db.write() as conn:
+        result = await conn.execute(
+            update(_v).where(_v.c.id == vid, _v.c.project_id == app.project_id, _v.c.status == Status.PENDING)
+            .values(status=status.value, reason=reason, source=source, completed_ms=now, updated_ms=now))
+        if result.rowcount != 1:
+            return None
+        row = await _get(conn, app.project_id, vid)
+        await _queue_result(conn, app, row, now)
+        if status is not Status.ERROR:
+            await _redact(conn, row)
+    return row
+
+
+# -- report -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Report:
+    method: Method
+    code: str | None
+    cli: str | None
+
+
+def check_report(payload: object) -> Report:
+    body = _object(payload, "body")
+    method = body.get("method")
+    if method not in METHODS:
+        raise invalid(f"method must be one of {', '.join(sorted(METHODS))}")
+    part = _object(body.get(method), method)
+    code = _text(part.get("code"), f"{method}.code", 64)
+    cli = _text(part.get("cli"), f"{method}.cli", 32)
+    if method == Method.FLASH_CALL and cli is None:
+        raise invalid("flashCall.cli is required")
+    if method != Method.FLASH_CALL and code is None:
+        raise invalid(f"{method}.code is required")
+    return Report(Method(method), code, cli)
+
+
+async def _resolve(conn: AsyncConnection, app: App, *, vid: str | None, endpoint: str | None, method: str,
+                   now: int) -> Row[Any]:
+    if vid is not None:
+        return await _get(conn, app.project_id, vid)
+    assert endpoint is not None
+    row = await _pending_for(conn, app.project_id, endpoint, method, now)
+    if row is None:
+        row = (await conn.execute(select(_v).where(_v.c.project_id == app.project_id, _v.c.endpoint == endpoint,
+                                                   _v.c.method == method)
+                                  .order_by(_v.c.created_ms.desc()).limit(1))).first()
+    if row is None:
+        raise NotFound("Verification not found")
+    return row
+
+
+async def do_report(ctx: Context, app: App, report: Report, *, vid: str | None = None,
+                    endpoint: str | None = None) -> dict[str, Any]:
+    now = ctx.clock()
+    key = await code_key(ctx.db, now)
+    if endpoint is not None and "@" not in endpoint:
+        endpoint = check_number(endpoint)[0]
+    async with ctx.db.read() as conn:
+        row = await _resolve(conn, app, vid=vid, endpoint=endpoint, method=report.method, now=now)
+    if row.method != report.method:
+        raise invalid(f"this verification's method is {row.method}")
+    if row.status != Status.PENDING:
+        raise RequestError(CONFLICT, f"Verification is already completed ({row.status})", 409)
+    if row.expires_ms <= now:
+        done = await _finish(ctx, app, row.id, Status.FAIL, Reason.EXPIRED)
+        return views.status_view(done or row)
+    if report.method is Method.FLASH_CALL:
+        assert report.cli is not None
+        offered = codes.code_from_cli(row.cli_prefix or "", row.code_length, report.cli)
+        wrong_reason = Reason.INVALID_CLI
+    else:
+        offered = report.code
+        wrong_reason = Reason.INVALID_CODE
+    async with ctx.db.write() as conn:
+        counted = (await conn.execute(
+            update(_v).where(_v.c.id == row.id, _v.c.status == Status.PENDING, _v.c.attempts < _v.c.max_attempts,
+                             _v.c.expires_ms > now)
+            .values(attempts=_v.c.attempts + 1, updated_ms=now)
+            .returning(_v.c.attempts, _v.c.max_attempts, _v.c.code_hash))).first()
+        if counted is None:
+            current = await _get(conn, app.project_id, row.id)
+            if current.status == Status.PENDING:  # expired in between, or out of attempts
+                raise RequestError(CONFLICT, "Verification can no longer be reported", 409)
+            raise RequestError(CONFLICT, f"Verification is already completed ({current.status})", 409)
+        correct = offered is not None and codes.matches(key, row.id, offered, counted.code_hash)
+        if correct:
+            source = "intercepted" if report.method is Method.FLASH_CALL else "manual"
+            await conn.execute(update(_v).where(_v.c.id == row.id).values(
+                status=Status.SUCCESSFUL.value, reason=None, source=source, completed_ms=now))
+        elif counted.attempts >= counted.max_attempts:
+            await conn.execute(update(_v).where(_v.c.id == row.id).values(
+                status=Status.FAIL.value, reason=wrong_reason.value, completed_ms=now))
+        current = await _get(conn, app.project_id, row.id)
+        if current.status != Status.PENDING:
+            await _queue_result(conn, app, current, now)
+            await _redact(conn, current)
+    view = views.status_view(current)
+    if not correct:
+        view.update(status=Status.FAIL.value, reason=wrong_reason.value)
+    return view
+
+
+# -- status -------------------------------------------------------------------------------
+
+
+async def _expire_if_due(ctx: Context, app: App, row: Row[Any]) -> Row[Any]:
+    if row.status == Status.PENDING and row.expires_ms <= ctx.clock():
+        return await _finish(ctx, app, row.id, Status.FAIL, Reason.EXPIRED) or row
+    return row
+
+
+async def get_by_id(ctx: Context, app: App, vid: str) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        row = await _get(conn, app.project_id, vid)
+    return views.status_view(await _expire_if_due(ctx, app, row))
+
+
+async def get_by_reference(ctx: Context, app: App, reference: str) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        row = (await conn.execute(select(_v).where(_v.c.project_id == app.project_id,
+                                                   _v.c.reference == reference))).first()
+    if row is None:
+        raise NotFound("Verification not found")
+    return views.status_view(await _expire_if_due(ctx, app, row))
+
+
+def method_from_path(raw: str) -> Method:
+    for m in Method:
+        if m.value.lower() == raw.lower():
+            return m
+    raise invalid(f"method must be one of {', '.join(sorted(METHODS))}")
+
+
+async def get_by_identity(ctx: Context, app: App, method: str, endpoint: str) -> dict[str, Any]:
+    m = method_from_path(method)
+    if m is not Method.EMAIL:
+        endpoint = check_number(endpoint)[0]
+    async with ctx.db.read() as conn:
+        row = await _resolve(conn, app, vid=None, endpoint=endpoint, method=m.value, now=ctx.clock())
+    return views.status_view(await _expire_if_due(ctx, app, row))
