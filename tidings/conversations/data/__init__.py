@@ -1,0 +1,1 @@
+"""Data files shipped with the package (the most used messaging app per country)."""
