@@ -1,4 +1,6 @@
-"""`tidings projects create NAME`: create a project and print its credentials as JSON."""
+"""`tidings projects create NAME`: create a project and print its credentials as JSON (with its
+verification application's key and secret); `set-callback` and `set-verification-callback` set
+the callback URLs of a service plan and of a verification application."""
 
 from __future__ import annotations
 
@@ -23,6 +25,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     plan.add_argument("url", nargs="?", default=None)
     add_data_dir(plan)
     plan.set_defaults(run=_run_set_callback)
+    verify = projects_sub.add_parser(
+        "set-verification-callback",
+        help="set (or with no URL, clear) a verification application's callback URL")
+    verify.add_argument("application_key")
+    verify.add_argument("url", nargs="?", default=None)
+    add_data_dir(verify)
+    verify.set_defaults(run=_run_set_verification_callback)
 
 
 async def create_project(settings: Settings, name: str) -> dict[str, str]:
@@ -71,4 +80,29 @@ def _run_set_callback(args: argparse.Namespace) -> int:
         print(f"tidings: no service plan {args.service_plan_id}", file=sys.stderr)
         return 1
     print(json.dumps({"service_plan_id": args.service_plan_id, "callback_url": url}))
+    return 0
+
+
+async def set_verification_callback(settings: Settings, application_key: str, url: str | None) -> bool:
+    from tidings.actions.verify_apps import do_configure_app
+    from tidings.runtime.database import open_database
+
+    db = await open_database(settings)
+    try:
+        return await do_configure_app(db, application_key, {"callback_url": url})
+    finally:
+        await db.aclose()
+
+
+def _run_set_verification_callback(args: argparse.Namespace) -> int:
+    import sys
+
+    url = args.url
+    if url is not None and not url.startswith(("http://", "https://")):
+        print("tidings: the callback URL must start with http:// or https://", file=sys.stderr)
+        return 2
+    if not asyncio.run(set_verification_callback(settings_from(args), args.application_key, url)):
+        print(f"tidings: no verification application {args.application_key}", file=sys.stderr)
+        return 1
+    print(json.dumps({"application_key": args.application_key, "callback_url": url}))
     return 0
