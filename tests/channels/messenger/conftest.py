@@ -13,6 +13,8 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+# The whole platform in both profiles, for the end-to-end tests (see tests/pipeline/conftest.py).
+from tests.pipeline.conftest import fresh_postgres_url, http, platform, platform_factory  # noqa: F401
 from tidings.api.testing import serve_app
 from tidings.channels.contract import (
     ChannelEvent,
@@ -22,6 +24,7 @@ from tidings.channels.contract import (
     StatusEvent,
 )
 from tidings.channels.messenger import MessengerConnector, create
+from tidings.channels.messenger.sent import SentLog
 from tidings.sandbox import Sandbox
 from tidings.sandbox.handsets import Handset
 from tidings.sandbox.platforms.messenger import MessengerTwin, create_twin
@@ -114,8 +117,9 @@ async def rig() -> AsyncIterator[Rig]:
     twin = create_twin(sandbox)
     sandbox.register_platform(twin)
     await twin.start()
-    async with httpx.AsyncClient(timeout=5.0) as http:
-        ctx = ConnectorContext(base_url="", http=http, clock=sandbox.clock, public_url="")
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        ctx = ConnectorContext(base_url="", http=client, clock=sandbox.clock, public_url="",
+                               options={"sent_log": SentLog()})
         connector = create(ctx)
         sink = MemorySink({APP_ID: CREDENTIALS, "01NOSECRET": {**CREDENTIALS, "callback_secret": ""}})
         app = Starlette(routes=[*sandbox.routes(),
@@ -124,5 +128,5 @@ async def rig() -> AsyncIterator[Rig]:
             ctx.base_url = f"{url}/sandbox/platforms/messenger"
             ctx.public_url = url
             await connector.configure_app(APP_ID, CREDENTIALS)
-            yield Rig(sandbox, twin, connector, sink, http, url)
+            yield Rig(sandbox, twin, connector, sink, client, url)
             await twin.stop()

@@ -6,7 +6,8 @@ Credentials are the app's MESSENGER entry: `static_token.token` is the Page acce
 `claimed_identity` (in `static_token`, `static_bearer` or the entry itself) when present.
 Options (`ConnectorContext.options`): `api_version` (default `graph.API_VERSION`), `verify_token`
 (the webhook verify token; default derived per app, see `verify_token`), `register_webhook`
-(register the webhook URL with the platform console; default on for a sandbox twin base URL).
+(register the webhook URL with the platform console; default on for a sandbox twin base URL),
+`sent_log` (a `SentLog` of its own instead of the process's shared one).
 
 Errors map to the contract by Graph code (`graph.classify`): 1200, 613, 4, 2 and 5xx →
 transient; 190, 230 and permission errors → `ChannelAuthError`; the rest (551 person
@@ -33,7 +34,7 @@ from tidings.channels.contract import (
 from tidings.channels.messenger import policy
 from tidings.channels.messenger.graph import API_VERSION, ErrorCode, classify
 from tidings.channels.messenger.inbound import inbound_routes
-from tidings.channels.messenger.sent import SentLog
+from tidings.channels.messenger.sent import PROCESS_LOG, SentLog
 from tidings.channels.messenger.transcode import TranscodeError, transcode
 from tidings.core.errors import (
     ChannelAuthError,
@@ -81,7 +82,8 @@ class MessengerConnector:
     def __init__(self, ctx: ConnectorContext) -> None:
         self.ctx = ctx
         self.api_version = str(ctx.options.get("api_version", API_VERSION))
-        self.sent = SentLog()
+        log = ctx.options.get("sent_log")
+        self.sent: SentLog = log if isinstance(log, SentLog) else PROCESS_LOG
 
     @property
     def base_url(self) -> str:

@@ -8,8 +8,10 @@ payloads they offered; watermarks turn into one status per remembered message, t
 message that offered the payload. Bounded: the newest `per_recipient` messages of the
 `recipients` people written to most recently.
 
-It lives in the process that sends; in the distributed profile a webhook answered by another API
-process still yields the statuses for the `mids` it lists.
+Every connector instance of a process shares `PROCESS_LOG` (the engine's connector sends, the API's
+instance answers webhooks). In the distributed profile the webhook may reach another process than
+the sender: there delivery events still yield the statuses of the `mids` they list, but a read
+watermark finds nothing to mark.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["SentLog", "SentMessage"]
+__all__ = ["PROCESS_LOG", "SentLog", "SentMessage"]
 
 
 @dataclass
@@ -92,3 +94,7 @@ class SentLog:
             if payload in sent.payloads:
                 return sent.mid
         return None
+
+
+PROCESS_LOG = SentLog()
+"""The log the connectors of this process share unless given their own (`options["sent_log"]`)."""
