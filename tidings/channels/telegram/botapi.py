@@ -53,7 +53,9 @@ DESCRIPTIONS = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",
+    409: "Conflict",
     429: "Too Many Requests",
+    502: "Bad Gateway",
 }
 
 Outcome = Literal["transient", "permanent", "auth"]
