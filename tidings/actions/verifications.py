@@ -57,6 +57,7 @@ INVALID = "40001"
 NOT_FOUND = "40400"
 CONFLICT = "40900"
 TOO_MANY = "42900"
+FORBIDDEN = "40300"
 
 DEFAULT_TEMPLATE = "Your code is " + senders.CODE_PLACEHOLDER
 CALLOUT_SPEECH = "Your verification code is {code}. I repeat: {code}."
@@ -185,8 +186,16 @@ async def _pending_for(conn: AsyncConnection, project_id: str, endpoint: str, me
     return (await conn.execute(query)).first()
 
 
-async def do_start(ctx: Context, app: App, req: StartRequest, base_url: str) -> Started:
+async def do_start(ctx: Context, app: App, req: StartRequest, base_url: str,
+                   client_ip: str | None = None) -> Started:
     now = ctx.clock()
+    if ctx.fraud is not None and req.identity_type == "number":
+        refusal = await ctx.fraud.check_start(app.project_id, req.endpoint, client_ip, req.method.value,
+                                              allow_line_types=app.options.get("allow_line_types", ()))
+        if refusal is not None:
+            limited = refusal.retry_after_ms is not None
+            raise RequestError(TOO_MANY if limited else FORBIDDEN, f"{refusal.message} ({refusal.reason})",
+                               429 if limited else 403, {"reason": refusal.reason})
     key = await code_key(ctx.db, now)
     length = app.code_length
     alphabet = "0123456789" if req.method in (Method.FLASH_CALL, Method.CALLOUT) else (req.alphabet or app.code_alphabet)
@@ -237,7 +246,7 @@ async def do_start(ctx: Context, app: App, req: StartRequest, base_url: str) -> 
         if stored.status != Status.PENDING:
             await _queue_result(conn, app, stored, now)
     if stored.status == Status.DENIED:
-        raise RequestError("40300", f"Verification denied: {stored.reason}", 403)
+        raise RequestError(FORBIDDEN, f"Verification denied: {stored.reason}", 403)
     template = req.template or DEFAULT_TEMPLATE
     cli = codes.flash_cli(prefix, code) if prefix is not None else None
     out = senders.Outgoing(
@@ -272,6 +281,12 @@ async def _get(conn: AsyncConnection, project_id: str, vid: str) -> Row[Any]:
     return row
 
 
+async def _record_outcome(ctx: Context, row: Row[Any]) -> None:
+    """What the fraud guard learns from a finished verification (SMS pumping per prefix)."""
+    if ctx.fraud is not None and row.identity_type == "number" and row.status in (Status.SUCCESSFUL, Status.FAIL):
+        await ctx.fraud.record_outcome(row.project_id, row.endpoint, row.status == Status.SUCCESSFUL)
+
+
 async def _queue_result(conn: AsyncConnection, app: App, row: Row[Any], now: int) -> None:
     """The result event, in the transaction that finished the verification."""
     if app.callback_url:
@@ -300,6 +315,7 @@ async def _finish(ctx: Context, app: App, vid: str, status: Status, reason: str 
         await _queue_result(conn, app, row, now)
         if status is not Status.ERROR:
             await _redact(conn, row)
+    await _record_outcome(ctx, row)
     return row
 
 
@@ -388,6 +404,8 @@ async def do_report(ctx: Context, app: App, report: Report, *, vid: str | None =
         if current.status != Status.PENDING:
             await _queue_result(conn, app, current, now)
             await _redact(conn, current)
+    if current.status != Status.PENDING:
+        await _record_outcome(ctx, current)
     view = views.status_view(current)
     if not correct:
         view.update(status=Status.FAIL.value, reason=wrong_reason.value)

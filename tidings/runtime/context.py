@@ -8,12 +8,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tidings.config import Settings
 from tidings.queue.base import DispatchQueue
 from tidings.store.db import Database
 from tidings.store.group_commit import GroupCommitter
 from tidings.voice.network import VoiceNetwork
+
+if TYPE_CHECKING:
+    from tidings.policy.fraud import FraudGuard
 
 
 def now_ms() -> int:
@@ -29,3 +33,5 @@ class Context:
     clock: Callable[[], int] = field(default=now_ms)
     # Places flash calls and callouts (verification); the sandbox's in the embedded profile.
     voice: VoiceNetwork | None = None
+    # Refuses risky verification starts (rate limits, SMS pumping, line types); None: no checks.
+    fraud: FraudGuard | None = None

@@ -21,12 +21,13 @@ from tidings.channels import registry
 from tidings.config import Settings, SmppConnectionSettings
 from tidings.conversations.service import ChannelRoutes
 from tidings.observability.metrics import metrics_route
+from tidings.policy.fraud import FraudGuard
 from tidings.queue.local import LocalDispatchQueue
 from tidings.runtime.context import Context, now_ms
 from tidings.runtime.database import open_database
 from tidings.runtime.pipeline import Pipeline
-from tidings.store import deliveries as dq
 from tidings.sandbox.world import Sandbox
+from tidings.store import deliveries as dq
 from tidings.store.group_commit import GroupCommitter
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class EmbeddedRuntime:
         db = await open_database(self.settings)
         self.ctx = Context(self.settings, db, GroupCommitter(db), LocalDispatchQueue(), now_ms)
         self.ctx.committer.start()
+        self.ctx.fraud = FraudGuard(clock=now_ms)  # in-process windows (embedded profile)
         self.connections = list(self.settings.smpp_connections)
         extra_routes: list[BaseRoute] = [metrics_route()]
         if self.with_sandbox:

@@ -204,3 +204,17 @@ async def test_resends_reuse_the_verification_up_to_the_limit(client: VerifyClie
     if first != latest:
         assert (await client.report(vid, first)).json()["status"] == "FAIL"
     assert (await client.report(vid, latest)).json()["status"] == "SUCCESSFUL"
+
+
+async def test_fraud_guard_refusals_write_nothing(client: VerifyClient, api: ApiServer) -> None:
+    from tidings.policy.fraud import FraudGuard, FraudSettings, Limit
+
+    api.ctx.fraud = FraudGuard(settings=FraudSettings(per_number=Limit(2, 3600)), clock=api.clock)
+    first = await _start(client, "+46704444444")
+    assert await _start(client, "+46704444444") == first  # a resend, counted by the guard
+    limited = await client.start("+46704444444")
+    assert limited.status_code == 429 and limited.json()["errorCode"] == 42900
+    assert "rate_limited_number" in limited.json()["message"]
+    landline = await client.start("+46812345678")  # a Stockholm landline: no SMS codes
+    assert landline.status_code == 403 and "landline_number" in landline.json()["message"]
+    assert await verification_count(api.ctx.db) == 1

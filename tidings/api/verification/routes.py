@@ -62,7 +62,8 @@ def _base_url(request: Request) -> str:
 async def start(request: Request) -> Response:
     ctx, app, raw = await _auth(request)
     req = actions.check_start(_json(raw))
-    started = await actions.do_start(ctx, app, req, _base_url(request))
+    client_ip = request.client.host if request.client else None
+    started = await actions.do_start(ctx, app, req, _base_url(request), client_ip)
     return json_response(started.view)
 
 
