@@ -20,7 +20,8 @@ import httpx
 import pytest
 
 CLI = str(Path(sys.executable).with_name("tidings"))
-CREDENTIAL_FIELDS = {"project_id", "key_id", "key_secret", "service_plan_id", "api_token", "webhook_secret"}
+CREDENTIAL_FIELDS = {"project_id", "key_id", "key_secret", "service_plan_id", "api_token", "webhook_secret",
+                     "application_key", "application_secret"}
 
 
 def free_port() -> int:
