@@ -112,3 +112,10 @@ def test_manifest_matches_the_connector() -> None:
     assert {ChannelFeature[name] for name in manifest["features"]} == set(package.ViberConnector.features)
     assert manifest["sandbox_twin"] == twin_module.__name__
     assert package.__all__ == ["ViberConnector", "create"]
+
+
+def test_registered_with_the_connector_registry_and_the_sandbox() -> None:
+    from tidings.channels import registry
+
+    assert registry.available()["viber"].channel == "VIBER"
+    assert twin_module.create_twin in registry.sandbox_twin_factories()
