@@ -57,7 +57,7 @@ async def lookup(request: Request) -> Response:
             body: Any = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
             return problem(request, 400, "the body is not valid JSON")
-        live: LiveNumbers | None = getattr(ctx, "live_numbers", None)
+        live: LiveNumbers | None = ctx.live_numbers
         result = lookup_number(body, live, uuid.uuid4().hex)
     except InvalidLookup as exc:
         return problem(request, 400, exc.detail)

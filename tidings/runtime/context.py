@@ -17,6 +17,7 @@ from tidings.store.group_commit import GroupCommitter
 from tidings.voice.network import VoiceNetwork
 
 if TYPE_CHECKING:
+    from tidings.lookup.live import LiveNumbers
     from tidings.policy.fraud import FraudGuard
 
 
@@ -35,3 +36,6 @@ class Context:
     voice: VoiceNetwork | None = None
     # Refuses risky verification starts (rate limits, SMS pumping, line types); None: no checks.
     fraud: FraudGuard | None = None
+    # Live facts about numbers (reachable, ported, carrier) for Number Lookup; the sandbox's in
+    # the embedded profile, None where only the numbering plan is known.
+    live_numbers: LiveNumbers | None = None

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute
 from tidings.channels import registry
 from tidings.config import Settings, SmppConnectionSettings
 from tidings.conversations.service import ChannelRoutes
+from tidings.lookup.live import SandboxNumbers
 from tidings.observability.metrics import metrics_route
 from tidings.policy.fraud import FraudGuard
 from tidings.queue.local import LocalDispatchQueue
@@ -67,6 +68,7 @@ class EmbeddedRuntime:
             await self.sandbox.start(host="127.0.0.1", port=0)
             extra_routes += self.sandbox.routes()
             self.ctx.voice = self.sandbox.voice  # flash calls and callouts for verification
+            self.ctx.live_numbers = SandboxNumbers(self.sandbox)  # reachable/ported for lookups
             if not self.connections:
                 self.connections = [SmppConnectionSettings(
                     name="sandbox", host="127.0.0.1", port=self.sandbox.port,
