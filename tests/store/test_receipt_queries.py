@@ -33,3 +33,34 @@ async def test_lookups_use_the_index_on_sqlite(any_db: Database) -> None:
             sql = str(query.compile(conn.sync_engine, compile_kwargs={"literal_binds": True}))
             plan = " ".join(str(r[-1]) for r in await conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
         assert f"SCAN {table.name}" not in plan and "USING INDEX" in plan, plan
+
+
+async def test_claim_and_fail_unclaimed_plan_by_primary_key_on_sqlite(any_db: Database) -> None:
+    """`id IN (...) AND status = 'Queued'` must not be planned with the status index: that reads
+    the whole Queued backlog on every claim."""
+    from sqlalchemy import event
+
+    from tidings.core.statuses import Status
+    from tidings.store import deliveries as dq
+
+    if not any_db.is_sqlite:
+        return
+    statements: list[tuple[str, object]] = []
+
+    def capture(_c: object, _cur: object, statement: str, parameters: object, *_a: object) -> None:
+        if statement.startswith("UPDATE deliveries"):
+            statements.append((statement, parameters))
+
+    event.listen(any_db.engine.sync_engine, "before_cursor_execute", capture)
+    async with any_db.write() as conn:
+        await dq.claim(conn, [1, 2, 3], 10, 1000)
+        await dq.fail_unclaimed(conn, [1, 2, 3], Status.EXPIRED, None, 10)
+    event.remove(any_db.engine.sync_engine, "before_cursor_execute", capture)
+    assert len(statements) == 2
+    async with any_db.read() as conn:
+        raw = await conn.get_raw_connection()
+        for statement, parameters in statements:
+            rows = await raw.driver_connection.execute_fetchall(  # type: ignore[union-attr]
+                "EXPLAIN QUERY PLAN " + statement, parameters)
+            plan = " ".join(str(r[-1]) for r in rows)
+            assert "PRIMARY KEY" in plan and "ix_deliveries_due" not in plan, plan

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.core.statuses import DEFAULT_CODE, Status
@@ -64,6 +64,13 @@ async def unpublish_all(conn: AsyncConnection) -> None:
     )
 
 
+def _status_unindexed() -> ColumnElement[str]:
+    """The status column in a form no index matches. With `id IN (...) AND status = 'Queued'`
+    SQLite plans ix_deliveries_due and reads every Queued row (the whole backlog, so a claim
+    cost grew with it) instead of the primary key; `status || ''` leaves it only the ids."""
+    return d.c.status + ""
+
+
 async def claim(conn: AsyncConnection, ids: Sequence[int], now: int, lease_ms: int) -> list[Row[Any]]:
     """Claim Queued deliveries for submission; ids claimed by a live worker are skipped."""
     if not ids:
@@ -72,7 +79,7 @@ async def claim(conn: AsyncConnection, ids: Sequence[int], now: int, lease_ms: i
         update(d)
         .where(
             d.c.id.in_(ids),
-            d.c.status == QUEUED,
+            _status_unindexed() == QUEUED,
             # A batch updated to a later send_at after its rows were queued: not yet.
             d.c.due_ms <= now,
             (d.c.claimed_ms.is_(None)) | (d.c.claimed_ms < now - lease_ms),
@@ -136,7 +143,7 @@ async def fail_unclaimed(
         return []
     result = await conn.execute(
         update(d)
-        .where(d.c.id.in_(ids), d.c.status == QUEUED)
+        .where(d.c.id.in_(ids), _status_unindexed() == QUEUED)
         .values(status=status.value, code=DEFAULT_CODE[status] if code is None else code,
                 status_ms=now, claimed_ms=None)
         .returning(d.c.id, d.c.batch_id, d.c.recipient, d.c.project_id)
