@@ -9,7 +9,9 @@ A connector is enabled when its package exists and it has a base URL:
     else the manifest's "default_base_url"
 
 Options for a connector come from `TIDINGS_CHANNEL_<ID>_OPTIONS` (a JSON object) plus what the
-runtime passes (`extra_options`). `sms_conversation` (SMS through the SMS pipeline) needs the
+runtime passes (`extra_options`; its "base_url" key, when given, is the base URL). In string
+options `{public_url}` stands for where Tidings is reachable (e.g. the email connector's
+`"dns_console_url": "{public_url}/sandbox/v1/dns"`). `sms_conversation` (SMS through the SMS pipeline) needs the
 worker's `Context` and is built by the runtime with it.
 """
 
@@ -93,14 +95,16 @@ def build(public_url: str, http: httpx.AsyncClient, clock: Callable[[], int], *,
     for item in available().values():
         if only is not None and item.id not in only:
             continue
-        url = base_url(item, public_url, env)
-        if url is None:
-            continue
         options: dict[str, Any] = {}
         raw = env.get(f"TIDINGS_CHANNEL_{item.id.upper()}_OPTIONS")
         if raw:
             options.update(json.loads(raw))
         options.update((extra_options or {}).get(item.id, {}))
+        options = {k: v.replace("{public_url}", public_url.rstrip("/")) if isinstance(v, str) else v
+                   for k, v in options.items()}
+        url = options.pop("base_url", None) or base_url(item, public_url, env)
+        if url is None:
+            continue
         try:
             out[item.id] = item.factory(ConnectorContext(url, http, clock, public_url, options))
         except Exception:  # noqa: BLE001 - misconfigured: the others still work

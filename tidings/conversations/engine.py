@@ -8,7 +8,7 @@ A message row is due when `next_ms` has passed and the engine may act on it:
        └──send ok──▶ WAITING (attempt SENT, next_ms = deadline from `ttl`)             │
                         │ ──DELIVERED / READ event──▶ DELIVERED / READ                 │
                         │ ──FAILED event──▶ (FAILED attempt) ───────────────────────────┤
-                        └──deadline passes──▶ (TIMED_OUT attempt) ─────────────────────┤
+                        └──deadline passes──▶ revoke (RCS) ─▶ (TIMED_OUT attempt) ──────┤
                                                                                        ▼
                      next plan entry: SWITCHING_CHANNEL callback, PENDING, or FAILED when none is left
 
@@ -16,6 +16,13 @@ Every step is one transaction that also writes the attempt row and the MESSAGE_D
 callbacks. Timers are `next_ms` in the database, so a restart resumes where it stopped: a
 message claimed by a process that died is taken over after the claim lease. Claims are guarded
 updates (`claimed_ms`), so two workers never act on one message at once.
+
+What the engine tells a connector beyond the message (`OutboundMessage`): `last_inbound_ms` (the
+contact's last message to the app on that channel: WhatsApp's 24-hour window, RBM sessions),
+`metadata["last_outbound_ms"]` on RCS (our previous message there, for RBM billing) and the
+contact's opt-ins from its metadata JSON (`consent_of`: `{"whatsapp_opt_in": true | [purposes]}`).
+A connector with `revoke(message)` (RCS) is asked to take back a message whose ttl ran out;
+when the platform says it was delivered already, the message is DELIVERED instead of moving on.
 
 Channel events (statuses, inbound messages) arrive through `EventSink` into
 `conv_channel_events` and are applied by `events.py` in the same loop.
@@ -44,14 +51,17 @@ from tidings.core.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from tidings.store.conversation_schema import conv_apps, conv_attempts, conv_messages
+from tidings.store.conversation_schema import conv_apps, conv_attempts, conv_contacts, conv_messages
 from tidings.store.db import Database
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ConversationEngine", "advance_values"]
+__all__ = ["ConversationEngine", "advance_values", "consent_of"]
 
 MAX_TRIES = 3
+NEEDS_LAST_OUTBOUND = frozenset({"RCS"})  # RBM billing sessions
+NEEDS_CONSENT = frozenset({"WHATSAPP"})
+CONSENT_KEYS = ("whatsapp_opt_in",)
 CLAIM_LEASE_MS = 60_000
 BATCH = 256
 
@@ -81,6 +91,25 @@ async def advance_values(conn: AsyncConnection, msg: Any, now: int, channel: str
                                  reason=final)
     return ({"state": "FAILED", "next_ms": None, "claimed_ms": None,
              "reason": f"{final['code']}: {final['description']}"}, hooks)
+
+
+def consent_of(contact_metadata: str | None) -> dict[str, Any]:
+    """Opt-ins recorded on the contact: its `metadata` (a string in the Conversation API) holding
+    a JSON object, e.g. `{"whatsapp_opt_in": true}` or `{"whatsapp_opt_in": ["information"]}`."""
+    if not contact_metadata:
+        return {}
+    try:
+        data = orjson.loads(contact_metadata)
+    except orjson.JSONDecodeError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for key in CONSENT_KEYS:
+        value = data.get(key)
+        if value is True or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            out[key] = value
+    return out
 
 
 class ConversationEngine:
@@ -218,6 +247,8 @@ class ConversationEngine:
 
     async def _timed_out(self, msg: Any) -> None:
         entry = (msg.plan or [])[msg.plan_index]
+        if await self._revoke(msg, entry) is False:
+            return
         now = self._clock()
         async with self._db.write() as conn:
             values, hooks = await advance_values(
@@ -226,21 +257,63 @@ class ConversationEngine:
             await self._write(msg, values, None, hooks, conn,
                               finish_attempt=(msg.attempt_id, "TIMED_OUT", "DELIVERY_TIMED_OUT"))
 
+    async def _revoke(self, msg: Any, entry: dict[str, str]) -> bool | None:
+        """Take back the undelivered message on a channel that can (RCS) before moving on.
+        False: the platform says it was delivered already, and the message is marked so."""
+        connector = self.connectors.get(entry["channel"])
+        revoke = getattr(connector, "revoke", None)
+        if revoke is None:
+            return None
+        out = await self._outbound(msg, entry)
+        if isinstance(out, str):
+            return None
+        try:
+            revoked = bool(await revoke(out))
+        except Exception:  # noqa: BLE001 - could not take it back: fall back all the same
+            log.warning("revoking message %s on %s failed", msg.id, entry["channel"], exc_info=True)
+            return None
+        if revoked:
+            return True
+        now = self._clock()
+        async with self._db.write() as conn:
+            hooks = await delivery_hooks(conn, msg, "DELIVERED", now, channel=entry["channel"],
+                                         identity=entry.get("identity"))
+            done = await self._write(msg, {"state": "DELIVERED", "next_ms": None, "claimed_ms": None},
+                                     None, hooks, conn)
+            if done:
+                await conn.execute(update(conv_attempts).where(
+                    conv_attempts.c.id == msg.attempt_id, conv_attempts.c.state == "SENT").values(
+                    state="DELIVERED", finished_ms=now))
+        return False
+
     async def _outbound(self, msg: Any, entry: dict[str, str]) -> OutboundMessage | str:
+        channel = entry["channel"]
         async with self._db.read() as conn:
-            creds = await credentials_for(conn, msg.app_id, entry["channel"])
-            last_inbound = None
+            creds = await credentials_for(conn, msg.app_id, channel)
+            last_inbound = last_outbound = None
+            contact_metadata = None
             if msg.contact_id:
                 last_inbound = (await conn.execute(select(func.max(_m.accept_ms)).where(
                     _m.app_id == msg.app_id, _m.contact_id == msg.contact_id,
-                    _m.channel == entry["channel"], _m.direction == "TO_APP"))).scalar()
-        if creds is None and entry["channel"] != "SMS":
-            return f"the app has no {entry['channel']} credentials"
+                    _m.channel == channel, _m.direction == "TO_APP"))).scalar()
+                if channel in NEEDS_LAST_OUTBOUND:
+                    last_outbound = (await conn.execute(select(func.max(_m.accept_ms)).where(
+                        _m.app_id == msg.app_id, _m.contact_id == msg.contact_id, _m.id != msg.id,
+                        _m.channel == channel, _m.direction == "TO_CONTACT"))).scalar()
+                if channel in NEEDS_CONSENT:
+                    contact_metadata = (await conn.execute(select(conv_contacts.c.metadata).where(
+                        conv_contacts.c.id == msg.contact_id))).scalar()
+        if creds is None and channel != "SMS":
+            return f"the app has no {channel} credentials"
+        metadata: dict[str, Any] = {"attempt": f"{msg.plan_index}.{msg.tries}"}
+        if last_outbound is not None:
+            metadata["last_outbound_ms"] = int(last_outbound)
+        metadata.update(consent_of(contact_metadata))
         return OutboundMessage(
-            message_id=msg.id, project_id=msg.project_id, app_id=msg.app_id, channel=entry["channel"],
+            message_id=msg.id, project_id=msg.project_id, app_id=msg.app_id, channel=channel,
             identity=entry["identity"], content=msg.content, credentials=creds or {},
             correlation_id=msg.correlation_id, last_inbound_ms=last_inbound,
-            metadata={"attempt": f"{msg.plan_index}.{msg.tries}"})
+            metadata=metadata)
 
     async def _try_entry(self, msg: Any) -> None:
         plan = msg.plan or []

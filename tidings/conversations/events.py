@@ -3,7 +3,7 @@
 
 Status events move the attempt they name (by channel and platform message id) and, when the
 message is waiting on that attempt, the message: DELIVERED / READ end it, FAILED moves it to the
-next channel. A status for an attempt not recorded yet (the platform answered faster than the
+next channel (also after DELIVERED: an email bounce follows the hand-off's DELIVERED). A status for an attempt not recorded yet (the platform answered faster than the
 engine committed its send) is retried for a while, then dropped.
 
 Inbound events find or create the contact (by channel identity) and the app's active
@@ -124,7 +124,8 @@ class EventProcessor:
         if ev.status in ("DELIVERED", "READ") and order.get(attempt.state, 9) < order[ev.status]:
             await conn.execute(update(conv_attempts).where(a.id == attempt.id).values(
                 state=ev.status, finished_ms=ev.at_ms))
-        elif ev.status == "FAILED" and attempt.state == "SENT":
+        elif ev.status == "FAILED" and attempt.state in ("SENT", "DELIVERED"):
+            # DELIVERED then FAILED: email's hand-off, then a bounce (DSN) for it.
             await conn.execute(update(conv_attempts).where(a.id == attempt.id).values(
                 state="FAILED", reason=ev.reason, finished_ms=ev.at_ms))
         msg = (await conn.execute(select(conv_messages).where(_m.id == attempt.message_id))).first()
@@ -140,12 +141,12 @@ class EventProcessor:
             if result.rowcount:
                 hooks = await delivery_hooks(conn, msg, ev.status, now, channel=ev.channel,
                                              identity=attempt.identity)
-        elif ev.status == "FAILED" and msg.state == "WAITING":
+        elif ev.status == "FAILED" and msg.state in ("WAITING", "DELIVERED"):
             values, hooks = await advance_values(conn, msg, now, ev.channel, attempt.identity,
                                                  {"code": "CHANNEL_FAILURE",
                                                   "description": ev.reason or "failed on the channel"})
             result = await conn.execute(update(conv_messages).where(
-                _m.id == msg.id, _m.state == "WAITING", _m.attempt_id == attempt.id).values(**values))
+                _m.id == msg.id, _m.state == msg.state, _m.attempt_id == attempt.id).values(**values))
             if not result.rowcount:
                 hooks = []
         await callbacks.enqueue(conn, hooks)
@@ -216,8 +217,11 @@ class EventProcessor:
     async def _content(self, conn: AsyncConnection, ev: InboundEvent, conversation_id: str) -> dict[str, Any]:
         content = dict(ev.content)
         choice = content.get("choice_response_message")
-        if isinstance(choice, dict) and not choice.get("message_id") and ev.reply_to_channel_message_id:
-            answered = await self._message_for_channel_id(conn, ev.channel, ev.reply_to_channel_message_id)
+        if isinstance(choice, dict) and (ev.reply_to_channel_message_id or choice.get("message_id")):
+            # Platforms name the answered message by their own id (a wamid, an RBM messageId):
+            # ours replaces it when we sent that message.
+            platform_id = ev.reply_to_channel_message_id or str(choice["message_id"])
+            answered = await self._message_for_channel_id(conn, ev.channel, platform_id)
             if answered:
                 content["choice_response_message"] = {**choice, "message_id": answered}
         text = (content.get("text_message") or {}).get("text")

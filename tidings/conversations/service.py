@@ -27,7 +27,7 @@ from tidings.runtime.context import Context
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ChannelRoutes", "ConversationWorker", "public_url"]
+__all__ = ["ChannelRoutes", "ConversationWorker", "connector_options", "public_url"]
 
 
 def public_url(settings: Settings) -> str:
@@ -42,22 +42,33 @@ def by_channel(connectors: dict[str, ConversationConnector]) -> dict[str, Conver
     return out
 
 
+def connector_options(ctx: Context) -> dict[str, dict[str, Any]]:
+    """What the runtime configured per connector, plus the SMS pipeline's context."""
+    options = {cid: dict(values) for cid, values in ctx.channel_options.items()}
+    options.setdefault("sms_conversation", {})["ctx"] = ctx
+    return options
+
+
 class ConversationWorker:
     def __init__(self, ctx: Context, *, extra_connectors: dict[str, ConversationConnector] | None = None,
                  timeout: float = 10.0) -> None:
         self.ctx = ctx
         self._http = httpx.AsyncClient(timeout=timeout)
         connectors = registry.build(public_url(ctx.settings), self._http, ctx.clock,
-                                    extra_options={"sms_conversation": {"ctx": ctx}})
+                                    extra_options=connector_options(ctx))
         connectors.update(extra_connectors or {})
         self.connectors = connectors
         self.engine = ConversationEngine(ctx.db, ctx.clock, by_channel(connectors))
+        # Connectors that report from this process (email's SMTP listener and its DELIVERED on
+        # hand-off, Telegram's DELIVERED on acceptance) store their events through this sink.
+        self.sink = EventSink(ctx.db, ctx.clock, on_accept=self.engine.wakeup.set)
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
     async def start(self) -> None:
         for connector in self.connectors.values():
             try:
+                connector.inbound_routes(self.sink)  # routes unused here: the API serves them
                 await connector.start()
             except Exception:  # noqa: BLE001 - one platform down must not stop the others
                 log.exception("connector %s failed to start", connector.id)
@@ -93,7 +104,7 @@ class ChannelRoutes:
 
     def _build(self) -> Router:
         connectors = registry.build(public_url(self._ctx.settings), self._http, self._ctx.clock,
-                                    extra_options={"sms_conversation": {"ctx": self._ctx}})
+                                    extra_options=connector_options(self._ctx))
         connectors.update(self._extra)
         self.connectors = connectors
         mounts: list[BaseRoute] = []

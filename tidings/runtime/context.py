@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tidings.config import Settings
 from tidings.queue.base import DispatchQueue
@@ -39,3 +39,6 @@ class Context:
     # Live facts about numbers (reachable, ported, carrier) for Number Lookup; the sandbox's in
     # the embedded profile, None where only the numbering plan is known.
     live_numbers: LiveNumbers | None = None
+    # Per conversation connector id: its base URL ("base_url") and options, set by the runtime
+    # (e.g. the sandbox mail server's SMTP port for "email"); see channels/registry.py.
+    channel_options: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -27,6 +27,7 @@ from tidings.queue.local import LocalDispatchQueue
 from tidings.runtime.context import Context, now_ms
 from tidings.runtime.database import open_database
 from tidings.runtime.pipeline import Pipeline
+from tidings.sandbox.mail import MailServer, create_mail_server
 from tidings.sandbox.world import Sandbox
 from tidings.store import deliveries as dq
 from tidings.store.group_commit import GroupCommitter
@@ -35,6 +36,14 @@ log = logging.getLogger(__name__)
 
 SANDBOX_SYSTEM_ID = "tidings"
 SANDBOX_PASSWORD = "sandbox"
+
+
+def sandbox_email_options(mail: MailServer, settings: Settings) -> dict[str, Any]:
+    """The email connector against the sandbox mail server: its SMTP port as the smarthost, DNS
+    records published at the sandbox DNS console, the inbound listener on any free port (its MX
+    record names the port), DKIM keys in the data directory."""
+    return {"base_url": f"smtp://127.0.0.1:{mail.port}", "inbound_port": 0,
+            "dns_console_url": "{public_url}/sandbox/v1/dns", "data_dir": settings.data_dir}
 
 
 class EmbeddedRuntime:
@@ -50,6 +59,7 @@ class EmbeddedRuntime:
         self.app: Starlette | None = None
         self.connections: list[SmppConnectionSettings] = []
         self.channel_routes: ChannelRoutes | None = None
+        self.gateway: Any = None  # the SMPP gateway for customers, when settings.smpp_port is set
 
     async def start(self) -> None:
         from tidings.api.app import create_app
@@ -65,7 +75,10 @@ class EmbeddedRuntime:
             self.sandbox.add_account(SANDBOX_SYSTEM_ID, SANDBOX_PASSWORD)
             for create_twin in registry.sandbox_twin_factories():  # RBM, WhatsApp, ... twins
                 self.sandbox.register_platform(create_twin(self.sandbox))
+            mail = create_mail_server(self.sandbox)  # the mailboxes email goes to
+            self.sandbox.attach(mail)
             await self.sandbox.start(host="127.0.0.1", port=0)
+            self.ctx.channel_options["email"] = sandbox_email_options(mail, self.settings)
             extra_routes += self.sandbox.routes()
             self.ctx.voice = self.sandbox.voice  # flash calls and callouts for verification
             self.ctx.live_numbers = SandboxNumbers(self.sandbox)  # reachable/ported for lookups
@@ -78,6 +91,11 @@ class EmbeddedRuntime:
         self.channel_routes = ChannelRoutes(self.ctx)  # platforms' webhooks: /channels/{id}/...
         extra_routes += self.channel_routes.routes()
         self.app = create_app(self.ctx, extra_routes=extra_routes)
+        if self.settings.smpp_port is not None:
+            from tidings.gateway.service import Gateway
+
+            self.gateway = Gateway(self.ctx, self.settings.host, self.settings.smpp_port)
+            await self.gateway.start()
 
     async def start_pipeline(self) -> None:
         """Start (or restart) the workers. The in-process queue may hold ids of a stopped
@@ -89,6 +107,8 @@ class EmbeddedRuntime:
         await self.pipeline.start()
 
     async def stop(self) -> None:
+        if self.gateway is not None:
+            await self.gateway.stop()
         if self.pipeline is not None:
             await self.pipeline.stop()
         if self.channel_routes is not None:
@@ -125,7 +145,7 @@ async def ensure_demo_project(settings: Settings) -> tuple[dict[str, str], bool]
     return creds, True
 
 
-def welcome_text(creds: dict[str, str], base_url: str, first: bool) -> str:
+def welcome_text(creds: dict[str, str], base_url: str, first: bool, smpp: str | None = None) -> str:
     handset = "+46700000001"
     curl = (
         f"curl -s -X POST {base_url}/xms/v1/{creds['service_plan_id']}/batches \\\n"
@@ -142,6 +162,12 @@ def welcome_text(creds: dict[str, str], base_url: str, first: bool) -> str:
         "",
         f"Then read the handset: curl -s {base_url}/sandbox/v1/handsets/{handset.lstrip('+')}/messages",
     ]
+    if smpp is not None and creds.get("smpp_system_id"):
+        lines += [
+            "",
+            f"SMPP gateway for ESMEs: {smpp} (bind_transceiver with system_id "
+            f"{creds['smpp_system_id']} and password {creds.get('smpp_password')})",
+        ]
     return "\n".join(lines)
 
 
@@ -158,7 +184,8 @@ def serve(settings: Settings) -> int:
         creds, first = await ensure_demo_project(settings)
         await runtime.start()
         assert runtime.app is not None
-        print(welcome_text(creds, base_url, first), flush=True)
+        smpp = f"{settings.host}:{runtime.gateway.port}" if runtime.gateway is not None else None
+        print(welcome_text(creds, base_url, first, smpp), flush=True)
         config = uvicorn.Config(runtime.app, host=settings.host, port=settings.port, loop="none",
                                 http="httptools", log_level="warning", lifespan="off",
                                 access_log=False)
@@ -174,4 +201,4 @@ def serve(settings: Settings) -> int:
     return 0
 
 
-__all__ = ["EmbeddedRuntime", "ensure_demo_project", "serve"]
+__all__ = ["EmbeddedRuntime", "ensure_demo_project", "sandbox_email_options", "serve"]

@@ -37,6 +37,7 @@ class Platform:
     creds: ProjectCredentials
     settings: Settings
     _workers: list[Any] = field(default_factory=list)
+    gateway: Any = None  # the SMPP gateway (`smpp_port=0` in the settings starts one)
     _start_worker: Any = None
     _stop_worker: Any = None
 
@@ -120,7 +121,7 @@ async def _embedded(data_dir: str, seed: int, connection: dict[str, Any],
                 await runtime.start_pipeline()
 
             yield Platform("embedded", base_url, runtime.sandbox, runtime.ctx, creds, settings,
-                           _start_worker=start_worker, _stop_worker=stop_worker)
+                           _start_worker=start_worker, _stop_worker=stop_worker, gateway=runtime.gateway)
 
 
 @contextlib.asynccontextmanager
@@ -135,6 +136,8 @@ async def _distributed(data_dir: str, database_url: str, redis_url: str, seed: i
     from tidings.conversations.service import ChannelRoutes
     from tidings.observability.metrics import metrics_route
     from tidings.runtime.distributed import distributed_context, shared_limiters
+    from tidings.runtime.embedded import sandbox_email_options
+    from tidings.sandbox.mail import create_mail_server
     from tidings.runtime.pipeline import Pipeline
     from tidings.sandbox.world import Sandbox
     from tidings.store.migrate import upgrade
@@ -144,12 +147,15 @@ async def _distributed(data_dir: str, database_url: str, redis_url: str, seed: i
     sandbox.add_account(SANDBOX_SYSTEM_ID, SANDBOX_PASSWORD)
     for create_twin in registry.sandbox_twin_factories():
         sandbox.register_platform(create_twin(sandbox))
+    mail = create_mail_server(sandbox)
+    sandbox.attach(mail)
     await sandbox.start()
     prefix = f"tidings-test:{uuid.uuid4().hex[:10]}:"
     settings = Settings(data_dir=data_dir, database_url=database_url, redis_url=redis_url,
                         redis_prefix=prefix, **overrides)
     settings = replace(settings, smpp_connections=(_sandbox_connection(sandbox.port, **connection), *extra))
     api_ctx = distributed_context(settings, consumer="api")
+    api_ctx.channel_options["email"] = {**sandbox_email_options(mail, settings), "inbound_port": None}
     api_ctx.committer.start()
     channels = ChannelRoutes(api_ctx)
     app = create_app(api_ctx, extra_routes=[metrics_route(), *sandbox.routes(), *channels.routes()])
@@ -158,6 +164,8 @@ async def _distributed(data_dir: str, database_url: str, redis_url: str, seed: i
     async def start_worker() -> None:
         state["n"] += 1
         ctx = distributed_context(settings, consumer=f"worker-{state['n']}")
+        # This worker runs the email connector's inbound SMTP listener (one process may).
+        ctx.channel_options["email"] = sandbox_email_options(mail, settings)
         pipeline = Pipeline(ctx, settings.smpp_connections, limiter_for=shared_limiters(settings))
         await pipeline.start()
         state["worker"] = (ctx, pipeline)
@@ -169,16 +177,27 @@ async def _distributed(data_dir: str, database_url: str, redis_url: str, seed: i
         await ctx.dispatch.aclose()
         await ctx.db.aclose()
 
+    gateway: Any = None
     try:
         async with serve_app(app) as base_url:
             # Connectors and sandbox twins call each other at the public URL, known only now.
             settings = replace(settings, public_url=base_url)
             api_ctx.settings = settings
             await start_worker()
+            if settings.smpp_port is not None:  # as `tidings smpp` runs it: a context of its own
+                from tidings.gateway.service import Gateway
+
+                gateway = Gateway(distributed_context(settings, consumer="smpp"), "127.0.0.1", settings.smpp_port)
+                await gateway.start()
             creds = await do_create_project(api_ctx.db, "e2e", api_ctx.clock())
             yield Platform("distributed", base_url, sandbox, api_ctx, creds, settings,
-                           _start_worker=start_worker, _stop_worker=stop_worker)
+                           _start_worker=start_worker, _stop_worker=stop_worker, gateway=gateway)
     finally:
+        if gateway is not None:
+            await gateway.stop()
+            await gateway.ctx.committer.aclose()
+            await gateway.ctx.dispatch.aclose()
+            await gateway.ctx.db.aclose()
         if "worker" in state:
             await stop_worker()
         await channels.aclose()
