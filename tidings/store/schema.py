@@ -82,6 +82,9 @@ batches = Table(
     Column("report_queued_ms", BigInteger, nullable=True),
     Column("idempotency_key", String(200), nullable=True),
     Column("request_hash", String(64), nullable=True),
+    # Why the batch is sent (engagement, information, security, satisfaction; "system" for the
+    # platform's own replies); NULL is information. Consent is checked against it at dispatch.
+    Column("purpose", String(16), nullable=True),
     UniqueConstraint("project_id", "idempotency_key", name="uq_batches_idempotency"),
     Index("ix_batches_project_created", "project_id", "created_ms"),
     Index("ix_batches_sender_created", "sender", "created_ms"),
@@ -206,3 +209,5 @@ server_keys = Table(
 from tidings.store import conversation_schema as conversation_schema  # noqa: E402,F401
 # The Verification API's tables, likewise.
 from tidings.store import verify_schema as verify_schema  # noqa: E402,F401
+# The consent ledger's, likewise.
+from tidings.store import consent_schema as consent_schema  # noqa: E402,F401
