@@ -20,6 +20,12 @@ class SmppConnectionSettings:
     window: int = 64
     throughput: float = 0.0  # messages/second; 0 = uncapped
     enquire_link_interval: float = 30.0
+    # Routing (docs/subsystems/routing.md): lower priority first (None: the position in the
+    # list), price per message part by destination prefix ("" for any other), its currency.
+    priority: int | None = None
+    enabled: bool = True
+    prices: dict[str, float] = field(default_factory=dict, hash=False)
+    currency: str = "EUR"
 
 
 @dataclass(frozen=True)

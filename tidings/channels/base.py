@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from tidings.core.errors import TransientDeliveryError
 
@@ -42,7 +42,8 @@ class SmsConnector(Protocol):
 
 class SmsRouter:
     """Picks the connection for a message: the first bound one in configured order, so a
-    disconnected carrier fails over to the next."""
+    disconnected carrier fails over to the next. The pipeline uses its subclass
+    `tidings.routing.router.SmartRouter` (price, live quality, failover, exploration)."""
 
     def __init__(self, connectors: Sequence[SmsConnector]) -> None:
         self.connectors = list(connectors)
@@ -52,6 +53,10 @@ class SmsRouter:
             if connector.ready:
                 return connector.name, await connector.send(message)
         raise TransientDeliveryError("no SMS connection is bound", retry_after=1.0)
+
+    def cost_of(self, route: str, recipient: str, parts: int) -> Any:
+        """The price of a message on a route (`tidings.routing.prices.Price`); None: unpriced."""
+        return None
 
     async def start(self) -> None:
         for connector in self.connectors:

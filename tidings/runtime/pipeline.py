@@ -13,10 +13,12 @@ from collections.abc import Sequence
 
 import httpx
 
-from tidings.channels.base import SmsRouter
 from tidings.config import SmppConnectionSettings
 from tidings.observability.metrics import count_transitions
 from tidings.queue.base import Limiter
+from tidings.routing.persist import StatsSharer
+from tidings.routing.prices import RouteOptions
+from tidings.routing.router import SmartRouter
 from tidings.runtime.context import Context
 from tidings.webhooks.sender import WebhookSender
 from tidings.workers.dispatch import DispatchWorker
@@ -24,6 +26,12 @@ from tidings.workers.sweeper import Sweeper
 from tidings.workers.writer import OutcomeWriter
 
 log = logging.getLogger(__name__)
+
+
+def route_options(connections: Sequence[SmppConnectionSettings]) -> list[RouteOptions]:
+    """Each connection's routing options (priority, enabled, price table) from its settings."""
+    return [RouteOptions.of(c.name, i, priority=c.priority, enabled=c.enabled, prices=c.prices,
+                            currency=c.currency) for i, c in enumerate(connections)]
 
 
 class Pipeline:
@@ -41,9 +49,11 @@ class Pipeline:
         self.writer = OutcomeWriter(ctx.db, ctx.clock)
         self.writer.on_transitions.append(count_transitions)
         limiters = limiter_for or {}
-        self.router = SmsRouter([
-            SmppConnector(c, self.writer, ctx.clock, limiter=limiters.get(c.name)) for c in connections
-        ])
+        self.router = SmartRouter(
+            [SmppConnector(c, self.writer, ctx.clock, limiter=limiters.get(c.name)) for c in connections],
+            route_options(connections), clock=ctx.clock, sharer=StatsSharer(ctx.db),
+        )
+        self.writer.on_transitions.append(self.router.observe)  # live route quality from receipts
         self.dispatcher = DispatchWorker(ctx, self.router, self.writer)
         self.sweeper = Sweeper(ctx, self.writer, stale_every=ctx.settings.sweep_stale_seconds)
         self._http = httpx.AsyncClient(timeout=webhook_timeout)

@@ -209,5 +209,7 @@ server_keys = Table(
 from tidings.store import conversation_schema as conversation_schema  # noqa: E402,F401
 # The Verification API's tables, likewise.
 from tidings.store import verify_schema as verify_schema  # noqa: E402,F401
+# SMS routing (route statistics, delivery costs) and the sender ID registry, likewise.
+from tidings.store import routing_schema as routing_schema  # noqa: E402,F401
 # The consent ledger's, likewise.
 from tidings.store import consent_schema as consent_schema  # noqa: E402,F401

@@ -100,6 +100,8 @@ class DispatchWorker:
             self.writer.add(Released(row.id, self.ctx.clock() + retry_delay_ms(row.attempts, 1.0)))
         else:
             self.sent += 1
-            self.writer.add(Dispatched(row.id, connection, smsc_ids, self.ctx.clock()))
+            cost = self.router.cost_of(connection, message.recipient, len(smsc_ids))
+            self.writer.add(Dispatched(row.id, connection, smsc_ids, self.ctx.clock(),
+                                       (cost.amount, cost.currency) if cost is not None else None))
         finally:
             self._slots.release()

@@ -15,6 +15,8 @@ class Dispatched:
     connection: str
     smsc_ids: list[str]
     at_ms: int
+    # What it cost on that connection's price table (amount, currency), when it has a price.
+    cost: tuple[float, str] | None = None
 
 
 @dataclass(slots=True)

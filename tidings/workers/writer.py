@@ -26,6 +26,7 @@ from tidings.store import deliveries as dq
 from tidings.store import inbound as iq
 from tidings.store import receipts as rq
 from tidings.store.db import Database
+from tidings.store.routing import record_costs
 from tidings.workers import notify
 from tidings.workers.events import Dispatched, Event, MobileOriginated, Receipt, Released, Settled
 
@@ -137,6 +138,7 @@ async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int)
         for i, smsc_id in enumerate(e.smsc_ids)
     ]
     await rq.insert_submissions(conn, new_parts)
+    await record_costs(conn, [e for e in dispatched if e.cost is not None])
     for orphan in await rq.take_orphans(conn, ((p["connection"], p["smsc_message_id"]) for p in new_parts)):
         receipts.append(Receipt(orphan.connection, orphan.smsc_message_id, Status(orphan.status),
                                 orphan.code, orphan.received_ms))
@@ -160,8 +162,8 @@ async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int)
         move(e.delivery_id, Status.DISPATCHED, DEFAULT_CODE[Status.DISPATCHED], e.at_ms, e.connection)
     for e in settled:
         move(e.delivery_id, e.status, e.code, e.at_ms)
-    for delivery_id, (status, code, at) in part_targets.items():
-        move(delivery_id, status, code, at)
+    for delivery_id, (status, code, at, connection) in part_targets.items():
+        move(delivery_id, status, code, at, connection)
 
     final: dict[int, Transition] = {}
     connections: dict[int, str] = {}
@@ -186,7 +188,7 @@ async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int)
 
 async def _apply_part_receipts(
     conn: AsyncConnection, receipts: list[Receipt], now: int
-) -> dict[int, tuple[Status, int, int]]:
+) -> dict[int, tuple[Status, int, int, str]]:
     """Record each receipt on its part; return the status each touched delivery should move to."""
     if not receipts:
         return {}
@@ -211,20 +213,20 @@ async def _apply_part_receipts(
         {"b_connection": k[0], "b_id": k[1], "b_status": s.value, "b_code": c}
         for k, (s, c) in part_updates.items()
     ])
-    targets: dict[int, tuple[Status, int, int]] = {}
+    targets: dict[int, tuple[Status, int, int, str]] = {}
     multi = [subs[k].delivery_id for k in part_updates if subs[k].parts > 1]
     all_parts = await rq.parts_of(conn, multi) if multi else {}
     for key, (status, code) in part_updates.items():
         sub = subs[key]
         if sub.parts == 1:
-            targets[sub.delivery_id] = (status, code, last_at[sub.delivery_id])
+            targets[sub.delivery_id] = (status, code, last_at[sub.delivery_id], key[0])
             continue
         parts = [(Status(p.status), p.code) for p in all_parts.get(sub.delivery_id, [])]
         if len(parts) < sub.parts:
             continue  # not every part is recorded yet
         outcome = aggregate_parts(parts)
         if outcome is not None:
-            targets[sub.delivery_id] = (outcome[0], outcome[1], last_at[sub.delivery_id])
+            targets[sub.delivery_id] = (outcome[0], outcome[1], last_at[sub.delivery_id], key[0])
     return targets
 
 
