@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.channels.sms_conversation import status as conversation_sms
+from tidings.consent.keywords import handle_inbound_keywords
 from tidings.core.ids import ulid
 from tidings.core.statuses import DEFAULT_CODE, Status, aggregate_parts, can_transition
 from tidings.observability.metrics import MESSAGES_INBOUND
@@ -254,6 +255,9 @@ async def _store_mos(conn: AsyncConnection, mos: list[MobileOriginated], now: in
             log.warning("MO to %s matches no project; stored unrouted", m.recipient)
         elif owner[2]:
             webhooks.append(notify.mo_webhook(row, owner[2], now))
+        if owner is not None:  # STOP/START/HELP: ledger event and confirmation, in this transaction
+            await handle_inbound_keywords(conn, owner[0], "SMS", m.sender, m.recipient, m.body,
+                                          str(row["id"]), now, service_plan_id=owner[1])
     await iq.insert_inbounds(conn, rows)
     MESSAGES_INBOUND.labels("sms").inc(len(rows))
     return webhooks
