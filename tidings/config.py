@@ -36,6 +36,7 @@ class Settings:
     redis_prefix: str = "tidings:"  # every Redis key (stream, token buckets) starts with it
     host: str = "127.0.0.1"
     port: int = 8080
+    smpp_port: int | None = None  # the SMPP gateway for customers (ESMEs); None: not started, 0: any
     public_url: str | None = None
     token_ttl_seconds: int = 3600
     default_expiry_seconds: int = 3 * 24 * 3600
@@ -63,6 +64,7 @@ class Settings:
             ("redis_url", str),
             ("redis_prefix", str),
             ("public_url", str),
+            ("smpp_port", int),
             ("token_ttl_seconds", int),
             ("max_recipients", int),
             ("dispatch_lease_seconds", float),

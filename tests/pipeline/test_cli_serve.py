@@ -21,7 +21,7 @@ import pytest
 
 CLI = str(Path(sys.executable).with_name("tidings"))
 CREDENTIAL_FIELDS = {"project_id", "key_id", "key_secret", "service_plan_id", "api_token", "webhook_secret",
-                     "application_key", "application_secret"}
+                     "application_key", "application_secret", "smpp_system_id", "smpp_password"}
 
 
 def free_port() -> int:
@@ -56,7 +56,7 @@ class Served:
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        CLI, "serve", "--port", str(port), "--data-dir", str(tmp_path / "data"),
+        CLI, "serve", "--port", str(port), "--smpp-port", "0", "--data-dir", str(tmp_path / "data"),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=clean_env(),
     )
     served = Served(process, f"http://127.0.0.1:{port}")

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Row
+from sqlalchemy import Row, Table
 from sqlalchemy.exc import IntegrityError
 
 from tidings.actions.batch_checks import (
@@ -168,9 +168,13 @@ async def _replay(ctx: Context, project_id: str, key: str, digest: str) -> SendR
 
 
 async def do_send(
-    ctx: Context, project_id: str, service_plan_id: str | None, payload: object, idempotency_key: str | None = None
+    ctx: Context, project_id: str, service_plan_id: str | None, payload: object, idempotency_key: str | None = None,
+    *, related: Callable[[str], Sequence[tuple[Table, list[dict[str, Any]]]]] | None = None,
 ) -> SendResult:
-    """Validate and accept a text batch; durable before it returns."""
+    """Validate and accept a text batch; durable before it returns.
+
+    `related(batch_id)` gives rows that belong with the batch (e.g. an SMPP submit's receipt
+    addressing), inserted in the same transaction after it."""
     now = ctx.clock()
     text, rendered = check_send_rendered(payload, ctx.settings, now)
     key = check_idempotency_key(idempotency_key)
@@ -194,9 +198,10 @@ async def do_send(
         "request_hash": digest,
     }
     rows = _delivery_rows(batch_id, project_id, rendered, text, now)
+    extra = list(related(batch_id)) if related is not None else []
     try:
         ids = await ctx.committer.insert(
-            [(schema.batches, [batch_row]), (schema.deliveries, rows)], returning=frozenset({"deliveries"})
+            [(schema.batches, [batch_row]), (schema.deliveries, rows), *extra], returning=frozenset({"deliveries"})
         )
     except IntegrityError:
         if key is None or digest is None:

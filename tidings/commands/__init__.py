@@ -16,5 +16,5 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    overrides = {k: getattr(args, k, None) for k in ("data_dir", "host", "port")}
+    overrides = {k: getattr(args, k, None) for k in ("data_dir", "host", "port", "smpp_port")}
     return Settings.from_env(**overrides)

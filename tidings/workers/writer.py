@@ -22,6 +22,7 @@ from tidings.channels.sms_conversation import status as conversation_sms
 from tidings.consent.keywords import handle_inbound_keywords
 from tidings.core.ids import ulid
 from tidings.core.statuses import DEFAULT_CODE, Status, aggregate_parts, can_transition
+from tidings.gateway import deliver as smpp_gateway
 from tidings.observability.metrics import MESSAGES_INBOUND
 from tidings.store import deliveries as dq
 from tidings.store import inbound as iq
@@ -184,6 +185,8 @@ async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int)
     # Conversation API messages sent as SMS: their statuses and replies, as channel events.
     await conversation_sms.record_transitions(conn, transitions, now)
     await conversation_sms.record_mos(conn, mos, now)
+    # Receipts for batches submitted over the SMPP gateway, as queued deliver_sm.
+    await smpp_gateway.record_transitions(conn, transitions, now)
     return transitions
 
 
@@ -259,5 +262,6 @@ async def _store_mos(conn: AsyncConnection, mos: list[MobileOriginated], now: in
             await handle_inbound_keywords(conn, owner[0], "SMS", m.sender, m.recipient, m.body,
                                           str(row["id"]), now, service_plan_id=owner[1])
     await iq.insert_inbounds(conn, rows)
+    await smpp_gateway.record_mos(conn, rows, now)  # to the plan's bound SMPP customers
     MESSAGES_INBOUND.labels("sms").inc(len(rows))
     return webhooks

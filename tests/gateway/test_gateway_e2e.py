@@ -1,0 +1,143 @@
+"""The SMPP gateway end to end, in both profiles, with the third-party smpplib client as the
+customer: binds, submit_sm through the same pipeline as the XMS API to a sandbox handset,
+receipts and MO back as deliver_sm, receipts queued while unbound and delivered on rebind."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+import smpplib.consts
+import smpplib.exceptions
+
+from tidings.smpp.constants import CommandStatus, MessageState
+from tidings.testing.platform import Platform
+
+from ..pipeline.helpers import handset_messages, wait_handset, wait_status, wait_until
+from .esme import Esme, is_receipt, receipt_id, text
+
+EsmeFactory = Callable[..., Awaitable[Esme]]
+
+
+async def test_bind_with_wrong_password_or_unknown_system_id_is_refused(
+    platform: Platform, esmes: EsmeFactory,
+) -> None:
+    with pytest.raises(smpplib.exceptions.PDUError) as wrong:
+        await esmes(password="wrong")
+    assert wrong.value.args[1] == CommandStatus.ESME_RINVPASWD
+    with pytest.raises(smpplib.exceptions.PDUError) as unknown:
+        await esmes(system_id="nobody")
+    assert unknown.value.args[1] == CommandStatus.ESME_RINVSYSID
+    # The right credentials bind, as each of the three bind types.
+    for mode in ("transmitter", "receiver", "transceiver"):
+        esme = await esmes(mode)
+        assert esme.client.state != smpplib.consts.SMPP_CLIENT_STATE_OPEN
+
+
+async def test_submit_reaches_the_handset_and_the_receipt_comes_back_as_deliver_sm(
+    platform: Platform, esmes: EsmeFactory, http: httpx.AsyncClient,
+) -> None:
+    esme = await esmes()
+    [response] = await esme.submit("Your table is ready", to="46701100001", source="Bistro")
+    assert response.status == CommandStatus.ESME_ROK
+    batch_id = response.message_id
+
+    [message] = await wait_handset(platform, http, "+46701100001")
+    assert (message["from"], message["body"]) == ("Bistro", "Your table is ready")
+    # The same batch, seen through the XMS API of the account's service plan.
+    await wait_status(platform, http, batch_id, "+46701100001", "Delivered")
+    batch = await http.get(platform.xms(f"/batches/{batch_id}"), headers=platform.auth)
+    assert batch.status_code == 200
+    assert batch.json()["from"] == "Bistro"
+
+    [receipt] = await esme.deliveries(1, where=is_receipt)
+    assert receipt_id(receipt) == batch_id
+    assert int(receipt.message_state) == MessageState.DELIVERED
+    body = receipt.short_message.decode()
+    assert f"id:{batch_id} " in body and "stat:DELIVRD" in body and "text:Your table is ready" in body
+    assert receipt.source_addr.decode() == "46701100001"
+    assert receipt.destination_addr.decode() == "Bistro"
+
+
+async def test_failed_delivery_gives_an_undeliv_receipt_and_no_receipt_when_none_asked(
+    platform: Platform, esmes: EsmeFactory, http: httpx.AsyncClient,
+) -> None:
+    platform.sandbox.set_rule("+46701100002", failure_rate=1.0, error_code=27)
+    esme = await esmes()
+    [failed] = await esme.submit("Are you there?", to="46701100002")
+    [quiet] = await esme.submit("No receipt please", to="46701100003", registered_delivery=0)
+    [receipt] = await esme.deliveries(1, where=is_receipt)
+    assert receipt_id(receipt) == failed.message_id
+    assert int(receipt.message_state) == MessageState.UNDELIVERABLE
+    assert "stat:UNDELIV" in receipt.short_message.decode()
+    await wait_status(platform, http, quiet.message_id, "+46701100003", "Delivered")
+    await wait_handset(platform, http, "+46701100003")
+    await wait_until(lambda: _no_more_receipts(esme, 1), "no second receipt", timeout=1.0)
+
+
+async def _no_more_receipts(esme: Esme, count: int) -> bool:
+    return len([p for p in esme.delivered if is_receipt(p)]) == count
+
+
+@pytest.mark.parametrize(
+    ("body", "segments", "encoding"),
+    [
+        ("Long GSM message with escapes {like} [these] and € signs, " * 4, 2, "GSM"),
+        ("Hälsningar från Åsa 🚲 — välkommen! " * 5, 3, "UCS2"),
+        ("Короткое сообщение", 1, "UCS2"),
+    ],
+)
+async def test_long_and_ucs2_messages_become_one_batch_and_reach_the_handset_whole(
+    platform: Platform, esmes: EsmeFactory, http: httpx.AsyncClient, body: str, segments: int, encoding: str,
+) -> None:
+    esme = await esmes()
+    responses = await esme.submit(body, to="46701100010")
+    assert len(responses) >= segments
+    assert {r.status for r in responses} == {CommandStatus.ESME_ROK}
+    assert len({r.message_id for r in responses}) == 1  # every part answered with the batch id
+    [message] = await wait_handset(platform, http, "+46701100010")
+    assert message["body"] == body
+    assert message["encoding"] == encoding
+    [receipt] = await esme.deliveries(1, where=is_receipt)
+    assert receipt_id(receipt) == responses[0].message_id
+
+
+async def test_mo_reply_arrives_as_deliver_sm(
+    platform: Platform, esmes: EsmeFactory, http: httpx.AsyncClient,
+) -> None:
+    esme = await esmes("receiver")
+    sender = await esmes("transmitter")
+    [sent] = await sender.submit("Reply YES to confirm", to="46701100020", source="46700002000",
+                                 source_ton=smpplib.consts.SMPP_TON_INTL, registered_delivery=0)
+    assert sent.status == CommandStatus.ESME_ROK
+    await wait_handset(platform, http, "+46701100020")
+    reply = "YES — and thanks for the reminder, see you at 10:00 on Tuesday! " * 3
+    response = await http.post(f"{platform.base_url}/sandbox/v1/handsets/46701100020/messages",
+                               json={"to": "+46700002000", "body": reply})
+    assert response.status_code == 202, response.text
+    parts = await esme.deliveries(3, where=lambda p: not is_receipt(p))
+    assert {p.source_addr.decode() for p in parts} == {"46701100020"}
+    assert {p.destination_addr.decode() for p in parts} == {"46700002000"}
+    assert "".join(text(p) for p in parts) == reply
+    assert sender.delivered == []  # a transmitter gets no deliver_sm
+
+
+async def test_receipts_queued_while_unbound_arrive_on_rebind(
+    platform: Platform, esmes: EsmeFactory, http: httpx.AsyncClient,
+) -> None:
+    first = await esmes("transmitter")
+    ids = [(await first.submit(f"Queued receipt {i}", to=f"4670110003{i}"))[0].message_id for i in range(3)]
+    for i, batch_id in enumerate(ids):
+        await wait_status(platform, http, batch_id, f"+4670110003{i}", "Delivered")
+    await first.close()
+    assert first.delivered == []
+
+    # The customer's receiver crashes on the first receipt: it is delivered again.
+    receiver = await esmes("receiver")
+    receiver.deliver_status = smpplib.consts.SMPP_ESME_RX_T_APPN
+    await receiver.deliveries(1)
+    receiver.deliver_status = smpplib.consts.SMPP_ESME_ROK
+    receipts = await receiver.deliveries(3 + 1)
+    assert {receipt_id(p) for p in receipts} == set(ids)
+    assert len(await handset_messages(platform, http, "+46701100030")) == 1

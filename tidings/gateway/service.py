@@ -1,0 +1,111 @@
+"""`Gateway`: the SMPP server customers bind to, its handler and its deliver_sm sender; and the
+`tidings smpp` process of the distributed profile.
+
+    gateway = Gateway(ctx, "127.0.0.1", 2775)
+    await gateway.start()          # gateway.port is the bound port (useful with port 0)
+    ...
+    await gateway.stop()
+
+The embedded profile (`tidings serve --smpp-port`) runs one inside its process on the shared
+context. The distributed profile runs it as its own process, `tidings smpp`, with a context of its
+own (PostgreSQL, the Redis dispatch stream): submits are committed and published like an API
+process's; receipts and MO reach it through `smpp_outbox`, written by the workers' outcome
+writers. Run as many `tidings smpp` processes as needed behind a TCP load balancer: any of them
+can deliver an account's queued deliver_sm while the account is bound to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from tidings.config import Settings
+from tidings.gateway.handler import GatewayHandler
+from tidings.gateway.sender import DeliverSender
+from tidings.runtime.context import Context
+from tidings.smpp.constants import CommandStatus
+from tidings.smpp.server import SmppServer
+
+__all__ = ["DEFAULT_SMPP_PORT", "Gateway", "run_distributed"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SMPP_PORT = 2775
+SERVER_SYSTEM_ID = "TIDINGS"
+
+
+class Gateway:
+    def __init__(
+        self,
+        ctx: Context,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_SMPP_PORT,
+        *,
+        reassembly_timeout: float = 30.0,
+        poll_interval: float = 0.2,
+        retry_base_seconds: float = 1.0,
+        response_timeout: float = 30.0,
+        enquire_link_interval: float | None = 60.0,
+        bind_timeout: float = 10.0,
+        window: int = 10,
+    ) -> None:
+        self.ctx = ctx
+        self.handler = GatewayHandler(ctx, reassembly_timeout=reassembly_timeout)
+        self.sender = DeliverSender(ctx.db, ctx.clock, self.handler.receivers, poll_interval=poll_interval,
+                                    base_delay=retry_base_seconds)
+        self.handler.on_bound = self.sender.wake
+        # The inbound window set here is replaced by the account's at bind; ESME_RMSGQFUL beyond it.
+        self.server = SmppServer(
+            self.handler, host, port, system_id=SERVER_SYSTEM_ID, window=window,
+            flood_status=CommandStatus.ESME_RMSGQFUL, response_timeout=response_timeout,
+            enquire_link_interval=enquire_link_interval, bind_timeout=bind_timeout,
+        )
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def start(self) -> None:
+        await self.server.start()
+        self.sender.start()
+
+    async def stop(self) -> None:
+        await self.sender.stop()
+        self.handler.close()
+        await self.server.stop()
+
+
+async def gateway_main(settings: Settings, host: str, port: int, stop: asyncio.Event) -> None:
+    from tidings.runtime.distributed import distributed_context
+
+    ctx = distributed_context(settings, consumer="smpp-gateway")
+    ctx.committer.start()
+    gateway = Gateway(ctx, host, port)
+    await gateway.start()
+    print(f"Tidings SMPP gateway listening on {host}:{gateway.port}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await gateway.stop()
+        await ctx.committer.aclose()
+        await ctx.dispatch.aclose()
+        await ctx.db.aclose()
+
+
+def run_distributed(settings: Settings, host: str, port: int) -> int:
+    import uvloop
+
+    from tidings.observability.logging import configure
+
+    configure()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await gateway_main(settings, host, port, stop)
+
+    uvloop.run(main())
+    return 0

@@ -1,0 +1,275 @@
+"""What a customer's submit_sm asks for, as the send action's payload; and reassembling
+concatenated messages.
+
+`parse_submit` reads one submit_sm: addresses (an international or unknown-TON number becomes
+`+digits`, an alphanumeric sender stays as it is), the text (data_coding 0 GSM 03.38 unpacked,
+1 IA5, 3 Latin-1, 8 UCS-2, and their message-class variants, class 0 meaning a flash message;
+anything else ESME_RINVDCS), the concatenation UDH, registered_delivery, and
+schedule_delivery_time / validity_period (absolute or relative SMPP times). What the send action
+refuses comes back as a `RequestError`, mapped to an SMPP status by `status_for`.
+
+A concatenated message arrives as several submit_sm. Like MO in `channels/sms_smpp/inbound.py`,
+their responses are held back until every part is here and the whole message is one batch; all
+parts are then answered with that batch's id. Parts that stop coming are refused with
+ESME_RSUBMITFAIL after `timeout` seconds, and the customer submits the message again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tidings.core.encoding import Udh, alphabet, decode, split_udh
+from tidings.core.errors import RequestError
+from tidings.smpp.constants import CommandStatus, Tag, Ton
+from tidings.smpp.pdu import SubmitSm
+
+__all__ = [
+    "REASSEMBLY_TIMEOUT",
+    "Assembled",
+    "Reassembler",
+    "SubmitRefused",
+    "Submission",
+    "parse_smpp_time",
+    "parse_submit",
+    "send_payload",
+    "status_for",
+]
+
+REASSEMBLY_TIMEOUT = 30.0
+_TEXT_ALPHABETS = frozenset({0x00, 0x01, 0x03, 0x08})
+_RECEIPT_MASK = 0x03
+_SMPP_TIME = re.compile(r"^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d)(\d{2})([+\-R])$")
+_QUARTER_HOUR = timedelta(minutes=15)
+
+
+class SubmitRefused(Exception):
+    """A submit_sm we answer with `status` without sending anything."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One submit_sm, read."""
+
+    source: str
+    destination: str
+    payload: bytes
+    """short_message (or message_payload) without its UDH."""
+    data_coding: int
+    udh: Udh | None
+    flash: bool
+    registered_delivery: int
+    send_at_ms: int | None
+    expire_at_ms: int | None
+
+    @property
+    def concatenated(self) -> bool:
+        return self.udh is not None and self.udh.total > 1
+
+
+def is_flash(data_coding: int) -> bool:
+    """Message class 0 in a GSM 03.38 data coding scheme (0x10, 0x18, 0xF0 …)."""
+    group = data_coding & 0xF0
+    return group in (0x10, 0x30, 0xF0) and data_coding & 0x03 == 0
+
+
+def parse_smpp_time(value: str, now_ms: int, *, status: int) -> int | None:
+    """Epoch ms of an SMPP time: absolute `YYMMDDhhmmsstnn±` (local time and its offset from UTC
+    in quarter hours) or relative `YYMMDDhhmmss000R`; None for an empty field."""
+    if not value:
+        return None
+    match = _SMPP_TIME.match(value)
+    if match is None:
+        raise SubmitRefused(status, f"not an SMPP time: {value!r}")
+    yy, mo, dd, hh, mi, ss, tenths, quarters, sign = match.groups()
+    if sign == "R":
+        years, months, days = int(yy), int(mo), int(dd)
+        delta = timedelta(days=years * 365 + months * 30 + days, hours=int(hh), minutes=int(mi), seconds=int(ss))
+        return now_ms + int(delta.total_seconds() * 1000)
+    try:
+        local = datetime(2000 + int(yy), int(mo), int(dd), int(hh), int(mi), int(ss), int(tenths) * 100_000)
+    except ValueError:
+        raise SubmitRefused(status, f"not an SMPP time: {value!r}") from None
+    offset = _QUARTER_HOUR * int(quarters) * (1 if sign == "+" else -1)
+    return int((local - offset).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def _number(addr: str, ton: int) -> str | None:
+    digits = addr[1:] if addr.startswith("+") else addr
+    if not digits.isdigit():
+        return None
+    if addr.startswith("+") or ton in (Ton.INTERNATIONAL, Ton.UNKNOWN):
+        return "+" + digits
+    return None
+
+
+def _source(addr: str, ton: int) -> str:
+    if not addr:
+        raise SubmitRefused(CommandStatus.ESME_RINVSRCADR, "source_addr is empty")
+    if ton == Ton.ALPHANUMERIC:
+        return addr
+    if ton == Ton.INTERNATIONAL and addr.lstrip("+").isdigit():
+        return "+" + addr.lstrip("+")
+    return addr  # a short code or national number, sent as the customer wrote it
+
+
+def parse_submit(pdu: SubmitSm, now_ms: int) -> Submission:
+    """Read a submit_sm; raises `SubmitRefused` with the SMPP status for what cannot be sent."""
+    destination = _number(pdu.destination_addr.strip(), pdu.dest_addr_ton)
+    if destination is None:
+        raise SubmitRefused(CommandStatus.ESME_RINVDSTADR, f"destination_addr {pdu.destination_addr!r}")
+    source = _source(pdu.source_addr.strip(), pdu.source_addr_ton)
+    if alphabet(pdu.data_coding) not in _TEXT_ALPHABETS:
+        raise SubmitRefused(CommandStatus.ESME_RINVDCS, f"data_coding 0x{pdu.data_coding:02X} is not text")
+    raw = pdu.short_message
+    if not raw:
+        raw = pdu.tlv_bytes(Tag.MESSAGE_PAYLOAD) or b""
+    udh, payload = split_udh(raw, pdu.esm_class)
+    if not payload:
+        raise SubmitRefused(CommandStatus.ESME_RINVMSGLEN, "the message is empty")
+    if udh is not None and not 1 <= udh.sequence <= udh.total:
+        raise SubmitRefused(CommandStatus.ESME_RINVESMCLASS, f"part {udh.sequence} of {udh.total}")
+    return Submission(
+        source=source,
+        destination=destination,
+        payload=payload,
+        data_coding=pdu.data_coding,
+        udh=udh,
+        flash=is_flash(pdu.data_coding),
+        registered_delivery=pdu.registered_delivery,
+        send_at_ms=parse_smpp_time(pdu.schedule_delivery_time, now_ms, status=CommandStatus.ESME_RINVSCHED),
+        expire_at_ms=parse_smpp_time(pdu.validity_period, now_ms, status=CommandStatus.ESME_RINVEXPIRY),
+    )
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+def text_of(parts: Sequence[Submission]) -> str:
+    """The message's text: the payloads joined before decoding (a UCS-2 surrogate pair or a GSM
+    escape may straddle two parts)."""
+    return decode(b"".join(p.payload for p in parts), parts[0].data_coding)
+
+
+def send_payload(parts: Sequence[Submission]) -> dict[str, Any]:
+    """The send action's body (an XMS batch) for a whole message."""
+    first = parts[0]
+    payload: dict[str, Any] = {
+        "to": [first.destination],
+        "from": first.source,
+        "body": text_of(parts),
+        "delivery_report": "none",
+    }
+    if first.flash:
+        payload["flash_message"] = True
+    if first.send_at_ms is not None:
+        payload["send_at"] = _iso(first.send_at_ms)
+    if first.expire_at_ms is not None:
+        payload["expire_at"] = _iso(first.expire_at_ms)
+    return payload
+
+
+def receipt_wanted(parts: Sequence[Submission]) -> int:
+    """The receipt mode asked for (registered_delivery bits 0-1), the strongest of the parts'."""
+    return max(p.registered_delivery & _RECEIPT_MASK for p in parts)
+
+
+def status_for(error: RequestError) -> int:
+    """The SMPP status for a send the send action refused, from the field it names."""
+    names = list(error.fields) or [""]
+    name = names[0]
+    if name.startswith("to"):
+        return CommandStatus.ESME_RINVDSTADR
+    if name.startswith("from"):
+        return CommandStatus.ESME_RINVSRCADR
+    if name == "body":
+        return CommandStatus.ESME_RINVMSGLEN
+    if name == "send_at":
+        return CommandStatus.ESME_RINVSCHED
+    if name == "expire_at":
+        return CommandStatus.ESME_RINVEXPIRY
+    return CommandStatus.ESME_RSUBMITFAIL
+
+
+# -- concatenated messages ---------------------------------------------------------------------
+
+Answer = tuple[int, str]
+"""(command_status, message_id) of a submit_sm_resp."""
+_Key = tuple[str, str, str, int, int]
+
+
+@dataclass
+class _Partial:
+    total: int
+    parts: dict[int, Submission] = field(default_factory=dict)
+    waiters: list[asyncio.Future[Answer]] = field(default_factory=list)
+    timer: asyncio.TimerHandle | None = None
+
+
+@dataclass
+class Assembled:
+    """One part's fate: `parts` when it completes its message (send it, then `answer` the held
+    parts), else `wait`: answer this part with what it resolves to."""
+
+    parts: list[Submission] | None = None
+    wait: asyncio.Future[Answer] | None = None
+    held: list[asyncio.Future[Answer]] = field(default_factory=list)
+
+    def answer(self, status: int, message_id: str) -> None:
+        for waiter in self.held:
+            if not waiter.done():
+                waiter.set_result((status, message_id))
+
+
+class Reassembler:
+    """Parts of concatenated submit_sm, keyed by account, addresses, reference and total."""
+
+    def __init__(self, timeout: float = REASSEMBLY_TIMEOUT) -> None:
+        self.timeout = timeout
+        self._partial: dict[_Key, _Partial] = {}
+
+    def __len__(self) -> int:
+        return len(self._partial)
+
+    def add(self, system_id: str, part: Submission) -> Assembled:
+        assert part.udh is not None
+        key = (system_id, part.source, part.destination, part.udh.reference, part.udh.total)
+        partial = self._partial.get(key)
+        loop = asyncio.get_running_loop()
+        if partial is None:
+            partial = self._partial[key] = _Partial(part.udh.total)
+            partial.timer = loop.call_later(self.timeout, self._expire, key)
+        partial.parts[part.udh.sequence] = part  # a part submitted again replaces the first copy
+        if len(partial.parts) < partial.total:
+            waiter: asyncio.Future[Answer] = loop.create_future()
+            partial.waiters.append(waiter)
+            return Assembled(wait=waiter)
+        del self._partial[key]
+        if partial.timer is not None:
+            partial.timer.cancel()
+        return Assembled(parts=[partial.parts[i] for i in sorted(partial.parts)], held=partial.waiters)
+
+    def _expire(self, key: _Key) -> None:
+        partial = self._partial.pop(key, None)
+        if partial is None:
+            return
+        for waiter in partial.waiters:
+            if not waiter.done():
+                waiter.set_result((CommandStatus.ESME_RSUBMITFAIL, ""))
+
+    def close(self) -> None:
+        """Refuse every held part (the server is stopping)."""
+        for key in list(self._partial):
+            partial = self._partial[key]
+            if partial.timer is not None:
+                partial.timer.cancel()
+            self._expire(key)

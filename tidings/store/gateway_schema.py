@@ -1,0 +1,68 @@
+"""The SMPP gateway's tables (customers binding to us as ESMEs), on the shared `metadata`.
+
+    smpp_accounts   one ESME account per service plan: system_id, hashed password, window and
+                    throughput cap per bind, when it last bound
+    smpp_batches    batches submitted over SMPP whose submit_sm asked for a delivery receipt:
+                    what the receipt deliver_sm must carry (addresses, receipt mode, text head)
+    smpp_outbox     deliver_sm waiting for a bound ESME (receipts and MO), written in the same
+                    transaction as the change they report; delivered until a deliver_sm_resp
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, LargeBinary, String, Table, Text
+
+from tidings.store.schema import BigId, metadata
+
+__all__ = ["smpp_accounts", "smpp_batches", "smpp_outbox"]
+
+smpp_accounts = Table(
+    "smpp_accounts",
+    metadata,
+    Column("system_id", String(16), primary_key=True),
+    Column("project_id", String(64), ForeignKey("projects.id"), nullable=False, index=True),
+    Column("service_plan_id", String(64), nullable=False, index=True),
+    Column("password_hash", String(128), nullable=False),
+    # submit_sm in progress at once per bind; the next is answered ESME_RMSGQFUL.
+    Column("window", Integer, nullable=False),
+    # submit_sm per second per bind; beyond it ESME_RTHROTTLED.
+    Column("throughput", Integer, nullable=False),
+    # Last successful bind: MO is queued for accounts that have bound at least once.
+    Column("bound_ms", BigInteger, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+smpp_batches = Table(
+    "smpp_batches",
+    metadata,
+    Column("batch_id", String(32), ForeignKey("batches.id"), primary_key=True),
+    Column("system_id", String(16), nullable=False),
+    Column("registered_delivery", Integer, nullable=False),
+    Column("source_addr", String(32), nullable=False),
+    Column("source_addr_ton", Integer, nullable=False),
+    Column("source_addr_npi", Integer, nullable=False),
+    Column("destination_addr", String(32), nullable=False),
+    Column("dest_addr_ton", Integer, nullable=False),
+    Column("dest_addr_npi", Integer, nullable=False),
+    Column("text_head", String(80), nullable=False),
+    Column("submitted_ms", BigInteger, nullable=False),
+)
+
+smpp_outbox = Table(
+    "smpp_outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("system_id", String(16), nullable=False),
+    Column("kind", String(12), nullable=False),  # receipt | mo
+    # The deliver_sm PDUs as encoded on the wire (sequence numbers are set when sent), one after
+    # the other: a long MO takes several.
+    Column("pdus", LargeBinary, nullable=False),
+    Column("state", String(12), nullable=False),  # pending | delivered | expired
+    Column("attempts", Integer, nullable=False),
+    Column("due_ms", BigInteger, nullable=False),
+    Column("claimed_ms", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("delivered_ms", BigInteger, nullable=True),
+    Index("ix_smpp_outbox_due", "state", "system_id", "due_ms"),
+)
