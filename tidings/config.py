@@ -49,6 +49,7 @@ class Settings:
     webhook_retry_base_seconds: float = 1.0  # first retry delay of a failing receiver, doubling
     webhook_retention_seconds: float = 7 * 24 * 3600  # finished outbox rows kept for inspection
     smpp_connections: tuple[SmppConnectionSettings, ...] = field(default_factory=tuple)
+    channel_timeout_seconds: float = 10.0  # a messaging platform's API call (WhatsApp, RBM…)
 
     @property
     def distributed(self) -> bool:
@@ -71,6 +72,7 @@ class Settings:
             ("stream_claim_idle_seconds", float),
             ("sweep_stale_seconds", float),
             ("webhook_retry_base_seconds", float),
+            ("channel_timeout_seconds", float),
         ):
             raw = env.get(f"TIDINGS_{name.upper()}")
             if raw:

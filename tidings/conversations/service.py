@@ -51,9 +51,9 @@ def connector_options(ctx: Context) -> dict[str, dict[str, Any]]:
 
 class ConversationWorker:
     def __init__(self, ctx: Context, *, extra_connectors: dict[str, ConversationConnector] | None = None,
-                 timeout: float = 10.0) -> None:
+                 timeout: float | None = None) -> None:
         self.ctx = ctx
-        self._http = httpx.AsyncClient(timeout=timeout)
+        self._http = httpx.AsyncClient(timeout=timeout or ctx.settings.channel_timeout_seconds)
         connectors = registry.build(public_url(ctx.settings), self._http, ctx.clock,
                                     extra_options=connector_options(ctx))
         connectors.update(extra_connectors or {})
