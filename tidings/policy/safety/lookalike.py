@@ -1,0 +1,201 @@
+"""Look-alike domains: which hosts pretend to be a brand they do not belong to.
+
+A host is compared with a brand list (brands.json: commonly impersonated brands and the domains
+they really use, plus the tenant's own domains, given per call) in three ways:
+
+- homoglyphs: the host's *skeleton* equals a brand keyword while the host itself does not
+  ("pаypal" with a Cyrillic а, "paypa1", "amaz0n", "rn" for "m"). Characters from other scripts are
+  mapped through the Unicode confusables table shipped by `confusable_homoglyphs`; accents are
+  stripped; digits and letter pairs commonly swapped for letters use the table `_ASCII_LOOKALIKES`.
+- typos: edit distance (optimal string alignment, `rapidfuzz`) of 1 from a keyword of at least 5
+  characters, or 2 from one of at least 9 ("barcalys", "wellsfargos").
+- combosquatting: a brand keyword appears as a whole token of a host it does not own
+  ("royalmail-redelivery-fee.com", "paypal.com.cuenta-verificada.es").
+
+A host is owned by a brand when its registrable domain, or a parent domain of it, is one of the
+brand's domains.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+from confusable_homoglyphs.confusables import confusables_data
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+from tidings.policy.safety.links import Link, split_host
+
+__all__ = ["Brand", "BrandIndex", "DomainMatch", "default_index", "skeleton"]
+
+# Look-alikes inside ASCII (digits and letter pairs read as letters). The confusables table covers
+# other scripts; ASCII characters skip it because hosts arrive lowercased.
+_ASCII_PAIRS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
+_ASCII_LOOKALIKES = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s", "@": "a"})
+
+# Tokens too common in host names to stand for a brand on their own, even if a brand uses them.
+_GENERIC_TOKENS = frozenset({
+    "live", "office", "mail", "bank", "online", "secure", "service", "app", "info", "news", "shop",
+    "home", "pay", "go", "my", "web", "support", "www", "com", "net", "org", "mobile", "group",
+})
+
+
+@lru_cache(maxsize=8192)
+def _char_skeleton(ch: str) -> str:
+    if ch.isascii():
+        return ch.lower()
+    for glyph in confusables_data.get(ch, ()):
+        c = glyph["c"]
+        if len(c) == 1 and c.isascii() and c.isalnum():
+            return c.lower()
+    stripped = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+    return stripped.lower() if stripped.isascii() else ch.lower()
+
+
+@lru_cache(maxsize=8192)
+def skeleton(label: str) -> str:
+    """What a host label looks like to a reader: "Pаypa1" (Cyrillic а) -> "paypal"."""
+    out = "".join(_char_skeleton(ch) for ch in label)
+    out = out.translate(_ASCII_LOOKALIKES)
+    for pair, single in _ASCII_PAIRS:
+        out = out.replace(pair, single)
+    return out
+
+
+def _fold(text: str) -> str:
+    """Lowercase, no accents, letters and digits only: "Crédit Agricole" -> "creditagricole"."""
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+@dataclass(frozen=True)
+class Brand:
+    name: str
+    domains: tuple[str, ...]
+    keywords: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    ambiguous: bool = False  # the name is an everyday word: it names the brand only as a sender prefix
+
+    def owns(self, link: Link) -> bool:
+        host = link.ascii_host
+        return any(host == d or host.endswith("." + d) for d in self.domains)
+
+
+@dataclass(frozen=True)
+class DomainMatch:
+    kind: str  # "homoglyph" | "typo" | "brand_token"
+    brand: Brand
+    token: str  # the part of the host that matched
+
+
+def _tokens(link: Link) -> list[str]:
+    """Host labels (suffix excluded), their hyphen-separated parts, and runs of adjacent parts joined."""
+    labels = [lab for lab in (link.subdomain.split(".") if link.subdomain else []) + [link.domain] if lab]
+    out: list[str] = []
+    for label in labels:
+        parts = [p for p in label.split("-") if p]
+        out.append(label)
+        out.append(label.replace("-", ""))
+        for size in (1, 2, 3):
+            out.extend("".join(parts[i:i + size]) for i in range(len(parts) - size + 1))
+    return list(dict.fromkeys(t for t in out if t))
+
+
+@dataclass
+class BrandIndex:
+    """Brands by keyword, ready to match hosts and text against."""
+
+    brands: tuple[Brand, ...]
+    _by_keyword: dict[str, Brand] = field(init=False, repr=False)
+    _typo_keywords: list[str] = field(init=False, repr=False)
+    _mentions: list[tuple[re.Pattern[str], Brand]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_keyword = {}
+        for brand in self.brands:
+            for kw in self._keywords(brand):
+                self._by_keyword.setdefault(kw, brand)
+        self._typo_keywords = [k for k in self._by_keyword if len(k) >= 5]
+        self._mentions = []
+        for brand in self.brands:
+            names = [brand.name, *brand.names]
+            alternatives = "|".join(sorted({re.escape(n) for n in names} | {re.escape(n.upper()) for n in names},
+                                           key=len, reverse=True))
+            if brand.ambiguous:
+                pattern = re.compile(rf"^\s*(?:{alternatives})\s*[:\-–]")
+            else:
+                pattern = re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])")
+            self._mentions.append((pattern, brand))
+
+    @staticmethod
+    def _keywords(brand: Brand) -> set[str]:
+        out = {_fold(k) for k in brand.keywords}
+        for domain in brand.domains:
+            sub, label, _ = split_host(domain)
+            if len(label) >= 3:
+                out.add(label.replace("-", ""))
+        for name in (brand.name, *brand.names):
+            if len(_fold(name)) >= 3:
+                out.add(_fold(name))
+        return {k for k in out if k and k not in _GENERIC_TOKENS}
+
+    def with_tenant(self, tenant_domains: Iterable[str]) -> BrandIndex:
+        domains = tuple(sorted({d.strip().lower().lstrip(".") for d in tenant_domains if d.strip()}))
+        if not domains:
+            return self
+        return _with_tenant(self, domains)
+
+    def owner(self, link: Link) -> Brand | None:
+        return next((b for b in self.brands if b.owns(link)), None)
+
+    def mentioned(self, text: str) -> list[Brand]:
+        """Brands the text names ("Your Royal Mail parcel", "HSBC:")."""
+        return [brand for pattern, brand in self._mentions if pattern.search(text)]
+
+    def match_host(self, link: Link) -> DomainMatch | None:
+        """The strongest way the link's host imitates a brand it does not belong to, if any."""
+        if link.is_ip or self.owner(link) is not None:
+            return None
+        tokens = [t for t in _tokens(link) if len(t) >= 3]
+        best: DomainMatch | None = None
+        for token in tokens:
+            sk = skeleton(token)
+            if sk != token.lower() and sk in self._by_keyword:
+                return DomainMatch("homoglyph", self._by_keyword[sk], token)
+            if best is None and token in self._by_keyword:
+                best = DomainMatch("brand_token", self._by_keyword[token], token)
+        for token in tokens:
+            if len(token) < 5 or token in self._by_keyword:
+                continue
+            sk = skeleton(token)
+            hit = process.extractOne(sk, self._typo_keywords, scorer=OSA.distance, score_cutoff=2)
+            if hit is None:
+                continue
+            keyword, distance, _ = hit
+            if distance == 1 or (distance == 2 and len(keyword) >= 9):
+                return DomainMatch("typo", self._by_keyword[keyword], token)
+        return best
+
+
+@lru_cache(maxsize=256)
+def _with_tenant(base: BrandIndex, domains: tuple[str, ...]) -> BrandIndex:
+    tenant = Brand("your organisation", domains, names=())
+    return BrandIndex((tenant, *base.brands))
+
+
+def _load() -> tuple[Brand, ...]:
+    raw = json.loads(resources.files("tidings.policy.safety").joinpath("brands.json").read_text("utf-8"))
+    return tuple(Brand(b["name"], tuple(b["domains"]), tuple(b.get("keywords", ())), tuple(b.get("names", ())),
+                       bool(b.get("ambiguous", False))) for b in raw["brands"])
+
+
+@lru_cache(maxsize=1)
+def default_index() -> BrandIndex:
+    """The shipped brand list (tidings/policy/safety/brands.json)."""
+    return BrandIndex(_load())
