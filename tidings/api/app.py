@@ -2,7 +2,8 @@
 
 `create_app(ctx)` mounts `/oauth2/token`, the XMS SMS API under `/xms/v1/{id}/`, the Conversation
 API under `/v1/projects/{project_id}/` (its own error format), the Verification API under
-`/verification/v1/` (likewise), Number Lookup v2 under `/v2/projects/{project_id}/` (ProblemDetails),
+`/verification/v1/` (likewise), Number Lookup v2 under `/v2/projects/{project_id}/` (ProblemDetails), the consent API
+(`/tidings/v1/projects/{project_id}/consents…`, Sinch consent lists; `api/consent.py`),
 `GET /health`
 and any `extra_routes` (the sandbox's, `/metrics`), and installs the XMS error handlers.
 """
@@ -20,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tidings.api import errors, lookup, oauth
+from tidings.api import consent, errors, lookup, oauth
 from tidings.api.conversation import routes as conversation_api
 from tidings.api.verification import routes as verification_api
 from tidings.api.responses import json_response
@@ -51,7 +52,9 @@ def create_app(ctx: Context, *, extra_routes: Sequence[BaseRoute] = (), lifespan
         *xms_batches.routes(ctx),
         *xms_reports.routes(),
         *xms_inbounds.routes(),
+        *consent.sinch_routes(ctx),  # Sinch consent lists share /v1/projects/{p}/ with it
         *conversation_api.routes(ctx),
+        *consent.routes(ctx),
         *verification_api.routes(ctx),
         *lookup.routes(ctx),
         *extra_routes,

@@ -83,7 +83,7 @@ async def state_rows(conn: AsyncConnection, project_id: str, identities: Sequenc
         .order_by(_s.identity, _s.channel, _s.purpose)))
 
 
-def _entry(row: Any) -> ConsentEntry:
+def entry(row: Any) -> ConsentEntry:
     return ConsentEntry(row.channel, row.purpose, row.action == "opt_in", row.at_ms, row.event_id)
 
 
@@ -94,7 +94,7 @@ async def entries_for(conn: AsyncConnection, project_id: str,
     out: dict[str, list[ConsentEntry]] = {i: [] for i in wanted}
     for start in range(0, len(wanted), 500):
         for row in await state_rows(conn, project_id, wanted[start:start + 500]):
-            out[row.identity].append(_entry(row))
+            out[row.identity].append(entry(row))
     return out
 
 
@@ -138,4 +138,4 @@ async def listed(conn: AsyncConnection, project_id: str, purpose: str, *, after:
     return [r.identity for r in await conn.execute(query)]
 
 
-__all__ += ["ALL", "decide", "history", "listed"]
+__all__ += ["ALL", "decide", "entry", "history", "listed"]
