@@ -1,0 +1,165 @@
+"""Abuse and bad input at the SMPP gateway, in both profiles: floods beyond a bind's window
+(ESME_RMSGQFUL) and beyond its throughput (ESME_RTHROTTLED), malformed and unknown PDUs, bad
+addresses and data codings, incomplete concatenated messages, query_sm — each answered with its
+SMPP status while the connection, and every other bind, keeps working."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import Awaitable, Callable
+
+import httpx
+import smpplib.consts
+import smpplib.smpp
+from sqlalchemy import update
+
+from tidings.smpp.constants import CommandStatus, MessageState
+from tidings.store.gateway_schema import smpp_accounts
+from tidings.testing.platform import Platform
+
+from ..pipeline.helpers import wait_handset, wait_status
+from .esme import Esme
+
+EsmeFactory = Callable[..., Awaitable[Esme]]
+
+
+async def set_limits(platform: Platform, **values: int) -> None:
+    async with platform.ctx.db.write() as conn:
+        await conn.execute(update(smpp_accounts)
+                           .where(smpp_accounts.c.system_id == platform.creds.smpp_system_id).values(**values))
+
+
+def submit_bytes(esme: Esme, count: int, to: str = "46701200001") -> tuple[bytes, list[int]]:
+    """`count` submit_sm built by smpplib, as one write (they reach the server together)."""
+    data, sequences = b"", []
+    for i in range(count):
+        pdu = smpplib.smpp.make_pdu(
+            "submit_sm", client=esme.client, source_addr_ton=smpplib.consts.SMPP_TON_ALNUM, source_addr="Acme",
+            dest_addr_ton=smpplib.consts.SMPP_TON_INTL, dest_addr_npi=smpplib.consts.SMPP_NPI_ISDN,
+            destination_addr=to, short_message=f"flood {i}".encode(), registered_delivery=0,
+        )
+        data += pdu.generate()
+        sequences.append(pdu.sequence)
+    return data, sequences
+
+
+async def test_flood_beyond_the_window_is_answered_msgqful_and_the_bind_stays_usable(
+    platform: Platform, esmes: EsmeFactory, http: httpx.AsyncClient,
+) -> None:
+    await set_limits(platform, window=3)
+    esme = await esmes()
+    data, sequences = submit_bytes(esme, 20)
+    await asyncio.to_thread(esme.send_raw_sync, data)
+    statuses = [(await esme.response(seq)).status for seq in sequences]
+    accepted = statuses.count(CommandStatus.ESME_ROK)
+    assert 1 <= accepted <= 3
+    assert statuses.count(CommandStatus.ESME_RMSGQFUL) == 20 - accepted
+    # The same bind keeps working, and only the accepted messages were sent.
+    [ok] = await esme.submit("after the flood", to="46701200001", registered_delivery=0)
+    assert ok.status == CommandStatus.ESME_ROK
+    messages = await wait_handset(platform, http, "+46701200001", accepted + 1)
+    accepted_bodies = {f"flood {i}" for i, status in enumerate(statuses) if status == CommandStatus.ESME_ROK}
+    assert {m["body"] for m in messages} == accepted_bodies | {"after the flood"}
+    assert len(messages) == accepted + 1
+
+
+async def test_submits_beyond_the_throughput_cap_are_throttled(
+    platform: Platform, esmes: EsmeFactory,
+) -> None:
+    await set_limits(platform, throughput=5)
+    esme = await esmes()
+    data, sequences = submit_bytes(esme, 10, to="46701200002")
+    await asyncio.to_thread(esme.send_raw_sync, data)
+    statuses = [(await esme.response(seq)).status for seq in sequences]
+    assert statuses[0] == CommandStatus.ESME_ROK
+    assert statuses.count(CommandStatus.ESME_RTHROTTLED) >= 8
+    await asyncio.sleep(0.3)  # the bucket refills at 5 a second
+    [ok] = await esme.submit("paced", to="46701200002", registered_delivery=0)
+    assert ok.status == CommandStatus.ESME_ROK
+
+
+async def test_malformed_and_unknown_pdus_get_their_status_and_other_binds_are_unaffected(
+    platform: Platform, esmes: EsmeFactory, http: httpx.AsyncClient,
+) -> None:
+    good = await esmes()
+    bad = await esmes()
+    # An unknown command id: generic_nack ESME_RINVCMDID, the connection stays up.
+    await asyncio.to_thread(bad.send_raw_sync, struct.pack(">IIII", 16, 0x00000999, 0, 7001))
+    # A submit_sm whose body stops in the middle of its fields.
+    body = b"\x00\x05\x00Acme\x00\x01\x01"  # service_type, source ton/npi/addr, dest ton/npi, no more
+    await asyncio.to_thread(bad.send_raw_sync, struct.pack(">IIII", 16 + len(body), 0x00000004, 0, 7002) + body)
+
+    async def answered(sequence: int) -> int:
+        async with asyncio.timeout(10):
+            while True:
+                for nack in bad.nacks:
+                    if nack.sequence == sequence:
+                        return nack.status
+                if sequence in bad.responses:
+                    return bad.responses[sequence].status
+                await asyncio.sleep(0.02)
+
+    assert await answered(7001) == CommandStatus.ESME_RINVCMDID
+    assert await answered(7002) != CommandStatus.ESME_ROK
+    [ok] = await bad.submit("still bound", to="46701200003", registered_delivery=0)
+    assert ok.status == CommandStatus.ESME_ROK
+
+    # A frame longer than any PDU may be: generic_nack and that connection is closed …
+    await asyncio.to_thread(bad.send_raw_sync, struct.pack(">IIII", 0x7FFFFFFF, 0x00000004, 0, 7003))
+    await asyncio.to_thread(bad.closed_by_peer.wait, 10)
+    assert bad.closed_by_peer.is_set()
+    # … while the other customer's bind carries on.
+    [other] = await good.submit("unaffected", to="46701200004")
+    assert other.status == CommandStatus.ESME_ROK
+    await wait_status(platform, http, other.message_id, "+46701200004", "Delivered")
+
+
+async def test_bad_addresses_and_data_codings_are_refused_with_their_status(
+    platform: Platform, esmes: EsmeFactory,
+) -> None:
+    esme = await esmes()
+    cases = [
+        ({"to": "not-a-number"}, CommandStatus.ESME_RINVDSTADR),
+        ({"to": "999"}, CommandStatus.ESME_RINVDSTADR),  # digits, but no valid E.164 number
+        ({"to": "46701200005", "source": ""}, CommandStatus.ESME_RINVSRCADR),
+        ({"to": "46701200005", "short_message": b"\x01\x02", "data_coding": 0x04}, CommandStatus.ESME_RINVDCS),
+        ({"to": "46701200005", "schedule_delivery_time": "garbage"}, CommandStatus.ESME_RINVSCHED),
+    ]
+    for fields, status in cases:
+        [response] = await esme.submit("hello", registered_delivery=0, **fields)
+        assert response.status == status, fields
+        assert response.message_id == ""
+    [ok] = await esme.submit("hello", to="46701200005", registered_delivery=0)
+    assert ok.status == CommandStatus.ESME_ROK
+
+
+async def test_incomplete_concatenated_message_is_refused_and_nothing_is_sent(
+    platform: Platform, esmes: EsmeFactory, http: httpx.AsyncClient,
+) -> None:
+    platform.gateway.handler.reassembler.timeout = 0.3
+    esme = await esmes()
+    udh = bytes((5, 0, 3, 0x42, 3, 1))
+    [part] = await esme.submit(to="46701200006", short_message=udh + b"first of three", esm_class=0x40,
+                               data_coding=0)
+    assert part.status == CommandStatus.ESME_RSUBMITFAIL
+    [ok] = await esme.submit("whole", to="46701200006", registered_delivery=0)
+    assert ok.status == CommandStatus.ESME_ROK
+    [message] = await wait_handset(platform, http, "+46701200006")
+    assert message["body"] == "whole"
+
+
+async def test_query_sm_reports_the_message_state(
+    platform: Platform, esmes: EsmeFactory, http: httpx.AsyncClient,
+) -> None:
+    esme = await esmes("transceiver")
+    [sent] = await esme.submit("query me", to="46701200007", registered_delivery=0)
+    await wait_status(platform, http, sent.message_id, "+46701200007", "Delivered")
+    states: list[int] = []
+    esme.client.set_query_resp_handler(lambda pdu, **_: states.append(int(pdu.message_state)))
+    await asyncio.to_thread(esme.client.query_message, message_id=sent.message_id, source_addr_ton=5,
+                            source_addr_npi=0, source_addr="Acme")
+    async with asyncio.timeout(10):
+        while not states:
+            await asyncio.sleep(0.02)
+    assert states == [MessageState.DELIVERED]
