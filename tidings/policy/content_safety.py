@@ -24,8 +24,9 @@ Reason codes (docs/subsystems/content-safety.md explains each and its weight):
     risky_tld                        a top-level domain heavily used for abuse
     deceptive_domain_words           "secure", "verify", "login", "refund"… in an unknown host
     credential_request               asks for a code, password, PIN, card or bank details
+    code_relay_request               asks for "the code you will receive" (a person, not a service)
     details_request                  asks to confirm or update personal details or an address
-    payment_request                  asks to pay a fee, duty or fine
+    payment_request                  asks to pay a fee, duty, fine or a sum
     refund_lure                      promises a refund or rebate to claim
     prize_lure                       announces a prize or reward
     impersonation_money_request      "new number" + money request (family impersonation)
@@ -81,6 +82,7 @@ WEIGHTS: Mapping[str, float] = {
     "ip_literal_url": 0.7,
     "impersonation_money_request": 0.7,
     "brand_in_domain": 0.6,
+    "code_relay_request": 0.6,
     "credential_request": 0.45,
     "punycode_host": 0.45,
     "brand_link_mismatch": 0.35,
@@ -97,7 +99,7 @@ WEIGHTS: Mapping[str, float] = {
 # Cues in the text weigh half as much when every link goes to a domain the brand or tenant owns:
 # a real bank may well say "update your payment details", but only phishing sends you elsewhere.
 OWNED_LINKS_DAMPING = 0.5
-_TEXT_SIGNALS = frozenset({"credential_request", "details_request", "payment_request", "refund_lure",
+_TEXT_SIGNALS = frozenset({"credential_request", "code_relay_request", "details_request", "payment_request", "refund_lure",
                            "prize_lure", "urgency", "account_threat", "impersonation_money_request"})
 
 REASONS: Mapping[str, str] = {
@@ -114,6 +116,7 @@ REASONS: Mapping[str, str] = {
     "risky_tld": "a link under a top-level domain heavily used for abuse",
     "deceptive_domain_words": "security or payment words in an unknown domain",
     "credential_request": "asks for a code, password, PIN or card or bank details",
+    "code_relay_request": "asks the reader to pass on a code they are about to receive",
     "details_request": "asks to confirm or update personal details",
     "payment_request": "asks to pay a fee, duty or fine",
     "refund_lure": "promises a refund to claim",

@@ -109,6 +109,20 @@ _NEW_NUMBER = _alt(
 _MONEY = _alt("send me", "transfer", "envoyer", "virement", "bizum", "transferencia", "uberweisen", "pix",
               "bonifico", "money", "argent", "dinero", "geld", "dinheiro", "soldi", "£", "€", "eur", "\\$", "r\\$")
 
+# "the code you will receive": a person asking for a code the reader has yet to get (or just got).
+_INCOMING = _alt(
+    "you will receive", "you'll receive", "you are about to receive", "you have just received", "you just received",
+    "que vous allez recevoir", "que vous avez recu", "que vous venez de recevoir",
+    "que le acaba de llegar", "que te acaba de llegar", "que acaba de recibir", "que acabas de recibir",
+    "que va a recibir", "que vas a recibir", "den sie gleich", "den sie soeben", "den sie gerade",
+    "den du gleich", "que voce vai receber", "que vai receber", "que recebeu", "que acabou de receber",
+    "che ti arrivera", "che ti e arrivato", "che hai appena ricevuto", "che riceverai",
+)
+_NEED = _alt("i need", "we need", "j'ai besoin", "nous avons besoin", "necesito", "necesitamos", "ich brauche",
+             "wir brauchen", "preciso", "precisamos", "mi serve", "ci serve", "ho bisogno")
+# A sum of money: "4,90 EUR", "£1.99", "R$ 9,90", "5 €".
+_AMOUNT = r"(?:(?:[£$€]|r\$|eur) ?\d+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})? ?(?:eur|euros?|€|usd|gbp|reais))(?![\w])"
+
 _CLAUSE = r"[^.!?\n]"
 
 
@@ -126,7 +140,11 @@ class Cue:
 CUES: tuple[Cue, ...] = (
     Cue("credential_request", re.compile(f"{_near(_ASK, _SECRET, 40)}|{_near(_SECRET, _ASK, 25)}"), negatable=True),
     Cue("details_request", re.compile(_near(_ASK, _DETAILS, 30)), negatable=True),
-    Cue("payment_request", re.compile(f"{_near(_PAY, _FEE, 40)}|{_near(_FEE, _PAY, 30)}")),
+    Cue("code_relay_request", re.compile(
+        rf"\b(?:code|codigo|codice|tan|otp)\b{_CLAUSE}{{0,40}}?\b(?:{_INCOMING})\b"
+        rf"|\b(?:{_NEED})\b{_CLAUSE}{{0,20}}?\b(?:the|le|el|den|o|il) (?:code|codigo|codice)\b")),
+    Cue("payment_request", re.compile(
+        f"{_near(_PAY, _FEE, 40)}|{_near(_FEE, _PAY, 30)}|\\b{_PAY}\\b{_CLAUSE}{{0,12}}?{_AMOUNT}")),
     Cue("refund_lure", re.compile(f"{_near(_REFUND, _OWED, 60)}|{_near(_OWED, _REFUND, 60)}")),
     Cue("prize_lure", re.compile(
         r"\b(?:congratulations|you(?:'ve| have) won|you have been selected|winner|prize|reward|felicitations|"

@@ -3,8 +3,8 @@
 A host is compared with a brand list (brands.json: commonly impersonated brands and the domains
 they really use, plus the tenant's own domains, given per call) in three ways:
 
-- homoglyphs: the host's *skeleton* equals a brand keyword while the host itself does not
-  ("pаypal" with a Cyrillic а, "paypa1", "amaz0n", "rn" for "m"). Characters from other scripts are
+- homoglyphs: the host's *skeleton* equals a brand keyword's skeleton while the host itself is not
+  the keyword ("pаypal" with a Cyrillic а, "paypa1", "amaz0n", "rn" for "m"). Characters from other scripts are
   mapped through the Unicode confusables table shipped by `confusable_homoglyphs`; accents are
   stripped; digits and letter pairs commonly swapped for letters use the table `_ASCII_LOOKALIKES`.
 - typos: edit distance (optimal string alignment, `rapidfuzz`) of 1 from a keyword of at least 5
@@ -107,12 +107,13 @@ def _tokens(link: Link) -> list[str]:
     return list(dict.fromkeys(t for t in out if t))
 
 
-@dataclass
+@dataclass(eq=False)
 class BrandIndex:
     """Brands by keyword, ready to match hosts and text against."""
 
     brands: tuple[Brand, ...]
     _by_keyword: dict[str, Brand] = field(init=False, repr=False)
+    _by_skeleton: dict[str, Brand] = field(init=False, repr=False)
     _typo_keywords: list[str] = field(init=False, repr=False)
     _mentions: list[tuple[re.Pattern[str], Brand]] = field(init=False, repr=False)
 
@@ -121,6 +122,9 @@ class BrandIndex:
         for brand in self.brands:
             for kw in self._keywords(brand):
                 self._by_keyword.setdefault(kw, brand)
+        self._by_skeleton = {}
+        for kw, brand in self._by_keyword.items():
+            self._by_skeleton.setdefault(skeleton(kw), brand)
         self._typo_keywords = [k for k in self._by_keyword if len(k) >= 5]
         self._mentions = []
         for brand in self.brands:
@@ -165,16 +169,14 @@ class BrandIndex:
         tokens = [t for t in _tokens(link) if len(t) >= 3]
         best: DomainMatch | None = None
         for token in tokens:
-            sk = skeleton(token)
-            if sk != token.lower() and sk in self._by_keyword:
-                return DomainMatch("homoglyph", self._by_keyword[sk], token)
-            if best is None and token in self._by_keyword:
-                best = DomainMatch("brand_token", self._by_keyword[token], token)
+            if token in self._by_keyword:
+                best = best or DomainMatch("brand_token", self._by_keyword[token], token)
+            elif skeleton(token) in self._by_skeleton:
+                return DomainMatch("homoglyph", self._by_skeleton[skeleton(token)], token)
         for token in tokens:
             if len(token) < 5 or token in self._by_keyword:
                 continue
-            sk = skeleton(token)
-            hit = process.extractOne(sk, self._typo_keywords, scorer=OSA.distance, score_cutoff=2)
+            hit = process.extractOne(token, self._typo_keywords, scorer=OSA.distance, score_cutoff=2)
             if hit is None:
                 continue
             keyword, distance, _ = hit

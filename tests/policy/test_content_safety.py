@@ -1,0 +1,277 @@
+"""Content safety: phishing signals, spam lint, health-information guard, and the evaluation set's figures."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tidings.policy import content_safety as cs
+from tidings.policy.content_safety import (
+    DEFAULT_PHI_CHANNELS,
+    REASONS,
+    WARNINGS,
+    WEIGHTS,
+    assess_inbound,
+    assess_outbound,
+    phi_channels,
+)
+from tidings.policy.safety import links as links_module
+from tidings.policy.safety.links import extract_links
+from tidings.policy.safety.lookalike import default_index, skeleton
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data" / "content_safety_eval.jsonl"
+
+
+def codes(findings: list[cs.Finding]) -> set[str]:
+    return {f.code for f in findings}
+
+
+def sms(text: str, **kw: object) -> cs.Verdict:
+    return assess_outbound(text, channel="SMS", **kw)  # type: ignore[arg-type]
+
+
+def test_public_names() -> None:
+    assert set(cs.__all__) == {"BLOCK_THRESHOLD", "DEFAULT_PHI_CHANNELS", "REASONS", "WARNINGS", "WEIGHTS", "Finding",
+                               "Verdict", "assess_inbound", "assess_outbound", "phi_channels"}
+
+
+def test_every_code_is_described_and_documented() -> None:
+    assert set(WEIGHTS) | {"phishing_suspected", "health_info_channel_not_eligible"} == set(REASONS)
+    doc = (ROOT / "docs" / "subsystems" / "content-safety.md").read_text("utf-8")
+    for code in [*REASONS, *WARNINGS]:
+        assert f"`{code}`" in doc, code
+
+
+def test_suffix_list_comes_from_the_bundled_snapshot_only() -> None:
+    extractor = links_module._EXTRACT
+    assert tuple(extractor.suffix_list_urls) == ()
+    assert extractor._cache.enabled is False
+    assert extract_links("see https://shop.example.co.uk/x")[0].suffix == "co.uk"
+
+
+# --- links ---------------------------------------------------------------------------------------
+
+def test_link_extraction_finds_bare_domains_but_not_times_or_abbreviations() -> None:
+    found = extract_links("Shop hartleys-home.co.uk/sale, at 10.30 with Dr.Smith, or see bit.ly/3x. And amazon.fr!")
+    assert [link.host for link in found] == ["hartleys-home.co.uk", "bit.ly", "amazon.fr"]
+
+
+def test_skeleton_maps_homoglyphs_and_digit_swaps() -> None:
+    assert skeleton("pаypal") == "paypal"  # Cyrillic а
+    assert skeleton("paypa1") == "paypal"
+    assert skeleton("amaz0n") == "amazon"
+    assert skeleton("rnonzo") == "monzo"
+    assert skeleton("bаrсlаys") == skeleton("barclays")  # Cyrillic а and с
+
+
+@pytest.mark.parametrize(("url", "kind", "brand"), [
+    ("https://pаypal.com/login", "homoglyph", "PayPal"),
+    ("http://amaz0n-orders.co/cancel", "homoglyph", "Amazon"),
+    ("https://barcalys.co.uk", "typo", "Barclays"),
+    ("https://royalmail-redelivery-fee.com/pay", "brand_token", "Royal Mail"),
+    ("https://paypal.com.cuenta-verificada.es", "brand_token", "PayPal"),
+])
+def test_lookalike_hosts(url: str, kind: str, brand: str) -> None:
+    match = default_index().match_host(extract_links(url)[0])
+    assert match is not None
+    assert (match.kind, match.brand.name) == (kind, brand)
+
+
+@pytest.mark.parametrize("url", ["https://www.paypal.com/signin", "https://accounts.spotify.com/x",
+                                 "https://track.dpd.co.uk/p/1", "kitewoodyoga.com", "maisonlumiere.fr"])
+def test_real_and_unrelated_hosts_are_not_lookalikes(url: str) -> None:
+    assert default_index().match_host(extract_links(url)[0]) is None
+
+
+def test_tenant_domains_join_the_brand_list() -> None:
+    text = "Your order is ready, pay the balance at https://acrnebikes-checkout.com"
+    assert "lookalike_domain" not in codes(sms(text).reasons)
+    verdict = sms(text, tenant_domains=["acmebikes.com"])
+    assert "lookalike_domain" in codes(verdict.reasons)
+    assert verdict.block
+    own = sms("Your bike is ready! Pay the balance of 120 EUR at https://acmebikes.com/pay/81",
+              tenant_domains=["acmebikes.com"])
+    assert not own.block
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("Confirm delivery: http://185.244.31.7/dhl", "ip_literal_url"),
+    ("Sign in: https://www.paypal.com@login-check.example/x", "userinfo_url"),
+    ("Claim it: https://xn--coinbse-30c.com/x", "punycode_host"),
+    ("Details: tinyurl.com/abc", "link_shortener"),
+    ("Offer at https://deals-now.top", "risky_tld"),
+    ("Visit [www.hsbc.co.uk](https://hsbc-help.example.net/x)", "display_url_mismatch"),
+    ('<a href="https://evil.example/x">www.netflix.com</a>', "display_url_mismatch"),
+    ("HSBC: a new payee was added, check https://payee-check.example.com", "brand_link_mismatch"),
+    ("Go to https://secure-verify-login.example.com", "deceptive_domain_words"),
+])
+def test_link_signals(text: str, code: str) -> None:
+    assert code in codes(sms(text).reasons)
+
+
+# --- text cues -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "Reply with the 6-digit code we sent to unblock your card.",
+    "Confirmez votre mot de passe ici.",
+    "Introduzca los datos de su tarjeta para recibirlo.",
+    "Bitte bestätigen Sie Ihre Kreditkartendaten.",
+    "Confirme os dados do seu cartão para receber a encomenda.",
+    "Conferma la tua password per continuare.",
+])
+def test_credential_requests_in_six_languages(text: str) -> None:
+    assert "credential_request" in codes(sms(text).reasons)
+
+
+@pytest.mark.parametrize("text", [
+    "Your Google verification code is 482913. Don't share it with anyone.",
+    "Use 6154 to log in. Never share this code.",
+    "Ne le communiquez jamais, même à un conseiller : 739201.",
+    "Código 553 810. No lo facilites a nadie.",
+    "Dein Code lautet 270518. Teile ihn mit niemandem.",
+    "O seu código é 551 920. Nunca partilhe este código com ninguém.",
+    "Codice 6620. Non condividerlo con nessuno.",
+])
+def test_one_time_codes_are_not_phishing(text: str) -> None:
+    verdict = sms(text)
+    assert verdict.score == 0.0
+    assert not verdict.block
+
+
+def test_code_relay_and_family_impersonation_without_links_are_blocked() -> None:
+    relay = sms("This is your bank's fraud team: to stop the transfer, tell me the code you will receive by SMS.")
+    assert relay.block and "code_relay_request" in codes(relay.reasons)
+    family = sms("Hi Mum, I broke my phone, this is my new number. Can you send me £300 today? It's urgent")
+    assert family.block and "impersonation_money_request" in codes(family.reasons)
+
+
+def test_blocking_phishing_reports_the_refusal_first() -> None:
+    verdict = sms("Royal Mail: pay the £2.99 fee within 24 hours: https://royalmail-redelivery-fee.com/pay")
+    assert verdict.block
+    assert verdict.refusal is not None and verdict.refusal.code == "phishing_suspected"
+    assert verdict.reasons[0] == verdict.refusal
+    assert {"brand_in_domain", "payment_request", "urgency"} <= codes(verdict.reasons)
+    assert 0.9 < verdict.score <= 1.0
+
+
+def test_owned_links_damp_text_cues() -> None:
+    real = sms("Netflix: your payment failed. Update your payment method at netflix.com/youraccount")
+    assert not real.block and real.score < 0.5
+    fake = sms("Netflix: your payment failed. Update your payment method at netflix-billing.example.org")
+    assert fake.block
+
+
+def test_threshold_is_a_parameter() -> None:
+    text = "Your card is blocked. Call us."
+    assert not sms(text).block
+    assert sms(text, threshold=0.2).block
+
+
+# --- spam lint -----------------------------------------------------------------------------------
+
+def test_spam_lint_warns_without_blocking() -> None:
+    verdict = sms("FLASH SALE!!! 70% OFF EVERYTHING TODAY ONLY - WIN a FREE gift 🎉🎉🎉🎉 $$$ bit.ly/x1")
+    assert not verdict.block
+    assert codes(verdict.warnings) == {"spam_excess_capitals", "spam_exclamations", "spam_shortened_link",
+                                       "spam_emoji", "spam_currency_symbols", "spam_trigger_words"}
+
+
+def test_spam_lint_is_quiet_on_plain_text() -> None:
+    assert sms("Your table for 4 at Dishoom is confirmed for 7:30pm tonight. Running late? Let us know.").warnings == []
+
+
+@pytest.mark.parametrize("text", ["Gagnez un séjour gratuit !", "Gana un viaje gratis", "Jetzt kostenlos gewinnen",
+                                  "Ganhe um brinde grátis", "Vinci un buono gratuito"])
+def test_trigger_words_in_other_languages(text: str) -> None:
+    assert "spam_trigger_words" in codes(sms(text).warnings)
+
+
+# --- health information --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "Reminder: your chemotherapy session is on Tuesday at 9:00, Ward 4.",
+    "Your HbA1c result is 7.9%, please book a review.",
+    "Votre rendez-vous en oncologie est confirmé demain à 10h.",
+    "Su resultado de la prueba de VIH está disponible.",
+    "Ihr Rezept: Metformin 500 mg, zweimal täglich.",
+    "Lembrete: a sua sessão de diálise é amanhã às 8h.",
+    "Promemoria: visita di controllo in psichiatria giovedì alle 16.",
+    "You were diagnosed with type 2 diabetes; the nurse will call you.",
+])
+def test_health_information_is_refused_on_sms_and_allowed_on_rcs(text: str) -> None:
+    refused = sms(text)
+    assert refused.block
+    assert refused.refusal is not None and refused.refusal.code == "health_info_channel_not_eligible"
+    allowed = assess_outbound(text, channel="rcs", phi_allowed_channels=DEFAULT_PHI_CHANNELS)
+    assert not allowed.block
+    assert "health_info_detected" in codes(allowed.warnings)
+
+
+@pytest.mark.parametrize("text", [
+    "Reminder: your dental check-up with Dr Patel is tomorrow at 9:40.",
+    "Your prescription is ready to collect from Lloyds Pharmacy.",
+    "Free HIV testing week at the Central Library, everyone welcome.",
+    "Prep your garden for summer: 20% off compost.",
+])
+def test_plain_reminders_are_not_health_information(text: str) -> None:
+    assert not sms(text).block
+
+
+def test_tenant_setting_decides_eligible_channels() -> None:
+    text = "Your test results are positive for chlamydia; please book a follow-up."
+    assert phi_channels() == frozenset({"RCS"})
+    assert sms(text, phi_allowed_channels=phi_channels(sms=True)).block is False
+    assert assess_outbound(text, channel="EMAIL", phi_allowed_channels=phi_channels(sms=True)).block
+    assert not assess_outbound(text, channel="whatsapp", phi_allowed_channels=phi_channels(whatsapp=True)).block
+
+
+# --- inbound -------------------------------------------------------------------------------------
+
+def test_inbound_is_never_blocked_but_is_marked_suspicious() -> None:
+    verdict = assess_inbound("Acme support here: your account is locked, verify your password at https://acrne-help.top",
+                             tenant_domains=["acme.com"])
+    assert not verdict.block and verdict.refusal is None
+    assert verdict.suspicious
+    attached = verdict.as_json()
+    assert attached["suspicious"] is True
+    assert attached["reasons"][0]["code"] == "phishing_suspected"
+    assert json.loads(json.dumps(attached)) == attached
+    assert not assess_inbound("Thanks, see you Tuesday!").suspicious
+
+
+# --- evaluation set ------------------------------------------------------------------------------
+
+def _bench() -> object:
+    spec = importlib.util.spec_from_file_location("content_safety_eval", ROOT / "bench" / "content_safety_eval.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_evaluation_set_shape() -> None:
+    rows = [json.loads(line) for line in DATA.read_text("utf-8").splitlines()]
+    assert len(rows) >= 300
+    assert {r["label"] for r in rows} == {"phishing", "legitimate"}
+    assert {r["lang"] for r in rows} >= {"en", "fr", "es", "de", "pt", "it"}
+    assert len({r["text"] for r in rows}) == len(rows)
+    for lang in ("en", "fr", "es", "de", "pt", "it"):
+        assert sum(r["lang"] == lang and r["label"] == "phishing" for r in rows) >= 15
+
+
+def test_held_out_figures_meet_the_targets() -> None:
+    bench = _bench()
+    rows = bench.load(DATA)  # type: ignore[attr-defined]
+    held = [r for r in rows if bench.held_out(r["text"])]  # type: ignore[attr-defined]
+    assert 0.25 < len(held) / len(rows) < 0.42
+    figures, _ = bench.evaluate(held)  # type: ignore[attr-defined]
+    assert figures.precision >= 0.95
+    assert figures.recall >= 0.90
+    tuned, _ = bench.evaluate([r for r in rows if not bench.held_out(r["text"])])  # type: ignore[attr-defined]
+    assert tuned.precision >= 0.95 and tuned.recall >= 0.90
