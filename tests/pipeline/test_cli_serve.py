@@ -111,7 +111,7 @@ async def wait_for_body(http: httpx.AsyncClient, url: str, body: str, timeout: f
 async def test_serve_prints_a_curl_that_delivers_and_projects_create_prints_credentials(
     served: Served, tmp_path: Path,
 ) -> None:
-    text = await served.read_until("Then read the handset")
+    text = await served.read_until("SMPP gateway for ESMEs")
     creds, curl = parse_welcome(text)
     assert set(creds) == CREDENTIAL_FIELDS
     assert all(isinstance(v, str) and v for v in creds.values())
@@ -153,3 +153,29 @@ async def test_serve_prints_a_curl_that_delivers_and_projects_create_prints_cred
                              headers={"Authorization": f"Bearer {token.json()['access_token']}"})
         assert got.status_code == 200, got.text
         await wait_for_body(http, f"{served.base_url}/sandbox/v1/handsets/46700000002/messages", "From Acme")
+
+        # The SMPP gateway's port is printed too; the demo credentials bind and send through it.
+        host, port = re.search(r"SMPP gateway for ESMEs: ([\d.]+):(\d+)", text).groups()  # type: ignore[union-attr]
+        message_id = await asyncio.to_thread(smpp_submit, host, int(port), creds, "46700000003", "Over SMPP")
+        assert len(message_id) == 26  # a batch id
+        await wait_for_body(http, f"{served.base_url}/sandbox/v1/handsets/46700000003/messages", "Over SMPP")
+
+
+def smpp_submit(host: str, port: int, creds: dict[str, str], to: str, body: str) -> str:
+    """Bind with smpplib as the demo project's ESME, submit one message, return its message id."""
+    import smpplib.client
+    import smpplib.consts
+
+    client = smpplib.client.Client(host, port, timeout=10, allow_unknown_opt_params=True)
+    client.connect()
+    try:
+        client.bind_transmitter(system_id=creds["smpp_system_id"], password=creds["smpp_password"])
+        client.send_message(source_addr_ton=smpplib.consts.SMPP_TON_ALNUM, source_addr="Demo",
+                            dest_addr_ton=smpplib.consts.SMPP_TON_INTL, destination_addr=to,
+                            short_message=body.encode())
+        response = client.read_pdu()
+        assert response.command == "submit_sm_resp" and int(response.status) == 0
+        client.unbind()
+        return response.message_id.decode()  # type: ignore[no-any-return]
+    finally:
+        client.disconnect()
