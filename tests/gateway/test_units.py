@@ -14,7 +14,13 @@ from tidings.core.encoding import segment
 from tidings.core.errors import RequestError
 from tidings.core.statuses import Status
 from tidings.gateway.credentials import new_credentials
-from tidings.gateway.deliver import decode_pdus, encode_pdus, mo_pdus, receipt_deliver_sm, wants_receipt
+from tidings.gateway.deliver import (
+    decode_pdus,
+    encode_pdus,
+    mo_pdus,
+    receipt_deliver_sm,
+    wants_receipt,
+)
 from tidings.gateway.submit import (
     Reassembler,
     SubmitRefused,

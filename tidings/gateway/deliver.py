@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from tidings.workers.writer import Transition
 
 __all__ = [
-    "RECEIPT",
     "MO",
+    "RECEIPT",
     "RECEIPT_STATES",
     "decode_pdus",
     "encode_pdus",

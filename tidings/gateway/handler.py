@@ -32,8 +32,8 @@ from tidings.gateway.deliver import RECEIPT_STATES
 from tidings.gateway.submit import (
     Assembled,
     Reassembler,
-    SubmitRefused,
     Submission,
+    SubmitRefused,
     parse_submit,
     receipt_wanted,
     send_payload,

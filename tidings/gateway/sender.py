@@ -85,7 +85,7 @@ class DeliverSender:
         while not self._stopping:
             try:
                 await self.run_once()
-            except Exception:  # noqa: BLE001 - the database is down or busy: try again later
+            except Exception:
                 log.exception("smpp gateway: outbox pass failed")
             try:
                 await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)

@@ -32,8 +32,8 @@ __all__ = [
     "REASSEMBLY_TIMEOUT",
     "Assembled",
     "Reassembler",
-    "SubmitRefused",
     "Submission",
+    "SubmitRefused",
     "parse_smpp_time",
     "parse_submit",
     "send_payload",
@@ -103,7 +103,7 @@ def parse_smpp_time(value: str, now_ms: int, *, status: int) -> int | None:
 
 
 def _number(addr: str, ton: int) -> str | None:
-    digits = addr[1:] if addr.startswith("+") else addr
+    digits = addr.removeprefix("+")
     if not digits.isdigit():
         return None
     if addr.startswith("+") or ton in (Ton.INTERNATIONAL, Ton.UNKNOWN):
