@@ -33,7 +33,7 @@ class RoutingSettings:
     min_samples: float = 5.0
     latency_cost_per_s: float = 0.0
     half_life_s: float = 600.0
-    max_weight: float = 40.0
+    max_weight: float = 20.0  # outcomes remembered at most: bounds how long a collapse takes to show
     receipt_timeout_s: float = 900.0  # a dispatched message without a final status by then counts as failed
     share_interval_s: float = 5.0  # how often a worker writes and reads the shared statistics
 

@@ -54,7 +54,7 @@ class Quality:
 
 
 class RouteStats:
-    def __init__(self, clock: Callable[[], int], *, half_life_s: float = 600.0, max_weight: float = 40.0) -> None:
+    def __init__(self, clock: Callable[[], int], *, half_life_s: float = 600.0, max_weight: float = 20.0) -> None:
         self.clock = clock
         self.half_life_ms = half_life_s * 1000
         self.max_weight = max_weight

@@ -19,6 +19,7 @@ from tidings.voice.network import VoiceNetwork
 if TYPE_CHECKING:
     from tidings.lookup.live import LiveNumbers
     from tidings.policy.fraud import FraudGuard
+    from tidings.routing.prices import RouteOptions
 
 
 def now_ms() -> int:
@@ -42,3 +43,6 @@ class Context:
     # Per conversation connector id: its base URL ("base_url") and options, set by the runtime
     # (e.g. the sandbox mail server's SMTP port for "email"); see channels/registry.py.
     channel_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The SMS routes' options (priority, prices) as the pipeline runs them, for price estimates;
+    # None: derived from settings.smpp_connections (an API process of the distributed profile).
+    sms_routes: list[RouteOptions] | None = None

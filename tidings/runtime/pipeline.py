@@ -54,6 +54,7 @@ class Pipeline:
             route_options(connections), clock=ctx.clock, sharer=StatsSharer(ctx.db),
         )
         self.writer.on_transitions.append(self.router.observe)  # live route quality from receipts
+        ctx.sms_routes = self.router.options  # price estimates (dry runs) in this process
         self.dispatcher = DispatchWorker(ctx, self.router, self.writer)
         self.sweeper = Sweeper(ctx, self.writer, stale_every=ctx.settings.sweep_stale_seconds)
         self._http = httpx.AsyncClient(timeout=webhook_timeout)

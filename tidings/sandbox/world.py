@@ -40,9 +40,11 @@ class Sandbox:
         clock: Callable[[], int] = _now_ms,
         max_messages: int = DEFAULT_MAX_MESSAGES,
         system_id: str = "SANDBOX",
+        handsets: Handsets | None = None,
     ) -> None:
         self.clock = clock
-        self.handsets = Handsets(max_messages)
+        # Shared with the other SMSCs of the same network (`add_smsc`): a handset receives from any.
+        self.handsets = handsets if handsets is not None else Handsets(max_messages)
         self.rules = Rules()
         self.draw = Draw(seed)
         self._server: SmppServer | None = None
@@ -54,6 +56,8 @@ class Sandbox:
         # The voice network (flash calls, callouts) on the same handsets; see `voice.py`.
         self.voice = SandboxVoice(self.handsets, self.draw, clock)
         self.attach(self.voice)
+        # Further SMSCs (routes) of this network by name, each with its own rules; see `add_smsc`.
+        self.smscs: dict[str, Sandbox] = {}
 
     def register_platform(self, twin: PlatformTwin) -> None:
         """Add a platform twin: its HTTP API is served under /sandbox/platforms/{twin.name}/."""
@@ -66,6 +70,18 @@ class Sandbox:
         """Let an ESME bind with these credentials; its receipts and MO queue until it does."""
         self.smsc.add_account(system_id, password)
 
+    def add_smsc(self, name: str, *, seed: int | None = None) -> Sandbox:
+        """Another SMSC (a second route into this network) on its own port, with its own rules
+        (latency, failures, lost receipts per prefix) and the same handsets and accounts; started
+        and stopped with this one. Configure it through the returned object."""
+        if name in self.smscs:
+            raise ValueError(f"sandbox SMSC {name!r} exists")
+        smsc = Sandbox(seed=seed, clock=self.clock, system_id=name, handsets=self.handsets)
+        for system_id, password in self.smsc.accounts.items():
+            smsc.add_account(system_id, password)
+        self.smscs[name] = smsc
+        return smsc
+
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Start the SMSC listening on host:port (0: any free port, see `port`)."""
         if self._server is not None:
@@ -74,6 +90,8 @@ class Sandbox:
         await server.start()
         self._server = server
         self.smsc.start()
+        for other in self.smscs.values():
+            await other.start(host=host)
         for twin in self.platforms.values():
             await twin.start()
         for service in self.services:
@@ -87,6 +105,9 @@ class Sandbox:
 
     async def stop(self) -> None:
         server, self._server = self._server, None
+        for other in self.smscs.values():
+            if other._server is not None:
+                await other.stop()
         await self.smsc.stop()
         for twin in self.platforms.values():
             await twin.stop()

@@ -16,6 +16,7 @@ from tidings.api.body import read_body
 from tidings.api.responses import json_response
 from tidings.api.xms import query_params as qp
 from tidings.api.xms.serialize import batch_json, dry_run_json
+from tidings.routing.estimate import with_prices
 from tidings.core.errors import NotFound, RequestError
 from tidings.runtime.context import Context
 from tidings.store.queries import batches as q
@@ -82,7 +83,7 @@ def routes(ctx: Context) -> list[Route]:
         per_recipient = _bool_param("per_recipient", params.get("per_recipient"))
         number = _int_param("number_of_recipients", params.get("number_of_recipients"))
         payload = await json_body(request)
-        return json_response(dry_run_json(actions.dry_run(ctx, payload, per_recipient, number)))
+        return json_response(with_prices(ctx, dry_run_json(actions.dry_run(ctx, payload, per_recipient, number))))
 
     async def get(request: Request) -> Response:
         principal = await authenticate_xms(request, ctx, request.path_params["path_id"])

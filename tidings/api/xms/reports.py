@@ -30,6 +30,8 @@ from tidings.api.xms.query_params import (
 )
 from tidings.core.errors import NotFound
 from tidings.runtime.context import Context
+from tidings.routing.estimate import with_cost
+from tidings.store import routing as routing_q
 from tidings.store.queries import reports as rq
 from tidings.webhooks import sms_events
 
@@ -101,7 +103,9 @@ async def get_recipient_report(request: Request) -> Response:
         row = await rq.find_recipient_report(conn, principal.project_id, batch_id, recipient)
     if row is None:
         raise NotFound(f"no recipient {recipient} in batch {batch_id}")
-    return json_response(recipient_report_body(row))
+    async with ctx.db.read() as conn:
+        cost = (await routing_q.costs_of(conn, [row.delivery_id])).get(row.delivery_id)
+    return json_response(with_cost(recipient_report_body(row), cost))
 
 
 async def list_reports(request: Request) -> Response:

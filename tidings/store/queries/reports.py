@@ -38,6 +38,7 @@ RECIPIENT_FIELDS = (
     d.c.encoding,
     d.c.segments,
     b.c.client_reference,
+    d.c.id.label("delivery_id"),
 )
 
 
