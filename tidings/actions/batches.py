@@ -113,7 +113,8 @@ def _due(text: MtText, now: int) -> tuple[int, int | None]:
     return now, now
 
 
-def _delivery_rows(batch_id: str, project_id: str, rendered: Sequence[Rendered], text: MtText, now: int) -> list[dict[str, Any]]:
+def _delivery_rows(batch_id: str, project_id: str, rendered: Sequence[Rendered], text: MtText, now: int,
+                   priority: bool = False) -> list[dict[str, Any]]:
     due, published = _due(text, now)
     return [
         {
@@ -130,16 +131,17 @@ def _delivery_rows(batch_id: str, project_id: str, rendered: Sequence[Rendered],
             "attempts": 0,
             "status_ms": now,
             "created_ms": now,
+            "priority": priority,
         }
         for r in rendered
     ]
 
 
-async def _publish(ctx: Context, ids: Sequence[int]) -> None:
+async def _publish(ctx: Context, ids: Sequence[int], priority: bool = False) -> None:
     if not ids:
         return
     try:
-        await ctx.dispatch.publish(ids)
+        await ctx.dispatch.publish(ids, priority=priority)
     except Exception:  # noqa: BLE001 - the sweeper republishes due, unpublished deliveries
         log.warning("dispatch publish failed for %d deliveries; the sweeper will retry", len(ids), exc_info=True)
 
@@ -170,11 +172,13 @@ async def _replay(ctx: Context, project_id: str, key: str, digest: str) -> SendR
 async def do_send(
     ctx: Context, project_id: str, service_plan_id: str | None, payload: object, idempotency_key: str | None = None,
     *, related: Callable[[str], Sequence[tuple[Table, list[dict[str, Any]]]]] | None = None,
+    priority: bool = False,
 ) -> SendResult:
     """Validate and accept a text batch; durable before it returns.
 
     `related(batch_id)` gives rows that belong with the batch (e.g. an SMPP submit's receipt
-    addressing), inserted in the same transaction after it."""
+    addressing), inserted in the same transaction after it. `priority` (verification codes) puts
+    its deliveries ahead of bulk in the dispatch queue and the throughput caps."""
     now = ctx.clock()
     text, rendered = check_send_rendered(payload, ctx.settings, now)
     key = check_idempotency_key(idempotency_key)
@@ -197,7 +201,7 @@ async def do_send(
         "idempotency_key": key,
         "request_hash": digest,
     }
-    rows = _delivery_rows(batch_id, project_id, rendered, text, now)
+    rows = _delivery_rows(batch_id, project_id, rendered, text, now, priority)
     extra = list(related(batch_id)) if related is not None else []
     try:
         ids = await ctx.committer.insert(
@@ -212,7 +216,7 @@ async def do_send(
         return replay
     MESSAGES_ACCEPTED.labels("sms").inc(len(rows))
     if rows and rows[0]["published_ms"] is not None:
-        await _publish(ctx, ids["deliveries"])
+        await _publish(ctx, ids["deliveries"], priority)
     return SendResult(Batch(batch_id, text, now, now, False), created=True)
 
 

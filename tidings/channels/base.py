@@ -23,6 +23,7 @@ class OutboundSms:
     flash: bool = False
     max_parts: int | None = None
     truncate: bool = False
+    priority: bool = False  # served ahead of bulk by the connection's throughput cap
 
 
 class SmsConnector(Protocol):

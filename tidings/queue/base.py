@@ -16,10 +16,13 @@ class Taken:
 
 
 class DispatchQueue(Protocol):
-    async def publish(self, ids: Sequence[int]) -> None: ...
+    async def publish(self, ids: Sequence[int], priority: bool = False) -> None:
+        """Publish ids; `priority` ids (verification codes) are taken before any bulk id."""
+        ...
 
     async def take(self, max_items: int, timeout: float) -> Taken | None:
-        """Up to max_items ids, waiting at most `timeout` seconds for the first one."""
+        """Up to max_items ids, priority ones first, waiting at most `timeout` seconds for the
+        first one."""
         ...
 
     async def ack(self, taken: Taken) -> None: ...
@@ -32,6 +35,7 @@ class DispatchQueue(Protocol):
 
 
 class Limiter(Protocol):
-    """A throughput cap: `acquire(n)` returns when n more messages may go out."""
+    """A throughput cap: `acquire(n)` returns when n more messages may go out; a `priority`
+    caller is served before bulk callers already waiting."""
 
-    async def acquire(self, n: int = 1) -> None: ...
+    async def acquire(self, n: int = 1, *, priority: bool = False) -> None: ...

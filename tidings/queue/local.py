@@ -1,7 +1,8 @@
-"""In-process dispatch queue for the embedded profile: a deque and an event.
+"""In-process dispatch queue for the embedded profile: two deques (priority, bulk) and an event.
 
-Nothing here survives a restart, and nothing needs to: at start-up the sweeper republishes
-every delivery that is still Queued.
+Priority ids (verification codes) are handed out before any bulk id, whatever was published
+first. Nothing here survives a restart, and nothing needs to: at start-up the sweeper
+republishes every delivery that is still Queued.
 """
 
 from __future__ import annotations
@@ -15,32 +16,35 @@ from tidings.queue.base import Taken
 
 class LocalDispatchQueue:
     def __init__(self) -> None:
+        self._priority: deque[int] = deque()
         self._items: deque[int] = deque()
         self._ready = asyncio.Event()
 
-    async def publish(self, ids: Sequence[int]) -> None:
+    async def publish(self, ids: Sequence[int], priority: bool = False) -> None:
         if ids:
-            self._items.extend(ids)
+            (self._priority if priority else self._items).extend(ids)
             self._ready.set()
 
     async def take(self, max_items: int, timeout: float) -> Taken | None:
-        if not self._items:
+        if not self._priority and not self._items:
             self._ready.clear()
             try:
                 await asyncio.wait_for(self._ready.wait(), timeout)
             except TimeoutError:
                 return None
-        n = min(max_items, len(self._items))
-        if n == 0:
-            return None
-        popleft = self._items.popleft
-        return Taken([popleft() for _ in range(n)])
+        taken: list[int] = []
+        for source in (self._priority, self._items):
+            n = min(max_items - len(taken), len(source))
+            popleft = source.popleft
+            taken.extend(popleft() for _ in range(n))
+        return Taken(taken) if taken else None
 
     async def ack(self, taken: Taken) -> None:
         return None
 
     async def backlog(self) -> int:
-        return len(self._items)
+        return len(self._priority) + len(self._items)
 
     async def aclose(self) -> None:
+        self._priority.clear()
         self._items.clear()

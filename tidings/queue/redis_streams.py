@@ -1,4 +1,4 @@
-"""The distributed profile's dispatch queue: one Redis stream read by a consumer group.
+"""The distributed profile's dispatch queue: two Redis streams read by one consumer group.
 
     API processes ── publish ─▶ XADD tidings:dispatch {ids: "17,18,19,…"}   (pipelined)
                                            │
@@ -17,6 +17,12 @@ reads 4 entries) while getting almost all of the gain (256 per entry was only ~1
 when publishers use the same `ids_per_entry`. When an entry holds more ids than asked for, the
 rest is kept in-process and handed out by the next `take`; the entry is acknowledged only once
 all of its ids have been acknowledged.
+
+Priority: ids published with `priority=True` (verification codes) go to a second stream,
+`{stream}:priority`, with its own group of the same name. A worker blocks on both streams at
+once (one XREADGROUP), and every `take` first reads the priority stream without blocking, also
+when bulk ids read earlier are still held in-process; priority ids are always handed out before
+bulk ones. Recovery (XAUTOCLAIM) and the backlog cover both streams.
 
 Crash recovery: an entry delivered to a worker stays in the group's pending list until acked.
 Every `claim_every_ms` each worker runs XAUTOCLAIM over that list and takes over entries idle
@@ -51,6 +57,8 @@ __all__ = ["QueueError", "RedisStreamsDispatchQueue", "default_consumer_name"]
 log = logging.getLogger(__name__)
 
 IDS_FIELD = b"ids"
+PRIORITY_SUFFIX = ":priority"
+PRIORITY_MARK = "p:"  # held entries and tokens of the priority stream carry this prefix
 
 
 class QueueError(TidingsError):
@@ -71,21 +79,19 @@ def default_consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-def _entries_of(reply: Any) -> list[tuple[Any, Any]]:
-    """The (id, fields) pairs of an XREADGROUP reply, whichever shape redis-py returned."""
+def _entries_by_stream(reply: Any) -> dict[str, list[tuple[Any, Any]]]:
+    """The (id, fields) pairs of an XREADGROUP reply per stream name, whichever shape redis-py
+    returned."""
     if not reply:
-        return []
-    if isinstance(reply, dict):
-        streams = list(reply.values())
-    else:
-        streams = [item[1] for item in reply]
-    entries: list[tuple[Any, Any]] = []
-    for stream_entries in streams:
+        return {}
+    pairs = list(reply.items()) if isinstance(reply, dict) else [(item[0], item[1]) for item in reply]
+    by_stream: dict[str, list[tuple[Any, Any]]] = {}
+    for name, stream_entries in pairs:
         # RESP3 legacy shape wraps the entry list in one more list.
         if stream_entries and isinstance(stream_entries[0], list):
             stream_entries = stream_entries[0]
-        entries.extend(stream_entries or [])
-    return entries
+        by_stream.setdefault(_text(name), []).extend(stream_entries or [])
+    return by_stream
 
 
 def _text(value: bytes | str) -> str:
@@ -112,6 +118,7 @@ class RedisStreamsDispatchQueue:
         if ids_per_entry < 1:
             raise ValueError("ids_per_entry must be at least 1")
         self.stream = stream
+        self.priority_stream = stream + PRIORITY_SUFFIX
         self.group = group
         self.consumer = consumer or default_consumer_name()
         self.claim_idle_ms = claim_idle_ms
@@ -123,72 +130,86 @@ class RedisStreamsDispatchQueue:
         self._group_ready = False
         self._closed = False
         self._joined = False  # this process has read as a consumer of the group
-        self._next_claim = 0.0
-        self._claim_cursor = "0-0"
-        # Ids read from Redis but not yet handed out, and per entry the ids not yet acked.
+        self._next_claim = {self.priority_stream: 0.0, self.stream: 0.0}
+        self._claim_cursor = {self.priority_stream: "0-0", self.stream: "0-0"}
+        # Ids read from Redis but not yet handed out (priority, bulk), and per held entry (keyed
+        # with PRIORITY_MARK for the priority stream) the ids not yet acked.
+        self._priority_leftover: deque[tuple[str, list[int]]] = deque()
         self._leftover: deque[tuple[str, list[int]]] = deque()
         self._held: dict[str, int] = {}
+
+    def _key(self, stream: str, entry_id: str) -> str:
+        return PRIORITY_MARK + entry_id if stream == self.priority_stream else entry_id
 
     async def _ensure_group(self) -> None:
         if self._group_ready:
             return
         with redis_errors("creating the dispatch consumer group"):
-            try:
-                await self._redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
-            except ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
+            for stream in (self.priority_stream, self.stream):
+                try:
+                    await self._redis.xgroup_create(stream, self.group, id="0", mkstream=True)
+                except ResponseError as exc:
+                    if "BUSYGROUP" not in str(exc):
+                        raise
         self._group_ready = True
 
-    async def publish(self, ids: Sequence[int]) -> None:
+    async def publish(self, ids: Sequence[int], priority: bool = False) -> None:
         if not ids:
             return
         await self._ensure_group()
         size = self.ids_per_entry
+        stream = self.priority_stream if priority else self.stream
         pipe = self._redis.pipeline(transaction=False)
         for start in range(0, len(ids), size):
-            pipe.xadd(self.stream, {IDS_FIELD: ",".join(map(str, ids[start:start + size]))})
+            pipe.xadd(stream, {IDS_FIELD: ",".join(map(str, ids[start:start + size]))})
         with redis_errors("publishing to the dispatch stream"):
             await pipe.execute()
 
     async def take(self, max_items: int, timeout: float) -> Taken | None:
         if max_items <= 0:
             return None
-        if not self._leftover:
-            await self._ensure_group()
-            want = max(1, max_items // self.ids_per_entry)
+        await self._ensure_group()
+        want = max(1, max_items // self.ids_per_entry)
+        if self._leftover or self._priority_leftover:
+            # Bulk ids are still held here: look for priority ones first, without blocking.
+            if not self._priority_leftover:
+                await self._hold(await self._read((self.priority_stream,), want, 0))
+        else:
             entries = await self._recover(want)
             if not entries:
-                entries = await self._read(want, timeout)
+                entries = await self._read((self.priority_stream, self.stream), want, timeout)
             await self._hold(entries)
-        if not self._leftover:
+        if not self._leftover and not self._priority_leftover:
             return None
         return self._serve(max_items)
 
     async def ack(self, taken: Taken) -> None:
         done: list[str] = []
         for token in taken.tokens:
-            entry_id, _, count = token.partition("/")
-            left = self._held.get(entry_id)
+            key, _, count = token.partition("/")
+            left = self._held.get(key)
             if left is None:
-                done.append(entry_id)
+                done.append(key)
                 continue
             left -= int(count or 0)
             if left > 0:
-                self._held[entry_id] = left
+                self._held[key] = left
             else:
-                del self._held[entry_id]
-                done.append(entry_id)
+                del self._held[key]
+                done.append(key)
         if done:
             await self._ack_entries(done)
 
     async def backlog(self) -> int:
         """Entries (of up to `ids_per_entry` ids) not yet delivered plus those delivered and
-        not yet acknowledged (pending), including a dead worker's."""
+        not yet acknowledged (pending), including a dead worker's, in both streams."""
         await self._ensure_group()
+        return await self._stream_backlog(self.priority_stream) + await self._stream_backlog(self.stream)
+
+    async def _stream_backlog(self, stream: str) -> int:
         with redis_errors("reading the dispatch backlog"):
             try:
-                groups = await self._redis.xinfo_groups(self.stream)
+                groups = await self._redis.xinfo_groups(stream)
             except ResponseError as exc:
                 if "no such key" not in str(exc).lower():
                     raise
@@ -201,38 +222,41 @@ class RedisStreamsDispatchQueue:
                         return int(lag) + int(info["pending"])
             # The lag is unknown after a deletion past the group's position; every entry left
             # in the stream is unacknowledged work, because acknowledged ones are deleted.
-            return int(await self._redis.xlen(self.stream))
+            return int(await self._redis.xlen(stream))
 
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
         try:
-            if self._joined and not self._held and not self._leftover:
-                # Leave the group tidily; only with nothing pending, since deleting a consumer
+            if self._joined and not self._held and not self._leftover and not self._priority_leftover:
+                # Leave the groups tidily; only with nothing pending, since deleting a consumer
                 # drops its pending entries.
-                pending = await self._redis.xpending_range(
-                    self.stream, self.group, min="-", max="+", count=1, consumername=self.consumer
-                )
-                if not pending:
-                    await self._redis.xgroup_delconsumer(self.stream, self.group, self.consumer)
+                for stream in (self.priority_stream, self.stream):
+                    pending = await self._redis.xpending_range(
+                        stream, self.group, min="-", max="+", count=1, consumername=self.consumer
+                    )
+                    if not pending:
+                        await self._redis.xgroup_delconsumer(stream, self.group, self.consumer)
         except RedisError as exc:
             log.warning("could not leave the dispatch group cleanly: %s", exc)
         finally:
+            self._priority_leftover.clear()
             self._leftover.clear()
             self._held.clear()
             await self._redis.aclose()
 
     # -- internals ---------------------------------------------------------------------------
 
-    async def _read(self, count: int, timeout: float) -> list[tuple[Any, Any]]:
+    async def _read(self, streams: Sequence[str], count: int, timeout: float) -> list[tuple[str, Any, Any]]:
+        """(stream, id, fields) of new entries, priority stream first."""
         block = max(1, int(timeout * 1000)) if timeout > 0 else None
         self._joined = True
         for attempt in (1, 2):
             with redis_errors("reading the dispatch stream"):
                 try:
                     reply = await self._redis.xreadgroup(
-                        self.group, self.consumer, {self.stream: ">"}, count=count, block=block
+                        self.group, self.consumer, {s: ">" for s in streams}, count=count, block=block
                     )
                 except ResponseError as exc:
                     if "NOGROUP" not in str(exc) or attempt == 2:
@@ -242,52 +266,60 @@ class RedisStreamsDispatchQueue:
                     self._group_ready = False
                     await self._ensure_group()
                     continue
-            return _entries_of(reply)
+            by_stream = _entries_by_stream(reply)
+            return [(s, eid, fields) for s in streams for eid, fields in by_stream.get(s, [])]
         return []
 
-    async def _recover(self, count: int) -> list[tuple[Any, Any]]:
-        """XAUTOCLAIM entries idle past `claim_idle_ms`, one page per call while a scan of the
-        pending list is under way, then again after `claim_every`."""
+    async def _recover(self, count: int) -> list[tuple[str, Any, Any]]:
+        """XAUTOCLAIM entries idle past `claim_idle_ms` from both streams (priority first), one
+        page per call while a scan of a pending list is under way, then again after
+        `claim_every`."""
+        entries: list[tuple[str, Any, Any]] = []
+        for stream in (self.priority_stream, self.stream):
+            entries.extend((stream, eid, fields) for eid, fields in await self._recover_from(stream, count))
+        mine = [e for e in entries if self._key(e[0], _text(e[1])) not in self._held]
+        if mine:
+            self.recovered += len(mine)
+            log.info("recovered %d dispatch entries idle over %d ms", len(mine), self.claim_idle_ms)
+        return entries
+
+    async def _recover_from(self, stream: str, count: int) -> list[tuple[Any, Any]]:
         now = asyncio.get_running_loop().time()
-        if self._claim_cursor == "0-0" and now < self._next_claim:
+        if self._claim_cursor[stream] == "0-0" and now < self._next_claim[stream]:
             return []
         self._joined = True
         with redis_errors("recovering idle dispatch entries"):
             try:
                 reply = await self._redis.xautoclaim(
-                    self.stream, self.group, self.consumer, self.claim_idle_ms,
-                    start_id=self._claim_cursor, count=count,
+                    stream, self.group, self.consumer, self.claim_idle_ms,
+                    start_id=self._claim_cursor[stream], count=count,
                 )
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
                 self._group_ready = False
                 return []
-            self._claim_cursor = _text(reply[0])
+            self._claim_cursor[stream] = _text(reply[0])
             entries = [(eid, fields) for eid, fields in reply[1] if eid is not None]
-            if self._claim_cursor == "0-0":
-                self._next_claim = now + self.claim_every
-                await self._prune_consumers()
-        mine = [e for e in entries if _text(e[0]) not in self._held]
-        if mine:
-            self.recovered += len(mine)
-            log.info("recovered %d dispatch entries idle over %d ms", len(mine), self.claim_idle_ms)
+            if self._claim_cursor[stream] == "0-0":
+                self._next_claim[stream] = now + self.claim_every
+                await self._prune_consumers(stream)
         return entries
 
-    async def _prune_consumers(self) -> None:
-        consumers = await self._redis.xinfo_consumers(self.stream, self.group)
+    async def _prune_consumers(self, stream: str) -> None:
+        consumers = await self._redis.xinfo_consumers(stream, self.group)
         for info in consumers:
             name = _text(info["name"])
             # "idle" is since the consumer last tried to read: small for a live, blocked worker.
             silent = int(info.get("idle", 0))
             if name != self.consumer and int(info["pending"]) == 0 and silent >= self.consumer_ttl_ms:
-                await self._redis.xgroup_delconsumer(self.stream, self.group, name)
-                log.info("removed consumer %s, silent for %d ms", name, silent)
+                await self._redis.xgroup_delconsumer(stream, self.group, name)
+                log.info("removed consumer %s from %s, silent for %d ms", name, stream, silent)
 
-    async def _hold(self, entries: list[tuple[Any, Any]]) -> None:
+    async def _hold(self, entries: list[tuple[str, Any, Any]]) -> None:
         unreadable: list[str] = []
-        for raw_id, fields in entries:
-            entry_id = _text(raw_id)
+        for stream, raw_id, fields in entries:
+            entry_id = self._key(stream, _text(raw_id))
             if entry_id in self._held:
                 continue  # taken over by ourselves while still held here
             raw = fields.get(IDS_FIELD) if fields else None
@@ -300,29 +332,36 @@ class RedisStreamsDispatchQueue:
                 unreadable.append(entry_id)
                 continue
             self._held[entry_id] = len(ids)
-            self._leftover.append((entry_id, ids))
+            line = self._priority_leftover if stream == self.priority_stream else self._leftover
+            line.append((entry_id, ids))
         if unreadable:
             await self._ack_entries(unreadable)
 
     def _serve(self, max_items: int) -> Taken:
         ids: list[int] = []
         tokens: list[str] = []
-        while self._leftover and len(ids) < max_items:
-            entry_id, rest = self._leftover[0]
-            room = max_items - len(ids)
-            if len(rest) <= room:
-                self._leftover.popleft()
-                part = rest
-            else:
-                part = rest[:room]
-                self._leftover[0] = (entry_id, rest[room:])
-            ids.extend(part)
-            tokens.append(f"{entry_id}/{len(part)}")
+        for line in (self._priority_leftover, self._leftover):
+            while line and len(ids) < max_items:
+                entry_id, rest = line[0]
+                room = max_items - len(ids)
+                if len(rest) <= room:
+                    line.popleft()
+                    part = rest
+                else:
+                    part = rest[:room]
+                    line[0] = (entry_id, rest[room:])
+                ids.extend(part)
+                tokens.append(f"{entry_id}/{len(part)}")
         return Taken(ids, tokens)
 
-    async def _ack_entries(self, entry_ids: list[str]) -> None:
+    async def _ack_entries(self, keys: list[str]) -> None:
+        """Acknowledge and delete held entries (keys as in `_held`), in one transaction."""
+        bulk = [k for k in keys if not k.startswith(PRIORITY_MARK)]
+        priority = [k[len(PRIORITY_MARK):] for k in keys if k.startswith(PRIORITY_MARK)]
         pipe = self._redis.pipeline(transaction=True)
-        pipe.xack(self.stream, self.group, *entry_ids)
-        pipe.xdel(self.stream, *entry_ids)
+        for stream, entry_ids in ((self.stream, bulk), (self.priority_stream, priority)):
+            if entry_ids:
+                pipe.xack(stream, self.group, *entry_ids)
+                pipe.xdel(stream, *entry_ids)
         with redis_errors("acknowledging dispatch entries"):
             await pipe.execute()

@@ -19,25 +19,28 @@ d = deliveries
 QUEUED = Status.QUEUED.value
 
 
-async def publish_due(conn: AsyncConnection, now: int, limit: int) -> list[int]:
-    """Mark due, unpublished Queued deliveries as published and return their ids."""
+async def publish_due(conn: AsyncConnection, now: int, limit: int) -> list[tuple[int, bool]]:
+    """Mark due, unpublished Queued deliveries as published and return (id, priority) pairs;
+    priority deliveries are picked first."""
     due = (
         select(d.c.id)
         .where(d.c.status == QUEUED, d.c.published_ms.is_(None), d.c.due_ms <= now)
+        .order_by(d.c.priority.desc())
         .limit(limit)
         .scalar_subquery()
     )
     result = await conn.execute(
-        update(d).where(d.c.id.in_(due)).values(published_ms=now).returning(d.c.id)
+        update(d).where(d.c.id.in_(due)).values(published_ms=now).returning(d.c.id, d.c.priority)
     )
-    return [r[0] for r in result]
+    return [(r[0], bool(r[1])) for r in result]
 
 
 async def republish_stale(conn: AsyncConnection, now: int, lease_ms: int, limit: int, *,
-                          claimed_only: bool = False) -> list[int]:
+                          claimed_only: bool = False) -> list[tuple[int, bool]]:
     """Queued deliveries published or claimed longer than a lease ago and never settled: the
     worker or the queue entry was lost. Publish them again (the claim makes duplicates harmless).
-    `claimed_only`: just those a worker claimed (and so took off the queue) and never settled."""
+    `claimed_only`: just those a worker claimed (and so took off the queue) and never settled.
+    Returns (id, priority) pairs, priority deliveries first."""
     stale = now - lease_ms
     claim_lapsed = d.c.claimed_ms < stale
     rows = (
@@ -47,13 +50,15 @@ async def republish_stale(conn: AsyncConnection, now: int, lease_ms: int, limit:
             d.c.published_ms < stale,
             claim_lapsed if claimed_only else (d.c.claimed_ms.is_(None)) | claim_lapsed,
         )
+        .order_by(d.c.priority.desc())
         .limit(limit)
         .scalar_subquery()
     )
     result = await conn.execute(
-        update(d).where(d.c.id.in_(rows)).values(published_ms=now, claimed_ms=None).returning(d.c.id)
+        update(d).where(d.c.id.in_(rows)).values(published_ms=now, claimed_ms=None)
+        .returning(d.c.id, d.c.priority)
     )
-    return [r[0] for r in result]
+    return [(r[0], bool(r[1])) for r in result]
 
 
 async def unpublish_all(conn: AsyncConnection) -> None:
@@ -85,7 +90,7 @@ async def claim(conn: AsyncConnection, ids: Sequence[int], now: int, lease_ms: i
             (d.c.claimed_ms.is_(None)) | (d.c.claimed_ms < now - lease_ms),
         )
         .values(claimed_ms=now, attempts=d.c.attempts + 1)
-        .returning(d.c.id, d.c.batch_id, d.c.recipient, d.c.attempts, d.c.project_id)
+        .returning(d.c.id, d.c.batch_id, d.c.recipient, d.c.attempts, d.c.project_id, d.c.priority)
     )
     return list(result)
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -113,6 +114,9 @@ deliveries = Table(
     Column("connection", String(64), nullable=True),
     Column("status_ms", BigInteger, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
+    # Verification codes and other time-critical messages: served ahead of bulk by the dispatch
+    # queue, the sweeper and the throughput caps (docs/subsystems/priority.md).
+    Column("priority", Boolean, nullable=False, server_default=false(), default=False),
     Index("ix_deliveries_batch", "batch_id", "recipient"),
     Index("ix_deliveries_due", "status", "due_ms"),
     Index("ix_deliveries_project_status", "project_id", "status_ms"),

@@ -59,7 +59,7 @@ async def _sms(ctx: Context, out: Outgoing) -> str:
 
     payload = {"to": [out.endpoint], "from": out.sender, "body": out.text, "delivery_report": "none"}
     try:
-        result = await batches.do_send(ctx, out.project_id, None, payload)
+        result = await batches.do_send(ctx, out.project_id, None, payload, priority=True)
     except RequestError as exc:
         raise PermanentDeliveryError(f"SMS refused: {exc.text}", 400) from exc
     return result.batch.id

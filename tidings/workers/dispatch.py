@@ -2,8 +2,13 @@
 
 Claiming is a guarded update in the database, so an id handed to two workers (a republished
 entry, a recovered stream entry) is sent by only one. Each claimed delivery is sent concurrently
-up to `concurrency` in flight (the connections' windows do the real pacing); the outcome goes to
-the `OutcomeWriter`.
+up to `concurrency` in flight (the connections' windows and caps do the real pacing); the
+outcome goes to the `OutcomeWriter`.
+
+The worker takes only as many ids as it has free slots, and waits for the slots *before* taking:
+when a capped connection holds every slot, a verification code published meanwhile is still
+next in the queue (priority ids are taken first) instead of behind ids this worker already
+claimed, and the cap's priority line lets it overtake the bulk messages already waiting there.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from tidings.workers.writer import OutcomeWriter
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY_MS = 60_000
+# With fewer free slots than a quarter of `concurrency`, wait this long for more before taking
+# (fewer, larger claims when sends finish fast; a bounded delay when a cap paces them).
+ROOM_WAIT_SECONDS = 0.02
 
 
 def retry_delay_ms(attempts: int, hint_seconds: float) -> int:
@@ -38,7 +46,9 @@ class DispatchWorker:
         self.router = router
         self.writer = writer
         self.take = take
-        self._slots = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
+        self._enough_room = min(take, max(1, concurrency // 4))
+        self._freed = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self.sent = 0
 
@@ -52,8 +62,37 @@ class DispatchWorker:
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
 
+    async def _room(self, timeout: float) -> int:
+        """Free send slots: at once when there are enough, else as many as have freed up within
+        ROOM_WAIT_SECONDS of the first (0 after `timeout` with none)."""
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        give_up = loop.time() + timeout
+        while True:
+            free = self.concurrency - len(self._inflight)
+            if free >= self._enough_room:
+                return free
+            now = loop.time()
+            if free > 0 and deadline is None:
+                deadline = now + ROOM_WAIT_SECONDS
+            until = deadline if deadline is not None else give_up
+            if now >= until:
+                return free
+            self._freed.clear()
+            try:
+                await asyncio.wait_for(self._freed.wait(), until - now)
+            except TimeoutError:
+                pass
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._freed.set()
+
     async def step(self, timeout: float) -> int:
-        taken = await self.ctx.dispatch.take(self.take, timeout)
+        room = await self._room(timeout)
+        if room <= 0:
+            return 0
+        taken = await self.ctx.dispatch.take(min(self.take, room), timeout)
         if taken is None:
             return 0
         now = self.ctx.clock()
@@ -72,10 +111,9 @@ class DispatchWorker:
             elif batch.expire_at_ms <= now:
                 self.writer.add(Settled(row.id, Status.EXPIRED, Code.INTERNAL_EXPIRY, now))
             else:
-                await self._slots.acquire()
                 task = asyncio.get_running_loop().create_task(self._send(row, batch))
                 self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
+                task.add_done_callback(self._finished)
         return len(claimed)
 
     async def _send(self, row: Any, batch: Any) -> None:
@@ -87,6 +125,7 @@ class DispatchWorker:
             flash=bool(batch.flash_message),
             max_parts=batch.max_number_of_message_parts,
             truncate=bool(batch.truncate_concat),
+            priority=bool(row.priority),
         )
         try:
             connection, smsc_ids = await self.router.send(message)
@@ -103,5 +142,3 @@ class DispatchWorker:
             cost = self.router.cost_of(connection, message.recipient, len(smsc_ids))
             self.writer.add(Dispatched(row.id, connection, smsc_ids, self.ctx.clock(),
                                        (cost.amount, cost.currency) if cost is not None else None))
-        finally:
-            self._slots.release()

@@ -1,6 +1,7 @@
 """The sweeper: the periodic jobs that make the pipeline whole after delays, crashes and time.
 
-- publishes deliveries that became due (scheduled `send_at`, retries after throttling);
+- publishes deliveries that became due (scheduled `send_at`, retries after throttling),
+  priority ones (verification codes) first and on the queue's priority lane;
 - republishes deliveries whose worker died holding their claim (always), and those whose queue
   entry was lost (only when the queue is drained, so a long backlog is not duplicated);
 - expires Queued deliveries whose batch's `expire_at` has passed;
@@ -70,9 +71,14 @@ class Sweeper:
 
     async def publish_due(self) -> bool:
         async with self.ctx.db.write() as conn:
-            ids = await dq.publish_due(conn, self.ctx.clock(), PUBLISH_LIMIT)
-        await self.ctx.dispatch.publish(ids)
-        return len(ids) == PUBLISH_LIMIT
+            rows = await dq.publish_due(conn, self.ctx.clock(), PUBLISH_LIMIT)
+        await self._publish(rows)
+        return len(rows) == PUBLISH_LIMIT
+
+    async def _publish(self, rows: list[tuple[int, bool]]) -> None:
+        """Priority deliveries first, on the queue's priority lane."""
+        await self.ctx.dispatch.publish([i for i, priority in rows if priority], priority=True)
+        await self.ctx.dispatch.publish([i for i, priority in rows if not priority])
 
     async def republish_stale(self) -> int:
         # A claim past its lease belongs to a dead worker, which acknowledged the queue entry
@@ -81,12 +87,12 @@ class Sweeper:
         claimed_only = await self.ctx.dispatch.backlog() > 0
         lease = int(self.ctx.settings.dispatch_lease_seconds * 1000)
         async with self.ctx.db.write() as conn:
-            ids = await dq.republish_stale(conn, self.ctx.clock(), lease, PUBLISH_LIMIT,
-                                           claimed_only=claimed_only)
-        if ids:
-            log.info("republishing %d deliveries whose worker or queue entry was lost", len(ids))
-        await self.ctx.dispatch.publish(ids)
-        return len(ids)
+            rows = await dq.republish_stale(conn, self.ctx.clock(), lease, PUBLISH_LIMIT,
+                                            claimed_only=claimed_only)
+        if rows:
+            log.info("republishing %d deliveries whose worker or queue entry was lost", len(rows))
+        await self._publish(rows)
+        return len(rows)
 
     async def expire_overdue(self) -> int:
         now = self.ctx.clock()

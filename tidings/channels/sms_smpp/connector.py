@@ -66,7 +66,7 @@ class SmppConnector:
     async def send(self, message: OutboundSms) -> list[str]:
         pdus = submit_pdus(message, next(self._references) & 0xFF)
         if self._limiter is not None:
-            await self._limiter.acquire(len(pdus))
+            await self._limiter.acquire(len(pdus), priority=message.priority)
         try:
             if len(pdus) == 1:
                 responses = [await self.client.submit(pdus[0])]
