@@ -37,7 +37,8 @@ def sms(text: str, **kw: object) -> cs.Verdict:
 
 def test_public_names() -> None:
     assert set(cs.__all__) == {"BLOCK_THRESHOLD", "DEFAULT_PHI_CHANNELS", "REASONS", "WARNINGS", "WEIGHTS", "Finding",
-                               "Verdict", "assess_inbound", "assess_outbound", "phi_channels"}
+                               "Verdict", "assess_inbound", "assess_outbound", "dry_run_warnings",
+                               "phi_channels"}
 
 
 def test_every_code_is_described_and_documented() -> None:
@@ -275,3 +276,10 @@ def test_held_out_figures_meet_the_targets() -> None:
     assert figures.recall >= 0.90
     tuned, _ = bench.evaluate([r for r in rows if not bench.held_out(r["text"])])  # type: ignore[attr-defined]
     assert tuned.precision >= 0.95 and tuned.recall >= 0.90
+
+
+def test_dry_run_warnings_merge_distinct_bodies() -> None:
+    found = cs.dry_run_warnings(["BIG SALE!!! Shop now", "BIG SALE!!! Shop now", "Hello Ann",
+                                 "Pay the £1.99 fee now: http://10.0.0.7/pay"])
+    assert [f.code for f in found] == ["spam_exclamations", "phishing_suspected", "ip_literal_url", "payment_request"]
+    assert cs.dry_run_warnings(["Hello"]) == []

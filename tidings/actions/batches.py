@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -38,6 +38,7 @@ from tidings.core.errors import NotFound, RequestError
 from tidings.core.ids import ulid
 from tidings.core.statuses import Code, Status
 from tidings.observability.metrics import MESSAGES_ACCEPTED
+from tidings.policy.content_safety import Finding, dry_run_warnings
 from tidings.runtime.context import Context
 from tidings.store import schema
 from tidings.store.queries import batches as q
@@ -315,10 +316,11 @@ class DryRun:
     number_of_recipients: int
     number_of_messages: int
     per_recipient: list[Rendered] | None
+    warnings: list[Finding] = field(default_factory=list)  # content safety: spam lint, PHI, would-be refusals
 
 
 def dry_run(ctx: Context, payload: object, per_recipient: bool, number_of_recipients: int | None) -> DryRun:
-    """What a send would produce (bodies, encodings, parts), without writing anything."""
+    """What a send would produce (bodies, encodings, parts, content warnings), without writing anything."""
     text, rendered = check_send_rendered(payload, ctx.settings, ctx.clock())
     limit = DRY_RUN_DEFAULT_RECIPIENTS if number_of_recipients is None else number_of_recipients
     if not 0 <= limit <= DRY_RUN_MAX_RECIPIENTS:
@@ -327,6 +329,7 @@ def dry_run(ctx: Context, payload: object, per_recipient: bool, number_of_recipi
         number_of_recipients=len(rendered),
         number_of_messages=sum(r.parts for r in rendered),
         per_recipient=rendered[:limit] if per_recipient else None,
+        warnings=dry_run_warnings(r.body for r in rendered),
     )
 
 

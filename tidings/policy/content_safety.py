@@ -64,6 +64,7 @@ __all__ = [
     "Verdict",
     "assess_inbound",
     "assess_outbound",
+    "dry_run_warnings",
     "phi_channels",
 ]
 
@@ -301,3 +302,17 @@ def assess_inbound(text: str, *, tenant_domains: Iterable[str] = (), threshold: 
     if phi:
         warnings.append(Finding(HEALTH_INFO_DETECTED, "; ".join(f"{f.code}: {f.detail}" for f in phi)))
     return Verdict(False, score, reasons, warnings, threshold)
+
+
+def dry_run_warnings(bodies: Iterable[str], *, channel: str = "SMS", tenant_domains: Iterable[str] = (),
+                     phi_allowed_channels: Collection[str] = DEFAULT_PHI_CHANNELS) -> list[Finding]:
+    """What a dry run tells the sender about its bodies: spam lint and PHI warnings, and the refusal
+    (with the signals behind it) a real send would meet. Deduplicated, in order."""
+    out: dict[Finding, None] = {}
+    domains = tuple(tenant_domains)
+    for body in dict.fromkeys(bodies):
+        verdict = assess_outbound(body, tenant_domains=domains, channel=channel,
+                                  phi_allowed_channels=phi_allowed_channels)
+        for finding in (*verdict.warnings, *(verdict.reasons if verdict.block else ())):
+            out.setdefault(finding, None)
+    return list(out)

@@ -55,6 +55,8 @@ def dry_run_json(result: DryRun) -> dict[str, Any]:
             }
             for r in result.per_recipient
         ]
+    if result.warnings:  # extension: content-safety findings (codes in docs/subsystems/content-safety.md)
+        out["warnings"] = [{"code": w.code, "detail": w.detail} for w in result.warnings]
     return out
 
 
