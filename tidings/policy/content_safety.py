@@ -201,7 +201,7 @@ def _link_signals(links: tuple[Link, ...], index: BrandIndex, text: str) -> tupl
         signals.setdefault(code, detail)
 
     owned_all = bool(links)
-    mentioned = index.mentioned(text)
+    mentioned = index.mentioned(text) if links else []
     for link in links:
         owner = None if link.is_ip else index.owner(link)
         if owner is None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["CUES", "Cue", "find_cues", "fold"]
 
 
+@lru_cache(maxsize=1024)
 def fold(text: str) -> str:
     text = text.replace("’", "'").replace("ß", "ss")
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).lower()

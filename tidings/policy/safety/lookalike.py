@@ -115,7 +115,10 @@ class BrandIndex:
     _by_keyword: dict[str, Brand] = field(init=False, repr=False)
     _by_skeleton: dict[str, Brand] = field(init=False, repr=False)
     _typo_keywords: list[str] = field(init=False, repr=False)
-    _mentions: list[tuple[re.Pattern[str], Brand]] = field(init=False, repr=False)
+    _by_domain: dict[str, Brand] = field(init=False, repr=False)
+    _mention: re.Pattern[str] = field(init=False, repr=False)
+    _prefix: re.Pattern[str] = field(init=False, repr=False)
+    _by_name: dict[str, Brand] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_keyword = {}
@@ -126,16 +129,22 @@ class BrandIndex:
         for kw, brand in self._by_keyword.items():
             self._by_skeleton.setdefault(skeleton(kw), brand)
         self._typo_keywords = [k for k in self._by_keyword if len(k) >= 5]
-        self._mentions = []
+        self._by_domain = {}
         for brand in self.brands:
-            names = [brand.name, *brand.names]
-            alternatives = "|".join(sorted({re.escape(n) for n in names} | {re.escape(n.upper()) for n in names},
-                                           key=len, reverse=True))
-            if brand.ambiguous:
-                pattern = re.compile(rf"^\s*(?:{alternatives})\s*[:\-–]")
-            else:
-                pattern = re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])")
-            self._mentions.append((pattern, brand))
+            for domain in brand.domains:
+                self._by_domain.setdefault(domain, brand)
+        # One alternation for every brand name (and its capitals); ambiguous names only as a prefix.
+        self._by_name = {}
+        plain: set[str] = set()
+        prefix: set[str] = set()
+        for brand in self.brands:
+            for name in (brand.name, *brand.names):
+                for spelling in (name, name.upper()):
+                    self._by_name.setdefault(spelling, brand)
+                    (prefix if brand.ambiguous else plain).add(re.escape(spelling))
+        by_length = lambda names: "|".join(sorted(names, key=len, reverse=True))  # noqa: E731
+        self._mention = re.compile(rf"(?<![\w-])({by_length(plain)})(?![\w-])")
+        self._prefix = re.compile(rf"^\s*({by_length(prefix)})\s*[:\-–]")
 
     @staticmethod
     def _keywords(brand: Brand) -> set[str]:
@@ -156,11 +165,21 @@ class BrandIndex:
         return _with_tenant(self, domains)
 
     def owner(self, link: Link) -> Brand | None:
-        return next((b for b in self.brands if b.owns(link)), None)
+        """The brand whose domain (or a parent of it) the link's host is."""
+        labels = link.ascii_host.split(".")
+        for i in range(len(labels) - 1):
+            brand = self._by_domain.get(".".join(labels[i:]))
+            if brand is not None:
+                return brand
+        return None
 
     def mentioned(self, text: str) -> list[Brand]:
         """Brands the text names ("Your Royal Mail parcel", "HSBC:")."""
-        return [brand for pattern, brand in self._mentions if pattern.search(text)]
+        found = [self._by_name[m.group(1)] for m in self._mention.finditer(text)]
+        prefix = self._prefix.match(text)
+        if prefix:
+            found.insert(0, self._by_name[prefix.group(1)])
+        return list(dict.fromkeys(found))
 
     def match_host(self, link: Link) -> DomainMatch | None:
         """The strongest way the link's host imitates a brand it does not belong to, if any."""
