@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tidings.policy.content_safety import BLOCK_THRESHOLD, assess_inbound  # noqa: E402
+from tidings.policy.content_safety import BLOCK_THRESHOLD, assess_inbound
 
 DEFAULT_DATA = ROOT / "tests" / "data" / "content_safety_eval.jsonl"
 

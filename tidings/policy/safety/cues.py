@@ -153,7 +153,7 @@ CUES: tuple[Cue, ...] = (
         r"vous avez gagne|gagnez|cadeau|enhorabuena|felicidades|has ganado|ganador|premio|gluckwunsch|"
         r"gewonnen|gewinnspiel|parabens|ganhou|premiado|complimenti|hai vinto)\b")),
     Cue("impersonation_money_request", re.compile(
-        rf"(?:\b{_NEW_NUMBER}\b.{{0,200}}?{_MONEY})|(?:{_MONEY}.{{0,200}}?\b{_NEW_NUMBER}\b)", re.S)),
+        rf"(?:\b{_NEW_NUMBER}\b.{{0,200}}?{_MONEY})|(?:{_MONEY}.{{0,200}}?\b{_NEW_NUMBER}\b)", re.DOTALL)),
     Cue("urgency", re.compile(
         r"\b(?:within \d+ ?(?:hours?|hrs?|h|days?)|in the next \d+ ?(?:hours?|h)|immediately|urgent(?:ly)?|"
         r"right away|final (?:notice|warning|reminder)|last (?:notice|warning)|expires? today|"

@@ -42,12 +42,12 @@ _EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_t
 
 _TRAIL = ".,;:!?)]}>»\"'’”…"
 _MARKDOWN = re.compile(r"\[([^\]\n]{1,200})\]\(\s*(\S+?)\s*\)")
-_ANCHOR = re.compile(r"<a\s[^>]*?href\s*=\s*[\"']([^\"']+)[\"'][^>]*>(.*?)</a>", re.I | re.S)
+_ANCHOR = re.compile(r"<a\s[^>]*?href\s*=\s*[\"']([^\"']+)[\"'][^>]*>(.*?)</a>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
-_SCHEME_URL = re.compile(r"\b(?:https?|hxxps?)://[^\s<>\"']+", re.I)
+_SCHEME_URL = re.compile(r"\b(?:https?|hxxps?)://[^\s<>\"']+", re.IGNORECASE)
 # host[:port][/path]: labels of letters/digits/hyphens (any script), at least one dot.
 _BARE = re.compile(r"(?<![\w@/.-])((?:www\.)?(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,24}(?::\d{2,5})?)"
-                   r"(/[^\s<>\"']*)?", re.U)
+                   r"(/[^\s<>\"']*)?", re.UNICODE)
 _IPV4_HOST = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d{1,3}){3})(?::\d{2,5})?(/[^\s<>\"']*)?")
 
 
@@ -104,8 +104,8 @@ def _ascii_host(host: str) -> str:
 
 def _link(url: str, display: str | None = None, *, need_suffix: bool = False) -> Link | None:
     url = url.rstrip(_TRAIL)
-    target = url if re.match(r"^[a-z]+://", url, re.I) else "http://" + url
-    target = re.sub(r"^hxxp", "http", target, flags=re.I)
+    target = url if re.match(r"^[a-z]+://", url, re.IGNORECASE) else "http://" + url
+    target = re.sub(r"^hxxp", "http", target, flags=re.IGNORECASE)
     try:
         parts = urlsplit(target)
         raw_host = parts.hostname or ""

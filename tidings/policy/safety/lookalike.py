@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
-from confusable_homoglyphs.confusables import confusables_data
+from confusable_homoglyphs.confusables import confusables_data  # type: ignore[import-untyped]
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
@@ -53,7 +53,7 @@ def _char_skeleton(ch: str) -> str:
     for glyph in confusables_data.get(ch, ()):
         c = glyph["c"]
         if len(c) == 1 and c.isascii() and c.isalnum():
-            return c.lower()
+            return str(c).lower()
     stripped = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
     return stripped.lower() if stripped.isascii() else ch.lower()
 
@@ -85,6 +85,10 @@ class Brand:
     def owns(self, link: Link) -> bool:
         host = link.ascii_host
         return any(host == d or host.endswith("." + d) for d in self.domains)
+
+
+def _longest_first(alternatives: Iterable[str]) -> str:
+    return "|".join(sorted(alternatives, key=len, reverse=True))
 
 
 @dataclass(frozen=True)
@@ -142,15 +146,14 @@ class BrandIndex:
                 for spelling in (name, name.upper()):
                     self._by_name.setdefault(spelling, brand)
                     (prefix if brand.ambiguous else plain).add(re.escape(spelling))
-        by_length = lambda names: "|".join(sorted(names, key=len, reverse=True))  # noqa: E731
-        self._mention = re.compile(rf"(?<![\w-])({by_length(plain)})(?![\w-])")
-        self._prefix = re.compile(rf"^\s*({by_length(prefix)})\s*[:\-–]")
+        self._mention = re.compile(rf"(?<![\w-])({_longest_first(plain)})(?![\w-])")
+        self._prefix = re.compile(rf"^\s*({_longest_first(prefix)})\s*[:\-–]")
 
     @staticmethod
     def _keywords(brand: Brand) -> set[str]:
         out = {_fold(k) for k in brand.keywords}
         for domain in brand.domains:
-            sub, label, _ = split_host(domain)
+            _sub, label, _ = split_host(domain)
             if len(label) >= 3:
                 out.add(label.replace("-", ""))
         for name in (brand.name, *brand.names):
