@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tidings.api import consent, errors, lookup, oauth
+from tidings.api import consent, errors, lookup, oauth, senders
 from tidings.api.conversation import routes as conversation_api
 from tidings.api.verification import routes as verification_api
 from tidings.api.responses import json_response
@@ -55,6 +55,7 @@ def create_app(ctx: Context, *, extra_routes: Sequence[BaseRoute] = (), lifespan
         *consent.sinch_routes(ctx),  # Sinch consent lists share /v1/projects/{p}/ with it
         *conversation_api.routes(ctx),
         *consent.routes(ctx),
+        *senders.routes(ctx),  # the sender ID registry (Tidings extension)
         *verification_api.routes(ctx),
         *lookup.routes(ctx),
         *extra_routes,

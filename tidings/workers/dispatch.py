@@ -21,6 +21,7 @@ from tidings.channels.base import OutboundSms, SmsRouter
 from tidings.core.errors import PermanentDeliveryError, TransientDeliveryError
 from tidings.core.personalize import render_body
 from tidings.core.statuses import Code, Status, status_for_refusal
+from tidings.policy.sender_gate import SenderGate
 from tidings.runtime.context import Context
 from tidings.store import deliveries as dq
 from tidings.workers.events import Dispatched, Released, Settled
@@ -45,6 +46,7 @@ class DispatchWorker:
         self.ctx = ctx
         self.router = router
         self.writer = writer
+        self.senders = SenderGate(ctx.db, ctx.clock)  # sender ID registry and policy
         self.take = take
         self.concurrency = concurrency
         self._enough_room = min(take, max(1, concurrency // 4))
@@ -128,6 +130,11 @@ class DispatchWorker:
             priority=bool(row.priority),
         )
         try:
+            verdict = await self.senders.decide(batch.project_id, message.sender, message.recipient)
+            if verdict.action == "reject":
+                self.writer.add(Settled(row.id, Status.REJECTED, verdict.code or Code.BLOCKED, self.ctx.clock()))
+                return
+            message.sender = verdict.sender
             connection, smsc_ids = await self.router.send(message)
         except TransientDeliveryError as exc:
             due = self.ctx.clock() + retry_delay_ms(row.attempts, exc.retry_after)
