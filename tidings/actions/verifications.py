@@ -34,7 +34,7 @@ from tidings.core.ids import hex_id
 from tidings.runtime.context import Context
 from tidings.store.schema import batches
 from tidings.store.verify_schema import verifications
-from tidings.verify import callbacks, codes, senders, views
+from tidings.verify import callbacks, codes, result_signing, senders, views
 from tidings.verify.model import METHODS, Method, Reason, Status
 from tidings.webhooks import outbox
 
@@ -291,7 +291,8 @@ async def _queue_result(conn: AsyncConnection, app: App, row: Row[Any], now: int
     """The result event, in the transaction that finished the verification."""
     if app.callback_url:
         body = orjson.dumps(callbacks.result_event(row))
-        await outbox.enqueue(conn, [outbox.webhook_row(app.project_id, app.callback_url, "VerificationResultEvent", body, now)])
+        await outbox.enqueue(conn, [outbox.webhook_row(app.project_id, app.callback_url, "VerificationResultEvent", body, now,
+                                                       secret=result_signing.marker(app.key))])
 
 
 async def _redact(conn: AsyncConnection, row: Row[Any]) -> None:

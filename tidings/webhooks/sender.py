@@ -1,7 +1,9 @@
 """The webhook sender: posts due outbox rows, signed, and records what happened.
 
 Each round claims due rows under a lease (see `outbox`), posts them concurrently, each signed with
-its project's current `webhook_secret`, and records the outcome:
+its project's current `webhook_secret` (or the row's own secret; a row naming a verification
+application is signed with Sinch's application scheme, `tidings.verify.result_signing`), and
+records the outcome:
 
 - a 2xx answer: `delivered`;
 - anything else, a network error or a timeout: the attempt is counted and the row is due again
@@ -36,6 +38,10 @@ import httpx
 from tidings.observability.metrics import WEBHOOKS
 from tidings.store.db import Database
 from tidings.webhooks import outbox, signing
+
+# A row whose `secret` starts with this names a verification application to sign as
+# (`tidings.verify.result_signing`).
+APP_SIGNED = "verification-app:"
 
 __all__ = ["WebhookSender"]
 
@@ -247,8 +253,18 @@ class WebhookSender:
 
     async def _post(self, row: outbox.Claimed, secret: str) -> str | None:
         """Post the row; None on a 2xx answer, else what went wrong."""
-        headers = signing.sign(secret, row.body, self._clock())
-        headers["content-type"] = "application/json"
+        if secret.startswith(APP_SIGNED):
+            # A verification application's callback: Sinch's application signature instead.
+            from tidings.verify import result_signing
+
+            app_headers = await result_signing.headers_for(self._db, row.project_id, secret, row.body,
+                                                           row.url, self._clock())
+            if app_headers is None:
+                return "verification application not found"
+            headers = app_headers
+        else:
+            headers = signing.sign(secret, row.body, self._clock())
+            headers["content-type"] = "application/json"
         headers["user-agent"] = USER_AGENT
         try:
             async with asyncio.timeout(self._timeout):
