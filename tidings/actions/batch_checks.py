@@ -32,6 +32,8 @@ _SEND_FIELDS = frozenset({
     "to", "from", "body", "type", "parameters", "delivery_report", "callback_url",
     "client_reference", "send_at", "expire_at", "max_number_of_message_parts", "truncate_concat",
     "flash_message", "feedback_enabled", "from_ton", "from_npi",
+    # Tidings extensions (docs/subsystems/policy.md): why the batch is sent, and its collapse key.
+    "purpose", "collapse_key",
 })
 _UPDATE_FIELDS = (_SEND_FIELDS - {"to"}) | {"to_add", "to_remove"}
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -54,6 +56,8 @@ class MtText:
     truncate_concat: bool | None
     flash_message: bool
     feedback_enabled: bool
+    purpose: str = "information"
+    collapse_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,19 @@ def check_bool(field: str, raw: object) -> bool | None:
     return raw
 
 
+PURPOSES = ("engagement", "information", "security", "satisfaction")
+MAX_COLLAPSE_KEY = 200
+
+
+def check_purpose(raw: object) -> str:
+    """The Tidings `purpose` extension; information when absent."""
+    if raw is None:
+        return "information"
+    if not isinstance(raw, str) or raw.strip().lower() not in PURPOSES:
+        raise invalid("purpose", f"must be one of {', '.join(PURPOSES)}")
+    return raw.strip().lower()
+
+
 def check_int(field: str, raw: object, low: int, high: int) -> int | None:
     if raw is None:
         return None
@@ -277,6 +294,8 @@ def check_send_rendered(payload: object, settings: Settings, now_ms: int) -> tup
         truncate_concat=check_bool("truncate_concat", p.get("truncate_concat")),
         flash_message=bool(check_bool("flash_message", p.get("flash_message"))),
         feedback_enabled=bool(check_bool("feedback_enabled", p.get("feedback_enabled"))),
+        purpose=check_purpose(p.get("purpose")),
+        collapse_key=check_text("collapse_key", p.get("collapse_key"), MAX_COLLAPSE_KEY),
     )
     return text, render_all(text, text.to)
 
@@ -314,6 +333,8 @@ def check_update(payload: object, settings: Settings) -> UpdateRequest:
         "truncate_concat": ("truncate_concat", lambda v: check_bool("truncate_concat", v)),
         "flash_message": ("flash_message", lambda v: bool(check_bool("flash_message", v))),
         "feedback_enabled": ("feedback_enabled", lambda v: bool(check_bool("feedback_enabled", v))),
+        "purpose": ("purpose", check_purpose),
+        "collapse_key": ("collapse_key", lambda v: check_text("collapse_key", v, MAX_COLLAPSE_KEY)),
     }
     for name, (attr, check) in checks.items():
         if name in p and p[name] is not None:

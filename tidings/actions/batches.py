@@ -85,6 +85,8 @@ def batch_from_row(row: Row[Any], recipients: Sequence[str]) -> Batch:
         truncate_concat=row.truncate_concat,
         flash_message=bool(row.flash_message),
         feedback_enabled=bool(row.feedback_enabled),
+        purpose=row.purpose or "information",
+        collapse_key=row.collapse_key,
     )
     return Batch(row.id, text, row.created_ms, row.modified_ms, bool(row.canceled))
 
@@ -103,6 +105,8 @@ def _text_columns(text: MtText) -> dict[str, Any]:
         "truncate_concat": text.truncate_concat,
         "flash_message": text.flash_message,
         "feedback_enabled": text.feedback_enabled,
+        "purpose": text.purpose,
+        "collapse_key": text.collapse_key,
         "recipient_count": len(text.to),
     }
 

@@ -86,6 +86,9 @@ batches = Table(
     # Why the batch is sent (engagement, information, security, satisfaction; "system" for the
     # platform's own replies); NULL is information. Consent is checked against it at dispatch.
     Column("purpose", String(16), nullable=True),
+    # Tidings extension: identical informational messages with one key collapse into one
+    # (docs/subsystems/policy.md); NULL: a hash of recipient and body.
+    Column("collapse_key", String(200), nullable=True),
     UniqueConstraint("project_id", "idempotency_key", name="uq_batches_idempotency"),
     Index("ix_batches_project_created", "project_id", "created_ms"),
     Index("ix_batches_sender_created", "sender", "created_ms"),
@@ -219,3 +222,5 @@ from tidings.store import gateway_schema as gateway_schema  # noqa: E402,F401
 from tidings.store import routing_schema as routing_schema  # noqa: E402,F401
 # The consent ledger's, likewise.
 from tidings.store import consent_schema as consent_schema  # noqa: E402,F401
+# The send policy's tables (caps ledger, decisions, settings), likewise.
+from tidings.store import policy_schema as policy_schema  # noqa: E402,F401

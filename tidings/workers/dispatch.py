@@ -22,6 +22,7 @@ from tidings.core.errors import PermanentDeliveryError, TransientDeliveryError
 from tidings.core.personalize import render_body
 from tidings.core.statuses import Code, Status, status_for_refusal
 from tidings.policy.sender_gate import SenderGate
+from tidings.policy import sms_gate
 from tidings.runtime.context import Context
 from tidings.store import deliveries as dq
 from tidings.workers.events import Dispatched, Released, Settled
@@ -101,6 +102,8 @@ class DispatchWorker:
         lease = int(self.ctx.settings.dispatch_lease_seconds * 1000)
         async with self.ctx.db.write() as conn:
             claimed = await dq.claim(conn, taken.ids, now, lease)
+            # The send policy, in the claim's transaction (deferred ones are given back here).
+            refused = await sms_gate.screen(conn, claimed, now) if sms_gate.enabled() else {}
         await self.ctx.dispatch.ack(taken)
         if not claimed:
             return 0
@@ -112,6 +115,9 @@ class DispatchWorker:
                 self.writer.add(Settled(row.id, Status.CANCELLED, Code.CANCELLED, now))
             elif batch.expire_at_ms <= now:
                 self.writer.add(Settled(row.id, Status.EXPIRED, Code.INTERNAL_EXPIRY, now))
+            elif row.id in refused:
+                if refused[row.id].outcome == "reject":
+                    self.writer.add(Settled(row.id, Status.REJECTED, refused[row.id].xms_code or Code.BLOCKED, now))
             else:
                 task = asyncio.get_running_loop().create_task(self._send(row, batch))
                 self._inflight.add(task)
