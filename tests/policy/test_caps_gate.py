@@ -86,6 +86,10 @@ async def test_within_one_batch_and_counted_once(any_db: Database) -> None:
 
 
 async def test_collapse_identical_information(any_db: Database) -> None:
+    plain = [msg(f"sms:p{i}", purpose="information", body="Same text") for i in range(2)]
+    assert await run(any_db, plain) == ["allow", "allow"]  # off unless the project asks
+    async with any_db.write() as conn:
+        await upsert_settings(conn, PROJECT, {"collapse_identical_bodies": True}, NOON)
     info = [msg(f"sms:{i}", purpose="information", body="Your code of conduct changed") for i in range(3)]
     assert await run(any_db, info) == ["allow", "reject:collapsed", "reject:collapsed"]
     assert await run(any_db, [msg("sms:9", purpose="information", body="Other news")]) == ["allow"]
@@ -96,8 +100,10 @@ async def test_collapse_identical_information(any_db: Database) -> None:
     assert await run(any_db, [msg("sms:10", purpose="information", body="Your code of conduct changed")],
                      NOON + 3600 * 1000 + 1) == ["allow"]
     async with any_db.write() as conn:
-        await upsert_settings(conn, PROJECT, {"collapse_window_seconds": 0}, NOON)
+        await upsert_settings(conn, PROJECT, {"collapse_identical_bodies": True,
+                                              "collapse_window_seconds": 0}, NOON)
     assert await run(any_db, [msg("sms:11", purpose="information", body="Other news")]) == ["allow"]
+    assert await run(any_db, [msg("sms:12", purpose="information", body="x", collapse_key="order-7")]) == ["allow"]
 
 
 async def test_quiet_hours_defer_engagement_not_security(any_db: Database) -> None:
@@ -139,7 +145,8 @@ async def test_one_ledger_read_for_a_batch(any_db: Database) -> None:
 
     event.listen(any_db.engine.sync_engine, "before_cursor_execute", count)
     try:
-        batch = [msg(f"sms:{i}", identity=f"+3361234{i:04d}", purpose="information", body="b") for i in range(200)]
+        batch = [msg(f"sms:{i}", identity=f"+3361234{i:04d}", purpose="information", body="b",
+                     collapse_key="k") for i in range(200)]
         assert set(await run(any_db, batch)) == {"allow"}
     finally:
         event.remove(any_db.engine.sync_engine, "before_cursor_execute", count)

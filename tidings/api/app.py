@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tidings.api import consent, errors, lookup, oauth, senders
+from tidings.api import consent, errors, lookup, oauth, policy, senders
 from tidings.api.conversation import routes as conversation_api
 from tidings.api.verification import routes as verification_api
 from tidings.api.responses import json_response
@@ -56,6 +56,7 @@ def create_app(ctx: Context, *, extra_routes: Sequence[BaseRoute] = (), lifespan
         *conversation_api.routes(ctx),
         *consent.routes(ctx),
         *senders.routes(ctx),  # the sender ID registry (Tidings extension)
+        *policy.routes(ctx),  # send policy settings: caps, collapse, quiet hours (Tidings extension)
         *verification_api.routes(ctx),
         *lookup.routes(ctx),
         *extra_routes,

@@ -46,6 +46,7 @@ from tidings.channels.contract import (
 )
 from tidings.conversations import callbacks
 from tidings.conversations.credentials import credentials_for
+from tidings.policy import conversation_gate
 from tidings.core.errors import (
     ChannelAuthError,
     PermanentDeliveryError,
@@ -331,6 +332,10 @@ class ConversationEngine:
             return
         if out.credentials:
             await self._configure(connector, msg.app_id, out.credentials)  # a brand-new app
+        verdict = await conversation_gate.check_attempt(self._db, msg, entry, self._clock())
+        if not verdict.allowed:
+            await self._refused(msg, entry, verdict)
+            return
         try:
             capability = await connector.capability(out)
             if not capability.reachable:
@@ -355,6 +360,26 @@ class ConversationEngine:
             values = {"state": "WAITING", "next_ms": deadline, "claimed_ms": None,
                       "channel": entry["channel"], "identity": entry["identity"], "tries": msg.tries + 1}
             await self._write(msg, values, attempt, hooks, conn)
+
+    async def _refused(self, msg: Any, entry: dict[str, str], verdict: Any) -> None:
+        """The send policy said later (the message waits, PENDING, until then) or no: a consent
+        refusal moves on to the next channel, any other refusal (caps, collapse, content) fails
+        the message (docs/subsystems/policy.md#conversation)."""
+        now = self._clock()
+        reason = verdict.conversation_reason
+        text = f"{reason['sub_code']}: {verdict.description}"
+        async with self._db.write() as conn:
+            if verdict.outcome == "defer":
+                await self._write(msg, {"next_ms": verdict.until_ms, "claimed_ms": None, "reason": text},
+                                  None, [], conn)
+                return
+            if (verdict.reason or "").startswith("consent"):
+                values, hooks = await advance_values(conn, msg, now, entry["channel"], entry.get("identity"), reason)
+            else:
+                hooks = await delivery_hooks(conn, msg, "FAILED", now, channel=entry["channel"],
+                                             identity=entry.get("identity"), reason=reason)
+                values = {"state": "FAILED", "next_ms": None, "claimed_ms": None, "reason": text}
+            await self._write(msg, values, self._attempt(msg, entry, "SKIPPED", now, reason=text), hooks, conn)
 
     async def _transient(self, msg: Any, entry: dict[str, str], exc: Exception) -> None:
         tries = msg.tries + 1

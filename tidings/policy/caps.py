@@ -7,9 +7,10 @@ the `policy_sends` ledger) over rolling windows ending now: a "day" is the last 
 information and satisfaction uncapped; security (and the platform's own `system` replies) are
 always exempt and cannot be capped.
 
-A collapse key names "the same message": the caller's explicit `collapse_key`, else a hash of
-recipient and body. An informational message whose key was already sent to the contact within
-`collapse_window_ms` is refused as `collapsed`.
+A collapse key names "the same message": the caller's explicit `collapse_key`, else (when the
+project turns on `collapse_identical_bodies`) a hash of recipient and body. An informational
+message whose key was already sent to the contact within `collapse_window_ms` is refused as
+`collapsed`.
 
 Reason codes (each with the XMS delivery report code it is reported with, status Rejected):
 

@@ -110,6 +110,9 @@ class Candidate:
     collapse_key: str | None = None
     contact_keys: tuple[str, ...] = ()
     time_zone: str | None = None
+    # Already judged by the conversation engine (an SMS it sends for one of its messages): only
+    # consent is checked again.
+    judged: bool = False
 
     def keys(self) -> tuple[str, ...]:
         own = contact_key(self.channel, self.identity)
@@ -271,10 +274,15 @@ def _quiet(c: Candidate, s: PolicySettings, now: int) -> Decision | None:
                           f"quiet hours in {zone.key} ({country or 'unknown country'})")
 
 
+def _collapses(c: Candidate, s: PolicySettings) -> bool:
+    return (c.purpose == "information" and s.collapse_window_ms > 0
+            and (c.collapse_key is not None or s.collapse_identical))
+
+
 def _needs_history(c: Candidate, s: PolicySettings) -> bool:
-    if c.purpose in caps.EXEMPT:
+    if c.purpose in caps.EXEMPT or c.judged:
         return False
-    return c.purpose in s.caps or (c.purpose == "information" and s.collapse_window_ms > 0)
+    return c.purpose in s.caps or _collapses(c, s)
 
 
 async def evaluate_many(conn: AsyncConnection, candidates: Sequence[Candidate], now: int, *,
@@ -344,6 +352,8 @@ def _counted(c: Candidate, history: dict[tuple[str, str], list[Any]]) -> bool:
 
 def _decide(c: Candidate, s: PolicySettings, now: int, history: dict[tuple[str, str], list[Any]]) -> Decision:
     """Everything after consent, in order."""
+    if c.judged:
+        return ALLOW
     if c.purpose in caps.EXEMPT:
         return _content(c) or ALLOW
     if _needs_history(c, s) and _counted(c, history):
@@ -356,7 +366,7 @@ def _decide(c: Candidate, s: PolicySettings, now: int, history: dict[tuple[str, 
                            (r.sent_ms for r in rows.values() if r.purpose == c.purpose), now)
     if window is not None:
         return Decision.reject(caps.FREQUENCY_CAP, f"{c.purpose} cap per {window} reached for this contact")
-    if c.purpose == "information" and s.collapse_window_ms > 0:
+    if _collapses(c, s):
         key = caps.collapse_key(c.collapse_key, c.identity, c.body)
         if any(r.collapse_key == key and r.sent_ms > now - s.collapse_window_ms for r in rows.values()):
             return Decision.reject(caps.COLLAPSED, "an identical message went to this contact within "

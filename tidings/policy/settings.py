@@ -4,6 +4,7 @@ JSON of `GET/PUT /tidings/v1/projects/{project_id}/policy` (docs/subsystems/poli
     {
       "caps": {"engagement": {"per_day": 1, "per_week": 3}, "information": null},
       "collapse_window_seconds": 3600,
+      "collapse_identical_bodies": false,
       "quiet_hours": {
         "enabled": true,
         "purposes": ["engagement"],
@@ -36,6 +37,9 @@ MAX_WINDOW_SECONDS = 30 * 24 * 3600
 class PolicySettings:
     caps: Mapping[str, CapRule] = field(default_factory=lambda: dict(DEFAULT_CAPS))
     collapse_window_ms: int = 3600 * 1000
+    # Collapse on a hash of recipient and body when a message has no `collapse_key` (off by
+    # default: a sender repeating a text on purpose is not refused without asking for it).
+    collapse_identical: bool = False
     quiet_enabled: bool = True
     quiet_purposes: frozenset[str] = frozenset({"engagement"})
     quiet_default: Curfew | None = None  # None: the built-in default
@@ -118,7 +122,7 @@ def parse_settings(raw: object) -> PolicySettings:
         return PolicySettings()
     if not isinstance(raw, dict):
         raise _fail("body", "must be a JSON object")
-    unknown = set(raw) - {"caps", "collapse_window_seconds", "quiet_hours"}
+    unknown = set(raw) - {"caps", "collapse_window_seconds", "collapse_identical_bodies", "quiet_hours"}
     if unknown:
         raise _fail(sorted(unknown)[0], "unknown field")
     out: dict[str, Any] = {}
@@ -129,6 +133,10 @@ def parse_settings(raw: object) -> PolicySettings:
         if isinstance(w, bool) or not isinstance(w, int) or not 0 <= w <= MAX_WINDOW_SECONDS:
             raise _fail("collapse_window_seconds", f"must be an integer from 0 to {MAX_WINDOW_SECONDS}")
         out["collapse_window_ms"] = w * 1000
+    if raw.get("collapse_identical_bodies") is not None:
+        if not isinstance(raw["collapse_identical_bodies"], bool):
+            raise _fail("collapse_identical_bodies", "must be true or false")
+        out["collapse_identical"] = raw["collapse_identical_bodies"]
     quiet = raw.get("quiet_hours")
     if quiet is not None:
         if not isinstance(quiet, dict) or set(quiet) - {"enabled", "purposes", "default", "countries"}:
@@ -177,6 +185,7 @@ def settings_json(s: PolicySettings) -> dict[str, Any]:
         "caps": {p: ({"per_day": r.per_day, "per_week": r.per_week} if (r := s.caps.get(p)) else None)
                  for p in PURPOSES if p not in EXEMPT},
         "collapse_window_seconds": s.collapse_window_ms // 1000,
+        "collapse_identical_bodies": s.collapse_identical,
         "quiet_hours": {
             "enabled": s.quiet_enabled,
             "purposes": sorted(s.quiet_purposes),

@@ -5,7 +5,7 @@ Deferred deliveries are given back right here (due later, unpublished, code 489 
 a `per_recipient` batch gets a Queued report carrying it); the caller settles refused ones as
 Rejected with their code through the outcome writer, and sends the rest. A batch the conversation
 engine created for one of its messages (client reference `conv:<message id>` of an existing
-message of the project) is judged under that message's reference, so the message is counted once.
+message of the project) was judged by the engine a moment before: only consent is checked again.
 """
 
 from __future__ import annotations
@@ -50,14 +50,13 @@ async def screen(conn: AsyncConnection, claimed: Sequence[Any], now: int, *,
         if b is None or b.canceled or b.expire_at_ms <= now:
             continue  # the dispatcher settles these without sending
         reference = b.client_reference or ""
-        ref = reference if reference[len(CONV_PREFIX):] in internal and reference.startswith(CONV_PREFIX) \
-            else f"sms:{row.id}"
+        judged = reference.startswith(CONV_PREFIX) and reference[len(CONV_PREFIX):] in internal
         rows.append(row)
         candidates.append(Candidate(
-            ref=ref, project_id=b.project_id, channel="SMS", identity=row.recipient,
+            ref=reference if judged else f"sms:{row.id}", project_id=b.project_id, channel="SMS", identity=row.recipient,
             purpose=b.purpose or DEFAULT_PURPOSE,
             body=render_body(b.body, b.parameters, row.recipient) if b.parameters else b.body,
-            collapse_key=b.collapse_key))
+            collapse_key=b.collapse_key, judged=judged))
     decisions = await evaluate_many(conn, candidates, now, cache=cache)
     out: dict[int, Decision] = {}
     deferred: list[Transition] = []
