@@ -130,6 +130,10 @@ conv_messages = Table(
     Column("accept_ms", BigInteger, nullable=False),
     Column("idempotency_key", String(200), nullable=True),
     Column("request_hash", String(64), nullable=True),
+    # What Tidings keeps beside the Sinch fields (revision 0009): `channel_properties` of the
+    # send request, `purpose: "system"` for the platform's own replies (keyword confirmations,
+    # double opt-in requests), `content_safety` (the inbound verdict when suspicious).
+    Column("extensions", JSON, nullable=True),
     UniqueConstraint("project_id", "idempotency_key", name="uq_conv_messages_idempotency"),
     UniqueConstraint("channel", "channel_message_id", name="uq_conv_messages_channel_id"),
     Index("ix_conv_messages_due", "state", "next_ms"),
@@ -154,6 +158,8 @@ conv_attempts = Table(
     Column("deadline_ms", BigInteger, nullable=True),
     Column("finished_ms", BigInteger, nullable=True),
     Index("ix_conv_attempts_channel_id", "channel", "channel_message_id"),
+    # Read watermarks: everything sent to an identity on a channel up to a time (revision 0009).
+    Index("ix_conv_attempts_identity", "channel", "identity", "created_ms"),
 )
 
 conv_channel_events = Table(
