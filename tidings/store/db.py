@@ -2,8 +2,10 @@
 
 SQLite (embedded profile) runs in WAL mode and allows one writer at a time: writes are serialised
 by an asyncio lock so that concurrent writers queue in-process instead of spinning on
-SQLITE_BUSY. PostgreSQL (distributed profile) needs no lock; row-level guards in the queries keep
-concurrent workers consistent.
+SQLITE_BUSY. Its statements run on the event loop's thread (`tidings.store.sqlite_inline`: no
+thread hop per statement) and a `WalCheckpointer` thread keeps the WAL short. PostgreSQL
+(distributed profile) needs no lock; row-level guards in the queries keep concurrent workers
+consistent.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from tidings.store import sqlite_inline
 from tidings.store.schema import metadata
 
 
@@ -31,13 +34,20 @@ class Database:
         self.dialect = make_url(url).get_backend_name()
         self.is_sqlite = self.dialect == "sqlite"
         kwargs: dict[str, Any] = {}
-        if self.is_sqlite:
+        path = make_url(url).database if self.is_sqlite else None
+        self._checkpointer: sqlite_inline.WalCheckpointer | None = None
+        if path and path != ":memory:":
+            kwargs["async_creator"] = sqlite_inline.connector(path)
+            self._checkpointer = sqlite_inline.WalCheckpointer(path)
+        elif self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False}
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            busy_ms = sqlite_inline.BUSY_TIMEOUT_MS if self._checkpointer is not None else 10_000
+            event.listen(self.engine.sync_engine, "connect",
+                         lambda dbapi_conn, _record: _sqlite_pragmas(dbapi_conn, busy_ms))
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
 
     @contextlib.asynccontextmanager
@@ -47,6 +57,8 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
             return
+        if self._checkpointer is not None:
+            self._checkpointer.start()  # from the first write on
         async with self._write_lock, self.engine.begin() as conn:
             yield conn
 
@@ -62,15 +74,17 @@ class Database:
 
     async def aclose(self) -> None:
         await self.engine.dispose()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, busy_timeout_ms: int) -> None:
     cur = dbapi_conn.cursor()
     # WAL: readers never block the writer. synchronous=NORMAL in WAL mode survives a process
     # crash (kill -9) without losing committed transactions; only an OS crash can lose the tail.
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA cache_size=-65536")
     cur.close()

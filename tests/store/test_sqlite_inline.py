@@ -1,0 +1,86 @@
+"""SQLite on the event loop's thread: statements never leave it, the WAL is checkpointed off it,
+and another process's lock makes a statement fail fast instead of freezing the loop."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, select, text
+
+from tidings.store import sqlite_inline
+from tidings.store.db import Database, sqlite_url
+from tidings.store.schema import projects
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> Database:
+    database = Database(sqlite_url(str(tmp_path)))
+    await database.create_schema()
+    yield database  # type: ignore[misc]
+    await database.aclose()
+
+
+async def test_statements_run_on_the_loop_thread(db: Database) -> None:
+    threads: set[int] = set()
+    async with db.write() as conn:
+        raw = await conn.get_raw_connection()
+        raw.driver_connection._conn.create_function(  # type: ignore[union-attr]
+            "where_am_i", 0, lambda: threads.add(threading.get_ident()) or 1)
+        await conn.execute(insert(projects), [{"id": f"p{i}", "name": f"n{i}", "webhook_secret": "s", "created_ms": 1} for i in range(3)])
+        assert (await conn.execute(text("SELECT where_am_i()"))).scalar() == 1
+    async with db.read() as conn:
+        assert (await conn.execute(select(projects.c.id).order_by(projects.c.id))).scalars().all() == ["p0", "p1", "p2"]
+    assert threads == {threading.get_ident()}
+
+
+async def test_wal_is_checkpointed_by_its_own_thread(tmp_path: Path) -> None:
+    db = Database(sqlite_url(str(tmp_path)))
+    await db.create_schema()
+    wal = tmp_path / "tidings.db-wal"
+    async with db.write() as conn:
+        assert (await conn.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == 0
+        await conn.execute(insert(projects), [{"id": f"p{i}", "name": "x" * 500, "webhook_secret": "s", "created_ms": 1} for i in range(2000)])
+    assert wal.stat().st_size > 500_000  # nothing checkpointed on commit
+    with sqlite3.connect(tmp_path / "tidings.db") as probe:
+        frames_before = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert frames_before[0] == 0
+    await db.aclose()  # the checkpointer's last round truncates the WAL
+    assert not wal.exists() or wal.stat().st_size == 0
+    with sqlite3.connect(tmp_path / "tidings.db") as check:
+        assert check.execute("SELECT count(*) FROM projects").fetchone()[0] == 2000
+
+
+async def test_periodic_checkpoint_copies_the_wal_into_the_database(tmp_path: Path) -> None:
+    path = str(tmp_path / "tidings.db")
+    db = Database(sqlite_url(str(tmp_path)))
+    await db.create_schema()
+    db._checkpointer = sqlite_inline.WalCheckpointer(path, interval=0.05)  # noqa: SLF001 - a fast round
+    size_before = os.path.getsize(path)
+    async with db.write() as conn:
+        await conn.execute(insert(projects), [{"id": f"p{i}", "name": "x" * 500, "webhook_secret": "s", "created_ms": 1} for i in range(2000)])
+    deadline = time.monotonic() + 5
+    while os.path.getsize(path) <= size_before + 500_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert os.path.getsize(path) > size_before + 500_000
+    await db.aclose()
+
+
+async def test_a_lock_held_by_another_process_fails_fast(db: Database, tmp_path: Path) -> None:
+    other = sqlite3.connect(tmp_path / "tidings.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        with pytest.raises(Exception, match="locked"):
+            async with db.write() as conn:
+                await conn.execute(insert(projects), [{"id": "p", "name": "n", "webhook_secret": "s", "created_ms": 1}])
+        assert time.monotonic() - started < 2 * sqlite_inline.BUSY_TIMEOUT_MS / 1000 + 0.5
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    async with db.write() as conn:  # and works again once the lock is gone
+        await conn.execute(insert(projects), [{"id": "p", "name": "n", "webhook_secret": "s", "created_ms": 1}])
