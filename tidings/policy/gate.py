@@ -32,7 +32,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.policy import caps, quiet_hours
+from tidings.policy import caps, content_safety, quiet_hours
 from tidings.policy.settings import PolicySettings, parse_settings
 from tidings.store.queries import policy as pq
 
@@ -192,7 +192,6 @@ def _hook(name: str) -> Callable[..., Any] | None:
     if name not in _hooks:
         where = {
             "consent": [("tidings.policy.consent", "check_consent"), ("tidings.consent.ledger", "check_consent")],
-            "content": [("tidings.policy.content_safety", "assess_outbound")],
         }[name]
         _hooks[name] = _find(where)
     return _hooks[name]
@@ -240,22 +239,15 @@ async def _consent(conn: AsyncConnection, c: Candidate, result: Any) -> Decision
 
 
 def _content(c: Candidate) -> Decision | None:
-    assess = _hook("content")
-    if assess is None or not c.body:
+    """Phishing and health information refused per `content_safety.assess_outbound` (cached
+    per distinct text, so a batch pays once per body)."""
+    if not c.body:
         return None
-    try:
-        result = assess(c.body, channel=c.channel)
-    except TypeError:
-        result = assess(c.body)
-    blocked = getattr(result, "blocked", None)
-    if blocked is None:
-        blocked = not bool(getattr(result, "allowed", True))
-    if not blocked:
+    verdict = content_safety.assess_outbound(c.body, channel=c.channel)
+    refusal = verdict.refusal
+    if refusal is None:
         return None
-    reason = getattr(result, "reason_code", None) or CONTENT_BLOCKED
-    reasons = getattr(result, "reasons", None) or ()
-    return Decision.reject(str(reason), "; ".join(str(r) for r in reasons) or "content refused",
-                           getattr(result, "xms_code", None))
+    return Decision.reject(refusal.code, refusal.detail, XMS_CODES[CONTENT_BLOCKED])
 
 
 # -- the gate -----------------------------------------------------------------------------------
