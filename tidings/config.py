@@ -50,6 +50,7 @@ class Settings:
     webhook_retention_seconds: float = 7 * 24 * 3600  # finished outbox rows kept for inspection
     smpp_connections: tuple[SmppConnectionSettings, ...] = field(default_factory=tuple)
     channel_timeout_seconds: float = 10.0  # a messaging platform's API call (WhatsApp, RBM…)
+    voice_url: str | None = None  # the voice network's REST root (`tidings sandbox`: …/sandbox/v1)
 
     @property
     def distributed(self) -> bool:
@@ -73,6 +74,7 @@ class Settings:
             ("sweep_stale_seconds", float),
             ("webhook_retry_base_seconds", float),
             ("channel_timeout_seconds", float),
+            ("voice_url", str),
         ):
             raw = env.get(f"TIDINGS_{name.upper()}")
             if raw:

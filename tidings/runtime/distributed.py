@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 
@@ -52,13 +52,34 @@ def distributed_context(settings: Settings, consumer: str | None = None) -> Cont
     return Context(settings, db, GroupCommitter(db), queue, now_ms)
 
 
+async def wire_verification(ctx: Context) -> list[Callable[[], Awaitable[None]]]:
+    """What an API process needs for verification: the fraud guard on Redis (shared by every API
+    process) and, with `TIDINGS_VOICE_URL`, the voice network over HTTP. Returns closers."""
+    from redis.asyncio import Redis
+
+    from tidings.policy.fraud import FraudGuard
+    from tidings.policy.fraud_redis import RedisFraudStore
+
+    settings = ctx.settings
+    assert settings.redis_url
+    redis = Redis.from_url(settings.redis_url)
+    ctx.fraud = FraudGuard(RedisFraudStore(redis, settings.redis_prefix + "fraud:"), clock=ctx.clock)
+    closers: list[Callable[[], Awaitable[None]]] = [redis.aclose]
+    if settings.voice_url:
+        from tidings.voice.http import HttpVoiceNetwork
+
+        voice = HttpVoiceNetwork(settings.voice_url)
+        ctx.voice = voice
+        closers.append(voice.aclose)
+    return closers
+
+
 def create_api_app() -> Starlette:
     """Factory for uvicorn (`tidings api` runs one per worker process)."""
     from tidings.api.app import create_app
+    from tidings.conversations.service import ChannelRoutes
     from tidings.observability.logging import configure
     from tidings.observability.metrics import metrics_route
-
-    from tidings.conversations.service import ChannelRoutes
 
     configure()
     settings = Settings.from_env()
@@ -68,9 +89,12 @@ def create_api_app() -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         ctx.committer.start()
+        closers = await wire_verification(ctx)
         try:
             yield
         finally:
+            for close in closers:
+                await close()
             await channels.aclose()
             await ctx.committer.aclose()
             await ctx.dispatch.aclose()

@@ -18,6 +18,11 @@ seeded random source.
     GET    /voice/rules                every voice prefix rule
     PUT    /voice/rules/{prefix}       {"latency_ms", "answer_rate", "failure_rate"}
     DELETE /voice/rules/{prefix}       remove one ('default' resets the default rule)
+    POST   /voice/calls                place a call: {"kind": "flash", "to", "cli"} or
+                                       {"kind": "callout", "to", "speech", "locale"} -> 201
+                                       {"call_id"}; the network's failures as HTTP statuses:
+                                       404 invalid number, 410 unreachable, 503 call failed
+                                       (`tidings.voice.http` is the client)
 """
 
 from __future__ import annotations
@@ -36,7 +41,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tidings.core.errors import PermanentDeliveryError, TransientDeliveryError
-from tidings.sandbox.handsets import DEFAULT_MAX_MESSAGES, Handsets, InvalidNumber, normalize_number
+from tidings.sandbox.handsets import (
+    DEFAULT_MAX_MESSAGES,
+    Handsets,
+    InvalidNumber,
+    normalize_number,
+)
 from tidings.sandbox.rules import Draw, InvalidRule, normalize_prefix
 
 __all__ = [
@@ -261,6 +271,7 @@ class SandboxVoice:
         return [
             Route("/handsets/{number}/calls", self._list_calls, methods=["GET"]),
             Route("/handsets/{number}/calls", self._clear_calls, methods=["DELETE"]),
+            Route("/voice/calls", self._place_call, methods=["POST"]),
             Route("/voice/rules", self._list_rules, methods=["GET"]),
             Route("/voice/rules/{prefix}", self._put_rule, methods=["PUT"]),
             Route("/voice/rules/{prefix}", self._delete_rule, methods=["DELETE"]),
@@ -279,6 +290,37 @@ class SandboxVoice:
         except InvalidNumber as exc:
             return _error(400, "invalid_number", str(exc))
         return Response(status_code=204)
+
+    async def _place_call(self, request: Request) -> Response:
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return _error(400, "invalid_json", "the body is not JSON")
+        if not isinstance(body, dict):
+            return _error(400, "invalid_json", "the body must be a JSON object")
+        kind, to = body.get("kind"), body.get("to")
+        if not isinstance(to, str):
+            return _error(400, "invalid_call", "to must be a string (E.164)")
+        try:
+            if kind == "flash":
+                cli = body.get("cli")
+                if not isinstance(cli, str):
+                    return _error(400, "invalid_call", "a flash call needs cli (E.164)")
+                call_id = await self.place_flash_call(to, cli)
+            elif kind == "callout":
+                speech, locale = body.get("speech"), body.get("locale", "en-US")
+                if not isinstance(speech, str) or not isinstance(locale, str):
+                    return _error(400, "invalid_call", "a callout needs speech and locale strings")
+                call_id = await self.place_callout(to, speech, locale)
+            else:
+                return _error(400, "invalid_call", 'kind must be "flash" or "callout"')
+        except PermanentDeliveryError as exc:
+            if exc.code == UNREACHABLE:
+                return _error(410, "unreachable", str(exc))
+            return _error(404, "invalid_number", str(exc))
+        except TransientDeliveryError as exc:
+            return _error(503, "call_failed", str(exc))
+        return _json({"call_id": call_id}, 201)
 
     async def _list_rules(self, request: Request) -> Response:
         rules = [{"prefix": "+" + prefix if prefix else "", **behaviour.as_json()}

@@ -12,7 +12,6 @@ down and up again.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -24,7 +23,6 @@ import httpx
 from tidings.actions.projects import ProjectCredentials, do_create_project
 from tidings.config import Settings, SmppConnectionSettings
 from tidings.runtime.context import Context
-
 from tidings.runtime.embedded import SANDBOX_PASSWORD, SANDBOX_SYSTEM_ID
 
 
@@ -135,10 +133,14 @@ async def _distributed(data_dir: str, database_url: str, redis_url: str, seed: i
     from tidings.channels import registry
     from tidings.conversations.service import ChannelRoutes
     from tidings.observability.metrics import metrics_route
-    from tidings.runtime.distributed import distributed_context, shared_limiters
+    from tidings.runtime.distributed import (
+        distributed_context,
+        shared_limiters,
+        wire_verification,
+    )
     from tidings.runtime.embedded import sandbox_email_options
-    from tidings.sandbox.mail import create_mail_server
     from tidings.runtime.pipeline import Pipeline
+    from tidings.sandbox.mail import create_mail_server
     from tidings.sandbox.world import Sandbox
     from tidings.store.migrate import upgrade
 
@@ -178,11 +180,15 @@ async def _distributed(data_dir: str, database_url: str, redis_url: str, seed: i
         await ctx.db.aclose()
 
     gateway: Any = None
+    closers: list[Any] = []
     try:
         async with serve_app(app) as base_url:
-            # Connectors and sandbox twins call each other at the public URL, known only now.
-            settings = replace(settings, public_url=base_url)
+            # Connectors and sandbox twins call each other at the public URL, known only now;
+            # the API reaches the sandbox voice network over HTTP, as `tidings api` does with
+            # TIDINGS_VOICE_URL, and its fraud guard counts in Redis under the test prefix.
+            settings = replace(settings, public_url=base_url, voice_url=f"{base_url}/sandbox/v1")
             api_ctx.settings = settings
+            closers = await wire_verification(api_ctx)
             await start_worker()
             if settings.smpp_port is not None:  # as `tidings smpp` runs it: a context of its own
                 from tidings.gateway.service import Gateway
@@ -200,6 +206,8 @@ async def _distributed(data_dir: str, database_url: str, redis_url: str, seed: i
             await gateway.ctx.db.aclose()
         if "worker" in state:
             await stop_worker()
+        for close in closers:
+            await close()
         await channels.aclose()
         await api_ctx.committer.aclose()
         await api_ctx.dispatch.aclose()

@@ -81,8 +81,8 @@ class Sdk:
 @pytest.fixture
 async def vplatform(platform_factory: Any) -> AsyncIterator[Platform]:  # noqa: F811
     async with platform_factory() as p:
-        if p.ctx.voice is None:  # the distributed API process: give it the sandbox's network
-            p.ctx.voice = p.sandbox.voice
+        # Embedded: the sandbox's own network; distributed: over HTTP (TIDINGS_VOICE_URL).
+        assert p.ctx.voice is not None and p.ctx.fraud is not None
         yield p
 
 
