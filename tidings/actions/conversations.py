@@ -384,11 +384,24 @@ def _check_send(body: dict[str, Any]) -> dict[str, Any]:
     if callback_url is not None and not str(callback_url).startswith(("http://", "https://")):
         raise invalid("callback_url", "must be an http(s) URL")
     return {
+        "channel_properties": _channel_properties(body.get("channel_properties")),
         "app_id": app_id, "contact_id": contact_id, "identities": identities, "message": message,
         "order": order, "mode": mode, "ttl_ms": check_ttl(body.get("ttl")),
         "correlation_id": body.get("correlation_id"), "callback_url": callback_url,
         "metadata": body.get("message_metadata"),
     }
+
+
+def _channel_properties(value: Any) -> dict[str, str] | None:
+    """Sinch's `channel_properties`: a map of string keys (MESSENGER_MESSAGE_TAG, …) to strings."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or len(value) > 50:
+        raise invalid("channel_properties", "must be an object of at most 50 string properties")
+    for key, item in value.items():
+        if not isinstance(item, str) or not 0 < len(key) <= 100 or len(item) > 1024:
+            raise invalid(f"channel_properties.{key}", "must be a string of at most 1024 characters")
+    return dict(value) or None
 
 
 async def _replay(ctx: Context, project_id: str, key: str, digest: str) -> dict[str, Any] | None:
@@ -491,7 +504,9 @@ async def _accept(ctx: Context, project_id: str, req: dict[str, Any], key: str |
         "processing_mode": req["mode"], "ttl_ms": req["ttl_ms"], "plan": plan, "plan_index": 0,
         "tries": 0, "state": "PENDING", "next_ms": now, "claimed_ms": None, "attempt_id": None,
         "reason": None, "channel_message_id": None, "accept_ms": now, "idempotency_key": key,
-        "request_hash": digest}]))
+        "request_hash": digest,
+        "extensions": {"channel_properties": req["channel_properties"]} if req["channel_properties"] else None,
+    }]))
     if hooks:
         rows.append((webhook_outbox, hooks))
     await ctx.committer.insert(rows)

@@ -88,13 +88,27 @@ DeliveryState = Literal["DELIVERED", "READ", "FAILED"]
 
 @dataclass(frozen=True)
 class StatusEvent:
-    """The platform says what happened to a message we sent."""
+    """The platform says what happened to a message we sent.
+
+    A watermark (a platform that reports per conversation, not per message: Messenger's `read`)
+    has `channel_message_id=""`, `up_to_ms` and `identity`: the status applies to everything sent
+    to `identity` on `channel` (by the app `app_id`, when given) at or before `up_to_ms` (our
+    send time, epoch ms). The event processor resolves it from the stored attempts, so it needs
+    no memory of the sends in the process that received the webhook.
+    """
 
     channel: str
     channel_message_id: str
     status: DeliveryState
     at_ms: int
     reason: str | None = None  # platform error code/text for FAILED
+    identity: str | None = None  # watermarks: the recipient
+    up_to_ms: int | None = None  # watermarks: every message sent at or before this time
+    app_id: str | None = None  # watermarks: only this app's messages
+
+    @property
+    def is_watermark(self) -> bool:
+        return not self.channel_message_id and self.up_to_ms is not None and bool(self.identity)
 
 
 @dataclass(frozen=True)

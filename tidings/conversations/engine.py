@@ -310,10 +310,14 @@ class ConversationEngine:
         if last_outbound is not None:
             metadata["last_outbound_ms"] = int(last_outbound)
         metadata.update(consent_of(contact_metadata))
+        properties = (getattr(msg, "extensions", None) or {}).get("channel_properties")
+        if properties:
+            metadata["channel_properties"] = dict(properties)  # Sinch's, e.g. MESSENGER_MESSAGE_TAG
         return OutboundMessage(
             message_id=msg.id, project_id=msg.project_id, app_id=msg.app_id, channel=channel,
             identity=entry["identity"], content=msg.content, credentials=creds or {},
             correlation_id=msg.correlation_id, last_inbound_ms=last_inbound,
+            purpose=conversation_gate.message_policy(msg.metadata)[0],  # type: ignore[arg-type]
             metadata=metadata)
 
     async def _try_entry(self, msg: Any) -> None:

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 __all__ = ["EventProcessor", "EventSink", "event_row"]
 
 MAX_UNMATCHED_TRIES = 40
+WATERMARK_LIMIT = 500  # attempts one watermark may move
 BATCH = 512
 _e = conv_channel_events.c
 _m = conv_messages.c
@@ -114,12 +115,38 @@ class EventProcessor:
     # -- statuses -------------------------------------------------------------------------------
 
     async def _status(self, conn: AsyncConnection, ev: StatusEvent, now: int) -> bool:
+        if ev.is_watermark:
+            return await self._watermark(conn, ev, now)
         a = conv_attempts.c
         attempt = (await conn.execute(select(conv_attempts).where(
             a.channel == ev.channel, a.channel_message_id == ev.channel_message_id)
             .order_by(a.id.desc()))).first()
         if attempt is None:
             return False
+        await self._apply(conn, attempt, ev, now)
+        return True
+
+    async def _watermark(self, conn: AsyncConnection, ev: StatusEvent, now: int) -> bool:
+        """Every attempt sent to `ev.identity` on `ev.channel` up to `ev.up_to_ms` (newest
+        first, at most WATERMARK_LIMIT); none found: retried like an unmatched status (the send
+        may not be committed yet)."""
+        a = conv_attempts.c
+        query = select(conv_attempts).where(
+            a.channel == ev.channel, a.identity == ev.identity, a.created_ms <= ev.up_to_ms,
+            a.state.in_(("SENT", "DELIVERED", "READ", "TIMED_OUT")))
+        if ev.app_id:
+            query = query.where(a.message_id.in_(select(_m.id).where(_m.app_id == ev.app_id)))
+        attempts = (await conn.execute(query.order_by(a.created_ms.desc()).limit(WATERMARK_LIMIT))).all()
+        if not attempts:
+            return False
+        order = {"DELIVERED": 1, "READ": 2}
+        for attempt in reversed(attempts):
+            if order.get(attempt.state, 0) < order.get(ev.status, 9):
+                await self._apply(conn, attempt, ev, now)
+        return True
+
+    async def _apply(self, conn: AsyncConnection, attempt: Any, ev: StatusEvent, now: int) -> None:
+        a = conv_attempts.c
         order = {"SENT": 0, "TIMED_OUT": 0, "DELIVERED": 1, "READ": 2}
         if ev.status in ("DELIVERED", "READ") and order.get(attempt.state, 9) < order[ev.status]:
             await conn.execute(update(conv_attempts).where(a.id == attempt.id).values(
@@ -130,11 +157,11 @@ class EventProcessor:
                 state="FAILED", reason=ev.reason, finished_ms=ev.at_ms))
         msg = (await conn.execute(select(conv_messages).where(_m.id == attempt.message_id))).first()
         if msg is None or msg.attempt_id != attempt.id:
-            return True  # a late status for a channel the message already left: recorded above
+            return  # a late status for a channel the message already left: recorded above
         hooks: list[dict[str, Any]] = []
         if ev.status in ("DELIVERED", "READ") and msg.state in ("WAITING", "DELIVERED"):
             if ev.status == "DELIVERED" and msg.state == "DELIVERED":
-                return True
+                return
             result = await conn.execute(update(conv_messages).where(
                 _m.id == msg.id, _m.state == msg.state, _m.attempt_id == attempt.id).values(
                 state=ev.status, next_ms=None, claimed_ms=None))
@@ -150,7 +177,6 @@ class EventProcessor:
             if not result.rowcount:
                 hooks = []
         await callbacks.enqueue(conn, hooks)
-        return True
 
     # -- inbound --------------------------------------------------------------------------------
 

@@ -75,9 +75,15 @@ def message_json(row: Any, attempts: list[Any] | None = None) -> dict[str, Any]:
     if row.channel:
         out["channel_identity"] = {"channel": row.channel, "identity": row.identity or "",
                                    "app_id": row.app_id}
+    extensions = getattr(row, "extensions", None) or {}
     if row.direction == "TO_APP":
         out["contact_message"] = row.content
+        if extensions.get("content_safety"):
+            # Extension: the inbound content-safety verdict, when the message looks suspicious.
+            out["content_safety"] = extensions["content_safety"]
     else:
+        if extensions.get("channel_properties"):
+            out["channel_properties"] = extensions["channel_properties"]
         out["app_message"] = row.content
         # Extension: where the engine is with it and every channel it tried.
         out["delivery"] = {

@@ -60,6 +60,20 @@ class MemorySink:
     def statuses(self, channel_message_id: str) -> list[str]:
         return [e.status for e in self.events if isinstance(e, StatusEvent) and e.channel_message_id == channel_message_id]
 
+    def read_watermarks(self, identity: str = PSID) -> list[int]:
+        """The `up_to_ms` of every READ watermark event for `identity`."""
+        return [e.up_to_ms for e in self.events if isinstance(e, StatusEvent) and e.is_watermark
+                and e.status == "READ" and e.identity == identity and e.up_to_ms is not None]
+
+    async def wait_read(self, at_least: int, identity: str = PSID, timeout: float = 5.0) -> int:
+        """The first READ watermark for `identity` covering sends up to `at_least`."""
+        async with asyncio.timeout(timeout):
+            while True:
+                for mark in self.read_watermarks(identity):
+                    if mark >= at_least:
+                        return mark
+                await self._changed.wait()
+
     def inbound(self) -> list[InboundEvent]:
         return [e for e in self.events if isinstance(e, InboundEvent)]
 

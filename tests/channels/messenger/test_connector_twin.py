@@ -24,12 +24,14 @@ async def test_configure_app_registers_webhook_with_the_console(rig: Rig) -> Non
 
 async def test_text_in_window_is_delivered_then_read(rig: Rig) -> None:
     await rig.handset_writes("hello")
+    sent_after = rig.sandbox.clock()
     result = await rig.connector.send(rig.message({"text_message": {"text": "Hi there"}}))
     assert result.channel_message_id.startswith("m_")
     assert result.details["messaging_type"] == "RESPONSE" and result.details["tag"] is None
     delivered = await rig.sink.wait_status(result.channel_message_id, "DELIVERED")
-    await rig.sink.wait_status(result.channel_message_id, "READ")
-    assert rig.sink.statuses(result.channel_message_id) == ["DELIVERED", "READ"]
+    await rig.sink.wait_read(sent_after)
+    assert rig.sink.statuses(result.channel_message_id) == ["DELIVERED"]
+    assert len(rig.sink.read_watermarks()) == 1
     assert delivered.channel == "MESSENGER" and delivered.at_ms > 0
     [received] = rig.sandbox.messages_for(HANDSET)
     assert received.body == "Hi there" and received.channel == "MESSENGER"
@@ -38,19 +40,25 @@ async def test_text_in_window_is_delivered_then_read(rig: Rig) -> None:
 
 
 async def test_read_watermark_covers_every_earlier_message(rig: Rig) -> None:
-    """Reads carry only a watermark: each message sent before it gets its READ, once."""
+    """Reads carry only a watermark: one READ watermark event for the person, covering every
+    message sent before it (the event processor resolves it against the stored sends)."""
     await rig.http.put(f"{rig.graph}/console/settings", json={"read_receipts": False})
     await rig.handset_writes("hello")
     first = await rig.connector.send(rig.message({"text_message": {"text": "one"}}))
     second = await rig.connector.send(rig.message({"text_message": {"text": "two"}}))
     await rig.twin.idle()
     assert rig.sink.statuses(first.channel_message_id) == ["DELIVERED"]
+    assert rig.sink.read_watermarks() == []
     await rig.http.put(f"{rig.graph}/console/settings", json={"read_receipts": True})
+    third_after = rig.sandbox.clock()
     third = await rig.connector.send(rig.message({"text_message": {"text": "three"}}))
-    await rig.sink.wait_status(third.channel_message_id, "READ")
+    mark = await rig.sink.wait_read(third_after)
     await rig.twin.idle()
+    assert rig.sink.read_watermarks() == [mark]
+    [event] = [e for e in rig.sink.events if getattr(e, "up_to_ms", None) == mark]
+    assert event.channel_message_id == "" and event.app_id == APP_ID and event.at_ms == mark
     for result in (first, second, third):
-        assert rig.sink.statuses(result.channel_message_id) == ["DELIVERED", "READ"]
+        assert rig.sink.statuses(result.channel_message_id) == ["DELIVERED"]
 
 
 async def test_outside_window_untagged_refused_before_sending(rig: Rig) -> None:
@@ -198,7 +206,8 @@ async def test_statuses_survive_a_failed_store(rig: Rig) -> None:
     yields every status (watermarks are only noted once stored)."""
     await rig.handset_writes("hi")
     rig.sink.fail_next = 1
+    sent_after = rig.sandbox.clock()
     result = await rig.connector.send(rig.message({"text_message": {"text": "x"}}))
-    await rig.sink.wait_status(result.channel_message_id, "READ")
-    assert rig.sink.statuses(result.channel_message_id) == ["DELIVERED", "READ"]
+    await rig.sink.wait_read(sent_after)
+    assert rig.sink.statuses(result.channel_message_id) == ["DELIVERED"]
     assert rig.twin.webhook_failures == 0 and rig.sink.fail_next == 0

@@ -94,19 +94,19 @@ def test_watermarks_through_the_sent_log() -> None:
     assert [(e.channel_message_id, e.status) for e in delivered if isinstance(e, StatusEvent)] == [
         ("m_2", "DELIVERED"), ("m_1", "DELIVERED")]
     read = parse_webhook(_payload({"read": {"watermark": 2500}}), APP_ID, log=log)
-    assert [(e.channel_message_id, e.status, e.at_ms) for e in read if isinstance(e, StatusEvent)] == [
-        ("m_1", "READ", 2500), ("m_2", "READ", 2500)]
-    assert parse_webhook(_payload({"read": {"watermark": 2600}}), APP_ID, log=log) == []
+    assert read == [StatusEvent("MESSENGER", "", "READ", 2500, identity=PSID, up_to_ms=2500, app_id=APP_ID)]
+    assert read[0].is_watermark
     later = parse_webhook(_payload({"delivery": {"watermark": 9000}}, {"read": {"watermark": 9000}}), APP_ID, log=log)
-    assert [(e.channel_message_id, e.status) for e in later if isinstance(e, StatusEvent)] == [
-        ("m_3", "DELIVERED"), ("m_3", "READ")]
+    assert [(e.channel_message_id, e.status, e.up_to_ms) for e in later if isinstance(e, StatusEvent)] == [
+        ("m_3", "DELIVERED", None), ("", "READ", 9000)]
     assert log.offered(APP_ID, PSID, "yes") == "m_1" and log.offered(APP_ID, PSID, "no") is None
 
 
 def test_without_a_log_delivery_mids_still_count() -> None:
     events = parse_webhook(_payload({"delivery": {"mids": ["m_9"], "watermark": 5}}, {"read": {"watermark": 5}}),
                            APP_ID)
-    assert events == [StatusEvent("MESSENGER", "m_9", "DELIVERED", 5)]
+    assert events == [StatusEvent("MESSENGER", "m_9", "DELIVERED", 5),
+                      StatusEvent("MESSENGER", "", "READ", 5, identity=PSID, up_to_ms=5, app_id=APP_ID)]
 
 
 def test_not_a_page_payload() -> None:

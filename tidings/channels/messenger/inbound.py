@@ -13,7 +13,9 @@ Messaging events (`sender.id` is the person's PSID, `recipient.id` the page):
   fallback links → text); echoes of our own messages (`is_echo`) are skipped;
 - `postback` (a tapped postback button) → `choice_response_message`;
 - `delivery` {`mids`, `watermark`} → DELIVERED for the listed mids and, through the `SentLog`,
-  every message sent to that person up to the watermark; `read` {`watermark`} → READ likewise.
+  every message sent to that person up to the watermark; `read` {`watermark`} → one READ
+  watermark `StatusEvent` (`channel_message_id=""`, `identity`, `up_to_ms`), which the event
+  processor applies to every stored send to that PSID up to then — whichever process sent them.
 """
 
 from __future__ import annotations
@@ -103,11 +105,11 @@ def _events(item: dict[str, Any], app_id: str, log: SentLog | None, marks: list[
         events.extend(StatusEvent(CHANNEL, mid, "DELIVERED", watermark or at) for mid in delivered)
         marks.extend((psid, mid, "DELIVERED") for mid in delivered)
     read = item.get("read")
-    if isinstance(read, dict) and log is not None and _int(read.get("watermark")) is not None:
+    if isinstance(read, dict) and _int(read.get("watermark")) is not None:
+        # One watermark event, resolved from the stored sends by whichever process applies it.
         watermark = _int(read["watermark"]) or 0
-        read_mids = log.read(app_id, psid, watermark)
-        events.extend(StatusEvent(CHANNEL, mid, "READ", watermark) for mid in read_mids)
-        marks.extend((psid, mid, "READ") for mid in read_mids)
+        events.append(StatusEvent(CHANNEL, "", "READ", watermark, identity=psid, up_to_ms=watermark,
+                                  app_id=app_id))
     postback = item.get("postback")
     if isinstance(postback, dict) and postback.get("payload") is not None:
         payload = str(postback["payload"])

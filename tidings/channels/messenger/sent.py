@@ -1,17 +1,16 @@
 """`SentLog`: what the connector sent to each person recently, for Messenger's watermarks and taps.
 
-Messenger reports delivery and reads per conversation, not per message: a `read` event carries
-only a `watermark` (every message sent before it was read) and a `delivery` event a watermark and
-sometimes the `mids`. Quick-reply and postback taps do not say which message offered them. So
-the connector remembers, per (app, PSID), the message ids it sent with their send time and the
-payloads they offered; watermarks turn into one status per remembered message, taps find the
-message that offered the payload. Bounded: the newest `per_recipient` messages of the
-`recipients` people written to most recently.
+Messenger reports delivery per conversation, not per message: a `delivery` event carries a
+`watermark` and sometimes the `mids`. Quick-reply and postback taps do not say which message
+offered them. So the connector remembers, per (app, PSID), the message ids it sent with their
+send time and the payloads they offered; delivery watermarks turn into one status per remembered
+message, taps find the message that offered the payload. Bounded: the newest `per_recipient`
+messages of the `recipients` people written to most recently. (Read watermarks need no memory
+here: they become one watermark `StatusEvent` resolved from the stored sends.)
 
 Every connector instance of a process shares `PROCESS_LOG` (the engine's connector sends, the API's
 instance answers webhooks). In the distributed profile the webhook may reach another process than
-the sender: there delivery events still yield the statuses of the `mids` they list, but a read
-watermark finds nothing to mark.
+the sender: there delivery events still yield the statuses of the `mids` they list.
 """
 
 from __future__ import annotations
@@ -65,10 +64,6 @@ class SentLog:
             if not sent.delivered and watermark is not None and sent.sent_ms <= watermark and sent.mid not in out:
                 out.append(sent.mid)
         return out
-
-    def read(self, app_id: str, psid: str, watermark: int) -> list[str]:
-        """The remembered message ids sent at or before `watermark` not reported read yet."""
-        return [s.mid for s in self._by_key.get((app_id, psid), ()) if not s.read and s.sent_ms <= watermark]
 
     def mark(self, app_id: str, psid: str, mid: str, status: str) -> tuple[bool, bool] | None:
         """Note that `mid` was reported DELIVERED or READ, so later watermarks do not report it
