@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import os
 from collections import OrderedDict, deque
@@ -35,7 +34,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -52,7 +50,16 @@ from tidings.channels.messenger.graph import (
     sign,
     sign_sha1,
 )
-from tidings.sandbox.handsets import Handset, HandsetMessage
+from tidings.sandbox.handsets import Handset
+from tidings.sandbox.platforms.common import (
+    MAX_REMEMBERED,
+    PlatformTwin,
+    app_message,
+    hub_challenge,
+    json_object,
+    json_response,
+    remember,
+)
 from tidings.sandbox.platforms.messenger_payloads import (
     MessengerError,
     Option,
@@ -64,10 +71,6 @@ if TYPE_CHECKING:
     from tidings.sandbox.world import Sandbox
 
 __all__ = ["MessengerTwin", "Page", "create_twin"]
-
-_MAX_REMEMBERED = 10_000
-_WEBHOOK_ATTEMPTS = 3
-
 
 def _mid() -> str:
     return "m_" + base64.urlsafe_b64encode(os.urandom(48)).decode().rstrip("=")
@@ -96,48 +99,22 @@ class Sent:
     options: list[Option] = field(default_factory=list)
 
 
-class MessengerTwin:
+class MessengerTwin(PlatformTwin):
     channel = "MESSENGER"
     name = "messenger"
+    settings = ("delivered_after_ms", "read_after_ms", "read_receipts")
 
     def __init__(self, sandbox: Sandbox, *, clock: Callable[[], int] | None = None,
                  delivered_after_ms: int = 20, read_after_ms: int = 80, read_receipts: bool = True) -> None:
-        self.sandbox = sandbox
-        self.clock = clock or sandbox.clock
+        super().__init__(sandbox, clock)
         self.delivered_after_ms = delivered_after_ms
         self.read_after_ms = read_after_ms
         self.read_receipts = read_receipts
         self.pages: dict[str, Page] = {}
         self.windows: dict[tuple[str, str], int] = {}  # (page id, handset number) -> last message ms
         self.faults: deque[tuple[int, int | None]] = deque()
-        self.webhook_failures = 0
         self.requests: list[dict[str, Any]] = []  # accepted Send API bodies, newest last (bounded)
         self._sent: OrderedDict[str, Sent] = OrderedDict()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._http: httpx.AsyncClient | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=5.0)
-
-    async def stop(self) -> None:
-        tasks, self._tasks = list(self._tasks), set()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        http, self._http = self._http, None
-        if http is not None:
-            await http.aclose()
-
-    async def idle(self, timeout: float = 5.0) -> None:
-        """Wait until every delivery and read callback in flight has been sent."""
-        async with asyncio.timeout(timeout):
-            while self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # -- configuration (the console) ---------------------------------------------------------------
 
@@ -173,7 +150,7 @@ class MessengerTwin:
 
     async def _messages(self, request: Request) -> Response:
         try:
-            return _json(await self._send(request))
+            return json_response(await self._send(request))
         except MessengerError as exc:
             return _error(exc)
 
@@ -221,11 +198,9 @@ class MessengerTwin:
         rendered = render(body["message"])
         mid = _mid()
         self.requests.append(body)
-        del self.requests[:-_MAX_REMEMBERED]
-        self._remember(Sent(mid, page.page_id, handset.number, rendered.options))
-        task = asyncio.create_task(self._deliver(page, handset, psid, mid, body, rendered.text))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        del self.requests[:-MAX_REMEMBERED]
+        remember(self._sent, mid, Sent(mid, page.page_id, handset.number, rendered.options))
+        self.spawn(self._deliver(page, handset, psid, mid, body, rendered.text))
         return {"recipient_id": psid, "message_id": mid}
 
     def _check_window(self, page: Page, handset: Handset, messaging_type: str | None, tag: Any) -> None:
@@ -246,13 +221,13 @@ class MessengerTwin:
             node = request.path_params["node"]
             if node == "me":
                 page = self._page(request, "me")
-                return _json({"name": page.name, "id": page.page_id})
+                return json_response({"name": page.name, "id": page.page_id})
             self._page(request, "me")
             handset = self.sandbox.handsets.by_identity(self.channel, node)
             if handset is None or self.channel not in handset.capabilities:
                 raise MessengerError(ErrorCode.INVALID_PARAMETER, f"Unsupported get request. Object with ID "
                                      f"'{node}' does not exist", subcode=33)
-            return _json({"first_name": "Sandbox", "last_name": handset.number, "id": node})
+            return json_response({"first_name": "Sandbox", "last_name": handset.number, "id": node})
         except MessengerError as exc:
             return _error(exc)
 
@@ -261,10 +236,9 @@ class MessengerTwin:
     async def _deliver(self, page: Page, handset: Handset, psid: str, mid: str, body: dict[str, Any],
                        shown: str) -> None:
         await asyncio.sleep(self.delivered_after_ms / 1000)
-        self.sandbox.handsets.receive(handset, HandsetMessage(
-            sender=page.page_id, recipient=handset.number, body=shown, encoding="UTF-8", segments=1,
-            received_at_ms=self.clock(), flash=False, message_id=mid, channel=self.channel,
-            content={k: v for k, v in body.items() if k != "access_token"}))
+        self.sandbox.handsets.receive(handset, app_message(
+            sender=page.page_id, recipient=handset.number, body=shown, at_ms=self.clock(), message_id=mid,
+            channel=self.channel, content={k: v for k, v in body.items() if k != "access_token"}))
         await self._webhook(page, {"sender": {"id": psid}, "recipient": {"id": page.page_id},
                                    "delivery": {"mids": [mid], "watermark": self.clock()}})
         if self.read_receipts:
@@ -272,11 +246,6 @@ class MessengerTwin:
             now = self.clock()
             await self._webhook(page, {"sender": {"id": psid}, "recipient": {"id": page.page_id},
                                        "timestamp": now, "read": {"watermark": now}})
-
-    def _remember(self, sent: Sent) -> None:
-        self._sent[sent.mid] = sent
-        while len(self._sent) > _MAX_REMEMBERED:
-            self._sent.popitem(last=False)
 
     async def _webhook(self, page: Page, event: dict[str, Any]) -> None:
         """POST one messaging event to the page's webhook, signed like Meta signs it; a few retries."""
@@ -286,17 +255,7 @@ class MessengerTwin:
         body = orjson.dumps({"object": "page", "entry": [{"id": page.page_id, "time": now, "messaging": [event]}]})
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(page.app_secret, body),
                    SIGNATURE_HEADER_SHA1: sign_sha1(page.app_secret, body)}
-        await self.start()
-        assert self._http is not None
-        for attempt in range(_WEBHOOK_ATTEMPTS):
-            try:
-                response = await self._http.post(page.webhook_url, content=body, headers=headers)
-                if response.status_code < 300:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.05 * 4**attempt)
-        self.webhook_failures += 1
+        await self.post_webhook(page.webhook_url, body, headers)
 
     # -- the handset side --------------------------------------------------------------------------
 
@@ -348,9 +307,9 @@ class MessengerTwin:
 
     async def _inbound(self, page: Page, handset: Handset, event: dict[str, Any], mid: str, shown: str) -> None:
         self.windows[(page.page_id, handset.number)] = self.clock()
-        self.sandbox.handsets.record_sent(handset, HandsetMessage(
-            sender=handset.number, recipient=page.page_id, body=shown, encoding="UTF-8", segments=1,
-            received_at_ms=self.clock(), flash=False, message_id=mid, channel=self.channel, content=event))
+        self.sandbox.handsets.record_sent(handset, app_message(
+            sender=handset.number, recipient=page.page_id, body=shown, at_ms=self.clock(), message_id=mid,
+            channel=self.channel, content=event))
         await self._webhook(page, event)
 
     # -- console -----------------------------------------------------------------------------------
@@ -360,57 +319,37 @@ class MessengerTwin:
         if request.method == "GET":
             page = self.pages.get(page_id)
             if page is None:
-                return _json({"error": {"message": f"unknown page {page_id}"}}, 404)
-            return _json(_page_json(page))
-        body = await _body(request)
+                return json_response({"error": {"message": f"unknown page {page_id}"}}, 404)
+            return json_response(_pagejson_response(page))
+        body = await json_object(request)
         token = body.get("access_token")
         if not isinstance(token, str) or not token:
             return _error(MessengerError(ErrorCode.INVALID_PARAMETER, "access_token is required"))
         page = self.register(page_id, access_token=token, app_secret=str(body.get("app_secret") or ""),
                              webhook_url=body.get("webhook_url") or None,
                              verify_token=body.get("verify_token") or None, name=body.get("name") or None)
-        return _json(_page_json(page))
+        return json_response(_pagejson_response(page))
 
     async def _console_verify(self, request: Request) -> Response:
         page = self.pages.get(request.path_params["page_id"])
         if page is None or not page.webhook_url:
             return _error(MessengerError(ErrorCode.INVALID_PARAMETER, "no webhook URL is registered"))
-        challenge = str(int.from_bytes(os.urandom(4), "big"))
-        await self.start()
-        assert self._http is not None
-        try:
-            response = await self._http.get(page.webhook_url, params={
-                "hub.mode": "subscribe", "hub.verify_token": page.verify_token or "", "hub.challenge": challenge})
-        except httpx.HTTPError as exc:
-            return _error(MessengerError(2200, f"Callback verification failed: {exc!r}"))
-        if response.status_code != 200 or response.text != challenge:
-            return _error(MessengerError(2200, "Callback verification failed with the following errors: "
-                                               f"HTTP Status Code = {response.status_code}; "
-                                               "the response did not match the challenge"))
-        return _json({"success": True})
-
-    async def _console_settings(self, request: Request) -> Response:
-        if request.method == "PUT":
-            body = await _body(request)
-            for key in ("delivered_after_ms", "read_after_ms"):
-                if isinstance(body.get(key), int) and body[key] >= 0:
-                    setattr(self, key, body[key])
-            if isinstance(body.get("read_receipts"), bool):
-                self.read_receipts = body["read_receipts"]
-        return _json({"delivered_after_ms": self.delivered_after_ms, "read_after_ms": self.read_after_ms,
-                      "read_receipts": self.read_receipts})
+        failure = await hub_challenge(self.http(), page.webhook_url, page.verify_token)
+        if failure is not None:
+            return _error(MessengerError(2200, failure))
+        return json_response({"success": True})
 
     async def _console_faults(self, request: Request) -> Response:
-        body = await _body(request)
+        body = await json_object(request)
         code, subcode, count = body.get("code"), body.get("subcode"), body.get("count", 1)
         if not isinstance(code, int) or not isinstance(count, int) or count < 0 \
                 or not (subcode is None or isinstance(subcode, int)):
             return _error(MessengerError(ErrorCode.INVALID_PARAMETER, "code (int), subcode (int) and count (int)"))
         self.faults.extend([(code, subcode)] * count)
-        return _json({"pending": [list(f) for f in self.faults]})
+        return json_response({"pending": [list(f) for f in self.faults]})
 
 
-def _page_json(page: Page) -> dict[str, Any]:
+def _pagejson_response(page: Page) -> dict[str, Any]:
     return {"id": page.page_id, "name": page.name, "webhook_url": page.webhook_url,
             "verify_token_set": bool(page.verify_token), "app_secret_set": bool(page.app_secret)}
 
@@ -432,20 +371,8 @@ def _auth_error() -> MessengerError:
     return MessengerError(ErrorCode.ACCESS_TOKEN, http_status=401)
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _json(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
-
-
 def _error(exc: MessengerError) -> Response:
-    return _json(error_body(exc.code, exc.subcode, message=exc.message), exc.http_status)
+    return json_response(error_body(exc.code, exc.subcode, message=exc.message), exc.http_status)
 
 
 def create_twin(sandbox: Sandbox, *, clock: Callable[[], int] | None = None) -> MessengerTwin:

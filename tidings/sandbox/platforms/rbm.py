@@ -46,8 +46,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tidings.sandbox.handsets import Handset, HandsetMessage, InvalidNumber, normalize_number
-from tidings.sandbox.platforms.rbm_content import TRAFFIC_TYPES, content_error, display_text, suggestions_of
+from tidings.sandbox.handsets import Handset, InvalidNumber, normalize_number
+from tidings.sandbox.platforms.common import PlatformTwin, app_message, json_response
+from tidings.sandbox.platforms.rbm_content import (
+    TRAFFIC_TYPES,
+    content_error,
+    display_text,
+    suggestions_of,
+)
 
 if TYPE_CHECKING:
     from tidings.sandbox.world import Sandbox
@@ -83,24 +89,19 @@ def _iso(at_ms: int) -> str:
     return datetime.fromtimestamp(at_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _json(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
-
-
 def _error(exc: RbmError) -> Response:
-    return _json({"error": {"code": exc.code, "message": exc.message,
+    return json_response({"error": {"code": exc.code, "message": exc.message,
                             "status": _STATUS.get(exc.code, "UNKNOWN")}}, exc.code)
 
 
-class RbmTwin:
+class RbmTwin(PlatformTwin):
     channel = "RCS"
     name = "rbm"
 
     def __init__(self, sandbox: Sandbox, *, clock: Callable[[], int] | None = None,
                  delivered_after_ms: int = 20, read_after_ms: int | None = 100,
                  webhook_attempts: int = 8, webhook_backoff_s: float = 0.05) -> None:
-        self.sandbox = sandbox
-        self.clock = clock or sandbox.clock
+        super().__init__(sandbox, clock)
         self.delivered_after_ms = delivered_after_ms
         self.read_after_ms = read_after_ms
         self.webhook_attempts = webhook_attempts
@@ -111,9 +112,7 @@ class RbmTwin:
         self.offline: set[str] = set()  # RCS users whose phone is off: messages wait (see _put_user)
         self.pending: dict[tuple[str, str], asyncio.Task[None]] = {}  # accepted, not yet delivered
         self._queue: asyncio.Queue[tuple[RbmAgent, dict[str, Any]]] = asyncio.Queue()
-        self._tasks: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
-        self._http: httpx.AsyncClient | None = None
         self._publish_ids = itertools.count(int(self.clock()))
 
     # -- configuration ---------------------------------------------------------------------------
@@ -131,7 +130,7 @@ class RbmTwin:
         agent = self.agents[agent_id]
         secret = secrets.token_hex(8)
         try:
-            response = await self._client().post(url, content=orjson.dumps({"clientToken": client_token,
+            response = await self.http().post(url, content=orjson.dumps({"clientToken": client_token,
                                                                              "secret": secret}),
                                                   headers={"Content-Type": "application/json"})
         except httpx.HTTPError as exc:
@@ -143,26 +142,17 @@ class RbmTwin:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=5.0)
-        return self._http
-
     async def start(self) -> None:
         if self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._deliver_webhooks())
 
     async def stop(self) -> None:
-        tasks = [*self._tasks, *([self._worker] if self._worker else [])]
-        self._worker = None
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+                await worker
+        await super().stop()
 
     async def idle(self, timeout: float = 5.0) -> None:
         """Wait until every scheduled event went out to its webhook (messages held for offline
@@ -229,15 +219,15 @@ class RbmTwin:
         message = {"name": f"phones/{handset.number}/agentMessages/{message_id}", "sendTime": _iso(now),
                    "contentMessage": content, **({"messageTrafficType": traffic} if traffic else {})}
         self.sent[(agent.agent_id, message_id)] = message
-        self.pending[(agent.agent_id, message_id)] = self._spawn(self._deliver(agent, handset, message_id, content))
-        return _json(message)
+        self.pending[(agent.agent_id, message_id)] = self.spawn(self._deliver(agent, handset, message_id, content))
+        return json_response(message)
 
     async def _capabilities(self, request: Request) -> Response:
         self._authorise(request)
         if not request.query_params.get("requestId"):
             raise RbmError(400, "requestId is required")
         self._handset(request)
-        return _json({"features": FEATURES})
+        return json_response({"features": FEATURES})
 
     async def _create_event(self, request: Request) -> Response:
         agent = self._authorise(request)
@@ -255,7 +245,7 @@ class RbmTwin:
         agent.events.append({**event, "phone": handset.number})
         if event_type == "READ":
             self.read_by_agent.add(body["messageId"])
-        return _json(event)
+        return json_response(event)
 
     async def _put_agent(self, request: Request) -> Response:
         body = await _body(request)
@@ -268,13 +258,13 @@ class RbmTwin:
                     or not isinstance(webhook.get("clientToken"), str) or not webhook["clientToken"]:
                 raise RbmError(400, "webhook must be {\"url\": ..., \"clientToken\": ...}")
             await self.set_webhook(agent.agent_id, webhook["url"], webhook["clientToken"])
-        return _json(_agent_json(agent))
+        return json_response(_agentjson_response(agent))
 
     async def _get_agent(self, request: Request) -> Response:
         agent = self.agents.get(request.path_params["agent_id"])
         if agent is None:
             raise RbmError(404, "Requested entity was not found.")
-        return _json({**_agent_json(agent), "events": agent.events})
+        return json_response({**_agentjson_response(agent), "events": agent.events})
 
     def routes(self) -> list[BaseRoute]:
         def endpoint(function: Callable[[Request], Any]) -> Callable[[Request], Any]:
@@ -316,9 +306,9 @@ class RbmTwin:
         else:
             payload["text"] = body or ""
             shown = body or ""
-        self.sandbox.handsets.record_sent(handset, HandsetMessage(
-            sender=handset.number, recipient=to, body=shown, encoding="UTF-8", segments=1, received_at_ms=now,
-            flash=False, message_id=message_id, channel=self.channel, content=payload))
+        self.sandbox.handsets.record_sent(handset, app_message(
+            sender=handset.number, recipient=to, body=shown, at_ms=now, message_id=message_id,
+            channel=self.channel, content=payload))
         self._queue.put_nowait((agent, payload))
         return message_id
 
@@ -343,22 +333,15 @@ class RbmTwin:
 
     # -- events to the webhook -------------------------------------------------------------------
 
-    def _spawn(self, coro: Any) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
     async def _deliver(self, agent: RbmAgent, handset: Handset, message_id: str, content: dict[str, Any]) -> None:
         """Store-and-forward: the message reaches the phone once it is online (until revoked),
         then DELIVERED, then READ."""
         while not self.online(handset.number):
             await asyncio.sleep(OFFLINE_POLL_S)
         self.pending.pop((agent.agent_id, message_id), None)
-        self.sandbox.handsets.receive(handset, HandsetMessage(
-            sender=agent.agent_id, recipient=handset.number, body=display_text(content), encoding="UTF-8",
-            segments=1, received_at_ms=self.clock(), flash=False, message_id=message_id, channel=self.channel,
-            content=content))
+        self.sandbox.handsets.receive(handset, app_message(
+            sender=agent.agent_id, recipient=handset.number, body=display_text(content), at_ms=self.clock(),
+            message_id=message_id, channel=self.channel, content=content))
         await asyncio.sleep(self.delivered_after_ms / 1000)
         self._queue.put_nowait((agent, self._event(agent, handset.number, message_id, "DELIVERED")))
         if self.read_after_ms is not None:
@@ -373,7 +356,7 @@ class RbmTwin:
         if task is None:
             raise RbmError(404, "Requested entity was not found.")
         task.cancel()
-        return _json({})
+        return json_response({})
 
     async def _put_user(self, request: Request) -> Response:
         """Console for the sandbox: `{"online": false}` keeps a user's RCS messages undelivered
@@ -389,7 +372,7 @@ class RbmTwin:
             self.offline.discard(number)
         else:
             self.offline.add(number)
-        return _json({"phone": number, "online": body["online"]})
+        return json_response({"phone": number, "online": body["online"]})
 
     def _event(self, agent: RbmAgent, phone: str, message_id: str, event_type: str) -> dict[str, Any]:
         return {"senderPhoneNumber": phone, "eventType": event_type, "eventId": f"Ev{uuid.uuid4().hex[:22]}",
@@ -420,7 +403,7 @@ class RbmTwin:
         delay = self.webhook_backoff_s
         for attempt in range(1, self.webhook_attempts + 1):
             try:
-                response = await self._client().post(agent.webhook_url, content=body, headers={
+                response = await self.http().post(agent.webhook_url, content=body, headers={
                     "Content-Type": "application/json", "X-Goog-Signature": signature})
                 if response.status_code == httpx.codes.OK:
                     return
@@ -432,7 +415,7 @@ class RbmTwin:
         log.warning("RBM webhook %s: event dropped after %d attempts", agent.webhook_url, self.webhook_attempts)
 
 
-def _agent_json(agent: RbmAgent) -> dict[str, Any]:
+def _agentjson_response(agent: RbmAgent) -> dict[str, Any]:
     return {"agentId": agent.agent_id, "webhook": {"url": agent.webhook_url} if agent.webhook_url else None}
 
 

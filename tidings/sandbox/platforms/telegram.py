@@ -27,7 +27,6 @@ delivery or read receipts, so neither does the twin. A handset's messages and bu
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import os
@@ -37,7 +36,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-import httpx
 import orjson
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -49,7 +47,14 @@ from tidings.channels.telegram.botapi import (
     secret_token_valid,
     token_valid,
 )
-from tidings.sandbox.handsets import Handset, HandsetMessage
+from tidings.sandbox.handsets import Handset
+from tidings.sandbox.platforms.common import (
+    PlatformTwin,
+    app_message,
+    json_object,
+    json_response,
+    remember,
+)
 from tidings.sandbox.platforms.telegram_render import (
     MEDIA_METHODS,
     SEND_METHODS,
@@ -65,8 +70,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Bot", "TelegramTwin", "create_twin"]
 
-_WEBHOOK_ATTEMPTS = 3
-_MAX_REMEMBERED = 10_000
 _JSON_PARAMS = ("reply_markup", "media", "allowed_updates", "chat_id", "latitude", "longitude")
 
 
@@ -92,14 +95,14 @@ class Sent:
     message: dict[str, Any]
 
 
-class TelegramTwin:
+class TelegramTwin(PlatformTwin):
     channel = "TELEGRAM"
     name = "telegram"
+    settings = ("require_start",)
 
     def __init__(self, sandbox: Sandbox, *, clock: Callable[[], int] | None = None,
                  require_start: bool = False) -> None:
-        self.sandbox = sandbox
-        self.clock = clock or sandbox.clock
+        super().__init__(sandbox, clock)
         self.require_start = require_start
         self.bots: dict[int, Bot] = {}
         self.revoked: set[str] = set()
@@ -107,31 +110,11 @@ class TelegramTwin:
         self.started: set[tuple[int, int]] = set()
         self.faults: deque[BotApiFault] = deque()
         self.answered: list[str] = []
-        self.webhook_failures = 0
         self._callbacks: dict[str, int] = {}  # unanswered callback query id -> bot id
         self._message_ids: dict[tuple[int, int], int] = {}
         self._sent: OrderedDict[tuple[int, int, int], Sent] = OrderedDict()
         self._files: dict[str, tuple[str, str]] = {}  # file_id -> (url, file_path)
         self._file_seq = itertools.count(1)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._http: httpx.AsyncClient | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=5.0)
-
-    async def stop(self) -> None:
-        tasks, self._tasks = list(self._tasks), set()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        http, self._http = self._http, None
-        if http is not None:
-            await http.aclose()
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -176,7 +159,7 @@ class TelegramTwin:
             params = await _params(request)
             return _ok(await self._dispatch(bot, request.path_params["method"], params))
         except BotApiFault as exc:
-            return _json(error_body(exc.error_code, exc.detail, retry_after=exc.retry_after), exc.error_code)
+            return json_response(error_body(exc.error_code, exc.detail, retry_after=exc.retry_after), exc.error_code)
 
     async def _dispatch(self, bot: Bot, method: str, params: dict[str, Any]) -> Any:
         if method in SEND_METHODS:
@@ -291,17 +274,14 @@ class TelegramTwin:
         message_id = self._message_ids[key] = self._message_ids.get(key, 0) + 1
         message = {"message_id": message_id, "from": bot.user(), "chat": _chat(chat, handset),
                    "date": self.clock() // 1000, **fields}
-        self._sent[(bot.bot_id, chat, message_id)] = Sent(bot.bot_id, chat, message)
-        while len(self._sent) > _MAX_REMEMBERED:
-            self._sent.popitem(last=False)
+        remember(self._sent, (bot.bot_id, chat, message_id), Sent(bot.bot_id, chat, message))
         return message
 
     def _deliver(self, bot: Bot, handset: Handset, method: str, params: dict[str, Any],
                  message: dict[str, Any]) -> None:
-        self.sandbox.handsets.receive(handset, HandsetMessage(
+        self.sandbox.handsets.receive(handset, app_message(
             sender="@" + bot.username, recipient=handset.number, body=handset_text(method, params),
-            encoding="UTF-8", segments=1, received_at_ms=self.clock(), flash=False,
-            message_id=f"{message['chat']['id']}:{message['message_id']}", channel=self.channel,
+            at_ms=self.clock(), message_id=f"{message['chat']['id']}:{message['message_id']}", channel=self.channel,
             content={"method": method, "message": message, **({"media": params["media"]}
                                                               if method == "sendMediaGroup" else {})}))
 
@@ -314,12 +294,12 @@ class TelegramTwin:
         try:
             self.bot(request.path_params["token"])
         except BotApiFault as exc:
-            return _json(error_body(exc.error_code, exc.detail), exc.error_code)
+            return json_response(error_body(exc.error_code, exc.detail), exc.error_code)
         path = request.path_params["path"]
         for url, file_path in self._files.values():
             if file_path == path:
                 return RedirectResponse(url, status_code=302)
-        return _json(error_body(404, ""), 404)
+        return json_response(error_body(404, ""), 404)
 
     # -- the handset side --------------------------------------------------------------------------
 
@@ -378,10 +358,9 @@ class TelegramTwin:
 
     async def _update(self, bot: Bot, kind: str, payload: dict[str, Any], handset: Handset, shown: str) -> None:
         update = {"update_id": next(bot.update_ids), kind: payload}
-        self.sandbox.handsets.record_sent(handset, HandsetMessage(
-            sender=handset.number, recipient="@" + bot.username, body=shown, encoding="UTF-8", segments=1,
-            received_at_ms=self.clock(), flash=False, message_id=str(update["update_id"]), channel=self.channel,
-            content=update))
+        self.sandbox.handsets.record_sent(handset, app_message(
+            sender=handset.number, recipient="@" + bot.username, body=shown, at_ms=self.clock(),
+            message_id=str(update["update_id"]), channel=self.channel, content=update))
         if bot.allowed_updates and kind not in bot.allowed_updates:
             return
         if not bot.webhook_url:
@@ -396,39 +375,22 @@ class TelegramTwin:
         headers = {"Content-Type": "application/json"}
         if bot.secret_token:
             headers[SECRET_HEADER] = bot.secret_token
-        await self.start()
-        assert self._http is not None
-        for attempt in range(_WEBHOOK_ATTEMPTS):
-            try:
-                response = await self._http.post(bot.webhook_url, content=body, headers=headers)
-                if response.status_code < 300:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.05 * 4**attempt)
-        self.webhook_failures += 1
+        await self.post_webhook(bot.webhook_url, body, headers)
 
     # -- console -----------------------------------------------------------------------------------
 
-    async def _console_settings(self, request: Request) -> Response:
-        if request.method == "PUT":
-            body = await _json_body(request)
-            if isinstance(body.get("require_start"), bool):
-                self.require_start = body["require_start"]
-        return _json({"require_start": self.require_start})
-
     async def _console_faults(self, request: Request) -> Response:
-        body = await _json_body(request)
+        body = await json_object(request)
         code, count = body.get("error_code"), body.get("count", 1)
         retry_after = body.get("retry_after")
         if not isinstance(code, int) or not isinstance(count, int) or count < 0:
-            return _json(error_body(400, "error_code (int) and count (int) are required"), 400)
+            return json_response(error_body(400, "error_code (int) and count (int) are required"), 400)
         if code == 429 and not isinstance(retry_after, int):
             retry_after = 1
         detail = str(body.get("description") or ("retry after " + str(retry_after) if code == 429 else ""))
         self.faults.extend(BotApiFault(code, detail, retry_after=retry_after if code == 429 else None)
                            for _ in range(count))
-        return _json({"pending": len(self.faults)})
+        return json_response({"pending": len(self.faults)})
 
     async def _console_block(self, request: Request) -> Response:
         key = (int(request.path_params["bot_id"]), int(request.path_params["chat_id"]))
@@ -436,7 +398,7 @@ class TelegramTwin:
             self.blocked.add(key)
         else:
             self.blocked.discard(key)
-        return _json({"blocked": key in self.blocked})
+        return json_response({"blocked": key in self.blocked})
 
 
 def _user(chat: int, handset: Handset) -> dict[str, Any]:
@@ -468,20 +430,8 @@ async def _params(request: Request) -> dict[str, Any]:
     return params
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _json(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
-
-
 def _ok(result: Any) -> Response:
-    return _json({"ok": True, "result": result})
+    return json_response({"ok": True, "result": result})
 
 
 def create_twin(sandbox: Sandbox, *, clock: Callable[[], int] | None = None) -> TelegramTwin:

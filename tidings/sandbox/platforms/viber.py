@@ -25,7 +25,6 @@ the button's ActionBody as a text message, `silent` as the button says).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
 import re
@@ -35,7 +34,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -50,7 +48,16 @@ from tidings.channels.viber.restapi import (
     sign,
 )
 from tidings.channels.viber.transcode import decode_action_body
-from tidings.sandbox.handsets import Handset, HandsetMessage
+from tidings.sandbox.handsets import Handset
+from tidings.sandbox.platforms.common import (
+    WEBHOOK_ATTEMPTS,
+    PlatformTwin,
+    app_message,
+    json_object,
+    json_response,
+    post_with_retries,
+    remember,
+)
 from tidings.sandbox.platforms.viber_render import (
     ViberFault,
     buttons_of,
@@ -64,8 +71,6 @@ if TYPE_CHECKING:
 __all__ = ["Account", "ViberTwin", "create_twin"]
 
 _TOKEN = re.compile(r"^[A-Za-z0-9-]{16,}$")
-_WEBHOOK_ATTEMPTS = 3
-_MAX_REMEMBERED = 10_000
 CHAT_HOSTNAME = "SN-CHAT-05_"
 USER_API_VERSION = 10
 
@@ -88,14 +93,14 @@ class Sent:
     body: dict[str, Any]
 
 
-class ViberTwin:
+class ViberTwin(PlatformTwin):
     channel = "VIBER"
     name = "viber"
+    settings = ("delivered_after_ms", "seen_after_ms", "read_receipts")
 
     def __init__(self, sandbox: Sandbox, *, clock: Callable[[], int] | None = None,
                  delivered_after_ms: int = 20, seen_after_ms: int = 80, read_receipts: bool = True) -> None:
-        self.sandbox = sandbox
-        self.clock = clock or sandbox.clock
+        super().__init__(sandbox, clock)
         self.delivered_after_ms = delivered_after_ms
         self.seen_after_ms = seen_after_ms
         self.read_receipts = read_receipts
@@ -103,33 +108,7 @@ class ViberTwin:
         self.revoked: set[str] = set()
         self.unsubscribed: set[tuple[str, str]] = set()  # (account id, user id)
         self.faults: deque[tuple[int, int]] = deque()  # (HTTP status, Viber status)
-        self.webhook_failures = 0
         self._sent: OrderedDict[int, Sent] = OrderedDict()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._http: httpx.AsyncClient | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=5.0)
-
-    async def stop(self) -> None:
-        tasks, self._tasks = list(self._tasks), set()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        http, self._http = self._http, None
-        if http is not None:
-            await http.aclose()
-
-    async def idle(self, timeout: float = 5.0) -> None:
-        """Wait until every callback in flight has been sent."""
-        async with asyncio.timeout(timeout):
-            while self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -178,9 +157,9 @@ class ViberTwin:
                 result = await handler(account, body)
                 if isinstance(result, Response):
                     return result
-                return _json({"status": 0, "status_message": "ok", **result})
+                return json_response({"status": 0, "status_message": "ok", **result})
             except ViberFault as exc:
-                return _json({"status": exc.status, "status_message": exc.status_message})
+                return json_response({"status": exc.status, "status_message": exc.status_message})
         return endpoint
 
     async def _set_webhook(self, account: Account, body: dict[str, Any]) -> dict[str, Any]:
@@ -214,15 +193,15 @@ class ViberTwin:
         if self.faults:
             http_status, status = self.faults.popleft()
             if http_status != 200:
-                return _json({"error": "Service Unavailable"}, http_status)
+                return json_response({"error": "Service Unavailable"}, http_status)
             raise ViberFault(status, STATUS_MESSAGES.get(status, "generalError"))
         if account.webhook_url is None:
             raise ViberFault(Status.WEBHOOK_NOT_SET, STATUS_MESSAGES[Status.WEBHOOK_NOT_SET])
         validate(body)
         handset = self._subscriber(account, str(body["receiver"]))
         token = _message_token()
-        self._remember(Sent(account.account_id, str(body["receiver"]), token, body))
-        self._spawn(self._deliver(account, handset, token, body))
+        remember(self._sent, token, Sent(account.account_id, str(body["receiver"]), token, body))
+        self.spawn(self._deliver(account, handset, token, body))
         return {"message_token": token, "chat_hostname": CHAT_HOSTNAME, "billing_status": 1}
 
     def _subscriber(self, account: Account, user_id: str) -> Handset:
@@ -233,23 +212,12 @@ class ViberTwin:
 
     # -- what happens after a send -----------------------------------------------------------------
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _remember(self, sent: Sent) -> None:
-        self._sent[sent.message_token] = sent
-        while len(self._sent) > _MAX_REMEMBERED:
-            self._sent.popitem(last=False)
-
     async def _deliver(self, account: Account, handset: Handset, token: int, body: dict[str, Any]) -> None:
         user_id = str(body["receiver"])
         await asyncio.sleep(self.delivered_after_ms / 1000)
-        self.sandbox.handsets.receive(handset, HandsetMessage(
-            sender=account.name, recipient=handset.number, body=handset_text(body), encoding="UTF-8",
-            segments=1, received_at_ms=self.clock(), flash=False, message_id=str(token), channel=self.channel,
-            content=body))
+        self.sandbox.handsets.receive(handset, app_message(
+            sender=account.name, recipient=handset.number, body=handset_text(body), at_ms=self.clock(),
+            message_id=str(token), channel=self.channel, content=body))
         await self._event(account, "delivered", {"message_token": token, "user_id": user_id})
         if self.read_receipts:
             await asyncio.sleep(self.seen_after_ms / 1000)
@@ -271,23 +239,11 @@ class ViberTwin:
         if await self._post(account.token, account.webhook_url, callback) != 200:
             self.webhook_failures += 1
 
-    async def _post(self, token: str, url: str, callback: dict[str, Any], attempts: int = _WEBHOOK_ATTEMPTS) -> int:
+    async def _post(self, token: str, url: str, callback: dict[str, Any], attempts: int = WEBHOOK_ATTEMPTS) -> int:
         """POST a callback signed with the account token; the last HTTP status (0: unreachable)."""
         body = orjson.dumps(callback)
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(token, body)}
-        await self.start()
-        assert self._http is not None
-        status = 0
-        for attempt in range(attempts):
-            try:
-                status = (await self._http.post(url, content=body, headers=headers)).status_code
-                if status == 200:
-                    return status
-            except httpx.HTTPError:
-                status = 0
-            if attempt < attempts - 1:
-                await asyncio.sleep(0.05 * 4**attempt)
-        return status
+        return await post_with_retries(self.http(), url, body, headers, attempts=attempts, accept=(200,))
 
     # -- the handset side --------------------------------------------------------------------------
 
@@ -342,34 +298,23 @@ class ViberTwin:
         token = _message_token()
         callback = {"event": "message", "timestamp": self.clock(), "chat_hostname": CHAT_HOSTNAME,
                     "message_token": token, "sender": self._user(handset), "message": message, "silent": silent}
-        self.sandbox.handsets.record_sent(handset, HandsetMessage(
-            sender=handset.number, recipient=account.name, body=shown, encoding="UTF-8", segments=1,
-            received_at_ms=self.clock(), flash=False, message_id=str(token), channel=self.channel, content=callback))
+        self.sandbox.handsets.record_sent(handset, app_message(
+            sender=handset.number, recipient=account.name, body=shown, at_ms=self.clock(), message_id=str(token),
+            channel=self.channel, content=callback))
         if account.webhook_url is not None and await self._post(account.token, account.webhook_url, callback) != 200:
             self.webhook_failures += 1
         return str(token)
 
     # -- console -----------------------------------------------------------------------------------
 
-    async def _console_settings(self, request: Request) -> Response:
-        if request.method == "PUT":
-            body = await _json_body(request)
-            for key in ("delivered_after_ms", "seen_after_ms"):
-                if isinstance(body.get(key), int) and body[key] >= 0:
-                    setattr(self, key, body[key])
-            if isinstance(body.get("read_receipts"), bool):
-                self.read_receipts = body["read_receipts"]
-        return _json({"delivered_after_ms": self.delivered_after_ms, "seen_after_ms": self.seen_after_ms,
-                      "read_receipts": self.read_receipts})
-
     async def _console_faults(self, request: Request) -> Response:
-        body = await _json_body(request)
+        body = await json_object(request)
         status, http_status, count = body.get("status", 0), body.get("http_status", 200), body.get("count", 1)
         if not all(isinstance(x, int) for x in (status, http_status, count)) or count < 0 or \
                 (status == 0 and http_status == 200):
-            return _json({"error": "give status (non-zero) or http_status (not 200), and count"}, 400)
+            return json_response({"error": "give status (non-zero) or http_status (not 200), and count"}, 400)
         self.faults.extend([(http_status, status)] * count)
-        return _json({"pending": len(self.faults)})
+        return json_response({"pending": len(self.faults)})
 
     async def _console_unsubscribe(self, request: Request) -> Response:
         key = (request.path_params["account_id"], request.path_params["user_id"])
@@ -377,23 +322,11 @@ class ViberTwin:
             self.unsubscribed.add(key)
         else:
             self.unsubscribed.discard(key)
-        return _json({"unsubscribed": key in self.unsubscribed})
+        return json_response({"unsubscribed": key in self.unsubscribed})
 
 
 def _message_token() -> int:
     return int.from_bytes(os.urandom(8), "big") >> 1
-
-
-async def _json_body(request: Request) -> dict[str, Any]:
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _json(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
 
 
 def create_twin(sandbox: Sandbox, *, clock: Callable[[], int] | None = None) -> ViberTwin:

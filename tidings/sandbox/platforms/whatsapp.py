@@ -26,14 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import os
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -49,7 +47,15 @@ from tidings.channels.whatsapp.graph import (
     sign,
     sign_sha1,
 )
-from tidings.sandbox.handsets import Handset, HandsetMessage, InvalidNumber
+from tidings.sandbox.handsets import Handset, InvalidNumber
+from tidings.sandbox.platforms.common import (
+    PlatformTwin,
+    app_message,
+    hub_challenge,
+    json_object,
+    json_response,
+    remember,
+)
 from tidings.sandbox.platforms.whatsapp_payloads import Option, Rendered, render
 from tidings.sandbox.platforms.whatsapp_templates import GraphError, TemplateRegistry
 
@@ -59,8 +65,6 @@ if TYPE_CHECKING:
 __all__ = ["WhatsAppTwin", "create_twin"]
 
 _VERSION_PREFIX = "v"
-_MAX_REMEMBERED = 10_000
-_WEBHOOK_ATTEMPTS = 3
 _ERROR_DOCS = "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"
 _FAILURE_DETAILS = {
     ErrorCode.UNDELIVERABLE: "Message Undeliverable.",
@@ -97,14 +101,14 @@ class Sent:
     options: list[Option] = field(default_factory=list)
 
 
-class WhatsAppTwin:
+class WhatsAppTwin(PlatformTwin):
     channel = "WHATSAPP"
     name = "whatsapp"
+    settings = ("delivered_after_ms", "read_after_ms", "read_receipts")
 
     def __init__(self, sandbox: Sandbox, *, clock: Callable[[], int] | None = None,
                  delivered_after_ms: int = 20, read_after_ms: int = 80, read_receipts: bool = True) -> None:
-        self.sandbox = sandbox
-        self.clock = clock or sandbox.clock
+        super().__init__(sandbox, clock)
         self.delivered_after_ms = delivered_after_ms
         self.read_after_ms = read_after_ms
         self.read_receipts = read_receipts
@@ -112,34 +116,8 @@ class WhatsAppTwin:
         self.templates = TemplateRegistry()
         self.windows: dict[tuple[str, str], int] = {}  # (phone_number_id, handset number) -> last inbound ms
         self.faults: deque[int] = deque()
-        self.webhook_failures = 0
         self._sent: OrderedDict[str, Sent] = OrderedDict()
         self._media: dict[str, tuple[str, str]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._http: httpx.AsyncClient | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=5.0)
-
-    async def stop(self) -> None:
-        tasks, self._tasks = list(self._tasks), set()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        http, self._http = self._http, None
-        if http is not None:
-            await http.aclose()
-
-    async def idle(self, timeout: float = 5.0) -> None:
-        """Wait until every status callback in flight has been sent."""
-        async with asyncio.timeout(timeout):
-            while self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # -- configuration (the console) ---------------------------------------------------------------
 
@@ -178,7 +156,7 @@ class WhatsAppTwin:
 
     async def _messages(self, request: Request) -> Response:
         try:
-            return _json(await self._send(request))
+            return json_response(await self._send(request))
         except GraphError as exc:
             return _graph_error(exc)
 
@@ -206,9 +184,7 @@ class WhatsAppTwin:
             raise GraphError(ErrorCode.RECIPIENT_IS_SENDER, "Sender and recipient phone number is the same.")
         rendered = render(payload, self.templates)
         wamid = _wamid()
-        task = asyncio.create_task(self._deliver(number, to, wamid, payload, rendered))
-        self._tasks.add(task)
-        task.add_done_callback(lambda done: self._tasks.discard(done))
+        self.spawn(self._deliver(number, to, wamid, payload, rendered))
         message: dict[str, Any] = {"id": wamid}
         if payload.get("type") == "template":
             message["message_status"] = "accepted"
@@ -226,7 +202,7 @@ class WhatsAppTwin:
                 raise GraphError(ErrorCode.INVALID_PARAMETER, f"Unsupported get request. Object with ID '{media_id}' "
                                  "does not exist", subcode=33)
             url, mime = self._media[media_id]
-            return _json({"messaging_product": "whatsapp", "url": url, "mime_type": mime,
+            return json_response({"messaging_product": "whatsapp", "url": url, "mime_type": mime,
                           "sha256": "0" * 64, "file_size": 0, "id": media_id})
         except GraphError as exc:
             return _graph_error(exc)
@@ -263,12 +239,11 @@ class WhatsAppTwin:
         assert handset is not None
         category = _PRICING.get(rendered.template_category or "", "service")
         await self._status(number, wamid, to, "sent", category=category)
-        self._remember(Sent(wamid, number.phone_number_id, handset.number, rendered.options))
+        remember(self._sent, wamid, Sent(wamid, number.phone_number_id, handset.number, rendered.options))
         await asyncio.sleep(self.delivered_after_ms / 2000)
-        self.sandbox.handsets.receive(handset, HandsetMessage(
+        self.sandbox.handsets.receive(handset, app_message(
             sender="+" + number.display_phone_number, recipient=handset.number, body=rendered.text,
-            encoding="UTF-8", segments=1, received_at_ms=self.clock(), flash=False, message_id=wamid,
-            channel=self.channel, content=payload))
+            at_ms=self.clock(), message_id=wamid, channel=self.channel, content=payload))
         await self._status(number, wamid, to, "delivered", category=category)
         if self.read_receipts:
             await asyncio.sleep(self.read_after_ms / 1000)
@@ -279,11 +254,6 @@ class WhatsAppTwin:
             return self.sandbox.handsets.by_identity(self.channel, "+" + digits)
         except InvalidNumber:
             return None
-
-    def _remember(self, sent: Sent) -> None:
-        self._sent[sent.wamid] = sent
-        while len(self._sent) > _MAX_REMEMBERED:
-            self._sent.popitem(last=False)
 
     async def _status(self, number: PhoneNumber, wamid: str, to: str, status: str, *,
                       category: str | None = None, errors: list[dict[str, Any]] | None = None) -> None:
@@ -307,17 +277,7 @@ class WhatsAppTwin:
             "field": "messages"}]}]})
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(number.app_secret, body),
                    SIGNATURE_HEADER_SHA1: sign_sha1(number.app_secret, body)}
-        await self.start()
-        assert self._http is not None
-        for attempt in range(_WEBHOOK_ATTEMPTS):
-            try:
-                response = await self._http.post(number.webhook_url, content=body, headers=headers)
-                if response.status_code < 300:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.05 * 4**attempt)
-        self.webhook_failures += 1
+        await self.post_webhook(number.webhook_url, body, headers)
 
     # -- the handset side --------------------------------------------------------------------------
 
@@ -377,10 +337,9 @@ class WhatsAppTwin:
 
     async def _inbound(self, number: PhoneNumber, handset: Handset, message: dict[str, Any], shown: str) -> None:
         self.windows[(number.phone_number_id, handset.number)] = self.clock()
-        self.sandbox.handsets.record_sent(handset, HandsetMessage(
-            sender=handset.number, recipient="+" + number.display_phone_number, body=shown, encoding="UTF-8",
-            segments=1, received_at_ms=self.clock(), flash=False, message_id=message["id"], channel=self.channel,
-            content=message))
+        self.sandbox.handsets.record_sent(handset, app_message(
+            sender=handset.number, recipient="+" + number.display_phone_number, body=shown, at_ms=self.clock(),
+            message_id=message["id"], channel=self.channel, content=message))
         contact = {"profile": {"name": handset.number}, "wa_id": message["from"]}
         await self._webhook(number, {"contacts": [contact], "messages": [message]})
 
@@ -391,9 +350,9 @@ class WhatsAppTwin:
         if request.method == "GET":
             number = self.numbers.get(pnid)
             if number is None:
-                return _json({"error": {"message": f"unknown phone number id {pnid}"}}, 404)
-            return _json(_number_json(number))
-        body = await _body(request)
+                return json_response({"error": {"message": f"unknown phone number id {pnid}"}}, 404)
+            return json_response(_numberjson_response(number))
+        body = await json_object(request)
         token = body.get("access_token")
         if not isinstance(token, str) or not token:
             return _graph_error(GraphError(ErrorCode.MISSING_PARAMETER, "access_token is required"))
@@ -401,60 +360,40 @@ class WhatsAppTwin:
                                webhook_url=body.get("webhook_url") or None,
                                verify_token=body.get("verify_token") or None,
                                display_phone_number=body.get("display_phone_number"))
-        return _json(_number_json(number))
+        return json_response(_numberjson_response(number))
 
     async def _console_verify(self, request: Request) -> Response:
         number = self.numbers.get(request.path_params["pnid"])
         if number is None or not number.webhook_url:
             return _graph_error(GraphError(ErrorCode.INVALID_PARAMETER, "no webhook URL is registered"))
-        challenge = str(int.from_bytes(os.urandom(4), "big"))
-        await self.start()
-        assert self._http is not None
-        try:
-            response = await self._http.get(number.webhook_url, params={
-                "hub.mode": "subscribe", "hub.verify_token": number.verify_token or "", "hub.challenge": challenge})
-        except httpx.HTTPError as exc:
-            return _graph_error(GraphError(2200, f"Callback verification failed: {exc!r}"))
-        if response.status_code != 200 or response.text != challenge:
-            return _graph_error(GraphError(2200, "Callback verification failed with the following errors: "
-                                                 f"HTTP Status Code = {response.status_code}; "
-                                                 "the response did not match the challenge"))
-        return _json({"success": True})
+        failure = await hub_challenge(self.http(), number.webhook_url, number.verify_token)
+        if failure is not None:
+            return _graph_error(GraphError(2200, failure))
+        return json_response({"success": True})
 
     async def _console_templates(self, request: Request) -> Response:
-        return _json({"data": self.templates.all()})
+        return json_response({"data": self.templates.all()})
 
     async def _console_template(self, request: Request) -> Response:
         name, language = request.path_params["tname"], request.path_params["language"]
         if request.method == "DELETE":
-            return _json({"success": self.templates.delete(name, language)})
-        body = await _body(request)
+            return json_response({"success": self.templates.delete(name, language)})
+        body = await json_object(request)
         try:
-            return _json(self.templates.put({**body, "name": name, "language": language}))
+            return json_response(self.templates.put({**body, "name": name, "language": language}))
         except GraphError as exc:
             return _graph_error(exc)
 
-    async def _console_settings(self, request: Request) -> Response:
-        if request.method == "PUT":
-            body = await _body(request)
-            for key in ("delivered_after_ms", "read_after_ms"):
-                if isinstance(body.get(key), int) and body[key] >= 0:
-                    setattr(self, key, body[key])
-            if isinstance(body.get("read_receipts"), bool):
-                self.read_receipts = body["read_receipts"]
-        return _json({"delivered_after_ms": self.delivered_after_ms, "read_after_ms": self.read_after_ms,
-                      "read_receipts": self.read_receipts})
-
     async def _console_faults(self, request: Request) -> Response:
-        body = await _body(request)
+        body = await json_object(request)
         code, count = body.get("code"), body.get("count", 1)
         if not isinstance(code, int) or not isinstance(count, int) or count < 0:
             return _graph_error(GraphError(ErrorCode.INVALID_PARAMETER, "code (int) and count (int) are required"))
         self.faults.extend([code] * count)
-        return _json({"pending": list(self.faults)})
+        return json_response({"pending": list(self.faults)})
 
 
-def _number_json(number: PhoneNumber) -> dict[str, Any]:
+def _numberjson_response(number: PhoneNumber) -> dict[str, Any]:
     return {"id": number.phone_number_id, "display_phone_number": number.display_phone_number,
             "webhook_url": number.webhook_url, "verify_token_set": bool(number.verify_token),
             "app_secret_set": bool(number.app_secret)}
@@ -476,20 +415,8 @@ def _auth_error() -> GraphError:
     return GraphError(ErrorCode.ACCESS_TOKEN_EXPIRED, http_status=401)
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _json(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
-
-
 def _graph_error(exc: GraphError) -> Response:
-    return _json(error_body(exc.code, details=exc.details, message=exc.message, subcode=exc.subcode),
+    return json_response(error_body(exc.code, details=exc.details, message=exc.message, subcode=exc.subcode),
                  exc.http_status)
 
 

@@ -1,0 +1,168 @@
+"""What every platform twin does the same way: its background tasks and HTTP client
+(`PlatformTwin`: start, stop, idle, spawn), POSTing a callback with retries, the console's
+settings endpoint, Meta's `hub.challenge` webhook handshake, bounded memory of sent messages,
+and the JSON request/response helpers. Each twin keeps its own wire format and error shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Coroutine
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import httpx
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tidings.sandbox.handsets import HandsetMessage
+
+if TYPE_CHECKING:
+    from tidings.sandbox.world import Sandbox
+
+__all__ = [
+    "MAX_REMEMBERED",
+    "WEBHOOK_ATTEMPTS",
+    "PlatformTwin",
+    "app_message",
+    "hub_challenge",
+    "json_object",
+    "json_response",
+    "post_with_retries",
+    "remember",
+]
+
+MAX_REMEMBERED = 10_000
+WEBHOOK_ATTEMPTS = 3
+_SUCCESS = range(200, 300)
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class PlatformTwin:
+    """Lifecycle shared by the twins: an HTTP client made on first use, callback tasks tracked
+    so `idle` can wait for them and `stop` can cancel them, and the console's settings endpoint
+    over the attributes named in `settings` (non-negative ints and bools)."""
+
+    channel: ClassVar[str]
+    name: ClassVar[str]
+    settings: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, sandbox: Sandbox, clock: Callable[[], int] | None) -> None:
+        self.sandbox = sandbox
+        self.clock = clock or sandbox.clock
+        self.webhook_failures = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._http: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        self.http()
+
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=5.0)
+        return self._http
+
+    async def stop(self) -> None:
+        tasks, self._tasks = list(self._tasks), set()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
+
+    async def idle(self, timeout: float = 5.0) -> None:
+        """Wait until every callback in flight has been sent."""
+        async with asyncio.timeout(timeout):
+            while self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def post_webhook(self, url: str, body: bytes, headers: dict[str, str]) -> None:
+        """POST a callback with a few retries; counts it in `webhook_failures` if none succeeds."""
+        if await post_with_retries(self.http(), url, body, headers) not in _SUCCESS:
+            self.webhook_failures += 1
+
+    async def _console_settings(self, request: Request) -> Response:
+        if request.method == "PUT":
+            body = await json_object(request)
+            for key in self.settings:
+                value, current = body.get(key), getattr(self, key)
+                if isinstance(current, bool):
+                    if isinstance(value, bool):
+                        setattr(self, key, value)
+                elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                    setattr(self, key, value)
+        return json_response({key: getattr(self, key) for key in self.settings})
+
+
+async def post_with_retries(http: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], *,
+                            attempts: int = WEBHOOK_ATTEMPTS, accept: Collection[int] = _SUCCESS) -> int:
+    """POST `body` until the answer's status is in `accept`, backing off between attempts;
+    the last HTTP status (0: unreachable)."""
+    status = 0
+    for attempt in range(attempts):
+        try:
+            status = (await http.post(url, content=body, headers=headers)).status_code
+            if status in accept:
+                return status
+        except httpx.HTTPError:
+            status = 0
+        if attempt < attempts - 1:
+            await asyncio.sleep(0.05 * 4**attempt)
+    return status
+
+
+async def hub_challenge(http: httpx.AsyncClient, url: str, verify_token: str | None) -> str | None:
+    """Meta's webhook verification: GET the URL with hub.mode/hub.verify_token/hub.challenge;
+    None when it echoes the challenge, else why verification failed."""
+    challenge = str(int.from_bytes(os.urandom(4), "big"))
+    try:
+        response = await http.get(url, params={
+            "hub.mode": "subscribe", "hub.verify_token": verify_token or "", "hub.challenge": challenge})
+    except httpx.HTTPError as exc:
+        return f"Callback verification failed: {exc!r}"
+    if response.status_code != 200 or response.text != challenge:
+        return ("Callback verification failed with the following errors: "
+                f"HTTP Status Code = {response.status_code}; the response did not match the challenge")
+    return None
+
+
+def remember(store: OrderedDict[K, V], key: K, value: V, limit: int = MAX_REMEMBERED) -> None:
+    """Keep `value` under `key`, forgetting the oldest entries beyond `limit`."""
+    store[key] = value
+    while len(store) > limit:
+        store.popitem(last=False)
+
+
+def app_message(*, sender: str, recipient: str, body: str, at_ms: int, message_id: str, channel: str,
+                content: dict[str, Any] | None) -> HandsetMessage:
+    """A messaging-app message as a handset shows it (one UTF-8 part, never flash)."""
+    return HandsetMessage(sender=sender, recipient=recipient, body=body, encoding="UTF-8", segments=1,
+                          received_at_ms=at_ms, flash=False, message_id=message_id, channel=channel,
+                          content=content)
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object; {} when it is not one (console endpoints are lenient)."""
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
