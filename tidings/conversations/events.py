@@ -7,7 +7,10 @@ next channel (also after DELIVERED: an email bounce follows the hand-off's DELIV
 engine committed its send) is retried for a while, then dropped.
 
 Inbound events find or create the contact (by channel identity) and the app's active
-conversation with it, store the message (TO_APP), and queue MESSAGE_INBOUND. On a channel that
+conversation with it, store the message (TO_APP; with `extensions.content_safety`, the
+`assess_inbound` verdict, when it looks like phishing), apply keywords (STOP, START, HELP:
+`consent.keywords.handle_inbound_keywords`, the confirmation queued on the same channel; SMS
+keywords are the SMS outcome writer's), and queue MESSAGE_INBOUND. On a channel that
 cannot show choices, a reply "2" to a message with choices becomes a choice_response_message
 with the second choice's postback_data.
 """
@@ -33,8 +36,11 @@ from tidings.conversations import callbacks, queries, views
 from tidings.conversations.credentials import credentials_for
 from tidings.conversations.defaults import PHONE_CHANNELS
 from tidings.conversations.degrade import numbered_choices, parse_choice_reply
+from tidings.consent.keywords import handle_inbound_keywords
 from tidings.conversations.engine import advance_values, delivery_hooks
+from tidings.conversations.system_messages import queue_system_message
 from tidings.core.ids import ulid
+from tidings.policy.content_safety import assess_inbound
 from tidings.store.conversation_schema import (
     conv_attempts,
     conv_channel_events,
@@ -224,6 +230,12 @@ class EventProcessor:
             await conn.execute(update(conv_conversations).where(conv_conversations.c.id == conv.id)
                                .values(last_ms=ev.at_ms, active_channel=ev.channel))
         content = await self._content(conn, ev, conversation_id)
+        text = (content.get("text_message") or {}).get("text")
+        extensions = None
+        if isinstance(text, str) and text:
+            verdict = assess_inbound(text)
+            if verdict.suspicious:
+                extensions = {"content_safety": verdict.as_json()}
         message_id = ulid()
         await conn.execute(conv_messages.insert().values(
             id=message_id, project_id=project_id, app_id=app.id, conversation_id=conversation_id,
@@ -232,13 +244,30 @@ class EventProcessor:
             processing_mode=app.processing_mode, ttl_ms=None, plan=None, plan_index=0, tries=0,
             state="RECEIVED", next_ms=None, claimed_ms=None, attempt_id=None, reason=None,
             channel_message_id=ev.channel_message_id or None, accept_ms=ev.at_ms, idempotency_key=None,
-            request_hash=None))
+            request_hash=None, extensions=extensions))
+        if ev.channel != "SMS" and isinstance(text, str):  # SMS keywords: the outcome writer's
+            await self._keywords(conn, app, ev, text, message_id, contact_id, conversation_id, now)
         row = (await conn.execute(select(conv_messages).where(_m.id == message_id))).one()
         body = views.message_json(row)
         hooks += await callbacks.rows_for(
             conn, project_id, app.id, "MESSAGE_INBOUND",
             callbacks.inbound_message(project_id, app.id, body, now), now)
         await callbacks.enqueue(conn, hooks)
+
+    async def _keywords(self, conn: AsyncConnection, app: Any, ev: InboundEvent, text: str, message_id: str,
+                        contact_id: str, conversation_id: str, now: int) -> None:
+        """STOP / START / HELP on a conversation channel: the consent hook, with its confirmation
+        sent back on the same channel through the engine (the app is the keyword settings'
+        sender)."""
+
+        async def send_reply(reply_conn: AsyncConnection, reply: str) -> str:
+            return await queue_system_message(
+                reply_conn, project_id=app.project_id, app_id=app.id, channel=ev.channel,
+                identity=ev.identity, text=reply, now=now, contact_id=contact_id,
+                conversation_id=conversation_id, reference=f"consent:keyword:{message_id}")
+
+        await handle_inbound_keywords(conn, app.project_id, ev.channel, ev.identity, app.id, text,
+                                      message_id, now, send_reply=send_reply)
 
     async def _content(self, conn: AsyncConnection, ev: InboundEvent, conversation_id: str) -> dict[str, Any]:
         content = dict(ev.content)

@@ -49,6 +49,9 @@ async def check_attempt(db: Database, msg: Any, entry: dict[str, Any], now: int,
                         cache: PolicyCache | None = None) -> Decision:
     """The gate's decision for `msg` on plan entry `entry`, counted in its own transaction."""
     purpose, key = message_policy(msg.metadata)
+    extensions = getattr(msg, "extensions", None)
+    if isinstance(extensions, dict) and extensions.get("purpose") == "system":
+        purpose = "system"  # Tidings' own replies (keyword confirmations), never a customer's message
     channel, identity = str(entry["channel"]), str(entry.get("identity") or "")
     async with db.write() as conn:
         keys: tuple[str, ...] = ()
