@@ -29,9 +29,9 @@ async def test_text_in_window_is_delivered_then_read(rig: Rig) -> None:
     assert result.channel_message_id.startswith("m_")
     assert result.details["messaging_type"] == "RESPONSE" and result.details["tag"] is None
     delivered = await rig.sink.wait_status(result.channel_message_id, "DELIVERED")
-    await rig.sink.wait_read(sent_after)
+    await rig.sink.wait_read(sent_after, PSID)
     assert rig.sink.statuses(result.channel_message_id) == ["DELIVERED"]
-    assert len(rig.sink.read_watermarks()) == 1
+    assert len(rig.sink.read_watermarks(PSID)) == 1
     assert delivered.channel == "MESSENGER" and delivered.at_ms > 0
     [received] = rig.sandbox.messages_for(HANDSET)
     assert received.body == "Hi there" and received.channel == "MESSENGER"
@@ -48,13 +48,13 @@ async def test_read_watermark_covers_every_earlier_message(rig: Rig) -> None:
     second = await rig.connector.send(rig.message({"text_message": {"text": "two"}}))
     await rig.twin.idle()
     assert rig.sink.statuses(first.channel_message_id) == ["DELIVERED"]
-    assert rig.sink.read_watermarks() == []
+    assert rig.sink.read_watermarks(PSID) == []
     await rig.http.put(f"{rig.graph}/console/settings", json={"read_receipts": True})
     third_after = rig.sandbox.clock()
     third = await rig.connector.send(rig.message({"text_message": {"text": "three"}}))
-    mark = await rig.sink.wait_read(third_after)
+    mark = await rig.sink.wait_read(third_after, PSID)
     await rig.twin.idle()
-    assert rig.sink.read_watermarks() == [mark]
+    assert rig.sink.read_watermarks(PSID) == [mark]
     [event] = [e for e in rig.sink.events if getattr(e, "up_to_ms", None) == mark]
     assert event.channel_message_id == "" and event.app_id == APP_ID and event.at_ms == mark
     for result in (first, second, third):
@@ -208,6 +208,6 @@ async def test_statuses_survive_a_failed_store(rig: Rig) -> None:
     rig.sink.fail_next = 1
     sent_after = rig.sandbox.clock()
     result = await rig.connector.send(rig.message({"text_message": {"text": "x"}}))
-    await rig.sink.wait_read(sent_after)
+    await rig.sink.wait_read(sent_after, PSID)
     assert rig.sink.statuses(result.channel_message_id) == ["DELIVERED"]
     assert rig.twin.webhook_failures == 0 and rig.sink.fail_next == 0

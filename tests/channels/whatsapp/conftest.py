@@ -3,20 +3,15 @@ served over a real socket, a connector pointed at the twin, and an in-memory eve
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.routing import Mount
 
-from tidings.api.testing import serve_app
-from tidings.channels.contract import ChannelEvent, ConnectorContext, InboundEvent, OutboundMessage, StatusEvent
+from tests.channels.support import ChannelRig, MemorySink, serve_rig, with_app
+from tidings.channels.contract import OutboundMessage
 from tidings.channels.whatsapp import WhatsAppConnector, create
-from tidings.sandbox import Sandbox
+from tidings.sandbox.handsets import Handset
 from tidings.sandbox.platforms.whatsapp import WhatsAppTwin, create_twin
 
 APP_ID = "01WAAPP"
@@ -28,55 +23,10 @@ CREDENTIALS = {"channel": "WHATSAPP", "static_bearer": {"claimed_identity": PHON
                "callback_secret": APP_SECRET}
 
 
-@dataclass
-class MemorySink:
-    apps: dict[str, dict[str, Any]]
-    events: list[ChannelEvent] = field(default_factory=list)
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def accept(self, events: Sequence[ChannelEvent]) -> None:
-        self.events.extend(events)
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
-
-    async def credentials(self, app_id: str, channel: str) -> dict[str, Any] | None:
-        return self.apps.get(app_id) if channel == "WHATSAPP" else None
-
-    def statuses(self, channel_message_id: str) -> list[str]:
-        return [e.status for e in self.events if isinstance(e, StatusEvent) and e.channel_message_id == channel_message_id]
-
-    def inbound(self) -> list[InboundEvent]:
-        return [e for e in self.events if isinstance(e, InboundEvent)]
-
-    async def wait_status(self, channel_message_id: str, status: str, timeout: float = 5.0) -> StatusEvent:
-        async with asyncio.timeout(timeout):
-            while True:
-                for event in self.events:
-                    if isinstance(event, StatusEvent) and event.channel_message_id == channel_message_id \
-                            and event.status == status:
-                        return event
-                await self._changed.wait()
-
-    async def wait_inbound(self, count: int = 1, timeout: float = 5.0) -> list[InboundEvent]:
-        async with asyncio.timeout(timeout):
-            while len(self.inbound()) < count:
-                await self._changed.wait()
-        return self.inbound()
-
-
-@dataclass
-class Rig:
-    sandbox: Sandbox
-    twin: WhatsAppTwin
-    connector: WhatsAppConnector
-    sink: MemorySink
-    http: httpx.AsyncClient
-    url: str  # where the rig is served
-    now_ms: int
-
+class Rig(ChannelRig[WhatsAppTwin, WhatsAppConnector]):
     @property
     def graph(self) -> str:
-        return f"{self.url}/sandbox/platforms/whatsapp"
+        return self.platform_url("whatsapp")
 
     def message(self, content: dict[str, Any], *, identity: str = HANDSET, last_inbound_ms: int | None = -1,
                 **fields: Any) -> OutboundMessage:
@@ -87,10 +37,8 @@ class Rig:
                                identity=identity, content=content, credentials=CREDENTIALS,
                                last_inbound_ms=last_inbound_ms, **fields)
 
-    def whatsapp_handset(self, number: str = HANDSET) -> Any:
-        handset = self.sandbox.handset(number)
-        handset.capabilities = sorted({*handset.capabilities, "WHATSAPP"})
-        return handset
+    def whatsapp_handset(self, number: str = HANDSET) -> Handset:
+        return with_app(self.sandbox, number, "WHATSAPP")
 
     async def handset_writes(self, body: str, number: str = HANDSET) -> str:
         """The handset writes to the business (opening the twin's 24-hour window)."""
@@ -99,19 +47,7 @@ class Rig:
 
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
-    sandbox = Sandbox(seed=7)
-    twin = create_twin(sandbox)
-    sandbox.register_platform(twin)
-    await twin.start()
-    async with httpx.AsyncClient(timeout=5.0) as http:
-        ctx = ConnectorContext(base_url="", http=http, clock=sandbox.clock, public_url="")
-        connector = create(ctx)
-        sink = MemorySink({APP_ID: CREDENTIALS, "01NOSECRET": {**CREDENTIALS, "callback_secret": ""}})
-        app = Starlette(routes=[*sandbox.routes(),
-                                Mount("/channels/whatsapp", routes=connector.inbound_routes(sink))])
-        async with serve_app(app) as url:
-            ctx.base_url = f"{url}/sandbox/platforms/whatsapp"
-            ctx.public_url = url
-            await connector.configure_app(APP_ID, CREDENTIALS)
-            yield Rig(sandbox, twin, connector, sink, http, url, sandbox.clock())
-            await twin.stop()
+    sink = MemorySink("WHATSAPP", {APP_ID: CREDENTIALS, "01NOSECRET": {**CREDENTIALS, "callback_secret": ""}})
+    async with serve_rig(Rig, create_twin, create, sink, twin_name="whatsapp", app_id=APP_ID,
+                         credentials=CREDENTIALS) as served:
+        yield served
