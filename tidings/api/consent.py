@@ -36,6 +36,7 @@ from tidings.api.body import read_body
 from tidings.api.conversation.errors import conversation_error
 from tidings.api.responses import json_response
 from tidings.consent import double_opt_in, export, ledger, settings
+from tidings.conversations.system_messages import app_for_channel
 from tidings.consent.identity import check_channel, normalize_identity
 from tidings.core.errors import RequestError
 from tidings.core.ids import ulid
@@ -208,8 +209,11 @@ async def start_double_opt_in(request: Request) -> Response:
     sender = body.get("from")
     if sender is not None and (not isinstance(sender, str) or not 0 < len(sender) <= 32):
         raise invalid("from", "must be a sender number or ID")
-    if method == "reply" and (channel != "SMS" or sender is None):
-        raise invalid("method", "a reply confirmation needs channel SMS and a from sender")
+    app_id = body.get("app_id")
+    if app_id is not None and (not isinstance(app_id, str) or not app_id):
+        raise invalid("app_id", "must be a Conversation API app id")
+    if method == "reply" and channel == "SMS" and sender is None:
+        raise invalid("method", "a reply confirmation on SMS needs a from sender")
     text = body.get("text")
     if text is not None and (not isinstance(text, str) or not 0 < len(text) <= 1000):
         raise invalid("text", "must be a text of 1 to 1000 characters")
@@ -219,13 +223,18 @@ async def start_double_opt_in(request: Request) -> Response:
     now = ctx.clock()
     key = await auth_actions.server_key(ctx.db, now)
     async with ctx.db.write() as conn:
+        if channel != "SMS":  # the request goes as a conversation message of the app
+            app_id = await app_for_channel(conn, project_id, channel, app_id)
+            if app_id is None and method == "reply":
+                raise invalid("app_id", f"a reply confirmation needs an app with {channel} credentials")
         started = await double_opt_in.start(
             conn, key, project_id, identity=identity, channel=channel, purposes=purposes, method=method,
             sender=sender, service_plan_id=None, link_base=str(request.base_url), text=text,
-            expires_in_s=expires, proof=_request_proof(request), now=now)
+            expires_in_s=expires, proof=_request_proof(request), now=now, app_id=app_id)
     return json_response({
         "id": started.id, "identity": identity, "channel": channel, "purposes": purposes, "method": method,
-        "state": "pending", "expires_at": iso_timestamp(started.expires_ms), "request_batch_id": started.request_ref,
+        "state": "pending", "expires_at": iso_timestamp(started.expires_ms), "request_batch_id": started.request_ref if channel == "SMS" else None,
+        **({"request_message_id": started.request_ref} if channel != "SMS" else {}),
         "confirmation_url": f"{str(request.base_url).rstrip('/')}/tidings/v1/consent/confirm/{started.token}",
     }, 201)
 

@@ -1,7 +1,8 @@
 """Double opt-in: a contact is asked to confirm, and only the confirmation records the opt-in.
 
-`start` stores a pending confirmation (purposes, channel, expiry) and sends the request: by SMS
-"Reply YES to confirm" (method "reply") or a link to `GET /tidings/v1/consent/confirm/{token}`
+`start` stores a pending confirmation (purposes, channel, expiry) and sends the request — by SMS,
+or on a conversation channel (WhatsApp, Telegram, …) as a conversation message of the app — "Reply
+YES to confirm" (method "reply") or a link to `GET /tidings/v1/consent/confirm/{token}`
 (method "link"; the link is sent by SMS when a sender is given, and returned to the caller
 either way). The token is the confirmation id signed with the server key (HMAC-SHA256), so it
 cannot be forged or guessed. `confirm` (by reply, from the keyword hook, or by link) records one
@@ -73,15 +74,23 @@ def verify(key: bytes, token: str) -> str | None:
 async def start(conn: AsyncConnection, key: bytes, project_id: str, *, identity: str, channel: str,
                 purposes: list[str], method: str, sender: str | None, service_plan_id: str | None,
                 link_base: str, text: str | None, expires_in_s: int, proof: dict[str, Any],
-                now: int) -> Started:
+                now: int, app_id: str | None = None) -> Started:
+    """Store the pending confirmation and send the request: by SMS from `sender`, or on a
+    conversation channel by the app `app_id` (through the conversation engine)."""
     confirmation_id = ulid()
     token = sign(key, confirmation_id)
     link = f"{link_base.rstrip('/')}/tidings/v1/consent/confirm/{token}"
     request_ref = None
+    body = (text or (REPLY_TEXT if method == "reply" else LINK_TEXT)).replace("{link}", link)
+    reference = f"consent:double_opt_in:{confirmation_id}"
     if sender is not None and channel == "SMS":
-        body = (text or (REPLY_TEXT if method == "reply" else LINK_TEXT)).replace("{link}", link)
         request_ref = await queue_sms_reply(conn, project_id, service_plan_id, sender, identity, body, now,
-                                            client_reference=f"consent:double_opt_in:{confirmation_id}")
+                                            client_reference=reference)
+    elif app_id is not None and channel != "SMS":
+        from tidings.conversations.system_messages import queue_to_identity
+
+        request_ref = await queue_to_identity(conn, project_id=project_id, app_id=app_id, channel=channel,
+                                              identity=identity, text=body, now=now, reference=reference)
     expires = now + expires_in_s * 1000
     await conn.execute(consent_confirmations.insert().values(
         id=confirmation_id, project_id=project_id, identity=identity, channel=channel,

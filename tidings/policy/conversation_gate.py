@@ -50,8 +50,11 @@ async def check_attempt(db: Database, msg: Any, entry: dict[str, Any], now: int,
     """The gate's decision for `msg` on plan entry `entry`, counted in its own transaction."""
     purpose, key = message_policy(msg.metadata)
     extensions = getattr(msg, "extensions", None)
-    if isinstance(extensions, dict) and extensions.get("purpose") == "system":
-        purpose = "system"  # Tidings' own replies (keyword confirmations), never a customer's message
+    # Tidings' own messages (keyword confirmations, double opt-in requests with their link):
+    # purpose "system", not judged as content (a confirmation link is no phishing).
+    system = isinstance(extensions, dict) and extensions.get("purpose") == "system"
+    if system:
+        purpose = "system"
     channel, identity = str(entry["channel"]), str(entry.get("identity") or "")
     async with db.write() as conn:
         keys: tuple[str, ...] = ()
@@ -65,5 +68,5 @@ async def check_attempt(db: Database, msg: Any, entry: dict[str, Any], now: int,
             tz = _json_object(meta).get("time_zone")
             zone = tz if isinstance(tz, str) else None
         candidate = Candidate(f"conv:{msg.id}", msg.project_id, channel, identity, purpose,
-                              as_text(msg.content or {}), key, keys, zone)
+                              as_text(msg.content or {}), key, keys, zone, judged=system)
         return (await evaluate_many(conn, [candidate], now, cache=cache))[0]
