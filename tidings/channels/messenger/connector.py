@@ -16,8 +16,6 @@ unavailable, 100/2018001 no such user, 10/2018278 outside the window…) → per
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Any
 
 import httpx
@@ -30,6 +28,12 @@ from tidings.channels.contract import (
     ConnectorContext,
     OutboundMessage,
     SendResult,
+)
+from tidings.channels.graph_common import (
+    contract_error,
+    derived_verify_token,
+    post_graph,
+    register_webhook,
 )
 from tidings.channels.messenger import policy
 from tidings.channels.messenger.graph import API_VERSION, ErrorCode, classify
@@ -140,12 +144,7 @@ class MessengerConnector:
             "webhook_url": self.webhook_url(app_id),
             "verify_token": self.verify_token(app_id, credentials),
         }
-        try:
-            response = await self.ctx.http.put(f"{self.base_url}/console/pages/{page_id or 'me'}", json=body)
-        except httpx.HTTPError as exc:
-            raise TransientDeliveryError(f"Messenger console unreachable: {exc}") from exc
-        if response.status_code >= 400:
-            raise ChannelAuthError(f"Messenger console refused the webhook: {response.status_code} {response.text}")
+        await register_webhook(self.ctx.http, f"{self.base_url}/console/pages/{page_id or 'me'}", body, "Messenger")
 
     def inbound_routes(self, sink: ChannelEventSink) -> list[BaseRoute]:
         return inbound_routes(self, sink)
@@ -170,23 +169,15 @@ class MessengerConnector:
     def verify_token(self, app_id: str, credentials: dict[str, Any]) -> str:
         """The token Meta echoes in the GET verification: `options["verify_token"]`, else
         hex(HMAC-SHA256(callback_secret or access token, "messenger-verify:" + app_id))[:32]."""
-        configured = self.ctx.options.get("verify_token")
-        if configured:
-            return str(configured)
-        key = credentials.get("callback_secret") or (credentials.get("static_token") or {}).get("token") or ""
-        return hmac.new(str(key).encode(), f"messenger-verify:{app_id}".encode(), hashlib.sha256).hexdigest()[:32]
+        key = credentials.get("callback_secret") or (credentials.get("static_token") or {}).get("token")
+        return derived_verify_token(self.ctx.options.get("verify_token"), key, f"messenger-verify:{app_id}")
 
     def graph_url(self, path: str) -> str:
         return f"{self.base_url}/{self.api_version}/{path}"
 
     async def _post(self, page_id: str | None, token: str, payload: dict[str, Any]) -> str:
-        try:
-            response = await self.ctx.http.post(self.graph_url(f"{page_id or 'me'}/messages"), json=payload,
-                                                headers={"Authorization": f"Bearer {token}"})
-        except httpx.TimeoutException as exc:
-            raise TransientDeliveryError(f"Messenger Send API timed out: {exc!r}") from exc
-        except httpx.HTTPError as exc:
-            raise TransientDeliveryError(f"Messenger Send API unreachable: {exc!r}") from exc
+        response = await post_graph(self.ctx.http, self.graph_url(f"{page_id or 'me'}/messages"), token, payload,
+                                    "Messenger Send API")
         if response.status_code < 300:
             try:
                 return str(response.json()["message_id"])
@@ -209,12 +200,4 @@ def _mapped(response: httpx.Response) -> Exception:
         pass
     outcome = classify(code, subcode, response.status_code)
     label = f"Messenger {response.status_code} {text}" + (f" (subcode {subcode})" if subcode else "")
-    if outcome == "auth":
-        return ChannelAuthError(label)
-    if outcome == "transient":
-        retry_after = _RETRY_AFTER.get(code or 0, 1.0)
-        header = response.headers.get("Retry-After", "")
-        if header.isdigit():
-            retry_after = float(header)
-        return TransientDeliveryError(label, retry_after=retry_after)
-    return PermanentDeliveryError(label, code if code is not None else response.status_code)
+    return contract_error(outcome, label, code, response, _RETRY_AFTER)

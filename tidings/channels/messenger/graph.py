@@ -11,27 +11,34 @@ Reference: developers.facebook.com/docs/messenger-platform/reference/send-api/er
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from typing import Any, Literal
+from typing import Any
+
+from tidings.channels.graph_common import (
+    SIGNATURE_HEADER,
+    SIGNATURE_HEADER_SHA1,
+    Outcome,
+    sign,
+    sign_sha1,
+    verify_signature,
+)
 
 __all__ = [
     "API_VERSION",
     "MESSAGE_TAGS",
     "MESSAGING_TYPES",
     "SIGNATURE_HEADER",
+    "SIGNATURE_HEADER_SHA1",
     "STANDARD_WINDOW_MS",
     "ErrorCode",
     "Subcode",
     "classify",
     "error_body",
     "sign",
+    "sign_sha1",
     "verify_signature",
 ]
 
 API_VERSION = "v21.0"
-SIGNATURE_HEADER = "X-Hub-Signature-256"
-SIGNATURE_HEADER_SHA1 = "X-Hub-Signature"
 STANDARD_WINDOW_MS = 24 * 3600 * 1000
 _SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000
 
@@ -92,7 +99,6 @@ _TRANSIENT = frozenset({ErrorCode.API_UNKNOWN, ErrorCode.API_SERVICE, ErrorCode.
 _AUTH = frozenset({ErrorCode.ACCESS_TOKEN, ErrorCode.PAGES_MESSAGING_PERMISSION})
 _WINDOW = frozenset({Subcode.OUTSIDE_WINDOW, Subcode.OUTSIDE_WINDOW_NEWS})
 
-Outcome = Literal["transient", "permanent", "auth"]
 
 
 def classify(code: int | None, subcode: int | None, http_status: int) -> Outcome:
@@ -124,18 +130,3 @@ def error_body(code: int, subcode: int | None = None, *, message: str | None = N
     return {"error": error}
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The X-Hub-Signature-256 header value for `body`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def sign_sha1(secret: str, body: bytes) -> str:
-    """The legacy X-Hub-Signature header value Meta sends next to the SHA-256 one."""
-    return "sha1=" + hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
-
-
-def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
-    """Whether `header` is the X-Hub-Signature-256 of `body` under `secret` (constant time)."""
-    if not secret or not header or not header.startswith("sha256="):
-        return False
-    return hmac.compare_digest(sign(secret, body), header.strip())

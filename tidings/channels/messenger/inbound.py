@@ -22,10 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import orjson
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from tidings.channels.contract import (
     ChannelEvent,
@@ -33,7 +30,7 @@ from tidings.channels.contract import (
     InboundEvent,
     StatusEvent,
 )
-from tidings.channels.messenger.graph import SIGNATURE_HEADER, verify_signature
+from tidings.channels.graph_common import webhook_routes
 from tidings.channels.messenger.sent import SentLog
 
 if TYPE_CHECKING:
@@ -168,32 +165,7 @@ def _parse(payload: dict[str, Any], app_id: str, page_id: str | None, log: SentL
 
 
 def inbound_routes(connector: MessengerConnector, sink: ChannelEventSink) -> list[BaseRoute]:
-    async def verify(request: Request) -> Response:
-        app_id = request.path_params["app_id"]
-        credentials = await sink.credentials(app_id, CHANNEL)
-        if credentials is None:
-            return PlainTextResponse("unknown app", status_code=404)
-        params = request.query_params
-        expected = connector.verify_token(app_id, credentials)
-        if params.get("hub.mode") == "subscribe" and params.get("hub.verify_token") == expected:
-            return PlainTextResponse(params.get("hub.challenge", ""))
-        return PlainTextResponse("verification failed", status_code=403)
-
-    async def receive(request: Request) -> Response:
-        app_id = request.path_params["app_id"]
-        credentials = await sink.credentials(app_id, CHANNEL)
-        if credentials is None:
-            return PlainTextResponse("unknown app", status_code=404)
-        body = await request.body()
-        if not verify_signature(str(credentials.get("callback_secret") or ""), body,
-                                request.headers.get(SIGNATURE_HEADER)):
-            return PlainTextResponse("invalid signature", status_code=401)
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return PlainTextResponse("invalid JSON", status_code=400)
-        if not isinstance(payload, dict):
-            return PlainTextResponse("invalid payload", status_code=400)
+    async def handle(app_id: str, credentials: dict[str, Any], payload: dict[str, Any]) -> None:
         undo: list[Undo] = []
         events = parse_webhook(payload, app_id, page_id=connector.page_id_of(credentials), log=connector.sent,
                                undo=undo)
@@ -203,7 +175,5 @@ def inbound_routes(connector: MessengerConnector, sink: ChannelEventSink) -> lis
             except BaseException:
                 restore(connector.sent, app_id, undo)
                 raise
-        return PlainTextResponse("EVENT_RECEIVED")
 
-    return [Route("/apps/{app_id}/webhook", verify, methods=["GET"]),
-            Route("/apps/{app_id}/webhook", receive, methods=["POST"])]
+    return webhook_routes(CHANNEL, sink, connector.verify_token, handle)

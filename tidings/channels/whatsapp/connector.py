@@ -13,8 +13,6 @@ permanent.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Any
 
 import httpx
@@ -28,11 +26,21 @@ from tidings.channels.contract import (
     OutboundMessage,
     SendResult,
 )
+from tidings.channels.graph_common import (
+    contract_error,
+    derived_verify_token,
+    post_graph,
+    register_webhook,
+)
 from tidings.channels.whatsapp import policy
 from tidings.channels.whatsapp.graph import API_VERSION, ErrorCode, classify
 from tidings.channels.whatsapp.inbound import inbound_routes
 from tidings.channels.whatsapp.transcode import TranscodeError, is_template, transcode
-from tidings.core.errors import ChannelAuthError, PermanentDeliveryError, TransientDeliveryError
+from tidings.core.errors import (
+    ChannelAuthError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 
 __all__ = ["WhatsAppConnector", "credentials_of"]
 
@@ -112,12 +120,8 @@ class WhatsAppConnector:
             "webhook_url": self.webhook_url(app_id),
             "verify_token": self.verify_token(app_id, credentials),
         }
-        try:
-            response = await self.ctx.http.put(f"{self.base_url}/console/phone_numbers/{phone_number_id}", json=body)
-        except httpx.HTTPError as exc:
-            raise TransientDeliveryError(f"WhatsApp console unreachable: {exc}") from exc
-        if response.status_code >= 400:
-            raise ChannelAuthError(f"WhatsApp console refused the webhook: {response.status_code} {response.text}")
+        await register_webhook(self.ctx.http, f"{self.base_url}/console/phone_numbers/{phone_number_id}", body,
+                               "WhatsApp")
 
     def inbound_routes(self, sink: ChannelEventSink) -> list[BaseRoute]:
         return inbound_routes(self, sink)
@@ -136,23 +140,15 @@ class WhatsAppConnector:
     def verify_token(self, app_id: str, credentials: dict[str, Any]) -> str:
         """The token Meta echoes in the GET verification: `options["verify_token"]`, else
         hex(HMAC-SHA256(callback_secret or access token, "whatsapp-verify:" + app_id))[:32]."""
-        configured = self.ctx.options.get("verify_token")
-        if configured:
-            return str(configured)
-        key = credentials.get("callback_secret") or (credentials.get("static_bearer") or {}).get("token") or ""
-        return hmac.new(str(key).encode(), f"whatsapp-verify:{app_id}".encode(), hashlib.sha256).hexdigest()[:32]
+        key = credentials.get("callback_secret") or (credentials.get("static_bearer") or {}).get("token")
+        return derived_verify_token(self.ctx.options.get("verify_token"), key, f"whatsapp-verify:{app_id}")
 
     def graph_url(self, path: str) -> str:
         return f"{self.base_url}/{self.api_version}/{path}"
 
     async def _post(self, phone_number_id: str, token: str, payload: dict[str, Any]) -> str:
-        try:
-            response = await self.ctx.http.post(self.graph_url(f"{phone_number_id}/messages"), json=payload,
-                                                headers={"Authorization": f"Bearer {token}"})
-        except httpx.TimeoutException as exc:
-            raise TransientDeliveryError(f"WhatsApp Cloud API timed out: {exc!r}") from exc
-        except httpx.HTTPError as exc:
-            raise TransientDeliveryError(f"WhatsApp Cloud API unreachable: {exc!r}") from exc
+        response = await post_graph(self.ctx.http, self.graph_url(f"{phone_number_id}/messages"), token, payload,
+                                    "WhatsApp Cloud API")
         if response.status_code < 300:
             try:
                 return str(response.json()["messages"][0]["id"])
@@ -172,13 +168,4 @@ def _mapped(response: httpx.Response) -> Exception:
     except (ValueError, KeyError, TypeError):
         pass
     outcome = classify(code, response.status_code)
-    label = f"WhatsApp {response.status_code} {text}"
-    if outcome == "auth":
-        return ChannelAuthError(label)
-    if outcome == "transient":
-        retry_after = _RETRY_AFTER.get(code or 0, 1.0)
-        header = response.headers.get("Retry-After", "")
-        if header.isdigit():
-            retry_after = float(header)
-        return TransientDeliveryError(label, retry_after=retry_after)
-    return PermanentDeliveryError(label, code if code is not None else response.status_code)
+    return contract_error(outcome, f"WhatsApp {response.status_code} {text}", code, response, _RETRY_AFTER)

@@ -9,26 +9,33 @@ our credentials.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from typing import Any, Literal
+from typing import Any
+
+from tidings.channels.graph_common import (
+    SIGNATURE_HEADER,
+    SIGNATURE_HEADER_SHA1,
+    Outcome,
+    sign,
+    sign_sha1,
+    verify_signature,
+)
 
 __all__ = [
     "API_VERSION",
     "CUSTOMER_SERVICE_WINDOW_MS",
     "ERROR_TITLES",
     "SIGNATURE_HEADER",
+    "SIGNATURE_HEADER_SHA1",
     "ErrorCode",
     "classify",
     "error_body",
     "sign",
+    "sign_sha1",
     "verify_signature",
 ]
 
 API_VERSION = "v21.0"
 CUSTOMER_SERVICE_WINDOW_MS = 24 * 3600 * 1000
-SIGNATURE_HEADER = "X-Hub-Signature-256"
-SIGNATURE_HEADER_SHA1 = "X-Hub-Signature"
 
 
 class ErrorCode:
@@ -94,7 +101,6 @@ _TRANSIENT = frozenset({
 })
 _AUTH = frozenset({ErrorCode.ACCESS_TOKEN_EXPIRED, ErrorCode.PERMISSION_DENIED, ErrorCode.ACCESS_DENIED})
 
-Outcome = Literal["transient", "permanent", "auth"]
 
 
 def classify(code: int | None, http_status: int) -> Outcome:
@@ -123,18 +129,3 @@ def error_body(code: int, *, details: str | None = None, message: str | None = N
     return {"error": error}
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The X-Hub-Signature-256 header value for `body`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def sign_sha1(secret: str, body: bytes) -> str:
-    """The legacy X-Hub-Signature header value Meta sends next to the SHA-256 one."""
-    return "sha1=" + hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
-
-
-def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
-    """Whether `header` is the X-Hub-Signature-256 of `body` under `secret` (constant time)."""
-    if not secret or not header or not header.startswith("sha256="):
-        return False
-    return hmac.compare_digest(sign(secret, body), header.strip())

@@ -18,13 +18,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import orjson
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
-from tidings.channels.contract import ChannelEvent, ChannelEventSink, DeliveryState, InboundEvent, StatusEvent
-from tidings.channels.whatsapp.graph import SIGNATURE_HEADER, verify_signature
+from tidings.channels.contract import (
+    ChannelEvent,
+    ChannelEventSink,
+    DeliveryState,
+    InboundEvent,
+    StatusEvent,
+)
+from tidings.channels.graph_common import webhook_routes
 
 if TYPE_CHECKING:
     from tidings.channels.whatsapp.connector import WhatsAppConnector
@@ -37,7 +40,7 @@ _STATES: dict[str, DeliveryState] = {"delivered": "DELIVERED", "read": "READ", "
 
 
 def _changes(payload: dict[str, Any], phone_number_id: str | None) -> list[dict[str, Any]]:
-    values = []
+    values: list[dict[str, Any]] = []
     if payload.get("object") != "whatsapp_business_account":
         return values
     for entry in payload.get("entry") or []:
@@ -141,31 +144,7 @@ def parse_webhook(payload: dict[str, Any], app_id: str, *, phone_number_id: str 
 
 
 def inbound_routes(connector: WhatsAppConnector, sink: ChannelEventSink) -> list[BaseRoute]:
-    async def verify(request: Request) -> Response:
-        app_id = request.path_params["app_id"]
-        credentials = await sink.credentials(app_id, CHANNEL)
-        if credentials is None:
-            return PlainTextResponse("unknown app", status_code=404)
-        params = request.query_params
-        expected = connector.verify_token(app_id, credentials)
-        if params.get("hub.mode") == "subscribe" and params.get("hub.verify_token") == expected:
-            return PlainTextResponse(params.get("hub.challenge", ""))
-        return PlainTextResponse("verification failed", status_code=403)
-
-    async def receive(request: Request) -> Response:
-        app_id = request.path_params["app_id"]
-        credentials = await sink.credentials(app_id, CHANNEL)
-        if credentials is None:
-            return PlainTextResponse("unknown app", status_code=404)
-        body = await request.body()
-        if not verify_signature(str(credentials.get("callback_secret") or ""), body, request.headers.get(SIGNATURE_HEADER)):
-            return PlainTextResponse("invalid signature", status_code=401)
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return PlainTextResponse("invalid JSON", status_code=400)
-        if not isinstance(payload, dict):
-            return PlainTextResponse("invalid payload", status_code=400)
+    async def handle(app_id: str, credentials: dict[str, Any], payload: dict[str, Any]) -> None:
         phone_number_id = str((credentials.get("static_bearer") or {}).get("claimed_identity") or "") or None
         token = str((credentials.get("static_bearer") or {}).get("token") or "")
         urls = {media_id: await _media_url(connector, media_id, token)
@@ -173,10 +152,8 @@ def inbound_routes(connector: WhatsAppConnector, sink: ChannelEventSink) -> list
         events = parse_webhook(payload, app_id, phone_number_id=phone_number_id, media_urls=urls)
         if events:
             await sink.accept(events)
-        return PlainTextResponse("EVENT_RECEIVED")
 
-    return [Route("/apps/{app_id}/webhook", verify, methods=["GET"]),
-            Route("/apps/{app_id}/webhook", receive, methods=["POST"])]
+    return webhook_routes(CHANNEL, sink, connector.verify_token, handle)
 
 
 async def _media_url(connector: WhatsAppConnector, media_id: str, token: str) -> str:
