@@ -3,6 +3,7 @@ and another process's lock makes a statement fail fast instead of freezing the l
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import threading
@@ -59,13 +60,13 @@ async def test_periodic_checkpoint_copies_the_wal_into_the_database(tmp_path: Pa
     path = str(tmp_path / "tidings.db")
     db = Database(sqlite_url(str(tmp_path)))
     await db.create_schema()
-    db._checkpointer = sqlite_inline.WalCheckpointer(path, interval=0.05)  # noqa: SLF001 - a fast round
+    db._checkpointer = sqlite_inline.WalCheckpointer(path, interval=0.05)  # a fast round
     size_before = os.path.getsize(path)
     async with db.write() as conn:
         await conn.execute(insert(projects), [{"id": f"p{i}", "name": "x" * 500, "webhook_secret": "s", "created_ms": 1} for i in range(2000)])
     deadline = time.monotonic() + 5
     while os.path.getsize(path) <= size_before + 500_000 and time.monotonic() < deadline:
-        time.sleep(0.05)
+        await asyncio.sleep(0.05)
     assert os.path.getsize(path) > size_before + 500_000
     await db.aclose()
 

@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Table, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.store.schema import deliveries, orphan_receipts, submissions
@@ -29,14 +40,29 @@ async def insert_submissions(conn: AsyncConnection, rows: Sequence[dict[str, Any
         await conn.execute(insert(s), list(rows))
 
 
+def _by_connection(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    by_connection: dict[str, list[str]] = {}
+    for connection, smsc_id in keys:
+        by_connection.setdefault(connection, []).append(smsc_id)
+    return by_connection
+
+
+# Statements built once, with the id lists as expanding parameters: building an `in_()` over a
+# few hundred values per call (coercing each, then a cache key) cost more loop time than the
+# statement itself.
+_FIND_SUBMISSIONS = select(s).where(
+    s.c.connection == bindparam("b_connection"), s.c.smsc_message_id.in_(bindparam("b_ids", expanding=True))
+)
+
+
 async def find_submissions(
     conn: AsyncConnection, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], Row[Any]]:
-    keys = list(keys)
-    if not keys:
-        return {}
-    query = select(s).where(smsc_keys_in(s, keys))
-    return {(r.connection, r.smsc_message_id): r for r in await conn.execute(query)}
+    found: dict[tuple[str, str], Row[Any]] = {}
+    for connection, ids in _by_connection(keys).items():
+        for r in await conn.execute(_FIND_SUBMISSIONS, {"b_connection": connection, "b_ids": ids}):
+            found[(r.connection, r.smsc_message_id)] = r
+    return found
 
 
 _SET_PART = (
@@ -51,10 +77,13 @@ async def set_part_statuses(conn: AsyncConnection, rows: Sequence[dict[str, Any]
         await conn.execute(_SET_PART, list(rows))
 
 
+_PARTS_OF = select(s).where(s.c.delivery_id.in_(bindparam("b_ids", expanding=True)))
+
+
 async def parts_of(conn: AsyncConnection, delivery_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
     out: dict[int, list[Row[Any]]] = {}
     if delivery_ids:
-        for row in await conn.execute(select(s).where(s.c.delivery_id.in_(delivery_ids))):
+        for row in await conn.execute(_PARTS_OF, {"b_ids": list(delivery_ids)}):
             out.setdefault(row.delivery_id, []).append(row)
     return out
 
@@ -64,15 +93,17 @@ async def load_deliveries(conn: AsyncConnection, ids: Sequence[int]) -> dict[int
     SQLite's single writer needs no lock."""
     if not ids:
         return {}
-    d = deliveries
-    query = (
-        select(d.c.id, d.c.batch_id, d.c.recipient, d.c.status, d.c.code, d.c.project_id,
-               d.c.encoding, d.c.segments, d.c.created_ms)
-        .where(d.c.id.in_(sorted(ids)))
-        .order_by(d.c.id)
-        .with_for_update()
-    )
-    return {r.id: r for r in await conn.execute(query)}
+    return {r.id: r for r in await conn.execute(_LOAD_DELIVERIES, {"b_ids": sorted(ids)})}
+
+
+_LOAD_DELIVERIES = (
+    select(deliveries.c.id, deliveries.c.batch_id, deliveries.c.recipient, deliveries.c.status,
+           deliveries.c.code, deliveries.c.project_id, deliveries.c.encoding, deliveries.c.segments,
+           deliveries.c.created_ms)
+    .where(deliveries.c.id.in_(bindparam("b_ids", expanding=True)))
+    .order_by(deliveries.c.id)
+    .with_for_update()
+)
 
 
 async def match_orphans(conn: AsyncConnection, limit: int) -> list[Row[Any]]:
@@ -96,14 +127,19 @@ async def insert_orphans(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) 
         await conn.execute(insert(orphan_receipts), list(rows))
 
 
+_TAKE_ORPHANS = select(orphan_receipts).where(
+    orphan_receipts.c.connection == bindparam("b_connection"),
+    orphan_receipts.c.smsc_message_id.in_(bindparam("b_ids", expanding=True)),
+)
+
+
 async def take_orphans(conn: AsyncConnection, keys: Iterable[tuple[str, str]]) -> list[Row[Any]]:
     """Receipts that arrived before their submission was recorded; removed as they are taken."""
-    keys = list(keys)
-    if not keys:
-        return []
     o = orphan_receipts
-    cond = smsc_keys_in(o, keys)
-    rows = list(await conn.execute(select(o).where(cond).order_by(o.c.id)))
+    rows: list[Row[Any]] = []
+    for connection, ids in _by_connection(keys).items():
+        rows += await conn.execute(_TAKE_ORPHANS, {"b_connection": connection, "b_ids": ids})
+    rows.sort(key=lambda r: r.id)
     if rows:
         await conn.execute(delete(o).where(o.c.id.in_([r.id for r in rows])))
     return rows

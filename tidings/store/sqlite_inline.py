@@ -27,7 +27,7 @@ import sqlite3
 import threading
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Self
 
 BUSY_TIMEOUT_MS = 250
 """Longest a statement waits (blocking the loop) for another process's lock before it fails."""
@@ -51,7 +51,7 @@ class Cursor:
     def __init__(self, cursor: sqlite3.Cursor) -> None:
         self._cursor = cursor
 
-    async def __aenter__(self) -> Cursor:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -7,7 +7,7 @@ ones; `summary` and `full` batches are reported once, when the batch is done (se
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -24,11 +24,15 @@ PER_RECIPIENT_FINAL = "per_recipient_final"
 
 
 async def recipient_reports(
-    conn: AsyncConnection, transitions: Sequence[Transition], now: int
+    conn: AsyncConnection, transitions: Sequence[Transition], now: int,
+    batches: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
+    """Webhook rows for the transitions; `batches`: their batch rows (`dq.load_batches`) when
+    the caller has them already."""
     if not transitions:
         return []
-    batches = await dq.load_batches(conn, list({t.batch_id for t in transitions}))
+    if batches is None:
+        batches = await dq.load_batches(conn, list({t.batch_id for t in transitions}))
     rows = []
     for t in transitions:
         batch = batches.get(t.batch_id)

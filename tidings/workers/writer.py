@@ -179,11 +179,13 @@ async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int)
         for i, t in final.items()
     ])
 
-    webhook_rows = await notify.recipient_reports(conn, transitions, now)
+    # One load of the transitions' batches for every consumer below.
+    batches = await dq.load_batches(conn, list({t.batch_id for t in transitions})) if transitions else {}
+    webhook_rows = await notify.recipient_reports(conn, transitions, now, batches)
     webhook_rows += await _store_mos(conn, mos, now)
     await notify.enqueue(conn, webhook_rows)
     # Conversation API messages sent as SMS: their statuses and replies, as channel events.
-    await conversation_sms.record_transitions(conn, transitions, now)
+    await conversation_sms.record_transitions(conn, transitions, now, batches)
     await conversation_sms.record_mos(conn, mos, now)
     # Receipts for batches submitted over the SMPP gateway, as queued deliver_sm.
     await smpp_gateway.record_transitions(conn, transitions, now)

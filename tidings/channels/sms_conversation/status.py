@@ -8,7 +8,7 @@ An MO to the sender number of an app's SMS credentials becomes an InboundEvent f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -30,11 +30,14 @@ _FAILED = {Status.FAILED, Status.EXPIRED, Status.REJECTED, Status.ABORTED, Statu
            Status.DELETED}
 
 
-async def record_transitions(conn: AsyncConnection, transitions: Sequence[Transition], now: int) -> None:
+async def record_transitions(conn: AsyncConnection, transitions: Sequence[Transition], now: int,
+                             batches: Mapping[str, Any] | None = None) -> None:
+    """`batches`: the transitions' batch rows (`dq.load_batches`) when the caller has them."""
     final = [t for t in transitions if t.new == Status.DELIVERED or t.new in _FAILED]
     if not final:
         return
-    batches = await dq.load_batches(conn, list({t.batch_id for t in final}))
+    if batches is None:
+        batches = await dq.load_batches(conn, list({t.batch_id for t in final}))
     rows = []
     for t in final:
         batch = batches.get(t.batch_id)
