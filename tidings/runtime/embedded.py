@@ -7,6 +7,7 @@ connector bound to it (unless real SMPP connections are configured).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -185,13 +186,18 @@ def serve(settings: Settings) -> int:
         await runtime.start()
         assert runtime.app is not None
         smpp = f"{settings.host}:{runtime.gateway.port}" if runtime.gateway is not None else None
-        print(welcome_text(creds, base_url, first, smpp), flush=True)
         config = uvicorn.Config(runtime.app, host=settings.host, port=settings.port, loop="none",
                                 http="httptools", log_level="warning", lifespan="off",
                                 access_log=False)
         server = uvicorn.Server(config)
+        serving = asyncio.ensure_future(server.serve())
         try:
-            await server.serve()
+            # The welcome's curl must work the moment it is printed: wait for the listener.
+            while not server.started and not serving.done():
+                await asyncio.sleep(0.01)
+            if server.started:
+                print(welcome_text(creds, base_url, first, smpp), flush=True)
+            await serving
         finally:
             await runtime.stop()
 
