@@ -417,10 +417,16 @@ async def _replay(ctx: Context, project_id: str, key: str, digest: str) -> dict[
 
 
 async def do_send(ctx: Context, project_id: str, payload: object,
-                  idempotency_key: str | None = None) -> dict[str, Any]:
-    """Validate and accept one message; durable before it returns `{message_id, accepted_time}`."""
+                  idempotency_key: str | None = None, *,
+                  consent: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validate and accept one message; durable before it returns `{message_id, accepted_time}`.
+
+    `consent`: opt-ins the recipient gave for this one message, in the contact metadata's shape
+    (`{"whatsapp_opt_in": ["security"]}`) — a verification code the person asked for. Not
+    reachable from the HTTP API."""
     body = _body(payload)
     req = _check_send(body)
+    req["consent"] = consent
     if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
         raise invalid("Idempotency-Key", "must be 1 to 200 characters")
     digest = _request_hash(body) if idempotency_key else None
@@ -505,12 +511,21 @@ async def _accept(ctx: Context, project_id: str, req: dict[str, Any], key: str |
         "tries": 0, "state": "PENDING", "next_ms": now, "claimed_ms": None, "attempt_id": None,
         "reason": None, "channel_message_id": None, "accept_ms": now, "idempotency_key": key,
         "request_hash": digest,
-        "extensions": {"channel_properties": req["channel_properties"]} if req["channel_properties"] else None,
+        "extensions": _extensions(req),
     }]))
     if hooks:
         rows.append((webhook_outbox, hooks))
     await ctx.committer.insert(rows)
     return {"message_id": message_id, "accepted_time": callbacks.iso(now)}
+
+
+def _extensions(req: dict[str, Any]) -> dict[str, Any] | None:
+    extensions: dict[str, Any] = {}
+    if req["channel_properties"]:
+        extensions["channel_properties"] = req["channel_properties"]
+    if req.get("consent"):
+        extensions["consent"] = req["consent"]
+    return extensions or None
 
 
 async def do_delete_message(ctx: Context, project_id: str, message_id: str) -> None:

@@ -252,7 +252,8 @@ async def do_start(ctx: Context, app: App, req: StartRequest, base_url: str,
     out = senders.Outgoing(
         project_id=app.project_id, method=req.method, endpoint=req.endpoint, code=code,
         text=CALLOUT_SPEECH.format(code=" ".join(code)) if req.method is Method.CALLOUT else senders.render(template, code),
-        sender=app.sms_sender, cli=cli, locale=req.locale, conversation_app_id=app.conversation_app_id)
+        sender=app.sms_sender, cli=cli, locale=req.locale, conversation_app_id=app.conversation_app_id,
+        whatsapp_template=_whatsapp_template(app))
     try:
         sent_ref = await senders.send(ctx, out)
     except DeliveryError as exc:
@@ -265,6 +266,15 @@ async def do_start(ctx: Context, app: App, req: StartRequest, base_url: str,
     view = views.start_view(base_url, stored, template=template,
                             cli_filter=codes.cli_filter(prefix, length) if prefix is not None else None)
     return Started(view, stored.status)
+
+
+def _whatsapp_template(app: App) -> tuple[str, str]:
+    """(name, language) of the WhatsApp template codes go out on: the app's
+    `options.whatsapp_template` (`{"name", "language"}`) or the default."""
+    chosen = app.options.get("whatsapp_template")
+    if isinstance(chosen, dict) and isinstance(chosen.get("name"), str):
+        return chosen["name"], str(chosen.get("language") or "en_US")
+    return senders.DEFAULT_WHATSAPP_TEMPLATE
 
 
 class _Row:

@@ -310,7 +310,10 @@ class ConversationEngine:
         if last_outbound is not None:
             metadata["last_outbound_ms"] = int(last_outbound)
         metadata.update(consent_of(contact_metadata))
-        properties = (getattr(msg, "extensions", None) or {}).get("channel_properties")
+        extensions = getattr(msg, "extensions", None) or {}
+        if isinstance(extensions.get("consent"), dict):  # given for this message (a verification code)
+            metadata.update(consent_of(orjson.dumps(extensions["consent"]).decode()))
+        properties = extensions.get("channel_properties")
         if properties:
             metadata["channel_properties"] = dict(properties)  # Sinch's, e.g. MESSENGER_MESSAGE_TAG
         return OutboundMessage(

@@ -3,8 +3,17 @@
     sms        a one-recipient batch through the SMS pipeline (`actions.batches.do_send`)
     flashCall  a missed call whose caller id ends with the code (`Context.voice`)
     callout    a call that speaks the code (`Context.voice`)
-    whatsapp   a text message through the Conversation API engine (`actions.conversations.do_send`)
-    email      likewise, on the EMAIL channel
+    whatsapp   an authentication template through the Conversation API engine
+               (`actions.conversations.do_send`): verification codes are business-initiated, so
+               outside the 24-hour window only a template may carry them; the template
+               (`verification_code`, en_US by default; the app's `options.whatsapp_template`
+               names another) takes the code as `body[1]text` and as its copy-code button's
+               `button[0]url[1]text`
+    email      a text message through the engine on the EMAIL channel
+
+Conversation messages carry `message_metadata` purpose "security" (billed AUTHENTICATION on
+WhatsApp) and the recipient's consent for that one message: the person asked for the code on
+this channel, which is the opt-in WhatsApp requires of a business-initiated message.
 
 Each returns a reference to what carried the code (batch id, call id, message id) and raises
 `DeliveryError` when the code cannot be sent (no voice network, unreachable number, no
@@ -14,14 +23,19 @@ conversation app configured).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from tidings.core.errors import DeliveryError, PermanentDeliveryError, RequestError
 from tidings.runtime.context import Context
 from tidings.verify.model import Method
 
-__all__ = ["CODE_PLACEHOLDER", "Outgoing", "render", "send"]
+__all__ = ["CODE_PLACEHOLDER", "DEFAULT_WHATSAPP_TEMPLATE", "Outgoing", "render", "send"]
 
 CODE_PLACEHOLDER = "{{CODE}}"
+DEFAULT_WHATSAPP_TEMPLATE = ("verification_code", "en_US")  # (name, language)
+SECURITY = "security"  # the purpose of every code message (policy gate, WhatsApp billing)
 
 
 @dataclass(frozen=True)
@@ -35,6 +49,7 @@ class Outgoing:
     cli: str | None = None  # flash calls
     locale: str = "en-US"
     conversation_app_id: str | None = None
+    whatsapp_template: tuple[str, str] = DEFAULT_WHATSAPP_TEMPLATE
 
 
 def render(template: str, code: str) -> str:
@@ -71,14 +86,22 @@ async def _conversation(ctx: Context, out: Outgoing) -> str:
     from tidings.actions import conversations
 
     channel = "WHATSAPP" if out.method is Method.WHATSAPP else "EMAIL"
+    message: dict[str, Any] = {"text_message": {"text": out.text}}
+    if out.method is Method.WHATSAPP:
+        name, language = out.whatsapp_template
+        message = {"template_message": {"channel_template": {"WHATSAPP": {
+            "template_id": name, "language_code": language,
+            "parameters": {"body[1]text": out.code, "button[0]url[1]text": out.code}}}}}
     payload = {
         "app_id": out.conversation_app_id,
         "recipient": {"identified_by": {"channel_identities": [{"channel": channel, "identity": out.endpoint}]}},
-        "message": {"text_message": {"text": out.text}},
+        "message": message,
         "channel_priority_order": [channel],
+        "message_metadata": orjson.dumps({"purpose": SECURITY}).decode(),
     }
     try:
-        accepted = await conversations.do_send(ctx, out.project_id, payload)
+        accepted = await conversations.do_send(ctx, out.project_id, payload,
+                                               consent={"whatsapp_opt_in": [SECURITY]})
     except (RequestError, DeliveryError) as exc:
         raise PermanentDeliveryError(f"{channel} refused: {exc}", 400) from exc
     return str(accepted.get("message_id", ""))

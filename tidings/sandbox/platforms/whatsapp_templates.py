@@ -59,6 +59,14 @@ DEFAULT_TEMPLATES: list[dict[str, Any]] = [
             {"type": "QUICK_REPLY", "text": "Reschedule"},
         ]},
     ]},
+    # An authentication template as Meta builds it: the code in the body (with the security
+    # recommendation), the expiry in the footer and a copy-code (OTP) button whose send-time
+    # parameter is the code again (`button[0]url[1]text`). Verification codes go out on it.
+    {"name": "verification_code", "language": "en_US", "category": "AUTHENTICATION", "components": [
+        {"type": "BODY", "text": "*{{1}}* is your verification code. For your security, do not share this code."},
+        {"type": "FOOTER", "text": "This code expires in 10 minutes."},
+        {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE", "text": "Copy code"}]},
+    ]},
     {"name": "summer_sale", "language": "en_US", "category": "MARKETING", "components": [
         {"type": "HEADER", "format": "TEXT", "text": "Our {{1}} sale is on!"},
         {"type": "BODY", "text": "Everything is {{1}} off until {{2}}."},
@@ -207,6 +215,13 @@ class TemplateRegistry:
                                          f"button {index}: the URL needs exactly one text parameter")
                     url = _fill(url, [str(values[0])])
                 lines.append(f"[{button['text']}: {url}]")
+            elif button["type"] == "OTP":  # the code to copy, given as a url button parameter
+                values = [p.get("text") for p in params if p.get("type") == "text"]
+                if component.get("sub_type", "url") != "url" or len(values) != 1 or not values[0]:
+                    raise GraphError(ErrorCode.TEMPLATE_PARAM_COUNT,
+                                     f"button {index}: the one-time password button needs the code as "
+                                     "its one text parameter")
+                lines.append(f"[{button['text']}: {values[0]}]")
             else:
                 lines.append(f"[{button['text']}: {button.get('phone_number', '')}]")
         return quick_replies
