@@ -4,11 +4,13 @@ Two kinds of Bearer token reach `/xms/v1/{path_id}/`: a service plan's API token
 must be that service plan) and an OAuth2 access token (then path_id is the project id, or one of
 the project's service plans). Resolutions are cached in-process for a few seconds, keyed by the
 token's hash, so the hot send path costs no lookup; an access token's own expiry is re-checked
-on every request.
+on every request. Concurrent misses of one key share one lookup (when an entry lapses under
+load, every request in flight would otherwise look the token up at the same time).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import weakref
@@ -43,6 +45,7 @@ class _Entry:
 class _AuthCache:
     def __init__(self) -> None:
         self.entries: dict[tuple[str, str], _Entry] = {}
+        self.lookups: dict[tuple[str, str], asyncio.Future[_Entry]] = {}
 
     def get(self, key: tuple[str, str], now_mono: float) -> _Entry | None:
         entry = self.entries.get(key)
@@ -84,10 +87,26 @@ async def authenticate_xms(request: Request, ctx: Context, path_id: str) -> Prin
     cache = _cache_for(ctx.db)
     now_mono = time.monotonic()
     entry = cache.get(key, now_mono)
-    if entry is not None:
-        if entry.token_expires_ms is not None and entry.token_expires_ms <= ctx.clock():
-            raise AuthError("Access token expired", expired=True)
+    if entry is None:
+        lookup = cache.lookups.get(key)
+        if lookup is None:
+            lookup = cache.lookups[key] = asyncio.ensure_future(_resolve(ctx, token, path_id))
+            lookup.add_done_callback(lambda f: _forget(cache, key, f))
+        entry = await asyncio.shield(lookup)
+        cache.put(key, entry)
         return entry.principal
+    if entry.token_expires_ms is not None and entry.token_expires_ms <= ctx.clock():
+        raise AuthError("Access token expired", expired=True)
+    return entry.principal
+
+
+def _forget(cache: _AuthCache, key: tuple[str, str], lookup: asyncio.Future[_Entry]) -> None:
+    cache.lookups.pop(key, None)
+    if not lookup.cancelled():
+        lookup.exception()  # retrieved: every waiter may have gone away meanwhile
+
+
+async def _resolve(ctx: Context, token: str, path_id: str) -> _Entry:
     if auth_actions.looks_like_access_token(token):
         signing_key = await auth_actions.server_key(ctx.db, ctx.clock())
         verified = auth_actions.verify_token(signing_key, token, ctx.clock())
@@ -96,8 +115,7 @@ async def authenticate_xms(request: Request, ctx: Context, path_id: str) -> Prin
     else:
         principal = await _service_plan_principal(ctx, token, path_id)
         expires = None
-    cache.put(key, _Entry(principal, now_mono + CACHE_SECONDS, expires))
-    return principal
+    return _Entry(principal, time.monotonic() + CACHE_SECONDS, expires)
 
 
 async def _project_principal(ctx: Context, project_id: str, path_id: str) -> Principal:
