@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 SETTINGS_TTL_S = 2.0
 CONTENT_BLOCKED = "content_blocked"
+SYSTEM = "system"  # purpose of messages Tidings itself sends: exempt from every check
 # XMS codes of the reasons this module knows (consent and content safety bring their own).
 XMS_CODES: dict[str, int] = {**caps.REASON_CODES, **quiet_hours.REASON_CODES, CONTENT_BLOCKED: 490,
                              "consent_opted_out": 485, "consent_missing": 486}
@@ -344,8 +345,8 @@ def _counted(c: Candidate, history: dict[tuple[str, str], list[Any]]) -> bool:
 
 def _decide(c: Candidate, s: PolicySettings, now: int, history: dict[tuple[str, str], list[Any]]) -> Decision:
     """Everything after consent, in order."""
-    if c.judged:
-        return ALLOW
+    if c.judged or c.purpose == SYSTEM:
+        return ALLOW  # the platform's own replies (confirmations, HELP, opt-in requests)
     if c.purpose in caps.EXEMPT:
         return _content(c) or ALLOW
     if _needs_history(c, s) and _counted(c, history):
