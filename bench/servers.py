@@ -157,7 +157,7 @@ async def start_embedded(workdir: Path) -> Server:
     env = {**os.environ, "TIDINGS_DATA_DIR": str(data_dir)}
     creds = json.loads(_run(["projects", "create", "bench"], env))
     port = free_port()
-    proc = _spawn(["serve", "--port", str(port)], env, workdir / "serve.log")
+    proc = _spawn(["serve", "--port", str(port), "--smpp-port", "0"], env, workdir / "serve.log")
     server = Server("embedded", port, creds, f"http://127.0.0.1:{port}", {"serve": proc},
                     sqlite_path=str(data_dir / "tidings.db"))
     try:

@@ -99,7 +99,7 @@ async def test_kill_9_mid_load_loses_no_accepted_message(smsc: str, tmp_path: Pa
             "name": "carrier", "host": "127.0.0.1", "port": outside.port,
             "system_id": SANDBOX_SYSTEM_ID, "password": SANDBOX_PASSWORD,
         }])
-    command = ["serve", "--data-dir", data_dir, "--port", str(port)]
+    command = ["serve", "--data-dir", data_dir, "--port", str(port), "--smpp-port", "0"]
     procs = [Proc(command, env, str(tmp_path / "serve-1.log"))]
     db = Database(sqlite_url(data_dir))
     try:
@@ -200,7 +200,7 @@ async def test_kill_9_with_webhooks_pending_loses_none(tmp_path: Path) -> None:
     data_dir = str(tmp_path / "data")
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    command = ["serve", "--data-dir", data_dir, "--port", str(port)]
+    command = ["serve", "--data-dir", data_dir, "--port", str(port), "--smpp-port", "0"]
     env = {"TIDINGS_WEBHOOK_RETRY_BASE_SECONDS": "0.2"}
     receiver = WebhookReceiver()  # connections refused until started
     to = numbers(20, prefix="+467013")
