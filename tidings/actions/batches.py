@@ -39,6 +39,7 @@ from tidings.core.ids import ulid
 from tidings.core.statuses import Code, Status
 from tidings.observability.metrics import MESSAGES_ACCEPTED
 from tidings.policy.content_safety import Finding, dry_run_warnings
+from tidings.policy.settings import PolicySettings
 from tidings.runtime.context import Context
 from tidings.store import schema
 from tidings.store.queries import batches as q
@@ -182,8 +183,9 @@ async def do_send(
     """Validate and accept a text batch; durable before it returns.
 
     `related(batch_id)` gives rows that belong with the batch (e.g. an SMPP submit's receipt
-    addressing), inserted in the same transaction after it. `priority` (verification codes) puts
-    its deliveries ahead of bulk in the dispatch queue and the throughput caps."""
+    addressing), inserted in the same transaction after it. `priority` (verification codes) commits
+    it in the group committer's priority lane (ahead of bulk inserts on the write lock) and puts its
+    deliveries ahead of bulk in the dispatch queue and the throughput caps."""
     now = ctx.clock()
     text, rendered = check_send_rendered(payload, ctx.settings, now)
     key = check_idempotency_key(idempotency_key)
@@ -210,7 +212,8 @@ async def do_send(
     extra = list(related(batch_id)) if related is not None else []
     try:
         ids = await ctx.committer.insert(
-            [(schema.batches, [batch_row]), (schema.deliveries, rows), *extra], returning=frozenset({"deliveries"})
+            [(schema.batches, [batch_row]), (schema.deliveries, rows), *extra], returning=frozenset({"deliveries"}),
+            priority=priority,
         )
     except IntegrityError:
         if key is None or digest is None:
@@ -323,8 +326,11 @@ class DryRun:
     warnings: list[Finding] = field(default_factory=list)  # content safety: spam lint, PHI, would-be refusals
 
 
-def dry_run(ctx: Context, payload: object, per_recipient: bool, number_of_recipients: int | None) -> DryRun:
-    """What a send would produce (bodies, encodings, parts, content warnings), without writing anything."""
+def dry_run(ctx: Context, payload: object, per_recipient: bool, number_of_recipients: int | None,
+            policy: PolicySettings | None = None) -> DryRun:
+    """What a send would produce (bodies, encodings, parts, content warnings — judged with the
+    project's content-safety `policy`), without writing anything."""
+    policy = policy or PolicySettings()
     text, rendered = check_send_rendered(payload, ctx.settings, ctx.clock())
     limit = DRY_RUN_DEFAULT_RECIPIENTS if number_of_recipients is None else number_of_recipients
     if not 0 <= limit <= DRY_RUN_MAX_RECIPIENTS:
@@ -333,7 +339,8 @@ def dry_run(ctx: Context, payload: object, per_recipient: bool, number_of_recipi
         number_of_recipients=len(rendered),
         number_of_messages=sum(r.parts for r in rendered),
         per_recipient=rendered[:limit] if per_recipient else None,
-        warnings=dry_run_warnings(r.body for r in rendered),
+        warnings=dry_run_warnings((r.body for r in rendered), tenant_domains=policy.tenant_domains,
+                                  phi_allowed_channels=policy.phi_allowed_channels),
     )
 
 

@@ -1,9 +1,12 @@
 """Verifications: start, report, status. The only code that writes `verifications`.
 
 Start: `check_start` validates the body; `do_start` asks the application's callback (if any),
-stores the verification with its code as a keyed hash, commits, then sends the code
-(`verify.senders`). A start for a number that already has a pending verification of the same
-method re-sends a fresh code on that verification (up to the application's `max_resends`).
+stores the verification with its code as a keyed hash and sends the code (`verify.senders`). A new
+SMS verification is one write: its row goes in the transaction of the code's one-recipient batch
+(the group committer's priority lane). Every verification write takes the SQLite write lock's
+priority lane (`Database.write(priority=True)`) so that codes are not queued behind bulk sends.
+A start for a number that already has a pending verification of the same method re-sends a fresh
+code on that verification (up to the application's `max_resends`).
 
 Report: each attempt is one transaction whose first statement is a guarded increment
 (`status = PENDING AND attempts < max_attempts AND expires_ms > now`): concurrent reports of the
@@ -24,7 +27,7 @@ from typing import Any
 import httpx
 import orjson
 import phonenumbers
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -229,7 +232,18 @@ async def do_start(ctx: Context, app: App, req: StartRequest, base_url: str,
             row["code_hash"] = codes.hash_code(key, vid, code)
         if not decision.allow:
             row.update(status=Status.DENIED.value, reason=decision.reason, completed_ms=now)
-    async with ctx.db.write() as conn:
+    template = req.template or DEFAULT_TEMPLATE
+    cli = codes.flash_cli(prefix, code) if prefix is not None else None
+    out = senders.Outgoing(
+        project_id=app.project_id, method=req.method, endpoint=req.endpoint, code=code,
+        text=CALLOUT_SPEECH.format(code=" ".join(code)) if req.method is Method.CALLOUT else senders.render(template, code),
+        sender=app.sms_sender, cli=cli, locale=req.locale, conversation_app_id=app.conversation_app_id,
+        whatsapp_template=_whatsapp_template(app))
+    if req.method is Method.SMS and existing is None and row["status"] == Status.PENDING:
+        stored = await _start_sms(ctx, app, row, out, now)
+        view = views.start_view(base_url, stored, template=template)
+        return Started(view, stored.status)
+    async with ctx.db.write(priority=True) as conn:
         if existing is not None:
             result = await conn.execute(
                 update(_v).where(_v.c.id == vid, _v.c.status == Status.PENDING, _v.c.sends <= app.max_resends)
@@ -247,25 +261,43 @@ async def do_start(ctx: Context, app: App, req: StartRequest, base_url: str,
             await _queue_result(conn, app, stored, now)
     if stored.status == Status.DENIED:
         raise RequestError(FORBIDDEN, f"Verification denied: {stored.reason}", 403)
-    template = req.template or DEFAULT_TEMPLATE
-    cli = codes.flash_cli(prefix, code) if prefix is not None else None
-    out = senders.Outgoing(
-        project_id=app.project_id, method=req.method, endpoint=req.endpoint, code=code,
-        text=CALLOUT_SPEECH.format(code=" ".join(code)) if req.method is Method.CALLOUT else senders.render(template, code),
-        sender=app.sms_sender, cli=cli, locale=req.locale, conversation_app_id=app.conversation_app_id,
-        whatsapp_template=_whatsapp_template(app))
     try:
         sent_ref = await senders.send(ctx, out)
     except DeliveryError as exc:
         log.warning("verification %s: the code could not be sent: %s", vid, exc)
         stored = await _finish(ctx, app, vid, Status.ERROR, Reason.NETWORK_ERROR) or stored
     else:
-        async with ctx.db.write() as conn:
+        async with ctx.db.write(priority=True) as conn:
             await conn.execute(update(_v).where(_v.c.id == vid).values(
                 sent_ref=sent_ref, call_complete=True if req.method in (Method.FLASH_CALL, Method.CALLOUT) else None))
     view = views.start_view(base_url, stored, template=template,
                             cli_filter=codes.cli_filter(prefix, length) if prefix is not None else None)
     return Started(view, stored.status)
+
+
+async def _start_sms(ctx: Context, app: App, row: dict[str, Any], out: senders.Outgoing, now: int) -> Any:
+    """A new SMS verification: its row is committed with the code's batch, in one transaction."""
+
+    def related(batch_id: str) -> list[tuple[Table, list[dict[str, Any]]]]:
+        row["sent_ref"] = batch_id
+        return [(_v, [dict(row)])]
+
+    try:
+        await senders.send(ctx, out, related=related)
+    except IntegrityError:
+        raise RequestError(CONFLICT, "reference is already used by another verification", 409) from None
+    except DeliveryError as exc:
+        log.warning("verification %s: the code could not be sent: %s", row["id"], exc)
+        row.update(status=Status.ERROR.value, reason=Reason.NETWORK_ERROR.value, completed_ms=now, sent_ref=None)
+        async with ctx.db.write(priority=True) as conn:
+            try:
+                await conn.execute(insert(_v).values(**row))
+            except IntegrityError:
+                raise RequestError(CONFLICT, "reference is already used by another verification", 409) from None
+            stored = await _get(conn, app.project_id, row["id"])
+            await _queue_result(conn, app, stored, now)
+        return stored
+    return _Row(row)
 
 
 def _whatsapp_template(app: App) -> tuple[str, str]:
@@ -316,7 +348,7 @@ async def _finish(ctx: Context, app: App, vid: str, status: Status, reason: str 
                   source: str | None = None) -> Row[Any] | None:
     """PENDING → a final status (guarded); the stored row if this call moved it, else None."""
     now = ctx.clock()
-    async with ctx.db.write() as conn:
+    async with ctx.db.write(priority=True) as conn:
         result = await conn.execute(
             update(_v).where(_v.c.id == vid, _v.c.project_id == app.project_id, _v.c.status == Status.PENDING)
             .values(status=status.value, reason=reason, source=source, completed_ms=now, updated_ms=now))
@@ -392,7 +424,7 @@ async def do_report(ctx: Context, app: App, report: Report, *, vid: str | None =
     else:
         offered = report.code
         wrong_reason = Reason.INVALID_CODE
-    async with ctx.db.write() as conn:
+    async with ctx.db.write(priority=True) as conn:
         counted = (await conn.execute(
             update(_v).where(_v.c.id == row.id, _v.c.status == Status.PENDING, _v.c.attempts < _v.c.max_attempts,
                              _v.c.expires_ms > now)

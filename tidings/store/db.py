@@ -2,7 +2,8 @@
 
 SQLite (embedded profile) runs in WAL mode and allows one writer at a time: writes are serialised
 by an asyncio lock so that concurrent writers queue in-process instead of spinning on
-SQLITE_BUSY. Its statements run on the event loop's thread (`tidings.store.sqlite_inline`: no
+SQLITE_BUSY. The lock has two lanes: `write(priority=True)` waiters (verification codes) are
+let in before ordinary ones, so a code is not queued behind a bulk load's inserts. Its statements run on the event loop's thread (`tidings.store.sqlite_inline`: no
 thread hop per statement) and a `WalCheckpointer` thread keeps the WAL short. PostgreSQL
 (distributed profile) needs no lock; row-level guards in the queries keep concurrent workers
 consistent.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -48,19 +50,26 @@ class Database:
             busy_ms = sqlite_inline.BUSY_TIMEOUT_MS if self._checkpointer is not None else 10_000
             event.listen(self.engine.sync_engine, "connect",
                          lambda dbapi_conn, _record: _sqlite_pragmas(dbapi_conn, busy_ms))
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._write_lock = PriorityLock() if self.is_sqlite else None
 
     @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in a transaction that commits on exit (rolls back on error)."""
+    async def write(self, *, priority: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction that commits on exit (rolls back on error).
+
+        `priority`: on SQLite, this write goes before every ordinary writer still waiting for
+        the lock (PostgreSQL has no lock and ignores it)."""
         if self._write_lock is None:
             async with self.engine.begin() as conn:
                 yield conn
             return
         if self._checkpointer is not None:
             self._checkpointer.start()  # from the first write on
-        async with self._write_lock, self.engine.begin() as conn:
-            yield conn
+        await self._write_lock.acquire(priority)
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        finally:
+            self._write_lock.release()
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -78,6 +87,48 @@ class Database:
             self._checkpointer.stop()
 
 
+class PriorityLock:
+    """An asyncio mutex with two FIFO lanes: a priority waiter is let in before every ordinary one.
+
+    Release hands the lock straight to the next waiter (no window in which a newcomer can
+    overtake the queue)."""
+
+    def __init__(self) -> None:
+        self._locked = False
+        self._lanes: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (deque(), deque())
+
+    def locked(self) -> bool:
+        return self._locked
+
+    async def acquire(self, priority: bool = False) -> None:
+        if not self._locked and not self._lanes[0] and not self._lanes[1]:
+            self._locked = True
+            return
+        lane = self._lanes[0 if priority else 1]
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        lane.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed the lock as we were cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    lane.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        if not self._locked:
+            raise RuntimeError("PriorityLock is not locked")
+        for lane in self._lanes:
+            while lane:
+                waiter = lane.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # stays locked: ownership passes to the waiter
+                    return
+        self._locked = False
+
+
 def _sqlite_pragmas(dbapi_conn: Any, busy_timeout_ms: int) -> None:
     cur = dbapi_conn.cursor()
     # WAL: readers never block the writer. synchronous=NORMAL in WAL mode survives a process
@@ -90,4 +141,4 @@ def _sqlite_pragmas(dbapi_conn: Any, busy_timeout_ms: int) -> None:
     cur.close()
 
 
-__all__ = ["Database", "sqlite_url", "NullPool"]
+__all__ = ["Database", "NullPool", "PriorityLock", "sqlite_url"]

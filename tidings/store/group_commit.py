@@ -7,6 +7,12 @@ its rows are committed); the fsync and round-trip cost is shared. If a combined 
 fails (say, one request's idempotency key collides), each request is retried alone so that one
 bad request cannot fail its neighbours.
 
+Two lanes: priority units (verification codes) are committed by their own task, in their own
+small transactions, taking the SQLite write lock's priority lane (`Database.write(priority=True)`),
+so they go in right after the transaction in progress instead of behind the bulk backlog.
+Ordinary transactions are bounded by `max_rows` (a unit is never split) so that one bulk commit
+holds the write lock only briefly.
+
 New ids of `returning` tables: PostgreSQL answers them with `INSERT ... RETURNING` in parameter
 order. On SQLite that statement is the bottleneck of the whole send path (SQLAlchemy cannot
 batch an order-preserving RETURNING there and falls back to small statements: 4,000 single-row
@@ -40,56 +46,92 @@ class InsertUnit:
     returning: frozenset[str] = frozenset()
     future: asyncio.Future[dict[str, list[int]]] = field(init=False)
 
+    @property
+    def size(self) -> int:
+        return sum(len(rows) for _, rows in self.rows)
+
+
+@dataclass
+class _Lane:
+    priority: bool
+    pending: list[InsertUnit] = field(default_factory=list)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
 
 class GroupCommitter:
-    def __init__(self, db: Database, *, max_units: int = 1024) -> None:
+    def __init__(self, db: Database, *, max_units: int = 1024, max_rows: int = 4096,
+                 priority_max_units: int = 64) -> None:
         self._db = db
         self._max_units = max_units
-        self._pending: list[InsertUnit] = []
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._max_rows = max_rows
+        self._priority_max_units = priority_max_units
+        self._lanes = (_Lane(priority=False), _Lane(priority=True))
         self.transactions = 0
         self.units = 0
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
+        loop = asyncio.get_running_loop()
+        for lane in self._lanes:
+            if lane.task is None:
+                name = "group-commit-priority" if lane.priority else "group-commit"
+                lane.task = loop.create_task(self._run(lane), name=name)
 
     async def insert(
-        self, rows: Sequence[tuple[Table, Sequence[dict[str, Any]]]], returning: frozenset[str] = frozenset()
+        self, rows: Sequence[tuple[Table, Sequence[dict[str, Any]]]], returning: frozenset[str] = frozenset(),
+        *, priority: bool = False,
     ) -> dict[str, list[int]]:
-        """Insert the rows durably; returns the new ids of `returning` tables, in row order."""
+        """Insert the rows durably; returns the new ids of `returning` tables, in row order.
+
+        `priority` units are committed in their own small transactions ahead of ordinary ones."""
         unit = InsertUnit(rows, returning)
         unit.future = asyncio.get_running_loop().create_future()
-        self._pending.append(unit)
-        self._wakeup.set()
-        if self._task is None:
+        lane = self._lanes[1 if priority else 0]
+        lane.pending.append(unit)
+        lane.wakeup.set()
+        if lane.task is None:
             self.start()
         return await unit.future
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            while self._pending:
-                await asyncio.sleep(0.001)
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        for lane in self._lanes:
+            if lane.task is not None:
+                while lane.pending:
+                    await asyncio.sleep(0.001)
+        for lane in self._lanes:
+            if lane.task is not None:
+                lane.task.cancel()
+                try:
+                    await lane.task
+                except asyncio.CancelledError:
+                    pass
+                lane.task = None
 
-    async def _run(self) -> None:
+    def _take(self, lane: _Lane) -> list[InsertUnit]:
+        """The next transaction's units: up to the unit cap and (ordinary lane) the row cap."""
+        if lane.priority:
+            count = min(len(lane.pending), self._priority_max_units)
+        else:
+            count, rows = 0, 0
+            for unit in lane.pending[: self._max_units]:
+                rows += unit.size
+                if count and rows > self._max_rows:
+                    break
+                count += 1
+        units = lane.pending[:count]
+        del lane.pending[:count]
+        return units
+
+    async def _run(self, lane: _Lane) -> None:
         while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._pending:
-                units = self._pending[: self._max_units]
-                del self._pending[: self._max_units]
-                await self._commit_group(units)
+            await lane.wakeup.wait()
+            lane.wakeup.clear()
+            while lane.pending:
+                await self._commit_group(self._take(lane), lane.priority)
 
-    async def _commit_group(self, units: list[InsertUnit]) -> None:
+    async def _commit_group(self, units: list[InsertUnit], priority: bool = False) -> None:
         try:
-            async with self._db.write() as conn:
+            async with self._db.write(priority=priority) as conn:
                 results = await _insert_units(conn, units)
         except Exception as exc:  # noqa: BLE001 - isolate: retry each unit on its own
             if len(units) == 1:
@@ -97,7 +139,7 @@ class GroupCommitter:
                     units[0].future.set_exception(exc)
                 return
             for unit in units:
-                await self._commit_group([unit])
+                await self._commit_group([unit], priority)
             return
         self.transactions += 1
         self.units += len(units)

@@ -22,10 +22,12 @@ conversation app configured).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from sqlalchemy import Table
 
 from tidings.core.errors import DeliveryError, PermanentDeliveryError, RequestError
 from tidings.runtime.context import Context
@@ -56,9 +58,15 @@ def render(template: str, code: str) -> str:
     return template.replace(CODE_PLACEHOLDER, code)
 
 
-async def send(ctx: Context, out: Outgoing) -> str:
+Related = Callable[[str], Sequence[tuple[Table, list[dict[str, Any]]]]]
+
+
+async def send(ctx: Context, out: Outgoing, *, related: Related | None = None) -> str:
+    """Send the code; `related(batch_id)` (SMS only) gives rows committed in the batch's transaction."""
     if out.method is Method.SMS:
-        return await _sms(ctx, out)
+        return await _sms(ctx, out, related)
+    if related is not None:
+        raise ValueError("related rows go only with an SMS code")
     if out.method in (Method.FLASH_CALL, Method.CALLOUT):
         if ctx.voice is None:
             raise PermanentDeliveryError("no voice network is configured", 503)
@@ -69,12 +77,12 @@ async def send(ctx: Context, out: Outgoing) -> str:
     return await _conversation(ctx, out)
 
 
-async def _sms(ctx: Context, out: Outgoing) -> str:
+async def _sms(ctx: Context, out: Outgoing, related: Related | None = None) -> str:
     from tidings.actions import batches
 
     payload = {"to": [out.endpoint], "from": out.sender, "body": out.text, "delivery_report": "none"}
     try:
-        result = await batches.do_send(ctx, out.project_id, None, payload, priority=True)
+        result = await batches.do_send(ctx, out.project_id, None, payload, related=related, priority=True)
     except RequestError as exc:
         raise PermanentDeliveryError(f"SMS refused: {exc.text}", 400) from exc
     return result.batch.id
