@@ -42,6 +42,9 @@ async def test_send_rate_stays_under_the_connection_cap(platform_factory: Any, h
         assert len(times) == MESSAGES
         span_s = (times[-1] - times[0]) / 1000
         rate = (MESSAGES - 1) / span_s
-        assert rate <= CAP * 1.1, f"{rate:.1f} msg/s over {span_s:.2f}s with a cap of {CAP}"
+        # The bucket starts full with a burst of a tenth of a second's worth; after it, the cap.
+        burst = max(1, CAP // 10)
+        paced = (MESSAGES - 1 - burst) / span_s
+        assert paced <= CAP * 1.1, f"{paced:.1f} msg/s after the burst, over {span_s:.2f}s, cap {CAP}"
         # The cap paces, it does not stall: well above half of it.
         assert rate >= CAP * 0.5, f"only {rate:.1f} msg/s"
