@@ -136,7 +136,7 @@ class Esme:
                 await asyncio.sleep(0.01)
         return self.responses[sequence]
 
-    async def deliveries(self, count: int, timeout: float = 15.0,
+    async def deliveries(self, count: int, timeout: float = 30.0,
                          where: Callable[[Any], bool] = lambda pdu: True) -> list[Any]:
         """The first `count` deliver_sm matching `where`, once they have arrived."""
         async with asyncio.timeout(timeout):
