@@ -14,7 +14,7 @@ milliseconds and a `Z` (`2024-05-01T12:00:00.123Z`). Statuses are XMS's capitali
 
 from __future__ import annotations
 
-import datetime as dt
+import time
 from collections.abc import Iterable, Sequence
 from enum import Enum
 from typing import Any
@@ -46,8 +46,8 @@ StatusCount = tuple[str, int, int, Sequence[str]]
 def iso_timestamp(epoch_ms: int) -> str:
     """`2024-05-01T12:00:00.123Z` for an epoch-milliseconds time."""
     seconds, millis = divmod(epoch_ms, 1000)
-    moment = dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"
+    t = time.gmtime(seconds)  # not strftime: this runs once per delivery report
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{millis:03d}Z"
 
 
 def batch_delivery_report(
