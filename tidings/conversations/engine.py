@@ -45,6 +45,7 @@ from tidings.channels.contract import (
     OutboundMessage,
 )
 from tidings.conversations import callbacks
+from tidings.conversations.batched_writes import WriteBatcher
 from tidings.conversations.credentials import credentials_for
 from tidings.policy import conversation_gate
 from tidings.core.errors import (
@@ -126,6 +127,7 @@ class ConversationEngine:
         self._inflight: set[asyncio.Task[None]] = set()
         self.wakeup = asyncio.Event()
         self.steps = 0
+        self._writes = WriteBatcher(db)  # the steps of a claimed batch commit together
 
     # -- loop ---------------------------------------------------------------------------------
 
@@ -240,23 +242,29 @@ class ConversationEngine:
     async def _skip_or_fail(self, msg: Any, entry: dict[str, str], state: str, code: str,
                             description: str) -> None:
         now = self._clock()
-        async with self._db.write() as conn:
+
+        async def work(conn: AsyncConnection) -> None:
             values, hooks = await advance_values(conn, msg, now, entry["channel"], entry.get("identity"),
                                                  {"code": code, "description": description})
             attempt = self._attempt(msg, entry, state, now, reason=f"{code}: {description}")
             await self._write(msg, values, attempt, hooks, conn)
+
+        await self._writes.run(work)
 
     async def _timed_out(self, msg: Any) -> None:
         entry = (msg.plan or [])[msg.plan_index]
         if await self._revoke(msg, entry) is False:
             return
         now = self._clock()
-        async with self._db.write() as conn:
+
+        async def work(conn: AsyncConnection) -> None:
             values, hooks = await advance_values(
                 conn, msg, now, entry["channel"], entry.get("identity"),
                 {"code": "DELIVERY_TIMED_OUT", "description": f"not delivered on {entry['channel']} within the ttl"})
             await self._write(msg, values, None, hooks, conn,
                               finish_attempt=(msg.attempt_id, "TIMED_OUT", "DELIVERY_TIMED_OUT"))
+
+        await self._writes.run(work)
 
     async def _revoke(self, msg: Any, entry: dict[str, str]) -> bool | None:
         """Take back the undelivered message on a channel that can (RCS) before moving on.
@@ -276,7 +284,8 @@ class ConversationEngine:
         if revoked:
             return True
         now = self._clock()
-        async with self._db.write() as conn:
+
+        async def work(conn: AsyncConnection) -> None:
             hooks = await delivery_hooks(conn, msg, "DELIVERED", now, channel=entry["channel"],
                                          identity=entry.get("identity"))
             done = await self._write(msg, {"state": "DELIVERED", "next_ms": None, "claimed_ms": None},
@@ -285,6 +294,8 @@ class ConversationEngine:
                 await conn.execute(update(conv_attempts).where(
                     conv_attempts.c.id == msg.attempt_id, conv_attempts.c.state == "SENT").values(
                     state="DELIVERED", finished_ms=now))
+
+        await self._writes.run(work)
         return False
 
     async def _outbound(self, msg: Any, entry: dict[str, str]) -> OutboundMessage | str:
@@ -359,7 +370,8 @@ class ConversationEngine:
             return
         now = self._clock()
         deadline = now + msg.ttl_ms if msg.ttl_ms else None
-        async with self._db.write() as conn:
+
+        async def work(conn: AsyncConnection) -> None:
             hooks = await delivery_hooks(conn, msg, "QUEUED_ON_CHANNEL", now, channel=entry["channel"],
                                          identity=entry["identity"])
             attempt = self._attempt(msg, entry, "SENT", now, channel_message_id=result.channel_message_id,
@@ -368,6 +380,8 @@ class ConversationEngine:
                       "channel": entry["channel"], "identity": entry["identity"], "tries": msg.tries + 1}
             await self._write(msg, values, attempt, hooks, conn)
 
+        await self._writes.run(work)
+
     async def _refused(self, msg: Any, entry: dict[str, str], verdict: Any) -> None:
         """The send policy said later (the message waits, PENDING, until then) or no: a consent
         refusal moves on to the next channel, any other refusal (caps, collapse, content) fails
@@ -375,7 +389,8 @@ class ConversationEngine:
         now = self._clock()
         reason = verdict.conversation_reason
         text = f"{reason['sub_code']}: {verdict.description}"
-        async with self._db.write() as conn:
+
+        async def work(conn: AsyncConnection) -> None:
             if verdict.outcome == "defer":
                 await self._write(msg, {"next_ms": verdict.until_ms, "claimed_ms": None, "reason": text},
                                   None, [], conn)
@@ -387,6 +402,8 @@ class ConversationEngine:
                                              identity=entry.get("identity"), reason=reason)
                 values = {"state": "FAILED", "next_ms": None, "claimed_ms": None, "reason": text}
             await self._write(msg, values, self._attempt(msg, entry, "SKIPPED", now, reason=text), hooks, conn)
+
+        await self._writes.run(work)
 
     async def _transient(self, msg: Any, entry: dict[str, str], exc: Exception) -> None:
         tries = msg.tries + 1
@@ -400,6 +417,10 @@ class ConversationEngine:
         delay = self._backoff * (2 ** (tries - 1))
         if isinstance(exc, TransientDeliveryError):
             delay = max(delay, min(exc.retry_after, 30.0))
-        async with self._db.write() as conn:
-            await self._write(msg, {"tries": tries, "next_ms": self._clock() + int(delay * 1000),
-                                    "claimed_ms": None, "reason": description}, None, [], conn)
+        next_ms = self._clock() + int(delay * 1000)
+
+        async def work(conn: AsyncConnection) -> None:
+            await self._write(msg, {"tries": tries, "next_ms": next_ms, "claimed_ms": None,
+                                    "reason": description}, None, [], conn)
+
+        await self._writes.run(work)

@@ -33,6 +33,7 @@ from tidings.channels.contract import (
     StatusEvent,
 )
 from tidings.conversations import callbacks, queries, views
+from tidings.conversations.batched_writes import WriteBatcher
 from tidings.conversations.credentials import credentials_for
 from tidings.conversations.defaults import PHONE_CHANNELS
 from tidings.conversations.degrade import numbered_choices, parse_choice_reply
@@ -76,13 +77,18 @@ class EventSink:
         self._db = db
         self._clock = clock
         self._on_accept = on_accept
+        self._writes = WriteBatcher(db)
 
     async def accept(self, events: Sequence[ChannelEvent]) -> None:
         if not events:
             return
         now = self._clock()
-        async with self._db.write() as conn:
-            await conn.execute(conv_channel_events.insert(), [event_row(e, now) for e in events])
+        rows = [event_row(e, now) for e in events]
+
+        async def work(conn: AsyncConnection) -> None:
+            await conn.execute(conv_channel_events.insert(), rows)
+
+        await self._writes.run(work)  # platform callbacks arriving together: one commit
         if self._on_accept is not None:
             self._on_accept()
 
