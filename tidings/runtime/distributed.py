@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 
 from tidings.config import Settings
 from tidings.queue.base import Limiter
+from tidings.runtime import gc_tuning
 from tidings.runtime.context import Context, now_ms
 from tidings.store.db import Database
 from tidings.store.group_commit import GroupCommitter
@@ -90,6 +91,7 @@ def create_api_app() -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         ctx.committer.start()
         closers = await wire_verification(ctx)
+        gc_tuning.tune()
         try:
             yield
         finally:
@@ -138,6 +140,7 @@ async def worker_main(settings: Settings, stop: asyncio.Event, *, consumer: str 
         log.warning("no SMPP connections configured (TIDINGS_SMPP_CONNECTIONS): SMS will wait")
     pipeline = Pipeline(ctx, settings.smpp_connections, limiter_for=shared_limiters(settings))
     await pipeline.start()
+    gc_tuning.tune()
     log.info("worker started", extra={"consumer": consumer or consumer_name()})
     try:
         await stop.wait()

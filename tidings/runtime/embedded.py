@@ -176,6 +176,7 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from tidings.observability.logging import configure
+    from tidings.runtime import gc_tuning
 
     configure()
     runtime = EmbeddedRuntime(settings)
@@ -196,6 +197,7 @@ def serve(settings: Settings) -> int:
             while not server.started and not serving.done():
                 await asyncio.sleep(0.01)
             if server.started:
+                gc_tuning.tune()
                 print(welcome_text(creds, base_url, first, smpp), flush=True)
             await serving
         finally:
