@@ -13,6 +13,7 @@ class Taken:
 
     ids: list[int]
     tokens: list[str] = field(default_factory=list)
+    priority: bool = False  # priority ids only (their claim takes the write lock's priority lane)
 
 
 class DispatchQueue(Protocol):

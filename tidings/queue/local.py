@@ -1,7 +1,7 @@
 """In-process dispatch queue for the embedded profile: two deques (priority, bulk) and an event.
 
 Priority ids (verification codes) are handed out before any bulk id, whatever was published
-first. Nothing here survives a restart, and nothing needs to: at start-up the sweeper
+first, and in takes of their own (`Taken.priority`). Nothing here survives a restart, and nothing needs to: at start-up the sweeper
 republishes every delivery that is still Queued.
 """
 
@@ -32,12 +32,11 @@ class LocalDispatchQueue:
                 await asyncio.wait_for(self._ready.wait(), timeout)
             except TimeoutError:
                 return None
-        taken: list[int] = []
-        for source in (self._priority, self._items):
-            n = min(max_items - len(taken), len(source))
-            popleft = source.popleft
-            taken.extend(popleft() for _ in range(n))
-        return Taken(taken) if taken else None
+        # Priority ids go alone, so that their claim is small and not held up by bulk ones.
+        source = self._priority or self._items
+        popleft = source.popleft
+        taken = [popleft() for _ in range(min(max_items, len(source)))]
+        return Taken(taken, priority=source is self._priority) if taken else None
 
     async def ack(self, taken: Taken) -> None:
         return None

@@ -100,7 +100,7 @@ class DispatchWorker:
             return 0
         now = self.ctx.clock()
         lease = int(self.ctx.settings.dispatch_lease_seconds * 1000)
-        async with self.ctx.db.write() as conn:
+        async with self.ctx.db.write(priority=taken.priority) as conn:
             claimed = await dq.claim(conn, taken.ids, now, lease)
             # The send policy, in the claim's transaction (deferred ones are given back here).
             refused = await sms_gate.screen(conn, claimed, now) if sms_gate.enabled() else {}
