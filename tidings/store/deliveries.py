@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Row, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.core.statuses import DEFAULT_CODE, Status
+from tidings.store.prepared import Prepared
 from tidings.store.schema import batches, deliveries, service_plans
 
 d = deliveries
@@ -136,10 +137,12 @@ _SET_STATUS = (
 )
 
 
+_SET_STATUS_PREPARED = Prepared(_SET_STATUS)
+
+
 async def set_statuses(conn: AsyncConnection, changes: Sequence[dict[str, Any]]) -> None:
     """Apply precomputed transitions: b_id, b_old, b_status, b_code, b_at, b_connection."""
-    if changes:
-        await conn.execute(_SET_STATUS, list(changes))
+    await _SET_STATUS_PREPARED.executemany(conn, changes)
 
 
 async def fail_unclaimed(

@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tidings.store.prepared import Prepared
 from tidings.store.schema import deliveries, orphan_receipts, submissions
 
 s = submissions
@@ -35,9 +36,12 @@ def smsc_keys_in(table: Table, keys: Iterable[tuple[str, str]]) -> ColumnElement
                  for c, ids in by_connection.items()))
 
 
+_INSERT_SUBMISSION = Prepared(insert(s).values({c.name: bindparam(c.name) for c in s.c}))
+
+
 async def insert_submissions(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await conn.execute(insert(s), list(rows))
+    """Rows carry every column of `submissions`."""
+    await _INSERT_SUBMISSION.executemany(conn, rows)
 
 
 def _by_connection(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
@@ -72,9 +76,11 @@ _SET_PART = (
 )
 
 
+_SET_PART_PREPARED = Prepared(_SET_PART)
+
+
 async def set_part_statuses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await conn.execute(_SET_PART, list(rows))
+    await _SET_PART_PREPARED.executemany(conn, rows)
 
 
 _PARTS_OF = select(s).where(s.c.delivery_id.in_(bindparam("b_ids", expanding=True)))

@@ -119,6 +119,11 @@ class Connection:
     def isolation_level(self) -> str | None:
         return self._conn.isolation_level
 
+    @property
+    def raw(self) -> sqlite3.Connection:
+        """The `sqlite3` connection, for statements run without SQLAlchemy (`tidings.store.prepared`)."""
+        return self._conn
+
     def cursor(self) -> Cursor:
         if self._connection is None:
             raise ValueError("Connection closed")
