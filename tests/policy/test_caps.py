@@ -62,3 +62,23 @@ def test_settings_round_trip_and_defaults() -> None:
 def test_settings_refuse_bad_input(body: object, where: str) -> None:
     with pytest.raises(ValueError, match=rf"^{where.replace('[', '.').replace(']', '.')}"):
         parse_settings(body)
+
+
+def test_content_safety_and_smpp_settings() -> None:
+    s = parse_settings({"content_safety": {"tenant_domains": ["Acme.example.", "acme.example", "shop.acme.io"],
+                                           "phi_allowed_channels": ["sms", "RCS"]},
+                        "smpp": {"purposes": {"plan1": "engagement"}}})
+    assert s.tenant_domains == ("acme.example", "shop.acme.io")
+    assert s.phi_allowed_channels == frozenset({"SMS", "RCS"})
+    assert s.smpp_purpose("plan1") == "engagement" and s.smpp_purpose("other") == "information"
+    assert parse_settings(settings_json(s)) == s
+    default = settings_json(PolicySettings())
+    assert default["content_safety"] == {"tenant_domains": [], "phi_allowed_channels": ["RCS"]}
+    assert default["smpp"] == {"purposes": {}}
+    for bad, path in [({"content_safety": {"tenant_domains": ["not a domain"]}}, "content_safety.tenant_domains[0]"),
+                      ({"content_safety": {"tenant_domains": "acme.example"}}, "content_safety.tenant_domains"),
+                      ({"content_safety": {"phi_allowed_channels": [1]}}, "content_safety.phi_allowed_channels"),
+                      ({"content_safety": {"other": 1}}, "content_safety"),
+                      ({"smpp": {"purposes": {"plan1": "spam"}}}, "smpp.purposes.plan1")]:
+        with pytest.raises(ValueError, match=path.replace("[", r"\[").replace("]", r"\]")):
+            parse_settings(bad)

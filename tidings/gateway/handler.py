@@ -40,6 +40,7 @@ from tidings.gateway.submit import (
     status_for,
     text_of,
 )
+from tidings.policy.gate import shared_cache
 from tidings.runtime.context import Context
 from tidings.smpp.constants import CommandStatus, MessageState
 from tidings.smpp.pdu import BindRequest, QuerySm, QuerySmResp, SubmitSm
@@ -152,8 +153,10 @@ class GatewayHandler(SmppHandler):
                 "dest_addr_npi": tons[3], "text_head": head, "submitted_ms": now,
             }])]
 
+        policy = await shared_cache().get(self.ctx.db, account.project_id)
+        payload = send_payload(parts, policy.smpp_purpose(account.service_plan_id))
         try:
-            result = await do_send(self.ctx, account.project_id, account.service_plan_id, send_payload(parts),
+            result = await do_send(self.ctx, account.project_id, account.service_plan_id, payload,
                                    related=related)
         except RequestError as exc:
             status = status_for(exc)

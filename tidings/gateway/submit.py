@@ -160,14 +160,16 @@ def text_of(parts: Sequence[Submission]) -> str:
     return decode(b"".join(p.payload for p in parts), parts[0].data_coding)
 
 
-def send_payload(parts: Sequence[Submission]) -> dict[str, Any]:
-    """The send action's body (an XMS batch) for a whole message."""
+def send_payload(parts: Sequence[Submission], purpose: str = "information") -> dict[str, Any]:
+    """The send action's body (an XMS batch) for a whole message, sent for `purpose` (the
+    service plan's, from the project's policy settings)."""
     first = parts[0]
     payload: dict[str, Any] = {
         "to": [first.destination],
         "from": first.source,
         "body": text_of(parts),
         "delivery_report": "none",
+        "purpose": purpose,
     }
     if first.flash:
         payload["flash_message"] = True

@@ -161,6 +161,14 @@ class PolicyCache:
                 out[p] = settings
         return out
 
+    async def get(self, db: Any, project_id: str) -> PolicySettings:
+        """One project's settings, reading `db` (a `Database`) only when the cache has none fresh."""
+        entry = self._entries.get(project_id)
+        if entry is not None and time.monotonic() - entry[0] < self.ttl_s:
+            return entry[1]
+        async with db.read() as conn:
+            return (await self.get_many(conn, [project_id]))[project_id]
+
     def forget(self, project_id: str) -> None:
         self._entries.pop(project_id, None)
 
@@ -239,12 +247,14 @@ async def _consent(conn: AsyncConnection, c: Candidate, result: Any) -> Decision
                            getattr(result, "xms_code", None))
 
 
-def _content(c: Candidate) -> Decision | None:
+def _content(c: Candidate, s: PolicySettings) -> Decision | None:
     """Phishing and health information refused per `content_safety.assess_outbound` (cached
-    per distinct text, so a batch pays once per body)."""
+    per distinct text and tenant domains, so a batch pays once per body), with the project's
+    own domains and the channels it allows health information on."""
     if not c.body:
         return None
-    verdict = content_safety.assess_outbound(c.body, channel=c.channel)
+    verdict = content_safety.assess_outbound(c.body, channel=c.channel, tenant_domains=s.tenant_domains,
+                                             phi_allowed_channels=s.phi_allowed_channels)
     refusal = verdict.refusal
     if refusal is None:
         return None
@@ -348,7 +358,7 @@ def _decide(c: Candidate, s: PolicySettings, now: int, history: dict[tuple[str, 
     if c.judged or c.purpose == SYSTEM:
         return ALLOW  # the platform's own replies (confirmations, HELP, opt-in requests)
     if c.purpose in caps.EXEMPT:
-        return _content(c) or ALLOW
+        return _content(c, s) or ALLOW
     if _needs_history(c, s) and _counted(c, history):
         return ALLOW  # this very message was let through before (a retry, SMS after Conversation)
     deferred = _quiet(c, s, now)
@@ -364,7 +374,7 @@ def _decide(c: Candidate, s: PolicySettings, now: int, history: dict[tuple[str, 
         if any(r.collapse_key == key and r.sent_ms > now - s.collapse_window_ms for r in rows.values()):
             return Decision.reject(caps.COLLAPSED, "an identical message went to this contact within "
                                    f"{s.collapse_window_ms // 1000} s")
-    return _content(c) or ALLOW
+    return _content(c, s) or ALLOW
 
 
 async def evaluate(conn: AsyncConnection, ctx: Any, project_id: str, channel: str, identity: str,

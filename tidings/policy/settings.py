@@ -11,7 +11,9 @@ JSON of `GET/PUT /tidings/v1/projects/{project_id}/policy` (docs/subsystems/poli
         "default": {"spans": [{"start": "21:00", "end": "08:00"}]},
         "countries": {"FR": {"spans": [{"start": "20:00", "end": "08:00"}],
                              "quiet_weekdays": [6], "holidays": ["12-25"]}}
-      }
+      },
+      "content_safety": {"tenant_domains": ["acmebank.com"], "phi_allowed_channels": ["RCS"]},
+      "smpp": {"purposes": {"<service plan id>": "engagement"}}
     }
 
 Every key is optional in a PUT; what is left out keeps its default. Security can neither be
@@ -25,12 +27,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tidings.policy.caps import DEFAULT_CAPS, EXEMPT, CapRule
+from tidings.policy.content_safety import DEFAULT_PHI_CHANNELS
 from tidings.policy.quiet_hours import Curfew, Span, parse_clock
 
 __all__ = ["PURPOSES", "PolicySettings", "parse_settings", "settings_json"]
 
 PURPOSES = ("engagement", "information", "security", "satisfaction")
 MAX_WINDOW_SECONDS = 30 * 24 * 3600
+MAX_TENANT_DOMAINS = 100
+SMPP_DEFAULT_PURPOSE = "information"
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,15 @@ class PolicySettings:
     quiet_purposes: frozenset[str] = frozenset({"engagement"})
     quiet_default: Curfew | None = None  # None: the built-in default
     quiet_countries: Mapping[str, Curfew] = field(default_factory=dict)
+    # Content safety: the tenant's own domains join the brand list (look-alikes of them are
+    # caught); health information may go only on these channels.
+    tenant_domains: tuple[str, ...] = ()
+    phi_allowed_channels: frozenset[str] = DEFAULT_PHI_CHANNELS
+    # Purpose of SMPP gateway submissions per service plan (absent: information).
+    smpp_purposes: Mapping[str, str] = field(default_factory=dict)
+
+    def smpp_purpose(self, service_plan_id: str) -> str:
+        return self.smpp_purposes.get(service_plan_id, SMPP_DEFAULT_PURPOSE)
 
 
 def _fail(path: str, text: str) -> ValueError:
@@ -116,13 +130,57 @@ def _curfew(path: str, raw: object) -> Curfew:
                   frozenset(holidays))
 
 
+def _domain_list(raw: object) -> tuple[str, ...]:
+    path = "content_safety.tenant_domains"
+    if not isinstance(raw, list) or len(raw) > MAX_TENANT_DOMAINS:
+        raise _fail(path, f"must be a list of at most {MAX_TENANT_DOMAINS} domain names")
+    out = []
+    for i, d in enumerate(raw):
+        name = d.strip().lower().rstrip(".") if isinstance(d, str) else ""
+        labels = name.split(".")
+        if (len(labels) < 2 or len(name) > 253
+                or not all(label and len(label) <= 63 and label.replace("-", "").isalnum() for label in labels)):
+            raise _fail(f"{path}[{i}]", "is not a domain name")
+        out.append(name)
+    return tuple(sorted(set(out)))
+
+
+def _content_safety(raw: object) -> dict[str, Any]:
+    if not isinstance(raw, dict) or set(raw) - {"tenant_domains", "phi_allowed_channels"}:
+        raise _fail("content_safety", "must be {tenant_domains, phi_allowed_channels}")
+    out: dict[str, Any] = {}
+    if raw.get("tenant_domains") is not None:
+        out["tenant_domains"] = _domain_list(raw["tenant_domains"])
+    if raw.get("phi_allowed_channels") is not None:
+        channels = raw["phi_allowed_channels"]
+        if not isinstance(channels, list) or not all(isinstance(c, str) and c.strip().isalnum() for c in channels):
+            raise _fail("content_safety.phi_allowed_channels", "must be a list of channel names (RCS, SMS, …)")
+        out["phi_allowed_channels"] = frozenset(c.strip().upper() for c in channels)
+    return out
+
+
+def _smpp(raw: object) -> dict[str, Any]:
+    if not isinstance(raw, dict) or set(raw) - {"purposes"}:
+        raise _fail("smpp", "must be {purposes}")
+    purposes = raw.get("purposes") or {}
+    if not isinstance(purposes, dict):
+        raise _fail("smpp.purposes", "must be an object of service plan id → purpose")
+    out = {}
+    for plan, purpose in purposes.items():
+        if not isinstance(purpose, str) or purpose not in PURPOSES:
+            raise _fail(f"smpp.purposes.{plan}", f"must be one of {', '.join(PURPOSES)}")
+        out[plan] = purpose
+    return {"smpp_purposes": out}
+
+
 def parse_settings(raw: object) -> PolicySettings:
     """Settings from their JSON; ValueError("path: what is wrong") otherwise."""
     if raw is None:
         return PolicySettings()
     if not isinstance(raw, dict):
         raise _fail("body", "must be a JSON object")
-    unknown = set(raw) - {"caps", "collapse_window_seconds", "collapse_identical_bodies", "quiet_hours"}
+    unknown = set(raw) - {"caps", "collapse_window_seconds", "collapse_identical_bodies", "quiet_hours",
+                          "content_safety", "smpp"}
     if unknown:
         raise _fail(sorted(unknown)[0], "unknown field")
     out: dict[str, Any] = {}
@@ -161,6 +219,10 @@ def parse_settings(raw: object) -> PolicySettings:
                     raise _fail(f"quiet_hours.countries.{cc}", "is not an ISO 3166 alpha-2 code")
                 countries[cc.upper()] = _curfew(f"quiet_hours.countries.{cc}", c)
             out["quiet_countries"] = countries
+    if raw.get("content_safety") is not None:
+        out.update(_content_safety(raw["content_safety"]))
+    if raw.get("smpp") is not None:
+        out.update(_smpp(raw["smpp"]))
     return PolicySettings(**out)
 
 
@@ -192,4 +254,7 @@ def settings_json(s: PolicySettings) -> dict[str, Any]:
             "default": _curfew_json(s.quiet_default) if s.quiet_default is not None else None,
             "countries": {cc: _curfew_json(c) for cc, c in sorted(s.quiet_countries.items())},
         },
+        "content_safety": {"tenant_domains": list(s.tenant_domains),
+                           "phi_allowed_channels": sorted(s.phi_allowed_channels)},
+        "smpp": {"purposes": dict(sorted(s.smpp_purposes.items()))},
     }

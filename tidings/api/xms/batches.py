@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tidings.actions import batches as actions
+from tidings.actions.policy import get_policy
 from tidings.api.auth import authenticate_xms
 from tidings.api.body import read_body
 from tidings.api.responses import json_response
@@ -78,12 +79,14 @@ def routes(ctx: Context) -> list[Route]:
         return json_response({"count": count, "page": page, "page_size": len(batches), "batches": batches})
 
     async def dry_run(request: Request) -> Response:
-        await authenticate_xms(request, ctx, request.path_params["path_id"])
+        principal = await authenticate_xms(request, ctx, request.path_params["path_id"])
         params = request.query_params
         per_recipient = _bool_param("per_recipient", params.get("per_recipient"))
         number = _int_param("number_of_recipients", params.get("number_of_recipients"))
         payload = await json_body(request)
-        return json_response(with_prices(ctx, dry_run_json(actions.dry_run(ctx, payload, per_recipient, number))))
+        policy = await get_policy(ctx.db, principal.project_id)
+        return json_response(with_prices(ctx, dry_run_json(actions.dry_run(ctx, payload, per_recipient, number,
+                                                                            policy))))
 
     async def get(request: Request) -> Response:
         principal = await authenticate_xms(request, ctx, request.path_params["path_id"])
