@@ -49,6 +49,9 @@ class Settings:
     webhook_retry_base_seconds: float = 1.0  # first retry delay of a failing receiver, doubling
     webhook_retention_seconds: float = 7 * 24 * 3600  # finished outbox rows kept for inspection
     smpp_connections: tuple[SmppConnectionSettings, ...] = field(default_factory=tuple)
+    # Embedded profile: more sandbox SMSCs (routes) beside the default one, each a dict with a
+    # "name" and SmppConnectionSettings' routing fields (prices, currency, priority, throughput).
+    sandbox_smscs: tuple[dict[str, object], ...] = field(default_factory=tuple)
     channel_timeout_seconds: float = 10.0  # a messaging platform's API call (WhatsApp, RBM…)
     voice_url: str | None = None  # the voice network's REST root (`tidings sandbox`: …/sandbox/v1)
 
@@ -79,6 +82,9 @@ class Settings:
             raw = env.get(f"TIDINGS_{name.upper()}")
             if raw:
                 values[name] = conv(raw)
+        raw_smscs = env.get("TIDINGS_SANDBOX_SMSCS")
+        if raw_smscs:
+            values["sandbox_smscs"] = parse_sandbox_smscs(raw_smscs)
         raw_smpp = env.get("TIDINGS_SMPP_CONNECTIONS")
         if raw_smpp:
             values["smpp_connections"] = parse_smpp_connections(raw_smpp)
@@ -94,3 +100,14 @@ def parse_smpp_connections(raw: str) -> tuple[SmppConnectionSettings, ...]:
     if not isinstance(items, list):
         raise ValueError("TIDINGS_SMPP_CONNECTIONS must be a JSON list")
     return tuple(SmppConnectionSettings(**item) for item in items)
+
+
+def parse_sandbox_smscs(raw: str) -> tuple[dict[str, object], ...]:
+    """`TIDINGS_SANDBOX_SMSCS`: a JSON list such as [{"name": "cheap", "prices": {"46": 0.01}},
+    {"name": "premium", "prices": {"46": 0.03}}]: `tidings serve` starts one more sandbox SMSC per
+    item and routes over all of them (docs/subsystems/routing.md)."""
+    items = json.loads(raw)
+    if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("name"), str)
+                                              for i in items):
+        raise ValueError("TIDINGS_SANDBOX_SMSCS must be a JSON list of objects with a \"name\"")
+    return tuple(items)

@@ -78,6 +78,8 @@ class EmbeddedRuntime:
                 self.sandbox.register_platform(create_twin(self.sandbox))
             mail = create_mail_server(self.sandbox)  # the mailboxes email goes to
             self.sandbox.attach(mail)
+            for route in self.settings.sandbox_smscs:  # more routes into the same network
+                self.sandbox.add_smsc(str(route["name"]))
             await self.sandbox.start(host="127.0.0.1", port=0)
             self.ctx.channel_options["email"] = sandbox_email_options(mail, self.settings)
             extra_routes += self.sandbox.routes()
@@ -88,6 +90,13 @@ class EmbeddedRuntime:
                     name="sandbox", host="127.0.0.1", port=self.sandbox.port,
                     system_id=SANDBOX_SYSTEM_ID, password=SANDBOX_PASSWORD, **self.connection_overrides,
                 )]
+                for route in self.settings.sandbox_smscs:
+                    options = {k: v for k, v in route.items() if k != "name"}
+                    self.connections.append(SmppConnectionSettings(
+                        name=str(route["name"]), host="127.0.0.1",
+                        port=self.sandbox.smscs[str(route["name"])].port,
+                        system_id=SANDBOX_SYSTEM_ID, password=SANDBOX_PASSWORD, **options,  # type: ignore[arg-type]
+                    ))
         await self.start_pipeline()
         self.channel_routes = ChannelRoutes(self.ctx)  # platforms' webhooks: /channels/{id}/...
         extra_routes += self.channel_routes.routes()
