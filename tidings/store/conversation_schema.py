@@ -138,6 +138,8 @@ conv_messages = Table(
     UniqueConstraint("channel", "channel_message_id", name="uq_conv_messages_channel_id"),
     Index("ix_conv_messages_due", "state", "next_ms"),
     Index("ix_conv_messages_project_accept", "project_id", "accept_ms"),
+    # The engine's last inbound / last outbound per contact and channel (revision 0010).
+    Index("ix_conv_messages_contact_channel", "contact_id", "channel", "direction", "accept_ms"),
 )
 
 conv_attempts = Table(
