@@ -218,9 +218,9 @@ from tidings.store import conversation_schema as conversation_schema  # noqa: E4
 from tidings.store import verify_schema as verify_schema  # noqa: E402,F401
 # The SMPP gateway's (customers binding as ESMEs), likewise.
 from tidings.store import gateway_schema as gateway_schema  # noqa: E402,F401
-# SMS routing (route statistics, delivery costs) and the sender ID registry, likewise.
-from tidings.store import routing_schema as routing_schema  # noqa: E402,F401
 # The consent ledger's, likewise.
 from tidings.store import consent_schema as consent_schema  # noqa: E402,F401
+# SMS routing (route statistics, delivery costs) and the sender ID registry, likewise.
+from tidings.store import routing_schema as routing_schema  # noqa: E402,F401
 # The send policy's tables (caps ledger, decisions, settings), likewise.
 from tidings.store import policy_schema as policy_schema  # noqa: E402,F401

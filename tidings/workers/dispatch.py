@@ -21,8 +21,8 @@ from tidings.channels.base import OutboundSms, SmsRouter
 from tidings.core.errors import PermanentDeliveryError, TransientDeliveryError
 from tidings.core.personalize import render_body
 from tidings.core.statuses import Code, Status, status_for_refusal
-from tidings.policy.sender_gate import SenderGate
 from tidings.policy import sms_gate
+from tidings.policy.sender_gate import SenderGate
 from tidings.runtime.context import Context
 from tidings.store import deliveries as dq
 from tidings.workers.events import Dispatched, Released, Settled
