@@ -9,11 +9,18 @@ from dataclasses import dataclass, replace
 import pytest
 from redis.asyncio import Redis
 
-from tidings.policy.fraud import REASONS, FraudGuard, FraudSettings, Limit, PumpingAlert, Refusal
+from tidings.policy.fraud import (
+    REASONS,
+    FraudGuard,
+    FraudSettings,
+    Limit,
+    PumpingAlert,
+    Refusal,
+)
 from tidings.policy.fraud_redis import RedisFraudStore
 from tidings.policy.fraud_store import FraudStore, LocalFraudStore
 from tidings.queue.redis_streams import QueueError
-from tidings.testing.services import REDIS_URL, reachable, services_required
+from tidings.testing.services import REDIS_URL, require
 
 MOBILE = "+46701234567"  # prefix +467012
 SAME_PREFIX = "+46701299999"
@@ -45,11 +52,7 @@ def clock() -> FakeClock:
 
 
 async def _redis_store(prefix: str) -> tuple[Redis, RedisFraudStore]:
-    host_ok = reachable("127.0.0.1", 6379)
-    if not host_ok:
-        if services_required():
-            pytest.fail("the Redis fraud store tests need Redis")
-        pytest.skip("the Redis fraud store tests need Redis on 127.0.0.1:6379")
+    require("the Redis fraud store tests (Redis)", "127.0.0.1", 6379)
     client = Redis.from_url(REDIS_URL)
     return client, RedisFraudStore(client, prefix)
 

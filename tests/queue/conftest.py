@@ -16,7 +16,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tidings.queue.redis_streams import RedisStreamsDispatchQueue
-from tidings.testing.services import REDIS_URL, reachable, services_required
+from tidings.testing.services import REDIS_URL, require
 
 QueueFactory = Callable[..., RedisStreamsDispatchQueue]
 
@@ -25,11 +25,7 @@ QueueFactory = Callable[..., RedisStreamsDispatchQueue]
 def redis_url() -> str:
     parsed = urlparse(REDIS_URL)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 6379
-    if not reachable(host, port):
-        message = f"the Redis queue tests need Redis at {host}:{port}"
-        if services_required():
-            pytest.fail(message)
-        pytest.skip(message)
+    require("the Redis queue tests (Redis)", host, port)
     return REDIS_URL
 
 

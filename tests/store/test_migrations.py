@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from tidings.store.migrate import (
     upgrade_sync,
 )
 from tidings.store.schema import metadata
-from tidings.testing.services import POSTGRES_ADMIN_URL, reachable, services_required
+from tidings.testing.services import POSTGRES_ADMIN_URL, require
 
 
 def _run_in_thread(coro: Any) -> None:
@@ -57,11 +57,7 @@ def _run_in_thread(coro: Any) -> None:
 def fresh_postgres_url() -> Iterator[str]:
     """An empty PostgreSQL database of its own, dropped afterwards."""
     admin_url = make_url(POSTGRES_ADMIN_URL)
-    if not reachable(admin_url.host or "127.0.0.1", admin_url.port or 5432):
-        message = f"migration tests need PostgreSQL at {admin_url.host}:{admin_url.port}"
-        if services_required():
-            pytest.fail(message)
-        pytest.skip(message)
+    require("the migration tests (PostgreSQL)", admin_url.host or "127.0.0.1", admin_url.port or 5432)
     name = f"tidings_migrate_{uuid.uuid4().hex[:10]}"
 
     async def admin(sql: str) -> None:

@@ -33,3 +33,16 @@ def missing_services() -> list[str]:
     if not reachable("127.0.0.1", 6379):
         missing.append("Redis on 127.0.0.1:6379")
     return missing
+
+
+def require(what: str, host: str, port: int) -> None:
+    """In a test: carry on if host:port answers; otherwise fail in CI (or when services are
+    required) and skip with a message that says what is missing on a developer's machine."""
+    if reachable(host, port):
+        return
+    import pytest
+
+    message = f"{what} needs {host}:{port}"
+    if services_required():
+        pytest.fail(message)
+    pytest.skip(message)
