@@ -17,8 +17,8 @@ from tidings.api.body import read_body
 from tidings.api.responses import json_response
 from tidings.api.xms import query_params as qp
 from tidings.api.xms.serialize import batch_json, dry_run_json
-from tidings.routing.estimate import with_prices
 from tidings.core.errors import NotFound, RequestError
+from tidings.routing.estimate import with_prices
 from tidings.runtime.context import Context
 from tidings.store.queries import batches as q
 

@@ -18,16 +18,13 @@ from starlette.routing import Route
 
 from tidings.api.auth import authenticate_xms
 from tidings.api.responses import json_response
-from tidings.api.xms.query_params import parse_csv, parse_date_ms, parse_page, parse_page_size
+from tidings.api.xms.query_params import parse_csv, parse_list_window
 from tidings.core.errors import NotFound
 from tidings.runtime.context import Context
 from tidings.store.queries import inbounds as iq
 from tidings.webhooks import sms_events
 
 __all__ = ["inbound_body", "routes"]
-
-DEFAULT_WINDOW_MS = 24 * 3600 * 1000
-
 
 def inbound_body(row: Row[Any]) -> dict[str, Any]:
     """An `mo_text` from a row of `iq.find_inbound` / `iq.list_inbounds`."""
@@ -61,30 +58,20 @@ async def list_inbounds(request: Request) -> Response:
     ctx = _context(request)
     principal = await authenticate_xms(request, ctx, request.path_params["path_id"])
     params = request.query_params
-    page = parse_page(params.get("page"))
-    page_size = parse_page_size(params.get("page_size"))
-    start_ms = parse_date_ms("start_date", params.get("start_date"))
-    end_ms = parse_date_ms("end_date", params.get("end_date"))
-    if start_ms is None:
-        start_ms = (end_ms if end_ms is not None else ctx.clock()) - DEFAULT_WINDOW_MS
+    window = parse_list_window(params, ctx.clock())
     to = parse_csv(params.get("to")) or None
     async with ctx.db.read() as conn:
         total, rows = await iq.list_inbounds(
             conn,
             principal.project_id,
-            start_ms=start_ms,
-            end_ms=end_ms,
+            start_ms=window.start_ms,
+            end_ms=window.end_ms,
             to=to,
             client_reference=params.get("client_reference"),
-            offset=page * page_size,
-            limit=page_size,
+            offset=window.offset,
+            limit=window.page_size,
         )
-    return json_response({
-        "count": total,
-        "page": page,
-        "page_size": len(rows),
-        "inbounds": [inbound_body(row) for row in rows],
-    })
+    return json_response(window.body(total, "inbounds", [inbound_body(row) for row in rows]))
 
 
 def routes() -> list[Route]:

@@ -7,6 +7,9 @@ Each parser takes the raw string (or None when absent) and either returns the va
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from tidings.core.errors import RequestError
 from tidings.core.statuses import Status
@@ -106,3 +109,36 @@ def parse_codes(raw: str | None) -> list[int] | None:
     if not items:
         return None
     return [_integer("code", item) for item in items]
+
+
+DEFAULT_WINDOW_MS = 24 * 3600 * 1000  # lists without start_date cover the day before end_date
+
+
+@dataclass(frozen=True)
+class ListWindow:
+    """The paging and date window shared by XMS list endpoints."""
+
+    page: int
+    page_size: int
+    start_ms: int
+    end_ms: int | None
+
+    @property
+    def offset(self) -> int:
+        return self.page * self.page_size
+
+    def body(self, total: int, key: str, items: list[Any]) -> dict[str, Any]:
+        """An XMS list page; its page_size is the number of entries on this page."""
+        return {"count": total, "page": self.page, "page_size": len(items), key: items}
+
+
+def parse_list_window(params: Mapping[str, str], now_ms: int) -> ListWindow:
+    """page, page_size, start_date and end_date; no start_date means DEFAULT_WINDOW_MS before
+    end_date (or now)."""
+    page = parse_page(params.get("page"))
+    page_size = parse_page_size(params.get("page_size"))
+    start_ms = parse_date_ms("start_date", params.get("start_date"))
+    end_ms = parse_date_ms("end_date", params.get("end_date"))
+    if start_ms is None:
+        start_ms = (end_ms if end_ms is not None else now_ms) - DEFAULT_WINDOW_MS
+    return ListWindow(page, page_size, start_ms, end_ms)

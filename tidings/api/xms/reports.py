@@ -23,14 +23,12 @@ from tidings.api.responses import json_response
 from tidings.api.xms.query_params import (
     bad_parameter,
     parse_codes,
-    parse_date_ms,
-    parse_page,
-    parse_page_size,
+    parse_list_window,
     parse_statuses,
 )
 from tidings.core.errors import NotFound
-from tidings.runtime.context import Context
 from tidings.routing.estimate import with_cost
+from tidings.runtime.context import Context
 from tidings.store import routing as routing_q
 from tidings.store.queries import reports as rq
 from tidings.webhooks import sms_events
@@ -38,7 +36,6 @@ from tidings.webhooks import sms_events
 __all__ = ["batch_report_body", "recipient_report_body", "routes"]
 
 REPORT_TYPES = ("summary", "full")
-DEFAULT_WINDOW_MS = 24 * 3600 * 1000
 
 # Our encoding names (tidings.core.encoding) as XMS writes them.
 _XMS_ENCODING = {"GSM": "GSM", "UCS2": "UNICODE"}
@@ -112,30 +109,20 @@ async def list_reports(request: Request) -> Response:
     ctx = _context(request)
     principal = await authenticate_xms(request, ctx, request.path_params["path_id"])
     params = request.query_params
-    page = parse_page(params.get("page"))
-    page_size = parse_page_size(params.get("page_size"))
-    start_ms = parse_date_ms("start_date", params.get("start_date"))
-    end_ms = parse_date_ms("end_date", params.get("end_date"))
+    window = parse_list_window(params, ctx.clock())
     only = rq.ReportFilter(parse_statuses(params.get("status")), parse_codes(params.get("code")))
-    if start_ms is None:
-        start_ms = (end_ms if end_ms is not None else ctx.clock()) - DEFAULT_WINDOW_MS
     async with ctx.db.read() as conn:
         total, rows = await rq.list_recipient_reports(
             conn,
             principal.project_id,
-            start_ms=start_ms,
-            end_ms=end_ms,
+            start_ms=window.start_ms,
+            end_ms=window.end_ms,
             only=only,
             client_reference=params.get("client_reference"),
-            offset=page * page_size,
-            limit=page_size,
+            offset=window.offset,
+            limit=window.page_size,
         )
-    return json_response({
-        "count": total,
-        "page": page,
-        "page_size": len(rows),
-        "delivery_reports": [recipient_report_body(row) for row in rows],
-    })
+    return json_response(window.body(total, "delivery_reports", [recipient_report_body(row) for row in rows]))
 
 
 def routes() -> list[Route]:
