@@ -6,7 +6,7 @@
 
 `Server` knows the API's port, the project's credentials, how many deliveries are Delivered
 (read straight from the database, so no server-side counter is trusted) and the peak RSS of
-every process it started (VmHWM, children included).
+every process it started (VmHWM, children included), and the CPU time they used.
 """
 
 from __future__ import annotations
@@ -68,6 +68,16 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a live process has used so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 @dataclass
 class Server:
     profile: str
@@ -88,6 +98,13 @@ class Server:
             for i, child in enumerate(_descendants(proc.pid)):
                 result[f"{name}.{i + 1}"] = peak_rss_mb(child)
         return result
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds used so far by every started process and its descendants."""
+        total = 0.0
+        for proc in self.processes.values():
+            total += cpu_seconds(proc.pid) + sum(cpu_seconds(child) for child in _descendants(proc.pid))
+        return total
 
     async def delivered(self, since_ms: int) -> tuple[int, int, int | None]:
         """(Delivered, not yet final, newest Delivered status_ms) among deliveries created since."""

@@ -8,7 +8,7 @@ single-recipient send requests (`--concurrency` keep-alive clients) and batch re
 (`--batch-size` recipients each). Per phase it prints accepted/s (201s, i.e. committed), API
 latency p50/p99, delivered/s end to end (accepted → handset received → Delivered receipt written:
 all of the phase's deliveries Delivered, timed by the newest one's status time), and at the end
-the peak RSS of every server process. A few handsets are read back through the sandbox REST API
+the peak RSS and CPU time of every server process. A few handsets are read back through the sandbox REST API
 to check the message arrived.
 
 This machine's cores are shared by the load generator and the server processes: every figure
@@ -56,6 +56,7 @@ class PhaseResult:
     delivered: int
     delivered_per_s: float
     handsets_checked: int
+    server_cpu_us_per_recipient: float
 
 
 async def _get_json(url: str) -> Any:
@@ -101,10 +102,12 @@ async def run_phase(server: Server, phase: str, requests: int, batch_size: int, 
         return post_json("127.0.0.1", server.port, path, body, token)
 
     since_ms = time.time_ns() // 1_000_000
+    cpu_before = server.cpu_seconds()
     load = await run_load("127.0.0.1", server.port, requests, concurrency, make)
     ok = load.statuses.get(201, 0)
     expected = ok * batch_size
     delivered, newest = await _wait_delivered(server, since_ms, expected, timeout=60 + expected / 500)
+    server_cpu = server.cpu_seconds() - cpu_before
     span = ((newest or since_ms) - since_ms) / 1000
     samples = sorted({0, requests // 2, requests - 1})
     checked = await _check_handsets(server, tag, samples, batch_size) if ok == requests else 0
@@ -115,6 +118,7 @@ async def run_phase(server: Server, phase: str, requests: int, batch_size: int, 
         p50_ms=load.percentile(50) * 1000, p99_ms=load.percentile(99) * 1000,
         delivered=delivered, delivered_per_s=delivered / span if span > 0 else 0.0,
         handsets_checked=checked,
+        server_cpu_us_per_recipient=server_cpu / max(1, delivered) * 1e6,
     )
 
 
@@ -143,13 +147,13 @@ async def bench_profile(profile: str, args: argparse.Namespace, workdir: Path) -
 
 def report(results: list[PhaseResult], rss: dict[str, dict[str, float]]) -> str:
     head = (f"{'profile':<12} {'phase':<9} {'requests':>8} {'recips':>7} {'conc':>4} {'err':>4} "
-            f"{'req/s':>8} {'recips/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'delivered/s':>11}")
+            f"{'req/s':>8} {'recips/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'delivered/s':>11} {'CPU µs/msg':>10}")
     lines = [head, "-" * len(head)]
     for r in results:
         lines.append(
             f"{r.profile:<12} {r.phase:<9} {r.requests:>8} {r.recipients:>7} {r.concurrency:>4} {r.errors:>4} "
             f"{r.accepted_per_s:>8.0f} {r.accepted_recipients_per_s:>9.0f} {r.p50_ms:>7.1f} {r.p99_ms:>7.1f} "
-            f"{r.delivered_per_s:>11.0f}"
+            f"{r.delivered_per_s:>11.0f} {r.server_cpu_us_per_recipient:>10.0f}"
             + ("" if r.delivered == r.recipients - r.errors else f"  (only {r.delivered} delivered)")
         )
     lines.append("")

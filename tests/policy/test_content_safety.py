@@ -19,7 +19,9 @@ from tidings.policy.content_safety import (
     assess_outbound,
     phi_channels,
 )
+from tidings.policy.safety import cues as cues_module
 from tidings.policy.safety import links as links_module
+from tidings.policy.safety import phi as phi_module
 from tidings.policy.safety.links import extract_links
 from tidings.policy.safety.lookalike import default_index, skeleton
 
@@ -283,3 +285,76 @@ def test_dry_run_warnings_merge_distinct_bodies() -> None:
                                  "Pay the £1.99 fee now: http://10.0.0.7/pay"])
     assert [f.code for f in found] == ["spam_exclamations", "phishing_suspected", "ip_literal_url", "payment_request"]
     assert cs.dry_run_warnings(["Hello"]) == []
+
+
+# -- the word prefilter in front of the cue and PHI patterns -----------------------------------
+
+
+def _unfiltered_cues(text: str) -> dict[str, str]:
+    folded = cues_module.fold(text)
+    found: dict[str, str] = {}
+    for cue in cues_module.CUES:
+        for m in cue.pattern.finditer(folded):
+            if cue.negatable and cues_module._negated(folded, m.start(), m.end()):
+                continue
+            found[cue.code] = m.group(0).strip()
+            break
+    return found
+
+
+def _unfiltered_phi(text: str) -> dict[str, str]:
+    folded = cues_module.fold(text)
+    found = {}
+    for kind, pattern in (("diagnosis", phi_module._DIAGNOSIS), ("medication", phi_module._MEDICATION),
+                          ("lab_result", phi_module._LAB), ("condition", phi_module._CONDITION)):
+        m = pattern.search(folded)
+        if m:
+            found[kind] = m.group(0).strip()
+    return found
+
+
+def _phrase_soup(count: int) -> list[str]:
+    """Texts strung together from the very word lists the patterns are built from, in every case
+    and with assorted separators, so that nearly every pattern matches somewhere."""
+    import random
+
+    pool = [w for mod in (cues_module, phi_module) for name in dir(mod) if name.endswith("_WORDS")
+            for w in getattr(mod, name)]
+    filler = ("your the le el de il code you will receive within 24 hours pay 5 eur 10 mg 7.9% diagnosed "
+              "with account suspended new number send me money . ! prescription tested positive").split()
+    rnd = random.Random(20261126)
+    out = []
+    for _ in range(count):
+        text = " ".join(rnd.choice(pool) if rnd.random() < 0.6 else rnd.choice(filler)
+                        for _ in range(rnd.randint(2, 12)))
+        if rnd.random() < 0.3:
+            text = text.upper()
+        if rnd.random() < 0.3:
+            text = text.replace(" ", rnd.choice([", ", "-", "  ", ":"]))
+        out.append(text)
+    return out
+
+
+def test_word_prefilter_never_hides_a_match() -> None:
+    """The prefilter skips a pattern only when it cannot match: findings are those of running
+    every pattern on every text."""
+    texts = [json.loads(line)["text"] for line in DATA.read_text().splitlines() if line.strip()]
+    texts += _phrase_soup(8000)
+    with_findings = 0
+    for text in texts:
+        expected_cues, expected_phi = _unfiltered_cues(text), _unfiltered_phi(text)
+        assert cues_module.find_cues(text) == expected_cues, text
+        assert phi_module.find_phi(text) == expected_phi, text
+        with_findings += bool(expected_cues) + bool(expected_phi)
+    assert with_findings > len(texts) // 2  # the texts do exercise the patterns
+
+
+def test_fold_keeps_ascii_and_strips_accents() -> None:
+    assert cues_module.fold("Vérifiez VOTRE Straße") == "verifiez votre strasse"
+    assert cues_module.fold("Reply STOP") == "reply stop"
+
+
+def test_gate_verdict_can_leave_out_the_spam_lint() -> None:
+    text = "FREE PRIZE!!! CLICK NOW WINNER"
+    assert codes(assess_outbound(text, channel="SMS").warnings) >= {"spam_exclamations", "spam_trigger_words"}
+    assert assess_outbound(text, channel="SMS", spam_lint=False).warnings == []

@@ -251,9 +251,8 @@ def _score(signals: Mapping[str, str], owned_links: bool) -> float:
 
 
 @lru_cache(maxsize=4096)
-def _analyse(text: str, tenant_domains: tuple[str, ...]) -> tuple[float, tuple[Finding, ...], tuple[Finding, ...],
-                                                                   tuple[Finding, ...]]:
-    """(score, phishing signals, spam warnings, PHI findings) of a text."""
+def _analyse(text: str, tenant_domains: tuple[str, ...]) -> tuple[float, tuple[Finding, ...], tuple[Finding, ...]]:
+    """(score, phishing signals, PHI findings) of a text."""
     index = default_index().with_tenant(tenant_domains)
     links = extract_links(text)
     signals, owned = _link_signals(links, index, text)
@@ -261,8 +260,12 @@ def _analyse(text: str, tenant_domains: tuple[str, ...]) -> tuple[float, tuple[F
         signals.setdefault(code, f'"{words}"')
     ordered = sorted(signals.items(), key=lambda kv: -WEIGHTS[kv[0]])
     phi = tuple(Finding(kind, f'"{words}"') for kind, words in find_phi(text).items())
-    spam = tuple(Finding(code, detail) for code, detail in lint(text, links))
-    return _score(signals, owned), tuple(Finding(c, d) for c, d in ordered), spam, phi
+    return _score(signals, owned), tuple(Finding(c, d) for c, d in ordered), phi
+
+
+@lru_cache(maxsize=4096)
+def _spam(text: str) -> tuple[Finding, ...]:
+    return tuple(Finding(code, detail) for code, detail in lint(text, extract_links(text)))
 
 
 def _domains(tenant_domains: Iterable[str]) -> tuple[str, ...]:
@@ -271,11 +274,14 @@ def _domains(tenant_domains: Iterable[str]) -> tuple[str, ...]:
 
 def assess_outbound(text: str, *, tenant_domains: Iterable[str] = (), channel: str,
                     phi_allowed_channels: Collection[str] = DEFAULT_PHI_CHANNELS,
-                    threshold: float = BLOCK_THRESHOLD) -> Verdict:
-    """May `text` be sent on `channel`? Blocks phishing and health information on ineligible channels."""
-    score, signals, spam, phi = _analyse(text, _domains(tenant_domains))
+                    threshold: float = BLOCK_THRESHOLD, spam_lint: bool = True) -> Verdict:
+    """May `text` be sent on `channel`? Blocks phishing and health information on ineligible channels.
+
+    `spam_lint=False` leaves the spam lint's warnings out: a send path that only needs the
+    refusal saves that work (it never blocks)."""
+    score, signals, phi = _analyse(text, _domains(tenant_domains))
     reasons = list(signals)
-    warnings = list(spam)
+    warnings = list(_spam(text)) if spam_lint else []
     block = False
     if phi:
         detail = "; ".join(f"{f.code}: {f.detail}" for f in phi)
@@ -294,11 +300,11 @@ def assess_inbound(text: str, *, tenant_domains: Iterable[str] = (), threshold: 
     """What a contact's message looks like: never blocked; `suspicious` and the reasons describe it.
 
     Inbound smishing often impersonates the tenant itself, hence `tenant_domains`."""
-    score, signals, spam, phi = _analyse(text, _domains(tenant_domains))
+    score, signals, phi = _analyse(text, _domains(tenant_domains))
     reasons = list(signals)
     if score >= threshold:
         reasons.insert(0, Finding(PHISHING_SUSPECTED, f"score {score:.2f} >= {threshold:.2f}"))
-    warnings = list(spam)
+    warnings = list(_spam(text))
     if phi:
         warnings.append(Finding(HEALTH_INFO_DETECTED, "; ".join(f"{f.code}: {f.detail}" for f in phi)))
     return Verdict(False, score, reasons, warnings, threshold)

@@ -254,7 +254,7 @@ def _content(c: Candidate, s: PolicySettings) -> Decision | None:
     if not c.body:
         return None
     verdict = content_safety.assess_outbound(c.body, channel=c.channel, tenant_domains=s.tenant_domains,
-                                             phi_allowed_channels=s.phi_allowed_channels)
+                                             phi_allowed_channels=s.phi_allowed_channels, spam_lint=False)
     refusal = verdict.refusal
     if refusal is None:
         return None

@@ -11,7 +11,7 @@ message of the project) was judged by the engine a moment before: only consent i
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tidings.core.personalize import render_body
 from tidings.core.statuses import Status
 from tidings.policy.gate import Candidate, Decision, PolicyCache, evaluate_many
+from tidings.store import deliveries as dq
 from tidings.store.queries import policy as pq
 from tidings.workers import notify
 from tidings.workers.writer import Transition
@@ -35,12 +36,14 @@ def enabled() -> bool:
 
 
 async def screen(conn: AsyncConnection, claimed: Sequence[Any], now: int, *,
-                 cache: PolicyCache | None = None) -> dict[int, Decision]:
+                 batches: Mapping[str, Any] | None = None, cache: PolicyCache | None = None) -> dict[int, Decision]:
     """The refused and deferred among `claimed` (rows of `deliveries.claim`), by delivery id;
-    deferred ones are already released."""
+    deferred ones are already released. `batches`: their batch rows (`deliveries.load_batches`)
+    when the caller has them already."""
     if not claimed:
         return {}
-    batches = await pq.batch_policy(conn, list({r.batch_id for r in claimed}))
+    if batches is None:
+        batches = await dq.load_batches(conn, list({r.batch_id for r in claimed}))
     conv = {b.client_reference[len(CONV_PREFIX):]: b.project_id for b in batches.values()
             if b.service_plan_id is None and (b.client_reference or "").startswith(CONV_PREFIX)}
     internal = await pq.conversation_messages_exist(conn, conv)

@@ -111,6 +111,8 @@ BATCH_FIELDS = (
     batches.c.truncate_concat,
     batches.c.flash_message,
     batches.c.canceled,
+    batches.c.purpose,
+    batches.c.collapse_key,
     service_plans.c.callback_url.label("plan_callback_url"),
 )
 

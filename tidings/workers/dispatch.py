@@ -102,13 +102,12 @@ class DispatchWorker:
         lease = int(self.ctx.settings.dispatch_lease_seconds * 1000)
         async with self.ctx.db.write(priority=taken.priority) as conn:
             claimed = await dq.claim(conn, taken.ids, now, lease)
+            batches = await dq.load_batches(conn, list({r.batch_id for r in claimed}))
             # The send policy, in the claim's transaction (deferred ones are given back here).
-            refused = await sms_gate.screen(conn, claimed, now) if sms_gate.enabled() else {}
+            refused = await sms_gate.screen(conn, claimed, now, batches=batches) if sms_gate.enabled() else {}
         await self.ctx.dispatch.ack(taken)
         if not claimed:
             return 0
-        async with self.ctx.db.read() as conn:
-            batches = await dq.load_batches(conn, list({r.batch_id for r in claimed}))
         for row in claimed:
             batch = batches[row.batch_id]
             if batch.canceled:

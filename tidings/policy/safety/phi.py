@@ -11,13 +11,16 @@ Spanish, German, Portuguese and Italian:
 
 A reminder that only names a doctor, a pharmacy or "your prescription is ready" is not PHI here:
 it tells no one what the reader suffers from.
+
+Like the phishing cues, each pattern runs only when the message has a word of every list it
+cannot match without (`_REQUIRES`).
 """
 
 from __future__ import annotations
 
 import re
 
-from tidings.policy.safety.cues import fold
+from tidings.policy.safety.cues import first_words, fold, words_of
 
 __all__ = ["PHI_KINDS", "find_phi"]
 
@@ -28,7 +31,7 @@ def _alt(*words: str) -> str:
     return "(?:" + "|".join(sorted(words, key=len, reverse=True)) + ")"
 
 
-_CONDITIONS = _alt(
+_CONDITIONS_WORDS = (
     # language-neutral or near enough
     "hiv", "vih", "sida", "hpv", "std", "sti", "ets", "dst", "covid-19 positive",
     "alzheimer", "parkinson", "leukemia", "leukaemia", "leucemie", "leucemia", "leukamie", "melanoma", "melanome",
@@ -57,9 +60,10 @@ _CONDITIONS = _alt(
     "diabete", "cancro", "tumore", "epatite", "depressione", "gravidanza", "aborto", "infertilita",
     "sclerosi multipla", "insufficienza renale", "alcolismo",
 )
+_CONDITIONS = _alt(*_CONDITIONS_WORDS)
 
 # Specialties and treatments that reveal the condition when tied to the reader.
-_SPECIALTIES = _alt(
+_SPECIALTIES_WORDS = (
     "oncology", "oncologie", "oncologia", "onkologie", "chemotherapy", "chemo", "chimiotherapie", "chimio",
     "quimioterapia", "chemotherapie", "chemioterapia", "radiotherapy", "radiotherapie", "radioterapia",
     "strahlentherapie", "dialysis", "dialyse", "dialisis", "dialise", "dialisi", "psychiatry", "psychiatric",
@@ -69,8 +73,9 @@ _SPECIALTIES = _alt(
     "rehab", "detox", "hiv clinic", "prep clinic", "mental health team", "sante mentale", "salud mental",
     "saude mental", "salute mentale", "antenatal", "prenatal", "prenatale", "pre-natal",
 )
+_SPECIALTIES = _alt(*_SPECIALTIES_WORDS)
 
-_MEDICINES = _alt(
+_MEDICINES_WORDS = (
     "metformin", "metformine", "metformina", "insulin", "insuline", "insulina", "sertraline", "sertralin",
     "sertralina", "fluoxetine", "fluoxetin", "fluoxetina", "citalopram", "escitalopram", "paroxetine",
     "venlafaxine", "mirtazapine", "lithium", "litio", "quetiapine", "quetiapin", "quetiapina", "olanzapine",
@@ -83,10 +88,12 @@ _MEDICINES = _alt(
     "clozapine", "diazepam", "lorazepam", "alprazolam", "zolpidem", "isotretinoin", "misoprostol",
     "mifepristone", "antiretroviral", "antiretroviraux", "antirretroviral", "chemotherapy drugs",
 )
+_MEDICINES = _alt(*_MEDICINES_WORDS)
 
-_PRESCRIPTION = _alt("prescription", "prescribed", "ordonnance", "prescrit", "receta", "recetado", "rezept",
+_PRESCRIPTION_WORDS = ("prescription", "prescribed", "ordonnance", "prescrit", "receta", "recetado", "rezept",
                      "verschrieben", "receita", "ricetta", "prescritto", "dose", "dosage", "dosis", "dosierung",
                      "dosagem", "dosaggio", "refill", "renouvellement", "repeat")
+_PRESCRIPTION = _alt(*_PRESCRIPTION_WORDS)
 _DOSE = r"\b\d+(?:[.,]\d+)? ?(?:mg|mcg|µg|ug|ml|iu|ui)\b"
 
 _LAB = re.compile(
@@ -108,7 +115,7 @@ _DIAGNOSIS = re.compile(
     rf"diagnostiziert|diagnosi|diagnosticato|diagnosticata)\b[^.!?\n]{{0,40}}?\b{_CONDITIONS}\b"
     rf"|\b{_CONDITIONS}\b[^.!?\n]{{0,40}}?\b(?:diagnosis|diagnostic|diagnostico|diagnose|diagnosi)\b")
 
-_PERSONAL = _alt(
+_PERSONAL_WORDS = (
     "your", "you", "appointment", "treatment", "session", "follow-up", "check-up", "results", "clinic",
     "votre", "vos", "rendez-vous", "rdv", "traitement", "seance", "suivi", "consultation",
     "su", "tu", "sus", "cita", "tratamiento", "sesion", "seguimiento", "consulta",
@@ -116,6 +123,7 @@ _PERSONAL = _alt(
     "seu", "sua", "teu", "tua", "consulta", "tratamento", "sessao", "acompanhamento",
     "tuo", "tua", "suo", "sua", "appuntamento", "visita", "terapia", "seduta", "controllo",
 )
+_PERSONAL = _alt(*_PERSONAL_WORDS)
 
 _CONDITION = re.compile(
     rf"\b{_PERSONAL}\b[^.!?\n]{{0,50}}?\b(?:{_CONDITIONS}|{_SPECIALTIES})\b"
@@ -125,12 +133,23 @@ _MEDICATION = re.compile(
     rf"\b{_MEDICINES}\b|{_DOSE}[^.!?\n]{{0,40}}?\b{_PRESCRIPTION}\b|\b{_PRESCRIPTION}\b[^.!?\n]{{0,40}}?{_DOSE}")
 
 
+_REQUIRES: dict[str, tuple[frozenset[str], ...]] = {
+    "diagnosis": (first_words(_CONDITIONS_WORDS),),
+    "medication": (first_words(_MEDICINES_WORDS) | first_words(_PRESCRIPTION_WORDS),),
+    "lab_result": (),
+    "condition": (first_words(_PERSONAL_WORDS), first_words(_CONDITIONS_WORDS) | first_words(_SPECIALTIES_WORDS)),
+}
+
+
 def find_phi(text: str) -> dict[str, str]:
     """PHI kind -> the words that matched, for each kind found in `text`."""
     folded = fold(text)
+    words = words_of(folded)
     found: dict[str, str] = {}
     for kind, pattern in (("diagnosis", _DIAGNOSIS), ("medication", _MEDICATION), ("lab_result", _LAB),
                           ("condition", _CONDITION)):
+        if any(words.isdisjoint(needed) for needed in _REQUIRES[kind]):
+            continue
         m = pattern.search(folded)
         if m:
             found[kind] = m.group(0).strip()

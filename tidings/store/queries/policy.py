@@ -13,10 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tidings.core.statuses import Status
 from tidings.store.conversation_schema import conv_messages
 from tidings.store.policy_schema import policy_decisions, policy_sends, policy_settings
-from tidings.store.schema import batches, deliveries
+from tidings.store.schema import deliveries
 
 __all__ = [
-    "batch_policy",
     "conversation_messages_exist",
     "defer_deliveries",
     "insert_decisions",
@@ -77,16 +76,6 @@ async def insert_sends(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
 async def insert_decisions(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         await conn.execute(insert(policy_decisions), list(rows))
-
-
-async def batch_policy(conn: AsyncConnection, batch_ids: Sequence[str]) -> dict[str, Row[Any]]:
-    """What the gate needs of each batch."""
-    if not batch_ids:
-        return {}
-    b = batches.c
-    query = select(b.id, b.project_id, b.service_plan_id, b.body, b.parameters, b.client_reference,
-                   b.purpose, b.collapse_key, b.canceled, b.expire_at_ms).where(b.id.in_(batch_ids))
-    return {r.id: r for r in await conn.execute(query)}
 
 
 async def conversation_messages_exist(conn: AsyncConnection, project_id_by_message: dict[str, str]) -> set[str]:
