@@ -7,9 +7,9 @@ For each profile it starts Tidings as real processes (bench/servers.py), then ru
 single-recipient send requests (`--concurrency` keep-alive clients) and batch requests
 (`--batch-size` recipients each). Per phase it prints accepted/s (201s, i.e. committed), API
 latency p50/p99, delivered/s end to end (accepted → handset received → Delivered receipt written:
-all of the phase's deliveries Delivered, timed by the newest one's status time), and at the end
-the peak RSS and CPU time of every server process. A few handsets are read back through the sandbox REST API
-to check the message arrived.
+all of the phase's deliveries Delivered, timed by the newest one's status time) and the server
+processes' CPU time per message delivered; at the end, their peak RSS. A few handsets are read
+back through the sandbox REST API to check the message arrived.
 
 This machine's cores are shared by the load generator and the server processes: every figure
 is what the server does while a client competes with it for CPU.
