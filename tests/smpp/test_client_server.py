@@ -150,6 +150,27 @@ async def test_window_bounds_outstanding_submits(make_server: ServerFactory, mak
     assert sorted(pdu.short_message for pdu in handler.submitted) == sorted(f"m{i}".encode() for i in range(60))
 
 
+async def test_priority_submits_take_the_next_window_slots_before_waiting_bulk(
+    make_server: ServerFactory, make_client: ClientFactory
+) -> None:
+    """With the window full and bulk submits queued for it, a priority submit (a verification
+    code) is sent as soon as a slot frees, ahead of every bulk submit that was waiting."""
+    handler = SlowHandler()
+    server = await make_server(handler)
+    client = make_client(server.port, window=2)
+    await client.start()
+    bulk = [asyncio.ensure_future(client.submit(message(f"bulk{i}"))) for i in range(20)]
+    await asyncio.sleep(0)
+    assert client.session is not None and client.session.in_flight == 2
+    codes = [asyncio.ensure_future(client.submit(message(f"code{i}"), priority=True)) for i in range(2)]
+    await asyncio.gather(*bulk, *codes)
+    order = [pdu.short_message.decode() for pdu in handler.submitted]
+    # The two bulk submits already in flight go first, then the codes, then the rest of the bulk.
+    assert order[2:4] == ["code0", "code1"]
+    assert sorted(order[:2]) == ["bulk0", "bulk1"] and order[4:] == [f"bulk{i}" for i in range(2, 20)]
+    assert client.session.in_flight == 0
+
+
 @pytest.mark.parametrize(
     ("status", "transient"),
     [(S.ESME_RTHROTTLED, True), (S.ESME_RMSGQFUL, True), (S.ESME_RINVDSTADR, False)],

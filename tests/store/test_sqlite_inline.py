@@ -85,3 +85,38 @@ async def test_a_lock_held_by_another_process_fails_fast(db: Database, tmp_path:
         other.close()
     async with db.write() as conn:  # and works again once the lock is gone
         await conn.execute(insert(projects), [{"id": "p", "name": "n", "webhook_secret": "s", "created_ms": 1}])
+
+
+async def test_a_write_holds_the_lock_for_no_trip_round_the_loop(db: Database) -> None:
+    """Opening, committing and closing a write runs in place: nothing else scheduled on the loop
+    runs while the transaction holds the write lock (a busy loop would make each trip
+    milliseconds long, and every other writer — a verification code's too — would wait them out)."""
+    async with db.write() as conn:
+        await conn.execute(text("CREATE TABLE seen (step TEXT)"))
+    order: list[str] = []
+    loop = asyncio.get_running_loop()
+    for _ in range(3):
+        loop.call_soon(order.append, "other work")
+        async with db.write() as conn:
+            await conn.execute(text("INSERT INTO seen VALUES ('x')"))
+            order.append("statement")
+        order.append("lock released")
+        async with db.read() as conn:
+            await conn.execute(text("SELECT count(*) FROM seen"))
+        order.append("read done")
+        await asyncio.sleep(0)
+    assert order == ["statement", "lock released", "read done", "other work"] * 3
+
+
+async def test_a_failed_write_rolls_back_and_frees_the_connection(db: Database) -> None:
+    async with db.write() as conn:
+        await conn.execute(text("CREATE TABLE kept (x INTEGER)"))
+    with pytest.raises(RuntimeError):
+        async with db.write() as conn:
+            await conn.execute(text("INSERT INTO kept VALUES (1)"))
+            raise RuntimeError("refused half way")
+    async with db.write() as conn:
+        await conn.execute(text("INSERT INTO kept VALUES (2)"))
+    async with db.read() as conn:
+        assert [r.x for r in await conn.execute(text("SELECT x FROM kept"))] == [2]
+    assert db.engine.pool.checkedout() == 0

@@ -5,6 +5,7 @@ normalised `MtText` (numbers in E.164, dates in epoch ms, defaults applied) or r
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 from collections.abc import Mapping
@@ -27,6 +28,8 @@ MAX_EXPIRY_MS = 3 * 24 * 3600 * 1000
 MAX_ALPHANUMERIC_SENDER = 11
 MAX_CLIENT_REFERENCE = 2048
 MAX_URL = 2048
+# Numbers validated per slice before yielding to the event loop (`validate_numbers_in_slices`).
+NUMBERS_PER_SLICE = 64
 
 _SEND_FIELDS = frozenset({
     "to", "from", "body", "type", "parameters", "delivery_report", "callback_url",
@@ -92,6 +95,26 @@ def _normalise_number(raw: str) -> str | None:
     if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+async def validate_numbers_in_slices(payload: object, *fields: str) -> None:
+    """Validate the phone numbers of a long recipient list a slice at a time, yielding to the
+    event loop between slices; the checks that follow find them in `_normalise_number`'s cache.
+
+    A new number costs ~90 µs in `phonenumbers` (parse, validity, format), so 1,000 new
+    recipients held the loop for ~90 ms in one go: every other request on it — a verification
+    code among them — waited that long. Errors are left to the checks that follow."""
+    if not isinstance(payload, Mapping):
+        return
+    for field in fields:
+        numbers = payload.get(field)
+        if not isinstance(numbers, list) or len(numbers) <= NUMBERS_PER_SLICE:
+            continue
+        for start in range(0, len(numbers), NUMBERS_PER_SLICE):
+            for raw in numbers[start:start + NUMBERS_PER_SLICE]:
+                if isinstance(raw, str):
+                    _normalise_number(raw)
+            await asyncio.sleep(0)
 
 
 def check_msisdn(field: str, raw: object) -> str:
@@ -400,6 +423,7 @@ __all__ = [
     "check_msisdn",
     "check_send",
     "check_send_rendered",
+    "validate_numbers_in_slices",
     "check_update",
     "invalid",
     "render_all",

@@ -32,6 +32,7 @@ from tidings.actions.batch_checks import (
     check_update,
     invalid,
     render_all,
+    validate_numbers_in_slices,
 )
 from tidings.core.encoding import Encoding
 from tidings.core.errors import NotFound, RequestError
@@ -186,6 +187,7 @@ async def do_send(
     addressing), inserted in the same transaction after it. `priority` (verification codes) commits
     it in the group committer's priority lane (ahead of bulk inserts on the write lock) and puts its
     deliveries ahead of bulk in the dispatch queue and the throughput caps."""
+    await validate_numbers_in_slices(payload, "to")
     now = ctx.clock()
     text, rendered = check_send_rendered(payload, ctx.settings, now)
     key = check_idempotency_key(idempotency_key)
@@ -253,6 +255,7 @@ async def do_cancel(ctx: Context, project_id: str, batch_id: str) -> Batch:
 
 async def do_replace(ctx: Context, project_id: str, batch_id: str, payload: object) -> Batch:
     """Replace a batch's content and recipients; only while none of it has been sent."""
+    await validate_numbers_in_slices(payload, "to")
     now = ctx.clock()
     text, rendered = check_send_rendered(payload, ctx.settings, now)
     async with ctx.db.write() as conn:
@@ -274,6 +277,7 @@ async def do_replace(ctx: Context, project_id: str, batch_id: str, payload: obje
 
 async def do_update(ctx: Context, project_id: str, batch_id: str, payload: object) -> Batch:
     """Change a batch: add or remove recipients, change what is not yet sent."""
+    await validate_numbers_in_slices(payload, "to_add", "to_remove")
     now = ctx.clock()
     change: UpdateRequest = check_update(payload, ctx.settings)
     publish: list[int] = []

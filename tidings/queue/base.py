@@ -28,6 +28,11 @@ class DispatchQueue(Protocol):
 
     async def ack(self, taken: Taken) -> None: ...
 
+    def priority_pending(self) -> bool:
+        """Whether priority ids are known to be waiting here, without asking anyone: a worker
+        whose send slots are nearly all busy takes them at once instead of waiting for more room."""
+        ...
+
     async def backlog(self) -> int:
         """Entries published and not yet taken (used to decide whether a sweep is needed)."""
         ...

@@ -41,6 +41,9 @@ class LocalDispatchQueue:
     async def ack(self, taken: Taken) -> None:
         return None
 
+    def priority_pending(self) -> bool:
+        return bool(self._priority)
+
     async def backlog(self) -> int:
         return len(self._priority) + len(self._items)
 

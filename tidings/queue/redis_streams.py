@@ -200,6 +200,11 @@ class RedisStreamsDispatchQueue:
         if done:
             await self._ack_entries(done)
 
+    def priority_pending(self) -> bool:
+        """Priority ids read from Redis and held here; ids published meanwhile by another process
+        are seen at the next `take`, which reads the priority stream first."""
+        return bool(self._priority_leftover)
+
     async def backlog(self) -> int:
         """Entries (of up to `ids_per_entry` ids) not yet delivered plus those delivered and
         not yet acknowledged (pending), including a dead worker's, in both streams."""

@@ -164,19 +164,20 @@ class EsmeClient:
 
     # -- requests ----------------------------------------------------------------------------
 
-    async def submit(self, pdu: SubmitSm) -> SubmitSmResp:
-        """Submit one message and return the SMSC's submit_sm_resp.
+    async def submit(self, pdu: SubmitSm, *, priority: bool = False) -> SubmitSmResp:
+        """Submit one message and return the SMSC's submit_sm_resp; a `priority` one (a
+        verification code) goes ahead of the ordinary ones waiting for the limiter or the window.
 
         Raises `NotBound` when there is no bind (nothing was sent), `CommandStatusError` when the
         SMSC rejected it (`.transient` says whether to retry), `SessionClosed` or
         `ResponseTimeout` when the outcome is unknown.
         """
-        response = await self.request(pdu)
+        response = await self.request(pdu, priority=priority)
         if not isinstance(response, SubmitSmResp):
             raise PduError(CommandStatus.ESME_RINVCMDID, f"submit_sm answered with {response.command_name}")
         return response
 
-    async def request(self, pdu: Pdu) -> Pdu:
+    async def request(self, pdu: Pdu, *, priority: bool = False) -> Pdu:
         """Send any request this side may send (query_sm, data_sm...) through the limiter and window."""
         if self.session is None or not self.session.bound:
             raise NotBound(f"not bound to {self.host}:{self.port}")
@@ -185,7 +186,7 @@ class EsmeClient:
         session = self.session
         if session is None or not session.bound:
             raise NotBound(f"not bound to {self.host}:{self.port}")
-        return await session.request(pdu)
+        return await session.request(pdu, priority=priority)
 
     # -- background ----------------------------------------------------------------------------
 

@@ -15,7 +15,8 @@ fixes and nothing a product decides:
 * bind state: a request not allowed in the current state gets ESME_RINVBNDSTS (a second bind
   ESME_RALYBND), an unknown or wrong-side command generic_nack ESME_RINVCMDID;
 * an outbound window: `send_request` waits for one of `window` slots, and the slot frees when the
-  response arrives or `response_timeout` expires; an inbound window: at most `inbound_window`
+  response arrives or `response_timeout` expires; priority requests (verification codes) wait in
+  a lane of their own that is served first; an inbound window: at most `inbound_window`
   requests are handled at once, the next is answered `flood_status` at once;
 * enquire_link after `enquire_link_interval` without traffic from the peer; an unanswered one means
   a dead peer and closes the session; an SMSC closes a connection not bound within `bind_timeout`;
@@ -164,6 +165,7 @@ class Session(asyncio.Protocol):
         self._pending: dict[int, _Pending] = {}
         self._in_flight = 0
         self._slot_waiters: deque[asyncio.Future[None]] = deque()
+        self._priority_slot_waiters: deque[asyncio.Future[None]] = deque()
         self._inbound_tasks: set[asyncio.Task[None]] = set()
         self._write_buffer: list[bytes] = []
         self._write_paused = False
@@ -191,15 +193,16 @@ class Session(asyncio.Protocol):
         """Window slots in use: requests sent and not yet answered or timed out."""
         return self._in_flight
 
-    async def send_request(self, pdu: Pdu) -> asyncio.Future[Pdu]:
+    async def send_request(self, pdu: Pdu, *, priority: bool = False) -> asyncio.Future[Pdu]:
         """Wait for a window slot, send `pdu` with a fresh sequence number, return the response future.
 
         The future resolves to the response PDU whatever its command_status (a generic_nack
         included), or fails with `ResponseTimeout` or `SessionClosed`. Raises `NotBound` at once
-        when the current state does not allow the request.
+        when the current state does not allow the request. A `priority` request (a verification
+        code) gets the next free slot before every ordinary request already waiting.
         """
         self._check_can_send(pdu.command_id)
-        await self._acquire_slot()
+        await self._acquire_slot(priority)
         try:
             if self._write_paused:
                 await self._writable()
@@ -209,10 +212,10 @@ class Session(asyncio.Protocol):
             self._release_slot()
             raise
 
-    async def request(self, pdu: Pdu) -> Pdu:
+    async def request(self, pdu: Pdu, *, priority: bool = False) -> Pdu:
         """Send `pdu` and return its response; an error status or a generic_nack raises `CommandStatusError`
         (`BindError` for a bind)."""
-        response = await (await self.send_request(pdu))
+        response = await (await self.send_request(pdu, priority=priority))
         if response.command_status or response.command_id == _C.GENERIC_NACK:
             error = BindError if pdu.command_id in BIND_COMMANDS else CommandStatusError
             raise error(response.command_status or CommandStatus.ESME_RUNKNOWNERR, pdu.command_id)
@@ -277,7 +280,8 @@ class Session(asyncio.Protocol):
             if not future.done():
                 future.set_exception(SessionClosed(f"session closed before the {_C(command_id).name.lower()} response"))
         self._in_flight = 0
-        waiters = [*self._slot_waiters, *self._drain_waiters]
+        waiters = [*self._priority_slot_waiters, *self._slot_waiters, *self._drain_waiters]
+        self._priority_slot_waiters.clear()
         self._slot_waiters.clear()
         self._drain_waiters.clear()
         for waiter in waiters:
@@ -488,14 +492,15 @@ class Session(asyncio.Protocol):
         self._drain_waiters.append(waiter)
         await waiter
 
-    async def _acquire_slot(self) -> None:
-        if self._in_flight < self.config.window and not self._slot_waiters:
+    async def _acquire_slot(self, priority: bool = False) -> None:
+        ahead = self._priority_slot_waiters if priority else (self._priority_slot_waiters or self._slot_waiters)
+        if self._in_flight < self.config.window and not ahead:
             self._in_flight += 1
             return
         if self.state is SessionState.CLOSED:
             raise SessionClosed("session is closed")
         waiter: asyncio.Future[None] = self._loop.create_future()
-        self._slot_waiters.append(waiter)
+        (self._priority_slot_waiters if priority else self._slot_waiters).append(waiter)
         try:
             await waiter
         except asyncio.CancelledError:
@@ -504,11 +509,12 @@ class Session(asyncio.Protocol):
             raise
 
     def _release_slot(self) -> None:
-        while self._slot_waiters:
-            waiter = self._slot_waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        for lane in (self._priority_slot_waiters, self._slot_waiters):
+            while lane:
+                waiter = lane.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # the slot passes to the waiter
+                    return
         if self._in_flight:
             self._in_flight -= 1
 

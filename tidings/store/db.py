@@ -66,15 +66,43 @@ class Database:
             self._checkpointer.start()  # from the first write on
         await self._write_lock.acquire(priority)
         try:
-            async with self.engine.begin() as conn:
+            async with self._connection(transaction=True) as conn:
                 yield conn
         finally:
             self._write_lock.release()
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
+        async with self._connection(transaction=False) as conn:
             yield conn
+
+    @contextlib.asynccontextmanager
+    async def _connection(self, *, transaction: bool) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection, in a transaction if asked.
+
+        SQLAlchemy's own context managers close the connection in a task of their own, so that a
+        cancellation cannot abandon a close half done; that costs one trip round the event loop,
+        which a busy loop makes milliseconds long — and a write spent it holding the write lock
+        (a verification code waited behind every idle poll's commit). SQLite statements here
+        never suspend (`sqlite_inline`), so nothing can interrupt the close: it is run in place."""
+        if self._checkpointer is None:  # a driver whose calls suspend: SQLAlchemy's managers
+            async with (self.engine.begin() if transaction else self.engine.connect()) as conn:
+                yield conn
+            return
+        conn = await self.engine.connect()
+        try:
+            if not transaction:
+                yield conn
+                return
+            trans = await conn.begin()
+            try:
+                yield conn
+            except BaseException:
+                await trans.rollback()
+                raise
+            await trans.commit()
+        finally:
+            await conn.close()
 
     async def create_schema(self) -> None:
         """Create every table directly (tests and first start); migrations do the same."""

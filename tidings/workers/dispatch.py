@@ -66,14 +66,14 @@ class DispatchWorker:
             await asyncio.gather(*self._inflight, return_exceptions=True)
 
     async def _room(self, timeout: float) -> int:
-        """Free send slots: at once when there are enough, else as many as have freed up within
-        ROOM_WAIT_SECONDS of the first (0 after `timeout` with none)."""
+        """Free send slots: at once when there are enough or a priority id is waiting, else as
+        many as have freed up within ROOM_WAIT_SECONDS of the first (0 after `timeout` with none)."""
         loop = asyncio.get_running_loop()
         deadline: float | None = None
         give_up = loop.time() + timeout
         while True:
             free = self.concurrency - len(self._inflight)
-            if free >= self._enough_room:
+            if free >= self._enough_room or (free > 0 and self.ctx.dispatch.priority_pending()):
                 return free
             now = loop.time()
             if free > 0 and deadline is None:

@@ -68,10 +68,11 @@ class SmppConnector:
         if self._limiter is not None:
             await self._limiter.acquire(len(pdus), priority=message.priority)
         try:
+            priority = message.priority
             if len(pdus) == 1:
-                responses = [await self.client.submit(pdus[0])]
+                responses = [await self.client.submit(pdus[0], priority=priority)]
             else:
-                responses = list(await asyncio.gather(*(self.client.submit(p) for p in pdus)))
+                responses = list(await asyncio.gather(*(self.client.submit(p, priority=priority) for p in pdus)))
         except CommandStatusError as exc:
             raise _refusal(self.name, exc.command_status) from exc
         except SmppError as exc:
