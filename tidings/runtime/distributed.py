@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 
@@ -26,6 +27,11 @@ from tidings.store.db import Database
 from tidings.store.group_commit import GroupCommitter
 
 log = logging.getLogger(__name__)
+
+# Connections per Redis client. A burst of concurrent commands — 512 sends taking throughput
+# tokens at once — waits for a pooled connection instead of opening one each (which ran a
+# shared Redis out of client slots).
+REDIS_CONNECTIONS = 32
 
 
 def require_services(settings: Settings) -> None:
@@ -56,14 +62,12 @@ def distributed_context(settings: Settings, consumer: str | None = None) -> Cont
 async def wire_verification(ctx: Context) -> list[Callable[[], Awaitable[None]]]:
     """What an API process needs for verification: the fraud guard on Redis (shared by every API
     process) and, with `TIDINGS_VOICE_URL`, the voice network over HTTP. Returns closers."""
-    from redis.asyncio import Redis
-
     from tidings.policy.fraud import FraudGuard
     from tidings.policy.fraud_redis import RedisFraudStore
 
     settings = ctx.settings
     assert settings.redis_url
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_client(settings.redis_url)
     ctx.fraud = FraudGuard(RedisFraudStore(redis, settings.redis_prefix + "fraud:"), clock=ctx.clock)
     closers: list[Callable[[], Awaitable[None]]] = [redis.aclose]
     if settings.voice_url:
@@ -115,21 +119,29 @@ def run_api(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     return 0
 
 
-def shared_limiters(settings: Settings) -> dict[str, Limiter]:
-    from redis.asyncio import Redis
+def redis_client(url: str) -> Any:
+    """A Redis client with a bounded, blocking connection pool (closed with the client)."""
+    from redis.asyncio import BlockingConnectionPool, Redis
 
+    return Redis.from_pool(BlockingConnectionPool.from_url(url, max_connections=REDIS_CONNECTIONS, timeout=10))
+
+
+def shared_limiters(settings: Settings) -> tuple[dict[str, Limiter], Callable[[], Awaitable[None]]]:
+    """The SMPP connections' throughput caps, shared through Redis by every worker, and the
+    closer of their Redis client."""
     from tidings.queue.redis_limiter import RedisTokenBucket
 
     assert settings.redis_url
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_client(settings.redis_url)
     # A tenth of a second's worth saved up, as the embedded bucket: a full second's burst would
     # let a short run go out at twice the cap.
-    return {
+    limiters: dict[str, Limiter] = {
         c.name: RedisTokenBucket(redis, f"{settings.redis_prefix}mps:{c.name}", rate=c.throughput,
                                  burst=max(1.0, c.throughput / 10))
         for c in settings.smpp_connections
         if c.throughput > 0
     }
+    return limiters, redis.aclose
 
 
 async def worker_main(settings: Settings, stop: asyncio.Event, *, consumer: str | None = None) -> None:
@@ -138,7 +150,8 @@ async def worker_main(settings: Settings, stop: asyncio.Event, *, consumer: str 
     ctx = distributed_context(settings, consumer)
     if not settings.smpp_connections:
         log.warning("no SMPP connections configured (TIDINGS_SMPP_CONNECTIONS): SMS will wait")
-    pipeline = Pipeline(ctx, settings.smpp_connections, limiter_for=shared_limiters(settings))
+    limiters, close_limiters = shared_limiters(settings)
+    pipeline = Pipeline(ctx, settings.smpp_connections, limiter_for=limiters)
     await pipeline.start()
     gc_tuning.tune()
     log.info("worker started", extra={"consumer": consumer or consumer_name()})
@@ -146,6 +159,7 @@ async def worker_main(settings: Settings, stop: asyncio.Event, *, consumer: str 
         await stop.wait()
     finally:
         await pipeline.stop()
+        await close_limiters()
         await ctx.committer.aclose()
         await ctx.dispatch.aclose()
         await ctx.db.aclose()

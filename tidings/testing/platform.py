@@ -168,13 +168,15 @@ async def _distributed(data_dir: str, database_url: str, redis_url: str, seed: i
         ctx = distributed_context(settings, consumer=f"worker-{state['n']}")
         # This worker runs the email connector's inbound SMTP listener (one process may).
         ctx.channel_options["email"] = sandbox_email_options(mail, settings)
-        pipeline = Pipeline(ctx, settings.smpp_connections, limiter_for=shared_limiters(settings))
+        limiters, close_limiters = shared_limiters(settings)
+        pipeline = Pipeline(ctx, settings.smpp_connections, limiter_for=limiters)
         await pipeline.start()
-        state["worker"] = (ctx, pipeline)
+        state["worker"] = (ctx, pipeline, close_limiters)
 
     async def stop_worker() -> None:
-        ctx, pipeline = state.pop("worker")
+        ctx, pipeline, close_limiters = state.pop("worker")
         await pipeline.stop()
+        await close_limiters()
         await ctx.committer.aclose()
         await ctx.dispatch.aclose()
         await ctx.db.aclose()
