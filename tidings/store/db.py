@@ -3,8 +3,11 @@
 SQLite (embedded profile) runs in WAL mode and allows one writer at a time: writes are serialised
 by an asyncio lock so that concurrent writers queue in-process instead of spinning on
 SQLITE_BUSY. The lock has two lanes: `write(priority=True)` waiters (verification codes) are
-let in before ordinary ones, so a code is not queued behind a bulk load's inserts. Its statements run on the event loop's thread (`tidings.store.sqlite_inline`: no
-thread hop per statement) and a `WalCheckpointer` thread keeps the WAL short. PostgreSQL
+let in before ordinary ones, so a code is not queued behind a bulk load's inserts. Its
+statements run on the event loop's thread (`tidings.store.sqlite_inline`: no thread hop per
+statement), so a write holds the lock only while it works: its connection is opened, committed
+and closed without giving the loop a turn (`Database._connection`). A `WalCheckpointer` thread
+keeps the WAL short. PostgreSQL
 (distributed profile) needs no lock; row-level guards in the queries keep concurrent workers
 consistent.
 """
