@@ -56,3 +56,16 @@ async def test_priority_pending_clears_once_the_priority_ids_are_taken() -> None
     taken = await queue.take(10, 0.1)
     assert taken is not None and taken.ids == [1] and taken.priority
     assert not queue.priority_pending()
+
+
+async def test_slots_promised_to_claims_being_prepared_are_not_offered_again() -> None:
+    """Claims prepared in parallel reserve their send slots before taking: another claim sees
+    only what is left, so together they never take more than the worker can send."""
+    queue = LocalDispatchQueue()
+    worker = worker_with_busy_slots(queue, busy=2)
+    assert finishes_without_waiting(worker._room(5.0)) == 6
+    worker._reserved = 5  # a claim in preparation holds 5 of the 6 free slots
+    assert finishes_without_waiting(worker._room(5.0)) is None  # 1 left: wait for more
+    worker._reserved = 6
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(worker._room(5.0), 0.05)

@@ -5,6 +5,9 @@ entry, a recovered stream entry) is sent by only one. Each claimed delivery is s
 up to `concurrency` in flight (the connections' windows and caps do the real pacing); the
 outcome goes to the `OutcomeWriter`.
 
+Up to `parallel_claims` claims are prepared at once (each a few database round trips), their
+send slots reserved before the take; takes from the queue go one at a time.
+
 The worker takes only as many ids as it has free slots, and waits for the slots *before* taking:
 when a capped connection holds every slot, a verification code published meanwhile is still
 next in the queue (priority ids are taken first) instead of behind ids this worker already
@@ -34,6 +37,10 @@ MAX_RETRY_DELAY_MS = 60_000
 # With fewer free slots than a quarter of `concurrency`, wait this long for more before taking
 # (fewer, larger claims when sends finish fast; a bounded delay when a cap paces them).
 ROOM_WAIT_SECONDS = 0.02
+# Claims a worker prepares at once. A claim is a few database round trips (claim, batches, send
+# policy, commit) and, on PostgreSQL and Redis, each costs a network wait: one claim at a time
+# left the distributed worker idle between them. Takes from the queue stay one at a time.
+PARALLEL_CLAIMS = 4
 
 
 def retry_delay_ms(attempts: int, hint_seconds: float) -> int:
@@ -43,7 +50,7 @@ def retry_delay_ms(attempts: int, hint_seconds: float) -> int:
 
 class DispatchWorker:
     def __init__(self, ctx: Context, router: SmsRouter, writer: OutcomeWriter, *,
-                 concurrency: int = 512, take: int = 256) -> None:
+                 concurrency: int = 512, take: int = 256, parallel_claims: int = PARALLEL_CLAIMS) -> None:
         self.ctx = ctx
         self.router = router
         self.writer = writer
@@ -53,17 +60,23 @@ class DispatchWorker:
         self._enough_room = min(take, max(1, concurrency // 4))
         self._freed = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
+        self._reserved = 0  # send slots promised to claims being prepared
+        self._taking = asyncio.Lock()
+        self.parallel_claims = max(1, parallel_claims)
         self.sent = 0
 
     async def run(self, stop: asyncio.Event) -> None:
+        await asyncio.gather(*(self._steps(stop) for _ in range(self.parallel_claims)))
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def _steps(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 await self.step(timeout=0.2)
             except Exception:  # noqa: BLE001 - keep dispatching; the sweeper recovers claims
                 log.exception("dispatch step failed")
                 await asyncio.sleep(0.5)
-        if self._inflight:
-            await asyncio.gather(*self._inflight, return_exceptions=True)
 
     async def _room(self, timeout: float) -> int:
         """Free send slots: at once when there are enough or a priority id is waiting, else as
@@ -72,7 +85,7 @@ class DispatchWorker:
         deadline: float | None = None
         give_up = loop.time() + timeout
         while True:
-            free = self.concurrency - len(self._inflight)
+            free = self.concurrency - len(self._inflight) - self._reserved
             if free >= self._enough_room or (free > 0 and self.ctx.dispatch.priority_pending()):
                 return free
             now = loop.time()
@@ -95,7 +108,17 @@ class DispatchWorker:
         room = await self._room(timeout)
         if room <= 0:
             return 0
-        taken = await self.ctx.dispatch.take(min(self.take, room), timeout)
+        want = min(self.take, room)
+        self._reserved += want
+        try:
+            return await self._claim_and_send(want, timeout)
+        finally:
+            self._reserved -= want
+            self._freed.set()
+
+    async def _claim_and_send(self, want: int, timeout: float) -> int:
+        async with self._taking:
+            taken = await self.ctx.dispatch.take(want, timeout)
         if taken is None:
             return 0
         now = self.ctx.clock()
