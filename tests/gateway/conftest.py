@@ -22,13 +22,16 @@ async def platform(platform_factory: Any) -> AsyncIterator[Platform]:  # noqa: F
 
 @pytest.fixture
 async def esmes(platform: Platform) -> AsyncIterator[Callable[..., Awaitable[Esme]]]:
-    """`await esmes(mode="transceiver", system_id=..., password=...)`: a bound customer, closed at
-    the end of the test."""
+    """`await esmes(mode="transceiver", system_id=..., password=..., on_deliver=...)`: a bound
+    customer, closed at the end of the test."""
     opened: list[Esme] = []
 
-    async def bind(mode: str = "transceiver", system_id: str | None = None, password: str | None = None) -> Esme:
+    async def bind(mode: str = "transceiver", system_id: str | None = None, password: str | None = None,
+                   on_deliver: Callable[[Any], int | None] | None = None) -> Esme:
         esme = Esme(platform.gateway.port, system_id or platform.creds.smpp_system_id,
                     password or platform.creds.smpp_password)
+        # Before the bind: queued deliver_sm may arrive the moment it is accepted.
+        esme.on_deliver = on_deliver
         opened.append(esme)
         await esme.bind(mode)
         return esme
