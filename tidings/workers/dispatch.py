@@ -63,9 +63,11 @@ class DispatchWorker:
         self._reserved = 0  # send slots promised to claims being prepared
         self._taking = asyncio.Lock()
         self.parallel_claims = max(1, parallel_claims)
+        self._stop: asyncio.Event | None = None
         self.sent = 0
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._stop = stop
         await asyncio.gather(*(self._steps(stop) for _ in range(self.parallel_claims)))
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
@@ -118,6 +120,8 @@ class DispatchWorker:
 
     async def _claim_and_send(self, want: int, timeout: float) -> int:
         async with self._taking:
+            if self._stop is not None and self._stop.is_set():
+                return 0  # stopping: the other claims waited here, none need a take of their own
             taken = await self.ctx.dispatch.take(want, timeout)
         if taken is None:
             return 0
