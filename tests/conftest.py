@@ -19,16 +19,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tidings.store.db import Database, sqlite_url
 from tidings.store.schema import metadata
-from tidings.testing.services import POSTGRES_ADMIN_URL, missing_services, services_required
+from tidings.testing.services import POSTGRES_ADMIN_URL, fail_or_skip, missing_services
 
 
 def _require_services() -> None:
     missing = missing_services()
     if missing:
-        message = f"distributed profile needs {', '.join(missing)}"
-        if services_required():
-            pytest.fail(message)
-        pytest.skip(message)
+        fail_or_skip(f"distributed profile needs {', '.join(missing)}")
 
 
 def _run_in_thread(coro: object) -> None:

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tidings.core.personalize import render_body
 from tidings.core.statuses import Status
 from tidings.policy.gate import Candidate, Decision, PolicyCache, evaluate_many
-from tidings.store import deliveries as dq
 from tidings.store.queries import policy as pq
 from tidings.workers import notify
 from tidings.workers.writer import Transition
@@ -35,15 +34,13 @@ def enabled() -> bool:
     return os.environ.get("TIDINGS_POLICY_GATE", "on").strip().lower() not in ("off", "0", "false", "no")
 
 
-async def screen(conn: AsyncConnection, claimed: Sequence[Any], now: int, *,
-                 batches: Mapping[str, Any] | None = None, cache: PolicyCache | None = None) -> dict[int, Decision]:
+async def screen(conn: AsyncConnection, claimed: Sequence[Any], batches: Mapping[str, Any], now: int, *,
+                 cache: PolicyCache | None = None) -> dict[int, Decision]:
     """The refused and deferred among `claimed` (rows of `deliveries.claim`), by delivery id;
-    deferred ones are already released. `batches`: their batch rows (`deliveries.load_batches`)
-    when the caller has them already."""
+    deferred ones are already released. `batches`: their batch rows (`deliveries.load_batches`),
+    which the dispatch worker loads anyway."""
     if not claimed:
         return {}
-    if batches is None:
-        batches = await dq.load_batches(conn, list({r.batch_id for r in claimed}))
     conv = {b.client_reference[len(CONV_PREFIX):]: b.project_id for b in batches.values()
             if b.service_plan_id is None and (b.client_reference or "").startswith(CONV_PREFIX)}
     internal = await pq.conversation_messages_exist(conn, conv)

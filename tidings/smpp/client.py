@@ -166,7 +166,7 @@ class EsmeClient:
 
     async def submit(self, pdu: SubmitSm, *, priority: bool = False) -> SubmitSmResp:
         """Submit one message and return the SMSC's submit_sm_resp; a `priority` one (a
-        verification code) goes ahead of the ordinary ones waiting for the limiter or the window.
+        verification code) goes ahead of the ordinary ones waiting for a window slot.
 
         Raises `NotBound` when there is no bind (nothing was sent), `CommandStatusError` when the
         SMSC rejected it (`.transient` says whether to retry), `SessionClosed` or

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import NoReturn
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TIDINGS_TEST_POSTGRES_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -35,14 +36,17 @@ def missing_services() -> list[str]:
     return missing
 
 
-def require(what: str, host: str, port: int) -> None:
-    """In a test: carry on if host:port answers; otherwise fail in CI (or when services are
-    required) and skip with a message that says what is missing on a developer's machine."""
-    if reachable(host, port):
-        return
+def fail_or_skip(message: str) -> NoReturn:
+    """In a test whose service is missing: fail in CI (or when services are required), skip with
+    `message` on a developer's machine."""
     import pytest
 
-    message = f"{what} needs {host}:{port}"
     if services_required():
         pytest.fail(message)
     pytest.skip(message)
+
+
+def require(what: str, host: str, port: int) -> None:
+    """In a test: carry on if host:port answers; otherwise `fail_or_skip`, saying what is missing."""
+    if not reachable(host, port):
+        fail_or_skip(f"{what} needs {host}:{port}")

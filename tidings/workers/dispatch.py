@@ -131,7 +131,7 @@ class DispatchWorker:
             claimed = await dq.claim(conn, taken.ids, now, lease)
             batches = await dq.load_batches(conn, list({r.batch_id for r in claimed}))
             # The send policy, in the claim's transaction (deferred ones are given back here).
-            refused = await sms_gate.screen(conn, claimed, now, batches=batches) if sms_gate.enabled() else {}
+            refused = await sms_gate.screen(conn, claimed, batches, now) if sms_gate.enabled() else {}
         await self.ctx.dispatch.ack(taken)
         if not claimed:
             return 0
