@@ -26,8 +26,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-import httpx
 from starlette.routing import BaseRoute
+
+from tidings.core.http_client import PlatformHttp
 
 
 class ChannelFeature(enum.IntFlag):
@@ -150,7 +151,7 @@ class ConnectorContext:
     """What a connector is built with."""
 
     base_url: str  # the platform API's base URL (the sandbox twin's by default)
-    http: httpx.AsyncClient
+    http: PlatformHttp
     clock: Callable[[], int]
     public_url: str  # where Tidings is reachable, for webhook URLs registered with platforms
     options: dict[str, Any] = field(default_factory=dict)

@@ -24,6 +24,7 @@ from tidings.core.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
+from tidings.core.http_client import PlatformHttp, PlatformResponse
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -108,7 +109,7 @@ def webhook_routes(channel: str, sink: ChannelEventSink, verify_token: Callable[
             Route("/apps/{app_id}/webhook", receive, methods=["POST"])]
 
 
-async def register_webhook(http: httpx.AsyncClient, console_url: str, body: dict[str, Any], label: str) -> None:
+async def register_webhook(http: PlatformHttp, console_url: str, body: dict[str, Any], label: str) -> None:
     """PUT the webhook registration to a sandbox twin's console; unreachable is transient, a
     refusal is our credentials."""
     try:
@@ -119,8 +120,8 @@ async def register_webhook(http: httpx.AsyncClient, console_url: str, body: dict
         raise ChannelAuthError(f"{label} console refused the webhook: {response.status_code} {response.text}")
 
 
-async def post_graph(http: httpx.AsyncClient, url: str, token: str, payload: dict[str, Any],
-                     label: str) -> httpx.Response:
+async def post_graph(http: PlatformHttp, url: str, token: str, payload: dict[str, Any],
+                     label: str) -> PlatformResponse:
     """POST to a Graph endpoint with the Bearer token; a timeout or no answer is transient."""
     try:
         return await http.post(url, json=payload, headers={"Authorization": f"Bearer {token}"})
@@ -130,7 +131,7 @@ async def post_graph(http: httpx.AsyncClient, url: str, token: str, payload: dic
         raise TransientDeliveryError(f"{label} unreachable: {exc!r}") from exc
 
 
-def contract_error(outcome: Outcome, label: str, code: int | None, response: httpx.Response,
+def contract_error(outcome: Outcome, label: str, code: int | None, response: PlatformResponse,
                    retry_after: Mapping[int, float]) -> Exception:
     """The contract's exception for a classified Graph error: our credentials, transient (after
     the code's pause, or the Retry-After header) or permanent (the Graph code, else the status)."""

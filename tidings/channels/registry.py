@@ -26,9 +26,12 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import httpx
-
-from tidings.channels.contract import ConnectorContext, ConnectorFactory, ConversationConnector
+from tidings.channels.contract import (
+    ConnectorContext,
+    ConnectorFactory,
+    ConversationConnector,
+)
+from tidings.core.http_client import PlatformHttp
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +88,7 @@ def base_url(item: Available, public_url: str, env: Mapping[str, str] | None = N
     return str(default) if default else (public_url or None)
 
 
-def build(public_url: str, http: httpx.AsyncClient, clock: Callable[[], int], *,
+def build(public_url: str, http: PlatformHttp, clock: Callable[[], int], *,
           extra_options: Mapping[str, Mapping[str, Any]] | None = None,
           only: set[str] | None = None, env: Mapping[str, str] | None = None
           ) -> dict[str, ConversationConnector]:

@@ -14,8 +14,6 @@ import asyncio
 import logging
 from typing import Any
 
-
-import httpx
 from starlette.routing import BaseRoute, Mount, Router
 
 from tidings.channels import registry
@@ -23,6 +21,7 @@ from tidings.channels.contract import ConversationConnector
 from tidings.config import Settings
 from tidings.conversations.engine import ConversationEngine
 from tidings.conversations.events import EventSink
+from tidings.core.http_client import HttpClient
 from tidings.runtime.context import Context
 
 log = logging.getLogger(__name__)
@@ -53,7 +52,7 @@ class ConversationWorker:
     def __init__(self, ctx: Context, *, extra_connectors: dict[str, ConversationConnector] | None = None,
                  timeout: float | None = None) -> None:
         self.ctx = ctx
-        self._http = httpx.AsyncClient(timeout=timeout or ctx.settings.channel_timeout_seconds)
+        self._http = HttpClient(timeout=timeout or ctx.settings.channel_timeout_seconds)
         connectors = registry.build(public_url(ctx.settings), self._http, ctx.clock,
                                     extra_options=connector_options(ctx))
         connectors.update(extra_connectors or {})
@@ -97,7 +96,7 @@ class ChannelRoutes:
                  ) -> None:
         self._ctx = ctx
         self._extra = extra_connectors or {}
-        self._http = httpx.AsyncClient(timeout=10.0)
+        self._http = HttpClient(timeout=10.0)
         self.sink = EventSink(ctx.db, ctx.clock)
         self.connectors: dict[str, ConversationConnector] | None = None
         self._router: Router | None = None

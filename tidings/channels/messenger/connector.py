@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from starlette.routing import BaseRoute
 
 from tidings.channels.contract import (
@@ -45,6 +44,7 @@ from tidings.core.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
+from tidings.core.http_client import PlatformResponse
 
 __all__ = ["MessengerConnector", "credentials_of", "offered_payloads"]
 
@@ -187,7 +187,7 @@ class MessengerConnector:
         raise _mapped(response)
 
 
-def _mapped(response: httpx.Response) -> Exception:
+def _mapped(response: PlatformResponse) -> Exception:
     code: int | None = None
     subcode: int | None = None
     text = response.text[:300]

@@ -25,6 +25,7 @@ import httpx
 import orjson
 
 from tidings.core.errors import ChannelAuthError, PermanentDeliveryError, TransientDeliveryError
+from tidings.core.http_client import PlatformHttp, PlatformResponse
 
 __all__ = ["GOOGLE_BASE_URL", "RbmClient", "RbmCredentials", "invalid_credentials"]
 
@@ -57,14 +58,14 @@ class RbmCredentials:
         return cls(agent, token, secret if isinstance(secret, str) and secret else None)
 
 
-def _retry_after(response: httpx.Response) -> float:
+def _retry_after(response: PlatformResponse) -> float:
     try:
         return max(0.0, float(response.headers.get("retry-after", DEFAULT_RETRY_AFTER)))
     except ValueError:
         return DEFAULT_RETRY_AFTER
 
 
-def _error(response: httpx.Response) -> tuple[str, str]:
+def _error(response: PlatformResponse) -> tuple[str, str]:
     try:
         error = orjson.loads(response.content).get("error") or {}
     except (orjson.JSONDecodeError, AttributeError):
@@ -72,7 +73,7 @@ def _error(response: httpx.Response) -> tuple[str, str]:
     return str(error.get("status") or response.status_code), str(error.get("message") or response.text[:200])
 
 
-def _raise_for(response: httpx.Response, what: str) -> None:
+def _raise_for(response: PlatformResponse, what: str) -> None:
     status = response.status_code
     if status < 400:
         return
@@ -90,7 +91,7 @@ def _raise_for(response: httpx.Response, what: str) -> None:
 class RbmClient:
     """One RBM endpoint (Google's, or the sandbox twin's) over a shared httpx client."""
 
-    def __init__(self, base_url: str, http: httpx.AsyncClient, *, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, http: PlatformHttp, *, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.http = http
         self.timeout = timeout
@@ -99,7 +100,7 @@ class RbmClient:
         return f"{self.base_url}/v1/phones/{msisdn}/{resource}"
 
     async def _request(self, method: str, url: str, creds: RbmCredentials, what: str, *,
-                       params: dict[str, str], body: dict[str, Any] | None = None) -> httpx.Response:
+                       params: dict[str, str], body: dict[str, Any] | None = None) -> PlatformResponse:
         headers = {"Authorization": f"Bearer {creds.token}"}
         content = None
         if body is not None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from starlette.routing import BaseRoute
 
 from tidings.channels.contract import (
@@ -41,6 +40,7 @@ from tidings.core.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
+from tidings.core.http_client import PlatformResponse
 
 __all__ = ["WhatsAppConnector", "credentials_of"]
 
@@ -157,7 +157,7 @@ class WhatsAppConnector:
         raise _mapped(response)
 
 
-def _mapped(response: httpx.Response) -> Exception:
+def _mapped(response: PlatformResponse) -> Exception:
     code: int | None = None
     text = response.text[:300]
     try:

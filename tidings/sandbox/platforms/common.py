@@ -18,6 +18,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tidings.core.http_client import HttpClient, PlatformHttp
 from tidings.sandbox.handsets import HandsetMessage
 
 if TYPE_CHECKING:
@@ -57,14 +58,14 @@ class PlatformTwin:
         self.clock = clock or sandbox.clock
         self.webhook_failures = 0
         self._tasks: set[asyncio.Task[None]] = set()
-        self._http: httpx.AsyncClient | None = None
+        self._http: HttpClient | None = None
 
     async def start(self) -> None:
         self.http()
 
-    def http(self) -> httpx.AsyncClient:
+    def http(self) -> HttpClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=5.0)
+            self._http = HttpClient(timeout=5.0)
         return self._http
 
     async def stop(self) -> None:
@@ -108,7 +109,7 @@ class PlatformTwin:
         return json_response({key: getattr(self, key) for key in self.settings})
 
 
-async def post_with_retries(http: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], *,
+async def post_with_retries(http: PlatformHttp, url: str, body: bytes, headers: dict[str, str], *,
                             attempts: int = WEBHOOK_ATTEMPTS, accept: Collection[int] = _SUCCESS) -> int:
     """POST `body` until the answer's status is in `accept`, backing off between attempts;
     the last HTTP status (0: unreachable)."""
@@ -125,7 +126,7 @@ async def post_with_retries(http: httpx.AsyncClient, url: str, body: bytes, head
     return status
 
 
-async def hub_challenge(http: httpx.AsyncClient, url: str, verify_token: str | None) -> str | None:
+async def hub_challenge(http: PlatformHttp, url: str, verify_token: str | None) -> str | None:
     """Meta's webhook verification: GET the URL with hub.mode/hub.verify_token/hub.challenge;
     None when it echoes the challenge, else why verification failed."""
     challenge = str(int.from_bytes(os.urandom(4), "big"))
