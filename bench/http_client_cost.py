@@ -6,13 +6,15 @@ Starts a minimal Starlette app under uvicorn (uvloop, httptools) in a subprocess
 client — `httpx.AsyncClient` (httpx's own pool), and Tidings' `HttpClient` (aiohttp underneath,
 `tidings/core/http_client.py`) — sends `--requests` small JSON POSTs from `--concurrency`
 concurrent tasks (after as many warm-up requests) and prints requests/s and the client process's
-CPU time per request. The server runs in its own process, so the CPU figure is the client's alone.
+CPU time per request, and the server process's CPU per request over the same requests (what one
+HTTP exchange costs the side that answers it: uvicorn and Starlette with an empty handler).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import subprocess
 import sys
@@ -48,7 +50,13 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def measure(name: str, client: Any, url: str, requests: int, concurrency: int) -> None:
+def process_cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(name: str, client: Any, url: str, requests: int, concurrency: int, server_pid: int) -> None:
     async def worker(numbers: Any) -> None:
         for _ in numbers:
             response = await client.post(url, content=b'{"a":1}', headers={"content-type": "application/json"})
@@ -60,10 +68,12 @@ async def measure(name: str, client: Any, url: str, requests: int, concurrency: 
         await asyncio.gather(*(worker(numbers) for _ in range(concurrency)))
 
     await run()  # warm-up: connections open, code paths hot
-    cpu0, t0 = cpu_seconds(), time.perf_counter()
+    cpu0, server0, t0 = cpu_seconds(), process_cpu_seconds(server_pid), time.perf_counter()
     await run()
     elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
-    print(f"{name:28s} {requests / elapsed:9,.0f} req/s   client CPU {cpu / requests * 1e6:7,.0f} µs/request")
+    served = process_cpu_seconds(server_pid) - server0
+    print(f"{name:28s} {requests / elapsed:9,.0f} req/s   client CPU {cpu / requests * 1e6:7,.0f} µs/request"
+          f"   server CPU {served / requests * 1e6:5,.0f} µs/request")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -85,9 +95,10 @@ async def main(args: argparse.Namespace) -> None:
         print(f"{args.requests} POSTs, {args.concurrency} in flight, loopback uvicorn in another process")
         for _ in range(args.rounds):
             async with httpx.AsyncClient(timeout=10.0) as client:
-                await measure("httpx.AsyncClient", client, url, args.requests, args.concurrency)
+                await measure("httpx.AsyncClient", client, url, args.requests, args.concurrency, server.pid)
             async with HttpClient(timeout=10.0) as lean:
-                await measure("tidings HttpClient (aiohttp)", lean, url, args.requests, args.concurrency)
+                await measure("tidings HttpClient (aiohttp)", lean, url, args.requests, args.concurrency,
+                              server.pid)
     finally:
         server.terminate()
         server.wait()

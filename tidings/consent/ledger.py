@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import and_, bindparam, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.consent import settings
@@ -35,6 +35,10 @@ SOURCES = ("api", "keyword", "double_opt_in", "import")
 
 _e = consent_events.c
 _s = consent_state.c
+# Built once: every send's policy check reads the ledger.
+_STATE_ROWS = select(consent_state).where(
+    _s.project_id == bindparam("project_id_"), _s.identity.in_(bindparam("identities_", expanding=True))
+).order_by(_s.identity, _s.channel, _s.purpose)
 
 
 @dataclass(frozen=True)
@@ -78,9 +82,7 @@ async def record(conn: AsyncConnection, project_id: str, event: Event) -> int:
 async def state_rows(conn: AsyncConnection, project_id: str, identities: Sequence[str]) -> list[Any]:
     if not identities:
         return []
-    return list(await conn.execute(select(consent_state).where(
-        _s.project_id == project_id, _s.identity.in_(list(identities)))
-        .order_by(_s.identity, _s.channel, _s.purpose)))
+    return list(await conn.execute(_STATE_ROWS, {"project_id_": project_id, "identities_": list(identities)}))
 
 
 def entry(row: Any) -> ConsentEntry:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.store.conversation_schema import conv_app_webhooks
@@ -92,14 +92,17 @@ def contact_event(project_id: str, app_id: str, trigger: str, contact: dict[str,
     return _envelope(project_id, app_id, now, **{key: {"contact": contact}})
 
 
+_APP_WEBHOOKS = (  # built once: it runs for every status of every message
+    select(conv_app_webhooks.c.target, conv_app_webhooks.c.secret, conv_app_webhooks.c.triggers)
+    .where(conv_app_webhooks.c.app_id == bindparam("app_id_"),
+           conv_app_webhooks.c.project_id == bindparam("project_id_")))
+
+
 async def rows_for(conn: AsyncConnection, project_id: str, app_id: str, trigger: str,
                    body: dict[str, Any], now: int, *, url_override: str | None = None
                    ) -> list[dict[str, Any]]:
     """Outbox rows for every webhook of the app subscribed to `trigger`."""
-    hooks = (await conn.execute(
-        select(conv_app_webhooks.c.target, conv_app_webhooks.c.secret, conv_app_webhooks.c.triggers)
-        .where(conv_app_webhooks.c.app_id == app_id, conv_app_webhooks.c.project_id == project_id)
-    )).all()
+    hooks = (await conn.execute(_APP_WEBHOOKS, {"app_id_": app_id, "project_id_": project_id})).all()
     data = orjson.dumps(body)
     subscribed = [h for h in hooks if trigger in (h.triggers or [])]
     kind = trigger.lower()

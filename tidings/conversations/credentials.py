@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.store.conversation_schema import conv_apps
 
 __all__ = ["credentials_for"]
 
+_CREDENTIALS = select(conv_apps.c.channel_credentials).where(conv_apps.c.id == bindparam("app_id_"))  # built once
+
 
 async def credentials_for(conn: AsyncConnection, app_id: str, channel: str) -> dict[str, Any] | None:
-    row = (await conn.execute(select(conv_apps.c.channel_credentials).where(
-        conv_apps.c.id == app_id))).first()
+    row = (await conn.execute(_CREDENTIALS, {"app_id_": app_id})).first()
     if row is None:
         return None
     for entry in row.channel_credentials or []:

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.channels.contract import (
@@ -61,6 +61,18 @@ WATERMARK_LIMIT = 500  # attempts one watermark may move
 BATCH = 512
 _e = conv_channel_events.c
 _m = conv_messages.c
+_a = conv_attempts.c
+
+# Built once (each status event runs all of them; building costs more than running them).
+# Updates without .values() set the columns named by the parameters passed.
+_ATTEMPT_BY_CHANNEL_ID = select(conv_attempts).where(
+    _a.channel == bindparam("channel_"), _a.channel_message_id == bindparam("channel_message_id_")
+).order_by(_a.id.desc())
+_UPDATE_ATTEMPT = update(conv_attempts).where(_a.id == bindparam("id_"))
+_MESSAGE_BY_ID = select(conv_messages).where(_m.id == bindparam("id_"))
+_UPDATE_MESSAGE_ON_ATTEMPT = update(conv_messages).where(
+    _m.id == bindparam("id_"), _m.state == bindparam("state_"), _m.attempt_id == bindparam("attempt_id_"))
+_UPDATE_EVENT = update(conv_channel_events).where(_e.id == bindparam("id_"))
 
 
 def event_row(event: ChannelEvent, now: int) -> dict[str, Any]:
@@ -117,11 +129,10 @@ class EventProcessor:
                     await self._inbound(conn, InboundEvent(**row.body), now)
                     done = True
                 if done or row.tries + 1 >= MAX_UNMATCHED_TRIES:
-                    await conn.execute(update(conv_channel_events).where(_e.id == row.id)
-                                       .values(processed_ms=now))
+                    await conn.execute(_UPDATE_EVENT, {"id_": row.id, "processed_ms": now})
                 else:
-                    await conn.execute(update(conv_channel_events).where(_e.id == row.id).values(
-                        tries=row.tries + 1, due_ms=now + min(250 * (row.tries + 1), 5000)))
+                    await conn.execute(_UPDATE_EVENT, {"id_": row.id, "tries": row.tries + 1,
+                                                       "due_ms": now + min(250 * (row.tries + 1), 5000)})
         return len(rows)
 
     # -- statuses -------------------------------------------------------------------------------
@@ -129,10 +140,8 @@ class EventProcessor:
     async def _status(self, conn: AsyncConnection, ev: StatusEvent, now: int) -> bool:
         if ev.is_watermark:
             return await self._watermark(conn, ev, now)
-        a = conv_attempts.c
-        attempt = (await conn.execute(select(conv_attempts).where(
-            a.channel == ev.channel, a.channel_message_id == ev.channel_message_id)
-            .order_by(a.id.desc()))).first()
+        attempt = (await conn.execute(_ATTEMPT_BY_CHANNEL_ID, {
+            "channel_": ev.channel, "channel_message_id_": ev.channel_message_id})).first()
         if attempt is None:
             return False
         await self._apply(conn, attempt, ev, now)
@@ -158,25 +167,23 @@ class EventProcessor:
         return True
 
     async def _apply(self, conn: AsyncConnection, attempt: Any, ev: StatusEvent, now: int) -> None:
-        a = conv_attempts.c
         order = {"SENT": 0, "TIMED_OUT": 0, "DELIVERED": 1, "READ": 2}
         if ev.status in ("DELIVERED", "READ") and order.get(attempt.state, 9) < order[ev.status]:
-            await conn.execute(update(conv_attempts).where(a.id == attempt.id).values(
-                state=ev.status, finished_ms=ev.at_ms))
+            await conn.execute(_UPDATE_ATTEMPT, {"id_": attempt.id, "state": ev.status, "finished_ms": ev.at_ms})
         elif ev.status == "FAILED" and attempt.state in ("SENT", "DELIVERED"):
             # DELIVERED then FAILED: email's hand-off, then a bounce (DSN) for it.
-            await conn.execute(update(conv_attempts).where(a.id == attempt.id).values(
-                state="FAILED", reason=ev.reason, finished_ms=ev.at_ms))
-        msg = (await conn.execute(select(conv_messages).where(_m.id == attempt.message_id))).first()
+            await conn.execute(_UPDATE_ATTEMPT, {"id_": attempt.id, "state": "FAILED", "reason": ev.reason,
+                                                 "finished_ms": ev.at_ms})
+        msg = (await conn.execute(_MESSAGE_BY_ID, {"id_": attempt.message_id})).first()
         if msg is None or msg.attempt_id != attempt.id:
             return  # a late status for a channel the message already left: recorded above
         hooks: list[dict[str, Any]] = []
         if ev.status in ("DELIVERED", "READ") and msg.state in ("WAITING", "DELIVERED"):
             if ev.status == "DELIVERED" and msg.state == "DELIVERED":
                 return
-            result = await conn.execute(update(conv_messages).where(
-                _m.id == msg.id, _m.state == msg.state, _m.attempt_id == attempt.id).values(
-                state=ev.status, next_ms=None, claimed_ms=None))
+            result = await conn.execute(_UPDATE_MESSAGE_ON_ATTEMPT, {
+                "id_": msg.id, "state_": msg.state, "attempt_id_": attempt.id,
+                "state": ev.status, "next_ms": None, "claimed_ms": None})
             if result.rowcount:
                 hooks = await delivery_hooks(conn, msg, ev.status, now, channel=ev.channel,
                                              identity=attempt.identity)
@@ -184,8 +191,8 @@ class EventProcessor:
             values, hooks = await advance_values(conn, msg, now, ev.channel, attempt.identity,
                                                  {"code": "CHANNEL_FAILURE",
                                                   "description": ev.reason or "failed on the channel"})
-            result = await conn.execute(update(conv_messages).where(
-                _m.id == msg.id, _m.state == msg.state, _m.attempt_id == attempt.id).values(**values))
+            result = await conn.execute(_UPDATE_MESSAGE_ON_ATTEMPT, {
+                **values, "id_": msg.id, "state_": msg.state, "attempt_id_": attempt.id})
             if not result.rowcount:
                 hooks = []
         await callbacks.enqueue(conn, hooks)

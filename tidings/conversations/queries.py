@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.core.errors import NotFound
@@ -31,10 +31,22 @@ __all__ = [
     "webhook",
 ]
 
+# The reads every messages:send or channel event makes, built once (building a statement
+# costs more than running it on SQLite).
+_APP = select(conv_apps).where(conv_apps.c.id == bindparam("id_"), conv_apps.c.project_id == bindparam("project_"))
+_APP_BY_ID = select(conv_apps).where(conv_apps.c.id == bindparam("id_"))
+_CONTACT = select(conv_contacts).where(
+    conv_contacts.c.id == bindparam("id_"), conv_contacts.c.project_id == bindparam("project_"))
+_CONTACT_BY_IDENTITY = select(conv_identities.c.contact_id).where(
+    conv_identities.c.project_id == bindparam("project_"), conv_identities.c.channel == bindparam("channel_"),
+    conv_identities.c.identity == bindparam("identity_"))
+_ACTIVE_CONVERSATION = select(conv_conversations).where(
+    conv_conversations.c.app_id == bindparam("app_"), conv_conversations.c.contact_id == bindparam("contact_"),
+    conv_conversations.c.active.is_(True)).order_by(conv_conversations.c.created_ms.desc())
+
 
 async def app(conn: AsyncConnection, project_id: str, app_id: str) -> Any:
-    row = (await conn.execute(select(conv_apps).where(
-        conv_apps.c.id == app_id, conv_apps.c.project_id == project_id))).first()
+    row = (await conn.execute(_APP, {"id_": app_id, "project_": project_id})).first()
     if row is None:
         raise NotFound(f"app {app_id} not found")
     return row
@@ -46,7 +58,7 @@ async def apps(conn: AsyncConnection, project_id: str) -> list[Any]:
 
 
 async def app_by_id(conn: AsyncConnection, app_id: str) -> Any:
-    return (await conn.execute(select(conv_apps).where(conv_apps.c.id == app_id))).first()
+    return (await conn.execute(_APP_BY_ID, {"id_": app_id})).first()
 
 
 async def webhook(conn: AsyncConnection, project_id: str, webhook_id: str) -> Any:
@@ -58,8 +70,7 @@ async def webhook(conn: AsyncConnection, project_id: str, webhook_id: str) -> An
 
 
 async def contact(conn: AsyncConnection, project_id: str, contact_id: str) -> Any:
-    row = (await conn.execute(select(conv_contacts).where(
-        conv_contacts.c.id == contact_id, conv_contacts.c.project_id == project_id))).first()
+    row = (await conn.execute(_CONTACT, {"id_": contact_id, "project_": project_id})).first()
     if row is None:
         raise NotFound(f"contact {contact_id} not found")
     return row
@@ -83,19 +94,15 @@ async def contact_by_identities(conn: AsyncConnection, project_id: str,
                                 identities: Sequence[tuple[str, str]]) -> str | None:
     """The contact owning the first of `identities` that is known."""
     for channel, identity in identities:
-        row = (await conn.execute(select(conv_identities.c.contact_id).where(
-            conv_identities.c.project_id == project_id, conv_identities.c.channel == channel,
-            conv_identities.c.identity == identity))).first()
+        row = (await conn.execute(_CONTACT_BY_IDENTITY, {
+            "project_": project_id, "channel_": channel, "identity_": identity})).first()
         if row is not None:
             return str(row.contact_id)
     return None
 
 
 async def active_conversation(conn: AsyncConnection, app_id: str, contact_id: str) -> Any:
-    return (await conn.execute(select(conv_conversations).where(
-        conv_conversations.c.app_id == app_id, conv_conversations.c.contact_id == contact_id,
-        conv_conversations.c.active.is_(True)).order_by(conv_conversations.c.created_ms.desc())
-    )).first()
+    return (await conn.execute(_ACTIVE_CONVERSATION, {"app_": app_id, "contact_": contact_id})).first()
 
 
 async def message(conn: AsyncConnection, project_id: str, message_id: str) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from tidings.conversations.degrade import as_text
 from tidings.policy.gate import Candidate, Decision, PolicyCache, contact_key, evaluate_many
@@ -21,6 +21,11 @@ from tidings.store.conversation_schema import conv_contacts, conv_identities
 from tidings.store.db import Database
 
 __all__ = ["check_attempt", "message_policy"]
+
+# Built once: they run for every attempt.
+_CONTACT_IDENTITIES = select(conv_identities.c.channel, conv_identities.c.identity).where(
+    conv_identities.c.contact_id == bindparam("contact_id_"))
+_CONTACT_METADATA = select(conv_contacts.c.metadata).where(conv_contacts.c.id == bindparam("contact_id_"))
 
 PURPOSES = frozenset({"engagement", "information", "security", "satisfaction"})
 
@@ -60,11 +65,9 @@ async def check_attempt(db: Database, msg: Any, entry: dict[str, Any], now: int,
         keys: tuple[str, ...] = ()
         zone = None
         if msg.contact_id:
-            rows = await conn.execute(select(conv_identities.c.channel, conv_identities.c.identity)
-                                      .where(conv_identities.c.contact_id == msg.contact_id))
+            rows = await conn.execute(_CONTACT_IDENTITIES, {"contact_id_": msg.contact_id})
             keys = (*(contact_key(r.channel, r.identity) for r in rows), f"contact:{msg.contact_id}")
-            meta = (await conn.execute(select(conv_contacts.c.metadata)
-                                       .where(conv_contacts.c.id == msg.contact_id))).scalar()
+            meta = (await conn.execute(_CONTACT_METADATA, {"contact_id_": msg.contact_id})).scalar()
             tz = _json_object(meta).get("time_zone")
             zone = tz if isinstance(tz, str) else None
         candidate = Candidate(f"conv:{msg.id}", msg.project_id, channel, identity, purpose,

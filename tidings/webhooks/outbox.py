@@ -83,10 +83,13 @@ def webhook_row(
     }
 
 
+_INSERT = insert(_o)  # built once: every callback of every message is enqueued through it
+
+
 async def enqueue(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert outbox rows on `conn`, inside the caller's transaction."""
     if rows:
-        await conn.execute(insert(_o), list(rows))
+        await conn.execute(_INSERT, list(rows))
 
 
 @dataclass(frozen=True, slots=True)
