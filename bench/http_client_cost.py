@@ -4,7 +4,7 @@
 
 Starts a minimal Starlette app under uvicorn (uvloop, httptools) in a subprocess, then, for each
 client — `httpx.AsyncClient` (httpx's own pool), and Tidings' `HttpClient` (aiohttp underneath,
-`tidings/core/http_client.py`) — sends `--requests` small JSON POSTs from `--concurrency`
+`tidings/channels/http_client.py`) — sends `--requests` small JSON POSTs from `--concurrency`
 concurrent tasks (after as many warm-up requests) and prints requests/s and the client process's
 CPU time per request, and the server process's CPU per request over the same requests (what one
 HTTP exchange costs the side that answers it: uvicorn and Starlette with an empty handler).
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from servers import free_port  # noqa: E402
 
-from tidings.core.http_client import HttpClient  # noqa: E402
+from tidings.channels.http_client import HttpClient  # noqa: E402
 
 APP = textwrap.dedent("""
     from starlette.applications import Starlette

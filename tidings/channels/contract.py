@@ -28,7 +28,7 @@ from typing import Any, Literal, Protocol
 
 from starlette.routing import BaseRoute
 
-from tidings.core.http_client import PlatformHttp
+from tidings.channels.http_client import PlatformHttp
 
 
 class ChannelFeature(enum.IntFlag):

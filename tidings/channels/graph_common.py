@@ -19,12 +19,12 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from tidings.channels.contract import ChannelEventSink
+from tidings.channels.http_client import PlatformHttp, PlatformResponse
 from tidings.core.errors import (
     ChannelAuthError,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from tidings.core.http_client import PlatformHttp, PlatformResponse
 
 __all__ = [
     "SIGNATURE_HEADER",

@@ -31,7 +31,7 @@ from tidings.channels.contract import (
     ConnectorFactory,
     ConversationConnector,
 )
-from tidings.core.http_client import PlatformHttp
+from tidings.channels.http_client import PlatformHttp
 
 log = logging.getLogger(__name__)
 

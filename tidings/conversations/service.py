@@ -18,10 +18,10 @@ from starlette.routing import BaseRoute, Mount, Router
 
 from tidings.channels import registry
 from tidings.channels.contract import ConversationConnector
+from tidings.channels.http_client import HttpClient
 from tidings.config import Settings
 from tidings.conversations.engine import ConversationEngine
 from tidings.conversations.events import EventSink
-from tidings.core.http_client import HttpClient
 from tidings.runtime.context import Context
 
 log = logging.getLogger(__name__)

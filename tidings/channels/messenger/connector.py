@@ -34,6 +34,7 @@ from tidings.channels.graph_common import (
     post_graph,
     register_webhook,
 )
+from tidings.channels.http_client import PlatformResponse
 from tidings.channels.messenger import policy
 from tidings.channels.messenger.graph import API_VERSION, ErrorCode, classify
 from tidings.channels.messenger.inbound import inbound_routes
@@ -44,7 +45,6 @@ from tidings.core.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from tidings.core.http_client import PlatformResponse
 
 __all__ = ["MessengerConnector", "credentials_of", "offered_payloads"]
 

@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 import orjson
 
+from tidings.channels.http_client import PlatformHttp, PlatformResponse
 from tidings.core.errors import ChannelAuthError, PermanentDeliveryError, TransientDeliveryError
-from tidings.core.http_client import PlatformHttp, PlatformResponse
 
 __all__ = ["GOOGLE_BASE_URL", "RbmClient", "RbmCredentials", "invalid_credentials"]
 

@@ -31,6 +31,7 @@ from tidings.channels.graph_common import (
     post_graph,
     register_webhook,
 )
+from tidings.channels.http_client import PlatformResponse
 from tidings.channels.whatsapp import policy
 from tidings.channels.whatsapp.graph import API_VERSION, ErrorCode, classify
 from tidings.channels.whatsapp.inbound import inbound_routes
@@ -40,7 +41,6 @@ from tidings.core.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from tidings.core.http_client import PlatformResponse
 
 __all__ = ["WhatsAppConnector", "credentials_of"]
 

@@ -18,7 +18,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tidings.core.http_client import HttpClient, PlatformHttp
+from tidings.channels.http_client import HttpClient, PlatformHttp
 from tidings.sandbox.handsets import HandsetMessage
 
 if TYPE_CHECKING:
