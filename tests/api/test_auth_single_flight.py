@@ -26,7 +26,7 @@ async def test_concurrent_misses_share_one_lookup(api: ApiServer) -> None:
         if "token_hash" in statement:
             lookups.append(statement)
 
-    engine = api.ctx.db.engine.sync_engine
+    engine = api.ctx.db.sync_engine
     event.listen(engine, "before_cursor_execute", count)
     try:
         principals = await asyncio.gather(*(

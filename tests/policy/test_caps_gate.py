@@ -143,13 +143,13 @@ async def test_one_ledger_read_for_a_batch(any_db: Database) -> None:
     def count(conn: object, cursor: object, statement: str, *args: object) -> None:
         statements.append(statement)
 
-    event.listen(any_db.engine.sync_engine, "before_cursor_execute", count)
+    event.listen(any_db.sync_engine, "before_cursor_execute", count)
     try:
         batch = [msg(f"sms:{i}", identity=f"+3361234{i:04d}", purpose="information", body="b",
                      collapse_key="k") for i in range(200)]
         assert set(await run(any_db, batch)) == {"allow"}
     finally:
-        event.remove(any_db.engine.sync_engine, "before_cursor_execute", count)
+        event.remove(any_db.sync_engine, "before_cursor_execute", count)
     reads = [s for s in statements if "FROM policy_sends" in s]
     assert len(reads) == 1, statements
     assert len([s for s in statements if "consent_state" in s]) == 1

@@ -51,16 +51,14 @@ async def test_claim_and_fail_unclaimed_plan_by_primary_key_on_sqlite(any_db: Da
         if statement.startswith("UPDATE deliveries"):
             statements.append((statement, parameters))
 
-    event.listen(any_db.engine.sync_engine, "before_cursor_execute", capture)
+    event.listen(any_db.sync_engine, "before_cursor_execute", capture)
     async with any_db.write() as conn:
         await dq.claim(conn, [1, 2, 3], 10, 1000)
         await dq.fail_unclaimed(conn, [1, 2, 3], Status.EXPIRED, None, 10)
-    event.remove(any_db.engine.sync_engine, "before_cursor_execute", capture)
+    event.remove(any_db.sync_engine, "before_cursor_execute", capture)
     assert len(statements) == 2
     async with any_db.read() as conn:
-        raw = await conn.get_raw_connection()
         for statement, parameters in statements:
-            rows = await raw.driver_connection.execute_fetchall(  # type: ignore[union-attr]
-                "EXPLAIN QUERY PLAN " + statement, parameters)
+            rows = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)).all()
             plan = " ".join(str(r[-1]) for r in rows)
             assert "PRIMARY KEY" in plan and "ix_deliveries_due" not in plan, plan

@@ -30,13 +30,39 @@ async def test_statements_run_on_the_loop_thread(db: Database) -> None:
     threads: set[int] = set()
     async with db.write() as conn:
         raw = await conn.get_raw_connection()
-        raw.driver_connection._conn.create_function(  # type: ignore[union-attr]
+        raw.driver_connection.create_function(  # type: ignore[union-attr]
             "where_am_i", 0, lambda: threads.add(threading.get_ident()) or 1)
         await conn.execute(insert(projects), [{"id": f"p{i}", "name": f"n{i}", "webhook_secret": "s", "created_ms": 1} for i in range(3)])
         assert (await conn.execute(text("SELECT where_am_i()"))).scalar() == 1
     async with db.read() as conn:
         assert (await conn.execute(select(projects.c.id).order_by(projects.c.id))).scalars().all() == ["p0", "p1", "p2"]
     assert threads == {threading.get_ident()}
+
+
+async def test_results_stay_readable_after_the_connection_is_returned(db: Database) -> None:
+    """Rows are read when the statement runs (as SQLAlchemy's async dialects do), so a result
+    read after its block — or after the same pooled connection ran another statement — is whole."""
+    async with db.write() as conn:
+        await conn.execute(insert(projects), [{"id": f"p{i}", "name": f"n{i}", "webhook_secret": "s", "created_ms": 1} for i in range(50)])
+    async with db.read() as conn:
+        late = await conn.execute(select(projects.c.id).order_by(projects.c.id))
+        assert (await conn.execute(select(projects.c.id).where(projects.c.id == "p7"))).scalar() == "p7"
+    async with db.write() as conn:  # the same pooled sqlite3 connection, a new transaction
+        await conn.execute(projects.delete())
+    assert [row.id for row in late] == [f"p{i}" for i in sorted(range(50), key=str)]
+
+
+async def test_connections_are_never_waited_for(db: Database) -> None:
+    """Holding more connections than the pool keeps opens more (a wait would block the loop)."""
+    held = []
+    for _ in range(25):
+        context = db.read()
+        held.append((context, await context.__aenter__()))
+    for _context, conn in held:
+        assert (await conn.execute(text("SELECT 1"))).scalar() == 1
+    for context, _conn in reversed(held):
+        await context.__aexit__(None, None, None)
+    assert db.sync_engine.pool.checkedout() == 0
 
 
 async def test_wal_is_checkpointed_by_its_own_thread(tmp_path: Path) -> None:
@@ -119,4 +145,4 @@ async def test_a_failed_write_rolls_back_and_frees_the_connection(db: Database) 
         await conn.execute(text("INSERT INTO kept VALUES (2)"))
     async with db.read() as conn:
         assert [r.x for r in await conn.execute(text("SELECT x FROM kept"))] == [2]
-    assert db.engine.pool.checkedout() == 0
+    assert db.sync_engine.pool.checkedout() == 0

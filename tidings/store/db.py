@@ -4,10 +4,13 @@ SQLite (embedded profile) runs in WAL mode and allows one writer at a time: writ
 by an asyncio lock so that concurrent writers queue in-process instead of spinning on
 SQLITE_BUSY. The lock has two lanes: `write(priority=True)` waiters (verification codes) are
 let in before ordinary ones, so a code is not queued behind a bulk load's inserts. Its
-statements run on the event loop's thread (`tidings.store.sqlite_inline`: no thread hop per
-statement), so a write holds the lock only while it works: its connection is opened, committed
-and closed without giving the loop a turn (`Database._connection`). A `WalCheckpointer` thread
-keeps the WAL short. PostgreSQL
+statements run on the event loop's thread through a synchronous engine, behind a connection
+with `AsyncConnection`'s interface (`tidings.store.sqlite_inline.InlineConnection`: no thread
+hop and no greenlet per statement), so a write holds the lock only while it works: its
+connection is opened, committed and closed without giving the loop a turn
+(`Database._connection`). A `WalCheckpointer` thread keeps the WAL short. `engine` (async) stays
+for schema creation and for tools that want one; `sync_engine` is the engine statements run
+through, for event listeners. PostgreSQL
 (distributed profile) needs no lock; row-level guards in the queries keep concurrent workers
 consistent.
 """
@@ -18,12 +21,12 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 from tidings.store import sqlite_inline
 from tidings.store.schema import metadata
@@ -41,9 +44,13 @@ class Database:
         kwargs: dict[str, Any] = {}
         path = make_url(url).database if self.is_sqlite else None
         self._checkpointer: sqlite_inline.WalCheckpointer | None = None
+        self._inline: Engine | None = None
         if path and path != ":memory:":
             kwargs["async_creator"] = sqlite_inline.connector(path)
             self._checkpointer = sqlite_inline.WalCheckpointer(path)
+            # max_overflow=-1: a connection is never waited for (the wait would block the loop).
+            self._inline = create_engine("sqlite://", creator=sqlite_inline.sync_connector(path),
+                                         poolclass=QueuePool, pool_size=pool_size, max_overflow=-1)
         elif self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False}
         else:
@@ -51,9 +58,16 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             busy_ms = sqlite_inline.BUSY_TIMEOUT_MS if self._checkpointer is not None else 10_000
-            event.listen(self.engine.sync_engine, "connect",
-                         lambda dbapi_conn, _record: _sqlite_pragmas(dbapi_conn, busy_ms))
+            for engine in (self.engine.sync_engine, self._inline):
+                if engine is not None:
+                    event.listen(engine, "connect",
+                                 lambda dbapi_conn, _record: _sqlite_pragmas(dbapi_conn, busy_ms))
         self._write_lock = PriorityLock() if self.is_sqlite else None
+
+    @property
+    def sync_engine(self) -> Engine:
+        """The engine whose connections run the statements (for `before_cursor_execute` hooks)."""
+        return self._inline if self._inline is not None else self.engine.sync_engine
 
     @contextlib.asynccontextmanager
     async def write(self, *, priority: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -83,29 +97,31 @@ class Database:
     async def _connection(self, *, transaction: bool) -> AsyncIterator[AsyncConnection]:
         """A pooled connection, in a transaction if asked.
 
-        SQLAlchemy's own context managers close the connection in a task of their own, so that a
-        cancellation cannot abandon a close half done; that costs one trip round the event loop,
-        which a busy loop makes milliseconds long — and a write spent it holding the write lock
-        (a verification code waited behind every idle poll's commit). SQLite statements here
-        never suspend (`sqlite_inline`), so nothing can interrupt the close: it is run in place."""
-        if self._checkpointer is None:  # a driver whose calls suspend: SQLAlchemy's managers
+        On a SQLite file, opened, committed and closed in place: SQLAlchemy's async context
+        managers close a connection in a task of their own (so that a cancellation cannot
+        abandon a close half done), which costs one trip round the event loop — milliseconds
+        on a busy loop, and a write spent it holding the write lock (a verification code waited
+        behind every idle poll's commit). Statements here never suspend, so nothing can
+        interrupt the close."""
+        if self._inline is None:  # a driver whose calls suspend: SQLAlchemy's managers
             async with (self.engine.begin() if transaction else self.engine.connect()) as conn:
                 yield conn
             return
-        conn = await self.engine.connect()
+        sync_conn = self._inline.connect()
+        conn = cast(AsyncConnection, sqlite_inline.InlineConnection(sync_conn))
         try:
             if not transaction:
                 yield conn
                 return
-            trans = await conn.begin()
+            trans = sync_conn.begin()
             try:
                 yield conn
             except BaseException:
-                await trans.rollback()
+                trans.rollback()
                 raise
-            await trans.commit()
+            trans.commit()
         finally:
-            await conn.close()
+            sync_conn.close()
 
     async def create_schema(self) -> None:
         """Create every table directly (tests and first start); migrations do the same."""
@@ -114,6 +130,8 @@ class Database:
 
     async def aclose(self) -> None:
         await self.engine.dispose()
+        if self._inline is not None:
+            self._inline.dispose()
         if self._checkpointer is not None:
             self._checkpointer.stop()
 

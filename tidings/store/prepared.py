@@ -5,7 +5,7 @@ the greenlet hop, the result wrapper) cost more than the statement itself for th
 writer's executemany updates and inserts, which run on every flush. `Prepared` compiles a Core
 statement once per dialect; `executemany` binds rows (dicts keyed by bind name) as tuples in
 the compiled order and hands them to the `sqlite3` connection behind `conn` — the same
-connection and transaction SQLAlchemy uses — when that connection is the in-loop shim
+connection and transaction SQLAlchemy uses — when statements run in the loop
 (`tidings.store.sqlite_inline`). Anything else (PostgreSQL, plain aiosqlite) goes through
 `conn.execute` unchanged. Only for statements whose parameters need no type processing on
 SQLite (ints, strings, None).
@@ -47,10 +47,13 @@ class Prepared:
             return
         raw = await conn.get_raw_connection()
         driver = raw.driver_connection
-        if not isinstance(driver, sqlite_inline.Connection):
+        if isinstance(driver, sqlite_inline.Connection):
+            db: sqlite3.Connection = driver.raw
+        elif isinstance(driver, sqlite3.Connection):
+            db = driver
+        else:
             await conn.execute(self.statement, list(rows))
             return
         sql = self._sql or self._compile(conn)
         names, defaults = self._names, self._defaults
-        db: sqlite3.Connection = driver.raw
         db.executemany(sql, [tuple(row[n] if n in row else defaults[n] for n in names) for row in rows])
