@@ -62,3 +62,30 @@ async def test_claim_and_fail_unclaimed_plan_by_primary_key_on_sqlite(any_db: Da
             rows = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)).all()
             plan = " ".join(str(r[-1]) for r in rows)
             assert "PRIMARY KEY" in plan and "ix_deliveries_due" not in plan, plan
+
+
+async def test_publish_due_reads_only_unpublished_rows_on_sqlite(any_db: Database) -> None:
+    """The sweeper's search for due, unpublished deliveries runs several times a second; with
+    the status index it would read every Queued row (the whole backlog) each time."""
+    from sqlalchemy import event
+
+    from tidings.store import deliveries as dq
+
+    if not any_db.is_sqlite:
+        return
+    statements: list[tuple[str, object]] = []
+
+    def capture(_c: object, _cur: object, statement: str, parameters: object, *_a: object) -> None:
+        if statement.startswith("UPDATE deliveries"):
+            statements.append((statement, parameters))
+
+    event.listen(any_db.sync_engine, "before_cursor_execute", capture)
+    async with any_db.write() as conn:
+        assert await dq.publish_due(conn, 1000, 50) == []
+    event.remove(any_db.sync_engine, "before_cursor_execute", capture)
+    assert len(statements) == 1
+    async with any_db.read() as conn:
+        statement, parameters = statements[0]
+        rows = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)).all()
+    plan = " ".join(str(r[-1]) for r in rows)
+    assert "ix_deliveries_unpublished" in plan and "ix_deliveries_due" not in plan, plan

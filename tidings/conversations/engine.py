@@ -87,6 +87,13 @@ _UPDATE_UNCLAIMED = update(conv_messages).where(
 _SET_ATTEMPT_ID = update(conv_messages).where(_m.id == bindparam("id_"))
 _FINISH_ATTEMPT = update(conv_attempts).where(_a.id == bindparam("id_"), _a.state == "SENT")
 _INSERT_ATTEMPT = conv_attempts.insert()
+# The claim, run every poll (`now_`, `lapsed_`: claims older than the lease).
+_DUE = and_(_m.state.in_(("PENDING", "WAITING")), _m.next_ms <= bindparam("now_"),
+            or_(_m.claimed_ms.is_(None), _m.claimed_ms <= bindparam("lapsed_")))
+_DUE_IDS = select(_m.id).where(_DUE).order_by(_m.next_ms).limit(BATCH)
+_CLAIM = update(conv_messages).where(_m.id.in_(bindparam("ids_", expanding=True)), _DUE)
+_CLAIMED = select(conv_messages).where(_m.id.in_(bindparam("ids_", expanding=True)),
+                                       _m.claimed_ms == bindparam("now_"))
 
 
 async def delivery_hooks(conn: AsyncConnection, msg: Any, status: str, now: int, *,
@@ -201,16 +208,13 @@ class ConversationEngine:
     async def run_once(self) -> int:
         """Claim due messages and act on each; returns how many were claimed."""
         now = self._clock()
-        due = and_(_m.state.in_(("PENDING", "WAITING")), _m.next_ms <= now,
-                   or_(_m.claimed_ms.is_(None), _m.claimed_ms <= now - CLAIM_LEASE_MS))
+        due = {"now_": now, "lapsed_": now - CLAIM_LEASE_MS}
         async with self._db.write() as conn:
-            ids = list((await conn.execute(select(_m.id).where(due).order_by(_m.next_ms)
-                                           .limit(BATCH))).scalars())
+            ids = list((await conn.execute(_DUE_IDS, due)).scalars())
             if not ids:
                 return 0
-            await conn.execute(update(conv_messages).where(_m.id.in_(ids), due).values(claimed_ms=now))
-            rows = (await conn.execute(select(conv_messages).where(
-                _m.id.in_(ids), _m.claimed_ms == now))).all()
+            await conn.execute(_CLAIM, {**due, "ids_": ids, "claimed_ms": now})
+            rows = (await conn.execute(_CLAIMED, {"ids_": ids, "now_": now})).all()
         await asyncio.gather(*(self._step(row) for row in rows))
         self.steps += len(rows)
         return len(rows)

@@ -23,16 +23,7 @@ QUEUED = Status.QUEUED.value
 async def publish_due(conn: AsyncConnection, now: int, limit: int) -> list[tuple[int, bool]]:
     """Mark due, unpublished Queued deliveries as published and return (id, priority) pairs;
     priority deliveries are picked first."""
-    due = (
-        select(d.c.id)
-        .where(d.c.status == QUEUED, d.c.published_ms.is_(None), d.c.due_ms <= now)
-        .order_by(d.c.priority.desc())
-        .limit(limit)
-        .scalar_subquery()
-    )
-    result = await conn.execute(
-        update(d).where(d.c.id.in_(due)).values(published_ms=now).returning(d.c.id, d.c.priority)
-    )
+    result = await conn.execute(_PUBLISH_DUE, {"now_": now, "limit_": limit, "published_ms": now})
     return [(r[0], bool(r[1])) for r in result]
 
 
@@ -73,8 +64,21 @@ async def unpublish_all(conn: AsyncConnection) -> None:
 def _status_unindexed() -> ColumnElement[str]:
     """The status column in a form no index matches. With `id IN (...) AND status = 'Queued'`
     SQLite plans ix_deliveries_due and reads every Queued row (the whole backlog, so a claim
-    cost grew with it) instead of the primary key; `status || ''` leaves it only the ids."""
+    cost grew with it) instead of the primary key; `status || ''` leaves it only the ids (or,
+    for `publish_due`, the small partial index of unpublished rows)."""
     return d.c.status + ""
+
+
+_PUBLISH_DUE = (  # built once: the sweeper runs it several times a second
+    update(d)
+    .where(d.c.id.in_(
+        select(d.c.id)
+        .where(_status_unindexed() == QUEUED, d.c.published_ms.is_(None), d.c.due_ms <= bindparam("now_"))
+        .order_by(d.c.priority.desc())
+        .limit(bindparam("limit_"))
+        .scalar_subquery()))
+    .returning(d.c.id, d.c.priority)
+)
 
 
 async def claim(conn: AsyncConnection, ids: Sequence[int], now: int, lease_ms: int) -> list[Row[Any]]:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 
 metadata = MetaData()
@@ -123,6 +124,11 @@ deliveries = Table(
     Index("ix_deliveries_batch", "batch_id", "recipient"),
     Index("ix_deliveries_due", "status", "due_ms"),
     Index("ix_deliveries_project_status", "project_id", "status_ms"),
+    # Only the rows not yet on the dispatch queue (scheduled, or released after throttling):
+    # the sweeper looks for due ones several times a second, and the status index would have
+    # it read the whole Queued backlog each time.
+    Index("ix_deliveries_unpublished", "due_ms", sqlite_where=text("published_ms IS NULL"),
+          postgresql_where=text("published_ms IS NULL")),
 )
 
 # One row per submit_sm accepted by an SMSC: a long message has one per segment, each with its
