@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, text
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from sqlalchemy import event, select, text
+
+from tidings.core.statuses import Status
+from tidings.store import deliveries as dq
 from tidings.store import receipts as rq
 from tidings.store import schema
 from tidings.store.db import Database
@@ -35,57 +40,53 @@ async def test_lookups_use_the_index_on_sqlite(any_db: Database) -> None:
         assert f"SCAN {table.name}" not in plan and "USING INDEX" in plan, plan
 
 
-async def test_claim_and_fail_unclaimed_plan_by_primary_key_on_sqlite(any_db: Database) -> None:
-    """`id IN (...) AND status = 'Queued'` must not be planned with the status index: that reads
-    the whole Queued backlog on every claim."""
-    from sqlalchemy import event
-
-    from tidings.core.statuses import Status
-    from tidings.store import deliveries as dq
-
-    if not any_db.is_sqlite:
-        return
+async def plans_of_delivery_updates(db: Database, work: Callable[[Any], Awaitable[None]]) -> list[str]:
+    """SQLite's query plan of each `UPDATE deliveries` that `work(conn)` runs in a write."""
     statements: list[tuple[str, object]] = []
 
     def capture(_c: object, _cur: object, statement: str, parameters: object, *_a: object) -> None:
         if statement.startswith("UPDATE deliveries"):
             statements.append((statement, parameters))
 
-    event.listen(any_db.sync_engine, "before_cursor_execute", capture)
-    async with any_db.write() as conn:
-        await dq.claim(conn, [1, 2, 3], 10, 1000)
-        await dq.fail_unclaimed(conn, [1, 2, 3], Status.EXPIRED, None, 10)
-    event.remove(any_db.sync_engine, "before_cursor_execute", capture)
-    assert len(statements) == 2
-    async with any_db.read() as conn:
+    event.listen(db.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with db.write() as conn:
+            await work(conn)
+    finally:
+        event.remove(db.sync_engine, "before_cursor_execute", capture)
+    plans = []
+    async with db.read() as conn:
         for statement, parameters in statements:
             rows = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)).all()
-            plan = " ".join(str(r[-1]) for r in rows)
-            assert "PRIMARY KEY" in plan and "ix_deliveries_due" not in plan, plan
+            plans.append(" ".join(str(r[-1]) for r in rows))
+    return plans
+
+
+async def test_claim_and_fail_unclaimed_plan_by_primary_key_on_sqlite(any_db: Database) -> None:
+    """`id IN (...) AND status = 'Queued'` must not be planned with the status index: that reads
+    the whole Queued backlog on every claim."""
+    if not any_db.is_sqlite:
+        return
+
+    async def work(conn: Any) -> None:
+        await dq.claim(conn, [1, 2, 3], 10, 1000)
+        await dq.fail_unclaimed(conn, [1, 2, 3], Status.EXPIRED, None, 10)
+
+    plans = await plans_of_delivery_updates(any_db, work)
+    assert len(plans) == 2
+    for plan in plans:
+        assert "PRIMARY KEY" in plan and "ix_deliveries_due" not in plan, plan
 
 
 async def test_publish_due_reads_only_unpublished_rows_on_sqlite(any_db: Database) -> None:
     """The sweeper's search for due, unpublished deliveries runs several times a second; with
     the status index it would read every Queued row (the whole backlog) each time."""
-    from sqlalchemy import event
-
-    from tidings.store import deliveries as dq
-
     if not any_db.is_sqlite:
         return
-    statements: list[tuple[str, object]] = []
 
-    def capture(_c: object, _cur: object, statement: str, parameters: object, *_a: object) -> None:
-        if statement.startswith("UPDATE deliveries"):
-            statements.append((statement, parameters))
-
-    event.listen(any_db.sync_engine, "before_cursor_execute", capture)
-    async with any_db.write() as conn:
+    async def work(conn: Any) -> None:
         assert await dq.publish_due(conn, 1000, 50) == []
-    event.remove(any_db.sync_engine, "before_cursor_execute", capture)
-    assert len(statements) == 1
-    async with any_db.read() as conn:
-        statement, parameters = statements[0]
-        rows = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)).all()
-    plan = " ".join(str(r[-1]) for r in rows)
-    assert "ix_deliveries_unpublished" in plan and "ix_deliveries_due" not in plan, plan
+
+    plans = await plans_of_delivery_updates(any_db, work)
+    assert len(plans) == 1
+    assert "ix_deliveries_unpublished" in plans[0] and "ix_deliveries_due" not in plans[0], plans[0]

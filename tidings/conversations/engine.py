@@ -80,10 +80,9 @@ _LAST_OUTBOUND = select(func.max(_m.accept_ms)).where(
     _m.app_id == bindparam("app_id_"), _m.contact_id == bindparam("contact_id_"), _m.id != bindparam("id_"),
     _m.channel == bindparam("channel_"), _m.direction == "TO_CONTACT")
 _CONTACT_METADATA = select(conv_contacts.c.metadata).where(conv_contacts.c.id == bindparam("contact_id_"))
-_UPDATE_CLAIMED = update(conv_messages).where(
-    _m.id == bindparam("id_"), _m.claimed_ms == bindparam("claimed_ms_"), _m.state == bindparam("state_"))
-_UPDATE_UNCLAIMED = update(conv_messages).where(
-    _m.id == bindparam("id_"), _m.claimed_ms.is_(None), _m.state == bindparam("state_"))
+_UPDATE_CLAIMED = update(conv_messages).where(  # IS: the claim may be NULL
+    _m.id == bindparam("id_"), _m.claimed_ms.is_not_distinct_from(bindparam("claimed_ms_")),
+    _m.state == bindparam("state_"))
 _SET_ATTEMPT_ID = update(conv_messages).where(_m.id == bindparam("id_"))
 _FINISH_ATTEMPT = update(conv_attempts).where(_a.id == bindparam("id_"), _a.state == "SENT")
 _INSERT_ATTEMPT = conv_attempts.insert()
@@ -235,11 +234,8 @@ class ConversationEngine:
                      finish_attempt: tuple[int, str, str | None] | None = None) -> bool:
         """Apply `values` to the message if this claim still holds it; with its attempt row and
         callbacks."""
-        if msg.claimed_ms is None:
-            result = await conn.execute(_UPDATE_UNCLAIMED, {**values, "id_": msg.id, "state_": msg.state})
-        else:
-            result = await conn.execute(_UPDATE_CLAIMED, {**values, "id_": msg.id, "state_": msg.state,
-                                                          "claimed_ms_": msg.claimed_ms})
+        result = await conn.execute(_UPDATE_CLAIMED, {**values, "id_": msg.id, "state_": msg.state,
+                                                      "claimed_ms_": msg.claimed_ms})
         if not result.rowcount:
             return False
         if finish_attempt is not None:

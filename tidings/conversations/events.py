@@ -73,9 +73,9 @@ _MESSAGE_BY_ID = select(conv_messages).where(_m.id == bindparam("id_"))
 _UPDATE_MESSAGE_ON_ATTEMPT = update(conv_messages).where(
     _m.id == bindparam("id_"), _m.state == bindparam("state_"), _m.attempt_id == bindparam("attempt_id_"))
 _UPDATE_EVENT = update(conv_channel_events).where(_e.id == bindparam("id_"))
-_DUE_EVENTS = select(conv_channel_events).where(
-    _e.processed_ms.is_(None), _e.due_ms <= bindparam("now_")).order_by(_e.id).limit(BATCH
-).with_for_update(skip_locked=True)
+_DUE_EVENTS = (select(conv_channel_events)
+               .where(_e.processed_ms.is_(None), _e.due_ms <= bindparam("now_"))
+               .order_by(_e.id).limit(BATCH).with_for_update(skip_locked=True))
 
 
 def event_row(event: ChannelEvent, now: int) -> dict[str, Any]:

@@ -8,8 +8,8 @@ statements run on the event loop's thread through a synchronous engine, behind a
 with `AsyncConnection`'s interface (`tidings.store.sqlite_inline.InlineConnection`: no thread
 hop and no greenlet per statement), so a write holds the lock only while it works: its
 connection is opened, committed and closed without giving the loop a turn
-(`Database._connection`). A `WalCheckpointer` thread keeps the WAL short. `engine` (async) stays
-for schema creation and for tools that want one; `sync_engine` is the engine statements run
+(`Database._connection`). A `WalCheckpointer` thread keeps the WAL short. `engine` (async, aiosqlite)
+stays for schema creation and for tools that want one; `sync_engine` is the engine statements run
 through, for event listeners. PostgreSQL
 (distributed profile) needs no lock; row-level guards in the queries keep concurrent workers
 consistent.
@@ -46,7 +46,6 @@ class Database:
         self._checkpointer: sqlite_inline.WalCheckpointer | None = None
         self._inline: Engine | None = None
         if path and path != ":memory:":
-            kwargs["async_creator"] = sqlite_inline.connector(path)
             self._checkpointer = sqlite_inline.WalCheckpointer(path)
             # max_overflow=-1: a connection is never waited for (the wait would block the loop).
             self._inline = create_engine("sqlite://", creator=sqlite_inline.sync_connector(path),
@@ -57,11 +56,13 @@ class Database:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
-            busy_ms = sqlite_inline.BUSY_TIMEOUT_MS if self._checkpointer is not None else 10_000
-            for engine in (self.engine.sync_engine, self._inline):
-                if engine is not None:
-                    event.listen(engine, "connect",
-                                 lambda dbapi_conn, _record: _sqlite_pragmas(dbapi_conn, busy_ms))
+            # The async engine's connections wait in a thread of their own; the inline ones wait
+            # on the loop, so not for long.
+            event.listen(self.engine.sync_engine, "connect",
+                         lambda dbapi_conn, _record: _sqlite_pragmas(dbapi_conn, 10_000))
+        if self._inline is not None:
+            event.listen(self._inline, "connect", lambda dbapi_conn, _record: _sqlite_pragmas(
+                dbapi_conn, sqlite_inline.BUSY_TIMEOUT_MS))
         self._write_lock = PriorityLock() if self.is_sqlite else None
 
     @property
@@ -107,21 +108,8 @@ class Database:
             async with (self.engine.begin() if transaction else self.engine.connect()) as conn:
                 yield conn
             return
-        sync_conn = self._inline.connect()
-        conn = cast(AsyncConnection, sqlite_inline.InlineConnection(sync_conn))
-        try:
-            if not transaction:
-                yield conn
-                return
-            trans = sync_conn.begin()
-            try:
-                yield conn
-            except BaseException:
-                trans.rollback()
-                raise
-            trans.commit()
-        finally:
-            sync_conn.close()
+        with (self._inline.begin() if transaction else self._inline.connect()) as sync_conn:
+            yield cast(AsyncConnection, sqlite_inline.InlineConnection(sync_conn))
 
     async def create_schema(self) -> None:
         """Create every table directly (tests and first start); migrations do the same."""

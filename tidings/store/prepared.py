@@ -6,7 +6,7 @@ writer's executemany updates and inserts, which run on every flush. `Prepared` c
 statement once per dialect; `executemany` binds rows (dicts keyed by bind name) as tuples in
 the compiled order and hands them to the `sqlite3` connection behind `conn` — the same
 connection and transaction SQLAlchemy uses — when statements run in the loop
-(`tidings.store.sqlite_inline`). Anything else (PostgreSQL, plain aiosqlite) goes through
+(`tidings.store.sqlite_inline`). Anything else (PostgreSQL, aiosqlite) goes through
 `conn.execute` unchanged. Only for statements whose parameters need no type processing on
 SQLite (ints, strings, None).
 """
@@ -19,8 +19,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
-
-from tidings.store import sqlite_inline
 
 __all__ = ["Prepared"]
 
@@ -47,13 +45,9 @@ class Prepared:
             return
         raw = await conn.get_raw_connection()
         driver = raw.driver_connection
-        if isinstance(driver, sqlite_inline.Connection):
-            db: sqlite3.Connection = driver.raw
-        elif isinstance(driver, sqlite3.Connection):
-            db = driver
-        else:
+        if not isinstance(driver, sqlite3.Connection):
             await conn.execute(self.statement, list(rows))
             return
         sql = self._sql or self._compile(conn)
         names, defaults = self._names, self._defaults
-        db.executemany(sql, [tuple(row[n] if n in row else defaults[n] for n in names) for row in rows])
+        driver.executemany(sql, [tuple(row[n] if n in row else defaults[n] for n in names) for row in rows])

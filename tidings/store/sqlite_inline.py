@@ -1,15 +1,17 @@
-"""SQLite statements run on the event loop's own thread, behind SQLAlchemy's aiosqlite dialect.
+"""SQLite statements run on the event loop's own thread, through a synchronous SQLAlchemy engine.
 
-aiosqlite gives every connection a thread and sends each call there through a queue, resolving a
-future back on the loop. For the embedded profile's statements (index lookups and small
-executemany writes of tens of microseconds, no network, commits without fsync in WAL mode with
-synchronous=NORMAL) the hop costs more than the statement: the loop wakes through its self-pipe,
-and the loop thread and the connection threads fight over the GIL — profiled under load, the loop
-spent ~16 % of its samples waiting for the GIL right after handing a statement over.
+A thread per connection (aiosqlite) sends each call through a queue and resolves a future back on
+the loop; SQLAlchemy's asyncio layer adds a greenlet and an async adapter per statement. For the
+embedded profile's statements (index lookups and small executemany writes of tens of
+microseconds, no network, commits without fsync in WAL mode with synchronous=NORMAL) each costs
+more than the statement: profiled under load, the loop spent ~16 % of its samples waiting for the
+GIL right after handing a statement to a thread, and one indexed select took 44 µs through
+`AsyncConnection` against 19 µs run in place.
 
-`connect` returns an object shaped like `aiosqlite.Connection` (what SQLAlchemy's adapter calls)
-whose coroutines run the `sqlite3` call and return without suspending. It is handed to
-`create_async_engine(..., async_creator=...)`; the dialect, pooling and SQL are unchanged.
+`Database` builds a synchronous engine on `sync_connector(path)` and hands out
+`InlineConnection`s: the part of `AsyncConnection`'s interface the repositories use, whose
+coroutines run the statement and return without suspending. Rows are read when a statement runs
+(`BufferedCursor`), as the async dialects do.
 
 The price: a statement blocks the loop while it runs. Two things could make that long, and both
 are kept off the loop: the WAL checkpoint (it writes the database file and fsyncs) — connections
@@ -18,153 +20,18 @@ thread of its own — and waiting for a lock held by another connection, which o
 never be released while the loop waits: writers in this process are serialised by
 `Database.write()`, so a busy database means another process, and the wait is capped short.
 """
-
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sqlite3
 import threading
 import urllib.request
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Self
 
 BUSY_TIMEOUT_MS = 250
 """Longest a statement waits (blocking the loop) for another process's lock before it fails."""
-
-
-class _ImmediateQueue:
-    """SQLAlchemy's adapter sets the isolation level by putting (future, fn) on aiosqlite's
-    private queue; here the function just runs."""
-
-    def put_nowait(self, item: tuple[asyncio.Future[Any], Callable[[], Any]]) -> None:
-        future, fn = item
-        try:
-            future.set_result(fn())
-        except Exception as exc:  # noqa: BLE001 - handed to the awaiting caller
-            future.set_exception(exc)
-
-
-class Cursor:
-    __slots__ = ("_cursor",)
-
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
-        self._cursor = cursor
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._cursor.close()
-
-    async def execute(self, sql: str, parameters: Any = None) -> Cursor:
-        if parameters is None:
-            self._cursor.execute(sql)
-        else:
-            self._cursor.execute(sql, parameters)
-        return self
-
-    async def executemany(self, sql: str, parameters: Iterable[Any]) -> Cursor:
-        self._cursor.executemany(sql, parameters)
-        return self
-
-    async def fetchone(self) -> Any:
-        return self._cursor.fetchone()
-
-    async def fetchmany(self, size: int | None = None) -> list[Any]:
-        return self._cursor.fetchmany(size if size is not None else self._cursor.arraysize)
-
-    async def fetchall(self) -> list[Any]:
-        return self._cursor.fetchall()
-
-    async def close(self) -> None:
-        self._cursor.close()
-
-    async def nextset(self) -> None:
-        return None
-
-    async def setinputsizes(self, *sizes: Any) -> None:
-        return None
-
-    @property
-    def description(self) -> Any:
-        return self._cursor.description
-
-    @property
-    def rowcount(self) -> int:
-        return self._cursor.rowcount
-
-    @property
-    def lastrowid(self) -> int | None:
-        return self._cursor.lastrowid
-
-    @property
-    def arraysize(self) -> int:
-        return self._cursor.arraysize
-
-    @arraysize.setter
-    def arraysize(self, value: int) -> None:
-        self._cursor.arraysize = value
-
-
-class Connection:
-    """The parts of `aiosqlite.Connection` SQLAlchemy's aiosqlite adapter uses."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._connection: sqlite3.Connection | None = conn
-        self._tx = _ImmediateQueue()
-
-    @property
-    def isolation_level(self) -> str | None:
-        return self._conn.isolation_level
-
-    @property
-    def raw(self) -> sqlite3.Connection:
-        """The `sqlite3` connection, for statements run without SQLAlchemy (`tidings.store.prepared`)."""
-        return self._conn
-
-    def cursor(self) -> Cursor:
-        if self._connection is None:
-            raise ValueError("Connection closed")
-        return Cursor(self._conn.cursor())
-
-    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor:
-        return await self.cursor().execute(sql, parameters)
-
-    async def execute_fetchall(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
-        return self._conn.execute(sql, parameters).fetchall()
-
-    async def commit(self) -> None:
-        self._conn.commit()
-
-    async def rollback(self) -> None:
-        self._conn.rollback()
-
-    async def create_function(self, *args: Any, **kwargs: Any) -> None:
-        self._conn.create_function(*args, **kwargs)
-
-    async def close(self) -> None:
-        if self._connection is not None:
-            self._connection = None
-            self._conn.close()
-
-    def stop(self) -> None:
-        if self._connection is not None:
-            self._connection = None
-            self._conn.close()
-
-
-def connector(path: str) -> Callable[[], Any]:
-    """The `async_creator` for `create_async_engine`: a new connection to the file at `path`."""
-
-    async def connect() -> Connection:
-        conn = sqlite3.connect(path, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
-        conn.execute("PRAGMA wal_autocheckpoint=0")  # WalCheckpointer does it, off the loop
-        return Connection(conn)
-
-    return connect
 
 
 class BufferedCursor(sqlite3.Cursor):
@@ -216,13 +83,10 @@ class BufferedConnection(sqlite3.Connection):
 
 class InlineConnection:
     """The part of `AsyncConnection`'s interface the repositories use (`execute`, `scalar`,
-    `scalars`, `run_sync`, `get_raw_connection`, `dialect`, `sync_engine`), over a synchronous SQLAlchemy
-    connection whose statements run in place on the loop's thread.
-
-    SQLAlchemy's asyncio layer starts a greenlet for every statement and goes through an async
-    adapter that this profile's statements never need (they do not suspend): measured on one
-    small indexed select, 44 µs through `AsyncConnection` against 19 µs here, and a read
-    transaction with it 102 against 33 µs (`greenlet` maps and unmaps a stack chunk for each)."""
+    `scalars`, `run_sync`, `get_raw_connection`, `dialect`, `sync_engine`), over a synchronous
+    SQLAlchemy connection whose statements run in place on the loop's thread. Without the
+    greenlet (which maps and unmaps a stack chunk each time) a read transaction with one select
+    takes 33 µs instead of 102."""
 
     __slots__ = ("dialect", "sync_connection")
 
@@ -318,5 +182,5 @@ class WalCheckpointer:
             conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
 
 
-__all__ = ["BUSY_TIMEOUT_MS", "BufferedConnection", "BufferedCursor", "Connection", "Cursor", "InlineConnection",
-           "WalCheckpointer", "connector", "sync_connector"]
+__all__ = ["BUSY_TIMEOUT_MS", "BufferedConnection", "BufferedCursor", "InlineConnection", "WalCheckpointer",
+           "sync_connector"]
