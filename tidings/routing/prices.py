@@ -64,6 +64,8 @@ class RouteOptions:
 
     def price(self, number: str) -> Price | None:
         """The price of one part to `number`, None when the table has no matching prefix."""
+        if not self.prices:
+            return None
         digits = number.removeprefix("+")
         for end in range(len(digits), -1, -1):
             amount = self.prices.get(digits[:end])

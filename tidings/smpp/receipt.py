@@ -17,6 +17,7 @@ Dates are the SMSC's local wall-clock time and are returned naive, as sent.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -161,7 +162,16 @@ def _count(value: int | None) -> str:
 
 
 def _date(value: datetime | None) -> str:
-    return value.strftime(_DATE_FORMAT) if value is not None else ""
+    if value is None:
+        return ""
+    # Aware datetimes equal across zones are equal keys: only naive ones are cached.
+    return _formatted_date(value) if value.tzinfo is None else value.strftime(_DATE_FORMAT)
+
+
+@functools.lru_cache(maxsize=16)
+def _formatted_date(value: datetime) -> str:
+    """Receipts sent in the same second share their dates; `strftime` was ~2 % of an SMSC's CPU."""
+    return value.strftime(_DATE_FORMAT)
 
 
 def format_receipt_text(receipt: DeliveryReceipt) -> str:

