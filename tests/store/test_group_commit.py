@@ -115,3 +115,26 @@ async def test_new_ids_follow_rows_written_outside_the_committer(any_db: Databas
     assert [owner[i] for i in results[0]] == ["B2", "B2"]  # type: ignore[union-attr]
     assert [owner[i] for i in results[2]] == ["B4", "B4"]  # type: ignore[union-attr]
     assert len(rows) == 7
+
+
+async def test_columns_left_out_take_their_defaults_and_values_keep_their_types(any_db: Database) -> None:
+    """On SQLite the committer's inserts are prepared once per set of columns: what SQLAlchemy
+    would fill in (scalar defaults) and convert (JSON, booleans) must come out the same."""
+    project = await do_create_project(any_db, "p", 1)
+    committer = GroupCommitter(any_db)
+    batch = _batch("BJSON", project.project_id)
+    batch["parameters"] = {"name": {"+46700000001": "Ann", "default": "you"}}
+    del batch["canceled"], batch["flash_message"]  # both default to False
+    plain = _delivery("BJSON", project.project_id, "+46700000001")
+    other_columns = {**_delivery("BJSON", project.project_id, "+46700000002"), "priority": True}
+    result = await committer.insert([(schema.batches, [batch]), (schema.deliveries, [plain, other_columns])],
+                                    returning=frozenset({"deliveries"}))
+    await committer.aclose()
+    async with any_db.read() as conn:
+        row = (await conn.execute(select(schema.batches).where(schema.batches.c.id == "BJSON"))).one()
+        priorities = dict((await conn.execute(
+            select(schema.deliveries.c.id, schema.deliveries.c.priority)
+            .where(schema.deliveries.c.batch_id == "BJSON"))).all())
+    assert row.parameters == {"name": {"+46700000001": "Ann", "default": "you"}}
+    assert row.canceled is False and row.flash_message is False
+    assert priorities == dict(zip(result["deliveries"], [False, True], strict=True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from tidings.core.statuses import Status
 from tidings.store import deliveries as dq
@@ -41,23 +41,26 @@ async def test_lookups_use_the_index_on_sqlite(any_db: Database) -> None:
 
 
 async def plans_of_delivery_updates(db: Database, work: Callable[[Any], Awaitable[None]]) -> list[str]:
-    """SQLite's query plan of each `UPDATE deliveries` that `work(conn)` runs in a write."""
-    statements: list[tuple[str, object]] = []
+    """SQLite's query plan of each `UPDATE deliveries` that `work(conn)` runs in a write, whether
+    through SQLAlchemy or prepared on the `sqlite3` connection (its trace sees both, with the
+    parameters written in)."""
+    statements: list[str] = []
 
-    def capture(_c: object, _cur: object, statement: str, parameters: object, *_a: object) -> None:
+    def capture(statement: str) -> None:
         if statement.startswith("UPDATE deliveries"):
-            statements.append((statement, parameters))
+            statements.append(statement)
 
-    event.listen(db.sync_engine, "before_cursor_execute", capture)
-    try:
-        async with db.write() as conn:
+    async with db.write() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        driver.set_trace_callback(capture)
+        try:
             await work(conn)
-    finally:
-        event.remove(db.sync_engine, "before_cursor_execute", capture)
+        finally:
+            driver.set_trace_callback(None)
     plans = []
     async with db.read() as conn:
-        for statement, parameters in statements:
-            rows = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)).all()
+        for statement in statements:
+            rows = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement)).all()
             plans.append(" ".join(str(r[-1]) for r in rows))
     return plans
 

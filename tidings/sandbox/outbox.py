@@ -6,6 +6,12 @@ wait while no session of the account is bound as receiver or transceiver and go 
 binds; a delivery that fails transiently or loses its session is put back at the front and
 tried again, so nothing is lost while the process runs. An ESME that answers a permanent error
 has refused the PDU, which is then dropped.
+
+An entry of one PDU (every receipt, a short MO) is pipelined: the worker sends it and moves on,
+its answer handled when it comes, so as many are in flight as the session's window allows — an
+ESME writes its receipts down before answering, and four at a time (one per worker, as every
+entry once was) left it committing four receipts per transaction. A multi-part entry is sent
+and awaited whole by its worker, so at most `workers` of them hold window slots at once.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
+from functools import partial
 
 from tidings.smpp.constants import is_transient
 from tidings.smpp.errors import PduError, SessionError
@@ -87,11 +94,40 @@ class Outbox:
                         await self._wake.wait()
                 continue
             entry = self._entries.popleft()
-            if await self._send(session, entry):
+            if len(entry) == 1:
+                try:
+                    future = await session.send_request(entry[0])
+                except (SessionError, PduError) as exc:
+                    logger.info("sandbox outbox %s: delivery interrupted (%r), will retry", self.system_id, exc)
+                    self._entries.appendleft(entry)
+                    await asyncio.sleep(RETRY_DELAY)
+                    continue
+                future.add_done_callback(partial(self._answered, entry))
+            elif await self._send(session, entry):
                 self.delivered += 1
             else:
                 self._entries.appendleft(entry)
                 await asyncio.sleep(RETRY_DELAY)
+
+    def _answered(self, entry: tuple[DeliverSm, ...], future: asyncio.Future[Pdu]) -> None:
+        """The answer to a pipelined entry: done, or back at the front after RETRY_DELAY."""
+        if future.cancelled():
+            status: int | None = None
+        elif future.exception() is not None:
+            logger.info("sandbox outbox %s: delivery interrupted (%r), will retry", self.system_id, future.exception())
+            status = None
+        else:
+            status = future.result().command_status
+        if status == 0:
+            self.delivered += 1
+        elif status is not None and not is_transient(status):
+            logger.warning("sandbox outbox %s: ESME refused deliver_sm with %s, dropped", self.system_id, [status])
+        else:
+            asyncio.get_running_loop().call_later(RETRY_DELAY, self._retry, entry)
+
+    def _retry(self, entry: tuple[DeliverSm, ...]) -> None:
+        self._entries.appendleft(entry)
+        self.wake()
 
     async def _send(self, session: ServerSession, entry: tuple[DeliverSm, ...]) -> bool:
         """True when the entry is done with (delivered, or refused for good)."""

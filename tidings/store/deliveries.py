@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Row, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.core.statuses import DEFAULT_CODE, Status
-from tidings.store.prepared import Prepared
+from tidings.store.prepared import Prepared, PreparedQuery
 from tidings.store.schema import batches, deliveries, service_plans
 
 d = deliveries
@@ -81,7 +81,7 @@ _PUBLISH_DUE = (  # built once: the sweeper runs it several times a second
 )
 
 
-_CLAIM = (  # built once: building `in_()` over a claim's ids per call cost more than the update
+_CLAIM = PreparedQuery(  # built once: building `in_()` over a claim's ids per call cost more than the update
     update(d)
     .where(
         d.c.id.in_(bindparam("ids_", expanding=True)),
@@ -99,8 +99,7 @@ async def claim(conn: AsyncConnection, ids: Sequence[int], now: int, lease_ms: i
     """Claim Queued deliveries for submission; ids claimed by a live worker are skipped."""
     if not ids:
         return []
-    result = await conn.execute(_CLAIM, {"ids_": list(ids), "now_": now, "stale_": now - lease_ms, "claimed_": now})
-    return list(result)
+    return await _CLAIM.rows(conn, {"ids_": list(ids), "now_": now, "stale_": now - lease_ms, "claimed_": now})
 
 
 BATCH_FIELDS = (
@@ -124,7 +123,7 @@ BATCH_FIELDS = (
 )
 
 
-_LOAD_BATCHES = (
+_LOAD_BATCHES = PreparedQuery(
     select(*BATCH_FIELDS)
     .select_from(batches.outerjoin(service_plans, service_plans.c.id == batches.c.service_plan_id))
     .where(batches.c.id.in_(bindparam("b_ids", expanding=True)))
@@ -135,7 +134,7 @@ _LOAD_BATCHES = (
 async def load_batches(conn: AsyncConnection, batch_ids: Sequence[str]) -> dict[str, Row[Any]]:
     if not batch_ids:
         return {}
-    return {row.id: row for row in await conn.execute(_LOAD_BATCHES, {"b_ids": list(batch_ids)})}
+    return {row.id: row for row in await _LOAD_BATCHES.rows(conn, {"b_ids": list(batch_ids)})}
 
 
 _SET_STATUS = (

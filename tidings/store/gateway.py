@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, upda
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.store.gateway_schema import smpp_accounts, smpp_batches, smpp_outbox
+from tidings.store.prepared import PreparedQuery
 
 __all__ = [
     "DELIVERED",
@@ -86,7 +87,8 @@ async def accounts_for_plans(
     return [(r[0], r[1], r[2]) for r in await conn.execute(query)]
 
 
-_BATCHES_BY_ID = select(smpp_batches).where(smpp_batches.c.batch_id.in_(bindparam("b_ids", expanding=True)))
+_BATCHES_BY_ID = PreparedQuery(
+    select(smpp_batches).where(smpp_batches.c.batch_id.in_(bindparam("b_ids", expanding=True))))
 """Built once: the outcome writer asks this on every flush with final statuses, and building the
 `in_()` over the flush's batch ids cost more loop time than the query."""
 
@@ -94,7 +96,7 @@ _BATCHES_BY_ID = select(smpp_batches).where(smpp_batches.c.batch_id.in_(bindpara
 async def smpp_batches_by_id(conn: AsyncConnection, batch_ids: Collection[str]) -> dict[str, Any]:
     if not batch_ids:
         return {}
-    return {r.batch_id: r for r in await conn.execute(_BATCHES_BY_ID, {"b_ids": list(batch_ids)})}
+    return {r.batch_id: r for r in await _BATCHES_BY_ID.rows(conn, {"b_ids": list(batch_ids)})}
 
 
 def outbox_row(system_id: str, kind: str, pdus: bytes, now_ms: int) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.store.prepared import Prepared
+from tidings.store.prepared import Prepared, PreparedQuery
 from tidings.store.schema import deliveries, orphan_receipts, submissions
 
 s = submissions
@@ -54,9 +54,9 @@ def _by_connection(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
 # Statements built once, with the id lists as expanding parameters: building an `in_()` over a
 # few hundred values per call (coercing each, then a cache key) cost more loop time than the
 # statement itself.
-_FIND_SUBMISSIONS = select(s).where(
+_FIND_SUBMISSIONS = PreparedQuery(select(s).where(
     s.c.connection == bindparam("b_connection"), s.c.smsc_message_id.in_(bindparam("b_ids", expanding=True))
-)
+))
 
 
 async def find_submissions(
@@ -64,7 +64,7 @@ async def find_submissions(
 ) -> dict[tuple[str, str], Row[Any]]:
     found: dict[tuple[str, str], Row[Any]] = {}
     for connection, ids in _by_connection(keys).items():
-        for r in await conn.execute(_FIND_SUBMISSIONS, {"b_connection": connection, "b_ids": ids}):
+        for r in await _FIND_SUBMISSIONS.rows(conn, {"b_connection": connection, "b_ids": ids}):
             found[(r.connection, r.smsc_message_id)] = r
     return found
 
@@ -83,13 +83,13 @@ async def set_part_statuses(conn: AsyncConnection, rows: Sequence[dict[str, Any]
     await _SET_PART_PREPARED.executemany(conn, rows)
 
 
-_PARTS_OF = select(s).where(s.c.delivery_id.in_(bindparam("b_ids", expanding=True)))
+_PARTS_OF = PreparedQuery(select(s).where(s.c.delivery_id.in_(bindparam("b_ids", expanding=True))))
 
 
 async def parts_of(conn: AsyncConnection, delivery_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
     out: dict[int, list[Row[Any]]] = {}
     if delivery_ids:
-        for row in await conn.execute(_PARTS_OF, {"b_ids": list(delivery_ids)}):
+        for row in await _PARTS_OF.rows(conn, {"b_ids": list(delivery_ids)}):
             out.setdefault(row.delivery_id, []).append(row)
     return out
 
@@ -99,10 +99,10 @@ async def load_deliveries(conn: AsyncConnection, ids: Sequence[int]) -> dict[int
     SQLite's single writer needs no lock."""
     if not ids:
         return {}
-    return {r.id: r for r in await conn.execute(_LOAD_DELIVERIES, {"b_ids": sorted(ids)})}
+    return {r.id: r for r in await _LOAD_DELIVERIES.rows(conn, {"b_ids": sorted(ids)})}
 
 
-_LOAD_DELIVERIES = (
+_LOAD_DELIVERIES = PreparedQuery(
     select(deliveries.c.id, deliveries.c.batch_id, deliveries.c.recipient, deliveries.c.status,
            deliveries.c.code, deliveries.c.project_id, deliveries.c.encoding, deliveries.c.segments,
            deliveries.c.created_ms)
@@ -133,10 +133,10 @@ async def insert_orphans(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) 
         await conn.execute(insert(orphan_receipts), list(rows))
 
 
-_TAKE_ORPHANS = select(orphan_receipts).where(
+_TAKE_ORPHANS = PreparedQuery(select(orphan_receipts).where(
     orphan_receipts.c.connection == bindparam("b_connection"),
     orphan_receipts.c.smsc_message_id.in_(bindparam("b_ids", expanding=True)),
-)
+))
 
 
 async def take_orphans(conn: AsyncConnection, keys: Iterable[tuple[str, str]]) -> list[Row[Any]]:
@@ -144,7 +144,7 @@ async def take_orphans(conn: AsyncConnection, keys: Iterable[tuple[str, str]]) -
     o = orphan_receipts
     rows: list[Row[Any]] = []
     for connection, ids in _by_connection(keys).items():
-        rows += await conn.execute(_TAKE_ORPHANS, {"b_connection": connection, "b_ids": ids})
+        rows += await _TAKE_ORPHANS.rows(conn, {"b_connection": connection, "b_ids": ids})
     rows.sort(key=lambda r: r.id)
     if rows:
         await conn.execute(delete(o).where(o.c.id.in_([r.id for r in rows])))
