@@ -178,3 +178,21 @@ def test_receipt_pdu_carries_text_and_tlvs() -> None:
     assert parsed.message_id == "abc" and parsed.stat == ReceiptStat.DELIVRD
     assert parsed.submit_date == receipt.submit_date and parsed.text == "Your code"
     assert parsed.network_error == (3, 0)
+
+
+@pytest.mark.parametrize("text", [
+    CANONICAL,
+    "id:a1b2 sub:001 dlvrd:000 submit date:240131120059 done date:240131120100 stat:UNDELIV err:027 text:",
+    "id:x sub:1 dlvrd:1 submit date:2401311200 done date:9913311200 stat:delivered err:0 text:  spaced  ",
+    "id:x sub:001 dlvrd:001 submit date:2401311200 done date:2401311200 stat:DELIVRD err:000 text:stat:UNDELIV err:1",
+    "id:x sub:001 dlvrd:001 submit date:2401311200 done date:2401311200 stat:DELIVRD err:000 text:two\nlines",
+    "id:x sub:001 dlvrd:001 submit date:24013112 done date:2401311200 stat:DELIVRD err:000 text:short date",
+    format_receipt_text(DeliveryReceipt("ff00aa", ReceiptStat.EXPIRED, MessageState.EXPIRED, 1, 0,
+                                        datetime(2026, 11, 26, 14, 5), datetime(2026, 11, 26, 14, 6), "001",
+                                        text="Your code is 123456 and more")),
+])
+def test_the_one_match_reading_of_the_usual_layout_agrees_with_the_general_one(text: str) -> None:
+    from tidings.smpp.receipt import _CANONICAL, _parse_any_layout
+
+    assert _CANONICAL.fullmatch(text) is not None  # these take the one-match path
+    assert parse_receipt_text(text) == _parse_any_layout(text)

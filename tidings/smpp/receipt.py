@@ -110,6 +110,7 @@ def _normalise_stat(word: str) -> str:
     return _STAT_ALIASES.get(upper, upper)
 
 
+@functools.lru_cache(maxsize=256)
 def _parse_date(value: str) -> datetime | None:
     """YYMMDDhhmm[ss] as `strptime` with _DATE_FORMAT[_SECONDS] reads it (YY < 69 is 20YY), without
     `strptime`'s per-call locale and regex work (it was ~1 % of the receipt path)."""
@@ -127,8 +128,33 @@ def _parse_count(value: str) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+_CANONICAL = re.compile(
+    r"id:(\S+) sub:(\d+) dlvrd:(\d+) submit date:(\d+) done date:(\d+) stat:(\S+) err:(\S+) text:(.*)", re.DOTALL)
+"""The appendix-B layout most SMSCs send (and `format_receipt_text` writes), read with one match."""
+
+
 def parse_receipt_text(text: str) -> DeliveryReceipt | None:
     """Read a receipt text; None when it has neither an `id:` nor a `stat:` field."""
+    canonical = _CANONICAL.fullmatch(text)
+    if canonical is None:
+        return _parse_any_layout(text)
+    message_id, sub, dlvrd, submit_date, done_date, stat_word, error, rest = canonical.groups()
+    stat = _normalise_stat(stat_word)
+    return DeliveryReceipt(
+        message_id=message_id,
+        stat=stat,
+        message_state=_STATE_BY_STAT.get(stat),
+        submitted=int(sub),
+        delivered=int(dlvrd),
+        submit_date=_parse_date(submit_date),
+        done_date=_parse_date(done_date),
+        error=error,
+        text=rest.strip(),
+    )
+
+
+def _parse_any_layout(text: str) -> DeliveryReceipt | None:
+    """Fields in any order and case, `submit_date` spellings, missing fields."""
     fields: dict[str, str] = {}
     matches = list(_KEY.finditer(text))
     for index, match in enumerate(matches):

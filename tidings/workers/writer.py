@@ -76,7 +76,10 @@ class OutcomeWriter:
             self._pending.append((event, fut))
             futures.append(fut)
         self._wakeup.set()
-        await asyncio.gather(*futures)
+        if len(futures) == 1:
+            await futures[0]  # the usual case (one receipt per deliver_sm), without gather's wrapper
+        else:
+            await asyncio.gather(*futures)
 
     async def drain(self) -> None:
         while self._pending:
