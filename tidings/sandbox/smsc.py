@@ -86,6 +86,13 @@ def _datetime(at_ms: int) -> datetime:
     return _datetime_of_second(at_ms // 1000)
 
 
+@functools.lru_cache(maxsize=256)
+def _decoded(payload: bytes, data_coding: int) -> str:
+    """A batch's recipients get the same bytes: decoded once (decoding was ~1.5 % of the CPU
+    while delivering batches)."""
+    return decode(payload, data_coding)
+
+
 @functools.lru_cache(maxsize=16)
 def _datetime_of_second(second: int) -> datetime:
     """Receipt dates have a resolution of a minute at best: a message a second shares one."""
@@ -219,7 +226,7 @@ class SmscHandler(SmppHandler):
         raw = pdu.short_message or pdu.tlv_bytes(Tag.MESSAGE_PAYLOAD) or b""
         udh, payload = split_udh(raw, pdu.esm_class)
         message_id = self.next_message_id()
-        segment_ = _Segment(message_id, decode(payload, pdu.data_coding), self.clock(), pdu.registered_delivery)
+        segment_ = _Segment(message_id, _decoded(payload, pdu.data_coding), self.clock(), pdu.registered_delivery)
         sender = display_address(pdu.source_addr, pdu.source_addr_ton)
         self._mo_account[sender] = account
         total, sequence = (udh.total, udh.sequence) if udh is not None and udh.total > 1 else (1, 1)
@@ -339,7 +346,7 @@ class SmscHandler(SmppHandler):
         if not message.outcome.delivered or not message.arrived:
             return
         # Joined before decoding: some ESMEs split a UCS-2 surrogate pair or a GSM escape across parts.
-        body = decode(b"".join(message.payloads[seq] for seq in sorted(message.arrived)), message.data_coding)
+        body = _decoded(b"".join(message.payloads[seq] for seq in sorted(message.arrived)), message.data_coding)
         self.handsets.receive(
             message.handset,
             HandsetMessage(
