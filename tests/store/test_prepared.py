@@ -105,3 +105,12 @@ async def test_constraint_violations_raise_sqlalchemys_errors(any_db: Database) 
         async with any_db.write() as conn:
             await PreparedQuery(update(_FLAGS).where(_FLAGS.c.id == bindparam("id_")).values(name=None)
                                 .returning(_FLAGS.c.id)).rows(conn, {"id_": 1})
+
+
+async def test_query_with_a_literal_in_list_and_a_limit(any_db: Database) -> None:
+    await _with_flags(any_db)
+    named = PreparedQuery(select(_FLAGS.c.id).where(_FLAGS.c.name.in_(("a", "c")), _FLAGS.c.id >= bindparam("from_"))
+                          .order_by(_FLAGS.c.id.desc()).limit(1))
+    async with any_db.read() as conn:
+        assert [r.id for r in await named.rows(conn, {"from_": 0})] == [3]
+        assert [r.id for r in await named.rows(conn, {"from_": 4})] == []

@@ -55,6 +55,7 @@ from tidings.core.errors import (
 )
 from tidings.store.conversation_schema import conv_apps, conv_attempts, conv_contacts, conv_messages
 from tidings.store.db import Database
+from tidings.store.prepared import PreparedQuery
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ _INSERT_ATTEMPT = conv_attempts.insert()
 # The claim, run every poll (`now_`, `lapsed_`: claims older than the lease).
 _DUE = and_(_m.state.in_(("PENDING", "WAITING")), _m.next_ms <= bindparam("now_"),
             or_(_m.claimed_ms.is_(None), _m.claimed_ms <= bindparam("lapsed_")))
-_DUE_IDS = select(_m.id).where(_DUE).order_by(_m.next_ms).limit(BATCH)
+_DUE_IDS = PreparedQuery(select(_m.id).where(_DUE).order_by(_m.next_ms).limit(BATCH))
 _CLAIM = update(conv_messages).where(_m.id.in_(bindparam("ids_", expanding=True)), _DUE)
 _CLAIMED = select(conv_messages).where(_m.id.in_(bindparam("ids_", expanding=True)),
                                        _m.claimed_ms == bindparam("now_"))
@@ -209,7 +210,7 @@ class ConversationEngine:
         now = self._clock()
         due = {"now_": now, "lapsed_": now - CLAIM_LEASE_MS}
         async with self._db.write() as conn:
-            ids = list((await conn.execute(_DUE_IDS, due)).scalars())
+            ids = [row[0] for row in await _DUE_IDS.rows(conn, due)]
             if not ids:
                 return 0
             await conn.execute(_CLAIM, {**due, "ids_": ids, "claimed_ms": now})

@@ -51,6 +51,7 @@ from tidings.store.conversation_schema import (
     conv_messages,
 )
 from tidings.store.db import Database
+from tidings.store.prepared import PreparedQuery
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,10 @@ _MESSAGE_BY_ID = select(conv_messages).where(_m.id == bindparam("id_"))
 _UPDATE_MESSAGE_ON_ATTEMPT = update(conv_messages).where(
     _m.id == bindparam("id_"), _m.state == bindparam("state_"), _m.attempt_id == bindparam("attempt_id_"))
 _UPDATE_EVENT = update(conv_channel_events).where(_e.id == bindparam("id_"))
-_DUE_EVENTS = (select(conv_channel_events)
-               .where(_e.processed_ms.is_(None), _e.due_ms <= bindparam("now_"))
-               .order_by(_e.id).limit(BATCH).with_for_update(skip_locked=True))
+_DUE_EVENTS = PreparedQuery(  # polled every 20 ms: prepared once on SQLite
+    select(conv_channel_events)
+    .where(_e.processed_ms.is_(None), _e.due_ms <= bindparam("now_"))
+    .order_by(_e.id).limit(BATCH).with_for_update(skip_locked=True))
 
 
 def event_row(event: ChannelEvent, now: int) -> dict[str, Any]:
@@ -122,7 +124,7 @@ class EventProcessor:
     async def run_once(self) -> int:
         now = self._clock()
         async with self._db.write() as conn:
-            rows = (await conn.execute(_DUE_EVENTS, {"now_": now})).all()
+            rows = await _DUE_EVENTS.rows(conn, {"now_": now})
             for row in rows:
                 if row.kind == "status":
                     done = await self._status(conn, StatusEvent(**row.body), now)

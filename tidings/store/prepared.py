@@ -155,7 +155,7 @@ class PreparedQuery:
         expanding, defaults = self._expanding, self._defaults
         for name in self._names:
             if name in expanding:
-                items = params[name]
+                items = params[name] if name in params else defaults[name]  # a literal IN list
                 values.extend(items)
                 sizes.append(len(items))
             else:
