@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from tidings.core.statuses import Status
 from tidings.store import receipts as rq
 from tidings.store.db import Database
-from tidings.store.prepared import Prepared, PreparedQuery
+from tidings.store.prepared import SQL_BY_SIZES, Prepared, PreparedQuery
 from tidings.store.schema import submissions
 
 
@@ -114,3 +114,13 @@ async def test_query_with_a_literal_in_list_and_a_limit(any_db: Database) -> Non
     async with any_db.read() as conn:
         assert [r.id for r in await named.rows(conn, {"from_": 0})] == [3]
         assert [r.id for r in await named.rows(conn, {"from_": 4})] == []
+
+
+async def test_the_sql_remembered_per_list_size_stays_bounded(any_db: Database) -> None:
+    await _with_flags(any_db)
+    query = PreparedQuery(select(_FLAGS.c.id).where(_FLAGS.c.id.in_(bindparam("ids", expanding=True))))
+    async with any_db.read() as conn:
+        for size in range(1, SQL_BY_SIZES + 50):
+            assert len(await query.rows(conn, {"ids": list(range(1, size + 1))})) == min(size, 3)
+    if any_db.is_sqlite:
+        assert 0 < len(query._sql_by_sizes) <= SQL_BY_SIZES

@@ -95,7 +95,7 @@ def _decoded(payload: bytes, data_coding: int) -> str:
 
 @functools.lru_cache(maxsize=16)
 def _datetime_of_second(second: int) -> datetime:
-    """Receipt dates have a resolution of a minute at best: a message a second shares one."""
+    """Receipt dates are written to the minute: every receipt within the same second shares one."""
     return datetime.fromtimestamp(second, UTC).replace(tzinfo=None)
 
 

@@ -7,8 +7,8 @@ statement once per dialect; `executemany` binds rows (dicts keyed by bind name) 
 the compiled order and hands them to the `sqlite3` connection behind `conn` — the same
 connection and transaction SQLAlchemy uses — when statements run in the loop
 (`tidings.store.sqlite_inline`). Anything else (PostgreSQL, aiosqlite) goes through
-`conn.execute` unchanged. Only for statements whose parameters need no type processing on
-SQLite (ints, strings, None).
+`conn.execute` unchanged. Parameters and result columns get the type processing SQLAlchemy would
+give them on SQLite (JSON, booleans), and errors come out as SQLAlchemy's.
 
 `PreparedQuery` does the same for the hot queries — selects, and writes with RETURNING — whose
 id lists are expanding parameters: measured on the outcome writer's flushes, SQLAlchemy's
@@ -34,6 +34,7 @@ from tidings.store.sqlite_inline import InlineConnection
 __all__ = ["Prepared", "PreparedQuery"]
 
 _EXPANDING = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
+SQL_BY_SIZES = 256
 
 
 def inline_sqlite(conn: Any) -> sqlite3.Connection | None:
@@ -136,13 +137,18 @@ class PreparedQuery:
         return chunks
 
     def _sql(self, chunks: list[str], sizes: tuple[int, ...]) -> str:
+        """The SQL for lists of these sizes, remembered for up to `SQL_BY_SIZES` size combinations
+        (forgotten all at once when full, so memory stays bounded whatever sizes come)."""
         sql = self._sql_by_sizes.get(sizes)
         if sql is None:
             out = [chunks[0]]
             for size, tail in zip(sizes, chunks[2::2], strict=True):
                 out.append(", ".join("?" * size) if size else "NULL")
                 out.append(tail)
-            sql = self._sql_by_sizes[sizes] = "".join(out)
+            sql = "".join(out)
+            if len(self._sql_by_sizes) >= SQL_BY_SIZES:
+                self._sql_by_sizes.clear()
+            self._sql_by_sizes[sizes] = sql
         return sql
 
     async def rows(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[Any]:
