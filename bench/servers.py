@@ -169,16 +169,28 @@ def _run(args: list[str], env: dict[str, str]) -> str:
     return subprocess.run(TIDINGS + args, env=env, check=True, capture_output=True).stdout.decode()
 
 
-async def start_embedded(workdir: Path) -> Server:
+async def start_embedded(workdir: Path, *, smsc_outside: bool = False) -> Server:
+    """`tidings serve`; with `smsc_outside`, its SMS connection goes to a `tidings sandbox` of its
+    own (the carrier in another process, as a real SMSC would be) instead of the sandbox SMSC
+    inside the serving process. Both processes' CPU is counted."""
     data_dir = workdir / "data"
     env = {**os.environ, "TIDINGS_DATA_DIR": str(data_dir)}
     creds = json.loads(_run(["projects", "create", "bench"], env))
     port = free_port()
-    proc = _spawn(["serve", "--port", str(port), "--smpp-port", "0"], env, workdir / "serve.log")
-    server = Server("embedded", port, creds, f"http://127.0.0.1:{port}", {"serve": proc},
+    server = Server("embedded-x" if smsc_outside else "embedded", port, creds, f"http://127.0.0.1:{port}",
                     sqlite_path=str(data_dir / "tidings.db"))
     try:
-        await _wait_http(port, "/health", [proc])
+        if smsc_outside:
+            smpp_port, sandbox_port = free_port(), free_port()
+            server.processes["sandbox"] = _spawn(
+                ["sandbox", "--smpp-port", str(smpp_port), "--port", str(sandbox_port)], env, workdir / "sandbox.log")
+            await _wait_http(sandbox_port, "/health", list(server.processes.values()))
+            connection = {"name": "sandbox", "host": "127.0.0.1", "port": smpp_port, **SANDBOX_ACCOUNT}
+            env["TIDINGS_SMPP_CONNECTIONS"] = json.dumps([connection])
+            server.sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+        server.processes["serve"] = _spawn(["serve", "--port", str(port), "--smpp-port", "0"], env,
+                                           workdir / "serve.log")
+        await _wait_http(port, "/health", list(server.processes.values()))
     except BaseException:
         await server.stop()
         raise

@@ -124,7 +124,7 @@ async def run_phase(server: Server, phase: str, requests: int, batch_size: int, 
 
 async def bench_profile(profile: str, args: argparse.Namespace, workdir: Path) -> tuple[list[PhaseResult], dict[str, float]]:
     if profile == "embedded":
-        server = await start_embedded(workdir)
+        server = await start_embedded(workdir, smsc_outside=args.smsc == "outside")
     else:
         server = await start_distributed(workdir, args.api_workers, args.workers)
     try:
@@ -175,6 +175,9 @@ def main() -> int:
     parser.add_argument("--api-workers", type=int, default=2, help="distributed: `tidings api --workers`")
     parser.add_argument("--workers", type=int, default=1, help="distributed: `tidings worker` processes")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--smsc", choices=["inside", "outside"], default="inside",
+                        help="embedded: the sandbox SMSC inside `tidings serve` (default) or in a "
+                             "`tidings sandbox` process of its own (reported as embedded-x)")
     args = parser.parse_args()
 
     profiles = ["embedded", "distributed"] if args.profile == "both" else [args.profile]
