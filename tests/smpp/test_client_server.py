@@ -378,3 +378,43 @@ async def test_aclose_unbinds(server: SmppServer, make_client: ClientFactory, ha
     with pytest.raises(NotBound):
         await client.submit(message())
     await eventually(lambda: not server.sessions)
+
+
+class InPlaceHandler(RecordingHandler):
+    """Answers submit_sm in place; a body of "boom" makes the answer fail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_place = 0
+        self.tasks_seen: list[asyncio.Task[object] | None] = []
+
+    async def handle_submit_sm(self, session: ServerSession, pdu: SubmitSm) -> tuple[int, str]:
+        raise AssertionError("submit_sm_now is defined: the server must use it")
+
+    def submit_sm_now(self, session: ServerSession, pdu: SubmitSm) -> tuple[int, str]:
+        self.tasks_seen.append(asyncio.current_task())
+        if pdu.short_message == b"boom":
+            raise RuntimeError("boom")
+        self.in_place += 1
+        if pdu.short_message == b"refuse":
+            return S.ESME_RINVDSTADR, "ignored"
+        return S.ESME_ROK, f"now{self.in_place:04d}"
+
+
+async def test_a_handler_that_needs_no_wait_answers_submit_sm_in_place(
+    make_server: ServerFactory, make_client: ClientFactory
+) -> None:
+    handler = InPlaceHandler()
+    server = await make_server(handler)
+    client = make_client(server.port)
+    await client.start()
+    responses = await asyncio.gather(*(client.submit(message(f"m{i}")) for i in range(20)))
+    assert sorted(r.message_id for r in responses) == [f"now{i:04d}" for i in range(1, 21)]
+    assert handler.tasks_seen and all(task is None for task in handler.tasks_seen)  # no task per request
+    with pytest.raises(CommandStatusError) as refused:
+        await client.submit(message("refuse"))
+    assert refused.value.command_status == S.ESME_RINVDSTADR
+    with pytest.raises(CommandStatusError) as failed:
+        await client.submit(message("boom"))
+    assert failed.value.command_status == S.ESME_RSYSERR
+    assert (await client.submit(message("after"))).message_id == "now0022"  # the session goes on

@@ -212,6 +212,10 @@ class SmscHandler(SmppHandler):
         return CommandStatus.ESME_ROK
 
     async def handle_submit_sm(self, session: ServerSession, pdu: SubmitSm) -> tuple[int, str]:
+        return self.submit_sm_now(session, pdu)
+
+    def submit_sm_now(self, session: ServerSession, pdu: SubmitSm) -> tuple[int, str]:
+        """The answer to a submit_sm; nothing in it waits, so the server gives it in place."""
         account = session.system_id or ""
         number = self._destination(pdu)
         if number is None:

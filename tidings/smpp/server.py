@@ -5,6 +5,8 @@ whose optional hooks are looked up by name, each with a default (`SmppHandler`):
 
     async handle_bind(session, bind_pdu) -> int                    command_status; default ESME_ROK
     async handle_submit_sm(session, submit_sm) -> (int, str)       status, message_id; default accept
+    submit_sm_now(session, submit_sm) -> (int, str)                optional: the same answer without
+                                                                   waiting; used instead when defined
     async handle_query_sm(session, query_sm) -> QuerySmResp        default ESME_RQUERYFAIL
     async handle_unbind(session) -> None                           before the unbind_resp
     handle_disconnect(session) -> None                             after the connection is gone
@@ -56,6 +58,7 @@ class ServerSession(Session):
             on_request=server._answer,
             on_unbind=server._unbound,
             on_close=server._closed,
+            answer_now=server._answer_now if server._submit_sm_now is not None else None,
         )
         self.server = server
         self.system_id: str | None = None
@@ -140,6 +143,10 @@ class SmppServer:
         self._handle_submit_sm: Callable[[ServerSession, SubmitSm], Awaitable[tuple[int, str]]] = getattr(
             self.handler, "handle_submit_sm", defaults.handle_submit_sm
         )
+        # A handler whose submit_sm answer needs no waiting answers it in place, without a task.
+        self._submit_sm_now: Callable[[ServerSession, SubmitSm], tuple[int, str]] | None = getattr(
+            self.handler, "submit_sm_now", None
+        )
         self._handle_query_sm: Callable[[ServerSession, QuerySm], Awaitable[QuerySmResp]] = getattr(
             self.handler, "handle_query_sm", defaults.handle_query_sm
         )
@@ -202,6 +209,13 @@ class SmppServer:
         if isinstance(pdu, QuerySm):
             return await self._handle_query_sm(session, pdu)
         return GenericNack(command_status=CommandStatus.ESME_RINVCMDID)
+
+    def _answer_now(self, session: Session, pdu: Pdu) -> Pdu | None:
+        if self._submit_sm_now is None or not isinstance(pdu, SubmitSm):
+            return None
+        assert isinstance(session, ServerSession)
+        status, message_id = self._submit_sm_now(session, pdu)
+        return SubmitSmResp(command_status=status, message_id=message_id if status == CommandStatus.ESME_ROK else "")
 
     async def _bind(self, session: ServerSession, pdu: BindRequest) -> Pdu:
         status = await self._handle_bind(session, pdu)

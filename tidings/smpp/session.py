@@ -33,8 +33,8 @@ import enum
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, cast
 from dataclasses import dataclass
+from typing import Any, cast
 
 from tidings.smpp.constants import (
     BIND_COMMANDS,
@@ -102,6 +102,9 @@ _FROM_SMSC: dict[int, frozenset[SessionState]] = {
 
 RequestHandler = Callable[["Session", Pdu], Awaitable[Pdu]]
 """Answers one request with its response PDU; the session sends it."""
+ImmediateAnswer = Callable[["Session", Pdu], "Pdu | None"]
+"""Answers a request at once when it can (its handler has nothing to wait for), else None and
+the request goes to `on_request` in a task of its own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +150,7 @@ class Session(asyncio.Protocol):
         on_request: RequestHandler | None = None,
         on_unbind: Callable[[Session], Awaitable[None]] | None = None,
         on_close: Callable[[Session], None] | None = None,
+        answer_now: ImmediateAnswer | None = None,
     ) -> None:
         self.role = role
         self.config = config or SessionConfig()
@@ -154,6 +158,7 @@ class Session(asyncio.Protocol):
         self.stats = SessionStats()
         self.peername: tuple[str, int] | None = None
         self._on_request = on_request
+        self._answer_now = answer_now
         self._on_unbind = on_unbind
         self._on_close = on_close
         self._outbound = _FROM_ESME if role is Role.ESME else _FROM_SMSC
@@ -364,7 +369,7 @@ class Session(asyncio.Protocol):
         elif len(self._inbound_tasks) >= self.config.inbound_window:
             self.stats.throttled += 1
             self._write_response(pdu.response(self.config.flood_status))
-        else:
+        elif self._answer_now is None or command_id in BIND_COMMANDS or not self._answered_now(pdu):
             self._spawn(self._answer(pdu))
 
     def _on_malformed(self, error: PduError) -> None:
@@ -378,6 +383,21 @@ class Session(asyncio.Protocol):
         task = self._loop.create_task(coroutine)
         self._inbound_tasks.add(task)
         task.add_done_callback(self._inbound_tasks.discard)
+
+    def _answered_now(self, request: Pdu) -> bool:
+        """Answer `request` in place when `answer_now` can: no task, no wait for the loop's next
+        turn (a task per submit_sm was ~4 % of a sandbox SMSC's CPU under load)."""
+        assert self._answer_now is not None
+        try:
+            response = self._answer_now(self, request)
+        except Exception:
+            logger.exception("smpp %s: %s handler failed", self.peername, request.command_name)
+            response = request.response(CommandStatus.ESME_RSYSERR)
+        if response is None:
+            return False
+        response.sequence_number = request.sequence_number
+        self._write_response(response)
+        return True
 
     async def _answer(self, request: Pdu) -> None:
         command_id = request.command_id
