@@ -77,6 +77,7 @@ def is_flash(data_coding: int) -> bool:
     return (group in (0x10, 0x30) or group == 0xF0) and data_coding & 0x03 == 0
 
 
+@functools.lru_cache(maxsize=64)
 def encoding_name(data_coding: int) -> str:
     code = alphabet(data_coding)
     return _ENCODING_NAMES.get(code, f"0x{code:02X}")
