@@ -74,8 +74,9 @@ async def test_receipt_before_submission_is_recorded_is_matched(platform: Platfo
         return status, message_id
 
     platform.sandbox.smsc.handle_submit_sm = receipt_first
-    server = platform.sandbox._server  # noqa: SLF001 - the hook is looked up once, at construction
+    server = platform.sandbox._server  # noqa: SLF001 - the hooks are looked up once, at construction
     server._handle_submit_sm = receipt_first  # noqa: SLF001
+    server._submit_sm_now = None  # noqa: SLF001 - the twin answers in place; this answer must wait
     batch = await platform.send(http, to=["+46701234511"], body="orphan first", **SENDER)
     await asyncio.wait_for(held.wait(), 10.0)
     await wait_all_status(platform.ctx.db, 1)
