@@ -52,6 +52,19 @@ def _wrapped(sql: str, error: sqlite3.Error) -> DBAPIError:
     return DBAPIError.instance(sql, None, error, sqlite3.Error)  # type: ignore[arg-type]
 
 
+def _processed(rows: list[Any], processors: list[tuple[int, Callable[[Any], Any]]]) -> list[Any]:
+    """`rows` (sequences of values) with `processors` applied at their column indexes, as tuples."""
+    if not processors:
+        return rows
+    out = []
+    for values in rows:
+        row = list(values)
+        for index, processor in processors:
+            row[index] = processor(row[index])
+        out.append(tuple(row))
+    return out
+
+
 class Prepared:
     """An executemany write compiled once per dialect; see the module docstring. Parameters whose
     type processes its binds on SQLite (JSON) are processed as SQLAlchemy would."""
@@ -86,14 +99,8 @@ class Prepared:
             return
         sql = self._sql or self._compile(conn)
         names, defaults = self._names, self._defaults
-        values = [tuple(row[n] if n in row else defaults[n] for n in names) for row in rows]
-        if self._processors:
-            processors = self._processors
-            for i, row_values in enumerate(values):
-                processed = list(row_values)
-                for index, processor in processors:
-                    processed[index] = processor(processed[index])
-                values[i] = tuple(processed)
+        values = _processed([tuple(row[n] if n in row else defaults[n] for n in names) for row in rows],
+                            self._processors)
         try:
             driver.executemany(sql, values)
         except sqlite3.Error as exc:
@@ -171,11 +178,4 @@ class PreparedQuery:
             raw = sqlite3.Cursor(driver).execute(sql, values).fetchall()
         except sqlite3.Error as exc:
             raise _wrapped(sql, exc) from exc
-        if self._processors:
-            processors = self._processors
-            for i, values_ in enumerate(raw):
-                row = list(values_)
-                for index, processor in processors:
-                    row[index] = processor(row[index])
-                raw[i] = row
-        return list(map(self._make, raw))
+        return list(map(self._make, _processed(raw, self._processors)))
