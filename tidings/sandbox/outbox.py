@@ -112,16 +112,14 @@ class Outbox:
     def _answered(self, entry: tuple[DeliverSm, ...], future: asyncio.Future[Pdu]) -> None:
         """The answer to a pipelined entry: done, or back at the front after RETRY_DELAY."""
         if future.cancelled():
-            status: int | None = None
+            done = False
         elif future.exception() is not None:
             logger.info("sandbox outbox %s: delivery interrupted (%r), will retry", self.system_id, future.exception())
-            status = None
+            done = False
         else:
-            status = future.result().command_status
-        if status == 0:
+            done = self._done_with([future.result().command_status])
+        if done:
             self.delivered += 1
-        elif status is not None and not is_transient(status):
-            logger.warning("sandbox outbox %s: ESME refused deliver_sm with %s, dropped", self.system_id, [status])
         else:
             asyncio.get_running_loop().call_later(RETRY_DELAY, self._retry, entry)
 
@@ -141,7 +139,11 @@ class Outbox:
                 future.add_done_callback(_consume)
             logger.info("sandbox outbox %s: delivery interrupted (%r), will retry", self.system_id, exc)
             return False
-        statuses = [response.command_status for response in responses]
+        return self._done_with([response.command_status for response in responses])
+
+    def _done_with(self, statuses: list[int]) -> bool:
+        """From the ESME's answers: True when delivered or refused for good (then dropped), False
+        to try again."""
         if all(status == 0 for status in statuses):
             return True
         if any(is_transient(status) for status in statuses if status):
