@@ -97,6 +97,62 @@ async def test_periodic_checkpoint_copies_the_wal_into_the_database(tmp_path: Pa
     await db.aclose()
 
 
+async def test_the_wal_stays_short_under_writes_that_never_stop(tmp_path: Path) -> None:
+    """A passive round cannot catch up with writes that go on while it copies (without the
+    pause this WAL grew to 52 MB); once the WAL is long, the round pauses writes to finish, and
+    the next write starts the WAL from its beginning."""
+    path = str(tmp_path / "tidings.db")
+    db = Database(sqlite_url(str(tmp_path)))
+    await db.create_schema()
+    db._checkpointer = sqlite_inline.WalCheckpointer(path, interval=0.02, restart_frames=200,
+                                                     pause_writes=db.writes_paused)
+    wal = tmp_path / "tidings.db-wal"
+    written = 0
+    for round_ in range(400):  # ~100 KB a transaction, ~40 MB in all, with no pause between them
+        async with db.write() as conn:
+            await conn.execute(insert(projects), [
+                {"id": f"p{round_}-{i}", "name": "x" * 400, "webhook_secret": "s", "created_ms": 1}
+                for i in range(200)])
+        written += 200
+        await asyncio.sleep(0)
+    assert db._checkpointer.restarts > 0
+    assert wal.stat().st_size < 12_000_000
+    await db.aclose()
+    with sqlite3.connect(path) as check:
+        assert check.execute("SELECT count(*) FROM projects").fetchone()[0] == written
+
+
+async def test_paused_writes_wait_for_the_pause_to_end(db: Database) -> None:
+    async with db.write() as conn:  # the first write: the loop is known from here on
+        await conn.execute(text("CREATE TABLE seen (step TEXT)"))
+    order: list[str] = []
+    paused = threading.Event()
+    resume = threading.Event()
+
+    def pause_from_a_thread() -> None:
+        with db.writes_paused():
+            paused.set()
+            resume.wait(5)
+            order.append("pause ended")
+
+    thread = threading.Thread(target=pause_from_a_thread)
+    thread.start()
+    await asyncio.to_thread(paused.wait, 5)
+
+    async def write() -> None:
+        async with db.write() as conn:
+            await conn.execute(text("INSERT INTO seen VALUES ('x')"))
+            order.append("write")
+
+    writing = asyncio.create_task(write())
+    await asyncio.sleep(0.05)
+    assert order == []  # the write waits; the loop does not
+    resume.set()
+    await asyncio.wait_for(writing, 5)
+    await asyncio.to_thread(thread.join)
+    assert order == ["pause ended", "write"]
+
+
 async def test_a_lock_held_by_another_process_fails_fast(db: Database, tmp_path: Path) -> None:
     other = sqlite3.connect(tmp_path / "tidings.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")

@@ -8,7 +8,8 @@ statements run on the event loop's thread through a synchronous engine, behind a
 with `AsyncConnection`'s interface (`tidings.store.sqlite_inline.InlineConnection`: no thread
 hop and no greenlet per statement), so a write holds the lock only while it works: its
 connection is opened, committed and closed without giving the loop a turn
-(`Database._connection`). A `WalCheckpointer` thread keeps the WAL short. `engine` (async, aiosqlite)
+(`Database._connection`). A `WalCheckpointer` thread keeps the WAL short, pausing writes
+(`Database.writes_paused`) when it must catch up. `engine` (async, aiosqlite)
 stays for schema creation and for tools that want one; `sync_engine` is the engine statements run
 through, for event listeners. PostgreSQL
 (distributed profile) needs no lock; row-level guards in the queries keep concurrent workers
@@ -18,9 +19,10 @@ consistent.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, cast
 
 from sqlalchemy import create_engine, event
@@ -46,7 +48,7 @@ class Database:
         self._checkpointer: sqlite_inline.WalCheckpointer | None = None
         self._inline: Engine | None = None
         if path and path != ":memory:":
-            self._checkpointer = sqlite_inline.WalCheckpointer(path)
+            self._checkpointer = sqlite_inline.WalCheckpointer(path, pause_writes=self.writes_paused)
             # max_overflow=-1: a connection is never waited for (the wait would block the loop).
             self._inline = create_engine("sqlite://", creator=sqlite_inline.sync_connector(path),
                                          poolclass=QueuePool, pool_size=pool_size, max_overflow=-1)
@@ -64,6 +66,7 @@ class Database:
             event.listen(self._inline, "connect", lambda dbapi_conn, _record: _sqlite_pragmas(
                 dbapi_conn, sqlite_inline.BUSY_TIMEOUT_MS))
         self._write_lock = PriorityLock() if self.is_sqlite else None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def sync_engine(self) -> Engine:
@@ -80,7 +83,8 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        if self._checkpointer is not None:
+        if self._checkpointer is not None and self._loop is None:
+            self._loop = asyncio.get_running_loop()
             self._checkpointer.start()  # from the first write on
         await self._write_lock.acquire(priority)
         try:
@@ -88,6 +92,36 @@ class Database:
                 yield conn
         finally:
             self._write_lock.release()
+
+    @contextlib.contextmanager
+    def writes_paused(self, *, timeout: float = 5.0) -> Iterator[None]:
+        """From a thread other than the loop's: hold the write lock for the body, so that no
+        write of this process starts meanwhile (the loop goes on; its writers wait their turn,
+        in the ordinary lane). TimeoutError if the lock is not had within `timeout` seconds."""
+        loop, lock = self._loop, self._write_lock
+        if loop is None or lock is None:
+            raise TimeoutError("no write has started yet")
+        granted: concurrent.futures.Future[asyncio.Future[None]] = concurrent.futures.Future()
+
+        async def hold() -> None:
+            await lock.acquire()
+            try:
+                released = loop.create_future()
+                granted.set_result(released)
+                await released
+            finally:
+                lock.release()
+
+        holding = asyncio.run_coroutine_threadsafe(hold(), loop)
+        try:
+            released = granted.result(timeout)
+        except concurrent.futures.TimeoutError:
+            holding.cancel()
+            raise TimeoutError("the write lock was not had in time") from None
+        try:
+            yield
+        finally:
+            loop.call_soon_threadsafe(_resolve, released)
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -121,7 +155,13 @@ class Database:
         if self._inline is not None:
             self._inline.dispose()
         if self._checkpointer is not None:
-            self._checkpointer.stop()
+            # Off the loop: a round waiting for the write lock needs the loop to run.
+            await asyncio.to_thread(self._checkpointer.stop)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():  # a cancelled holder has let go of the lock already
+        future.set_result(None)
 
 
 class PriorityLock:

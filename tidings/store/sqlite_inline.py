@@ -131,16 +131,34 @@ def sync_connector(path: str) -> Callable[[], sqlite3.Connection]:
     return connect
 
 
+RESTART_FRAMES = 4096
+"""WAL length (pages of 4 KiB: 16 MiB) past which a checkpoint round also pauses writes to catch
+up, so that the next write starts the WAL again from its beginning."""
+
+
 class WalCheckpointer:
     """Checkpoints the WAL into the database file on a thread of its own, every `interval`
-    seconds (PASSIVE: never waits for readers or the writer; what it could not copy is copied
-    next time). Without it the WAL of connections opened by `connector` would grow forever."""
+    seconds. Without it the WAL of connections opened by `connector` would grow forever.
 
-    def __init__(self, path: str, *, interval: float = 1.0) -> None:
+    A round is a PASSIVE checkpoint: it never waits for readers or the writer, and what it could
+    not copy is copied next time. That alone does not keep the WAL short under a steady load:
+    SQLite starts the WAL again from its beginning only when a write begins with every frame
+    already copied, and frames are appended while a round copies (measured: 164 MB of WAL
+    against a 35 MB database after 25 s of sending). So once the WAL is `restart_frames` long,
+    the round copies the rest with writes paused (`pause_writes`, a context manager that holds
+    the process's write lock from this thread): only what was appended during the first pass
+    remains, and the next write reuses the file from the start."""
+
+    def __init__(self, path: str, *, interval: float = 1.0, restart_frames: int = RESTART_FRAMES,
+                 pause_writes: Callable[[], contextlib.AbstractContextManager[None]] | None = None) -> None:
         self._path = path
         self._interval = interval
+        self._restart_frames = restart_frames
+        self._pause_writes = pause_writes
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.restarts = 0
+        """Rounds that caught up with writes paused (for tests and diagnostics)."""
 
     def start(self) -> None:
         if self._thread is None:
@@ -159,13 +177,24 @@ class WalCheckpointer:
             while not self._stop.wait(self._interval):
                 conn = conn or self._connect()
                 if conn is not None:
-                    self.checkpoint(conn)
+                    self._round(conn)
             conn = conn or self._connect()
             if conn is not None:
                 self.checkpoint(conn, mode="TRUNCATE")
         finally:
             if conn is not None:
                 conn.close()
+
+    def _round(self, conn: sqlite3.Connection) -> None:
+        outcome = self.checkpoint(conn)
+        if outcome is None or self._pause_writes is None or outcome[1] < self._restart_frames:
+            return
+        try:
+            with self._pause_writes():
+                if self.checkpoint(conn) is not None:
+                    self.restarts += 1
+        except TimeoutError:
+            pass  # the loop did not let go of the lock in time (busy or closing): next round
 
     def _connect(self) -> sqlite3.Connection | None:
         """A connection to the database file once it exists (never creates it)."""
@@ -177,10 +206,13 @@ class WalCheckpointer:
             return None
 
     @staticmethod
-    def checkpoint(conn: sqlite3.Connection, mode: str = "PASSIVE") -> None:
+    def checkpoint(conn: sqlite3.Connection, mode: str = "PASSIVE") -> tuple[int, int, int] | None:
+        """(busy, frames in the WAL, frames copied), or None if the round failed."""
         with contextlib.suppress(sqlite3.Error):  # busy, locked or gone: next round
-            conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
+            row = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+            return (row[0], row[1], row[2]) if row else None
+        return None
 
 
-__all__ = ["BUSY_TIMEOUT_MS", "BufferedConnection", "BufferedCursor", "InlineConnection", "WalCheckpointer",
+__all__ = ["BUSY_TIMEOUT_MS", "RESTART_FRAMES", "BufferedConnection", "BufferedCursor", "InlineConnection", "WalCheckpointer",
            "sync_connector"]
