@@ -158,8 +158,8 @@ async def test_a_create_all_database_that_drifted_is_refused(empty_url: str) -> 
             await conn.run_sync(metadata.create_all)
     finally:
         await engine.dispose()
-    await execute(empty_url, "DROP INDEX ix_deliveries_due")
-    with pytest.raises(MigrationError, match="ix_deliveries_due"):
+    await execute(empty_url, "DROP INDEX ix_deliveries_queued")
+    with pytest.raises(MigrationError, match="ix_deliveries_queued"):
         await upgrade(empty_url)
     assert await current_revision(empty_url) is None
 
@@ -208,7 +208,7 @@ def test_migrate_command_reports_a_drifted_database(tmp_path: Path, capsys: pyte
         engine = create_async_engine(url)
         async with engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
-            await conn.execute(text("DROP INDEX ix_deliveries_due"))
+            await conn.execute(text("DROP INDEX ix_deliveries_queued"))
         await engine.dispose()
 
     asyncio.run(prepare())

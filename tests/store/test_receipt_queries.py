@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 
 from tidings.core.statuses import Status
 from tidings.store import deliveries as dq
@@ -78,7 +78,7 @@ async def test_claim_and_fail_unclaimed_plan_by_primary_key_on_sqlite(any_db: Da
     plans = await plans_of_delivery_updates(any_db, work)
     assert len(plans) == 2
     for plan in plans:
-        assert "PRIMARY KEY" in plan and "ix_deliveries_due" not in plan, plan
+        assert "PRIMARY KEY" in plan and "ix_deliveries_queued" not in plan, plan
 
 
 async def test_publish_due_reads_only_unpublished_rows_on_sqlite(any_db: Database) -> None:
@@ -92,4 +92,31 @@ async def test_publish_due_reads_only_unpublished_rows_on_sqlite(any_db: Databas
 
     plans = await plans_of_delivery_updates(any_db, work)
     assert len(plans) == 1
-    assert "ix_deliveries_unpublished" in plans[0] and "ix_deliveries_due" not in plans[0], plans[0]
+    assert "ix_deliveries_unpublished" in plans[0] and "ix_deliveries_queued" not in plans[0], plans[0]
+
+
+async def test_background_searches_of_queued_rows_use_the_queued_index(any_db: Database) -> None:
+    """The stale and overdue searches read the partial index of Queued rows, not the table —
+    on PostgreSQL too, where a prepared statement's generic plan sees no bound value (so the
+    status is written out)."""
+    if any_db.is_sqlite:
+        async def work(conn: Any) -> None:
+            await dq.republish_stale(conn, 10_000, 1000, 50)
+            await dq.unpublish_all(conn)
+
+        plans = await plans_of_delivery_updates(any_db, work)
+        assert len(plans) == 2
+        for plan in plans:
+            assert "ix_deliveries_queued" in plan, plan
+        return
+    d = schema.deliveries
+    query = select(d.c.id).where(dq.IS_QUEUED, d.c.published_ms < bindparam("stale"))
+    async with any_db.read() as conn:
+        sql = str(query.compile(conn.sync_engine)).replace("%(stale)s", "$1")
+        assert "status = 'Queued'" in sql, sql
+        await conn.execute(text("SET LOCAL enable_seqscan = off"))
+        await conn.execute(text(f"PREPARE queued_search(bigint) AS {sql}"))
+        await conn.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        plan = " ".join(str(r[0]) for r in await conn.execute(text("EXPLAIN EXECUTE queued_search(5)")))
+        await conn.execute(text("DEALLOCATE queued_search"))
+    assert "ix_deliveries_queued" in plan, plan

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, func, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.core.statuses import DEFAULT_CODE, Status
@@ -18,6 +18,9 @@ from tidings.store.schema import batches, deliveries, service_plans
 
 d = deliveries
 QUEUED = Status.QUEUED.value
+IS_QUEUED = d.c.status == literal_column("'Queued'")
+"""`status = 'Queued'` written out, not bound: so PostgreSQL's generic plans, too, see that the
+partial index of Queued rows (ix_deliveries_queued) holds every row asked for."""
 
 
 async def publish_due(conn: AsyncConnection, now: int, limit: int) -> list[tuple[int, bool]]:
@@ -38,7 +41,7 @@ async def republish_stale(conn: AsyncConnection, now: int, lease_ms: int, limit:
     rows = (
         select(d.c.id)
         .where(
-            d.c.status == QUEUED,
+            IS_QUEUED,
             d.c.published_ms < stale,
             claim_lapsed if claimed_only else (d.c.claimed_ms.is_(None)) | claim_lapsed,
         )
@@ -57,13 +60,13 @@ async def unpublish_all(conn: AsyncConnection) -> None:
     """At start-up of the embedded profile the in-process queue is empty: every Queued delivery
     becomes unpublished so the sweeper publishes it again."""
     await conn.execute(
-        update(d).where(d.c.status == QUEUED).values(published_ms=None, claimed_ms=None)
+        update(d).where(IS_QUEUED).values(published_ms=None, claimed_ms=None)
     )
 
 
 def _status_unindexed() -> ColumnElement[str]:
     """The status column in a form no index matches. With `id IN (...) AND status = 'Queued'`
-    SQLite plans ix_deliveries_due and reads every Queued row (the whole backlog, so a claim
+    SQLite planned the status index and read every Queued row (the whole backlog, so a claim
     cost grew with it) instead of the primary key; `status || ''` leaves it only the ids (or,
     for `publish_due`, the small partial index of unpublished rows)."""
     return d.c.status + ""
@@ -202,7 +205,7 @@ async def overdue_queued(conn: AsyncConnection, now: int, lease_ms: int, limit: 
     query = (
         select(d.c.id)
         .select_from(d.join(batches, batches.c.id == d.c.batch_id))
-        .where(d.c.status == QUEUED, batches.c.expire_at_ms <= now,
+        .where(IS_QUEUED, batches.c.expire_at_ms <= now,
                (d.c.claimed_ms.is_(None)) | (d.c.claimed_ms < now - lease_ms))
         .limit(limit)
     )

@@ -122,7 +122,10 @@ deliveries = Table(
     # queue, the sweeper and the throughput caps (docs/subsystems/priority.md).
     Column("priority", Boolean, nullable=False, server_default=false(), default=False),
     Index("ix_deliveries_batch", "batch_id", "recipient"),
-    Index("ix_deliveries_due", "status", "due_ms"),
+    # Only the Queued rows (the background searches for stale or overdue ones): a row leaves it
+    # when dispatched, and later status changes never touch it.
+    Index("ix_deliveries_queued", "due_ms", sqlite_where=text("status = 'Queued'"),
+          postgresql_where=text("status = 'Queued'")),
     Index("ix_deliveries_project_status", "project_id", "status_ms"),
     # Only the rows not yet on the dispatch queue (scheduled, or released after throttling):
     # the sweeper looks for due ones several times a second, and the status index would have
