@@ -8,7 +8,7 @@ import pytest
 
 from tidings.core.encoding import segment
 from tidings.sandbox import InvalidRule, Sandbox
-from tidings.sandbox.handsets import Handsets, HandsetMessage, InvalidNumber, normalize_number
+from tidings.sandbox.handsets import HandsetMessage, Handsets, InvalidNumber, normalize_number
 from tidings.sandbox.rules import Behaviour, Draw, Rules
 from tidings.smpp import EsmeClient
 from tidings.smpp.constants import EsmClass, Npi, Ton
@@ -45,6 +45,49 @@ def test_inbox_keeps_the_newest_messages() -> None:
     for n in range(5):
         handsets.receive(handset, HandsetMessage("a", handset.number, str(n), "GSM", 1, n, False, str(n)))
     assert [m.body for m in handset.inbox] == ["2", "3", "4"]
+
+
+def _message(i: int, to: str) -> HandsetMessage:
+    return HandsetMessage("Tidings", to, f"m{i}", "GSM", 1, i, False, str(i))
+
+
+def test_the_network_holds_at_most_max_held_messages_oldest_dropped_first() -> None:
+    handsets = Handsets(max_messages=10, max_held=25)
+    numbers = [f"+4670100000{d}" for d in range(4)]
+    for i in range(100):
+        number = numbers[i % 4]
+        handsets.receive(handsets.get(number), _message(i, number))
+    held = [m for n in numbers for m in handsets.get(n).inbox]
+    assert len(held) <= 25
+    assert sorted(int(m.body[1:]) for m in held) == list(range(75, 100))
+    assert len(handsets._held) == 25
+
+
+def test_an_emptied_handset_is_forgotten_unless_configured() -> None:
+    handsets = Handsets(max_held=3)
+    plain, configured, busy = "+46701000001", "+46701000002", "+46701000003"
+    handsets.get(configured).reachable = False
+    for number in (plain, configured):
+        handsets.receive(handsets.get(number), _message(0, number))
+    for i in range(3):
+        handsets.receive(handsets.get(busy), _message(i, busy))
+    assert not handsets.known(plain)  # made again, the same, when next used
+    assert handsets.get(plain).reachable and not handsets.get(plain).inbox
+    assert handsets.known(configured) and handsets.get(configured).reachable is False
+    assert len(handsets.get(busy).inbox) == 3
+
+
+async def test_waiting_for_a_forgotten_handset_sees_its_next_message() -> None:
+    handsets = Handsets(max_held=1)
+    waiter, other = "+46701000001", "+46701000002"
+    handsets.receive(handsets.get(waiter), _message(0, waiter))
+    handsets.clear(waiter)
+    waiting = asyncio.create_task(handsets.wait_for(waiter, 1, 5))
+    await asyncio.sleep(0)
+    handsets.receive(handsets.get(other), _message(1, other))  # drops m0's place: the waiter's handset is forgotten
+    assert not handsets.known(waiter)
+    handsets.receive(handsets.get(waiter), _message(2, waiter))  # made again
+    assert [m.body for m in await asyncio.wait_for(waiting, 1)] == ["m2"]
 
 
 def test_longest_prefix_wins() -> None:

@@ -3,7 +3,12 @@
 A number nobody configured is created on first use from what `phonenumbers` knows about it: a
 valid mobile number is a reachable mobile that can receive SMS; a valid number of another type
 (landline, VoIP…) is reachable but has no SMS capability until configured; an invalid number
-exists only to be failed. Inboxes and outboxes keep at most `max_messages` each, oldest dropped.
+exists only to be failed. Inboxes and outboxes keep at most `max_messages` each, oldest dropped,
+and the whole network at most `max_held` messages, oldest dropped first, whoever holds them: the
+sandbox runs inside `tidings serve`, and 10,000 handsets keeping 1,000 messages each would grow it
+by gigabytes under a long load. A handset made on first use and never configured is forgotten
+once it holds nothing (it is made again, the same, when next used), so that sending to ever new
+numbers does not grow it either.
 """
 
 from __future__ import annotations
@@ -16,7 +21,10 @@ from typing import Any
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
-__all__ = ["LINE_TYPES", "Handset", "HandsetMessage", "Handsets", "InvalidNumber", "normalize_number"]
+__all__ = [
+    "DEFAULT_MAX_HELD", "DEFAULT_MAX_MESSAGES", "LINE_TYPES", "Handset", "HandsetMessage", "Handsets", "InvalidNumber",
+    "normalize_number",
+]
 
 _LINE_TYPE = {
     PhoneNumberType.MOBILE: "mobile",
@@ -33,6 +41,8 @@ _LINE_TYPE = {
 }
 LINE_TYPES = frozenset({*_LINE_TYPE.values(), "unknown"})
 DEFAULT_MAX_MESSAGES = 1000
+DEFAULT_MAX_HELD = 100_000
+"""Messages held by every handset together (inboxes and outboxes): ~50 MB (~500 B each)."""
 _MAX_DIGITS = 15
 
 
@@ -80,6 +90,17 @@ class Handset:
     # the numbering plan's range holder).
     ported: bool = False
     carrier: str | None = None
+    # What the numbering plan made it on first use; None once it was configured otherwise.
+    made_as: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)
+
+    def configuration(self) -> tuple[Any, ...]:
+        return (self.country, self.valid, self.reachable, self.line_type, tuple(self.capabilities),
+                self.ported, self.carrier)
+
+    @property
+    def as_made(self) -> bool:
+        """Made on first use and never configured otherwise: forgetting it loses nothing."""
+        return self.made_as is not None and self.made_as == self.configuration()
 
     @property
     def receives_sms(self) -> bool:
@@ -106,9 +127,12 @@ class Handset:
 class Handsets:
     """Every handset the sandbox knows, created on first use; see the module docstring."""
 
-    def __init__(self, max_messages: int = DEFAULT_MAX_MESSAGES) -> None:
+    def __init__(self, max_messages: int = DEFAULT_MAX_MESSAGES, max_held: int = DEFAULT_MAX_HELD) -> None:
         self.max_messages = max_messages
+        self.max_held = max_held
         self._handsets: dict[str, Handset] = {}
+        # Every message held, oldest first, with the box it is in: what to drop past max_held.
+        self._held: deque[tuple[Handset, deque[HandsetMessage], HandsetMessage]] = deque()
         self._changed = asyncio.Event()
 
     def get(self, number: str) -> Handset:
@@ -156,16 +180,29 @@ class Handsets:
         return self._new(number, country, valid=True, reachable=True, line_type=line_type, capabilities=capabilities)
 
     def _new(self, number: str, country: str | None, **fields: object) -> Handset:
-        return Handset(
+        handset = Handset(
             number, country, inbox=deque(maxlen=self.max_messages), sent=deque(maxlen=self.max_messages), **fields  # type: ignore[arg-type]
         )
+        handset.made_as = handset.configuration()
+        return handset
 
     def receive(self, handset: Handset, message: HandsetMessage) -> None:
-        handset.inbox.append(message)
-        self._notify()
+        self._hold(handset, handset.inbox, message)
 
     def record_sent(self, handset: Handset, message: HandsetMessage) -> None:
-        handset.sent.append(message)
+        self._hold(handset, handset.sent, message)
+
+    def _hold(self, handset: Handset, box: deque[HandsetMessage], message: HandsetMessage) -> None:
+        box.append(message)
+        held = self._held
+        held.append((handset, box, message))
+        while len(held) > self.max_held:
+            owner, oldest_box, oldest = held.popleft()
+            if oldest_box and oldest_box[0] is oldest:  # else dropped already (box full, or cleared)
+                oldest_box.popleft()
+            if not owner.inbox and not owner.sent and owner.as_made \
+                    and self._handsets.get(owner.number) is owner:
+                del self._handsets[owner.number]
         self._notify()
 
     def clear(self, number: str) -> None:
@@ -178,8 +215,7 @@ class Handsets:
 
     async def wait_for(self, number: str, count: int, timeout: float) -> list[HandsetMessage]:
         """The inbox once it holds at least `count` messages; TimeoutError after `timeout` seconds."""
-        handset = self.get(number)
         async with asyncio.timeout(timeout):
-            while len(handset.inbox) < count:
+            while len(self.get(number).inbox) < count:  # got again: an emptied handset may be forgotten
                 await self._changed.wait()
-        return list(handset.inbox)
+        return list(self.get(number).inbox)

@@ -26,6 +26,7 @@ import email.utils
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import policy
@@ -149,7 +150,7 @@ class MailServer:
         self._server: asyncio.Server | None = None
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self.bounces_sent: list[bytes] = []
+        self.bounces_sent: deque[bytes] = deque(maxlen=max_messages)  # newest last
 
     # -- lifecycle ---------------------------------------------------------------------------------
 

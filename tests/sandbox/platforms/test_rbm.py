@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from tidings.api.testing import serve_app
 from tidings.sandbox import Sandbox
+from tidings.sandbox.platforms import rbm
 from tidings.sandbox.platforms.rbm import FEATURES, RbmTwin, create_twin
 
 AGENT = "shop@rbm.goog"
@@ -171,6 +172,15 @@ async def test_reused_message_id_is_refused(world: World) -> None:
     assert (await world.send(RCS, {"text": "one"}, "same")).status_code == 200
     google_error(await world.send(RCS, {"text": "two"}, "same"), 409, "ALREADY_EXISTS")
     assert [m.body for m in world.sandbox.messages_for(RCS)] == ["one"]
+
+
+async def test_the_twin_remembers_only_the_newest_message_ids(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rbm, "SENT_KEPT", 2)
+    for message_id in ("a", "b", "c"):
+        assert (await world.send(RCS, {"text": message_id}, message_id)).status_code == 200
+    assert len(world.twin.sent) == 2
+    google_error(await world.send(RCS, {"text": "again"}, "c"), 409, "ALREADY_EXISTS")
+    assert (await world.send(RCS, {"text": "again"}, "a")).status_code == 200  # forgotten
 
 
 async def test_agent_events(world: World) -> None:

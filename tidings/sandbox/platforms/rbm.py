@@ -61,6 +61,8 @@ if TYPE_CHECKING:
 __all__ = ["FEATURES", "RbmAgent", "RbmTwin", "create_twin"]
 
 log = logging.getLogger(__name__)
+SENT_KEPT = 100_000
+"""Agent messages the twin remembers (a long load must not grow it without end)."""
 
 FEATURES = ["RICHCARD_STANDALONE", "RICHCARD_CAROUSEL", "ACTION_CREATE_CALENDAR_EVENT", "ACTION_DIAL",
             "ACTION_OPEN_URL", "ACTION_SHARE_LOCATION", "ACTION_VIEW_LOCATION"]
@@ -107,7 +109,8 @@ class RbmTwin(PlatformTwin):
         self.webhook_attempts = webhook_attempts
         self.webhook_backoff_s = webhook_backoff_s
         self.agents: dict[str, RbmAgent] = {}
-        self.sent: dict[tuple[str, str], dict[str, Any]] = {}  # (agent, messageId) → AgentMessage
+        # (agent, messageId) → AgentMessage: the newest SENT_KEPT, for the duplicate messageId check.
+        self.sent: dict[tuple[str, str], dict[str, Any]] = {}
         self.read_by_agent: set[str] = set()  # user message ids the agent marked READ
         self.offline: set[str] = set()  # RCS users whose phone is off: messages wait (see _put_user)
         self.pending: dict[tuple[str, str], asyncio.Task[None]] = {}  # accepted, not yet delivered
@@ -219,6 +222,8 @@ class RbmTwin(PlatformTwin):
         message = {"name": f"phones/{handset.number}/agentMessages/{message_id}", "sendTime": _iso(now),
                    "contentMessage": content, **({"messageTrafficType": traffic} if traffic else {})}
         self.sent[(agent.agent_id, message_id)] = message
+        if len(self.sent) > SENT_KEPT:
+            del self.sent[next(iter(self.sent))]  # the oldest: dicts keep insertion order
         self.pending[(agent.agent_id, message_id)] = self.spawn(self._deliver(agent, handset, message_id, content))
         return json_response(message)
 
