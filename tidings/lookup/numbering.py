@@ -3,8 +3,7 @@
 Pure and offline (`phonenumbers` and its carrier prefix data); the facts Number Lookup answers
 with when nothing better (the sandbox's live network) is known, and what the fraud guard uses to
 refuse premium-rate, landline and VoIP destinations. Line types use one vocabulary across
-Tidings (the sandbox handsets' too): mobile, landline, voip, toll_free, premium_rate,
-shared_cost, personal, pager, uan, voicemail, unknown.
+Tidings (`tidings.core.line_types`, the sandbox handsets' too).
 """
 
 from __future__ import annotations
@@ -12,25 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import PhoneNumberType, carrier
+from phonenumbers import carrier
+
+from tidings.core.line_types import LINE_TYPES, line_type_of
 
 __all__ = ["LINE_TYPES", "NumberFacts", "number_facts"]
 
-_LINE_TYPE = {
-    PhoneNumberType.MOBILE: "mobile",
-    # North American numbers do not tell the two apart; they are overwhelmingly mobile today.
-    PhoneNumberType.FIXED_LINE_OR_MOBILE: "mobile",
-    PhoneNumberType.FIXED_LINE: "landline",
-    PhoneNumberType.VOIP: "voip",
-    PhoneNumberType.TOLL_FREE: "toll_free",
-    PhoneNumberType.PREMIUM_RATE: "premium_rate",
-    PhoneNumberType.SHARED_COST: "shared_cost",
-    PhoneNumberType.PERSONAL_NUMBER: "personal",
-    PhoneNumberType.PAGER: "pager",
-    PhoneNumberType.UAN: "uan",
-    PhoneNumberType.VOICEMAIL: "voicemail",
-}
-LINE_TYPES = frozenset({*_LINE_TYPE.values(), "unknown"})
 _MAX_DIGITS = 15
 
 
@@ -56,6 +42,6 @@ def number_facts(number: str) -> NumberFacts:
         return NumberFacts(e164, False, None, "unknown", None)
     if not phonenumbers.is_valid_number(parsed):
         return NumberFacts(e164, False, phonenumbers.region_code_for_number(parsed), "unknown", None)
-    line_type = _LINE_TYPE.get(phonenumbers.number_type(parsed), "unknown")
+    line_type = line_type_of(parsed)
     name = carrier.name_for_number(parsed, "en") or None
     return NumberFacts(e164, True, phonenumbers.region_code_for_number(parsed), line_type, name)

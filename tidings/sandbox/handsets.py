@@ -19,27 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import phonenumbers
-from phonenumbers import PhoneNumberType
+
+from tidings.core.line_types import LINE_TYPES, line_type_of
 
 __all__ = [
     "DEFAULT_MAX_HELD", "DEFAULT_MAX_MESSAGES", "LINE_TYPES", "Handset", "HandsetMessage", "Handsets", "InvalidNumber",
     "normalize_number",
 ]
 
-_LINE_TYPE = {
-    PhoneNumberType.MOBILE: "mobile",
-    PhoneNumberType.FIXED_LINE_OR_MOBILE: "mobile",
-    PhoneNumberType.FIXED_LINE: "landline",
-    PhoneNumberType.VOIP: "voip",
-    PhoneNumberType.TOLL_FREE: "toll_free",
-    PhoneNumberType.PREMIUM_RATE: "premium_rate",
-    PhoneNumberType.SHARED_COST: "shared_cost",
-    PhoneNumberType.PERSONAL_NUMBER: "personal",
-    PhoneNumberType.PAGER: "pager",
-    PhoneNumberType.UAN: "uan",
-    PhoneNumberType.VOICEMAIL: "voicemail",
-}
-LINE_TYPES = frozenset({*_LINE_TYPE.values(), "unknown"})
 DEFAULT_MAX_MESSAGES = 1000
 DEFAULT_MAX_HELD = 100_000
 """Messages held by every handset together (inboxes and outboxes): ~50 MB (~500 B each)."""
@@ -174,7 +161,7 @@ class Handsets:
         valid = parsed is not None and phonenumbers.is_valid_number(parsed)
         if not valid or parsed is None:
             return self._new(number, None, valid=False, reachable=False, line_type="unknown", capabilities=[])
-        line_type = _LINE_TYPE.get(phonenumbers.number_type(parsed), "unknown")
+        line_type = line_type_of(parsed)
         country = phonenumbers.region_code_for_number(parsed)
         capabilities = ["SMS"] if line_type == "mobile" else []
         return self._new(number, country, valid=True, reachable=True, line_type=line_type, capabilities=capabilities)
