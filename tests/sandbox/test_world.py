@@ -90,6 +90,22 @@ async def test_waiting_for_a_forgotten_handset_sees_its_next_message() -> None:
     assert [m.body for m in await asyncio.wait_for(waiting, 1)] == ["m2"]
 
 
+def test_a_message_to_a_handset_forgotten_meanwhile_is_not_lost() -> None:
+    handsets = Handsets(max_held=1)
+    late, other = "+46701000001", "+46701000002"
+    handsets.receive(handsets.get(late), _message(0, late))
+    taken = handsets.get(late)  # as the SMSC holds it while a message waits out its latency
+    handsets.receive(handsets.get(other), _message(1, other))
+    assert not handsets.known(late)
+    handsets.receive(taken, _message(2, late))
+    assert [m.body for m in handsets.get(late).inbox] == ["m2"]
+    made_since = handsets.get(other)
+    handsets.receive(handsets.get(late), _message(3, late))  # forgets `other`
+    handsets.get(other)  # made again
+    handsets.record_sent(made_since, _message(4, other))
+    assert [m.body for m in handsets.get(other).sent] == ["m4"]
+
+
 def test_longest_prefix_wins() -> None:
     rules = Rules()
     rules.set("+46", Behaviour(failure_rate=0.1))

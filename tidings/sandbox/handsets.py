@@ -174,10 +174,17 @@ class Handsets:
         return handset
 
     def receive(self, handset: Handset, message: HandsetMessage) -> None:
+        handset = self._current(handset)
         self._hold(handset, handset.inbox, message)
 
     def record_sent(self, handset: Handset, message: HandsetMessage) -> None:
+        handset = self._current(handset)
         self._hold(handset, handset.sent, message)
+
+    def _current(self, handset: Handset) -> Handset:
+        """The handset the network knows by that number now: one taken before it was forgotten
+        (a message waiting out its latency) is known again, or gives way to the one made since."""
+        return self._handsets.setdefault(handset.number, handset)
 
     def _hold(self, handset: Handset, box: deque[HandsetMessage], message: HandsetMessage) -> None:
         box.append(message)
