@@ -183,6 +183,18 @@ async def test_the_twin_remembers_only_the_newest_message_ids(world: World, monk
     assert (await world.send(RCS, {"text": "again"}, "a")).status_code == 200  # forgotten
 
 
+async def test_the_twin_remembers_only_the_newest_agent_events(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rbm, "MAX_REMEMBERED", 1)
+    url = f"{world.api}/v1/phones/{RCS}/agentEvents"
+    for message_id in ("MsU1", "MsU2"):
+        read = await world.http.post(url, params={"agentId": AGENT}, json={"eventType": "READ", "messageId": message_id},
+                                     headers=world.headers())
+        assert read.status_code == 200
+    assert list(world.twin.read_by_agent) == ["MsU2"]
+    agent = (await world.http.get(f"{world.api}/console/agents/{AGENT}")).json()
+    assert [e["messageId"] for e in agent["events"]] == ["MsU2"]
+
+
 async def test_agent_events(world: World) -> None:
     url = f"{world.api}/v1/phones/{RCS}/agentEvents"
     params = {"eventId": "e1", "agentId": AGENT}

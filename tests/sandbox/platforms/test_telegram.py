@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from tidings.api.testing import serve_app
 from tidings.sandbox import Sandbox
+from tidings.sandbox.platforms import telegram
 from tidings.sandbox.platforms.telegram import TelegramTwin, create_twin
 
 BOT_ID = 5550001
@@ -160,6 +161,20 @@ async def test_button_tap_is_a_callback_query_answered_once(world: World) -> Non
     assert first.json() == {"ok": True, "result": True}
     again = await world.call("answerCallbackQuery", callback_query_id=query["id"])
     assert again.status_code == 400 and "query ID is invalid" in again.json()["description"]
+
+
+async def test_the_twin_remembers_only_the_newest_answered_callbacks(world: World,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(telegram, "MAX_REMEMBERED", 1)
+    await world.call("setWebhook", url=f"{world.url}/hook")
+    await world.call("sendMessage", chat_id=CHAT, text="Pick", reply_markup={"inline_keyboard": [
+        [{"text": "Red", "callback_data": "c:red"}]]})
+    ids = []
+    for _ in range(2):
+        await world.twin.handset_sends(world.sandbox.handset(USER), str(BOT_ID), body=None, postback="Red")
+        ids.append(world.hook.updates[-1]["callback_query"]["id"])
+        assert (await world.call("answerCallbackQuery", callback_query_id=ids[-1])).status_code == 200
+    assert world.twin.answered == ids[1:]
 
 
 async def test_unknown_bot_is_a_lookup_error(world: World) -> None:

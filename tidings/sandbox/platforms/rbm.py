@@ -35,6 +35,7 @@ import itertools
 import logging
 import secrets
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,7 +48,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tidings.sandbox.handsets import Handset, InvalidNumber, normalize_number
-from tidings.sandbox.platforms.common import PlatformTwin, app_message, json_response
+from tidings.sandbox.platforms.common import MAX_REMEMBERED, PlatformTwin, app_message, json_response, remember
 from tidings.sandbox.platforms.rbm_content import (
     TRAFFIC_TYPES,
     content_error,
@@ -61,8 +62,8 @@ if TYPE_CHECKING:
 __all__ = ["FEATURES", "RbmAgent", "RbmTwin", "create_twin"]
 
 log = logging.getLogger(__name__)
-SENT_KEPT = 100_000
-"""Agent messages the twin remembers (a long load must not grow it without end)."""
+SENT_KEPT = MAX_REMEMBERED
+"""Agent message ids the twin remembers for its duplicate check (a long load must not grow it)."""
 
 FEATURES = ["RICHCARD_STANDALONE", "RICHCARD_CAROUSEL", "ACTION_CREATE_CALENDAR_EVENT", "ACTION_DIAL",
             "ACTION_OPEN_URL", "ACTION_SHARE_LOCATION", "ACTION_VIEW_LOCATION"]
@@ -84,7 +85,7 @@ class RbmAgent:
     token: str
     webhook_url: str | None = None
     client_token: str | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)  # agent events it sent to users
+    events: list[dict[str, Any]] = field(default_factory=list)  # agent events it sent to users (newest)
 
 
 def _iso(at_ms: int) -> str:
@@ -109,9 +110,9 @@ class RbmTwin(PlatformTwin):
         self.webhook_attempts = webhook_attempts
         self.webhook_backoff_s = webhook_backoff_s
         self.agents: dict[str, RbmAgent] = {}
-        # (agent, messageId) → AgentMessage: the newest SENT_KEPT, for the duplicate messageId check.
-        self.sent: dict[tuple[str, str], dict[str, Any]] = {}
-        self.read_by_agent: set[str] = set()  # user message ids the agent marked READ
+        # (agent, messageId) → AgentMessage, the newest SENT_KEPT: the duplicate messageId check.
+        self.sent: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self.read_by_agent: OrderedDict[str, None] = OrderedDict()  # user message ids the agent marked READ (newest)
         self.offline: set[str] = set()  # RCS users whose phone is off: messages wait (see _put_user)
         self.pending: dict[tuple[str, str], asyncio.Task[None]] = {}  # accepted, not yet delivered
         self._queue: asyncio.Queue[tuple[RbmAgent, dict[str, Any]]] = asyncio.Queue()
@@ -221,9 +222,7 @@ class RbmTwin(PlatformTwin):
         now = self.clock()
         message = {"name": f"phones/{handset.number}/agentMessages/{message_id}", "sendTime": _iso(now),
                    "contentMessage": content, **({"messageTrafficType": traffic} if traffic else {})}
-        self.sent[(agent.agent_id, message_id)] = message
-        if len(self.sent) > SENT_KEPT:
-            del self.sent[next(iter(self.sent))]  # the oldest: dicts keep insertion order
+        remember(self.sent, (agent.agent_id, message_id), message, SENT_KEPT)
         self.pending[(agent.agent_id, message_id)] = self.spawn(self._deliver(agent, handset, message_id, content))
         return json_response(message)
 
@@ -248,8 +247,9 @@ class RbmTwin(PlatformTwin):
         event = {"name": f"phones/{handset.number}/agentEvents/{event_id}", "eventType": event_type,
                  "sendTime": _iso(now), **({"messageId": body["messageId"]} if "messageId" in body else {})}
         agent.events.append({**event, "phone": handset.number})
+        del agent.events[:-MAX_REMEMBERED]
         if event_type == "READ":
-            self.read_by_agent.add(body["messageId"])
+            remember(self.read_by_agent, body["messageId"], None, MAX_REMEMBERED)
         return json_response(event)
 
     async def _put_agent(self, request: Request) -> Response:

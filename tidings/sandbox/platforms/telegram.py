@@ -49,6 +49,7 @@ from tidings.channels.telegram.botapi import (
 )
 from tidings.sandbox.handsets import Handset
 from tidings.sandbox.platforms.common import (
+    MAX_REMEMBERED,
     PlatformTwin,
     app_message,
     json_object,
@@ -109,7 +110,7 @@ class TelegramTwin(PlatformTwin):
         self.blocked: set[tuple[int, int]] = set()
         self.started: set[tuple[int, int]] = set()
         self.faults: deque[BotApiFault] = deque()
-        self.answered: list[str] = []
+        self.answered: list[str] = []  # callback query ids answered, newest last (bounded)
         self._callbacks: dict[str, int] = {}  # unanswered callback query id -> bot id
         self._message_ids: dict[tuple[int, int], int] = {}
         self._sent: OrderedDict[tuple[int, int, int], Sent] = OrderedDict()
@@ -243,6 +244,7 @@ class TelegramTwin(PlatformTwin):
             raise BotApiFault(400, "query is too old and response timeout expired or query ID is invalid")
         del self._callbacks[query_id]
         self.answered.append(query_id)
+        del self.answered[:-MAX_REMEMBERED]
         return True
 
     def _send(self, bot: Bot, method: str, params: dict[str, Any]) -> Any:
