@@ -9,15 +9,22 @@ traffic in the same order.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from tidings.smpp.constants import CommandStatus
 
 __all__ = ["Behaviour", "Draw", "InvalidRule", "Rules", "normalize_prefix"]
 
 DEFAULT_ERROR_CODE = 34
+
+
+class _Described(Protocol):
+    def as_json(self) -> dict[str, Any]: ...
+
+
+B = TypeVar("B", bound=_Described)
 """GSM MAP 'system failure', the network error a failed delivery reports unless configured."""
 DEFAULT_LATENCY_MS = (20, 200)
 
@@ -117,24 +124,26 @@ class Draw:
         return self._random.randint(behaviour.latency_min_ms, behaviour.latency_max_ms)
 
 
-class Rules:
-    """Behaviour by prefix, longest match first."""
+class Rules(Generic[B]):
+    """Behaviour by prefix, longest match first: the SMSC's `Behaviour`s by default, or any other
+    kind of behaviour made by `default` (the voice network's)."""
 
-    def __init__(self) -> None:
-        self._rules: dict[str, Behaviour] = {"": Behaviour()}
+    def __init__(self, default: Callable[[], B] = Behaviour) -> None:  # type: ignore[assignment]
+        self._default = default
+        self._rules: dict[str, B] = {"": default()}
 
-    def set(self, prefix: str, behaviour: Behaviour) -> None:
+    def set(self, prefix: str, behaviour: B) -> None:
         self._rules[normalize_prefix(prefix)] = behaviour
 
     def delete(self, prefix: str) -> bool:
         """Remove a rule (the default goes back to the built-in behaviour); False if none."""
         key = normalize_prefix(prefix)
         if key == "":
-            self._rules[""] = Behaviour()
+            self._rules[""] = self._default()
             return True
         return self._rules.pop(key, None) is not None
 
-    def match(self, number: str) -> Behaviour:
+    def match(self, number: str) -> B:
         digits = number.removeprefix("+")
         for end in range(len(digits), -1, -1):
             behaviour = self._rules.get(digits[:end])

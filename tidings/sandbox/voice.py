@@ -47,7 +47,7 @@ from tidings.sandbox.handsets import (
     InvalidNumber,
     normalize_number,
 )
-from tidings.sandbox.rules import Draw, InvalidRule, normalize_prefix
+from tidings.sandbox.rules import Draw, InvalidRule, Rules
 
 __all__ = [
     "CALL_FAILED",
@@ -162,7 +162,7 @@ class SandboxVoice:
         self.clock = clock
         self.callout_cli = normalize_number(callout_cli)
         self.max_calls = max_calls
-        self._rules: dict[str, VoiceBehaviour] = {"": VoiceBehaviour()}
+        self._rules: Rules[VoiceBehaviour] = Rules(VoiceBehaviour)
         self._calls: dict[str, deque[VoiceCall]] = {}
         self._ids = itertools.count(1)
         self._changed = asyncio.Event()
@@ -176,23 +176,14 @@ class SandboxVoice:
 
     def _set_rule(self, prefix: str, options: Mapping[str, Any]) -> VoiceBehaviour:
         behaviour = VoiceBehaviour.from_options(options)
-        self._rules[normalize_prefix(prefix)] = behaviour
+        self._rules.set(prefix, behaviour)
         return behaviour
 
     def delete_rule(self, prefix: str) -> bool:
-        key = normalize_prefix(prefix)
-        if key == "":
-            self._rules[""] = VoiceBehaviour()
-            return True
-        return self._rules.pop(key, None) is not None
+        return self._rules.delete(prefix)
 
     def rule_for(self, number: str) -> VoiceBehaviour:
-        digits = number.removeprefix("+")
-        for end in range(len(digits), -1, -1):
-            behaviour = self._rules.get(digits[:end])
-            if behaviour is not None:
-                return behaviour
-        return self._rules[""]
+        return self._rules.match(number)
 
     # -- VoiceNetwork ------------------------------------------------------------------------------
 
@@ -323,9 +314,7 @@ class SandboxVoice:
         return _json({"call_id": call_id}, 201)
 
     async def _list_rules(self, request: Request) -> Response:
-        rules = [{"prefix": "+" + prefix if prefix else "", **behaviour.as_json()}
-                 for prefix, behaviour in sorted(self._rules.items())]
-        return _json({"rules": rules})
+        return _json({"rules": self._rules.as_json()})
 
     async def _put_rule(self, request: Request) -> Response:
         try:

@@ -45,7 +45,7 @@ class Sandbox:
         self.clock = clock
         # Shared with the other SMSCs of the same network (`add_smsc`): a handset receives from any.
         self.handsets = handsets if handsets is not None else Handsets(max_messages)
-        self.rules = Rules()
+        self.rules: Rules[Behaviour] = Rules()
         self.draw = Draw(seed)
         self._server: SmppServer | None = None
         self._system_id = system_id
