@@ -10,7 +10,7 @@ from tidings.core.encoding import decode, segment, split_udh
 from tidings.sandbox import Sandbox
 from tidings.smpp import BindError, CommandStatus, CommandStatusError, EsmeClient, MessageState, Tag
 from tidings.smpp.constants import EsmClass, Npi, Ton
-from tidings.smpp.pdu import SubmitSm
+from tidings.smpp.pdu import DeliverSm, SubmitSm
 from tidings.smpp.receipt import receipt_from_pdu
 
 from .conftest import PASSWORD, SYSTEM_ID, ClientFactory, Inbox
@@ -321,3 +321,68 @@ async def test_other_accounts_do_not_get_receipts(sandbox: Sandbox, make_client:
     await inbox.wait(1)
     await asyncio.sleep(0.05)
     assert other_inbox.pdus == []
+
+
+class SlowEsme(Inbox):
+    """Takes its receipts only once `go` is set: its writer lags its sender."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = asyncio.Event()
+
+    async def __call__(self, pdu: DeliverSm) -> int:
+        await self.go.wait()
+        return await super().__call__(pdu)
+
+
+async def _fill_outbox(sandbox: Sandbox, esme: EsmeClient, limit: int) -> None:
+    """Submit until `limit` receipts queue behind the SMSC's window of unanswered ones."""
+    outbox = sandbox.smsc.outboxes[SYSTEM_ID]
+    outbox.backlog_limit = limit
+    async with asyncio.timeout(5):
+        while len(outbox) < limit:
+            await submit_text(esme, HANDSET, "fill")
+            await asyncio.sleep(0.01)
+
+
+async def test_submissions_are_held_while_a_slow_esme_owes_too_many_receipts(
+        sandbox: Sandbox, make_client: ClientFactory) -> None:
+    slow = SlowEsme()
+    esme = make_client(on_deliver_sm=slow)
+    await esme.start()
+    await _fill_outbox(sandbox, esme, limit=4)
+    outbox = sandbox.smsc.outboxes[SYSTEM_ID]
+    held = asyncio.create_task(submit_text(esme, HANDSET, "held"))
+    later = asyncio.create_task(submit_text(esme, HANDSET, "after it"))
+    await asyncio.sleep(0.3)
+    assert not held.done() and not later.done() and outbox.held == 2
+    slow.go.set()  # the ESME catches up: the queue drains and the SMSC answers, in order
+    async with asyncio.timeout(5):
+        [held_id], [later_id] = await held, await later
+    assert int(held_id, 16) < int(later_id, 16)
+    bodies = [m.body for m in await sandbox.wait_for_messages(HANDSET, 2)]
+    assert bodies[-2:] == ["held", "after it"]
+
+
+async def test_a_held_submission_is_answered_after_the_hold_limit(sandbox: Sandbox, make_client: ClientFactory) -> None:
+    slow = SlowEsme()
+    esme = make_client(on_deliver_sm=slow)
+    await esme.start()
+    await _fill_outbox(sandbox, esme, limit=2)
+    sandbox.smsc.outboxes[SYSTEM_ID].hold_limit_s = 0.2
+    started = asyncio.get_running_loop().time()
+    [message_id] = await submit_text(esme, HANDSET, "not forever")
+    assert message_id and asyncio.get_running_loop().time() - started >= 0.2
+    slow.go.set()
+
+
+async def test_receipts_waiting_for_a_bind_hold_no_submission(sandbox: Sandbox, make_client: ClientFactory) -> None:
+    sandbox.smsc.outboxes[SYSTEM_ID].backlog_limit = 1
+    sender = make_client(bind="transmitter")
+    await sender.start()
+    for text in ("one", "two", "three"):
+        async with asyncio.timeout(1):
+            await submit_text(sender, HANDSET, text)
+        await sandbox.wait_for_messages(HANDSET, 1)
+    await asyncio.sleep(0.05)
+    assert len(sandbox.smsc.outboxes[SYSTEM_ID]) == 3 and sandbox.smsc.outboxes[SYSTEM_ID].held == 0

@@ -12,6 +12,14 @@ its answer handled when it comes, so as many are in flight as the session's wind
 ESME writes its receipts down before answering, and four at a time (one per worker, as every
 entry once was) left it committing four receipts per transaction. A multi-part entry is sent
 and awaited whole by its worker, so at most `workers` of them hold window slots at once.
+
+An ESME that takes its receipts slower than it submits (its writer lags its sender) would grow
+the outbox without end, inside the sandbox's process. Like a congested carrier, the SMSC then
+slows its answers to submit_sm instead: once `backlog_limit` entries wait for a receiving session
+that is bound, `room()` holds a submission until the queue is down to half that, or for
+`hold_limit_s` at most (well inside an ESME's response timeout). The ESME's window fills, its
+sender waits, and the backlog stays in its own durable queue. Entries waiting for a bind do not
+hold submissions: nobody is taking them, and a transmitter-only ESME must still be able to send.
 """
 
 from __future__ import annotations
@@ -36,6 +44,9 @@ logger = logging.getLogger("tidings.sandbox.outbox")
 _RECEIVING = frozenset({SessionState.BOUND_RX, SessionState.BOUND_TRX})
 RETRY_DELAY = 0.2
 POLL_INTERVAL = 1.0
+BACKLOG_LIMIT = 10_000
+"""Entries queued for a bound ESME before submissions are held (~8 MB of receipts)."""
+HOLD_LIMIT_S = 5.0
 
 
 class Outbox:
@@ -52,9 +63,39 @@ class Outbox:
         self._tasks: list[asyncio.Task[None]] = []
         self._turn = 0
         self.delivered = 0
+        self.backlog_limit = BACKLOG_LIMIT
+        self.hold_limit_s = HOLD_LIMIT_S
+        self.held = 0  # submissions held for room, ever
+        self._holding = 0  # held now
+        self._drained = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def full(self) -> bool:
+        """Too many entries wait for an ESME that is bound to take them, or submissions are held
+        already (a later one must not overtake them): hold this one."""
+        return self._holding > 0 or (len(self._entries) >= self.backlog_limit and self._receiver_bound())
+
+    async def room(self) -> None:
+        """Return once the outbox is down to half its limit, or nobody bound takes it, or after
+        `hold_limit_s`: the SMSC answers a submission then."""
+        if not self.full:
+            return
+        self.held += 1
+        self._holding += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.hold_limit_s):
+                    while len(self._entries) > self.backlog_limit // 2 and self._receiver_bound():
+                        self._drained.clear()
+                        await self._drained.wait()
+        finally:
+            self._holding -= 1
+
+    def _receiver_bound(self) -> bool:
+        return any(s.system_id == self.system_id and s.state in _RECEIVING for s in self._sessions())
 
     def put(self, *pdus: DeliverSm) -> None:
         self._entries.append(pdus)
@@ -94,6 +135,8 @@ class Outbox:
                         await self._wake.wait()
                 continue
             entry = self._entries.popleft()
+            if len(self._entries) <= self.backlog_limit // 2:
+                self._drained.set()
             if len(entry) == 1:
                 try:
                     future = await session.send_request(entry[0])

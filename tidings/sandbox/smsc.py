@@ -213,10 +213,20 @@ class SmscHandler(SmppHandler):
         return CommandStatus.ESME_ROK
 
     async def handle_submit_sm(self, session: ServerSession, pdu: SubmitSm) -> tuple[int, str]:
-        return self.submit_sm_now(session, pdu)
+        outbox = self.outboxes.get(session.system_id or "")
+        if outbox is not None:
+            await outbox.room()
+        return self._accept(session, pdu)
 
-    def submit_sm_now(self, session: ServerSession, pdu: SubmitSm) -> tuple[int, str]:
-        """The answer to a submit_sm; nothing in it waits, so the server gives it in place."""
+    def submit_sm_now(self, session: ServerSession, pdu: SubmitSm) -> tuple[int, str] | None:
+        """The answer to a submit_sm, given in place; None while the account's outbox is full
+        (then `handle_submit_sm` answers once there is room: see `outbox`)."""
+        outbox = self.outboxes.get(session.system_id or "")
+        if outbox is not None and outbox.full:
+            return None
+        return self._accept(session, pdu)
+
+    def _accept(self, session: ServerSession, pdu: SubmitSm) -> tuple[int, str]:
         account = session.system_id or ""
         number = self._destination(pdu)
         if number is None:

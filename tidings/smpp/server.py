@@ -5,8 +5,9 @@ whose optional hooks are looked up by name, each with a default (`SmppHandler`):
 
     async handle_bind(session, bind_pdu) -> int                    command_status; default ESME_ROK
     async handle_submit_sm(session, submit_sm) -> (int, str)       status, message_id; default accept
-    submit_sm_now(session, submit_sm) -> (int, str)                optional: the same answer without
-                                                                   waiting; used instead when defined
+    submit_sm_now(session, submit_sm) -> (int, str) | None         optional: the same answer without
+                                                                   waiting, used first when defined;
+                                                                   None: handle_submit_sm answers
     async handle_query_sm(session, query_sm) -> QuerySmResp        default ESME_RQUERYFAIL
     async handle_unbind(session) -> None                           before the unbind_resp
     handle_disconnect(session) -> None                             after the connection is gone
@@ -144,7 +145,7 @@ class SmppServer:
             self.handler, "handle_submit_sm", defaults.handle_submit_sm
         )
         # A handler whose submit_sm answer needs no waiting answers it in place, without a task.
-        self._submit_sm_now: Callable[[ServerSession, SubmitSm], tuple[int, str]] | None = getattr(
+        self._submit_sm_now: Callable[[ServerSession, SubmitSm], tuple[int, str] | None] | None = getattr(
             self.handler, "submit_sm_now", None
         )
         self._handle_query_sm: Callable[[ServerSession, QuerySm], Awaitable[QuerySmResp]] = getattr(
@@ -214,7 +215,10 @@ class SmppServer:
         if self._submit_sm_now is None or not isinstance(pdu, SubmitSm):
             return None
         assert isinstance(session, ServerSession)
-        status, message_id = self._submit_sm_now(session, pdu)
+        answer = self._submit_sm_now(session, pdu)
+        if answer is None:
+            return None
+        status, message_id = answer
         return SubmitSmResp(command_status=status, message_id=message_id if status == CommandStatus.ESME_ROK else "")
 
     async def _bind(self, session: ServerSession, pdu: BindRequest) -> Pdu:
