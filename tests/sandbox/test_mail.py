@@ -55,6 +55,31 @@ async def test_mailbox_rest_lists_parsed_mail_with_verdicts(mail: MailServer, ap
     assert (await api.get("/mailboxes/kim@inbox.test/messages")).json() == []
 
 
+async def test_mailboxes_together_keep_the_newest_max_held_mails() -> None:
+    mail = create_mail_server(Sandbox(), max_messages=2, max_held=3)
+    await mail.start()
+    try:
+        mail.set_exists("gone@inbox.test", False)
+
+        async def send(to: str, subject: str) -> None:
+            await aiosmtplib.send(f"From: a@b.test\r\nSubject: {subject}\r\n\r\nx\r\n".encode(), sender="a@b.test",
+                                  recipients=[to], hostname="127.0.0.1", port=mail.port)
+
+        await send("ann@inbox.test", "1")
+        await send("bo@inbox.test", "2")
+        await send("ann@inbox.test", "3")
+        await send("ann@inbox.test", "4")  # ann's own limit: "1" goes
+        assert [m.subject for m in mail.messages("ann@inbox.test")] == ["3", "4"]
+        await send("cy@inbox.test", "5")  # four held: the oldest still there, bo's "2", goes
+        assert mail.messages("bo@inbox.test") == [] and "bo@inbox.test" not in mail.mailboxes
+        await send("cy@inbox.test", "6")
+        assert [m.subject for m in mail.messages("ann@inbox.test")] == ["4"]
+        assert [m.subject for m in mail.messages("cy@inbox.test")] == ["5", "6"]
+        assert "gone@inbox.test" in mail.mailboxes and not mail.mailbox("gone@inbox.test").exists
+    finally:
+        await mail.stop()
+
+
 async def test_spf_fail_when_the_domain_does_not_allow_localhost(mail: MailServer, api: httpx.AsyncClient) -> None:
     response = await api.put("/dns/strict.test", json={"txt": ["v=spf1 ip4:192.0.2.0/24 -all"]})
     assert response.status_code == 200

@@ -136,6 +136,24 @@ def test_the_call_log_keeps_at_most_max_calls(world: Sandbox) -> None:
     assert [c.sender for c in voice.calls_for(MOBILE)] == ["+462", "+463"]
 
 
+async def test_all_call_logs_together_keep_the_newest_max_held_calls(world: Sandbox) -> None:
+    voice = SandboxVoice(world.handsets, world.draw, world.clock, max_calls=10, max_held=3)
+    voice.set_rule("", latency_ms=0)
+    await voice.place_flash_call(MOBILE, "+461")
+    await voice.place_flash_call(OTHER_MOBILE, "+462")
+    await voice.place_flash_call(MOBILE, "+463")
+    voice.clear(OTHER_MOBILE)
+    await voice.place_flash_call(MOBILE, "+464")  # past max_held: MOBILE's oldest call goes
+    assert [c.sender for c in voice.calls_for(MOBILE)] == ["+463", "+464"]
+    await voice.place_flash_call(OTHER_MOBILE, "+465")
+    await voice.place_flash_call(OTHER_MOBILE, "+466")  # the cleared call was held: MOBILE's +463 goes
+    assert [c.sender for c in voice.calls_for(MOBILE)] == ["+464"]
+    for cli in ("+467", "+468"):
+        await voice.place_flash_call(OTHER_MOBILE, cli)
+    assert voice.calls_for(MOBILE) == [] and MOBILE not in voice._calls  # an emptied log is forgotten
+    assert [c.sender for c in voice.calls_for(OTHER_MOBILE)] == ["+466", "+467", "+468"]
+
+
 async def test_call_log_rest_api(world: Sandbox, api: httpx.AsyncClient) -> None:
     await world.voice.place_flash_call(MOBILE, "+46101234567")
     await world.voice.place_callout(MOBILE, "Your code is 4 2", "en-US")

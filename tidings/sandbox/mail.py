@@ -12,6 +12,10 @@ sandbox writes the mail, DKIM-signs it with its own key for the mailbox's domain
 DNS) and delivers it over SMTP to the MX of the recipient's domain — Tidings' inbound listener,
 once the email connector has published its records through the console.
 
+Memory is bounded: a mailbox keeps its newest `max_messages` mails, and all mailboxes together the
+newest `max_held` (20,000 by default); a mailbox emptied that way is forgotten unless it was marked
+unknown, so a campaign to a million addresses does not keep a million mailboxes.
+
     server = create_mail_server(sandbox)      # or MailServer(...)
     await server.start(); server.port          # SMTP on 127.0.0.1:<port>
     server.routes()                            # relative to /sandbox/v1 (see mail_api.py)
@@ -52,6 +56,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HOSTNAME = "mx.sandbox.test"
 DEFAULT_MAX_MESSAGES = 1000
+DEFAULT_MAX_HELD = 20_000
 DKIM_MIN_KEY_BITS = 1024
 
 UnknownMailbox = Literal["bounce", "reject"]
@@ -136,6 +141,7 @@ class MailServer:
         hostname: str = DEFAULT_HOSTNAME,
         unknown_mailbox: UnknownMailbox = "bounce",
         max_messages: int = DEFAULT_MAX_MESSAGES,
+        max_held: int = DEFAULT_MAX_HELD,
         dns: MailDns | None = None,
     ) -> None:
         self.host = host
@@ -144,6 +150,9 @@ class MailServer:
         self.hostname = hostname
         self.unknown_mailbox = unknown_mailbox
         self.max_messages = max_messages
+        self.max_held = max_held
+        # Every mail stored, oldest first, with its mailbox: what to drop past max_held.
+        self._held: deque[tuple[Mailbox, StoredMail]] = deque()
         self.dns = dns or MailDns()
         self.keys = DkimKeys(None)
         self.mailboxes: dict[str, Mailbox] = {}
@@ -262,7 +271,7 @@ class MailServer:
                 if mail_from:
                     self._spawn(self._bounce(raw, rcpt, mail_from))
                 continue
-            box.messages.append(StoredMail(
+            self._store(box, StoredMail(
                 raw=raw, mail_from=mail_from, rcpt=_addr(rcpt), sender=from_header,
                 to=str(message.get("To", "")), subject=str(message.get("Subject", "")),
                 text=text, html=html, message_id=_strip_id(message.get("Message-ID")),
@@ -270,9 +279,20 @@ class MailServer:
                 dkim_domain=dkim_domain, spf=spf, dmarc_aligned=aligned, received_at_ms=now,
                 headers={k: str(v) for k, v in message.items()},
             ))
-            del box.messages[: -self.max_messages]
         self._notify()
         return "250 2.0.0 OK: queued"
+
+    def _store(self, box: Mailbox, mail: StoredMail) -> None:
+        box.messages.append(mail)
+        del box.messages[: -self.max_messages]
+        self._held.append((box, mail))
+        while len(self._held) > self.max_held:
+            oldest_box, oldest = self._held.popleft()
+            if oldest_box.messages and oldest_box.messages[0] is oldest:  # not trimmed or cleared already
+                del oldest_box.messages[0]
+            if (not oldest_box.messages and oldest_box.exists
+                    and self.mailboxes.get(oldest_box.address) is oldest_box):
+                del self.mailboxes[oldest_box.address]
 
     # -- sending out -------------------------------------------------------------------------------
 
@@ -359,10 +379,10 @@ def _strip_id(value: Any) -> str | None:
 def create_mail_server(sandbox: Sandbox | None = None, *, host: str = "127.0.0.1", port: int = 0,
                        clock: Callable[[], int] | None = None, hostname: str = DEFAULT_HOSTNAME,
                        unknown_mailbox: UnknownMailbox = "bounce",
-                       max_messages: int = DEFAULT_MAX_MESSAGES) -> MailServer:
+                       max_messages: int = DEFAULT_MAX_MESSAGES, max_held: int = DEFAULT_MAX_HELD) -> MailServer:
     """The sandbox mail server for `sandbox` (its clock); start() it, then serve routes()
     under /sandbox/v1."""
     if clock is None:
         clock = sandbox.clock if sandbox is not None else _now_ms
     return MailServer(host=host, port=port, clock=clock, hostname=hostname,
-                      unknown_mailbox=unknown_mailbox, max_messages=max_messages)
+                      unknown_mailbox=unknown_mailbox, max_messages=max_messages, max_held=max_held)

@@ -11,7 +11,8 @@ Failures follow the protocol: an invalid number or an unreachable handset raises
 `PermanentDeliveryError` (SIP-style codes 404 and 480), a network failure drawn from the
 prefix rule's `failure_rate` raises `TransientDeliveryError` (503). Call set-up takes the rule's
 latency (`latency_ms`: a number, `[min, max]` or `{"min", "max"}`), drawn from the sandbox's
-seeded random source.
+seeded random source. A handset's call log keeps its newest `max_calls` calls, and all logs
+together the newest `max_held` (100,000 by default), so memory does not grow with calls placed.
 
     GET    /handsets/{number}/calls    the call log, oldest first
     DELETE /handsets/{number}/calls    clear it
@@ -42,6 +43,7 @@ from starlette.routing import BaseRoute, Route
 
 from tidings.core.errors import PermanentDeliveryError, TransientDeliveryError
 from tidings.sandbox.handsets import (
+    DEFAULT_MAX_HELD,
     DEFAULT_MAX_MESSAGES,
     Handsets,
     InvalidNumber,
@@ -156,14 +158,17 @@ class SandboxVoice:
     """The voice network of a sandbox: a `VoiceNetwork` and a `SandboxService`."""
 
     def __init__(self, handsets: Handsets, draw: Draw, clock: Callable[[], int], *,
-                 callout_cli: str = DEFAULT_CALLOUT_CLI, max_calls: int = DEFAULT_MAX_MESSAGES) -> None:
+                 callout_cli: str = DEFAULT_CALLOUT_CLI, max_calls: int = DEFAULT_MAX_MESSAGES,
+                 max_held: int = DEFAULT_MAX_HELD) -> None:
         self.handsets = handsets
         self.draw = draw
         self.clock = clock
         self.callout_cli = normalize_number(callout_cli)
         self.max_calls = max_calls
+        self.max_held = max_held
         self._rules: Rules[VoiceBehaviour] = Rules(VoiceBehaviour)
         self._calls: dict[str, deque[VoiceCall]] = {}
+        self._held: deque[tuple[str, VoiceCall]] = deque()  # every call logged, oldest first
         self._ids = itertools.count(1)
         self._changed = asyncio.Event()
 
@@ -229,6 +234,14 @@ class SandboxVoice:
         if log is None:
             log = self._calls[recipient] = deque(maxlen=self.max_calls)
         log.append(call)
+        self._held.append((recipient, call))
+        while len(self._held) > self.max_held:
+            number, oldest = self._held.popleft()
+            oldest_log = self._calls.get(number)
+            if oldest_log and oldest_log[0] is oldest:  # not pushed out or cleared already
+                oldest_log.popleft()
+                if not oldest_log:
+                    del self._calls[number]
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
         return call.call_id

@@ -177,6 +177,37 @@ async def test_the_twin_remembers_only_the_newest_answered_callbacks(world: Worl
     assert world.twin.answered == ids[1:]
 
 
+async def test_the_twin_keeps_only_the_newest_files(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(telegram, "MAX_REMEMBERED", 2)
+    await world.call("setWebhook", url=f"{world.url}/hook")
+    for n in range(3):
+        await world.twin.handset_sends_media(world.sandbox.handset(USER), str(BOT_ID), url=f"https://f.example/{n}.jpg",
+                                             mime_type="image/jpeg")
+    file_ids = [update["message"]["photo"][-1]["file_id"] for update in world.hook.updates]
+    forgotten = await world.call("getFile", file_id=file_ids[0])
+    assert forgotten.status_code == 400 and forgotten.json()["description"] == "Bad Request: invalid file_id"
+    for n in (1, 2):
+        path = (await world.call("getFile", file_id=file_ids[n])).json()["result"]["file_path"]
+        download = await world.http.get(f"{world.base}/file/bot{TOKEN}/{path}")
+        assert download.status_code == 302 and download.headers["location"] == f"https://f.example/{n}.jpg"
+    assert (await world.http.get(f"{world.base}/file/bot{TOKEN}/documents/file_1")).status_code == 404
+    assert len(world.twin._files) == len(world.twin._file_urls) == 2
+
+
+async def test_only_the_newest_unanswered_button_taps_can_be_answered(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(telegram, "MAX_REMEMBERED", 1)
+    await world.call("setWebhook", url=f"{world.url}/hook")
+    await world.call("sendMessage", chat_id=CHAT, text="Pick", reply_markup={"inline_keyboard": [
+        [{"text": "Red", "callback_data": "c:red"}]]})
+    ids = []
+    for _ in range(2):  # never answered
+        await world.twin.handset_sends(world.sandbox.handset(USER), str(BOT_ID), body=None, postback="Red")
+        ids.append(world.hook.updates[-1]["callback_query"]["id"])
+    too_old = await world.call("answerCallbackQuery", callback_query_id=ids[0])
+    assert too_old.status_code == 400 and "query is too old" in too_old.json()["description"]
+    assert (await world.call("answerCallbackQuery", callback_query_id=ids[1])).status_code == 200
+
+
 async def test_unknown_bot_is_a_lookup_error(world: World) -> None:
     with pytest.raises(LookupError):
         await world.twin.handset_sends(world.sandbox.handset(USER), "@nobody_bot", body="x", postback=None)

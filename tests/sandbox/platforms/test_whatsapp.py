@@ -17,6 +17,7 @@ from starlette.routing import Route
 from tidings.api.testing import serve_app
 from tidings.channels.whatsapp.graph import ErrorCode, sign, sign_sha1
 from tidings.sandbox import Sandbox
+from tidings.sandbox.platforms import whatsapp
 from tidings.sandbox.platforms.whatsapp import WhatsAppTwin, create_twin
 
 PNID = "1234567"
@@ -227,6 +228,20 @@ async def test_media_node_needs_a_token(world: World) -> None:
     assert ok.json()["url"] == "https://c/v.mp4" and ok.json()["mime_type"] == "video/mp4"
     denied = await world.http.get(f"{world.base}/v21.0/{media_id}")
     assert denied.status_code == 401
+
+
+async def test_only_the_newest_media_can_be_looked_up(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(whatsapp, "MAX_REMEMBERED", 2)
+    for n in range(3):
+        await world.twin.handset_sends_media(world.sandbox.handset(USER), PNID, url=f"https://c/{n}.png",
+                                             mime_type="image/png")
+    ids = [message["image"]["id"] for message in world.hook.messages()]
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    forgotten = await world.http.get(f"{world.base}/v21.0/{ids[0]}", headers=auth)
+    assert forgotten.status_code == 400 and forgotten.json()["error"]["error_subcode"] == 33
+    for n in (1, 2):
+        kept = await world.http.get(f"{world.base}/v21.0/{ids[n]}", headers=auth)
+        assert kept.json()["url"] == f"https://c/{n}.png"
 
 
 async def test_webhook_retries_then_counts_a_failure() -> None:

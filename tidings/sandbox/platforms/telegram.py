@@ -23,6 +23,8 @@ Sends land in the handset's inbox at once (`content` is the returned `Message`).
 delivery or read receipts, so neither does the twin. A handset's messages and button taps
 (`handset_sends`) are POSTed as `Update`s to the bot's webhook with
 `X-Telegram-Bot-Api-Secret-Token`, retried a few times; without a webhook they wait for getUpdates.
+The twin keeps the newest 10,000 files (older ones are an invalid file_id, their path 404) and
+the newest 10,000 unanswered button taps, so its memory does not grow with the messages sent.
 """
 
 from __future__ import annotations
@@ -111,10 +113,12 @@ class TelegramTwin(PlatformTwin):
         self.started: set[tuple[int, int]] = set()
         self.faults: deque[BotApiFault] = deque()
         self.answered: list[str] = []  # callback query ids answered, newest last (bounded)
-        self._callbacks: dict[str, int] = {}  # unanswered callback query id -> bot id
+        self._callbacks: OrderedDict[str, int] = OrderedDict()  # unanswered callback query id -> bot id (bounded)
         self._message_ids: dict[tuple[int, int], int] = {}
         self._sent: OrderedDict[tuple[int, int, int], Sent] = OrderedDict()
-        self._files: dict[str, tuple[str, str]] = {}  # file_id -> (url, file_path)
+        # The newest files sent, as Telegram keeps them for getFile and the file download (bounded).
+        self._files: OrderedDict[str, tuple[str, str]] = OrderedDict()  # file_id -> (url, file_path)
+        self._file_urls: OrderedDict[str, str] = OrderedDict()  # file_path -> url
         self._file_seq = itertools.count(1)
 
     def routes(self) -> list[BaseRoute]:
@@ -289,7 +293,9 @@ class TelegramTwin(PlatformTwin):
 
     def _new_file_id(self, url: str) -> str:
         file_id = "AgACAgQAAxkBAAI" + os.urandom(12).hex()
-        self._files[file_id] = (url, f"documents/file_{next(self._file_seq)}")
+        file_path = f"documents/file_{next(self._file_seq)}"
+        remember(self._files, file_id, (url, file_path), MAX_REMEMBERED)
+        remember(self._file_urls, file_path, url, MAX_REMEMBERED)
         return file_id
 
     async def _file(self, request: Request) -> Response:
@@ -297,11 +303,10 @@ class TelegramTwin(PlatformTwin):
             self.bot(request.path_params["token"])
         except BotApiFault as exc:
             return json_response(error_body(exc.error_code, exc.detail), exc.error_code)
-        path = request.path_params["path"]
-        for url, file_path in self._files.values():
-            if file_path == path:
-                return RedirectResponse(url, status_code=302)
-        return json_response(error_body(404, ""), 404)
+        url = self._file_urls.get(request.path_params["path"])
+        if url is None:
+            return json_response(error_body(404, ""), 404)
+        return RedirectResponse(url, status_code=302)
 
     # -- the handset side --------------------------------------------------------------------------
 
@@ -315,7 +320,7 @@ class TelegramTwin(PlatformTwin):
             return f"{chat}:{message['message_id']}"
         sent, button = self._find_button(bot, chat, postback)
         query_id = str(int.from_bytes(os.urandom(8), "big") >> 1)
-        self._callbacks[query_id] = bot.bot_id
+        remember(self._callbacks, query_id, bot.bot_id, MAX_REMEMBERED)
         query = {"id": query_id, "from": _user(chat, handset), "message": sent.message,
                  "chat_instance": str(-(bot.bot_id * 7919 + chat) % (2**63)), "data": button["callback_data"]}
         await self._update(bot, "callback_query", query, handset, str(button["text"]))

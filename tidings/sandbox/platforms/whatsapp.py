@@ -19,7 +19,8 @@ Like the real platform a send is answered at once (`{"messages": [{"id": "wamidâ
 happens next arrives at the webhook, signed `X-Hub-Signature-256` with the app secret: `sent`,
 `delivered` (the handset's inbox has it) and `read`, or `failed` with 131026 (no WhatsApp on that
 number) or 131047 (not a template and the 24-hour window since the handset last wrote is closed).
-Handsets write and tap buttons through `handset_sends`, which opens the window.
+Handsets write and tap buttons through `handset_sends`, which opens the window. The newest 10,000
+media objects handsets sent can be looked up; older ones are "does not exist", as expired media are.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from tidings.channels.whatsapp.graph import (
 )
 from tidings.sandbox.handsets import Handset, InvalidNumber
 from tidings.sandbox.platforms.common import (
+    MAX_REMEMBERED,
     PlatformTwin,
     app_message,
     hub_challenge,
@@ -117,7 +119,7 @@ class WhatsAppTwin(PlatformTwin):
         self.windows: dict[tuple[str, str], int] = {}  # (phone_number_id, handset number) -> last inbound ms
         self.faults: deque[int] = deque()
         self._sent: OrderedDict[str, Sent] = OrderedDict()
-        self._media: dict[str, tuple[str, str]] = {}
+        self._media: OrderedDict[str, tuple[str, str]] = OrderedDict()  # media id -> (url, mime type), newest kept
 
     # -- configuration (the console) ---------------------------------------------------------------
 
@@ -316,7 +318,7 @@ class WhatsAppTwin(PlatformTwin):
         number = self._number_for(to)
         kind = next((k for k in ("image", "video", "audio") if mime_type.startswith(k + "/")), "document")
         media_id = str(int.from_bytes(os.urandom(7), "big"))
-        self._media[media_id] = (url, mime_type)
+        remember(self._media, media_id, (url, mime_type), MAX_REMEMBERED)
         media: dict[str, Any] = {"id": media_id, "mime_type": mime_type, "sha256": "0" * 64}
         if caption:
             media["caption"] = caption
