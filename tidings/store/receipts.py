@@ -113,7 +113,8 @@ _LOAD_DELIVERIES = PreparedQuery(
 
 
 async def match_orphans(conn: AsyncConnection, limit: int) -> list[Row[Any]]:
-    """Orphan receipts whose submission now exists (recorded by a concurrent transaction)."""
+    """Orphan receipts whose submission now exists (recorded by a concurrent transaction). They
+    stay until `delete_orphans` runs in the transaction that records them."""
     o = orphan_receipts
     query = (
         select(o)
@@ -122,10 +123,12 @@ async def match_orphans(conn: AsyncConnection, limit: int) -> list[Row[Any]]:
         .order_by(o.c.id)
         .limit(limit)
     )
-    rows = list(await conn.execute(query))
-    if rows:
-        await conn.execute(delete(o).where(o.c.id.in_([r.id for r in rows])))
-    return rows
+    return list(await conn.execute(query))
+
+
+async def delete_orphans(conn: AsyncConnection, ids: Sequence[int]) -> None:
+    if ids:
+        await conn.execute(delete(orphan_receipts).where(orphan_receipts.c.id.in_(ids)))
 
 
 async def insert_orphans(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:

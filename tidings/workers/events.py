@@ -46,6 +46,9 @@ class Receipt:
     status: Status
     code: int
     at_ms: int
+    # The orphan row it was read from (the sweeper's rematch): deleted in the transaction that
+    # records the receipt, so a process killed in between leaves it for the next sweep.
+    orphan_id: int | None = None
 
 
 @dataclass(slots=True)

@@ -105,11 +105,13 @@ class Sweeper:
         return len(ids)
 
     async def rematch_orphans(self) -> int:
-        async with self.ctx.db.write() as conn:
+        # Read, not taken: the writer deletes each orphan in the transaction that records it.
+        # Two sweepers may record one twice; the second is a duplicate receipt and changes nothing.
+        async with self.ctx.db.read() as conn:
             rows = await rq.match_orphans(conn, PUBLISH_LIMIT)
         if rows:
             await self.writer.apply([
-                Receipt(r.connection, r.smsc_message_id, Status(r.status), r.code, r.received_ms)
+                Receipt(r.connection, r.smsc_message_id, Status(r.status), r.code, r.received_ms, orphan_id=r.id)
                 for r in rows
             ])
         return len(rows)

@@ -159,6 +159,7 @@ async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int)
         receipts.append(Receipt(orphan.connection, orphan.smsc_message_id, Status(orphan.status),
                                 orphan.code, orphan.received_ms))
 
+    await rq.delete_orphans(conn, [r.orphan_id for r in receipts if r.orphan_id is not None])
     part_targets = await _apply_part_receipts(conn, receipts, now)
 
     ids = {e.delivery_id for e in dispatched} | {e.delivery_id for e in settled} | set(part_targets)
