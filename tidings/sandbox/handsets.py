@@ -21,6 +21,7 @@ from typing import Any
 import phonenumbers
 
 from tidings.core.line_types import LINE_TYPES, line_type_of
+from tidings.sandbox.held import HeldItems
 
 __all__ = [
     "DEFAULT_MAX_HELD", "DEFAULT_MAX_MESSAGES", "LINE_TYPES", "Handset", "HandsetMessage", "Handsets", "InvalidNumber",
@@ -116,10 +117,8 @@ class Handsets:
 
     def __init__(self, max_messages: int = DEFAULT_MAX_MESSAGES, max_held: int = DEFAULT_MAX_HELD) -> None:
         self.max_messages = max_messages
-        self.max_held = max_held
         self._handsets: dict[str, Handset] = {}
-        # Every message held, oldest first, with the box it is in: what to drop past max_held.
-        self._held: deque[tuple[Handset, deque[HandsetMessage], HandsetMessage]] = deque()
+        self._held: HeldItems[Handset, HandsetMessage] = HeldItems(max_held)
         self._changed = asyncio.Event()
 
     def get(self, number: str) -> Handset:
@@ -188,12 +187,7 @@ class Handsets:
 
     def _hold(self, handset: Handset, box: deque[HandsetMessage], message: HandsetMessage) -> None:
         box.append(message)
-        held = self._held
-        held.append((handset, box, message))
-        while len(held) > self.max_held:
-            owner, oldest_box, oldest = held.popleft()
-            if oldest_box and oldest_box[0] is oldest:  # else dropped already (box full, or cleared)
-                oldest_box.popleft()
+        for owner in self._held.add(handset, box, message):
             if not owner.inbox and not owner.sent and owner.as_made \
                     and self._handsets.get(owner.number) is owner:
                 del self._handsets[owner.number]

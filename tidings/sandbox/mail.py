@@ -44,6 +44,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from starlette.routing import BaseRoute
 
 from tidings.channels.email.dkim_keys import DkimKeys
+from tidings.sandbox.held import HeldItems
 from tidings.sandbox.mail_dns import MailDns, MxHost, check_spf, dmarc_aligned
 from tidings.sandbox.mail_dsn import build_dsn
 
@@ -150,9 +151,7 @@ class MailServer:
         self.hostname = hostname
         self.unknown_mailbox = unknown_mailbox
         self.max_messages = max_messages
-        self.max_held = max_held
-        # Every mail stored, oldest first, with its mailbox: what to drop past max_held.
-        self._held: deque[tuple[Mailbox, StoredMail]] = deque()
+        self._held: HeldItems[Mailbox, StoredMail] = HeldItems(max_held)
         self.dns = dns or MailDns()
         self.keys = DkimKeys(None)
         self.mailboxes: dict[str, Mailbox] = {}
@@ -285,14 +284,9 @@ class MailServer:
     def _store(self, box: Mailbox, mail: StoredMail) -> None:
         box.messages.append(mail)
         del box.messages[: -self.max_messages]
-        self._held.append((box, mail))
-        while len(self._held) > self.max_held:
-            oldest_box, oldest = self._held.popleft()
-            if oldest_box.messages and oldest_box.messages[0] is oldest:  # not trimmed or cleared already
-                del oldest_box.messages[0]
-            if (not oldest_box.messages and oldest_box.exists
-                    and self.mailboxes.get(oldest_box.address) is oldest_box):
-                del self.mailboxes[oldest_box.address]
+        for owner in self._held.add(box, box.messages, mail):
+            if not owner.messages and owner.exists and self.mailboxes.get(owner.address) is owner:
+                del self.mailboxes[owner.address]
 
     # -- sending out -------------------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ from tidings.sandbox.handsets import (
     InvalidNumber,
     normalize_number,
 )
+from tidings.sandbox.held import HeldItems
 from tidings.sandbox.rules import Draw, InvalidRule, Rules
 
 __all__ = [
@@ -165,10 +166,9 @@ class SandboxVoice:
         self.clock = clock
         self.callout_cli = normalize_number(callout_cli)
         self.max_calls = max_calls
-        self.max_held = max_held
         self._rules: Rules[VoiceBehaviour] = Rules(VoiceBehaviour)
         self._calls: dict[str, deque[VoiceCall]] = {}
-        self._held: deque[tuple[str, VoiceCall]] = deque()  # every call logged, oldest first
+        self._held: HeldItems[str, VoiceCall] = HeldItems(max_held)
         self._ids = itertools.count(1)
         self._changed = asyncio.Event()
 
@@ -234,14 +234,9 @@ class SandboxVoice:
         if log is None:
             log = self._calls[recipient] = deque(maxlen=self.max_calls)
         log.append(call)
-        self._held.append((recipient, call))
-        while len(self._held) > self.max_held:
-            number, oldest = self._held.popleft()
-            oldest_log = self._calls.get(number)
-            if oldest_log and oldest_log[0] is oldest:  # not pushed out or cleared already
-                oldest_log.popleft()
-                if not oldest_log:
-                    del self._calls[number]
+        for number in self._held.add(recipient, log, call):
+            if not self._calls.get(number, True):  # its log is empty now
+                del self._calls[number]
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
         return call.call_id

@@ -117,7 +117,7 @@ class TelegramTwin(PlatformTwin):
         self._message_ids: dict[tuple[int, int], int] = {}
         self._sent: OrderedDict[tuple[int, int, int], Sent] = OrderedDict()
         # The newest files sent, as Telegram keeps them for getFile and the file download (bounded).
-        self._files: OrderedDict[str, tuple[str, str]] = OrderedDict()  # file_id -> (url, file_path)
+        self._files: OrderedDict[str, str] = OrderedDict()  # file_id -> file_path
         self._file_urls: OrderedDict[str, str] = OrderedDict()  # file_path -> url
         self._file_seq = itertools.count(1)
 
@@ -240,7 +240,7 @@ class TelegramTwin(PlatformTwin):
         if file_id not in self._files:
             raise BotApiFault(400, "invalid file_id")
         return {"file_id": file_id, "file_unique_id": file_id[-12:], "file_size": 98_000,
-                "file_path": self._files[file_id][1]}
+                "file_path": self._files[file_id]}
 
     def _answer_callback(self, bot: Bot, params: dict[str, Any]) -> bool:
         query_id = str(params.get("callback_query_id") or "")
@@ -294,7 +294,7 @@ class TelegramTwin(PlatformTwin):
     def _new_file_id(self, url: str) -> str:
         file_id = "AgACAgQAAxkBAAI" + os.urandom(12).hex()
         file_path = f"documents/file_{next(self._file_seq)}"
-        remember(self._files, file_id, (url, file_path), MAX_REMEMBERED)
+        remember(self._files, file_id, file_path, MAX_REMEMBERED)
         remember(self._file_urls, file_path, url, MAX_REMEMBERED)
         return file_id
 
