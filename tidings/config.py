@@ -48,6 +48,9 @@ class Settings:
     webhook_max_age_seconds: float = 72 * 3600
     webhook_retry_base_seconds: float = 1.0  # first retry delay of a failing receiver, doubling
     webhook_retention_seconds: float = 7 * 24 * 3600  # finished outbox rows kept for inspection
+    # Parts of a concatenated MO that stop coming: what arrived is stored as the message after
+    # this long; a stored message's parts are kept as long again to recognise redelivered ones.
+    mo_reassembly_seconds: float = 600.0
     smpp_connections: tuple[SmppConnectionSettings, ...] = field(default_factory=tuple)
     # Embedded profile: more sandbox SMSCs (routes) beside the default one, each a dict with a
     # "name" and SmppConnectionSettings' routing fields (prices, currency, priority, throughput).
@@ -76,6 +79,7 @@ class Settings:
             ("stream_claim_idle_seconds", float),
             ("sweep_stale_seconds", float),
             ("webhook_retry_base_seconds", float),
+            ("mo_reassembly_seconds", float),
             ("channel_timeout_seconds", float),
             ("voice_url", str),
         ):

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,12 +141,13 @@ def test_fault_settings_come_from_the_environment(monkeypatch: Any) -> None:
     monkeypatch.setenv("TIDINGS_STREAM_CLAIM_IDLE_SECONDS", "1")
     monkeypatch.setenv("TIDINGS_SWEEP_STALE_SECONDS", "0.5")
     monkeypatch.setenv("TIDINGS_WEBHOOK_RETRY_BASE_SECONDS", "0.2")
+    monkeypatch.setenv("TIDINGS_MO_REASSEMBLY_SECONDS", "90")
     settings = Settings.from_env()
-    assert (settings.dispatch_lease_seconds, settings.stream_claim_idle_seconds,
-            settings.sweep_stale_seconds, settings.webhook_retry_base_seconds) == (2.5, 1.0, 0.5, 0.2)
+    assert (settings.dispatch_lease_seconds, settings.stream_claim_idle_seconds, settings.sweep_stale_seconds,
+            settings.webhook_retry_base_seconds, settings.mo_reassembly_seconds) == (2.5, 1.0, 0.5, 0.2, 90.0)
     defaults = Settings()
-    assert (defaults.dispatch_lease_seconds, defaults.stream_claim_idle_seconds,
-            defaults.sweep_stale_seconds, defaults.webhook_retry_base_seconds) == (60.0, 30.0, 5.0, 1.0)
+    assert (defaults.dispatch_lease_seconds, defaults.stream_claim_idle_seconds, defaults.sweep_stale_seconds,
+            defaults.webhook_retry_base_seconds, defaults.mo_reassembly_seconds) == (60.0, 30.0, 5.0, 1.0, 600.0)
 
 
 async def test_worker_killed_mid_load_loses_nothing(fresh_postgres_url: str, tmp_path: Path) -> None:
@@ -171,6 +172,42 @@ async def test_worker_killed_mid_load_loses_nothing(fresh_postgres_url: str, tmp
         # Only a delivery claimed twice can reach its handset twice.
         assert duplicates <= retried
         await wait_until(lambda: _no_pending(c), 5.0, "no stream entry left pending")
+
+
+async def test_long_replies_over_two_worker_processes_one_killed_are_stored_whole_once(
+        fresh_postgres_url: str, tmp_path: Path) -> None:
+    """The SMSC spreads each long reply's parts over both workers' binds; one worker is killed
+    while they arrive. Every reply is stored once, whole: parts the dead worker had stored stay
+    stored, parts it had not answered are delivered again to the survivor."""
+    handsets = numbers(150, prefix="+467013")
+    replies = {h: f"From {h}: thanks, the Tuesday slot works; please confirm the address and the "
+                  f"parking details by text, and tell me whether I should bring my papers. " * 2
+               for h in handsets}
+    async with cluster(fresh_postgres_url, tmp_path) as c:
+        victim, _survivor = await c.start_workers(2)
+        for handset, body in replies.items():
+            await c.sandbox.send_mo(handset, SENDER["from"], body)
+
+        async def stored() -> int:
+            async with c.db.read() as conn:
+                return int((await conn.execute(text("SELECT count(*) FROM inbounds"))).scalar_one())
+
+        await wait_until(lambda: _at_least(stored, 10), 20.0, "10 replies stored")
+        victim.kill()
+        at_kill = await stored()
+        await wait_until(lambda: _at_least(stored, len(replies)), 30.0, "every reply stored")
+        await asyncio.sleep(0.5)  # a duplicate would show up now
+        async with c.db.read() as conn:
+            rows = (await conn.execute(text("SELECT sender, body FROM inbounds"))).all()
+            waiting = (await conn.execute(text("SELECT count(*) FROM mo_parts WHERE assembled_ms IS NULL"))
+                       ).scalar_one()
+        print(f"long replies: {at_kill} of {len(replies)} stored when a worker was killed")
+        assert sorted(rows) == sorted(replies.items())
+        assert waiting == 0
+
+
+async def _at_least(count: Callable[[], Awaitable[int]], minimum: int) -> bool:
+    return await count() >= minimum
 
 
 async def _received_at_least(sandbox: Sandbox, recipients: list[str], count: int) -> bool:

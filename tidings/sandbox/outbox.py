@@ -1,17 +1,16 @@
 """What the SMSC owes one ESME account: receipts and mobile-originated messages, kept until sent.
 
-Each entry is a group of deliver_sm PDUs sent together (the parts of one concatenated message
-must be in flight at once, since an ESME may hold its answers until it has every part). Entries
-wait while no session of the account is bound as receiver or transceiver and go out when one
-binds; a delivery that fails transiently or loses its session is put back at the front and
-tried again, so nothing is lost while the process runs. An ESME that answers a permanent error
-has refused the PDU, which is then dropped.
+Each entry is one deliver_sm. Entries wait while no session of the account is bound as receiver
+or transceiver and go out when one binds; with several such sessions they take turns, so the
+parts of one concatenated MO may arrive over different sessions, in any order, as from a real
+SMSC (an ESME must keep each part it acknowledges). A delivery that fails transiently or loses
+its session is put back at the front and tried again, so nothing is lost while the process runs.
+An ESME that answers a permanent error has refused the PDU, which is then dropped.
 
-An entry of one PDU (every receipt, a short MO) is pipelined: the worker sends it and moves on,
-its answer handled when it comes, so as many are in flight as the session's window allows — an
-ESME writes its receipts down before answering, and four at a time (one per worker, as every
-entry once was) left it committing four receipts per transaction. A multi-part entry is sent
-and awaited whole by its worker, so at most `workers` of them hold window slots at once.
+Entries are pipelined: a worker sends one and moves on, its answer handled when it comes, so as
+many are in flight as the session's window allows — an ESME writes its receipts down before
+answering, and four at a time (one per worker, as every entry once was) left it committing four
+receipts per transaction.
 
 An ESME that takes its receipts slower than it submits (its writer lags its sender) would grow
 the outbox without end, inside the sandbox's process. Like a congested carrier, the SMSC then
@@ -57,7 +56,7 @@ class Outbox:
     ) -> None:
         self.system_id = system_id
         self._sessions = sessions
-        self._entries: deque[tuple[DeliverSm, ...]] = deque()
+        self._entries: deque[DeliverSm] = deque()
         self._wake = asyncio.Event()
         self._workers = workers
         self._tasks: list[asyncio.Task[None]] = []
@@ -98,7 +97,8 @@ class Outbox:
         return any(s.system_id == self.system_id and s.state in _RECEIVING for s in self._sessions())
 
     def put(self, *pdus: DeliverSm) -> None:
-        self._entries.append(pdus)
+        """Queue PDUs, each an entry of its own (the parts of one message included)."""
+        self._entries.extend(pdus)
         self.wake()
 
     def wake(self) -> None:
@@ -137,64 +137,38 @@ class Outbox:
             entry = self._entries.popleft()
             if len(self._entries) <= self.backlog_limit // 2:
                 self._drained.set()
-            if len(entry) == 1:
-                try:
-                    future = await session.send_request(entry[0])
-                except (SessionError, PduError) as exc:
-                    logger.info("sandbox outbox %s: delivery interrupted (%r), will retry", self.system_id, exc)
-                    self._entries.appendleft(entry)
-                    await asyncio.sleep(RETRY_DELAY)
-                    continue
-                future.add_done_callback(partial(self._answered, entry))
-            elif await self._send(session, entry):
-                self.delivered += 1
-            else:
+            try:
+                future = await session.send_request(entry)
+            except (SessionError, PduError) as exc:
+                logger.info("sandbox outbox %s: delivery interrupted (%r), will retry", self.system_id, exc)
                 self._entries.appendleft(entry)
                 await asyncio.sleep(RETRY_DELAY)
+                continue
+            future.add_done_callback(partial(self._answered, entry))
 
-    def _answered(self, entry: tuple[DeliverSm, ...], future: asyncio.Future[Pdu]) -> None:
-        """The answer to a pipelined entry: done, or back at the front after RETRY_DELAY."""
+    def _answered(self, entry: DeliverSm, future: asyncio.Future[Pdu]) -> None:
+        """The answer to an entry: done, or back at the front after RETRY_DELAY."""
         if future.cancelled():
             done = False
         elif future.exception() is not None:
             logger.info("sandbox outbox %s: delivery interrupted (%r), will retry", self.system_id, future.exception())
             done = False
         else:
-            done = self._done_with([future.result().command_status])
+            done = self._done_with(future.result().command_status)
         if done:
             self.delivered += 1
         else:
             asyncio.get_running_loop().call_later(RETRY_DELAY, self._retry, entry)
 
-    def _retry(self, entry: tuple[DeliverSm, ...]) -> None:
+    def _retry(self, entry: DeliverSm) -> None:
         self._entries.appendleft(entry)
         self.wake()
 
-    async def _send(self, session: ServerSession, entry: tuple[DeliverSm, ...]) -> bool:
-        """True when the entry is done with (delivered, or refused for good)."""
-        futures: list[asyncio.Future[Pdu]] = []
-        try:
-            for pdu in entry:
-                futures.append(await session.send_request(pdu))
-            responses = await asyncio.gather(*futures)
-        except (SessionError, PduError) as exc:
-            for future in futures:
-                future.add_done_callback(_consume)
-            logger.info("sandbox outbox %s: delivery interrupted (%r), will retry", self.system_id, exc)
-            return False
-        return self._done_with([response.command_status for response in responses])
-
-    def _done_with(self, statuses: list[int]) -> bool:
-        """From the ESME's answers: True when delivered or refused for good (then dropped), False
+    def _done_with(self, status: int) -> bool:
+        """From the ESME's answer: True when delivered or refused for good (then dropped), False
         to try again."""
-        if all(status == 0 for status in statuses):
+        if status == 0 or not is_transient(status):
+            if status:
+                logger.warning("sandbox outbox %s: ESME refused deliver_sm with %#x, dropped", self.system_id, status)
             return True
-        if any(is_transient(status) for status in statuses if status):
-            return False
-        logger.warning("sandbox outbox %s: ESME refused deliver_sm with %s, dropped", self.system_id, statuses)
-        return True
-
-
-def _consume(future: asyncio.Future[Pdu]) -> None:
-    if not future.cancelled():
-        future.exception()
+        return False

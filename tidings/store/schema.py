@@ -162,6 +162,29 @@ orphan_receipts = Table(
     Index("ix_orphan_receipts_smsc", "connection", "smsc_message_id"),
 )
 
+# The parts of concatenated MO messages, kept until every part is here (then the message is
+# stored in `inbounds` by the same transaction) and for a while after, to recognise a part the
+# SMSC delivers again. Parts may arrive over different SMPP sessions, in any order, and in
+# different workers' transactions (docs/subsystems/smpp.md, "concatenated MO").
+mo_parts = Table(
+    "mo_parts",
+    metadata,
+    Column("connection", String(64), primary_key=True),
+    Column("sender", String(32), primary_key=True),
+    Column("recipient", String(32), primary_key=True),
+    Column("reference", Integer, primary_key=True),
+    Column("total", Integer, primary_key=True),
+    Column("sequence", Integer, primary_key=True),
+    Column("data_coding", Integer, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("smsc_message_id", String(72), nullable=True),
+    Column("received_ms", BigInteger, nullable=False),
+    # Set on every part of the message when it is stored whole (or, parts missing, overdue).
+    Column("assembled_ms", BigInteger, nullable=True),
+    Index("ix_mo_parts_waiting", "received_ms", sqlite_where=text("assembled_ms IS NULL"),
+          postgresql_where=text("assembled_ms IS NULL")),
+)
+
 inbounds = Table(
     "inbounds",
     metadata,

@@ -63,4 +63,32 @@ class MobileOriginated:
     at_ms: int
 
 
-Event = Dispatched | Settled | Released | Receipt | MobileOriginated
+@dataclass(slots=True)
+class MoPart:
+    """One part of a concatenated MO (UDH or SAR TLVs), as received; the writer stores it and,
+    with the last part, the whole message (`tidings/workers/mo_assembly.py`)."""
+
+    connection: str
+    smsc_id: str | None
+    sender: str
+    recipient: str
+    reference: int
+    total: int
+    sequence: int
+    data_coding: int
+    payload: bytes  # the part's text as sent, without its UDH: decoded once the parts are joined
+    at_ms: int
+
+    @property
+    def group(self) -> tuple[str, str, str, int, int]:
+        return (self.connection, self.sender, self.recipient, self.reference, self.total)
+
+
+@dataclass(slots=True)
+class MoPartsOverdue:
+    """A concatenated MO whose missing parts did not come in time: store what arrived of it."""
+
+    group: tuple[str, str, str, int, int]
+
+
+Event = Dispatched | Settled | Released | Receipt | MobileOriginated | MoPart | MoPartsOverdue

@@ -6,6 +6,8 @@
   entry was lost (only when the queue is drained, so a long backlog is not duplicated);
 - expires Queued deliveries whose batch's `expire_at` has passed;
 - matches receipts that arrived before their submission was recorded in another transaction;
+- stores concatenated MO whose missing parts did not come in time, with the parts that did, and
+  forgets the parts of stored messages once redelivered parts are no longer expected;
 - sends batch-level delivery reports for batches that are done;
 - deletes webhook outbox rows finished longer ago than the retention period.
 """
@@ -18,10 +20,11 @@ import logging
 from tidings.core.statuses import Code, Status
 from tidings.runtime.context import Context
 from tidings.store import deliveries as dq
+from tidings.store import mo_parts as mq
 from tidings.store import receipts as rq
 from tidings.webhooks import outbox
 from tidings.workers import batch_reports
-from tidings.workers.events import Receipt, Settled
+from tidings.workers.events import MoPartsOverdue, Receipt, Settled
 from tidings.workers.writer import OutcomeWriter
 
 log = logging.getLogger(__name__)
@@ -54,12 +57,14 @@ class Sweeper:
                     await self.republish_stale()
                     await self.expire_overdue()
                     await self.rematch_orphans()
+                    await self.store_overdue_mo()
                 if now - self._last_reports >= self.reports_every:
                     self._last_reports = now
                     await batch_reports.report_done_batches(self.ctx)
                 if now - self._last_purge >= self.purge_every:
                     self._last_purge = now
                     await self.purge_webhooks()
+                    await self.purge_mo_parts()
             except Exception:  # noqa: BLE001 - the next round retries
                 log.exception("sweep failed")
                 busy = False
@@ -115,6 +120,21 @@ class Sweeper:
                 for r in rows
             ])
         return len(rows)
+
+    async def store_overdue_mo(self) -> int:
+        """Concatenated MO still missing parts `mo_reassembly_seconds` after a part came: stored
+        with what arrived (by the writer, which checks again under the group's lock)."""
+        cutoff = self.ctx.clock() - int(self.ctx.settings.mo_reassembly_seconds * 1000)
+        async with self.ctx.db.read() as conn:
+            groups = await mq.overdue_groups(conn, cutoff, PUBLISH_LIMIT)
+        if groups:
+            await self.writer.apply([MoPartsOverdue(group) for group in groups])
+        return len(groups)
+
+    async def purge_mo_parts(self) -> int:
+        cutoff = self.ctx.clock() - int(self.ctx.settings.mo_reassembly_seconds * 1000)
+        async with self.ctx.db.write() as conn:
+            return await mq.purge_assembled(conn, cutoff)
 
     async def purge_webhooks(self) -> int:
         cutoff = self.ctx.clock() - int(self.ctx.settings.webhook_retention_seconds * 1000)

@@ -3,8 +3,9 @@
 Dispatch results, receipts and MO from every connection arrive here. Each flush is one
 transaction that records SMSC message ids, matches receipts to them (keeping unmatched receipts
 as orphans to match later), moves each delivery along the state machine only where the move is
-legal, stores inbound messages, and writes the webhooks these changes cause — so a change and
-its webhook are committed together or not at all. Callers that must not acknowledge upstream
+legal, stores inbound messages (and the parts of concatenated ones until they are whole), and
+writes the webhooks these changes cause — so a change and its webhook are committed together or
+not at all. Callers that must not acknowledge upstream
 before the change is durable (receipts, MO: the SMSC redelivers until deliver_sm_resp) await
 `apply`; dispatch results use `add`.
 """
@@ -29,8 +30,17 @@ from tidings.store import inbound as iq
 from tidings.store import receipts as rq
 from tidings.store.db import Database
 from tidings.store.routing import record_costs
-from tidings.workers import notify
-from tidings.workers.events import Dispatched, Event, MobileOriginated, Receipt, Released, Settled
+from tidings.workers import mo_assembly, notify
+from tidings.workers.events import (
+    Dispatched,
+    Event,
+    MobileOriginated,
+    MoPart,
+    MoPartsOverdue,
+    Receipt,
+    Released,
+    Settled,
+)
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +146,14 @@ class OutcomeWriter:
 
 
 async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int) -> list[Transition]:
+    # First: concatenated MO parts lock their message's group before anything else is locked.
+    mos = await mo_assembly.assemble(conn, [e for e in events if isinstance(e, MoPart)],
+                                     [e for e in events if isinstance(e, MoPartsOverdue)], now)
+    mos += [e for e in events if isinstance(e, MobileOriginated)]
     released = [e for e in events if isinstance(e, Released)]
     dispatched = [e for e in events if isinstance(e, Dispatched)]
     settled = [e for e in events if isinstance(e, Settled)]
     receipts = [e for e in events if isinstance(e, Receipt)]
-    mos = [e for e in events if isinstance(e, MobileOriginated)]
 
     await dq.release(conn, [{"b_id": e.delivery_id, "b_due": e.due_ms} for e in released])
 

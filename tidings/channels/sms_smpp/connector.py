@@ -16,7 +16,7 @@ import random
 from collections.abc import Callable
 
 from tidings.channels.base import OutboundSms
-from tidings.channels.sms_smpp.inbound import MoAssembler, receipt_event
+from tidings.channels.sms_smpp.inbound import mo_event, receipt_event
 from tidings.channels.sms_smpp.transcode import submit_pdus
 from tidings.config import SmppConnectionSettings
 from tidings.core.errors import PermanentDeliveryError, TransientDeliveryError
@@ -45,7 +45,6 @@ class SmppConnector:
             limiter = LocalTokenBucket(settings.throughput, burst=max(1.0, settings.throughput / 10))
         self._limiter = limiter
         self._references = itertools.cycle(range(random.randrange(256), random.randrange(256) + 256))
-        self._mo = MoAssembler(settings.name)
         self.client = EsmeClient(
             settings.host, settings.port, system_id=settings.system_id, password=settings.password,
             system_type=settings.system_type, window=settings.window,
@@ -98,16 +97,7 @@ class SmppConnector:
             if event is not None:
                 await self._writer.apply([event])
             return CommandStatus.ESME_ROK
-        parsed = self._mo.parse(pdu, None, now)
-        if parsed.wait is not None:
-            try:
-                await parsed.wait
-            except TimeoutError:
-                return CommandStatus.ESME_RX_T_APPN
-            return CommandStatus.ESME_ROK
-        assert parsed.message is not None
-        await self._writer.apply([parsed.message])
-        parsed.release()
+        await self._writer.apply([mo_event(self.name, pdu, now)])  # a part: joined by the writer
         return CommandStatus.ESME_ROK
 
 

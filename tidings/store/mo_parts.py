@@ -1,0 +1,82 @@
+"""Queries for the parts of concatenated MO messages (`mo_parts`), one group per message.
+
+A group is keyed by (connection, sender, recipient, reference, total). Workers that receive
+parts of one message at the same moment must not both miss the other's part: on PostgreSQL each
+transaction takes a transaction-scoped advisory lock per group before it reads the group (in one
+order, so two transactions cannot wait on each other); on SQLite the single writer already runs
+one write transaction at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Row, and_, delete, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.store.schema import mo_parts
+
+GroupKey = tuple[str, str, str, int, int]
+"""(connection, sender, recipient, reference, total)"""
+
+_t = mo_parts
+_KEY_COLUMNS = (_t.c.connection, _t.c.sender, _t.c.recipient, _t.c.reference, _t.c.total)
+
+
+def _in_group(key: GroupKey) -> Any:
+    return and_(*(column == value for column, value in zip(_KEY_COLUMNS, key, strict=True)))
+
+
+def advisory_key(key: GroupKey) -> int:
+    """A signed 64-bit number for the group, the same in every process (unlike `hash()`)."""
+    digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def lock_groups(conn: AsyncConnection, keys: Iterable[GroupKey]) -> None:
+    """Hold each group until the transaction ends (PostgreSQL; SQLite writes one at a time)."""
+    if conn.dialect.name != "postgresql":
+        return
+    for number in sorted({advisory_key(k) for k in keys}):
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": number})
+
+
+async def group_parts(conn: AsyncConnection, key: GroupKey) -> list[Row[Any]]:
+    """The stored parts of one group, by sequence."""
+    query = (select(_t.c.sequence, _t.c.data_coding, _t.c.payload, _t.c.smsc_message_id,
+                    _t.c.received_ms, _t.c.assembled_ms)
+             .where(_in_group(key)).order_by(_t.c.sequence))
+    return list(await conn.execute(query))
+
+
+async def insert_part(conn: AsyncConnection, key: GroupKey, sequence: int, data_coding: int, payload: bytes,
+                      smsc_message_id: str | None, received_ms: int) -> None:
+    values = dict(zip(("connection", "sender", "recipient", "reference", "total"), key, strict=True))
+    await conn.execute(insert(_t), [{
+        **values, "sequence": sequence, "data_coding": data_coding, "payload": payload,
+        "smsc_message_id": smsc_message_id, "received_ms": received_ms, "assembled_ms": None,
+    }])
+
+
+async def mark_assembled(conn: AsyncConnection, key: GroupKey, now: int) -> None:
+    await conn.execute(update(_t).where(_in_group(key)).values(assembled_ms=now))
+
+
+async def delete_group(conn: AsyncConnection, key: GroupKey) -> None:
+    await conn.execute(delete(_t).where(_in_group(key)))
+
+
+async def overdue_groups(conn: AsyncConnection, received_before: int, limit: int) -> list[GroupKey]:
+    """Groups still waiting for parts with a part received before `received_before`."""
+    query = (select(*_KEY_COLUMNS).distinct()
+             .where(_t.c.assembled_ms.is_(None), _t.c.received_ms < received_before)
+             .limit(limit))
+    return [tuple(row) for row in await conn.execute(query)]  # type: ignore[misc]
+
+
+async def purge_assembled(conn: AsyncConnection, assembled_before: int) -> int:
+    """Forget the parts of messages stored before `assembled_before`; returns the rows deleted."""
+    result = await conn.execute(delete(_t).where(_t.c.assembled_ms < assembled_before))
+    return int(result.rowcount or 0)

@@ -1,0 +1,103 @@
+"""Concatenated MO made whole, durably: each part is stored as it arrives, the message with its last.
+
+An SMSC sends the parts of a long message as separate deliver_sm, in any order and, when an
+account has several binds (several workers in the distributed profile), over different sessions.
+Each part is written to `mo_parts` in the outcome writer's transaction before its deliver_sm is
+answered, so an acknowledged part survives a crash; the transaction that stores the last part
+stores the joined message in `inbounds` too (`writer.apply_events`).
+
+- A part delivered again (the SMSC did not get our answer) has the same sequence and text as the
+  stored one: it changes nothing, also for a while after the message was stored (the assembled
+  parts are kept `mo_reassembly_seconds`, then purged by the sweeper).
+- A part with a sequence already stored but another text is a new message reusing the reference:
+  the stored one is over (stored with what arrived of it, when it was still waiting).
+- Parts that stop coming: after `mo_reassembly_seconds` the sweeper has what arrived stored as
+  the message (`MoPartsOverdue`), so a lost part never holds the others back for good.
+
+The payloads are joined before they are decoded: handsets split a UCS-2 surrogate pair or a GSM
+escape across parts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.core.encoding import decode
+from tidings.store import mo_parts as mq
+from tidings.workers.events import MobileOriginated, MoPart, MoPartsOverdue
+
+log = logging.getLogger(__name__)
+
+
+async def assemble(conn: AsyncConnection, parts: Sequence[MoPart], overdue: Sequence[MoPartsOverdue],
+                   now: int) -> list[MobileOriginated]:
+    """Store `parts`, and return the messages they (or the overdue groups) make whole. Call it
+    before the transaction takes any other lock (see `mo_parts.lock_groups`)."""
+    if not parts and not overdue:
+        return []
+    await mq.lock_groups(conn, [p.group for p in parts] + [o.group for o in overdue])
+    messages: list[MobileOriginated] = []
+    for part in parts:
+        messages += await _add(conn, part, now)
+    for item in overdue:
+        stored = await mq.group_parts(conn, item.group)
+        if stored and stored[0].assembled_ms is None:
+            messages.append(_joined(item.group, stored))
+            await mq.mark_assembled(conn, item.group, now)
+    return messages
+
+
+async def _add(conn: AsyncConnection, part: MoPart, now: int) -> list[MobileOriginated]:
+    stored = await mq.group_parts(conn, part.group)
+    same = next((row for row in stored if row.sequence == part.sequence), None)
+    if same is not None and bytes(same.payload) == part.payload:
+        return []  # delivered again
+    messages = []
+    assembled = bool(stored) and stored[0].assembled_ms is not None
+    if same is not None or assembled:
+        # The reference is reused by a new message (or a straggler came after the message was
+        # stored without it): the stored group is over, and this part starts the next one.
+        if not assembled:
+            messages.append(_joined(part.group, stored))
+        await mq.delete_group(conn, part.group)
+        stored = []
+    await mq.insert_part(conn, part.group, part.sequence, part.data_coding, part.payload, part.smsc_id, part.at_ms)
+    if len(stored) + 1 == part.total:
+        rows: list[Any] = sorted([*stored, _Row(part)], key=lambda row: row.sequence)
+        messages.append(_joined(part.group, rows))
+        await mq.mark_assembled(conn, part.group, now)
+    return messages
+
+
+class _Row:
+    """The part just inserted, shaped as a row of `group_parts`."""
+
+    __slots__ = ("sequence", "data_coding", "payload", "smsc_message_id", "received_ms")
+
+    def __init__(self, part: MoPart) -> None:
+        self.sequence = part.sequence
+        self.data_coding = part.data_coding
+        self.payload = part.payload
+        self.smsc_message_id = part.smsc_id
+        self.received_ms = part.at_ms
+
+
+def _joined(group: mq.GroupKey, rows: Sequence[Any]) -> MobileOriginated:
+    """The message the rows (sorted by sequence) make; the parts of one data coding are joined
+    before they are decoded."""
+    connection, sender, recipient, reference, total = group
+    if len(rows) < total:
+        log.warning("%s: concatenated MO %d from %s stored with %d of its %d parts",
+                    connection, reference, sender, len(rows), total)
+    body = "".join(
+        decode(b"".join(bytes(row.payload) for row in run), data_coding)
+        for data_coding, run in itertools.groupby(rows, key=lambda row: row.data_coding)
+    )
+    first_id = rows[0].smsc_message_id if rows else None
+    at_ms = max(row.received_ms for row in rows)
+    return MobileOriginated(connection, first_id, sender, recipient, body, at_ms)
