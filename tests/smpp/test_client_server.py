@@ -28,6 +28,8 @@ from tidings.smpp import (
     receipt_from_pdu,
     receipt_pdu,
 )
+from tidings.smpp.constants import Tag
+from tidings.smpp.pdu import DataSm, DataSmResp
 from tidings.smpp.testing import RawPeer, RecordingHandler
 
 S = CommandStatus
@@ -230,6 +232,23 @@ async def test_deliver_sm_callback_status_and_failure_reach_the_smsc(server: Smp
         await session.deliver(DeliverSm(source_addr="467", destination_addr="T", short_message=b"MO"))
     assert (retry.value.command_status, retry.value.transient) == (S.ESME_RX_T_APPN, True)
     assert client.bound
+
+
+async def test_data_sm_from_the_smsc_goes_to_the_same_callback(server: SmppServer, make_client: ClientFactory) -> None:
+    """Some SMSCs deliver MO and receipts as data_sm: answered with data_sm_resp, after the callback."""
+    seen: list[object] = []
+
+    async def on_deliver_sm(pdu: DeliverSm | DataSm) -> int:
+        seen.append(pdu)
+        return S.ESME_ROK
+
+    client = make_client(server.port, on_deliver_sm=on_deliver_sm)
+    await client.start()
+    response = await only_session(server).request(
+        DataSm(source_addr="467", destination_addr="T", tlvs={Tag.MESSAGE_PAYLOAD: b"MO as data_sm"}))
+    assert isinstance(response, DataSmResp) and response.command_status == S.ESME_ROK
+    [pdu] = seen
+    assert isinstance(pdu, DataSm) and pdu.tlv_bytes(Tag.MESSAGE_PAYLOAD) == b"MO as data_sm"
 
 
 async def test_enquire_link_keeps_an_idle_bind_alive(make_server: ServerFactory, make_client: ClientFactory) -> None:

@@ -1,6 +1,6 @@
 """What the SMSC owes one ESME account: receipts and mobile-originated messages, kept until sent.
 
-Each entry is one deliver_sm. Entries wait while no session of the account is bound as receiver
+Each entry is one deliver_sm (or data_sm, for an account that takes those). Entries wait while no session of the account is bound as receiver
 or transceiver and go out when one binds; with several such sessions they take turns, so the
 parts of one concatenated MO may arrive over different sessions, in any order, as from a real
 SMSC (an ESME must keep each part it acknowledges). A delivery that fails transiently or loses
@@ -32,7 +32,7 @@ from functools import partial
 
 from tidings.smpp.constants import is_transient
 from tidings.smpp.errors import PduError, SessionError
-from tidings.smpp.pdu import DeliverSm, Pdu
+from tidings.smpp.pdu import DataSm, DeliverSm, Pdu
 from tidings.smpp.server import ServerSession
 from tidings.smpp.session import SessionState
 
@@ -56,7 +56,7 @@ class Outbox:
     ) -> None:
         self.system_id = system_id
         self._sessions = sessions
-        self._entries: deque[DeliverSm] = deque()
+        self._entries: deque[DeliverSm | DataSm] = deque()
         self._wake = asyncio.Event()
         self._workers = workers
         self._tasks: list[asyncio.Task[None]] = []
@@ -96,7 +96,7 @@ class Outbox:
     def _receiver_bound(self) -> bool:
         return any(s.system_id == self.system_id and s.state in _RECEIVING for s in self._sessions())
 
-    def put(self, *pdus: DeliverSm) -> None:
+    def put(self, *pdus: DeliverSm | DataSm) -> None:
         """Queue PDUs, each an entry of its own (the parts of one message included)."""
         self._entries.extend(pdus)
         self.wake()
@@ -146,7 +146,7 @@ class Outbox:
                 continue
             future.add_done_callback(partial(self._answered, entry))
 
-    def _answered(self, entry: DeliverSm, future: asyncio.Future[Pdu]) -> None:
+    def _answered(self, entry: DeliverSm | DataSm, future: asyncio.Future[Pdu]) -> None:
         """The answer to an entry: done, or back at the front after RETRY_DELAY."""
         if future.cancelled():
             done = False
@@ -160,7 +160,7 @@ class Outbox:
         else:
             asyncio.get_running_loop().call_later(RETRY_DELAY, self._retry, entry)
 
-    def _retry(self, entry: DeliverSm) -> None:
+    def _retry(self, entry: DeliverSm | DataSm) -> None:
         self._entries.appendleft(entry)
         self.wake()
 

@@ -12,6 +12,8 @@
 - A receipt per segment (when registered_delivery asks for one, and unless `receipt_loss_rate`
   loses it) is queued in the account's `Outbox` as a deliver_sm built by `receipt_pdu`.
 - Mobile-originated messages are segmented like any MT and queued the same way.
+- An account added with `data_sm=True` gets its receipts and MO as data_sm instead, the text in
+  the message_payload TLV, as some SMSCs send them.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from tidings.sandbox.handsets import Handset, HandsetMessage, Handsets, InvalidN
 from tidings.sandbox.outbox import Outbox
 from tidings.sandbox.rules import Behaviour, Draw, Rules
 from tidings.smpp.constants import CommandStatus, EsmClass, MessageState, Npi, Tag, Ton
-from tidings.smpp.pdu import BindRequest, DeliverSm, SubmitSm
+from tidings.smpp.pdu import BindRequest, DataSm, DeliverSm, SubmitSm
 from tidings.smpp.receipt import DeliveryReceipt, ReceiptStat, receipt_pdu
 from tidings.smpp.server import ServerSession, SmppHandler
 
@@ -155,6 +157,7 @@ class SmscHandler(SmppHandler):
         self.clock = clock
         self._sessions = sessions
         self.accounts: dict[str, str] = {}
+        self.data_sm_accounts: set[str] = set()
         self.outboxes: dict[str, Outbox] = {}
         self._ids = itertools.count(1)
         self._id_prefix = secrets.token_hex(4)
@@ -172,8 +175,12 @@ class SmscHandler(SmppHandler):
 
     # -- accounts and lifecycle ------------------------------------------------------------------
 
-    def add_account(self, system_id: str, password: str) -> None:
+    def add_account(self, system_id: str, password: str, *, data_sm: bool = False) -> None:
         self.accounts[system_id] = password
+        if data_sm:
+            self.data_sm_accounts.add(system_id)
+        else:
+            self.data_sm_accounts.discard(system_id)
         if system_id not in self.outboxes:
             outbox = self.outboxes[system_id] = Outbox(system_id, self._sessions)
             if self._started:
@@ -351,7 +358,14 @@ class SmscHandler(SmppHandler):
             dest_addr_ton=message.sender_ton,
             dest_addr_npi=message.sender_npi,
         )
-        self.outboxes[message.account].put(pdu)
+        self._queue(message.account, pdu)
+
+    def _queue(self, account: str, *pdus: DeliverSm) -> None:
+        """Owe the account these PDUs: as they are, or as data_sm for an account that takes those."""
+        if account in self.data_sm_accounts:
+            self.outboxes[account].put(*(_as_data_sm(pdu) for pdu in pdus))
+        else:
+            self.outboxes[account].put(*pdus)
 
     def _finish(self, key: _Key | None, message: _Message) -> None:
         if message.timer is not None:
@@ -410,7 +424,7 @@ class SmscHandler(SmppHandler):
             for part in encoded.parts
         )
         message_id = self.next_message_id()
-        self.outboxes[account].put(*pdus)
+        self._queue(account, *pdus)
         self.handsets.record_sent(
             handset,
             HandsetMessage(
@@ -419,3 +433,16 @@ class SmscHandler(SmppHandler):
             ),
         )
         return message_id
+
+
+def _as_data_sm(pdu: DeliverSm) -> DataSm:
+    """The same message as a data_sm (SMPP 3.4 4.7.1): its text in the message_payload TLV."""
+    tlvs = dict(pdu.tlvs)
+    if pdu.short_message:
+        tlvs[Tag.MESSAGE_PAYLOAD] = pdu.short_message
+    return DataSm(
+        service_type=pdu.service_type, source_addr_ton=pdu.source_addr_ton, source_addr_npi=pdu.source_addr_npi,
+        source_addr=pdu.source_addr, dest_addr_ton=pdu.dest_addr_ton, dest_addr_npi=pdu.dest_addr_npi,
+        destination_addr=pdu.destination_addr, esm_class=pdu.esm_class,
+        registered_delivery=pdu.registered_delivery, data_coding=pdu.data_coding, tlvs=tlvs,
+    )

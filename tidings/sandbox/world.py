@@ -66,9 +66,10 @@ class Sandbox:
     def _sessions(self) -> frozenset[Any]:
         return self._server.sessions if self._server is not None else frozenset()
 
-    def add_account(self, system_id: str, password: str) -> None:
-        """Let an ESME bind with these credentials; its receipts and MO queue until it does."""
-        self.smsc.add_account(system_id, password)
+    def add_account(self, system_id: str, password: str, *, data_sm: bool = False) -> None:
+        """Let an ESME bind with these credentials; its receipts and MO queue until it does (sent
+        as data_sm instead of deliver_sm with `data_sm`)."""
+        self.smsc.add_account(system_id, password, data_sm=data_sm)
 
     def add_smsc(self, name: str, *, seed: int | None = None) -> Sandbox:
         """Another SMSC (a second route into this network) on its own port, with its own rules
@@ -78,7 +79,7 @@ class Sandbox:
             raise ValueError(f"sandbox SMSC {name!r} exists")
         smsc = Sandbox(seed=seed, clock=self.clock, system_id=name, handsets=self.handsets)
         for system_id, password in self.smsc.accounts.items():
-            smsc.add_account(system_id, password)
+            smsc.add_account(system_id, password, data_sm=system_id in self.smsc.data_sm_accounts)
         self.smscs[name] = smsc
         return smsc
 

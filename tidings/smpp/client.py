@@ -31,6 +31,7 @@ from tidings.smpp.pdu import (
     BindRequest,
     BindTransceiver,
     BindTransmitter,
+    DataSm,
     DeliverSm,
     GenericNack,
     Pdu,
@@ -45,8 +46,9 @@ __all__ = ["BindMode", "ClientState", "DeliverSmCallback", "EsmeClient"]
 logger = logging.getLogger("tidings.smpp.client")
 
 BindMode = Literal["transmitter", "receiver", "transceiver"]
-DeliverSmCallback = Callable[[DeliverSm], Awaitable[int]]
-"""Handles one deliver_sm and returns the command_status for its deliver_sm_resp."""
+DeliverSmCallback = Callable[[DeliverSm | DataSm], Awaitable[int]]
+"""Handles one deliver_sm and returns the command_status for its deliver_sm_resp. Some SMSCs send
+MO and receipts as data_sm (text in the message_payload TLV), which is handled the same way."""
 
 _BIND_REQUESTS: dict[str, type[BindRequest]] = {
     "transmitter": BindTransmitter,
@@ -271,7 +273,7 @@ class EsmeClient:
         return session
 
     async def _answer(self, session: Session, pdu: Pdu) -> Pdu:
-        if not isinstance(pdu, DeliverSm):
+        if not isinstance(pdu, DeliverSm | DataSm):
             return GenericNack(sequence_number=pdu.sequence_number, command_status=CommandStatus.ESME_RINVCMDID)
         if self._on_deliver_sm is None:
             return pdu.response(CommandStatus.ESME_ROK)

@@ -3,8 +3,8 @@
 Sending: each part is a submit_sm through the ESME client's window, paced by the connection's
 throughput cap; the SMSC's answer is mapped to our errors (throttling and system errors: try
 later; anything else: the recipient fails with the SMPP status as its code). Receiving: receipts
-and MO are written durably through the outcome writer before the deliver_sm is answered, so an
-SMSC redelivers anything we could have lost.
+and MO (in deliver_sm, or data_sm from SMSCs that use it) are written durably through the
+outcome writer before they are answered, so an SMSC redelivers anything we could have lost.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from tidings.queue.local_limiter import LocalTokenBucket
 from tidings.smpp.client import EsmeClient
 from tidings.smpp.constants import CommandStatus, is_transient
 from tidings.smpp.errors import CommandStatusError, SmppError
-from tidings.smpp.pdu import DeliverSm
+from tidings.smpp.pdu import DataSm, DeliverSm
 from tidings.smpp.receipt import receipt_from_pdu
 from tidings.workers.writer import OutcomeWriter
 
@@ -85,7 +85,7 @@ class SmppConnector:
             ids.append(response.message_id)
         return ids
 
-    async def _on_deliver_sm(self, pdu: DeliverSm) -> int:
+    async def _on_deliver_sm(self, pdu: DeliverSm | DataSm) -> int:
         now = self._clock()
         try:
             receipt = receipt_from_pdu(pdu)

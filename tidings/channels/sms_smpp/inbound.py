@@ -12,7 +12,7 @@ from __future__ import annotations
 from tidings.core.encoding import decode, split_udh
 from tidings.core.statuses import Code, Status
 from tidings.smpp.constants import Tag, Ton
-from tidings.smpp.pdu import DeliverSm
+from tidings.smpp.pdu import DataSm, DeliverSm
 from tidings.smpp.receipt import DeliveryReceipt, ReceiptStat
 from tidings.workers.events import MobileOriginated, MoPart, Receipt
 
@@ -49,16 +49,19 @@ def international(addr: str, ton: int) -> str:
     return "+" + addr if ton == Ton.INTERNATIONAL and addr.isdigit() else addr
 
 
-def mo_event(connection: str, pdu: DeliverSm, at_ms: int) -> MobileOriginated | MoPart:
-    """The MO a deliver_sm (that is not a receipt) carries: whole, or one part of a longer one.
+def mo_event(connection: str, pdu: DeliverSm | DataSm, at_ms: int) -> MobileOriginated | MoPart:
+    """The MO a deliver_sm or data_sm (that is not a receipt) carries: whole, or one part of a
+    longer one.
 
-    The text is in `short_message`, or in the `message_payload` TLV when that is empty. A part is
+    The text is in `short_message`, or in the `message_payload` TLV when that is empty (always,
+    in a data_sm). A part is
     told by a UDH concatenation element or else by the SAR TLVs; numbering that cannot be a part
     (sequence 0 or past the total) is taken as a whole message rather than waited for forever.
     """
     sender = international(pdu.source_addr, pdu.source_addr_ton)
     recipient = international(pdu.destination_addr, pdu.dest_addr_ton)
-    udh, payload = split_udh(pdu.short_message or pdu.tlv_bytes(Tag.MESSAGE_PAYLOAD) or b"", pdu.esm_class)
+    short_message = pdu.short_message if isinstance(pdu, DeliverSm) else b""
+    udh, payload = split_udh(short_message or pdu.tlv_bytes(Tag.MESSAGE_PAYLOAD) or b"", pdu.esm_class)
     numbering = (udh.reference, udh.total, udh.sequence) if udh is not None else _sar(pdu)
     if numbering is None or not 1 <= numbering[2] <= numbering[1] or numbering[1] == 1:
         return MobileOriginated(connection, None, sender, recipient, decode(payload, pdu.data_coding), at_ms)
@@ -66,7 +69,7 @@ def mo_event(connection: str, pdu: DeliverSm, at_ms: int) -> MobileOriginated | 
     return MoPart(connection, None, sender, recipient, reference, total, sequence, pdu.data_coding, payload, at_ms)
 
 
-def _sar(pdu: DeliverSm) -> tuple[int, int, int] | None:
+def _sar(pdu: DeliverSm | DataSm) -> tuple[int, int, int] | None:
     """(reference, total, sequence) from the SAR TLVs, when all three are there."""
     reference = pdu.tlv_int(Tag.SAR_MSG_REF_NUM)
     total = pdu.tlv_int(Tag.SAR_TOTAL_SEGMENTS)
