@@ -51,6 +51,9 @@ class Settings:
     # Parts of a concatenated MO that stop coming: what arrived is stored as the message after
     # this long; a stored message's parts are kept as long again to recognise redelivered ones.
     mo_reassembly_seconds: float = 600.0
+    # A receipt for a message id no submission has after this long names a message we did not
+    # send (another system on the SMSC account) or sent again under a new id: dropped.
+    orphan_receipt_seconds: float = 3600.0
     smpp_connections: tuple[SmppConnectionSettings, ...] = field(default_factory=tuple)
     # Embedded profile: more sandbox SMSCs (routes) beside the default one, each a dict with a
     # "name" and SmppConnectionSettings' routing fields (prices, currency, priority, throughput).
@@ -80,6 +83,7 @@ class Settings:
             ("sweep_stale_seconds", float),
             ("webhook_retry_base_seconds", float),
             ("mo_reassembly_seconds", float),
+            ("orphan_receipt_seconds", float),
             ("channel_timeout_seconds", float),
             ("voice_url", str),
         ):

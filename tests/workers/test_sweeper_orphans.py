@@ -5,6 +5,7 @@ that dies between finding it and recording it leaves it for the next one."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import func, select
@@ -88,4 +89,34 @@ async def test_a_sweeper_killed_before_recording_the_receipt_leaves_it_for_the_n
         await Sweeper(ctx, KilledWriter(ctx.db, ctx.clock)).rematch_orphans()
     assert await status_and_orphans(ctx.db, delivery_id) == ("Dispatched", 1)
     assert await Sweeper(ctx, writer).rematch_orphans() == 1
+    assert await status_and_orphans(ctx.db, delivery_id) == ("Delivered", 0)
+
+
+async def orphan_count(db: Database) -> int:
+    async with db.read() as conn:
+        return int((await conn.execute(select(func.count()).select_from(orphan_receipts))).scalar_one())
+
+
+async def test_receipts_no_submission_matches_are_dropped_after_the_retention(ctx: Context) -> None:
+    """A receipt for a message id we never recorded (another system on the SMSC account) would
+    stay for good, and every rematch would read it again."""
+    retention_ms = int(ctx.settings.orphan_receipt_seconds * 1000)
+    async with ctx.db.write() as conn:
+        await rq.insert_orphans(conn, [
+            {"connection": CONNECTION, "smsc_message_id": f"foreign-{i}", "status": Status.DELIVERED.value,
+             "code": 0, "received_ms": received}
+            for i, received in enumerate([NOW - retention_ms - 1, NOW - retention_ms - 60_000, NOW - 1000])
+        ])
+    sweeper = Sweeper(ctx, OutcomeWriter(ctx.db, ctx.clock))
+    assert await sweeper.drop_stale_orphans() == 2
+    assert await orphan_count(ctx.db) == 1
+    assert await sweeper.drop_stale_orphans() == 0
+
+
+async def test_an_old_orphan_that_matches_is_applied_not_dropped(ctx: Context, writer: OutcomeWriter) -> None:
+    delivery_id = await dispatched_with_an_orphan_receipt(ctx, writer)
+    late = replace(ctx.settings, orphan_receipt_seconds=0.001)
+    sweeper = Sweeper(Context(late, ctx.db, ctx.committer, ctx.dispatch, lambda: NOW + 1000), writer)
+    assert await sweeper.rematch_orphans() == 1
+    assert await sweeper.drop_stale_orphans() == 0
     assert await status_and_orphans(ctx.db, delivery_id) == ("Delivered", 0)

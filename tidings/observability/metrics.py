@@ -38,6 +38,11 @@ MESSAGES_FAILED = Counter(
 MESSAGES_INBOUND = Counter(
     "tidings_messages_inbound_total", "Messages received from handsets.", ["channel"], registry=REGISTRY,
 )
+ORPHAN_RECEIPTS_DROPPED = Counter(
+    "tidings_orphan_receipts_dropped_total",
+    "Receipts whose message id matched no submission within the orphan retention, dropped.",
+    registry=REGISTRY,
+)
 WEBHOOKS = Counter(
     "tidings_webhooks_total", "Webhook delivery attempts by outcome.", ["outcome"], registry=REGISTRY,
 )

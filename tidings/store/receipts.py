@@ -126,6 +126,12 @@ async def match_orphans(conn: AsyncConnection, limit: int) -> list[Row[Any]]:
     return list(await conn.execute(query))
 
 
+async def purge_orphans(conn: AsyncConnection, received_before: int) -> int:
+    """Drop orphan receipts received before `received_before`; returns how many."""
+    result = await conn.execute(delete(orphan_receipts).where(orphan_receipts.c.received_ms < received_before))
+    return int(result.rowcount or 0)
+
+
 async def delete_orphans(conn: AsyncConnection, ids: Sequence[int]) -> None:
     if ids:
         await conn.execute(delete(orphan_receipts).where(orphan_receipts.c.id.in_(ids)))

@@ -149,7 +149,8 @@ submissions = Table(
     Column("submitted_ms", BigInteger, nullable=False),
 )
 
-# Receipts whose message id is not (yet) known: matched when the submit response lands.
+# Receipts whose message id is not (yet) known: matched when the submit response lands, dropped
+# after `orphan_receipt_seconds` (then they name a message we did not send, or sent again).
 orphan_receipts = Table(
     "orphan_receipts",
     metadata,
@@ -160,6 +161,8 @@ orphan_receipts = Table(
     Column("code", Integer, nullable=False),
     Column("received_ms", BigInteger, nullable=False),
     Index("ix_orphan_receipts_smsc", "connection", "smsc_message_id"),
+    # The sweeper drops those no submission matched within `orphan_receipt_seconds`.
+    Index("ix_orphan_receipts_received", "received_ms"),
 )
 
 # The parts of concatenated MO messages, kept until every part is here (then the message is

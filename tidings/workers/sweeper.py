@@ -5,7 +5,8 @@
 - republishes deliveries whose worker died holding their claim (always), and those whose queue
   entry was lost (only when the queue is drained, so a long backlog is not duplicated);
 - expires Queued deliveries whose batch's `expire_at` has passed;
-- matches receipts that arrived before their submission was recorded in another transaction;
+- matches receipts that arrived before their submission was recorded in another transaction,
+  and drops those still unmatched after `orphan_receipt_seconds`;
 - stores concatenated MO whose missing parts did not come in time, with the parts that did, and
   forgets the parts of stored messages once redelivered parts are no longer expected;
 - sends batch-level delivery reports for batches that are done;
@@ -18,6 +19,7 @@ import asyncio
 import logging
 
 from tidings.core.statuses import Code, Status
+from tidings.observability.metrics import ORPHAN_RECEIPTS_DROPPED
 from tidings.runtime.context import Context
 from tidings.store import deliveries as dq
 from tidings.store import mo_parts as mq
@@ -57,6 +59,7 @@ class Sweeper:
                     await self.republish_stale()
                     await self.expire_overdue()
                     await self.rematch_orphans()
+                    await self.drop_stale_orphans()
                     await self.store_overdue_mo()
                 if now - self._last_reports >= self.reports_every:
                     self._last_reports = now
@@ -120,6 +123,19 @@ class Sweeper:
                 for r in rows
             ])
         return len(rows)
+
+    async def drop_stale_orphans(self) -> int:
+        """Receipts no submission matched within `orphan_receipt_seconds` (run after
+        `rematch_orphans`, which applies any that match, however old): a submission is recorded
+        within moments of its answer (or, its worker lost, sent again under a new id), so these
+        name messages we did not send; kept, they would grow the table and every rematch."""
+        cutoff = self.ctx.clock() - int(self.ctx.settings.orphan_receipt_seconds * 1000)
+        async with self.ctx.db.write() as conn:
+            dropped = await rq.purge_orphans(conn, cutoff)
+        if dropped:
+            ORPHAN_RECEIPTS_DROPPED.inc(dropped)
+            log.warning("dropped %d receipts whose message id matched no submission", dropped)
+        return dropped
 
     async def store_overdue_mo(self) -> int:
         """Concatenated MO still missing parts `mo_reassembly_seconds` after a part came: stored
