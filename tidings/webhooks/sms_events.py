@@ -14,6 +14,7 @@ milliseconds and a `Z` (`2024-05-01T12:00:00.123Z`). Statuses are XMS's capitali
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable, Sequence
 from enum import Enum
@@ -46,8 +47,15 @@ StatusCount = tuple[str, int, int, Sequence[str]]
 def iso_timestamp(epoch_ms: int) -> str:
     """`2024-05-01T12:00:00.123Z` for an epoch-milliseconds time."""
     seconds, millis = divmod(epoch_ms, 1000)
+    return f"{_iso_second(seconds)}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(seconds: int) -> str:
+    """The date and time to the second: every report and API answer formats a few times (created,
+    modified, expiry) that mostly share their second with many others'."""
     t = time.gmtime(seconds)  # not strftime: this runs once per delivery report
-    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{millis:03d}Z"
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
 
 
 def batch_delivery_report(
