@@ -124,3 +124,17 @@ async def test_the_sql_remembered_per_list_size_stays_bounded(any_db: Database) 
             assert len(await query.rows(conn, {"ids": list(range(1, size + 1))})) == min(size, 3)
     if any_db.is_sqlite:
         assert 0 < len(query._sql_by_sizes) <= SQL_BY_SIZES
+
+
+async def test_on_postgresql_a_list_goes_as_one_array_parameter(any_db: Database) -> None:
+    """One SQL text whatever the list's length, so asyncpg prepares it once per connection."""
+    await _with_flags(any_db)
+    query = PreparedQuery(select(_FLAGS.c.id).where(_FLAGS.c.id.in_(bindparam("ids", expanding=True)),
+                                                    _FLAGS.c.name != bindparam("not_named")).order_by(_FLAGS.c.id))
+    async with any_db.read() as conn:
+        assert [r.id for r in await query.rows(conn, {"ids": [1, 3], "not_named": "c"})] == [1]
+        assert [r.id for r in await query.rows(conn, {"ids": [1, 2, 3], "not_named": "x"})] == [1, 2, 3]
+        assert [r.id for r in await query.rows(conn, {"ids": [], "not_named": "x"})] == []
+    if not any_db.is_sqlite:
+        sql = query._asyncpg.sql  # type: ignore[union-attr]
+        assert "prepared_flags.id = ANY($1::INTEGER[])" in sql and "$2::VARCHAR" in sql, sql
