@@ -6,6 +6,8 @@ import json
 import os
 from dataclasses import dataclass, field
 
+LONG_MESSAGE_MODES = ("udh", "sar", "payload")
+
 
 @dataclass(frozen=True)
 class SmppConnectionSettings:
@@ -20,12 +22,21 @@ class SmppConnectionSettings:
     window: int = 64
     throughput: float = 0.0  # messages/second; 0 = uncapped
     enquire_link_interval: float = 30.0
+    # How a message longer than one part goes to this SMSC (docs/subsystems/smpp.md, "Outbound
+    # encoding"): "udh" parts with a concatenation header, "sar" parts numbered by the SAR TLVs,
+    # "payload" the whole text in one submit_sm's message_payload TLV for the SMSC to split.
+    long_messages: str = "udh"
     # Routing (docs/subsystems/routing.md): lower priority first (None: the position in the
     # list), price per message part by destination prefix ("" for any other), its currency.
     priority: int | None = None
     enabled: bool = True
     prices: dict[str, float] = field(default_factory=dict, hash=False)
     currency: str = "EUR"
+
+    def __post_init__(self) -> None:
+        if self.long_messages not in LONG_MESSAGE_MODES:
+            raise ValueError(f"SMPP connection {self.name!r}: long_messages must be one of "
+                             f"{', '.join(LONG_MESSAGE_MODES)}, not {self.long_messages!r}")
 
 
 @dataclass(frozen=True)

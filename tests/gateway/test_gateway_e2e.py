@@ -4,12 +4,14 @@ receipts and MO back as deliver_sm, receipts queued while unbound and delivered 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
 import smpplib.consts
+import smpplib.gsm
 import smpplib.exceptions
 
 from tidings.smpp.constants import CommandStatus, MessageState
@@ -102,6 +104,30 @@ async def test_long_and_ucs2_messages_become_one_batch_and_reach_the_handset_who
     assert message["encoding"] == encoding
     [receipt] = await esme.deliveries(1, where=is_receipt)
     assert receipt_id(receipt) == responses[0].message_id
+
+
+async def test_parts_numbered_by_sar_tlvs_become_one_message(
+    platform: Platform, esmes: EsmeFactory, http: httpx.AsyncClient,
+) -> None:
+    """A customer whose ESME numbers long messages with the SAR TLVs instead of a UDH."""
+    esme = await esmes()
+    body = "Numbered by SAR TLVs, not by a header: " + "the parts travel bare and are joined here. " * 6
+    parts, coding, esm_class = smpplib.gsm.make_parts(body, use_udhi=False)
+    assert len(parts) >= 2 and esm_class == smpplib.consts.SMPP_MSGTYPE_DEFAULT
+
+    def send() -> list[int]:
+        return [esme.client.send_message(
+            source_addr_ton=smpplib.consts.SMPP_TON_ALNUM, source_addr="Acme",
+            dest_addr_ton=smpplib.consts.SMPP_TON_INTL, dest_addr_npi=smpplib.consts.SMPP_NPI_ISDN,
+            destination_addr="46701100011", short_message=part, data_coding=coding, esm_class=esm_class,
+            registered_delivery=1, sar_msg_ref_num=0x1234, sar_total_segments=len(parts), sar_segment_seqnum=n,
+        ).sequence for n, part in enumerate(parts, 1)]
+
+    responses = [await esme.response(seq) for seq in await asyncio.to_thread(send)]
+    assert {r.status for r in responses} == {CommandStatus.ESME_ROK}
+    assert len({r.message_id for r in responses}) == 1
+    [message] = await wait_handset(platform, http, "+46701100011")
+    assert message["body"] == body
 
 
 async def test_mo_reply_arrives_as_deliver_sm(

@@ -27,6 +27,7 @@ from tidings.core.encoding import Udh, alphabet, decode, split_udh
 from tidings.core.errors import RequestError
 from tidings.smpp.constants import CommandStatus, Tag, Ton
 from tidings.smpp.pdu import SubmitSm
+from tidings.smpp.sar import sar_numbering
 
 __all__ = [
     "REASSEMBLY_TIMEOUT",
@@ -133,6 +134,8 @@ def parse_submit(pdu: SubmitSm, now_ms: int) -> Submission:
     if not raw:
         raw = pdu.tlv_bytes(Tag.MESSAGE_PAYLOAD) or b""
     udh, payload = split_udh(raw, pdu.esm_class)
+    if udh is None and (sar := sar_numbering(pdu)) is not None:  # numbered by SAR TLVs instead
+        udh = Udh(reference=sar[0], total=sar[1], sequence=sar[2])
     if not payload:
         raise SubmitRefused(CommandStatus.ESME_RINVMSGLEN, "the message is empty")
     if udh is not None and not 1 <= udh.sequence <= udh.total:

@@ -3,7 +3,8 @@
 - bind: the system_id/password must match an account (`add_account`).
 - submit_sm: the destination must be an E.164 number the numbering plan can parse
   (ESME_RINVDSTADR otherwise); the prefix rule may throttle (ESME_RTHROTTLED) or reject it
-  (`reject_status`); otherwise it gets a fresh message id. Parts of a concatenated message are
+  (`reject_status`); otherwise it gets a fresh message id. Parts of a concatenated message
+  (numbered by a UDH or by the SAR TLVs; a long text may also come whole in message_payload) are
   grouped per (account, sender, handset, reference, total); the whole message reaches the handset
   once every part has, `latency` after each part's submit.
 - Outcome, decided once per message: an invalid number, an unreachable handset or one without
@@ -38,6 +39,7 @@ from tidings.sandbox.rules import Behaviour, Draw, Rules
 from tidings.smpp.constants import CommandStatus, EsmClass, MessageState, Npi, Tag, Ton
 from tidings.smpp.pdu import BindRequest, DataSm, DeliverSm, SubmitSm
 from tidings.smpp.receipt import DeliveryReceipt, ReceiptStat, receipt_pdu
+from tidings.smpp.sar import sar_numbering
 from tidings.smpp.server import ServerSession, SmppHandler
 
 __all__ = ["ERROR_ABSENT_SUBSCRIBER", "ERROR_NO_SMS", "ERROR_UNKNOWN_SUBSCRIBER", "SmscHandler", "display_address"]
@@ -247,12 +249,13 @@ class SmscHandler(SmppHandler):
             return behaviour.reject_status, ""
         raw = pdu.short_message or pdu.tlv_bytes(Tag.MESSAGE_PAYLOAD) or b""
         udh, payload = split_udh(raw, pdu.esm_class)
+        numbering = (udh.reference, udh.total, udh.sequence) if udh is not None else sar_numbering(pdu)
         message_id = self.next_message_id()
         segment_ = _Segment(message_id, _decoded(payload, pdu.data_coding), self.clock(), pdu.registered_delivery)
         sender = display_address(pdu.source_addr, pdu.source_addr_ton)
         self._mo_account[sender] = account
-        total, sequence = (udh.total, udh.sequence) if udh is not None and udh.total > 1 else (1, 1)
-        key: _Key | None = (account, sender, number, udh.reference, total) if total > 1 and udh else None
+        reference, total, sequence = numbering if numbering is not None and numbering[1] > 1 else (0, 1, 1)
+        key: _Key | None = (account, sender, number, reference, total) if total > 1 else None
         message = self._messages.get(key) if key is not None else None
         if message is None:
             handset = self.handsets.get(number)

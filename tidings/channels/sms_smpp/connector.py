@@ -63,7 +63,7 @@ class SmppConnector:
         await self.client.aclose()
 
     async def send(self, message: OutboundSms) -> list[str]:
-        pdus = submit_pdus(message, next(self._references) & 0xFF)
+        pdus = submit_pdus(message, next(self._references) & 0xFF, self.settings.long_messages)
         if self._limiter is not None:
             await self._limiter.acquire(len(pdus), priority=message.priority)
         try:

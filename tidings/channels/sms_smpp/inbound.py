@@ -14,6 +14,7 @@ from tidings.core.statuses import Code, Status
 from tidings.smpp.constants import Tag, Ton
 from tidings.smpp.pdu import DataSm, DeliverSm
 from tidings.smpp.receipt import DeliveryReceipt, ReceiptStat
+from tidings.smpp.sar import sar_numbering
 from tidings.workers.events import MobileOriginated, MoPart, Receipt
 
 _STATUS_BY_STAT = {
@@ -62,18 +63,9 @@ def mo_event(connection: str, pdu: DeliverSm | DataSm, at_ms: int) -> MobileOrig
     recipient = international(pdu.destination_addr, pdu.dest_addr_ton)
     short_message = pdu.short_message if isinstance(pdu, DeliverSm) else b""
     udh, payload = split_udh(short_message or pdu.tlv_bytes(Tag.MESSAGE_PAYLOAD) or b"", pdu.esm_class)
-    numbering = (udh.reference, udh.total, udh.sequence) if udh is not None else _sar(pdu)
+    numbering = (udh.reference, udh.total, udh.sequence) if udh is not None else sar_numbering(pdu)
     if numbering is None or not 1 <= numbering[2] <= numbering[1] or numbering[1] == 1:
         return MobileOriginated(connection, None, sender, recipient, decode(payload, pdu.data_coding), at_ms)
     reference, total, sequence = numbering
     return MoPart(connection, None, sender, recipient, reference, total, sequence, pdu.data_coding, payload, at_ms)
 
-
-def _sar(pdu: DeliverSm | DataSm) -> tuple[int, int, int] | None:
-    """(reference, total, sequence) from the SAR TLVs, when all three are there."""
-    reference = pdu.tlv_int(Tag.SAR_MSG_REF_NUM)
-    total = pdu.tlv_int(Tag.SAR_TOTAL_SEGMENTS)
-    sequence = pdu.tlv_int(Tag.SAR_SEGMENT_SEQNUM)
-    if reference is None or total is None or sequence is None:
-        return None
-    return reference, total, sequence

@@ -1,4 +1,12 @@
-"""From an outbound SMS to the submit_sm PDUs that carry it."""
+"""From an outbound SMS to the submit_sm PDUs that carry it.
+
+A message longer than one part goes as the connection's `long_messages` says: parts each with a
+concatenation UDH (`udh`, the default); the same parts without it, numbered by the SAR TLVs
+(`sar`, for SMSCs that want them); or the whole text in one submit_sm's `message_payload` TLV
+(`payload`), which the SMSC splits itself and answers with one message id and one receipt. The
+parts are cut the same way in every mode (153 GSM septets / 67 UCS-2 units), so the segment count
+a batch reports is the one the handset bills.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +16,10 @@ from tidings.channels.base import OutboundSms
 from tidings.core.encoding import EncodedMessage, TooManyParts, segment
 from tidings.core.errors import PermanentDeliveryError
 from tidings.core.statuses import Code
-from tidings.smpp.constants import DataCoding, EsmClass, Npi, RegisteredDelivery, Ton
+from tidings.smpp.constants import DataCoding, EsmClass, Npi, RegisteredDelivery, Tag, Ton
+from tidings.smpp.fields import TlvValue
 from tidings.smpp.pdu import SubmitSm
+from tidings.smpp.sar import sar_tlvs
 
 # Data coding with message class 0 ("flash": shown at once, not stored): GSM 7-bit / UCS-2.
 FLASH_GSM = 0x10
@@ -48,20 +58,28 @@ def _single_part(body: str, max_parts: int | None, truncate: bool) -> EncodedMes
     return encoded if len(encoded.parts) == 1 else None
 
 
-def submit_pdus(message: OutboundSms, reference: int) -> list[SubmitSm]:
+def submit_pdus(message: OutboundSms, reference: int, long_messages: str = "udh") -> list[SubmitSm]:
     encoded = encode_message(message, reference)
     source, source_ton, source_npi = address(message.sender or "")
     destination, dest_ton, dest_npi = address(message.recipient)
     data_coding = encoded.data_coding
     if message.flash:
         data_coding = FLASH_UCS2 if data_coding == DataCoding.UCS2 else FLASH_GSM
-    esm_class = EsmClass.UDHI if encoded.udhi else EsmClass.DEFAULT
-    return [
-        SubmitSm(
+
+    def pdu(short_message: bytes, esm_class: int = EsmClass.DEFAULT, tlvs: dict[int, TlvValue] | None = None) -> SubmitSm:
+        return SubmitSm(
             source_addr=source, source_addr_ton=source_ton, source_addr_npi=source_npi,
             destination_addr=destination, dest_addr_ton=dest_ton, dest_addr_npi=dest_npi,
             esm_class=esm_class, registered_delivery=RegisteredDelivery.ON_SUCCESS_OR_FAILURE,
-            data_coding=data_coding, short_message=part,
+            data_coding=data_coding, short_message=short_message, tlvs=tlvs or {},
         )
-        for part in encoded.parts
-    ]
+
+    if not encoded.udhi:
+        return [pdu(encoded.parts[0])]
+    if long_messages == "udh":
+        return [pdu(part, EsmClass.UDHI) for part in encoded.parts]
+    payloads = [part[part[0] + 1:] for part in encoded.parts]  # without the UDH (its length byte first)
+    if long_messages == "payload":
+        return [pdu(b"", tlvs={Tag.MESSAGE_PAYLOAD: b"".join(payloads)})]
+    return [pdu(payload, tlvs=sar_tlvs(reference, len(payloads), sequence))
+            for sequence, payload in enumerate(payloads, 1)]
