@@ -16,12 +16,13 @@ execution (rendering the id list into the SQL each call, the result wrapper, a `
 cost 60–200 µs per call on top of 17–80 µs in SQLite. Rows come back as named tuples with the
 columns' result processing (booleans, JSON) applied, read by attribute like SQLAlchemy's rows.
 
-On PostgreSQL (asyncpg) a `PreparedQuery` runs on the asyncpg connection behind `conn`, inside
-the transaction SQLAlchemy holds there (started first if it is not yet), with each expanding
-list sent as one array (`= ANY($n::type[])`): the SQL is the same whatever the list's length,
-so asyncpg prepares it once per connection, and SQLAlchemy renders nothing per call. A 50-id
-select of `submissions` cost 747 µs of the worker's CPU through SQLAlchemy, 227 µs so (a
-distributed worker spends ~14 % of its samples in these queries). Errors come out as
+On PostgreSQL (asyncpg) both run on the asyncpg connection behind `conn`, inside the
+transaction SQLAlchemy holds there (started first if it is not yet): a `PreparedQuery` with each
+expanding list sent as one array (`= ANY($n::type[])`), so the SQL is the same whatever the
+list's length and asyncpg prepares it once per connection; a `Prepared` write with asyncpg's
+executemany. A 50-id select of `submissions` cost 747 µs of the worker's CPU through SQLAlchemy,
+227 µs so (a distributed worker spent ~14 % of its samples in these queries); a 20-row insert of
+submissions 510 → 270 µs. Errors come out as
 SQLAlchemy's, translated as its asyncpg dialect does. This reaches into the dialect's
 connection adapter (`_execute_mutex`, `_transaction`, `_start_transaction`,
 `_handle_exception`: SQLAlchemy's own execute path), which is why SQLAlchemy's version is pinned.
@@ -32,7 +33,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -77,11 +78,51 @@ def _processed(rows: list[Any], processors: list[tuple[int, Callable[[Any], Any]
     return out
 
 
+async def _on_asyncpg(conn: AsyncConnection, sql: str, params: Any, call: Callable[[Any], Awaitable[Any]]) -> Any:
+    """`call(asyncpg connection)` as SQLAlchemy's asyncpg dialect runs a statement: under the
+    adapter's mutex, inside its transaction (begun first if it is not yet), errors translated to
+    SQLAlchemy's."""
+    adapter: Any = (await conn.get_raw_connection()).dbapi_connection
+    dbapi: Any = conn.dialect.dbapi
+    try:
+        async with adapter._execute_mutex:
+            if adapter._transaction is None:
+                await adapter._start_transaction()
+            try:
+                return await call(adapter._connection)
+            except Exception as error:  # noqa: BLE001 - translated as SQLAlchemy's dialect does
+                adapter._handle_exception(error)
+    except dbapi.Error as error:
+        raise DBAPIError.instance(sql, params, error, dbapi.Error) from error
+
+
+class _AsyncpgWrite:
+    """A `Prepared` statement as asyncpg SQL, run with asyncpg's executemany (module docstring)."""
+
+    __slots__ = ("binds", "defaults", "names", "sql")
+
+    def __init__(self, statement: Executable, dialect: Any) -> None:
+        compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+        assert compiled.positiontup is not None, "asyncpg's paramstyle is positional"
+        self.names: tuple[str, ...] = tuple(compiled.positiontup)
+        if "__[POSTCOMPILE_" in compiled.string:
+            raise ValueError(f"expanding parameters in an executemany: {compiled.string}")
+        self.defaults = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
+        self.binds = [(i, p) for i, name in enumerate(self.names)
+                      if (p := compiled.binds[name].type._cached_bind_processor(dialect)) is not None]
+        self.sql: str = compiled.string
+
+    async def executemany(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+        names, defaults = self.names, self.defaults
+        values = _processed([tuple(row[n] if n in row else defaults[n] for n in names) for row in rows], self.binds)
+        await _on_asyncpg(conn, self.sql, values, lambda driver: driver.executemany(self.sql, values))
+
+
 class Prepared:
     """An executemany write compiled once per dialect; see the module docstring. Parameters whose
     type processes its binds on SQLite (JSON) are processed as SQLAlchemy would."""
 
-    __slots__ = ("_defaults", "_names", "_processors", "_sql", "statement")
+    __slots__ = ("_asyncpg", "_defaults", "_names", "_processors", "_sql", "statement")
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
@@ -89,6 +130,7 @@ class Prepared:
         self._names: tuple[str, ...] = ()
         self._defaults: dict[str, Any] = {}
         self._processors: list[tuple[int, Callable[[Any], Any]]] = []
+        self._asyncpg: _AsyncpgWrite | None = None
 
     def _compile(self, conn: AsyncConnection) -> str:
         compiled = self.statement.compile(dialect=conn.dialect)  # type: ignore[attr-defined]
@@ -107,6 +149,11 @@ class Prepared:
             return
         driver = inline_sqlite(conn)
         if driver is None:
+            if conn.dialect.driver == "asyncpg":
+                if self._asyncpg is None:
+                    self._asyncpg = _AsyncpgWrite(self.statement, conn.dialect)
+                await self._asyncpg.executemany(conn, rows)
+                return
             await conn.execute(self.statement, list(rows))
             return
         sql = self._sql or self._compile(conn)
@@ -169,18 +216,7 @@ class _AsyncpgQuery:
         for index, name in enumerate(self.names):
             if name in self.expanding:
                 values[index] = list(values[index])
-        adapter = (await conn.get_raw_connection()).dbapi_connection
-        dbapi = conn.dialect.dbapi
-        try:
-            async with adapter._execute_mutex:  # type: ignore[union-attr]
-                if adapter._transaction is None:  # type: ignore[union-attr]
-                    await adapter._start_transaction()  # type: ignore[union-attr]
-                try:
-                    records = await adapter._connection.fetch(self.sql, *values)  # type: ignore[union-attr]
-                except Exception as error:  # noqa: BLE001 - translated as SQLAlchemy's dialect does
-                    adapter._handle_exception(error)  # type: ignore[union-attr]
-        except dbapi.Error as error:  # type: ignore[union-attr]
-            raise DBAPIError.instance(self.sql, values, error, dbapi.Error) from error  # type: ignore[union-attr]
+        records = await _on_asyncpg(conn, self.sql, values, lambda driver: driver.fetch(self.sql, *values))
         return list(map(self.make, _processed(records, self.processors)))
 
 
