@@ -36,7 +36,7 @@ from collections import namedtuple
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
@@ -59,7 +59,7 @@ def inline_sqlite(conn: Any) -> sqlite3.Connection | None:
     return None
 
 
-def _wrapped(sql: str, error: sqlite3.Error) -> DBAPIError:
+def _wrapped(sql: str, error: sqlite3.Error) -> StatementError:
     """The error SQLAlchemy would have raised (IntegrityError, OperationalError …), so callers
     catch the same exceptions whichever way a statement ran."""
     return DBAPIError.instance(sql, None, error, sqlite3.Error)  # type: ignore[arg-type]
@@ -170,7 +170,7 @@ def _row_factory(compiled: Any, dialect: Any) -> tuple[Callable[[Any], Any], lis
     """A named-tuple maker for the statement's result columns, and their result processors."""
     columns = compiled._result_columns  # (key, name, objects, type) per column
     base = namedtuple("PreparedRow", [column[0] for column in columns])  # type: ignore[misc]
-    row = type("PreparedRow", (base,), {"__slots__": (), "_mapping": property(lambda r: dict(zip(r._fields, r)))})
+    row: Any = type("PreparedRow", (base,), {"__slots__": (), "_mapping": property(lambda r: dict(zip(r._fields, r)))})
     processors = [
         (index, processor) for index, column in enumerate(columns)
         if (processor := column[3]._cached_result_processor(dialect, None)) is not None

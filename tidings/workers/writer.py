@@ -168,7 +168,7 @@ async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int)
     ]
     await rq.insert_submissions(conn, new_parts)
     await record_costs(conn, [e for e in dispatched if e.cost is not None])
-    for orphan in await rq.take_orphans(conn, ((p["connection"], p["smsc_message_id"]) for p in new_parts)):
+    for orphan in await rq.take_orphans(conn, ((e.connection, smsc_id) for e in dispatched for smsc_id in e.smsc_ids)):
         receipts.append(Receipt(orphan.connection, orphan.smsc_message_id, Status(orphan.status),
                                 orphan.code, orphan.received_ms))
 
@@ -190,8 +190,8 @@ async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int)
 
     for e in dispatched:
         move(e.delivery_id, Status.DISPATCHED, DEFAULT_CODE[Status.DISPATCHED], e.at_ms, e.connection)
-    for e in settled:
-        move(e.delivery_id, e.status, e.code, e.at_ms)
+    for settle in settled:
+        move(settle.delivery_id, settle.status, settle.code, settle.at_ms)
     for delivery_id, (status, code, at, connection) in part_targets.items():
         move(delivery_id, status, code, at, connection)
 

@@ -29,7 +29,8 @@ _STATUS_BY_STAT = {
 
 def receipt_event(connection: str, receipt: DeliveryReceipt, at_ms: int) -> Receipt | None:
     """The status change a receipt reports; None for intermediate ones (ENROUTE, ACCEPTD)."""
-    status = _STATUS_BY_STAT.get(ReceiptStat(receipt.stat)) if receipt.stat in ReceiptStat.__members__ else None
+    stat = receipt.stat or ""
+    status = _STATUS_BY_STAT.get(ReceiptStat(stat)) if stat in ReceiptStat.__members__ else None
     if status is None:
         return None
     code = Code.DELIVERED
