@@ -126,6 +126,21 @@ class Server:
             row = await self._pg.fetchrow(sql.format(since="$1"), since_ms)  # type: ignore[attr-defined]
         return int(row[0] or 0), int(row[1] or 0), row[2]
 
+    async def inbound_count(self, since_ms: int) -> int:
+        """Inbound messages stored since `since_ms`."""
+        sql = "SELECT count(*) FROM inbounds WHERE received_ms >= {since}"
+        if self.sqlite_path is not None:
+            conn = sqlite3.connect(f"file:{self.sqlite_path}?mode=ro", uri=True)
+            try:
+                return int(conn.execute(sql.format(since="?"), (since_ms,)).fetchone()[0])
+            finally:
+                conn.close()
+        import asyncpg
+
+        if self._pg is None:
+            self._pg = await asyncpg.connect(self.database_url.replace("+asyncpg", ""))  # type: ignore[union-attr]
+        return int(await self._pg.fetchval(sql.format(since="$1"), since_ms))  # type: ignore[attr-defined]
+
     async def stop(self) -> None:
         if self._pg is not None:
             await self._pg.close()  # type: ignore[attr-defined]

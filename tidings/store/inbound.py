@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tidings.store.prepared import PreparedQuery
 from tidings.store.receipts import smsc_keys_in
 from tidings.store.schema import batches, inbounds, numbers, service_plans
 
@@ -27,32 +28,33 @@ def _variants(number: str) -> list[str]:
     return [bare, "+" + bare]
 
 
+# Built once, run prepared: every MO is routed, and building these per call cost more than
+# running them.
+_OWNER = PreparedQuery(
+    select(numbers.c.project_id, numbers.c.service_plan_id, service_plans.c.callback_url)
+    .select_from(numbers.outerjoin(service_plans, service_plans.c.id == numbers.c.service_plan_id))
+    .where(numbers.c.number.in_(bindparam("b_numbers", expanding=True)))
+    .limit(1)
+)
+_LAST_SENDER = PreparedQuery(
+    select(batches.c.project_id, batches.c.service_plan_id,
+           service_plans.c.callback_url, batches.c.callback_url.label("batch_callback"))
+    .select_from(batches.outerjoin(service_plans, service_plans.c.id == batches.c.service_plan_id))
+    .where(batches.c.sender.in_(bindparam("b_numbers", expanding=True)))
+    .order_by(batches.c.created_ms.desc())
+    .limit(1)
+)
+
+
 async def route(conn: AsyncConnection, to: str) -> tuple[str, str | None, str | None] | None:
     """(project_id, service_plan_id, callback_url) owning `to`: the number's registered owner,
     else the project that most recently sent from it (a reply goes back to whoever wrote)."""
-    row = (
-        await conn.execute(
-            select(numbers.c.project_id, numbers.c.service_plan_id, service_plans.c.callback_url)
-            .select_from(numbers.outerjoin(service_plans, service_plans.c.id == numbers.c.service_plan_id))
-            .where(numbers.c.number.in_(_variants(to)))
-            .limit(1)
-        )
-    ).first()
-    if row is not None:
+    variants = {"b_numbers": _variants(to)}
+    for row in await _OWNER.rows(conn, variants):
         return row[0], row[1], row[2]
-    row = (
-        await conn.execute(
-            select(batches.c.project_id, batches.c.service_plan_id,
-                   service_plans.c.callback_url, batches.c.callback_url.label("batch_callback"))
-            .select_from(batches.outerjoin(service_plans, service_plans.c.id == batches.c.service_plan_id))
-            .where(batches.c.sender.in_(_variants(to)))
-            .order_by(batches.c.created_ms.desc())
-            .limit(1)
-        )
-    ).first()
-    if row is None:
-        return None
-    return row[0], row[1], row[2] or row[3]
+    for row in await _LAST_SENDER.rows(conn, variants):
+        return row[0], row[1], row[2] or row[3]
+    return None
 
 
 async def insert_inbounds(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:

@@ -13,9 +13,10 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, insert, select, text, update
+from sqlalchemy import and_, bindparam, delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tidings.store.prepared import Prepared, PreparedQuery
 from tidings.store.schema import mo_parts
 
 GroupKey = tuple[str, str, str, int, int]
@@ -23,10 +24,22 @@ GroupKey = tuple[str, str, str, int, int]
 
 _t = mo_parts
 _KEY_COLUMNS = (_t.c.connection, _t.c.sender, _t.c.recipient, _t.c.reference, _t.c.total)
+_KEY_NAMES = ("g_connection", "g_sender", "g_recipient", "g_reference", "g_total")
+_IN_GROUP = and_(*(column == bindparam(name) for column, name in zip(_KEY_COLUMNS, _KEY_NAMES, strict=True)))
+
+# Built once, run prepared (`tidings.store.prepared`): built per call, these statements took
+# most of the serving process's time while long replies came in.
+_GROUP_PARTS = PreparedQuery(
+    select(_t.c.sequence, _t.c.data_coding, _t.c.payload, _t.c.smsc_message_id, _t.c.received_ms,
+           _t.c.assembled_ms).where(_IN_GROUP).order_by(_t.c.sequence))
+_INSERT_PART = Prepared(insert(_t).values({c.name: bindparam(c.name) for c in _t.c}))
+_MARK_ASSEMBLED = Prepared(update(_t).where(_IN_GROUP).values(assembled_ms=bindparam("b_at")))
+_DELETE_GROUP = Prepared(delete(_t).where(_IN_GROUP))
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
 
-def _in_group(key: GroupKey) -> Any:
-    return and_(*(column == value for column, value in zip(_KEY_COLUMNS, key, strict=True)))
+def _group(key: GroupKey) -> dict[str, Any]:
+    return dict(zip(_KEY_NAMES, key, strict=True))
 
 
 def advisory_key(key: GroupKey) -> int:
@@ -40,32 +53,29 @@ async def lock_groups(conn: AsyncConnection, keys: Iterable[GroupKey]) -> None:
     if conn.dialect.name != "postgresql":
         return
     for number in sorted({advisory_key(k) for k in keys}):
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": number})
+        await conn.execute(_ADVISORY_LOCK, {"key": number})
 
 
-async def group_parts(conn: AsyncConnection, key: GroupKey) -> list[Row[Any]]:
+async def group_parts(conn: AsyncConnection, key: GroupKey) -> list[Any]:
     """The stored parts of one group, by sequence."""
-    query = (select(_t.c.sequence, _t.c.data_coding, _t.c.payload, _t.c.smsc_message_id,
-                    _t.c.received_ms, _t.c.assembled_ms)
-             .where(_in_group(key)).order_by(_t.c.sequence))
-    return list(await conn.execute(query))
+    return await _GROUP_PARTS.rows(conn, _group(key))
 
 
 async def insert_part(conn: AsyncConnection, key: GroupKey, sequence: int, data_coding: int, payload: bytes,
                       smsc_message_id: str | None, received_ms: int) -> None:
     values = dict(zip(("connection", "sender", "recipient", "reference", "total"), key, strict=True))
-    await conn.execute(insert(_t), [{
+    await _INSERT_PART.executemany(conn, [{
         **values, "sequence": sequence, "data_coding": data_coding, "payload": payload,
         "smsc_message_id": smsc_message_id, "received_ms": received_ms, "assembled_ms": None,
     }])
 
 
 async def mark_assembled(conn: AsyncConnection, key: GroupKey, now: int) -> None:
-    await conn.execute(update(_t).where(_in_group(key)).values(assembled_ms=now))
+    await _MARK_ASSEMBLED.executemany(conn, [{**_group(key), "b_at": now}])
 
 
 async def delete_group(conn: AsyncConnection, key: GroupKey) -> None:
-    await conn.execute(delete(_t).where(_in_group(key)))
+    await _DELETE_GROUP.executemany(conn, [_group(key)])
 
 
 async def overdue_groups(conn: AsyncConnection, received_before: int, limit: int) -> list[GroupKey]:
