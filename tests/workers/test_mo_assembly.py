@@ -178,3 +178,27 @@ async def test_two_workers_storing_the_last_parts_at_once_store_the_message_once
         await asyncio.gather(writers[0].apply([first]), writers[1].apply([second]))
     assert sorted(await stored_bodies(ctx.db)) == sorted(messages.values())
     assert await part_rows(ctx.db) == (0, 80)
+
+
+async def test_one_flush_with_several_parts_of_one_message_and_its_successor(
+        ctx: Context, writers: list[OutcomeWriter]) -> None:
+    """A flush is worked out in memory part by part: the answers must be those of the parts
+    applied one at a time."""
+    text = "All three parts of this message, and a copy of its first, arrive in one flush."
+    first, second, third = gsm_parts(text, 3, reference=11)
+    await writers[0].apply([first, third, first, second])
+    assert await stored_bodies(ctx.db) == [text]
+    assert await part_rows(ctx.db) == (0, 3)
+
+    old = gsm_parts("An earlier message under reference twelve, in two parts.", 2, reference=12)
+    new = gsm_parts("A newer message reusing reference twelve, also two parts.", 2, reference=12)
+    lost = gsm_parts("Only its first part arrives before a new message takes its place...", 2, reference=13)
+    took = gsm_parts("The message that takes reference thirteen over, complete.", 2, reference=13)
+    await writers[1].apply([*old, new[0], lost[0], took[0], new[1], took[1], old[0]])
+    assert sorted(await stored_bodies(ctx.db)) == sorted([
+        text, "".join(p.payload.decode() for p in old), "".join(p.payload.decode() for p in new),
+        lost[0].payload.decode(), "".join(p.payload.decode() for p in took),
+    ])
+    # old[0] again, after `new` took reference twelve over: no longer recognised, it starts a
+    # message of its own (kept waiting), as it would have in a flush of its own.
+    assert await part_rows(ctx.db) == (1, 3 + 2)

@@ -10,10 +10,10 @@ one write transaction at a time.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, select, text, update
+from sqlalchemy import BigInteger, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.store.prepared import Prepared, PreparedQuery
@@ -35,7 +35,7 @@ _GROUP_PARTS = PreparedQuery(
 _INSERT_PART = Prepared(insert(_t).values({c.name: bindparam(c.name) for c in _t.c}))
 _MARK_ASSEMBLED = Prepared(update(_t).where(_IN_GROUP).values(assembled_ms=bindparam("b_at")))
 _DELETE_GROUP = Prepared(delete(_t).where(_IN_GROUP))
-_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_ADVISORY_LOCK = PreparedQuery(select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger))))
 
 
 def _group(key: GroupKey) -> dict[str, Any]:
@@ -53,7 +53,7 @@ async def lock_groups(conn: AsyncConnection, keys: Iterable[GroupKey]) -> None:
     if conn.dialect.name != "postgresql":
         return
     for number in sorted({advisory_key(k) for k in keys}):
-        await conn.execute(_ADVISORY_LOCK, {"key": number})
+        await _ADVISORY_LOCK.rows(conn, {"key": number})
 
 
 async def group_parts(conn: AsyncConnection, key: GroupKey) -> list[Any]:
@@ -61,21 +61,25 @@ async def group_parts(conn: AsyncConnection, key: GroupKey) -> list[Any]:
     return await _GROUP_PARTS.rows(conn, _group(key))
 
 
-async def insert_part(conn: AsyncConnection, key: GroupKey, sequence: int, data_coding: int, payload: bytes,
-                      smsc_message_id: str | None, received_ms: int) -> None:
-    values = dict(zip(("connection", "sender", "recipient", "reference", "total"), key, strict=True))
-    await _INSERT_PART.executemany(conn, [{
-        **values, "sequence": sequence, "data_coding": data_coding, "payload": payload,
-        "smsc_message_id": smsc_message_id, "received_ms": received_ms, "assembled_ms": None,
-    }])
+async def insert_parts(conn: AsyncConnection, rows: Sequence[tuple[GroupKey, Any]]) -> None:
+    """Insert parts, each (group, part) with the part's sequence, data_coding, payload,
+    smsc_message_id and received_ms."""
+    if rows:
+        await _INSERT_PART.executemany(conn, [{
+            **dict(zip(("connection", "sender", "recipient", "reference", "total"), key, strict=True)),
+            "sequence": row.sequence, "data_coding": row.data_coding, "payload": row.payload,
+            "smsc_message_id": row.smsc_message_id, "received_ms": row.received_ms, "assembled_ms": None,
+        } for key, row in rows])
 
 
-async def mark_assembled(conn: AsyncConnection, key: GroupKey, now: int) -> None:
-    await _MARK_ASSEMBLED.executemany(conn, [{**_group(key), "b_at": now}])
+async def mark_assembled(conn: AsyncConnection, keys: Sequence[GroupKey], now: int) -> None:
+    if keys:
+        await _MARK_ASSEMBLED.executemany(conn, [{**_group(key), "b_at": now} for key in keys])
 
 
-async def delete_group(conn: AsyncConnection, key: GroupKey) -> None:
-    await _DELETE_GROUP.executemany(conn, [_group(key)])
+async def delete_groups(conn: AsyncConnection, keys: Sequence[GroupKey]) -> None:
+    if keys:
+        await _DELETE_GROUP.executemany(conn, [_group(key) for key in keys])
 
 
 async def overdue_groups(conn: AsyncConnection, received_before: int, limit: int) -> list[GroupKey]:

@@ -37,45 +37,70 @@ log = logging.getLogger(__name__)
 async def assemble(conn: AsyncConnection, parts: Sequence[MoPart], overdue: Sequence[MoPartsOverdue],
                    now: int) -> list[MobileOriginated]:
     """Store `parts`, and return the messages they (or the overdue groups) make whole. Call it
-    before the transaction takes any other lock (see `mo_parts.lock_groups`)."""
+    before the transaction takes any other lock (see `mo_parts.lock_groups`).
+
+    A flush at a time: each group is locked and read once, its changes worked out in memory part
+    by part, then written with one statement per kind (deletes, inserts, marks) for the flush —
+    per part, the round trips to PostgreSQL were the distributed workers' cost for long replies."""
     if not parts and not overdue:
         return []
-    await mq.lock_groups(conn, [p.group for p in parts] + [o.group for o in overdue])
+    keys = list(dict.fromkeys([p.group for p in parts] + [o.group for o in overdue]))
+    await mq.lock_groups(conn, keys)
+    groups = {key: _Group(key, await mq.group_parts(conn, key)) for key in keys}
     messages: list[MobileOriginated] = []
     for part in parts:
-        messages += await _add(conn, part, now)
+        messages += groups[part.group].add(part)
     for item in overdue:
-        stored = await mq.group_parts(conn, item.group)
-        if stored and stored[0].assembled_ms is None:
-            messages.append(_joined(item.group, stored))
-            await mq.mark_assembled(conn, item.group, now)
+        messages += groups[item.group].overdue()
+    await mq.delete_groups(conn, [g.key for g in groups.values() if g.delete_stored])
+    await mq.insert_parts(conn, [(g.key, row) for g in groups.values() for row in g.new_rows])
+    await mq.mark_assembled(conn, [g.key for g in groups.values() if g.assembled], now)
     return messages
 
 
-async def _add(conn: AsyncConnection, part: MoPart, now: int) -> list[MobileOriginated]:
-    stored = await mq.group_parts(conn, part.group)
-    same = next((row for row in stored if row.sequence == part.sequence), None)
-    if same is not None and bytes(same.payload) == part.payload:
-        return []  # delivered again
-    messages = []
-    assembled = bool(stored) and stored[0].assembled_ms is not None
-    if same is not None or assembled:
-        # The reference is reused by a new message (or a straggler came after the message was
-        # stored without it): the stored group is over, and this part starts the next one.
-        if not assembled:
-            messages.append(_joined(part.group, stored))
-        await mq.delete_group(conn, part.group)
-        stored = []
-    await mq.insert_part(conn, part.group, part.sequence, part.data_coding, part.payload, part.smsc_id, part.at_ms)
-    if len(stored) + 1 == part.total:
-        rows: list[Any] = sorted([*stored, _Row(part)], key=lambda row: row.sequence)
-        messages.append(_joined(part.group, rows))
-        await mq.mark_assembled(conn, part.group, now)
-    return messages
+class _Group:
+    """One message's parts during a flush: those stored when it began and those added since."""
+
+    def __init__(self, key: mq.GroupKey, stored: Sequence[Any]) -> None:
+        self.key = key
+        self.rows: list[Any] = list(stored)  # the current message's parts, stored or new
+        self.new_rows: list[_Row] = []  # to insert
+        self.delete_stored = False  # the stored rows belong to a message that is over
+        self.done = bool(stored) and stored[0].assembled_ms is not None  # stored whole already
+        self.assembled = False  # made whole in this flush: mark every row
+
+    def add(self, part: MoPart) -> list[MobileOriginated]:
+        same = next((row for row in self.rows if row.sequence == part.sequence), None)
+        if same is not None and bytes(same.payload) == part.payload:
+            return []  # delivered again
+        messages = []
+        if same is not None or self.done or self.assembled:
+            # The reference is reused by a new message (or a straggler came after the message was
+            # stored without it): the current one is over, and this part starts the next one.
+            if not (self.done or self.assembled):
+                messages.append(_joined(self.key, self.rows))
+            self.delete_stored = self.delete_stored or len(self.rows) > len(self.new_rows)
+            self.rows, self.new_rows = [], []
+            self.done = self.assembled = False
+        row = _Row(part)
+        self.rows.append(row)
+        self.new_rows.append(row)
+        if len(self.rows) == part.total:
+            self.rows.sort(key=lambda r: r.sequence)
+            messages.append(_joined(self.key, self.rows))
+            self.assembled = True
+        return messages
+
+    def overdue(self) -> list[MobileOriginated]:
+        if not self.rows or self.done or self.assembled:
+            return []
+        self.rows.sort(key=lambda r: r.sequence)
+        self.assembled = True
+        return [_joined(self.key, self.rows)]
 
 
 class _Row:
-    """The part just inserted, shaped as a row of `group_parts`."""
+    """A part added in this flush, shaped as a row of `group_parts`."""
 
     __slots__ = ("sequence", "data_coding", "payload", "smsc_message_id", "received_ms")
 
