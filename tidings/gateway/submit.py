@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tidings.core.encoding import Udh, alphabet, decode, split_udh
+from tidings.core.encoding import Udh, alphabet, decode
 from tidings.core.errors import RequestError
-from tidings.smpp.constants import CommandStatus, Tag, Ton
+from tidings.smpp.constants import CommandStatus, Ton
 from tidings.smpp.pdu import SubmitSm
-from tidings.smpp.sar import sar_numbering
+from tidings.smpp.sar import numbered_text
 
 __all__ = [
     "REASSEMBLY_TIMEOUT",
@@ -130,12 +130,7 @@ def parse_submit(pdu: SubmitSm, now_ms: int) -> Submission:
     source = _source(pdu.source_addr.strip(), pdu.source_addr_ton)
     if alphabet(pdu.data_coding) not in _TEXT_ALPHABETS:
         raise SubmitRefused(CommandStatus.ESME_RINVDCS, f"data_coding 0x{pdu.data_coding:02X} is not text")
-    raw = pdu.short_message
-    if not raw:
-        raw = pdu.tlv_bytes(Tag.MESSAGE_PAYLOAD) or b""
-    udh, payload = split_udh(raw, pdu.esm_class)
-    if udh is None and (sar := sar_numbering(pdu)) is not None:  # numbered by SAR TLVs instead
-        udh = Udh(reference=sar[0], total=sar[1], sequence=sar[2])
+    udh, payload = numbered_text(pdu)
     if not payload:
         raise SubmitRefused(CommandStatus.ESME_RINVMSGLEN, "the message is empty")
     if udh is not None and not 1 <= udh.sequence <= udh.total:

@@ -32,14 +32,14 @@ from datetime import UTC, datetime
 
 import phonenumbers
 
-from tidings.core.encoding import alphabet, decode, segment, split_udh
+from tidings.core.encoding import alphabet, decode, segment
 from tidings.sandbox.handsets import Handset, HandsetMessage, Handsets, InvalidNumber, normalize_number
 from tidings.sandbox.outbox import Outbox
 from tidings.sandbox.rules import Behaviour, Draw, Rules
 from tidings.smpp.constants import CommandStatus, EsmClass, MessageState, Npi, Tag, Ton
 from tidings.smpp.pdu import BindRequest, DataSm, DeliverSm, SubmitSm
 from tidings.smpp.receipt import DeliveryReceipt, ReceiptStat, receipt_pdu
-from tidings.smpp.sar import sar_numbering
+from tidings.smpp.sar import numbered_text
 from tidings.smpp.server import ServerSession, SmppHandler
 
 __all__ = ["ERROR_ABSENT_SUBSCRIBER", "ERROR_NO_SMS", "ERROR_UNKNOWN_SUBSCRIBER", "SmscHandler", "display_address"]
@@ -247,14 +247,12 @@ class SmscHandler(SmppHandler):
             return CommandStatus.ESME_RTHROTTLED, ""
         if rejected:
             return behaviour.reject_status, ""
-        raw = pdu.short_message or pdu.tlv_bytes(Tag.MESSAGE_PAYLOAD) or b""
-        udh, payload = split_udh(raw, pdu.esm_class)
-        numbering = (udh.reference, udh.total, udh.sequence) if udh is not None else sar_numbering(pdu)
+        udh, payload = numbered_text(pdu)
         message_id = self.next_message_id()
         segment_ = _Segment(message_id, _decoded(payload, pdu.data_coding), self.clock(), pdu.registered_delivery)
         sender = display_address(pdu.source_addr, pdu.source_addr_ton)
         self._mo_account[sender] = account
-        reference, total, sequence = numbering if numbering is not None and numbering[1] > 1 else (0, 1, 1)
+        reference, total, sequence = (udh.reference, udh.total, udh.sequence) if udh and udh.total > 1 else (0, 1, 1)
         key: _Key | None = (account, sender, number, reference, total) if total > 1 else None
         message = self._messages.get(key) if key is not None else None
         if message is None:

@@ -1,11 +1,26 @@
-"""The SAR TLVs (SMPP 3.4 5.3.2.22-24): a concatenated message's numbering carried beside the
-text instead of in a UDH, for SMSCs and ESMEs that use them."""
+"""A message's text and its concatenation numbering, wherever a PDU carries them.
+
+The text is in `short_message`, or in the `message_payload` TLV (always, in a data_sm). A part
+of a concatenated message is numbered by a UDH concatenation element, or else by the SAR TLVs
+(SMPP 3.4 5.3.2.22-24) for SMSCs and ESMEs that use them. Our ESME (receipts and MO), the
+sandbox SMSC and the SMPP gateway all read PDUs through `numbered_text`.
+"""
 
 from __future__ import annotations
 
+from tidings.core.encoding import Udh, split_udh
 from tidings.smpp.constants import Tag
 from tidings.smpp.fields import TlvValue
-from tidings.smpp.pdu import Pdu
+from tidings.smpp.pdu import DataSm, Pdu, ShortMessage
+
+
+def numbered_text(pdu: ShortMessage | DataSm) -> tuple[Udh | None, bytes]:
+    """(numbering, the text's bytes without any UDH) of a submit_sm, deliver_sm or data_sm."""
+    raw = pdu.short_message if isinstance(pdu, ShortMessage) else b""
+    udh, payload = split_udh(raw or pdu.tlv_bytes(Tag.MESSAGE_PAYLOAD) or b"", pdu.esm_class)
+    if udh is None and (sar := sar_numbering(pdu)) is not None:
+        udh = Udh(reference=sar[0], total=sar[1], sequence=sar[2])
+    return udh, payload
 
 
 def sar_numbering(pdu: Pdu) -> tuple[int, int, int] | None:

@@ -9,12 +9,12 @@ still lose, and the parts of one message may come over different sessions or wor
 
 from __future__ import annotations
 
-from tidings.core.encoding import decode, split_udh
+from tidings.core.encoding import decode
 from tidings.core.statuses import Code, Status
-from tidings.smpp.constants import Tag, Ton
+from tidings.smpp.constants import Ton
 from tidings.smpp.pdu import DataSm, DeliverSm
 from tidings.smpp.receipt import DeliveryReceipt, ReceiptStat
-from tidings.smpp.sar import sar_numbering
+from tidings.smpp.sar import numbered_text
 from tidings.workers.events import MobileOriginated, MoPart, Receipt
 
 _STATUS_BY_STAT = {
@@ -55,18 +55,14 @@ def mo_event(connection: str, pdu: DeliverSm | DataSm, at_ms: int) -> MobileOrig
     """The MO a deliver_sm or data_sm (that is not a receipt) carries: whole, or one part of a
     longer one.
 
-    The text is in `short_message`, or in the `message_payload` TLV when that is empty (always,
-    in a data_sm). A part is
-    told by a UDH concatenation element or else by the SAR TLVs; numbering that cannot be a part
+    Text and numbering are read by `smpp.sar.numbered_text`; numbering that cannot be a part
     (sequence 0 or past the total) is taken as a whole message rather than waited for forever.
     """
     sender = international(pdu.source_addr, pdu.source_addr_ton)
     recipient = international(pdu.destination_addr, pdu.dest_addr_ton)
-    short_message = pdu.short_message if isinstance(pdu, DeliverSm) else b""
-    udh, payload = split_udh(short_message or pdu.tlv_bytes(Tag.MESSAGE_PAYLOAD) or b"", pdu.esm_class)
-    numbering = (udh.reference, udh.total, udh.sequence) if udh is not None else sar_numbering(pdu)
-    if numbering is None or not 1 <= numbering[2] <= numbering[1] or numbering[1] == 1:
+    udh, payload = numbered_text(pdu)
+    if udh is None or not 1 <= udh.sequence <= udh.total or udh.total == 1:
         return MobileOriginated(connection, None, sender, recipient, decode(payload, pdu.data_coding), at_ms)
-    reference, total, sequence = numbering
-    return MoPart(connection, None, sender, recipient, reference, total, sequence, pdu.data_coding, payload, at_ms)
+    return MoPart(connection, None, sender, recipient, udh.reference, udh.total, udh.sequence, pdu.data_coding,
+                  payload, at_ms)
 
