@@ -4,44 +4,21 @@ parts than the bucket's burst, and submit_sm refusals map to transient or perman
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
 from tidings.channels.base import OutboundSms
 from tidings.channels.sms_smpp.connector import SmppConnector
-from tidings.config import SmppConnectionSettings
 from tidings.core.errors import PermanentDeliveryError, TransientDeliveryError
 from tidings.runtime.context import now_ms
 from tidings.sandbox.world import Sandbox
-from tidings.store.db import Database, sqlite_url
 from tidings.workers.writer import OutcomeWriter
 
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[Sandbox]:
-    world = Sandbox(seed=3)
-    world.add_account("acct", "pw")
-    await world.start()
-    yield world
-    await world.stop()
-
-
-@pytest.fixture
-async def writer(tmp_path: object) -> AsyncIterator[OutcomeWriter]:
-    db = Database(sqlite_url(str(tmp_path)))
-    await db.create_schema()
-    w = OutcomeWriter(db, now_ms)
-    w.start()
-    yield w
-    await w.aclose()
-    await db.aclose()
+from .conftest import sandbox_connection
 
 
 def connector(sandbox: Sandbox, writer: OutcomeWriter, **overrides: object) -> SmppConnector:
-    settings = SmppConnectionSettings(name="sb", host="127.0.0.1", port=sandbox.port, system_id="acct",
-                                      password="pw", **overrides)  # type: ignore[arg-type]
-    return SmppConnector(settings, writer, now_ms)
+    return SmppConnector(sandbox_connection(sandbox, **overrides), writer, now_ms)
 
 
 async def test_a_long_message_passes_a_cap_smaller_than_its_parts(sandbox: Sandbox, writer: OutcomeWriter) -> None:

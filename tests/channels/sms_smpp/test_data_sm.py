@@ -12,13 +12,14 @@ from sqlalchemy import select
 
 from tidings.channels.base import OutboundSms
 from tidings.channels.sms_smpp.connector import SmppConnector
-from tidings.config import SmppConnectionSettings
 from tidings.runtime.context import now_ms
 from tidings.sandbox.world import Sandbox
 from tidings.smpp.pdu import DataSm
 from tidings.store.db import Database
 from tidings.store.schema import inbounds, orphan_receipts
 from tidings.workers.writer import OutcomeWriter
+
+from .conftest import sandbox_connection
 
 HANDSET, OURS = "+46701310001", "+46700000000"
 
@@ -30,8 +31,7 @@ async def connector(any_db: Database) -> AsyncIterator[tuple[SmppConnector, Sand
     await sandbox.start()
     writer = OutcomeWriter(any_db, now_ms)
     writer.start()
-    settings = SmppConnectionSettings(name="sb", host="127.0.0.1", port=sandbox.port, system_id="acct", password="pw")
-    smpp = SmppConnector(settings, writer, now_ms)
+    smpp = SmppConnector(sandbox_connection(sandbox), writer, now_ms)
     received: list[object] = []
     handle = smpp.client._on_deliver_sm  # noqa: SLF001 - record what the SMSC sent, then handle it
 

@@ -4,8 +4,6 @@ SMPP, with a receipt per message id the SMSC gave."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from tidings.channels.base import OutboundSms
@@ -17,8 +15,9 @@ from tidings.runtime.context import now_ms
 from tidings.sandbox.world import Sandbox
 from tidings.smpp.constants import EsmClass, Tag
 from tidings.smpp.sar import sar_numbering
-from tidings.store.db import Database, sqlite_url
 from tidings.workers.writer import OutcomeWriter
+
+from .conftest import sandbox_connection
 
 GSM_LONG = "Your order {A-17} ships today; track it at the link we sent [ref ~42] and reply STOP to opt out. " * 4
 UCS2_LONG = "Paket 📦 skickat! Följ det här: 🚚 — vi hörs 😊 " * 4
@@ -62,31 +61,9 @@ def test_the_mode_is_checked_when_connections_are_read() -> None:
         SmppConnectionSettings(name="c", host="h", port=1, system_id="s", password="p", long_messages="split")
 
 
-@pytest.fixture
-async def sandbox() -> AsyncIterator[Sandbox]:
-    world = Sandbox(seed=3)
-    world.add_account("acct", "pw")
-    await world.start()
-    yield world
-    await world.stop()
-
-
-@pytest.fixture
-async def writer(tmp_path: object) -> AsyncIterator[OutcomeWriter]:
-    db = Database(sqlite_url(str(tmp_path)))
-    await db.create_schema()
-    w = OutcomeWriter(db, now_ms)
-    w.start()
-    yield w
-    await w.aclose()
-    await db.aclose()
-
-
 @pytest.mark.parametrize(("mode", "body"), [(m, b) for m in ("udh", "sar", "payload") for b in (GSM_LONG, UCS2_LONG)])
 async def test_each_mode_reaches_the_handset_intact(sandbox: Sandbox, writer: OutcomeWriter, mode: str, body: str) -> None:
-    settings = SmppConnectionSettings(name="sb", host="127.0.0.1", port=sandbox.port, system_id="acct",
-                                      password="pw", long_messages=mode)
-    smpp = SmppConnector(settings, writer, now_ms)
+    smpp = SmppConnector(sandbox_connection(sandbox, long_messages=mode), writer, now_ms)
     await smpp.start()
     try:
         handset = "+46701112233"

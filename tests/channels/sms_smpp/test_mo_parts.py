@@ -14,13 +14,14 @@ import pytest
 from sqlalchemy import func, select
 
 from tidings.channels.sms_smpp.connector import SmppConnector
-from tidings.config import SmppConnectionSettings
 from tidings.runtime.context import now_ms
 from tidings.sandbox.world import Sandbox
 from tidings.store.db import Database
 from tidings.store.schema import inbounds, mo_parts
 from tidings.workers.events import Event, MoPart
 from tidings.workers.writer import OutcomeWriter
+
+from .conftest import sandbox_connection
 
 HANDSET, OURS = "+46701310001", "+46700000000"
 
@@ -44,24 +45,13 @@ class CountingWriter(OutcomeWriter):
 
 
 @pytest.fixture
-async def sandbox() -> AsyncIterator[Sandbox]:
-    world = Sandbox(seed=3)
-    world.add_account("acct", "pw")
-    await world.start()
-    yield world
-    await world.stop()
-
-
-@pytest.fixture
 async def workers(any_db: Database, sandbox: Sandbox) -> AsyncIterator[list[tuple[SmppConnector, CountingWriter]]]:
     """Two workers' halves: each its own writer and its own bind of the one connection."""
     pairs = []
     for _ in range(2):
         writer = CountingWriter(any_db)
         writer.start()
-        settings = SmppConnectionSettings(name="sb", host="127.0.0.1", port=sandbox.port, system_id="acct",
-                                          password="pw")
-        pairs.append((SmppConnector(settings, writer, now_ms), writer))
+        pairs.append((SmppConnector(sandbox_connection(sandbox), writer, now_ms), writer))
     yield pairs
     for connector, writer in pairs:
         await connector.aclose()
