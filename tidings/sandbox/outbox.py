@@ -1,11 +1,12 @@
 """What the SMSC owes one ESME account: receipts and mobile-originated messages, kept until sent.
 
-Each entry is one deliver_sm (or data_sm, for an account that takes those). Entries wait while no session of the account is bound as receiver
-or transceiver and go out when one binds; with several such sessions they take turns, so the
-parts of one concatenated MO may arrive over different sessions, in any order, as from a real
-SMSC (an ESME must keep each part it acknowledges). A delivery that fails transiently or loses
-its session is put back at the front and tried again, so nothing is lost while the process runs.
-An ESME that answers a permanent error has refused the PDU, which is then dropped.
+Each entry is one deliver_sm (or data_sm, for an account that takes those). Entries wait while
+no session of the account is bound as receiver or transceiver and go out when one binds; with
+several such sessions they take turns, so the parts of one concatenated MO may arrive over
+different sessions, in any order, as from a real SMSC (an ESME must keep each part it
+acknowledges). A delivery that fails transiently or loses its session is put back at the front
+and tried again, so nothing is lost while the process runs. An ESME that answers a permanent
+error has refused the PDU, which is then dropped.
 
 Entries are pipelined: a worker sends one and moves on, its answer handled when it comes, so as
 many are in flight as the session's window allows — an ESME writes its receipts down before

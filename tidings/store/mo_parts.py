@@ -66,7 +66,7 @@ async def insert_parts(conn: AsyncConnection, rows: Sequence[tuple[GroupKey, Any
     smsc_message_id and received_ms."""
     if rows:
         await _INSERT_PART.executemany(conn, [{
-            **dict(zip(("connection", "sender", "recipient", "reference", "total"), key, strict=True)),
+            **{column.name: value for column, value in zip(_KEY_COLUMNS, key, strict=True)},
             "sequence": row.sequence, "data_coding": row.data_coding, "payload": row.payload,
             "smsc_message_id": row.smsc_message_id, "received_ms": row.received_ms, "assembled_ms": None,
         } for key, row in rows])

@@ -22,10 +22,10 @@ expanding list sent as one array (`= ANY($n::type[])`), so the SQL is the same w
 list's length and asyncpg prepares it once per connection; a `Prepared` write with asyncpg's
 executemany. A 50-id select of `submissions` cost 747 µs of the worker's CPU through SQLAlchemy,
 227 µs so (a distributed worker spent ~14 % of its samples in these queries); a 20-row insert of
-submissions 510 → 270 µs. Errors come out as
-SQLAlchemy's, translated as its asyncpg dialect does. This reaches into the dialect's
-connection adapter (`_execute_mutex`, `_transaction`, `_start_transaction`,
-`_handle_exception`: SQLAlchemy's own execute path), which is why SQLAlchemy's version is pinned.
+submissions 510 → 381 µs. Errors come out as SQLAlchemy's, translated as its asyncpg dialect
+does. This reaches into the dialect's connection adapter (`_execute_mutex`, `_transaction`,
+`_start_transaction`, `_handle_exception`: SQLAlchemy's own execute path), which is why
+SQLAlchemy's version is pinned.
 """
 
 from __future__ import annotations
@@ -96,21 +96,31 @@ async def _on_asyncpg(conn: AsyncConnection, sql: str, params: Any, call: Callab
         raise DBAPIError.instance(sql, params, error, dbapi.Error) from error
 
 
-class _AsyncpgWrite:
-    """A `Prepared` statement as asyncpg SQL, run with asyncpg's executemany (module docstring)."""
+class _AsyncpgStatement:
+    """A statement compiled for asyncpg: its parameters in order, their defaults, and the bind
+    processors SQLAlchemy would apply (by parameter index)."""
 
     __slots__ = ("binds", "defaults", "names", "sql")
 
-    def __init__(self, statement: Executable, dialect: Any) -> None:
-        compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+    def __init__(self, compiled: Any, dialect: Any) -> None:
         assert compiled.positiontup is not None, "asyncpg's paramstyle is positional"
         self.names: tuple[str, ...] = tuple(compiled.positiontup)
-        if "__[POSTCOMPILE_" in compiled.string:
-            raise ValueError(f"expanding parameters in an executemany: {compiled.string}")
         self.defaults = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
         self.binds = [(i, p) for i, name in enumerate(self.names)
                       if (p := compiled.binds[name].type._cached_bind_processor(dialect)) is not None]
         self.sql: str = compiled.string
+
+
+class _AsyncpgWrite(_AsyncpgStatement):
+    """A `Prepared` statement as asyncpg SQL, run with asyncpg's executemany (module docstring)."""
+
+    __slots__ = ()
+
+    def __init__(self, statement: Executable, dialect: Any) -> None:
+        compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+        if "__[POSTCOMPILE_" in compiled.string:
+            raise ValueError(f"expanding parameters in an executemany: {compiled.string}")
+        super().__init__(compiled, dialect)
 
     async def executemany(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
         names, defaults = self.names, self.defaults
@@ -178,19 +188,15 @@ def _row_factory(compiled: Any, dialect: Any) -> tuple[Callable[[Any], Any], lis
     return row._make, processors
 
 
-class _AsyncpgQuery:
+class _AsyncpgQuery(_AsyncpgStatement):
     """A `PreparedQuery`'s statement as asyncpg SQL, expanding lists as arrays (module docstring)."""
 
-    __slots__ = ("binds", "defaults", "expanding", "make", "names", "processors", "sql")
+    __slots__ = ("expanding", "make", "processors")
 
     def __init__(self, statement: Executable, dialect: Any) -> None:
         compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
-        assert compiled.positiontup is not None, "asyncpg's paramstyle is positional"
-        self.names: tuple[str, ...] = tuple(compiled.positiontup)
-        self.defaults = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
-        self.expanding = frozenset(name for name in self.names if compiled.binds[name].expanding)
-        self.binds = [(i, p) for i, name in enumerate(self.names)
-                      if (p := compiled.binds[name].type._cached_bind_processor(dialect)) is not None]
+        super().__init__(compiled, dialect)
+        self.expanding = frozenset(i for i, name in enumerate(self.names) if compiled.binds[name].expanding)
         numbered = iter(range(1, len(self.names) + 1))
         seen: list[str] = []
 
@@ -210,12 +216,11 @@ class _AsyncpgQuery:
 
     async def rows(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[Any]:
         values = [params[name] if name in params else self.defaults[name] for name in self.names]
+        for index in self.expanding:
+            values[index] = list(values[index])  # one array (a literal IN list may be a tuple)
         for index, processor in self.binds:
             value = values[index]
-            values[index] = [processor(v) for v in value] if self.names[index] in self.expanding else processor(value)
-        for index, name in enumerate(self.names):
-            if name in self.expanding:
-                values[index] = list(values[index])
+            values[index] = [processor(v) for v in value] if index in self.expanding else processor(value)
         records = await _on_asyncpg(conn, self.sql, values, lambda driver: driver.fetch(self.sql, *values))
         return list(map(self.make, _processed(records, self.processors)))
 
