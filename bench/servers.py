@@ -23,6 +23,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 TIDINGS = [sys.executable, "-m", "tidings.cli"]
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -108,38 +109,30 @@ class Server:
 
     async def delivered(self, since_ms: int) -> tuple[int, int, int | None]:
         """(Delivered, not yet final, newest Delivered status_ms) among deliveries created since."""
-        sql = ("SELECT sum(CASE WHEN status = 'Delivered' THEN 1 ELSE 0 END), "
-               "sum(CASE WHEN status IN ('Queued', 'Dispatched') THEN 1 ELSE 0 END), "
-               "max(CASE WHEN status = 'Delivered' THEN status_ms END) "
-               "FROM deliveries WHERE created_ms >= {since}")
-        if self.sqlite_path is not None:
-            conn = sqlite3.connect(f"file:{self.sqlite_path}?mode=ro", uri=True)
-            try:
-                row = conn.execute(sql.format(since="?"), (since_ms,)).fetchone()
-            finally:
-                conn.close()
-        else:
-            import asyncpg
-
-            if self._pg is None:
-                self._pg = await asyncpg.connect(self.database_url.replace("+asyncpg", ""))  # type: ignore[union-attr]
-            row = await self._pg.fetchrow(sql.format(since="$1"), since_ms)  # type: ignore[attr-defined]
+        row = await self._row(
+            "SELECT sum(CASE WHEN status = 'Delivered' THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN status IN ('Queued', 'Dispatched') THEN 1 ELSE 0 END), "
+            "max(CASE WHEN status = 'Delivered' THEN status_ms END) "
+            "FROM deliveries WHERE created_ms >= {since}", since_ms)
         return int(row[0] or 0), int(row[1] or 0), row[2]
 
     async def inbound_count(self, since_ms: int) -> int:
         """Inbound messages stored since `since_ms`."""
-        sql = "SELECT count(*) FROM inbounds WHERE received_ms >= {since}"
+        return int((await self._row("SELECT count(*) FROM inbounds WHERE received_ms >= {since}", since_ms))[0])
+
+    async def _row(self, sql: str, since_ms: int) -> Any:
+        """The one row of `sql`, `{since}` standing for `since_ms`, read from the server's database."""
         if self.sqlite_path is not None:
             conn = sqlite3.connect(f"file:{self.sqlite_path}?mode=ro", uri=True)
             try:
-                return int(conn.execute(sql.format(since="?"), (since_ms,)).fetchone()[0])
+                return conn.execute(sql.format(since="?"), (since_ms,)).fetchone()
             finally:
                 conn.close()
         import asyncpg
 
         if self._pg is None:
             self._pg = await asyncpg.connect(self.database_url.replace("+asyncpg", ""))  # type: ignore[union-attr]
-        return int(await self._pg.fetchval(sql.format(since="$1"), since_ms))  # type: ignore[attr-defined]
+        return await self._pg.fetchrow(sql.format(since="$1"), since_ms)  # type: ignore[attr-defined]
 
     async def stop(self) -> None:
         if self._pg is not None:
