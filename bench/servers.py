@@ -102,10 +102,12 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """CPU seconds used so far by every started process and its descendants."""
-        total = 0.0
-        for proc in self.processes.values():
-            total += cpu_seconds(proc.pid) + sum(cpu_seconds(child) for child in _descendants(proc.pid))
-        return total
+        return sum(self.cpu_by_process().values())
+
+    def cpu_by_process(self) -> dict[str, float]:
+        """CPU seconds used so far by each started process, its descendants included."""
+        return {name: cpu_seconds(proc.pid) + sum(cpu_seconds(child) for child in _descendants(proc.pid))
+                for name, proc in self.processes.items()}
 
     async def delivered(self, since_ms: int) -> tuple[int, int, int | None]:
         """(Delivered, not yet final, newest Delivered status_ms) among deliveries created since."""

@@ -25,7 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ class PhaseResult:
     handsets_checked: int
     server_cpu_us_per_recipient: float
     accept_only: bool = False  # nothing dispatched: CPU per accepted recipient
+    cpu_us_by_process: dict[str, float] = field(default_factory=dict)  # the same, each process's own
 
 
 async def _get_json(url: str) -> Any:
@@ -107,22 +108,27 @@ async def run_phase(server: Server, phase: str, requests: int, batch_size: int, 
         return post_json("127.0.0.1", server.port, path, body, token)
 
     since_ms = time.time_ns() // 1_000_000
-    cpu_before = server.cpu_seconds()
+    cpu_before = server.cpu_by_process()
     load = await run_load("127.0.0.1", server.port, requests, concurrency, make)
     ok = load.statuses.get(201, 0)
     expected = ok * batch_size
+
+    def cpu_us_each(count: int) -> dict[str, float]:
+        return {name: (seconds - cpu_before.get(name, 0.0)) / max(1, count) * 1e6
+                for name, seconds in server.cpu_by_process().items()}
+
     if accept_only:
+        by_process = cpu_us_each(expected)
         return PhaseResult(
             profile=server.profile, phase=phase, requests=requests, recipients=requests * batch_size,
             concurrency=concurrency, errors=requests - ok,
             accepted_per_s=ok / load.elapsed, accepted_recipients_per_s=expected / load.elapsed,
             p50_ms=load.percentile(50) * 1000, p99_ms=load.percentile(99) * 1000,
             delivered=0, delivered_per_s=0.0, handsets_checked=0,
-            server_cpu_us_per_recipient=(server.cpu_seconds() - cpu_before) / max(1, expected) * 1e6,
-            accept_only=True,
+            server_cpu_us_per_recipient=sum(by_process.values()), accept_only=True, cpu_us_by_process=by_process,
         )
     delivered, newest = await _wait_delivered(server, since_ms, expected, timeout=60 + expected / 500)
-    server_cpu = server.cpu_seconds() - cpu_before
+    by_process = cpu_us_each(delivered)
     span = ((newest or since_ms) - since_ms) / 1000
     # Among the newest ~50,000 messages: the sandbox holds the newest 100,000 (handsets.DEFAULT_MAX_HELD).
     back = max(1, 50_000 // batch_size)
@@ -135,7 +141,7 @@ async def run_phase(server: Server, phase: str, requests: int, batch_size: int, 
         p50_ms=load.percentile(50) * 1000, p99_ms=load.percentile(99) * 1000,
         delivered=delivered, delivered_per_s=delivered / span if span > 0 else 0.0,
         handsets_checked=checked,
-        server_cpu_us_per_recipient=server_cpu / max(1, delivered) * 1e6,
+        server_cpu_us_per_recipient=sum(by_process.values()), cpu_us_by_process=by_process,
     )
 
 
@@ -175,6 +181,9 @@ def report(results: list[PhaseResult], rss: dict[str, dict[str, float]]) -> str:
                else "" if r.delivered == r.recipients - r.errors else f"  (only {r.delivered} delivered)")
         )
     lines.append("")
+    for r in results:
+        parts = ", ".join(f"{name} {us:.0f}" for name, us in r.cpu_us_by_process.items())
+        lines.append(f"CPU µs/msg {r.profile} {r.phase}: {parts}")
     for profile, procs in rss.items():
         parts = ", ".join(f"{name} {mb:.0f} MB" for name, mb in procs.items())
         lines.append(f"peak RSS {profile}: {parts} (total {sum(procs.values()):.0f} MB)")

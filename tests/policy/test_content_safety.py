@@ -358,3 +358,33 @@ def test_gate_verdict_can_leave_out_the_spam_lint() -> None:
     text = "FREE PRIZE!!! CLICK NOW WINNER"
     assert codes(assess_outbound(text, channel="SMS").warnings) >= {"spam_exclamations", "spam_trigger_words"}
     assert assess_outbound(text, channel="SMS", spam_lint=False).warnings == []
+
+
+def test_brand_mention_prefilter_never_hides_a_name() -> None:
+    """`mentioned` skips the names' alternation when the text lacks every name's first word:
+    the brands found are those of running the alternation on every text."""
+    index = default_index()
+    names = sorted(index._by_name)
+    texts = [json.loads(line)["text"] for line in DATA.read_text().splitlines() if line.strip()]
+    texts += [f"Hello from {name}, see you" for name in names] + [f"{name}: your parcel" for name in names]
+    texts += [f"x{name}" for name in names[:40]] + ["nothing to see here", ""]
+    named = 0
+    for text in texts:
+        expected = list(dict.fromkeys(index._by_name[m.group(1)] for m in index._mention.finditer(text)))
+        prefix = index._prefix.match(text)
+        if prefix:
+            expected = list(dict.fromkeys([index._by_name[prefix.group(1)], *expected]))
+        assert index.mentioned(text) == expected, text
+        named += bool(expected)
+    assert named >= len(names)  # every name is found where the text carries it
+
+
+def test_host_analysis_is_cached_by_host_and_keeps_idn_hosts() -> None:
+    first = extract_links("Track it at https://Shop.Acme.co.uk/t/1")[0]
+    again = extract_links("Your parcel: https://shop.acme.co.uk/t/2")[0]
+    assert (first.host, first.domain, first.suffix, first.is_punycode) == ("shop.acme.co.uk", "acme", "co.uk", False)
+    assert (again.host, again.domain) == (first.host, first.domain)
+    idn = extract_links("https://xn--coinbse-30c.com/x and https://coinbȧse.com/y")
+    assert [(link.host, link.ascii_host, link.is_punycode) for link in idn] == [
+        ("coinbȧse.com", "xn--coinbse-30c.com", True), ("coinbȧse.com", "xn--coinbse-30c.com", True)]
+    assert extract_links("http://192.168.0.1/login")[0].is_ip

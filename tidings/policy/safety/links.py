@@ -13,6 +13,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import idna
@@ -113,17 +114,37 @@ def _link(url: str, display: str | None = None, *, need_suffix: bool = False) ->
         return None
     if not raw_host:
         return None
-    raw_host = raw_host.rstrip(".").lower()
-    if _ip(raw_host):
-        return Link(url, raw_host, raw_host, "", "", "", True, False, parts.username is not None, display)
-    ascii_host = _ascii_host(raw_host)
-    host = _unicode_host(ascii_host)
-    punycode = any(label.startswith("xn--") for label in ascii_host.split(".")) or not raw_host.isascii()
-    sub, domain, suffix = split_host(ascii_host)
-    if need_suffix and not (suffix and domain):
+    host = _host(raw_host.rstrip(".").lower())
+    if need_suffix and not host.is_ip and not (host.suffix and host.domain):
         return None
-    return Link(url, host, ascii_host, sub, _unicode_host(domain) if domain.startswith("xn--") else domain,
-                suffix, False, punycode, parts.username is not None, display)
+    return Link(url, host.host, host.ascii_host, host.subdomain, host.domain, host.suffix, host.is_ip,
+                host.is_punycode, parts.username is not None, display)
+
+
+class _Host(NamedTuple):
+    host: str
+    ascii_host: str
+    subdomain: str
+    domain: str
+    suffix: str
+    is_ip: bool
+    is_punycode: bool
+
+
+@lru_cache(maxsize=4096)
+def _host(raw_host: str) -> _Host:
+    """What a lowercase host is made of; cached, as a sender's links mostly share a few hosts."""
+    if _ip(raw_host):
+        return _Host(raw_host, raw_host, "", "", "", True, False)
+    # IDNA only changes hosts with a non-ASCII or punycode label ("xn--", any case after lower());
+    # the library's checks cost ~20 µs a host, most messages' hosts need none of them.
+    punycode = not raw_host.isascii() or "xn--" in raw_host
+    ascii_host = _ascii_host(raw_host) if punycode else raw_host
+    host = _unicode_host(ascii_host) if punycode else ascii_host
+    punycode = punycode and (any(label.startswith("xn--") for label in ascii_host.split(".")) or not raw_host.isascii())
+    sub, domain, suffix = split_host(ascii_host)
+    return _Host(host, ascii_host, sub, _unicode_host(domain) if domain.startswith("xn--") else domain,
+                 suffix, False, punycode)
 
 
 @lru_cache(maxsize=2048)

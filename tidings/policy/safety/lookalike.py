@@ -34,6 +34,8 @@ from tidings.policy.safety.links import Link, split_host
 
 __all__ = ["Brand", "BrandIndex", "DomainMatch", "default_index", "skeleton"]
 
+_WORD_RUN = re.compile(r"\w+")
+
 # Look-alikes inside ASCII (digits and letter pairs read as letters). The confusables table covers
 # other scripts; ASCII characters skip it because hosts arrive lowercased.
 _ASCII_PAIRS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
@@ -98,9 +100,9 @@ class DomainMatch:
     token: str  # the part of the host that matched
 
 
-def _tokens(link: Link) -> list[str]:
+def _tokens(subdomain: str, domain: str) -> list[str]:
     """Host labels (suffix excluded), their hyphen-separated parts, and runs of adjacent parts joined."""
-    labels = [lab for lab in (link.subdomain.split(".") if link.subdomain else []) + [link.domain] if lab]
+    labels = [lab for lab in (subdomain.split(".") if subdomain else []) + [domain] if lab]
     out: list[str] = []
     for label in labels:
         parts = [p for p in label.split("-") if p]
@@ -121,6 +123,7 @@ class BrandIndex:
     _typo_keywords: list[str] = field(init=False, repr=False)
     _by_domain: dict[str, Brand] = field(init=False, repr=False)
     _mention: re.Pattern[str] = field(init=False, repr=False)
+    _first_words: frozenset[str] | None = field(init=False, repr=False)  # None: a name starts with no word
     _prefix: re.Pattern[str] = field(init=False, repr=False)
     _by_name: dict[str, Brand] = field(init=False, repr=False)
 
@@ -147,6 +150,10 @@ class BrandIndex:
                     self._by_name.setdefault(spelling, brand)
                     (prefix if brand.ambiguous else plain).add(re.escape(spelling))
         self._mention = re.compile(rf"(?<![\w-])({_longest_first(plain)})(?![\w-])")
+        # A name can only match where the text has its first word: a set lookup spares most texts the
+        # alternation of every name (~17 µs on a 110-character text, ~2 µs for the lookup).
+        firsts = [_WORD_RUN.match(name) for name in self._by_name]
+        self._first_words = frozenset(m.group(0) for m in firsts if m) if all(firsts) else None
         self._prefix = re.compile(rf"^\s*({_longest_first(prefix)})\s*[:\-–]")
 
     @staticmethod
@@ -178,7 +185,9 @@ class BrandIndex:
 
     def mentioned(self, text: str) -> list[Brand]:
         """Brands the text names ("Your Royal Mail parcel", "HSBC:")."""
-        found = [self._by_name[m.group(1)] for m in self._mention.finditer(text)]
+        words = _WORD_RUN.findall(text) if self._first_words is not None else ()
+        found = ([self._by_name[m.group(1)] for m in self._mention.finditer(text)]
+                 if self._first_words is None or not self._first_words.isdisjoint(words) else [])
         prefix = self._prefix.match(text)
         if prefix:
             found.insert(0, self._by_name[prefix.group(1)])
@@ -188,7 +197,10 @@ class BrandIndex:
         """The strongest way the link's host imitates a brand it does not belong to, if any."""
         if link.is_ip or self.owner(link) is not None:
             return None
-        tokens = [t for t in _tokens(link) if len(t) >= 3]
+        return _match_host(self, link.subdomain, link.domain)
+
+    def _match_labels(self, subdomain: str, domain: str) -> DomainMatch | None:
+        tokens = [t for t in _tokens(subdomain, domain) if len(t) >= 3]
         best: DomainMatch | None = None
         for token in tokens:
             if token in self._by_keyword:
@@ -205,6 +217,13 @@ class BrandIndex:
             if distance == 1 or (distance == 2 and len(keyword) >= 9):
                 return DomainMatch("typo", self._by_keyword[keyword], token)
         return best
+
+
+@lru_cache(maxsize=4096)
+def _match_host(index: BrandIndex, subdomain: str, domain: str) -> DomainMatch | None:
+    """`BrandIndex.match_host` by the labels it reads, cached: a sender's links share a few hosts and
+    the typo search costs tens of µs."""
+    return index._match_labels(subdomain, domain)
 
 
 @lru_cache(maxsize=256)

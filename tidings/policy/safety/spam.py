@@ -34,11 +34,11 @@ _TRIGGERS = re.compile(
 
 
 def _capitals(text: str) -> str | None:
-    letters = [c for c in text if c.isalpha()]
-    if len(letters) >= 20:
-        upper = sum(c.isupper() for c in letters)
-        if upper / len(letters) > 0.5:
-            return f"{round(100 * upper / len(letters))}% of the letters are capitals"
+    letters = sum(map(str.isalpha, text))  # map over a str method: no Python frame per character
+    if letters >= 20:
+        upper = sum(map(str.isupper, text))  # counts cased non-letters too ("Ⅻ", "Ⓐ"): recount if it matters
+        if upper / letters > 0.5 and (upper := sum(c.isupper() and c.isalpha() for c in text)) / letters > 0.5:
+            return f"{round(100 * upper / letters)}% of the letters are capitals"
     shouted = [w for w in _WORD.findall(text) if w.isupper()]
     if len(shouted) >= 3:
         return "words in capitals: " + ", ".join(shouted[:5])
@@ -58,7 +58,7 @@ def lint(text: str, links: tuple[Link, ...]) -> list[tuple[str, str]]:
     if shortened:
         out.append(("spam_shortened_link", "shortened link: " + ", ".join(dict.fromkeys(shortened))))
     # Every emoji lies above U+2000; most messages have no such character, and counting is costly.
-    emojis = emoji.emoji_count(text) if any(ord(c) > 0x2000 for c in text) else 0
+    emojis = emoji.emoji_count(text) if max(text, default="\0") > "\u2000" else 0
     if emojis > 3:
         out.append(("spam_emoji", f"{emojis} emoji"))
     currencies = len(_CURRENCY.findall(text))
