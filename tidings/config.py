@@ -65,6 +65,9 @@ class Settings:
     # A receipt for a message id no submission has after this long names a message we did not
     # send (another system on the SMSC account) or sent again under a new id: dropped.
     orphan_receipt_seconds: float = 3600.0
+    # SMS batches whose messages can no longer change (with their deliveries, submissions and
+    # costs) and inbound messages are deleted this long after they were created; 0 keeps them.
+    message_retention_seconds: float = 30 * 24 * 3600
     smpp_connections: tuple[SmppConnectionSettings, ...] = field(default_factory=tuple)
     # Embedded profile: more sandbox SMSCs (routes) beside the default one, each a dict with a
     # "name" and SmppConnectionSettings' routing fields (prices, currency, priority, throughput).
@@ -95,6 +98,8 @@ class Settings:
             ("webhook_retry_base_seconds", float),
             ("mo_reassembly_seconds", float),
             ("orphan_receipt_seconds", float),
+            ("message_retention_seconds", float),
+            ("webhook_retention_seconds", float),
             ("channel_timeout_seconds", float),
             ("voice_url", str),
         ):

@@ -21,6 +21,11 @@ def ulid() -> str:
     return crockford_128((int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big"))
 
 
+def ulid_floor(ms: int) -> str:
+    """The smallest ULID of millisecond `ms`: every ULID made before `ms` sorts below it."""
+    return crockford_128(ms << 80)
+
+
 def crockford_128(value: int) -> str:
     """A 128-bit number as 26 Crockford base32 characters, most significant first."""
     return "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])

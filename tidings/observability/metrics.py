@@ -43,6 +43,11 @@ ORPHAN_RECEIPTS_DROPPED = Counter(
     "Receipts whose message id matched no submission within the orphan retention, dropped.",
     registry=REGISTRY,
 )
+MESSAGES_PURGED = Counter(
+    "tidings_messages_purged_total",
+    "Messages deleted past the message retention period: batch recipients (deliveries) and inbounds.",
+    ["kind"], registry=REGISTRY,
+)
 WEBHOOKS = Counter(
     "tidings_webhooks_total", "Webhook delivery attempts by outcome.", ["outcome"], registry=REGISTRY,
 )

@@ -10,7 +10,9 @@
 - stores concatenated MO whose missing parts did not come in time, with the parts that did, and
   forgets the parts of stored messages once redelivered parts are no longer expected;
 - sends batch-level delivery reports for batches that are done;
-- deletes webhook outbox rows finished longer ago than the retention period.
+- deletes webhook outbox rows finished longer ago than the retention period;
+- deletes SMS batches that can no longer change, and inbound messages, older than the message
+  retention period (`tidings.store.retention`).
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ import asyncio
 import logging
 
 from tidings.core.statuses import Code, Status
-from tidings.observability.metrics import ORPHAN_RECEIPTS_DROPPED
+from tidings.observability.metrics import MESSAGES_PURGED, ORPHAN_RECEIPTS_DROPPED
 from tidings.runtime.context import Context
 from tidings.store import deliveries as dq
 from tidings.store import mo_parts as mq
 from tidings.store import receipts as rq
+from tidings.store import retention
 from tidings.webhooks import outbox
 from tidings.workers import batch_reports
 from tidings.workers.events import MoPartsOverdue, Receipt, Settled
@@ -32,6 +35,9 @@ from tidings.workers.writer import OutcomeWriter
 log = logging.getLogger(__name__)
 
 PUBLISH_LIMIT = 5000
+# Deliveries deleted per write transaction by the retention purge: one chunk holds SQLite's
+# write lock for tens of milliseconds, not the seconds a large backlog of old batches would take.
+PURGE_CHUNK = 2000
 
 
 class Sweeper:
@@ -68,6 +74,7 @@ class Sweeper:
                     self._last_purge = now
                     await self.purge_webhooks()
                     await self.purge_mo_parts()
+                    await self.purge_old_messages()
             except Exception:  # noqa: BLE001 - the next round retries
                 log.exception("sweep failed")
                 busy = False
@@ -156,3 +163,47 @@ class Sweeper:
         cutoff = self.ctx.clock() - int(self.ctx.settings.webhook_retention_seconds * 1000)
         async with self.ctx.db.write() as conn:
             return await outbox.purge_finished(conn, cutoff)
+
+    async def purge_old_messages(self) -> tuple[int, int]:
+        """Batches that can no longer change, and inbounds, older than `message_retention_seconds`
+        (0: kept for good); returns (deliveries, inbounds) deleted. One pass over the old batches in
+        id order, a chunk at a time, each chunk its own transaction."""
+        keep = self.ctx.settings.message_retention_seconds
+        if keep <= 0:
+            return 0, 0
+        cutoff = self.ctx.clock() - int(keep * 1000)
+        purged = inbound = 0
+        after = ""
+        while True:
+            async with self.ctx.db.read() as conn:
+                candidates = await retention.expired_batches(conn, cutoff, after, PURGE_CHUNK)
+            if candidates:
+                after = candidates[-1][0]
+            chunk: list[str] = []
+            size = 0
+            for batch_id, recipients in candidates:
+                if chunk and size + recipients > PURGE_CHUNK:
+                    purged += await self._delete_batches(chunk, cutoff)
+                    chunk, size = [], 0
+                chunk.append(batch_id)
+                size += recipients
+            purged += await self._delete_batches(chunk, cutoff)
+            if len(candidates) < PURGE_CHUNK:
+                break
+        while True:
+            async with self.ctx.db.write() as conn:
+                deleted = await retention.delete_inbounds(conn, cutoff, PURGE_CHUNK)
+            inbound += deleted
+            if deleted < PURGE_CHUNK:
+                break
+        if purged or inbound:
+            MESSAGES_PURGED.labels("delivery").inc(purged)
+            MESSAGES_PURGED.labels("inbound").inc(inbound)
+            log.info("retention: deleted %d messages of old batches and %d inbound messages", purged, inbound)
+        return purged, inbound
+
+    async def _delete_batches(self, batch_ids: list[str], cutoff: int) -> int:
+        if not batch_ids:
+            return 0
+        async with self.ctx.db.write() as conn:
+            return (await retention.delete_batches(conn, batch_ids, cutoff))[1]

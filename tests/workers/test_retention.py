@@ -1,0 +1,181 @@
+"""Message retention, in both profiles: the sweeper deletes SMS batches older than
+`message_retention_seconds` with everything recorded about their messages (deliveries,
+submissions, costs, SMPP gateway addressing), and old inbound messages; it keeps a batch with a
+message still Queued however old, keeps recent ones, works in chunks, and keeps everything when
+the retention is 0."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+
+from tidings.actions.batches import do_send
+from tidings.actions.projects import do_create_project
+from tidings.config import Settings
+from tidings.core.ids import ulid
+from tidings.core.statuses import Code, Status
+from tidings.queue.local import LocalDispatchQueue
+from tidings.runtime.context import Context
+from tidings.store.db import Database
+from tidings.store.gateway_schema import smpp_batches
+from tidings.store.group_commit import GroupCommitter
+from tidings.store.inbound import insert_inbounds
+from tidings.store.routing_schema import delivery_costs
+from tidings.store.schema import batches, deliveries, inbounds, submissions
+from tidings.workers import sweeper as sweeper_module
+from tidings.workers.events import Dispatched, Receipt, Settled
+from tidings.workers.sweeper import Sweeper
+from tidings.workers.writer import OutcomeWriter
+
+DAY_MS = 24 * 3600 * 1000
+RETENTION_DAYS = 30
+
+
+def real_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.ms = real_ms()
+
+    def __call__(self) -> int:
+        return self.ms
+
+
+@pytest.fixture
+async def setup(any_db: Database) -> AsyncIterator[tuple[Context, Clock, OutcomeWriter, str]]:
+    clock = Clock()
+    committer = GroupCommitter(any_db)
+    committer.start()
+    ctx = Context(Settings(message_retention_seconds=RETENTION_DAYS * 24 * 3600), any_db, committer,
+                  LocalDispatchQueue(), clock)
+    writer = OutcomeWriter(any_db, clock)
+    writer.start()
+    creds = await do_create_project(any_db, "retention", clock.ms)
+    yield ctx, clock, writer, creds.project_id
+    await writer.aclose()
+    await committer.aclose()
+
+
+async def send(ctx: Context, project_id: str, *recipients: str) -> tuple[str, list[int]]:
+    result = await do_send(ctx, project_id, None, {"from": "Tidings", "to": list(recipients), "body": "hello"})
+    async with ctx.db.read() as conn:
+        ids = [r.id for r in await conn.execute(
+            select(deliveries.c.id).where(deliveries.c.batch_id == result.batch.id).order_by(deliveries.c.id))]
+    return result.batch.id, ids
+
+
+async def count(db: Database, table, *where) -> int:  # type: ignore[no-untyped-def]
+    async with db.read() as conn:
+        return int((await conn.execute(select(func.count()).select_from(table).where(*where))).scalar_one())
+
+
+async def inbound(db: Database, at_ms: int) -> str:
+    row_id = ulid()
+    async with db.write() as conn:
+        await insert_inbounds(conn, [{
+            "id": row_id, "project_id": None, "service_plan_id": None, "type": "mo_text", "sender": "+46701234567",
+            "recipient": "+46700000000", "body": "hi", "received_ms": at_ms, "connection": "sandbox",
+            "smsc_message_id": None,
+        }])
+    return row_id
+
+
+async def test_old_finished_batches_go_with_their_records_and_the_rest_stay(setup) -> None:  # type: ignore[no-untyped-def]
+    ctx, clock, writer, project = setup
+    # Sent "40 days ago" (the database's times), so their expiry is long past too.
+    clock.ms = real_ms() - 40 * DAY_MS
+    old, (delivered, failed) = await send(ctx, project, "+46701000001", "+46701000002")
+    waiting, (queued,) = await send(ctx, project, "+46701000003")
+    await writer.apply([
+        Dispatched(delivered, "sandbox", ["m-1"], clock.ms, (0.05, "EUR")),
+        Receipt("sandbox", "m-1", Status.DELIVERED, Code.DELIVERED, clock.ms),
+        Settled(failed, Status.FAILED, Code.TEMPORARY_FAILURE, clock.ms),
+    ])
+    async with ctx.db.write() as conn:
+        await conn.execute(smpp_batches.insert(), [{
+            "batch_id": old, "system_id": "cust", "registered_delivery": 1, "source_addr": "Tidings",
+            "source_addr_ton": 5, "source_addr_npi": 0, "destination_addr": "+46701000001", "dest_addr_ton": 1,
+            "dest_addr_npi": 1, "text_head": "hello", "submitted_ms": clock.ms}])
+    old_inbound = await inbound(ctx.db, clock.ms)
+    assert await count(ctx.db, submissions) == 1 and await count(ctx.db, delivery_costs) == 1
+
+    # Everything made from here on is younger than the cutoff.
+    cutoff = real_ms()
+    await asyncio.sleep(0.005)
+    recent, (recent_delivery,) = await send(ctx, project, "+46701000004")
+    await writer.apply([Settled(recent_delivery, Status.FAILED, Code.TEMPORARY_FAILURE, clock.ms)])
+    recent_inbound = await inbound(ctx.db, clock.ms)
+
+    clock.ms = cutoff + RETENTION_DAYS * DAY_MS
+    sweeper = Sweeper(ctx, writer)
+    assert await sweeper.purge_old_messages() == (2, 1)
+
+    assert await count(ctx.db, batches, batches.c.id == old) == 0
+    assert await count(ctx.db, deliveries, deliveries.c.batch_id == old) == 0
+    assert await count(ctx.db, submissions) == 0
+    assert await count(ctx.db, delivery_costs) == 0
+    assert await count(ctx.db, smpp_batches) == 0
+    assert await count(ctx.db, inbounds, inbounds.c.id == old_inbound) == 0
+    # A message that may still be sent stays, however old; so do recent batches and inbounds.
+    assert await count(ctx.db, deliveries, deliveries.c.id == queued, deliveries.c.status == "Queued") == 1
+    assert await count(ctx.db, batches, batches.c.id.in_([waiting, recent])) == 2
+    assert await count(ctx.db, inbounds, inbounds.c.id == recent_inbound) == 1
+    assert await sweeper.purge_old_messages() == (0, 0)
+
+    # Once it is final, the old batch that waited goes too.
+    await writer.apply([Settled(queued, Status.EXPIRED, Code.INTERNAL_EXPIRY, clock.ms)])
+    assert await sweeper.purge_old_messages() == (1, 0)
+    assert await count(ctx.db, batches, batches.c.id == waiting) == 0
+
+
+async def test_purge_works_in_chunks_and_retention_zero_keeps_everything(setup, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    ctx, clock, writer, project = setup
+    clock.ms = real_ms() - 40 * DAY_MS
+    ids = []
+    for i in range(5):
+        _, delivery_ids = await send(ctx, project, f"+4670100001{i}", f"+4670100002{i}")
+        ids += delivery_ids
+    for i in range(5):  # old, but still Queued: kept, and passed over once per purge
+        await send(ctx, project, f"+4670100003{i}", f"+4670100004{i}")
+    for i in range(7):
+        await inbound(ctx.db, clock.ms)
+    await writer.apply([Settled(i, Status.FAILED, Code.TEMPORARY_FAILURE, clock.ms) for i in ids])
+    clock.ms = real_ms() + 1 + RETENTION_DAYS * DAY_MS
+
+    keep_all = Sweeper(Context(Settings(message_retention_seconds=0), ctx.db, ctx.committer, ctx.dispatch, clock),
+                       writer)
+    assert await keep_all.purge_old_messages() == (0, 0)
+    assert await count(ctx.db, deliveries) == 20
+
+    transactions = 0
+    real_delete = sweeper_module.retention.delete_batches
+
+    async def counted(conn, batch_ids, cutoff):  # type: ignore[no-untyped-def]
+        nonlocal transactions
+        transactions += 1
+        assert len(batch_ids) * 2 <= 4  # a chunk holds at most PURGE_CHUNK deliveries
+        return await real_delete(conn, batch_ids, cutoff)
+
+    monkeypatch.setattr(sweeper_module, "PURGE_CHUNK", 4)
+    monkeypatch.setattr(sweeper_module.retention, "delete_batches", counted)
+    assert await Sweeper(ctx, writer).purge_old_messages() == (10, 7)
+    # Pages of four batches (PURGE_CHUNK), chunks of two: [s1 s2] [s3 s4] | [s5 q1] [q2 q3] | [q4 q5].
+    assert transactions == 5
+    assert await count(ctx.db, deliveries) == 10 and await count(ctx.db, batches) == 5
+    assert await count(ctx.db, deliveries, deliveries.c.status != "Queued") == 0
+    assert await count(ctx.db, inbounds) == 0
+    assert await Sweeper(ctx, writer).purge_old_messages() == (0, 0)
+
+
+def test_retention_periods_come_from_the_environment(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    assert Settings.from_env().message_retention_seconds == 30 * 24 * 3600
+    monkeypatch.setenv("TIDINGS_MESSAGE_RETENTION_SECONDS", "0")
+    monkeypatch.setenv("TIDINGS_WEBHOOK_RETENTION_SECONDS", "3600")
+    settings = Settings.from_env()
+    assert (settings.message_retention_seconds, settings.webhook_retention_seconds) == (0, 3600)

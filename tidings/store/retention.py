@@ -1,0 +1,76 @@
+"""Message retention: SMS batches and inbound messages deleted once older than the retention period.
+
+A batch goes with everything recorded about its messages — its deliveries, their SMPP submissions
+and costs, its SMPP gateway addressing row — once it was created before the cutoff, its
+`expire_at` is before the cutoff too, and none of its deliveries is still Queued: a message that
+may still be sent is never deleted, whatever its age. (A delivery left Dispatched that long will
+never get its receipt: SMSCs keep a message for days at most.) Inbound messages go by the time
+they were received.
+
+Batch and inbound ids are ULIDs, whose leading characters are their creation time in
+milliseconds, so the oldest rows are found on the primary key in id order, without an index of
+their own. Deletion works a chunk at a time, each chunk its own short write transaction, so that
+on SQLite the writers of the live traffic wait for one chunk at most.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, exists, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.expression import Exists
+
+from tidings.core.ids import ulid_floor
+from tidings.core.statuses import Status
+from tidings.store.gateway_schema import smpp_batches
+from tidings.store.routing_schema import delivery_costs
+from tidings.store.schema import batches, deliveries, inbounds, submissions
+
+__all__ = ["delete_batches", "delete_inbounds", "expired_batches"]
+
+_b, _d = batches.c, deliveries.c
+
+
+async def expired_batches(conn: AsyncConnection, cutoff_ms: int, after_id: str, limit: int) -> list[tuple[str, int]]:
+    """(batch id, recipient count) of up to `limit` batches created and expired before the cutoff,
+    in id order after `after_id` ("" to start). A range of the primary key: whether a delivery is
+    still Queued is left to `delete_batches`, which reads a chunk's deliveries only."""
+    query = (
+        select(_b.id, _b.recipient_count)
+        .where(_b.id > after_id, _b.id < ulid_floor(cutoff_ms), _b.expire_at_ms < cutoff_ms)
+        .order_by(_b.id)
+        .limit(limit)
+    )
+    return [(row.id, row.recipient_count) for row in await conn.execute(query)]
+
+
+async def delete_batches(conn: AsyncConnection, batch_ids: Sequence[str], cutoff_ms: int) -> tuple[int, int]:
+    """Delete those of these batches none of whose deliveries is Queued, and their messages'
+    records; returns (batches, deliveries) deleted."""
+    if not batch_ids:
+        return 0, 0
+    still = [row.id for row in await conn.execute(
+        select(_b.id).where(_b.id.in_(list(batch_ids)), _b.expire_at_ms < cutoff_ms, ~_still_queued()))]
+    if not still:
+        return 0, 0
+    of_batches = select(_d.id).where(_d.batch_id.in_(still)).scalar_subquery()
+    await conn.execute(delete(submissions).where(submissions.c.delivery_id.in_(of_batches)))
+    await conn.execute(delete(delivery_costs).where(delivery_costs.c.delivery_id.in_(of_batches)))
+    gone = await conn.execute(delete(deliveries).where(_d.batch_id.in_(still)))
+    await conn.execute(delete(smpp_batches).where(smpp_batches.c.batch_id.in_(still)))
+    await conn.execute(delete(batches).where(_b.id.in_(still)))
+    return len(still), int(gone.rowcount or 0)
+
+
+async def delete_inbounds(conn: AsyncConnection, cutoff_ms: int, limit: int) -> int:
+    """Delete up to `limit` of the oldest inbound messages received before the cutoff."""
+    oldest = select(inbounds.c.id).where(inbounds.c.id < ulid_floor(cutoff_ms)).order_by(inbounds.c.id).limit(limit)
+    ids = [row.id for row in await conn.execute(oldest)]
+    if ids:
+        await conn.execute(delete(inbounds).where(inbounds.c.id.in_(ids)))
+    return len(ids)
+
+
+def _still_queued() -> Exists:
+    return exists().where(_d.batch_id == _b.id, _d.status == Status.QUEUED.value)
