@@ -25,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,10 +82,10 @@ async def _wait_delivered(server: Server, since_ms: int, expected: int, timeout:
         await asyncio.sleep(0.25)
 
 
-async def _check_handsets(server: Server, tag: str, samples: list[int], batch_size: int) -> int:
+async def _check_handsets(server: Server, text: Callable[[int], str], samples: list[int], batch_size: int) -> int:
     checked = 0
     for i in samples:
-        want = f"{tag} {i}"
+        want = text(i)
         messages = await _get_json(f"{server.sandbox_url}/sandbox/v1/handsets/{number(i * batch_size)}/messages")
         bodies = {m["body"] for m in messages.get("messages", messages) if isinstance(m, dict)}
         if want not in bodies:
@@ -94,18 +95,21 @@ async def _check_handsets(server: Server, tag: str, samples: list[int], batch_si
 
 
 async def run_phase(server: Server, phase: str, requests: int, batch_size: int, concurrency: int,
-                    accept_only: bool = False) -> PhaseResult:
+                    accept_only: bool = False, body: str = "") -> PhaseResult:
     plan = server.creds["service_plan_id"]
     token = server.creds["api_token"]
     path = f"/xms/v1/{plan}/batches"
     tag = f"{phase}-{time.time_ns()}"
+
+    def text(i: int) -> str:  # distinct per request, so no cache spares the server any work
+        return f"{tag} {i}" + (f" {body}" if body else "")
     # --accept-only: due in an hour, so nothing is dispatched while the phase runs.
     later = {"send_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))} if accept_only else {}
 
     def make(i: int) -> bytes:
         to = [number(i * batch_size + j) for j in range(batch_size)]
-        body = json.dumps({"from": "Tidings", "to": to, "body": f"{tag} {i}", **later}).encode()
-        return post_json("127.0.0.1", server.port, path, body, token)
+        payload = json.dumps({"from": "Tidings", "to": to, "body": text(i), **later}).encode()
+        return post_json("127.0.0.1", server.port, path, payload, token)
 
     since_ms = time.time_ns() // 1_000_000
     cpu_before = server.cpu_by_process()
@@ -133,7 +137,7 @@ async def run_phase(server: Server, phase: str, requests: int, batch_size: int, 
     # Among the newest ~50,000 messages: the sandbox holds the newest 100,000 (handsets.DEFAULT_MAX_HELD).
     back = max(1, 50_000 // batch_size)
     samples = sorted({max(0, requests - back), max(0, requests - back // 2), requests - 1})
-    checked = await _check_handsets(server, tag, samples, batch_size) if ok == requests else 0
+    checked = await _check_handsets(server, text, samples, batch_size) if ok == requests else 0
     return PhaseResult(
         profile=server.profile, phase=phase, requests=requests, recipients=requests * batch_size,
         concurrency=concurrency, errors=requests - ok,
@@ -151,14 +155,15 @@ async def bench_profile(profile: str, args: argparse.Namespace, workdir: Path) -
     else:
         server = await start_distributed(workdir, args.api_workers, args.workers)
     try:
-        await run_phase(server, "warmup", args.warmup, 1, args.concurrency, args.accept_only)
+        await run_phase(server, "warmup", args.warmup, 1, args.concurrency, args.accept_only, args.body)
         results = []
         if args.singles:
-            results.append(await run_phase(server, "single", args.singles, 1, args.concurrency, args.accept_only))
+            results.append(await run_phase(server, "single", args.singles, 1, args.concurrency, args.accept_only,
+                                           args.body))
         if args.batch_recipients:
             requests = max(1, args.batch_recipients // args.batch_size)
             results.append(await run_phase(server, f"batch{args.batch_size}", requests, args.batch_size,
-                                           args.batch_concurrency, args.accept_only))
+                                           args.batch_concurrency, args.accept_only, args.body))
         rss = server.peak_rss()
     finally:
         if profile == "embedded":
@@ -205,6 +210,9 @@ def main() -> int:
     parser.add_argument("--smsc", choices=["inside", "outside"], default="inside",
                         help="embedded: the sandbox SMSC inside `tidings serve` (default) or in a "
                              "`tidings sandbox` process of its own (reported as embedded-x)")
+    parser.add_argument("--body", default="",
+                        help="text after each message's tag and number (default none: a ~25-character "
+                             "body); e.g. a notification of the length real traffic has")
     parser.add_argument("--accept-only", action="store_true",
                         help="the accept path alone: every send is due in an hour, so nothing is "
                              "dispatched; CPU µs/msg is then per accepted recipient")

@@ -388,3 +388,47 @@ def test_host_analysis_is_cached_by_host_and_keeps_idn_hosts() -> None:
     assert [(link.host, link.ascii_host, link.is_punycode) for link in idn] == [
         ("coinbȧse.com", "xn--coinbse-30c.com", True), ("coinbȧse.com", "xn--coinbse-30c.com", True)]
     assert extract_links("http://192.168.0.1/login")[0].is_ip
+
+
+# One example of every alternative of the cues that name the words they need by hand.
+_HAND_LISTED_EXAMPLES = (
+    # prize_lure
+    "congratulations", "you've won", "you have won", "you have been selected", "winner", "prize", "reward",
+    "félicitations", "vous avez gagné", "gagnez", "cadeau", "enhorabuena", "felicidades", "has ganado", "ganador",
+    "premio", "glückwunsch", "gewonnen", "gewinnspiel", "parabéns", "ganhou", "premiado", "complimenti", "hai vinto",
+    # urgency
+    "within 24 hours", "within 2days", "in the next 12 h", "immediately", "urgent", "urgently", "right away",
+    "final notice", "final reminder", "last warning", "expires today", "expire today", "sous 48h", "sous 2 heures",
+    "dans les 24 heures", "immédiatement", "dernier avis", "dernière relance", "expire aujourd'hui", "en 24h",
+    "en las próximas 48 horas", "antes de 24 horas", "inmediatamente", "urgente", "último aviso", "de inmediato",
+    "caduca hoy", "innerhalb von 24 stunden", "sofort", "dringend", "letzte mahnung", "läuft heute ab", "umgehend",
+    "frist: 3", "frist:3", "em até 24 horas", "nas próximas 24 horas", "imediatamente", "entro 24 ore", "subito",
+    "ultimo avviso", "scade oggi", "in 24h", "in 2 hrs",
+    # account_threat
+    "your account has been suspended", "card locked", "line blocked", "access limited", "membership on hold",
+    "subscription closed", "online banking frozen", "apple id disabled", "compte suspendu", "carte bloquée",
+    "cuenta suspendida", "tarjeta bloqueada", "konto gesperrt", "zugang eingeschränkt", "conta bloqueada",
+    "chave pix irregular", "cpf irregular", "conto sospeso", "carta bloccata", "abbonamento scade", "pratica sospesa",
+    "avoid suspension", "éviter la coupure", "evitar el bloqueo", "vermeiden sie die sperrung", "evitare il blocco",
+    "sperrung", "blockierung",
+)
+
+
+def test_hand_listed_cue_words_never_hide_a_match() -> None:
+    """prize_lure, urgency and account_threat name their words by hand: every alternative's
+    example, alone, in any case and inside other words' company, gives the unfiltered findings."""
+    import random
+
+    rnd = random.Random(11)
+    filler = "your the order has shipped we will see you today at 9 card line 24h hours pay now".split()
+    texts = list(_HAND_LISTED_EXAMPLES) + [e.upper() for e in _HAND_LISTED_EXAMPLES]
+    for _ in range(4000):
+        words = [rnd.choice(filler) for _ in range(rnd.randint(0, 8))]
+        words.insert(rnd.randint(0, len(words)), rnd.choice(_HAND_LISTED_EXAMPLES))
+        texts.append(" ".join(words) + rnd.choice(("", ".", "!", " now")))
+    for text in texts:
+        assert cues_module.find_cues(text) == _unfiltered_cues(text), text
+    hits = {code for text in _HAND_LISTED_EXAMPLES for code in _unfiltered_cues(text)}
+    assert hits >= {"prize_lure", "urgency", "account_threat"}
+    missed = [e for e in _HAND_LISTED_EXAMPLES if not _unfiltered_cues(e)]
+    assert missed == []  # every example does exercise its alternative

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from tidings.core.statuses import Status
 
@@ -64,16 +64,19 @@ DELIVERY_LATENCY = Histogram(
 
 
 def count_transitions(transitions: Sequence[Transition], channel: str = "sms") -> None:
-    delivered = failed = sent = 0
+    delivered = sent = 0
+    latency = DELIVERY_LATENCY.labels(channel)
     for t in transitions:
         if t.new is Status.DISPATCHED:
             sent += 1
-        elif t.new is Status.DELIVERED:
+            continue
+        if not t.new.is_final:
+            continue
+        if t.created_ms is not None:
+            latency.observe(max(0, t.at_ms - t.created_ms) / 1000)
+        if t.new is Status.DELIVERED:
             delivered += 1
-        if t.new.is_final and t.created_ms is not None:
-            DELIVERY_LATENCY.labels(channel).observe(max(0, t.at_ms - t.created_ms) / 1000)
-        if t.new.is_final and t.new is not Status.DELIVERED:
-            failed += 1
+        else:
             MESSAGES_FAILED.labels(channel, t.new.value).inc()
     if sent:
         MESSAGES_SENT.labels(channel).inc(sent)

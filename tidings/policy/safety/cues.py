@@ -173,6 +173,27 @@ class Cue:
     requires: tuple[frozenset[str], ...] = ()
 
 
+# The cues below are single alternations, not built from word lists: what each needs is a word
+# every match of an alternative contains, its most telling one ("won" of "you have won", "hold" of
+# "on hold"), so that common words ("you", "has") do not wake the pattern. "in" and "en" stand
+# for "in 24h" and "en 24h", whose other words are one token with their number.
+_PRIZE_REQUIRES = frozenset({
+    "congratulations", "won", "selected", "winner", "prize", "reward", "felicitations", "gagne", "gagnez", "cadeau",
+    "enhorabuena", "felicidades", "ganado", "ganador", "premio", "gluckwunsch", "gewonnen", "gewinnspiel", "parabens",
+    "ganhou", "premiado", "complimenti", "vinto"})
+_URGENCY_REQUIRES = frozenset({
+    "within", "next", "immediately", "urgent", "urgently", "away", "final", "notice", "warning", "expire", "expires",
+    "sous", "dans", "immediatement", "dernier", "relance", "aujourd", "en", "horas", "inmediatamente", "urgente",
+    "aviso", "inmediato", "caduca", "innerhalb", "sofort", "dringend", "mahnung", "lauft", "umgehend", "frist",
+    "imediatamente", "entro", "subito", "avviso", "scade", "in"})
+_THREAT_REQUIRES = frozenset({
+    "suspended", "locked", "blocked", "limited", "disabled", "deactivated", "restricted", "hold", "closed", "frozen",
+    "suspendu", "suspendue", "bloque", "bloquee", "limite", "desactive", "restreint", "resilie", "suspendida",
+    "suspendido", "bloqueada", "bloqueado", "limitada", "desactivada", "cancelada", "restringida", "gesperrt",
+    "eingeschrankt", "deaktiviert", "pausiert", "gekundigt", "suspensa", "limitado", "desativada", "desativado",
+    "irregular", "sospeso", "sospesa", "bloccato", "bloccata", "limitato", "disattivato", "scade",
+    "avoid", "eviter", "evitar", "vermeiden", "evitare", "sperrung", "blockierung"})
+
 CUES: tuple[Cue, ...] = (
     Cue("credential_request", re.compile(f"{_near(_ASK, _SECRET, 40)}|{_near(_SECRET, _ASK, 25)}"), negatable=True,
         requires=(first_words(_ASK_WORDS), first_words(_SECRET_WORDS))),
@@ -187,14 +208,14 @@ CUES: tuple[Cue, ...] = (
         requires=(first_words(_PAY_WORDS),)),
     Cue("refund_lure", re.compile(f"{_near(_REFUND, _OWED, 60)}|{_near(_OWED, _REFUND, 60)}"),
         requires=(first_words(_REFUND_WORDS), first_words(_OWED_WORDS))),
-    Cue("prize_lure", re.compile(
+    Cue("prize_lure", requires=(_PRIZE_REQUIRES,), pattern=re.compile(
         r"\b(?:congratulations|you(?:'ve| have) won|you have been selected|winner|prize|reward|felicitations|"
         r"vous avez gagne|gagnez|cadeau|enhorabuena|felicidades|has ganado|ganador|premio|gluckwunsch|"
         r"gewonnen|gewinnspiel|parabens|ganhou|premiado|complimenti|hai vinto)\b")),
     Cue("impersonation_money_request", re.compile(
         rf"(?:\b{_NEW_NUMBER}\b.{{0,200}}?{_MONEY})|(?:{_MONEY}.{{0,200}}?\b{_NEW_NUMBER}\b)", re.DOTALL),
         requires=(first_words(_NEW_NUMBER_WORDS),)),
-    Cue("urgency", re.compile(
+    Cue("urgency", requires=(_URGENCY_REQUIRES,), pattern=re.compile(
         r"\b(?:within \d+ ?(?:hours?|hrs?|h|days?)|in the next \d+ ?(?:hours?|h)|immediately|urgent(?:ly)?|"
         r"right away|final (?:notice|warning|reminder)|last (?:notice|warning)|expires? today|"
         r"sous \d+ ?h(?:eures)?|dans les \d+ ?h(?:eures)?|immediatement|dernier avis|derniere relance|"
@@ -202,7 +223,7 @@ CUES: tuple[Cue, ...] = (
         r"urgente|ultimo aviso|de inmediato|caduca hoy|innerhalb von \d+ (?:stunden|tagen)|sofort|dringend|"
         r"letzte mahnung|lauft heute ab|umgehend|frist: ?\d+|em ate \d+ horas|nas proximas \d+ horas|"
         r"imediatamente|entro \d+ ore|subito|ultimo avviso|scade oggi|in \d+ ?(?:hours|hrs|h))\b")),
-    Cue("account_threat", re.compile(
+    Cue("account_threat", requires=(_THREAT_REQUIRES,), pattern=re.compile(
         rf"\b(?:account|card|line|access|membership|subscription|online banking|apple id|compte|carte|ligne|acces|"
         rf"abonnement|cuenta|tarjeta|acceso|linea|servicio|konto|karte|zugang|online-banking|anschluss|abo|"
         rf"conta|cartao|acesso|linha|chave pix|cpf|conto|carta|accesso|linea|abbonamento|pratica)\b{_CLAUSE}{{0,40}}?"
