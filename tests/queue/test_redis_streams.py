@@ -17,7 +17,6 @@ from redis.asyncio import Redis
 from tidings.queue.base import Taken
 from tidings.queue.redis_streams import QueueError, RedisStreamsDispatchQueue
 
-
 CONSUMER_SCRIPT = str(Path(__file__).with_name("consumer_process.py"))
 GROUP = "workers"
 
@@ -84,6 +83,33 @@ async def test_take_reads_whole_entries_up_to_max_items(make_queue: QueueFactory
     assert taken is not None
     assert taken.ids == list(range(32))
     await queue.ack(taken)
+
+
+async def test_take_reads_more_entries_when_they_hold_one_id_each(make_queue: QueueFactory, redis: Redis,
+                                                                   stream: str) -> None:
+    """Single-recipient sends publish one id per entry: after a few reads a take gets as many ids
+    as it asks for (at most MAX_ENTRIES_PER_READ entries a read), not max_items // ids_per_entry."""
+    producer, queue = make_queue("producer", ids_per_entry=64), make_queue("a", ids_per_entry=64)
+    for i in range(600):
+        await producer.publish([i])
+    assert await redis.xlen(stream) == 600
+    sizes, got = [], []
+    while (taken := await queue.take(256, 0.05)) is not None:
+        sizes.append(len(taken.ids))
+        got.extend(taken.ids)
+        await queue.ack(taken)
+    assert got == list(range(600))  # each once, in order
+    assert sizes[0] == 4  # 256 // 64 while nothing was read yet
+    assert max(sizes) == 64  # one read's entries
+    assert len(sizes) < 20  # was 150 takes of 4
+    # Full entries again: the reads shrink back to max_items // ids_per_entry entries.
+    await producer.publish(list(range(1000, 1000 + 64 * 40)))
+    sizes = []
+    while (taken := await queue.take(256, 0.05)) is not None:
+        sizes.append(len(taken.ids))
+        await queue.ack(taken)
+    assert sum(sizes) == 64 * 40 and sizes[-3:] == [256, 256, 256]
+    assert await redis.xlen(stream) == 0
 
 
 async def test_take_waits_for_a_publish_then_times_out(make_queue: QueueFactory) -> None:
