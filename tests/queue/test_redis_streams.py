@@ -319,6 +319,26 @@ async def test_redis_errors_are_mapped() -> None:
         await queue.aclose()
 
 
+async def test_publishes_of_one_moment_share_a_round_trip_and_entries(make_queue: QueueFactory, redis: Redis,
+                                                                       stream: str) -> None:
+    """Fifty single sends answered at once: one pipeline, entries of up to ids_per_entry ids, every
+    id delivered once and in the order published; a failed round fails each of its publishers."""
+    producer, queue = make_queue("producer", ids_per_entry=16), make_queue("a", ids_per_entry=16)
+    await asyncio.gather(*(producer.publish([i]) for i in range(50)))
+    assert await redis.xlen(stream) == 4  # 16 + 16 + 16 + 2, not 50
+    assert await drain(queue) == list(range(50))
+    await asyncio.gather(*(producer.publish([100 + i], priority=i % 2 == 0) for i in range(6)))
+    assert await redis.xlen(stream + ":priority") == 1 and await redis.xlen(stream) == 1
+    assert sorted(await drain(queue)) == list(range(100, 106))
+
+    broken = RedisStreamsDispatchQueue("redis://127.0.0.1:1/0")
+    try:
+        outcomes = await asyncio.gather(*(broken.publish([i]) for i in range(5)), return_exceptions=True)
+        assert all(isinstance(o, QueueError) for o in outcomes)
+    finally:
+        await broken.aclose()
+
+
 async def test_default_consumer_names_are_unique(redis_url: str) -> None:
     a = RedisStreamsDispatchQueue(redis_url)
     b = RedisStreamsDispatchQueue(redis_url)

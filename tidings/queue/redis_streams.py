@@ -1,6 +1,6 @@
 """The distributed profile's dispatch queue: two Redis streams read by one consumer group.
 
-    API processes ── publish ─▶ XADD tidings:dispatch {ids: "17,18,19,…"}   (pipelined)
+    API processes ── publish ─▶ XADD tidings:dispatch {ids: "17,18,19,…"}   (one pipeline a loop turn)
                                            │
     worker A ◀── XREADGROUP GROUP workers A COUNT n BLOCK t ── each entry goes to one worker
     worker B ◀── XAUTOCLAIM … min-idle claim_idle_ms       ── entries a dead worker held
@@ -48,6 +48,7 @@ import secrets
 import socket
 from collections import deque
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
@@ -105,6 +106,18 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+@dataclass
+class _Outgoing:
+    """Ids published during this loop iteration, sent together on its next turn: an API process
+    answering many single sends at once made a pipeline (a Redis round trip) and an entry of one
+    id for each; now they share one round trip and full entries, which the worker then reads in
+    fewer entries too."""
+
+    ids: list[int] = field(default_factory=list)
+    sent: asyncio.Future[None] | None = None
+    task: asyncio.Task[None] | None = None
+
+
 class RedisStreamsDispatchQueue:
     """`DispatchQueue` on a Redis stream and consumer group; safe to use from many processes."""
 
@@ -145,6 +158,7 @@ class RedisStreamsDispatchQueue:
         self._leftover: deque[tuple[str, list[int]]] = deque()
         self._held: dict[str, int] = {}
         self._ids_per_entry_seen = float(ids_per_entry)  # running mean over recent reads
+        self._outgoing = {False: _Outgoing(), True: _Outgoing()}  # by priority
 
     def _key(self, stream: str, entry_id: str) -> str:
         return PRIORITY_MARK + entry_id if stream == self.priority_stream else entry_id
@@ -162,16 +176,41 @@ class RedisStreamsDispatchQueue:
         self._group_ready = True
 
     async def publish(self, ids: Sequence[int], priority: bool = False) -> None:
+        """Returns once the ids are in the stream. Publishes of one loop iteration share one
+        pipeline and fill its entries together (see `_Outgoing`)."""
         if not ids:
             return
-        await self._ensure_group()
-        size = self.ids_per_entry
-        stream = self.priority_stream if priority else self.stream
-        pipe = self._redis.pipeline(transaction=False)
-        for start in range(0, len(ids), size):
-            pipe.xadd(stream, {IDS_FIELD: ",".join(map(str, ids[start:start + size]))})
-        with redis_errors("publishing to the dispatch stream"):
-            await pipe.execute()
+        outgoing = self._outgoing[priority]
+        if outgoing.sent is None:
+            outgoing.sent = asyncio.get_running_loop().create_future()
+            outgoing.task = asyncio.get_running_loop().create_task(self._send_outgoing(priority))
+        sent = outgoing.sent
+        outgoing.ids.extend(ids)
+        await asyncio.shield(sent)
+
+    async def _send_outgoing(self, priority: bool) -> None:
+        outgoing = self._outgoing[priority]
+        await asyncio.sleep(0)  # the other publishes of this iteration join in
+        ids, sent = outgoing.ids, outgoing.sent
+        outgoing.ids, outgoing.sent, outgoing.task = [], None, None
+        assert sent is not None
+        try:
+            await self._ensure_group()
+            size = self.ids_per_entry
+            stream = self.priority_stream if priority else self.stream
+            pipe = self._redis.pipeline(transaction=False)
+            for start in range(0, len(ids), size):
+                pipe.xadd(stream, {IDS_FIELD: ",".join(map(str, ids[start:start + size]))})
+            with redis_errors("publishing to the dispatch stream"):
+                await pipe.execute()
+        except asyncio.CancelledError:
+            sent.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 - every publisher of this round learns it failed
+            sent.set_exception(exc)
+            sent.exception()  # marked as seen: a publisher cancelled meanwhile no longer waits for it
+        else:
+            sent.set_result(None)
 
     async def take(self, max_items: int, timeout: float) -> Taken | None:
         if max_items <= 0:
@@ -241,6 +280,9 @@ class RedisStreamsDispatchQueue:
         if self._closed:
             return
         self._closed = True
+        for outgoing in self._outgoing.values():  # publishes of the last turn still go out
+            if outgoing.task is not None:
+                await asyncio.gather(outgoing.task, return_exceptions=True)
         try:
             if self._joined and not self._held and not self._leftover and not self._priority_leftover:
                 # Leave the groups tidily; only with nothing pending, since deleting a consumer
