@@ -117,6 +117,23 @@ async def test_a_part_delivered_again_changes_nothing(ctx: Context, writers: lis
     assert await part_rows(ctx.db) == (0, 2)
 
 
+async def test_messages_of_one_handset_under_other_references_keep_apart(
+        ctx: Context, writers: list[OutcomeWriter]) -> None:
+    """One flush reads every part between the flush's handsets and numbers (one statement on
+    PostgreSQL): parts of the same pair's other messages, and of other senders, never join in."""
+    one = "A first long message from this handset, sent in three parts to the same number."
+    two = "A second long message from the very same handset, two parts, another reference."
+    other = "A long message from another handset under the first one's reference number."
+    a1, a2, a3 = gsm_parts(one, 3, reference=7)
+    b1, b2 = gsm_parts(two, 2, reference=8)
+    c1, c2 = gsm_parts(other, 2, reference=7, sender="+46709999999")
+    await writers[0].apply([a1, b2, c1])
+    await writers[1].apply([a3, b1, c2])  # b and c complete here; a still waits for its second part
+    assert sorted(await stored_bodies(ctx.db)) == sorted([two, other])
+    await writers[0].apply([a2])
+    assert sorted(await stored_bodies(ctx.db)) == sorted([one, two, other])
+
+
 async def test_a_reused_reference_starts_a_new_message(ctx: Context, writers: list[OutcomeWriter]) -> None:
     earlier = "The first long message that this handset sent to us, in two parts."
     later = "Another long message under the same reference number, also two parts."

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import ARRAY, BigInteger, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.store.prepared import Prepared, PreparedQuery
@@ -35,7 +35,19 @@ _GROUP_PARTS = PreparedQuery(
 _INSERT_PART = Prepared(insert(_t).values({c.name: bindparam(c.name) for c in _t.c}))
 _MARK_ASSEMBLED = Prepared(update(_t).where(_IN_GROUP).values(assembled_ms=bindparam("b_at")))
 _DELETE_GROUP = Prepared(delete(_t).where(_IN_GROUP))
-_ADVISORY_LOCK = PreparedQuery(select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger))))
+# PostgreSQL: every group of a flush locked, then read, in one statement each. The locks are
+# taken in the order of the (sorted) array: unnest yields its elements in order, and the lock is
+# taken as each row is produced. The read takes every part between the flush's senders and
+# recipients on its connections, a superset of its groups that `parts_of_groups` sorts out.
+_KEY = func.unnest(bindparam("keys", type_=ARRAY(BigInteger))).column_valued("key")
+_ADVISORY_LOCKS = PreparedQuery(select(func.pg_advisory_xact_lock(_KEY)))
+_PARTS_BETWEEN = PreparedQuery(
+    select(*_KEY_COLUMNS, _t.c.sequence, _t.c.data_coding, _t.c.payload, _t.c.smsc_message_id, _t.c.received_ms,
+           _t.c.assembled_ms)
+    .where(_t.c.connection.in_(bindparam("connections", expanding=True)),
+           _t.c.sender.in_(bindparam("senders", expanding=True)),
+           _t.c.recipient.in_(bindparam("recipients", expanding=True)))
+    .order_by(_t.c.sequence))
 
 
 def _group(key: GroupKey) -> dict[str, Any]:
@@ -52,13 +64,30 @@ async def lock_groups(conn: AsyncConnection, keys: Iterable[GroupKey]) -> None:
     """Hold each group until the transaction ends (PostgreSQL; SQLite writes one at a time)."""
     if conn.dialect.name != "postgresql":
         return
-    for number in sorted({advisory_key(k) for k in keys}):
-        await _ADVISORY_LOCK.rows(conn, {"key": number})
+    numbers = sorted({advisory_key(k) for k in keys})
+    if numbers:
+        await _ADVISORY_LOCKS.rows(conn, {"keys": numbers})
 
 
 async def group_parts(conn: AsyncConnection, key: GroupKey) -> list[Any]:
     """The stored parts of one group, by sequence."""
     return await _GROUP_PARTS.rows(conn, _group(key))
+
+
+async def parts_of_groups(conn: AsyncConnection, keys: Sequence[GroupKey]) -> dict[GroupKey, list[Any]]:
+    """The stored parts of each group, by sequence: on PostgreSQL in one round trip, on SQLite
+    (statements in the process, no round trips) one group at a time."""
+    if conn.dialect.name != "postgresql":
+        return {key: await group_parts(conn, key) for key in keys}
+    found: dict[GroupKey, list[Any]] = {key: [] for key in keys}
+    rows = await _PARTS_BETWEEN.rows(conn, {
+        "connections": list({k[0] for k in keys}), "senders": list({k[1] for k in keys}),
+        "recipients": list({k[2] for k in keys})})
+    for row in rows:
+        parts = found.get((row.connection, row.sender, row.recipient, row.reference, row.total))
+        if parts is not None:
+            parts.append(row)
+    return found
 
 
 async def insert_parts(conn: AsyncConnection, rows: Sequence[tuple[GroupKey, Any]]) -> None:

@@ -46,7 +46,7 @@ async def assemble(conn: AsyncConnection, parts: Sequence[MoPart], overdue: Sequ
         return []
     keys = list(dict.fromkeys([p.group for p in parts] + [o.group for o in overdue]))
     await mq.lock_groups(conn, keys)
-    groups = {key: _Group(key, await mq.group_parts(conn, key)) for key in keys}
+    groups = {key: _Group(key, stored) for key, stored in (await mq.parts_of_groups(conn, keys)).items()}
     messages: list[MobileOriginated] = []
     for part in parts:
         messages += groups[part.group].add(part)
