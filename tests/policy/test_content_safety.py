@@ -432,3 +432,22 @@ def test_hand_listed_cue_words_never_hide_a_match() -> None:
     assert hits >= {"prize_lure", "urgency", "account_threat"}
     missed = [e for e in _HAND_LISTED_EXAMPLES if not _unfiltered_cues(e)]
     assert missed == []  # every example does exercise its alternative
+
+
+def test_link_prefilters_never_hide_a_link(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The IPv4 and bare-domain patterns run only on texts with a dot between digits or before a
+    letter: the links found are those of running both on every text."""
+    import random
+
+    rnd = random.Random(5)
+    texts = [json.loads(line)["text"] for line in DATA.read_text().splitlines() if line.strip()]
+    pieces = ["paypa1.com/login", "10.0.0.1:8080/x", "192.168.1.1", "www.example.co.uk", "Dr.Smith", "10.30",
+              "e.ON", "bit.ly/abc", "xn--coinbse-30c.com", "coinbȧse.com", "münchen.de", "a.b", "1.2.3",
+              "code: 123456.", "at 9.30 today", "https://shop.example.com/t", "mail me at x@y.org", "end."]
+    for _ in range(3000):
+        texts.append(" ".join(rnd.choice(pieces + ["word", "your", "parcel"]) for _ in range(rnd.randint(1, 8))))
+    filtered = [links_module.extract_links.__wrapped__(text) for text in texts]
+    monkeypatch.setattr(links_module, "_DIGIT_DOT_DIGIT", __import__("re").compile(""))
+    monkeypatch.setattr(links_module, "_DOT_LETTER", __import__("re").compile(""))
+    assert filtered == [links_module.extract_links.__wrapped__(text) for text in texts]
+    assert sum(bool(found) for found in filtered) > len(texts) // 2  # the texts do carry links

@@ -49,6 +49,8 @@ _SCHEME_URL = re.compile(r"\b(?:https?|hxxps?)://[^\s<>\"']+", re.IGNORECASE)
 # host[:port][/path]: labels of letters/digits/hyphens (any script), at least one dot.
 _BARE = re.compile(r"(?<![\w@/.-])((?:www\.)?(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,24}(?::\d{2,5})?)"
                    r"(/[^\s<>\"']*)?", re.UNICODE)
+_DIGIT_DOT_DIGIT = re.compile(r"\d\.\d")
+_DOT_LETTER = re.compile(r"\.[^\W\d_]")
 _IPV4_HOST = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d{1,3}){3})(?::\d{2,5})?(/[^\s<>\"']*)?")
 
 
@@ -172,13 +174,16 @@ def extract_links(text: str) -> tuple[Link, ...]:
             if link:
                 found.append(link)
                 spans.append(m.span())
-    for m in _IPV4_HOST.finditer(text):
+    # The last two patterns try every word of the text; most texts lack what they need: a dot
+    # between digits (an IPv4 address), a dot before a letter (a bare domain). ~10 µs spared on a
+    # one-time code or a reminder without a link.
+    for m in (_IPV4_HOST.finditer(text) if _DIGIT_DOT_DIGIT.search(text) else ()):
         if not taken(*m.span()) and (m.group(2) or m.group(0).count(":")) and _ip(m.group(1)):
             link = _link(m.group(0))
             if link:
                 found.append(link)
                 spans.append(m.span())
-    for m in _BARE.finditer(text):
+    for m in (_BARE.finditer(text) if _DOT_LETTER.search(text) else ()):
         if not taken(*m.span()):
             link = _link(m.group(0), need_suffix=True)
             if link:
