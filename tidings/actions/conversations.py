@@ -20,7 +20,7 @@ import orjson
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from tidings.conversations import callbacks, queries, views
+from tidings.conversations import callbacks, queries, retention, views
 from tidings.conversations.checks import (
     check_channel,
     check_channel_credentials,
@@ -106,10 +106,20 @@ def _app_columns(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     return cols
 
 
+def _app_settings(body: dict[str, Any]) -> dict[str, Any]:
+    """The settings the body gives, as given; the retention policies checked first (they decide
+    what the sweeper deletes, `tidings.conversations.retention`)."""
+    if body.get("retention_policy") is not None:
+        retention.check_retention_policy(body["retention_policy"])
+    if body.get("dispatch_retention_policy") is not None:
+        retention.check_dispatch_retention_policy(body["dispatch_retention_policy"])
+    return {k: body[k] for k in _APP_SETTINGS if k in body}
+
+
 async def do_create_app(ctx: Context, project_id: str, payload: object) -> dict[str, Any]:
     body = _body(payload)
     cols = _app_columns(body, partial=False)
-    settings = {k: body[k] for k in _APP_SETTINGS if k in body}
+    settings = _app_settings(body)
     row = {"id": ulid(), "project_id": project_id, "settings": settings,
            "created_ms": ctx.clock(), **cols}
     async with ctx.db.write() as conn:
@@ -126,7 +136,7 @@ async def do_update_app(ctx: Context, project_id: str, app_id: str, payload: obj
     async with ctx.db.write() as conn:
         current = await queries.app(conn, project_id, app_id)
         settings = dict(current.settings or {})
-        settings.update({k: body[k] for k in _APP_SETTINGS if k in body})
+        settings.update(_app_settings(body))
         await conn.execute(update(conv_apps).where(conv_apps.c.id == app_id)
                            .values(settings=settings, **cols))
         return views.app_json(await queries.app(conn, project_id, app_id))

@@ -38,7 +38,8 @@ conv_apps = Table(
     Column("channel_credentials", JSON, nullable=False),
     Column("conversation_metadata_report_view", String(32), nullable=False),
     Column("processing_mode", String(16), nullable=False),
-    # Settings stored and returned as given (retention_policy, rate_limits, ...).
+    # Settings stored and returned as given (rate_limits, ...); the retention policies are
+    # checked first and applied by the sweeper (tidings/conversations/retention.py).
     Column("settings", JSON, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
 )

@@ -12,7 +12,8 @@
 - sends batch-level delivery reports for batches that are done;
 - deletes webhook outbox rows finished longer ago than the retention period;
 - deletes SMS batches that can no longer change, and inbound messages, older than the message
-  retention period (`tidings.store.retention`).
+  retention period (`tidings.store.retention`), and Conversation API messages as their apps'
+  retention policies say (`tidings.conversations.retention`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from tidings.conversations import retention as conversation_retention
 from tidings.core.statuses import Code, Status
 from tidings.observability.metrics import MESSAGES_PURGED, ORPHAN_RECEIPTS_DROPPED
 from tidings.runtime.context import Context
@@ -75,6 +77,7 @@ class Sweeper:
                     await self.purge_webhooks()
                     await self.purge_mo_parts()
                     await self.purge_old_messages()
+                    await self.purge_conversation_messages()
             except Exception:  # noqa: BLE001 - the next round retries
                 log.exception("sweep failed")
                 busy = False
@@ -207,3 +210,18 @@ class Sweeper:
             return 0
         async with self.ctx.db.write() as conn:
             return (await retention.delete_batches(conn, batch_ids, cutoff))[1]
+
+    async def purge_conversation_messages(self) -> int:
+        """Conversation API messages (and conversations) the apps' retention policies let go, a
+        chunk per transaction; returns how many messages went."""
+        deleted = 0
+        while True:
+            async with self.ctx.db.write() as conn:
+                chunk = await conversation_retention.purge_app_messages(conn, self.ctx.clock(), PURGE_CHUNK)
+            deleted += chunk
+            if chunk < PURGE_CHUNK:
+                break
+        if deleted:
+            MESSAGES_PURGED.labels("conversation").inc(deleted)
+            log.info("retention: deleted %d Conversation API messages", deleted)
+        return deleted
