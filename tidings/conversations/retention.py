@@ -11,7 +11,8 @@ An app's `retention_policy` (processing mode CONVERSATION), as Sinch documents i
 follow `dispatch_retention_policy` (MESSAGE_EXPIRE_POLICY only, `ttl_days` 0–7, 0: gone as soon as
 it is final); without one, the app's message retention applies to them too. A message is deleted
 with its delivery attempts, and only once final (delivered, read, failed, or received): one still
-being tried or waited on stays, however old. The sweeper runs this with its other purges.
+being tried or waited on stays, however old. The sweeper runs this with its other purges; the
+old rows are found on the (project, time) indexes of messages and conversations.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def check_dispatch_retention_policy(raw: object) -> dict[str, Any]:
 async def purge_app_messages(conn: AsyncConnection, now_ms: int, limit: int) -> int:
     """Delete up to about `limit` messages that the apps' policies let go; returns how many."""
     deleted = 0
-    for app in (await conn.execute(select(conv_apps.c.id, conv_apps.c.settings))).all():
+    for app in (await conn.execute(select(conv_apps.c.id, conv_apps.c.project_id, conv_apps.c.settings))).all():
         if deleted >= limit:
             break
         settings = app.settings if isinstance(app.settings, Mapping) else {}
@@ -70,15 +71,16 @@ async def purge_app_messages(conn: AsyncConnection, now_ms: int, limit: int) -> 
         if dispatch_days is None and kind != "PERSIST_RETENTION_POLICY":
             dispatch_days = ttl_days
         if dispatch_days is not None:
-            deleted += await _delete_messages(conn, limit - deleted, _m.app_id == app.id,
-                                              _m.processing_mode == "DISPATCH",
+            deleted += await _delete_messages(conn, limit - deleted, _m.project_id == app.project_id,
+                                              _m.app_id == app.id, _m.processing_mode == "DISPATCH",
                                               _m.accept_ms < now_ms - dispatch_days * DAY_MS)
         cutoff = now_ms - ttl_days * DAY_MS
         if kind == "MESSAGE_EXPIRE_POLICY":
-            deleted += await _delete_messages(conn, limit - deleted, _m.app_id == app.id,
-                                              _m.processing_mode != "DISPATCH", _m.accept_ms < cutoff)
+            deleted += await _delete_messages(conn, limit - deleted, _m.project_id == app.project_id,
+                                              _m.app_id == app.id, _m.processing_mode != "DISPATCH",
+                                              _m.accept_ms < cutoff)
         elif kind == "CONVERSATION_EXPIRE_POLICY":
-            deleted += await _expire_conversations(conn, app.id, cutoff, limit - deleted)
+            deleted += await _expire_conversations(conn, app.project_id, app.id, cutoff, limit - deleted)
     return deleted
 
 
@@ -93,14 +95,15 @@ async def _delete_messages(conn: AsyncConnection, limit: int, *where: Any) -> in
     return len(ids)
 
 
-async def _expire_conversations(conn: AsyncConnection, app_id: str, cutoff: int, limit: int) -> int:
+async def _expire_conversations(conn: AsyncConnection, project_id: str, app_id: str, cutoff: int, limit: int) -> int:
     """Conversations whose last message is older than the cutoff, with their messages; one with
     a message not final yet stays."""
     if limit <= 0:
         return 0
     unfinished = select(_m.id).where(_m.conversation_id == _c.id, ~_m.state.in_(FINAL_STATES)).exists()
     stale = list((await conn.execute(
-        select(_c.id).where(_c.app_id == app_id, _c.last_ms < cutoff, ~unfinished).limit(max(1, limit // 10))
+        select(_c.id).where(_c.project_id == project_id, _c.app_id == app_id, _c.last_ms < cutoff, ~unfinished)
+        .limit(max(1, limit // 10))
     )).scalars())
     if not stale:
         return 0
