@@ -1,6 +1,7 @@
-"""Conversation API retention policies, in both profiles: each app's messages go as its
+"""Conversation API retention, in both profiles: each app's messages go as its
 `retention_policy` (and, for DISPATCH mode, `dispatch_retention_policy`) says, never one still
-being delivered; and an app is refused a policy Sinch would refuse."""
+being delivered; an app is refused a policy Sinch would refuse; and platform events once applied
+are forgotten after the webhook retention."""
 
 from __future__ import annotations
 
@@ -135,3 +136,24 @@ async def test_apps_are_refused_a_policy_sinch_refuses(any_db: Database, field: 
     async with any_db.read() as conn:
         settings = (await conn.execute(select(conv_apps.c.settings))).scalar_one()
     assert settings["retention_policy"]["ttl_days"] == 3650  # the refused update changed nothing
+
+
+async def test_applied_platform_events_are_forgotten_after_the_webhook_retention(any_db: Database) -> None:
+    from tidings.store.conversation_schema import conv_channel_events
+
+    week = 7 * DAY_MS
+    rows = [{"kind": "status", "body": {"n": n}, "received_ms": NOW - age, "due_ms": NOW - age, "tries": 0,
+             "claimed_ms": None, "processed_ms": processed}
+            for n, (age, processed) in enumerate([
+                (week + 5, NOW - week - 1),  # applied over a week ago: goes
+                (week + 5, NOW - week + 1),  # applied just under a week ago: stays
+                (week * 3, None),  # never applied (retried, or not yet due): stays
+            ])]
+    async with any_db.write() as conn:
+        await conn.execute(conv_channel_events.insert(), rows)
+    ctx = Context(Settings(webhook_retention_seconds=7 * 24 * 3600), any_db, GroupCommitter(any_db),
+                  LocalDispatchQueue(), lambda: NOW)
+    assert await Sweeper(ctx, OutcomeWriter(any_db, ctx.clock)).purge_channel_events() == 1
+    async with any_db.read() as conn:
+        kept = sorted(r["n"] for r in (await conn.execute(select(conv_channel_events.c.body))).scalars())
+    assert kept == [1, 2]

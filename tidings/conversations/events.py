@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.channels.contract import (
@@ -32,12 +32,12 @@ from tidings.channels.contract import (
     InboundEvent,
     StatusEvent,
 )
+from tidings.consent.keywords import handle_inbound_keywords
 from tidings.conversations import callbacks, queries, views
 from tidings.conversations.batched_writes import WriteBatcher
 from tidings.conversations.credentials import credentials_for
 from tidings.conversations.defaults import PHONE_CHANNELS
 from tidings.conversations.degrade import numbered_choices, parse_choice_reply
-from tidings.consent.keywords import handle_inbound_keywords
 from tidings.conversations.engine import advance_values, delivery_hooks
 from tidings.conversations.system_messages import queue_system_message
 from tidings.core.ids import ulid
@@ -78,6 +78,16 @@ _DUE_EVENTS = PreparedQuery(  # polled every 20 ms: prepared once on SQLite
     select(conv_channel_events)
     .where(_e.processed_ms.is_(None), _e.due_ms <= bindparam("now_"))
     .order_by(_e.id).limit(BATCH).with_for_update(skip_locked=True))
+
+
+async def purge_processed(conn: AsyncConnection, processed_before: int, limit: int) -> int:
+    """Forget up to `limit` events applied before `processed_before` (kept that long for
+    inspection, as webhook rows are); returns how many. Events not applied yet stay."""
+    ids = list((await conn.execute(
+        select(_e.id).where(_e.processed_ms < processed_before).order_by(_e.processed_ms).limit(limit))).scalars())
+    if ids:
+        await conn.execute(delete(conv_channel_events).where(_e.id.in_(ids)))
+    return len(ids)
 
 
 def event_row(event: ChannelEvent, now: int) -> dict[str, Any]:

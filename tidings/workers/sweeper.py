@@ -10,7 +10,8 @@
 - stores concatenated MO whose missing parts did not come in time, with the parts that did, and
   forgets the parts of stored messages once redelivered parts are no longer expected;
 - sends batch-level delivery reports for batches that are done;
-- deletes webhook outbox rows finished longer ago than the retention period;
+- deletes webhook outbox rows finished, and messaging platforms' events applied, longer ago
+  than the webhook retention period;
 - deletes SMS batches that can no longer change, and inbound messages, older than the message
   retention period (`tidings.store.retention`), and Conversation API messages as their apps'
   retention policies say (`tidings.conversations.retention`).
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from tidings.conversations import events as channel_events
 from tidings.conversations import retention as conversation_retention
 from tidings.core.statuses import Code, Status
 from tidings.observability.metrics import MESSAGES_PURGED, ORPHAN_RECEIPTS_DROPPED
@@ -78,6 +80,7 @@ class Sweeper:
                     await self.purge_mo_parts()
                     await self.purge_old_messages()
                     await self.purge_conversation_messages()
+                    await self.purge_channel_events()
             except Exception:  # noqa: BLE001 - the next round retries
                 log.exception("sweep failed")
                 busy = False
@@ -225,3 +228,14 @@ class Sweeper:
             MESSAGES_PURGED.labels("conversation").inc(deleted)
             log.info("retention: deleted %d Conversation API messages", deleted)
         return deleted
+
+    async def purge_channel_events(self) -> int:
+        """Messaging platforms' events applied longer ago than `webhook_retention_seconds`."""
+        cutoff = self.ctx.clock() - int(self.ctx.settings.webhook_retention_seconds * 1000)
+        deleted = 0
+        while True:
+            async with self.ctx.db.write() as conn:
+                chunk = await channel_events.purge_processed(conn, cutoff, PURGE_CHUNK)
+            deleted += chunk
+            if chunk < PURGE_CHUNK:
+                return deleted
