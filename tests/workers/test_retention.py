@@ -179,3 +179,24 @@ def test_retention_periods_come_from_the_environment(monkeypatch) -> None:  # ty
     monkeypatch.setenv("TIDINGS_WEBHOOK_RETENTION_SECONDS", "3600")
     settings = Settings.from_env()
     assert (settings.message_retention_seconds, settings.webhook_retention_seconds) == (0, 3600)
+
+
+async def test_the_policy_ledger_forgets_sends_no_window_can_count(setup, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Caps count a week back and collapse windows at most 30 days: older sends go, the oldest by
+    id first, a chunk at a time; newer ones stay."""
+    from tidings.store.policy_schema import policy_sends
+
+    ctx, clock, writer, project = setup
+    ages_days = [45, 40, 35, 31, 29, 10, 0]
+    async with ctx.db.write() as conn:
+        await conn.execute(policy_sends.insert(), [
+            {"project_id": project, "contact_key": f"+4670100000{i}", "ref": f"sms:{i}", "purpose": "engagement",
+             "channel": "SMS", "collapse_key": None, "sent_ms": clock.ms - age * DAY_MS}
+            for i, age in enumerate(ages_days)])
+    monkeypatch.setattr(sweeper_module, "PURGE_CHUNK", 2)
+    assert await Sweeper(ctx, writer).purge_policy_ledger() == 4
+    async with ctx.db.read() as conn:
+        sent = (await conn.execute(select(policy_sends.c.sent_ms))).scalars()
+        left = sorted(round((clock.ms - ms) / DAY_MS) for ms in sent)
+    assert left == [0, 10, 29]
+    assert await Sweeper(ctx, writer).purge_policy_ledger() == 0

@@ -11,7 +11,8 @@
   forgets the parts of stored messages once redelivered parts are no longer expected;
 - sends batch-level delivery reports for batches that are done;
 - deletes webhook outbox rows finished, and messaging platforms' events applied, longer ago
-  than the webhook retention period;
+  than the webhook retention period; forgets sends the frequency caps and collapse windows can
+  no longer count;
 - deletes SMS batches that can no longer change, and inbound messages, older than the message
   retention period (`tidings.store.retention`), and Conversation API messages as their apps'
   retention policies say (`tidings.conversations.retention`).
@@ -26,11 +27,14 @@ from tidings.conversations import events as channel_events
 from tidings.conversations import retention as conversation_retention
 from tidings.core.statuses import Code, Status
 from tidings.observability.metrics import MESSAGES_PURGED, ORPHAN_RECEIPTS_DROPPED
+from tidings.policy import caps
+from tidings.policy.settings import MAX_WINDOW_SECONDS
 from tidings.runtime.context import Context
 from tidings.store import deliveries as dq
 from tidings.store import mo_parts as mq
 from tidings.store import receipts as rq
 from tidings.store import retention
+from tidings.store.queries import policy as policy_queries
 from tidings.webhooks import outbox
 from tidings.workers import batch_reports
 from tidings.workers.events import MoPartsOverdue, Receipt, Settled
@@ -81,6 +85,7 @@ class Sweeper:
                     await self.purge_old_messages()
                     await self.purge_conversation_messages()
                     await self.purge_channel_events()
+                    await self.purge_policy_ledger()
             except Exception:  # noqa: BLE001 - the next round retries
                 log.exception("sweep failed")
                 busy = False
@@ -238,4 +243,16 @@ class Sweeper:
                 chunk = await channel_events.purge_processed(conn, cutoff, PURGE_CHUNK)
             deleted += chunk
             if chunk < PURGE_CHUNK:
+                return deleted
+
+    async def purge_policy_ledger(self) -> int:
+        """Sends older than any cap or collapse window can reach (a week; collapse windows are at
+        most `MAX_WINDOW_SECONDS`, 30 days) no longer count for anything."""
+        cutoff = self.ctx.clock() - max(caps.WEEK_MS, MAX_WINDOW_SECONDS * 1000)
+        deleted = 0
+        while True:
+            async with self.ctx.db.write() as conn:
+                chunk, more = await policy_queries.purge_sends(conn, cutoff, PURGE_CHUNK)
+            deleted += chunk
+            if not more:
                 return deleted

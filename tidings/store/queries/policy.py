@@ -21,6 +21,7 @@ __all__ = [
     "insert_decisions",
     "insert_sends",
     "lock_contacts",
+    "purge_sends",
     "recent_sends",
     "settings_of",
     "upsert_settings",
@@ -66,6 +67,19 @@ async def recent_sends(conn: AsyncConnection, project_ids: Sequence[str], keys: 
         s.project_id.in_(sorted(set(project_ids))), s.contact_key.in_(sorted(set(keys))),
         s.sent_ms > since_ms)
     return list(await conn.execute(query))
+
+
+async def purge_sends(conn: AsyncConnection, sent_before: int, limit: int) -> tuple[int, bool]:
+    """Forget ledger rows sent before `sent_before` among the `limit` oldest by id; returns (rows
+    deleted, whether all of those were old, so that more may be). Rows go in by id in about the
+    order they are sent, so this reads at most `limit` rows, where a search by time would need an
+    index of its own on every insert."""
+    s = policy_sends.c
+    oldest = (await conn.execute(select(s.id, s.sent_ms).order_by(s.id).limit(limit))).all()
+    old = [row.id for row in oldest if row.sent_ms < sent_before]
+    if old:
+        await conn.execute(policy_sends.delete().where(s.id.in_(old)))
+    return len(old), len(old) == len(oldest) == limit
 
 
 async def insert_sends(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
