@@ -200,3 +200,16 @@ async def test_the_policy_ledger_forgets_sends_no_window_can_count(setup, monkey
         left = sorted(round((clock.ms - ms) / DAY_MS) for ms in sent)
     assert left == [0, 10, 29]
     assert await Sweeper(ctx, writer).purge_policy_ledger() == 0
+
+
+async def test_a_large_backlog_is_worked_off_over_several_rounds(setup, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A round deletes at most PURGE_ROUND_CHUNKS chunks per job, so that the sweeper's other work
+    (publishing due sends) is not held up while years of old rows go; the next round goes on."""
+    ctx, clock, writer, project = setup
+    for _ in range(7):
+        await inbound(ctx.db, clock.ms)
+    clock.ms = real_ms() + 1 + RETENTION_DAYS * DAY_MS
+    monkeypatch.setattr(sweeper_module, "PURGE_CHUNK", 2)
+    monkeypatch.setattr(sweeper_module, "PURGE_ROUND_CHUNKS", 2)
+    sweeper = Sweeper(ctx, writer)
+    assert [await sweeper.purge_old_messages() for _ in range(3)] == [(0, 4), (0, 3), (0, 0)]

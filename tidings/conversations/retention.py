@@ -63,7 +63,8 @@ async def purge_app_messages(conn: AsyncConnection, now_ms: int, limit: int) -> 
         if deleted >= limit:
             break
         settings = app.settings if isinstance(app.settings, Mapping) else {}
-        policy = settings.get("retention_policy") if isinstance(settings.get("retention_policy"), Mapping) else {}
+        policy = settings.get("retention_policy")
+        policy = policy if isinstance(policy, Mapping) else {}
         kind = policy.get("retention_type") or "MESSAGE_EXPIRE_POLICY"
         ttl_days = policy.get("ttl_days") or DEFAULT_TTL_DAYS
         dispatch = settings.get("dispatch_retention_policy")

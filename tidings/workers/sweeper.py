@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.conversations import events as channel_events
 from tidings.conversations import retention as conversation_retention
@@ -46,6 +49,10 @@ PUBLISH_LIMIT = 5000
 # Deliveries deleted per write transaction by the retention purge: one chunk holds SQLite's
 # write lock for tens of milliseconds, not the seconds a large backlog of old batches would take.
 PURGE_CHUNK = 2000
+# Chunks a purge job deletes per round (every `purge_every`): 100,000 rows per job every 10 min
+# keeps up with millions of messages a day, and holds up the sweeper's other work for a second
+# or so at most when a large backlog of old rows is first worked off.
+PURGE_ROUND_CHUNKS = 50
 
 
 class Sweeper:
@@ -177,15 +184,15 @@ class Sweeper:
 
     async def purge_old_messages(self) -> tuple[int, int]:
         """Batches that can no longer change, and inbounds, older than `message_retention_seconds`
-        (0: kept for good); returns (deliveries, inbounds) deleted. One pass over the old batches in
-        id order, a chunk at a time, each chunk its own transaction."""
+        (0: kept for good); returns (deliveries, inbounds) deleted. The old batches in id order, a
+        chunk at a time, each chunk its own transaction."""
         keep = self.ctx.settings.message_retention_seconds
         if keep <= 0:
             return 0, 0
         cutoff = self.ctx.clock() - int(keep * 1000)
-        purged = inbound = 0
+        purged = 0
         after = ""
-        while True:
+        for _ in range(PURGE_ROUND_CHUNKS):
             async with self.ctx.db.read() as conn:
                 candidates = await retention.expired_batches(conn, cutoff, after, PURGE_CHUNK)
             if candidates:
@@ -201,12 +208,7 @@ class Sweeper:
             purged += await self._delete_batches(chunk, cutoff)
             if len(candidates) < PURGE_CHUNK:
                 break
-        while True:
-            async with self.ctx.db.write() as conn:
-                deleted = await retention.delete_inbounds(conn, cutoff, PURGE_CHUNK)
-            inbound += deleted
-            if deleted < PURGE_CHUNK:
-                break
+        inbound = await self._in_chunks(lambda conn: retention.delete_inbounds(conn, cutoff, PURGE_CHUNK))
         if purged or inbound:
             MESSAGES_PURGED.labels("delivery").inc(purged)
             MESSAGES_PURGED.labels("inbound").inc(inbound)
@@ -220,15 +222,11 @@ class Sweeper:
             return (await retention.delete_batches(conn, batch_ids, cutoff))[1]
 
     async def purge_conversation_messages(self) -> int:
-        """Conversation API messages (and conversations) the apps' retention policies let go, a
-        chunk per transaction; returns how many messages went."""
-        deleted = 0
-        while True:
-            async with self.ctx.db.write() as conn:
-                chunk = await conversation_retention.purge_app_messages(conn, self.ctx.clock(), PURGE_CHUNK)
-            deleted += chunk
-            if chunk < PURGE_CHUNK:
-                break
+        """Conversation API messages (and conversations) the apps' retention policies let go;
+        returns how many messages went."""
+        now = self.ctx.clock()
+        deleted = await self._in_chunks(
+            lambda conn: conversation_retention.purge_app_messages(conn, now, PURGE_CHUNK))
         if deleted:
             MESSAGES_PURGED.labels("conversation").inc(deleted)
             log.info("retention: deleted %d Conversation API messages", deleted)
@@ -237,22 +235,23 @@ class Sweeper:
     async def purge_channel_events(self) -> int:
         """Messaging platforms' events applied longer ago than `webhook_retention_seconds`."""
         cutoff = self.ctx.clock() - int(self.ctx.settings.webhook_retention_seconds * 1000)
-        deleted = 0
-        while True:
-            async with self.ctx.db.write() as conn:
-                chunk = await channel_events.purge_processed(conn, cutoff, PURGE_CHUNK)
-            deleted += chunk
-            if chunk < PURGE_CHUNK:
-                return deleted
+        return await self._in_chunks(lambda conn: channel_events.purge_processed(conn, cutoff, PURGE_CHUNK))
 
     async def purge_policy_ledger(self) -> int:
         """Sends older than any cap or collapse window can reach (a week; collapse windows are at
         most `MAX_WINDOW_SECONDS`, 30 days) no longer count for anything."""
         cutoff = self.ctx.clock() - max(caps.WEEK_MS, MAX_WINDOW_SECONDS * 1000)
+        return await self._in_chunks(lambda conn: policy_queries.purge_sends(conn, cutoff, PURGE_CHUNK))
+
+    async def _in_chunks(self, purge: Callable[[AsyncConnection], Awaitable[int]]) -> int:
+        """`purge` (deleting up to PURGE_CHUNK rows) in transactions of its own until it finds
+        fewer, at most PURGE_ROUND_CHUNKS times: a large backlog is worked off over several
+        rounds, the sweeper's other work going on in between."""
         deleted = 0
-        while True:
+        for _ in range(PURGE_ROUND_CHUNKS):
             async with self.ctx.db.write() as conn:
-                chunk, more = await policy_queries.purge_sends(conn, cutoff, PURGE_CHUNK)
+                chunk = await purge(conn)
             deleted += chunk
-            if not more:
-                return deleted
+            if chunk < PURGE_CHUNK:
+                break
+        return deleted

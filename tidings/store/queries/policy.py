@@ -69,17 +69,17 @@ async def recent_sends(conn: AsyncConnection, project_ids: Sequence[str], keys: 
     return list(await conn.execute(query))
 
 
-async def purge_sends(conn: AsyncConnection, sent_before: int, limit: int) -> tuple[int, bool]:
-    """Forget ledger rows sent before `sent_before` among the `limit` oldest by id; returns (rows
-    deleted, whether all of those were old, so that more may be). Rows go in by id in about the
-    order they are sent, so this reads at most `limit` rows, where a search by time would need an
-    index of its own on every insert."""
+async def purge_sends(conn: AsyncConnection, sent_before: int, limit: int) -> int:
+    """Forget ledger rows sent before `sent_before` among the `limit` oldest by id; returns how
+    many (`limit` only when every one of them was old, so that more may be). Rows go in by id in
+    about the order they are sent, so this reads at most `limit` rows, where a search by time
+    would need an index of its own on every insert."""
     s = policy_sends.c
     oldest = (await conn.execute(select(s.id, s.sent_ms).order_by(s.id).limit(limit))).all()
     old = [row.id for row in oldest if row.sent_ms < sent_before]
     if old:
         await conn.execute(policy_sends.delete().where(s.id.in_(old)))
-    return len(old), len(old) == len(oldest) == limit
+    return len(old)
 
 
 async def insert_sends(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
