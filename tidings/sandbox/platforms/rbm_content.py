@@ -182,7 +182,7 @@ def display_text(content: dict[str, Any]) -> str:
     rich = content.get("richCard") or {}
     cards = [((rich.get("standaloneCard") or {}).get("cardContent"))] + list(
         (rich.get("carouselCard") or {}).get("cardContents") or [])
-    lines = []
+    lines: list[str] = []
     for card in cards:
         if isinstance(card, dict):
             lines.extend(str(card[k]) for k in ("title", "description") if card.get(k))

@@ -151,7 +151,7 @@ class TemplateRegistry:
         if stored["status"] != "APPROVED":
             raise GraphError(ErrorCode.TEMPLATE_DISABLED, f"template {name} is {stored['status']}",
                              message="Template is disabled")
-        given = {"header": [], "body": []}
+        given: dict[str, list[Any]] = {"header": [], "body": []}
         buttons: dict[int, dict[str, Any]] = {}
         for component in template.get("components") or []:
             ctype = str(component.get("type", "")).lower()
