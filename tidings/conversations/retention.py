@@ -90,10 +90,15 @@ async def _delete_messages(conn: AsyncConnection, limit: int, *where: Any) -> in
         return 0
     ids = list((await conn.execute(
         select(_m.id).where(*where, _m.state.in_(FINAL_STATES)).limit(limit))).scalars())
-    if ids:
-        await conn.execute(delete(conv_attempts).where(conv_attempts.c.message_id.in_(ids)))
-        await conn.execute(delete(conv_messages).where(_m.id.in_(ids)))
-    return len(ids)
+    return await _forget(conn, ids)
+
+
+async def _forget(conn: AsyncConnection, message_ids: list[str]) -> int:
+    """Delete these messages with their attempts; returns how many."""
+    if message_ids:
+        await conn.execute(delete(conv_attempts).where(conv_attempts.c.message_id.in_(message_ids)))
+        await conn.execute(delete(conv_messages).where(_m.id.in_(message_ids)))
+    return len(message_ids)
 
 
 async def _expire_conversations(conn: AsyncConnection, project_id: str, app_id: str, cutoff: int, limit: int) -> int:
@@ -108,10 +113,7 @@ async def _expire_conversations(conn: AsyncConnection, project_id: str, app_id: 
     )).scalars())
     if not stale:
         return 0
-    in_stale = _m.conversation_id.in_(stale)
-    ids = list((await conn.execute(select(_m.id).where(in_stale))).scalars())
-    if ids:
-        await conn.execute(delete(conv_attempts).where(conv_attempts.c.message_id.in_(ids)))
-        await conn.execute(delete(conv_messages).where(in_stale))
+    deleted = await _forget(conn, list((await conn.execute(
+        select(_m.id).where(_m.conversation_id.in_(stale)))).scalars()))
     await conn.execute(delete(conv_conversations).where(_c.id.in_(stale)))
-    return len(ids)
+    return deleted

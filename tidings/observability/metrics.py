@@ -45,7 +45,7 @@ ORPHAN_RECEIPTS_DROPPED = Counter(
 )
 MESSAGES_PURGED = Counter(
     "tidings_messages_purged_total",
-    "Messages deleted past the message retention period: batch recipients (deliveries) and inbounds.",
+    "Messages deleted past their retention: batch recipients (deliveries), inbounds, Conversation API messages.",
     ["kind"], registry=REGISTRY,
 )
 WEBHOOKS = Counter(

@@ -140,10 +140,10 @@ def _host(raw_host: str) -> _Host:
         return _Host(raw_host, raw_host, "", "", "", True, False)
     # IDNA only changes hosts with a non-ASCII or punycode label ("xn--", any case after lower());
     # the library's checks cost ~20 µs a host, most messages' hosts need none of them.
-    punycode = not raw_host.isascii() or "xn--" in raw_host
-    ascii_host = _ascii_host(raw_host) if punycode else raw_host
-    host = _unicode_host(ascii_host) if punycode else ascii_host
-    punycode = punycode and (any(label.startswith("xn--") for label in ascii_host.split(".")) or not raw_host.isascii())
+    needs_idna = not raw_host.isascii() or "xn--" in raw_host
+    ascii_host = _ascii_host(raw_host) if needs_idna else raw_host
+    host = _unicode_host(ascii_host) if needs_idna else ascii_host
+    punycode = not raw_host.isascii() or any(label.startswith("xn--") for label in ascii_host.split("."))
     sub, domain, suffix = split_host(ascii_host)
     return _Host(host, ascii_host, sub, _unicode_host(domain) if domain.startswith("xn--") else domain,
                  suffix, False, punycode)

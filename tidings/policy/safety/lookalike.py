@@ -185,9 +185,9 @@ class BrandIndex:
 
     def mentioned(self, text: str) -> list[Brand]:
         """Brands the text names ("Your Royal Mail parcel", "HSBC:")."""
-        words = _WORD_RUN.findall(text) if self._first_words is not None else ()
-        found = ([self._by_name[m.group(1)] for m in self._mention.finditer(text)]
-                 if self._first_words is None or not self._first_words.isdisjoint(words) else [])
+        found: list[Brand] = []
+        if self._first_words is None or not self._first_words.isdisjoint(_WORD_RUN.findall(text)):
+            found = [self._by_name[m.group(1)] for m in self._mention.finditer(text)]
         prefix = self._prefix.match(text)
         if prefix:
             found.insert(0, self._by_name[prefix.group(1)])
