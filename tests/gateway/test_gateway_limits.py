@@ -1,6 +1,6 @@
 """Abuse and bad input at the SMPP gateway, in both profiles: floods beyond a bind's window
 (ESME_RMSGQFUL) and beyond its throughput (ESME_RTHROTTLED), malformed and unknown PDUs, bad
-addresses and data codings, incomplete concatenated messages, query_sm — each answered with its
+addresses and data codings, query_sm — each answered with its
 SMPP status while the connection, and every other bind, keeps working."""
 
 from __future__ import annotations
@@ -132,21 +132,6 @@ async def test_bad_addresses_and_data_codings_are_refused_with_their_status(
         assert response.message_id == ""
     [ok] = await esme.submit("hello", to="46701200005", registered_delivery=0)
     assert ok.status == CommandStatus.ESME_ROK
-
-
-async def test_incomplete_concatenated_message_is_refused_and_nothing_is_sent(
-    platform: Platform, esmes: EsmeFactory, http: httpx.AsyncClient,
-) -> None:
-    platform.gateway.handler.reassembler.timeout = 0.3
-    esme = await esmes()
-    udh = bytes((5, 0, 3, 0x42, 3, 1))
-    [part] = await esme.submit(to="46701200006", short_message=udh + b"first of three", esm_class=0x40,
-                               data_coding=0)
-    assert part.status == CommandStatus.ESME_RSUBMITFAIL
-    [ok] = await esme.submit("whole", to="46701200006", registered_delivery=0)
-    assert ok.status == CommandStatus.ESME_ROK
-    [message] = await wait_handset(platform, http, "+46701200006")
-    assert message["body"] == "whole"
 
 
 async def test_query_sm_reports_the_message_state(

@@ -3,7 +3,6 @@ builds (checked by the third-party smpplib parser), and new credentials within S
 
 from __future__ import annotations
 
-import asyncio
 from types import SimpleNamespace
 
 import pytest
@@ -22,7 +21,6 @@ from tidings.gateway.deliver import (
     wants_receipt,
 )
 from tidings.gateway.submit import (
-    Reassembler,
     SubmitRefused,
     parse_smpp_time,
     parse_submit,
@@ -126,31 +124,17 @@ def test_send_action_refusals_map_to_smpp_statuses() -> None:
     assert status_for(RequestError("x", "x", 400)) == CommandStatus.ESME_RSUBMITFAIL
 
 
-async def test_reassembly_joins_parts_in_order_and_across_a_split_surrogate_pair() -> None:
+def test_parts_are_joined_before_decoding_across_a_split_surrogate_pair() -> None:
     text = "🚲" * 40  # 80 UTF-16 code units: a surrogate pair straddles the parts
     raw = text.encode("utf-16-be")
     first, second = raw[:134], raw[134:]
     assert len(first) % 4 == 2  # the cut is inside a pair
-    reassembler = Reassembler(timeout=5)
     parts = [
         parse_submit(submit(esm_class=0x40, data_coding=0x08, short_message=bytes((5, 0, 3, 9, 2, seq)) + chunk), NOW)
-        for seq, chunk in ((2, second), (1, first))
+        for seq, chunk in ((1, first), (2, second))
     ]
-    held = reassembler.add("acct", parts[0])
-    assert held.wait is not None and held.parts is None
-    done = reassembler.add("acct", parts[1])
-    assert done.parts is not None and len(reassembler) == 0
-    assert send_payload(done.parts)["body"] == text
-    done.answer(CommandStatus.ESME_ROK, "BATCH")
-    assert await held.wait == (CommandStatus.ESME_ROK, "BATCH")
-
-
-async def test_reassembly_timeout_refuses_the_held_parts() -> None:
-    reassembler = Reassembler(timeout=0.05)
-    part = parse_submit(submit(esm_class=0x40, short_message=bytes((5, 0, 3, 9, 2, 1)) + b"half"), NOW)
-    held = reassembler.add("acct", part)
-    assert held.wait is not None
-    assert await asyncio.wait_for(held.wait, 2) == (CommandStatus.ESME_RSUBMITFAIL, "")
+    assert [p.udh.sequence for p in parts if p.udh] == [1, 2]
+    assert send_payload(parts)["body"] == text
 
 
 @pytest.mark.parametrize(

@@ -179,12 +179,14 @@ async def _replay(ctx: Context, project_id: str, key: str, digest: str) -> SendR
 async def do_send(
     ctx: Context, project_id: str, service_plan_id: str | None, payload: object, idempotency_key: str | None = None,
     *, related: Callable[[str], Sequence[tuple[Table, list[dict[str, Any]]]]] | None = None,
-    priority: bool = False,
+    priority: bool = False, batch_id: str | None = None,
 ) -> SendResult:
     """Validate and accept a text batch; durable before it returns.
 
     `related(batch_id)` gives rows that belong with the batch (e.g. an SMPP submit's receipt
-    addressing), inserted in the same transaction after it. `priority` (verification codes) commits
+    addressing), inserted in the same transaction after it. `batch_id` is the id when one was
+    promised already (an SMPP concatenated message's parts are answered before it is sent): a
+    second send with it raises `IntegrityError` and sends nothing. `priority` (verification codes) commits
     it in the group committer's priority lane (ahead of bulk inserts on the write lock) and puts its
     deliveries ahead of bulk in the dispatch queue and the throughput caps."""
     await validate_numbers_in_slices(payload, "to")
@@ -196,7 +198,7 @@ async def do_send(
         replay = await _replay(ctx, project_id, key, digest)
         if replay is not None:
             return replay
-    batch_id = ulid()
+    batch_id = batch_id or ulid()
     batch_row = {
         "id": batch_id,
         "project_id": project_id,

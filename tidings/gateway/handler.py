@@ -5,10 +5,12 @@
   connection. A bound session gets the account's window (its inbound window: the next submit_sm
   beyond it is answered ESME_RMSGQFUL by the session) and its own token bucket at the account's
   throughput (beyond it: ESME_RTHROTTLED).
-- submit_sm: read by `submit.parse_submit`; a whole message (one PDU, or every part of a
-  concatenated one) becomes one batch through `do_send`, with its `smpp_batches` row in the same
-  transaction when it asks for a receipt. The submit_sm_resp message_id is the batch id.
-- query_sm: the message_state of one of the account's batches, by batch id.
+- submit_sm: read by `submit.parse_submit`; a whole message becomes one batch
+  (`sending.send_message`), and the submit_sm_resp message_id is the batch id. A part of a
+  concatenated message is stored and answered at once with the id its message's batch will have;
+  the last part sends the message (`parts`).
+- query_sm: the message_state of one of the account's batches, by batch id (ENROUTE while the
+  parts of a concatenated message are still coming).
 
 Bound receivers (receiver or transceiver sessions) are listed per system_id for the sender.
 """
@@ -18,38 +20,25 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 
-from tidings.actions.batches import do_send
-from tidings.core.errors import RequestError
 from tidings.core.secrets import secret_matches
 from tidings.core.statuses import Status
 from tidings.gateway.deliver import RECEIPT_STATES
-from tidings.gateway.submit import (
-    Assembled,
-    Reassembler,
-    Submission,
-    SubmitRefused,
-    parse_submit,
-    receipt_wanted,
-    send_payload,
-    status_for,
-    text_of,
-)
-from tidings.policy.gate import shared_cache
+from tidings.gateway.parts import send_claimed, store_part
+from tidings.gateway.sending import send_message
+from tidings.gateway.submit import SubmitRefused, parse_submit
 from tidings.runtime.context import Context
 from tidings.smpp.constants import CommandStatus, MessageState
 from tidings.smpp.pdu import BindRequest, QuerySm, QuerySmResp, SubmitSm
-from tidings.smpp.receipt import RECEIPT_TEXT_CHARS
 from tidings.smpp.server import ServerSession, SmppHandler
 from tidings.smpp.session import SessionState
 from tidings.smpp.throttle import TokenBucket
 from tidings.store import gateway as gq
-from tidings.store.gateway_schema import smpp_batches
+from tidings.store import submit_parts as sq
 from tidings.store.schema import batches, deliveries
 
 __all__ = ["Bind", "GatewayHandler"]
@@ -68,11 +57,9 @@ class Bind:
 
 
 class GatewayHandler(SmppHandler):
-    def __init__(self, ctx: Context, *, reassembly_timeout: float = 30.0,
-                 on_bound: Callable[[], None] | None = None) -> None:
+    def __init__(self, ctx: Context, *, on_bound: Callable[[], None] | None = None) -> None:
         super().__init__()
         self.ctx = ctx
-        self.reassembler = Reassembler(reassembly_timeout)
         self.on_bound = on_bound
         self.binds: dict[ServerSession, Bind] = {}
 
@@ -120,49 +107,13 @@ class GatewayHandler(SmppHandler):
         except SubmitRefused as exc:
             log.info("smpp gateway: %s submit_sm refused 0x%08X: %s", bind.account.system_id, exc.status, exc)
             return exc.status, ""
+        tons = (pdu.source_addr_ton, pdu.source_addr_npi, pdu.dest_addr_ton, pdu.dest_addr_npi)
         if not part.concatenated:
-            return await self._send(bind.account, [part], (pdu.source_addr_ton, pdu.source_addr_npi,
-                                                           pdu.dest_addr_ton, pdu.dest_addr_npi))
-        assembled: Assembled = self.reassembler.add(bind.account.system_id, part)
-        if assembled.wait is not None:
-            return await assembled.wait
-        assert assembled.parts is not None
-        try:
-            answer = await self._send(bind.account, assembled.parts, (pdu.source_addr_ton, pdu.source_addr_npi,
-                                                                      pdu.dest_addr_ton, pdu.dest_addr_npi))
-        except BaseException:
-            assembled.answer(CommandStatus.ESME_RSYSERR, "")
-            raise
-        assembled.answer(*answer)
-        return answer
-
-    async def _send(self, account: gq.Account, parts: Sequence[Submission],
-                    tons: tuple[int, int, int, int]) -> tuple[int, str]:
-        first = parts[0]
-        mode = receipt_wanted(parts)
-        now = self.ctx.clock()
-
-        def related(batch_id: str) -> list[tuple[Table, list[dict[str, Any]]]]:
-            if not mode:
-                return []
-            head = text_of(parts)[:RECEIPT_TEXT_CHARS].encode("latin-1", "replace").decode("latin-1")
-            return [(smpp_batches, [{
-                "batch_id": batch_id, "system_id": account.system_id, "registered_delivery": mode,
-                "source_addr": first.source.lstrip("+"), "source_addr_ton": tons[0], "source_addr_npi": tons[1],
-                "destination_addr": first.destination.lstrip("+"), "dest_addr_ton": tons[2],
-                "dest_addr_npi": tons[3], "text_head": head, "submitted_ms": now,
-            }])]
-
-        policy = await shared_cache().get(self.ctx.db, account.project_id)
-        payload = send_payload(parts, policy.smpp_purpose(account.service_plan_id))
-        try:
-            result = await do_send(self.ctx, account.project_id, account.service_plan_id, payload,
-                                   related=related)
-        except RequestError as exc:
-            status = status_for(exc)
-            log.info("smpp gateway: %s submit_sm refused 0x%08X: %s", account.system_id, status, exc.text)
-            return status, ""
-        return CommandStatus.ESME_ROK, result.batch.id
+            return await send_message(self.ctx, bind.account, [part], tons)
+        stored = await store_part(self.ctx.db, bind.account.system_id, part, tons, self.ctx.clock())
+        if stored.claimed is None:
+            return CommandStatus.ESME_ROK, stored.message_id
+        return await send_claimed(self.ctx, bind.account, stored.claimed)
 
     # -- query_sm --------------------------------------------------------------------------------
 
@@ -177,6 +128,9 @@ class GatewayHandler(SmppHandler):
                 .where(batches.c.id == pdu.message_id, batches.c.project_id == bind.account.project_id)
                 .limit(1)
             )).first()
+            waiting = row is None and await sq.waiting(conn, bind.account.system_id, pdu.message_id)
+        if waiting:
+            return QuerySmResp(message_id=pdu.message_id, message_state=int(MessageState.ENROUTE))
         if row is None:
             return QuerySmResp(command_status=CommandStatus.ESME_RQUERYFAIL)
         status = Status(row.status)
@@ -188,6 +142,3 @@ class GatewayHandler(SmppHandler):
             state, final_date, error = MessageState.ENROUTE, "", 0
         return QuerySmResp(message_id=pdu.message_id, final_date=final_date, message_state=int(state),
                            error_code=error)
-
-    def close(self) -> None:
-        self.reassembler.close()

@@ -9,8 +9,9 @@
 The embedded profile (`tidings serve --smpp-port`) runs one inside its process on the shared
 context. The distributed profile runs it as its own process, `tidings smpp`, with a context of its
 own (PostgreSQL, the Redis dispatch stream): submits are committed and published like an API
-process's; receipts and MO reach it through `smpp_outbox`, written by the workers' outcome
-writers. Run as many `tidings smpp` processes as needed behind a TCP load balancer: any of them
+process's, and the parts of concatenated messages are stored in the database, so a message's
+parts may come over binds to different processes. Receipts and MO reach it through `smpp_outbox`,
+written by the workers' outcome writers. Run as many `tidings smpp` processes as needed behind a TCP load balancer: any of them
 can deliver an account's queued deliver_sm while the account is bound to it.
 """
 
@@ -22,6 +23,7 @@ import signal
 
 from tidings.config import Settings
 from tidings.gateway.handler import GatewayHandler
+from tidings.gateway.parts import REASSEMBLY_TIMEOUT, PartsSweeper
 from tidings.gateway.sender import DeliverSender
 from tidings.runtime.context import Context
 from tidings.smpp.constants import CommandStatus
@@ -42,7 +44,7 @@ class Gateway:
         host: str = "127.0.0.1",
         port: int = DEFAULT_SMPP_PORT,
         *,
-        reassembly_timeout: float = 30.0,
+        reassembly_timeout: float = REASSEMBLY_TIMEOUT,
         poll_interval: float = 0.2,
         retry_base_seconds: float = 1.0,
         response_timeout: float = 30.0,
@@ -51,7 +53,8 @@ class Gateway:
         window: int = 10,
     ) -> None:
         self.ctx = ctx
-        self.handler = GatewayHandler(ctx, reassembly_timeout=reassembly_timeout)
+        self.handler = GatewayHandler(ctx)
+        self.parts = PartsSweeper(ctx, timeout=reassembly_timeout)
         self.sender = DeliverSender(ctx.db, ctx.clock, self.handler.receivers, poll_interval=poll_interval,
                                     base_delay=retry_base_seconds)
         self.handler.on_bound = self.sender.wake
@@ -69,10 +72,11 @@ class Gateway:
     async def start(self) -> None:
         await self.server.start()
         self.sender.start()
+        self.parts.start()
 
     async def stop(self) -> None:
         await self.sender.stop()
-        self.handler.close()
+        await self.parts.stop()
         await self.server.stop()
 
 

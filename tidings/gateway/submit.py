@@ -1,5 +1,4 @@
-"""What a customer's submit_sm asks for, as the send action's payload; and reassembling
-concatenated messages.
+"""What a customer's submit_sm asks for, as the send action's payload.
 
 `parse_submit` reads one submit_sm: addresses (an international or unknown-TON number becomes
 `+digits`, an alphanumeric sender stays as it is), the text (data_coding 0 GSM 03.38 unpacked,
@@ -8,18 +7,14 @@ anything else ESME_RINVDCS), the concatenation UDH, registered_delivery, and
 schedule_delivery_time / validity_period (absolute or relative SMPP times). What the send action
 refuses comes back as a `RequestError`, mapped to an SMPP status by `status_for`.
 
-A concatenated message arrives as several submit_sm. Like MO in `channels/sms_smpp/inbound.py`,
-their responses are held back until every part is here and the whole message is one batch; all
-parts are then answered with that batch's id. Parts that stop coming are refused with
-ESME_RSUBMITFAIL after `timeout` seconds, and the customer submits the message again.
+The parts of a concatenated message are joined durably by `tidings.gateway.parts`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,18 +25,18 @@ from tidings.smpp.pdu import SubmitSm
 from tidings.smpp.sar import numbered_text
 
 __all__ = [
-    "REASSEMBLY_TIMEOUT",
-    "Assembled",
-    "Reassembler",
+    "Answer",
     "Submission",
     "SubmitRefused",
+    "is_flash",
     "parse_smpp_time",
     "parse_submit",
+    "receipt_wanted",
     "send_payload",
     "status_for",
+    "text_of",
 ]
 
-REASSEMBLY_TIMEOUT = 30.0
 _TEXT_ALPHABETS = frozenset({0x00, 0x01, 0x03, 0x08})
 _RECEIPT_MASK = 0x03
 _SMPP_TIME = re.compile(r"^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d)(\d{2})([+\-R])$")
@@ -200,76 +195,5 @@ def status_for(error: RequestError) -> int:
     return CommandStatus.ESME_RSUBMITFAIL
 
 
-# -- concatenated messages ---------------------------------------------------------------------
-
 Answer = tuple[int, str]
 """(command_status, message_id) of a submit_sm_resp."""
-_Key = tuple[str, str, str, int, int]
-
-
-@dataclass
-class _Partial:
-    total: int
-    parts: dict[int, Submission] = field(default_factory=dict)
-    waiters: list[asyncio.Future[Answer]] = field(default_factory=list)
-    timer: asyncio.TimerHandle | None = None
-
-
-@dataclass
-class Assembled:
-    """One part's fate: `parts` when it completes its message (send it, then `answer` the held
-    parts), else `wait`: answer this part with what it resolves to."""
-
-    parts: list[Submission] | None = None
-    wait: asyncio.Future[Answer] | None = None
-    held: list[asyncio.Future[Answer]] = field(default_factory=list)
-
-    def answer(self, status: int, message_id: str) -> None:
-        for waiter in self.held:
-            if not waiter.done():
-                waiter.set_result((status, message_id))
-
-
-class Reassembler:
-    """Parts of concatenated submit_sm, keyed by account, addresses, reference and total."""
-
-    def __init__(self, timeout: float = REASSEMBLY_TIMEOUT) -> None:
-        self.timeout = timeout
-        self._partial: dict[_Key, _Partial] = {}
-
-    def __len__(self) -> int:
-        return len(self._partial)
-
-    def add(self, system_id: str, part: Submission) -> Assembled:
-        assert part.udh is not None
-        key = (system_id, part.source, part.destination, part.udh.reference, part.udh.total)
-        partial = self._partial.get(key)
-        loop = asyncio.get_running_loop()
-        if partial is None:
-            partial = self._partial[key] = _Partial(part.udh.total)
-            partial.timer = loop.call_later(self.timeout, self._expire, key)
-        partial.parts[part.udh.sequence] = part  # a part submitted again replaces the first copy
-        if len(partial.parts) < partial.total:
-            waiter: asyncio.Future[Answer] = loop.create_future()
-            partial.waiters.append(waiter)
-            return Assembled(wait=waiter)
-        del self._partial[key]
-        if partial.timer is not None:
-            partial.timer.cancel()
-        return Assembled(parts=[partial.parts[i] for i in sorted(partial.parts)], held=partial.waiters)
-
-    def _expire(self, key: _Key) -> None:
-        partial = self._partial.pop(key, None)
-        if partial is None:
-            return
-        for waiter in partial.waiters:
-            if not waiter.done():
-                waiter.set_result((CommandStatus.ESME_RSUBMITFAIL, ""))
-
-    def close(self) -> None:
-        """Refuse every held part (the server is stopping)."""
-        for key in list(self._partial):
-            partial = self._partial[key]
-            if partial.timer is not None:
-                partial.timer.cancel()
-            self._expire(key)

@@ -6,6 +6,10 @@
                     what the receipt deliver_sm must carry (addresses, receipt mode, text head)
     smpp_outbox     deliver_sm waiting for a bound ESME (receipts and MO), written in the same
                     transaction as the change they report; delivered until a deliver_sm_resp
+    smpp_submit_parts
+                    the parts of concatenated submit_sm, each stored before it is answered, until
+                    the message they make is sent (and a while after, to know a part submitted
+                    again)
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from tidings.store.schema import BigId, metadata
 
-__all__ = ["smpp_accounts", "smpp_batches", "smpp_outbox"]
+__all__ = ["smpp_accounts", "smpp_batches", "smpp_outbox", "smpp_submit_parts"]
 
 smpp_accounts = Table(
     "smpp_accounts",
@@ -75,4 +80,35 @@ smpp_outbox = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("delivered_ms", BigInteger, nullable=True),
     Index("ix_smpp_outbox_due", "state", "system_id", "due_ms"),
+)
+
+# One row per part of a concatenated submit_sm (`tidings/gateway/parts.py`), keyed as the message
+# it belongs to: account, addresses, reference and total, then its sequence. Every part of a
+# message carries the id its submit_sm_resp gave, which becomes the batch's id.
+smpp_submit_parts = Table(
+    "smpp_submit_parts",
+    metadata,
+    Column("system_id", String(16), primary_key=True),
+    Column("source", String(32), primary_key=True),
+    Column("destination", String(32), primary_key=True),
+    Column("reference", Integer, primary_key=True),
+    Column("total", Integer, primary_key=True),
+    Column("sequence", Integer, primary_key=True),
+    Column("message_id", String(32), nullable=False, index=True),
+    Column("data_coding", Integer, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("registered_delivery", Integer, nullable=False),
+    Column("send_at_ms", BigInteger, nullable=True),
+    Column("expire_at_ms", BigInteger, nullable=True),
+    Column("source_addr_ton", Integer, nullable=False),
+    Column("source_addr_npi", Integer, nullable=False),
+    Column("dest_addr_ton", Integer, nullable=False),
+    Column("dest_addr_npi", Integer, nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+    # Set on every part of the message when it is sent (or refused): kept a while, then purged.
+    Column("sent_ms", BigInteger, nullable=True),
+    Index("ix_smpp_submit_parts_waiting", "received_ms", sqlite_where=text("sent_ms IS NULL"),
+          postgresql_where=text("sent_ms IS NULL")),
+    Index("ix_smpp_submit_parts_sent", "sent_ms", sqlite_where=text("sent_ms IS NOT NULL"),
+          postgresql_where=text("sent_ms IS NOT NULL")),
 )
