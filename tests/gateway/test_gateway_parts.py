@@ -134,23 +134,41 @@ async def test_a_message_refused_after_its_first_parts_were_accepted_gets_a_reje
     assert await handset_messages(platform, http, "+46701300004") == []
 
 
-async def test_a_part_submitted_again_changes_nothing(
+async def test_a_part_submitted_again_while_the_message_waits_replaces_the_first_copy(
     platform: Platform, esmes: EsmeFactory, http: httpx.AsyncClient,
 ) -> None:
-    """Again while the message waits (the first answer was lost, say), and again after it was sent."""
+    """Its first answer was lost, say: the same part again, or a corrected one, under the same id."""
     first, second = parts_of(LONG, reference=0x44)
     esme = await esmes()
     _, message_id = await submit_part(esme, first, "46701300005", registered_delivery=0)
     assert await submit_part(esme, first, "46701300005", registered_delivery=0) == (CommandStatus.ESME_ROK, message_id)
+    corrected = first.replace(b"7731", b"7732")
+    assert await submit_part(esme, corrected, "46701300005", registered_delivery=0) == (CommandStatus.ESME_ROK,
+                                                                                        message_id)
     assert await submit_part(esme, second, "46701300005", registered_delivery=0) == (CommandStatus.ESME_ROK, message_id)
     [message] = await wait_handset(platform, http, "+46701300005")
-    assert message["body"] == LONG
-    assert await submit_part(esme, second, "46701300005", registered_delivery=0) == (CommandStatus.ESME_ROK, message_id)
+    assert message["body"] == LONG[:150].replace("7731", "7732") + LONG[150:]
     async with platform.ctx.db.read() as conn:
         sent = (await conn.execute(select(func.count()).select_from(batches)
                                    .where(batches.c.id == message_id))).scalar_one()
     assert sent == 1
-    assert len(await handset_messages(platform, http, "+46701300005")) == 1
+
+
+async def test_the_same_long_message_sent_twice_under_one_reference_is_sent_twice(
+    platform: Platform, esmes: EsmeFactory, http: httpx.AsyncClient,
+) -> None:
+    """Clients that number every message with one reference: once a message is complete, its
+    reference numbers the next one, even with the same text."""
+    esme = await esmes()
+    ids = set()
+    for _ in range(2):
+        answers = [await submit_part(esme, part, "46701300009", registered_delivery=0)
+                   for part in parts_of(LONG, reference=0)]
+        assert len({message_id for _, message_id in answers}) == 1
+        ids.add(answers[0][1])
+    assert len(ids) == 2
+    messages = await wait_handset(platform, http, "+46701300009", count=2)
+    assert [m["body"] for m in messages] == [LONG, LONG]
 
 
 async def test_query_sm_says_enroute_while_parts_are_coming(platform: Platform, esmes: EsmeFactory) -> None:
@@ -195,14 +213,9 @@ async def test_a_message_claimed_by_a_process_that_stopped_is_sent_once_by_anoth
         assert (await conn.execute(select(func.count()).select_from(batches)
                                    .where(batches.c.id == stored.message_id))).scalar_one() == 1
     assert len(await handset_messages(platform, http, "+46701300007")) == 1
-    sweeper.kept = 0.0  # a sent message's parts are forgotten after `kept`; waiting ones stay
-    waiting = SubmitSm(source_addr="Acme", source_addr_ton=5, destination_addr="46701300008", dest_addr_ton=1,
-                       dest_addr_npi=1, esm_class=0x40, short_message=parts_of(LONG, reference=0x47)[0])
-    await store_part(ctx.db, account.system_id, parse_submit(waiting, ctx.clock()), tons, ctx.clock())
 
-    async def forgotten() -> bool:
+    async def gone() -> bool:
         await sweeper.run_once()
-        return await stored_parts(platform) == 1
+        return await stored_parts(platform) == 0
 
-    await wait_until(forgotten, "the sent message's parts forgotten")
-
+    await wait_until(gone, "the sent message's parts deleted")

@@ -6,20 +6,21 @@ window, or one at a time waiting for each answer (a synchronous client, a window
 any of its binds (several `tidings smpp` processes behind a load balancer). Each part is written
 to `smpp_submit_parts` before it is answered ESME_ROK with the id the message's batch will have
 (the same for every part). The transaction that stores the last part claims the message
-(`sent_ms`), and the message is sent as one batch with that id (`sending.send_message`).
+(`claimed_ms`), and the message is sent as one batch with that id (`sending.send_message`).
 
 - The send action refuses the whole message (its text, policy, the numbers): the last part is
   answered with the refusal's status; the earlier parts were accepted already, so the message
   gets a REJECTD receipt (when failures are to be reported) and its parts are deleted.
-- A part submitted again while the message waits replaces the stored one. Once the message is
-  claimed, the same part is answered with its id and changes nothing (for `SENT_KEPT_SECONDS`);
-  another text under the same reference starts a new message.
+- A part submitted again while the message waits replaces the stored copy. Once the message is
+  claimed, a part under its reference starts a new message: a part submitted again then (its
+  answer was lost) is sent again, as a message of its own — sent twice rather than lost, since
+  the same text may be meant to go twice.
 - Parts that stop coming: `PartsSweeper` sends what arrived once the newest part is `timeout`
   seconds old (logged as incomplete) — the parts were acknowledged, so they are not dropped.
 - A process that stops between claiming a message and committing its batch: `PartsSweeper`
   sends claimed messages still without a batch after `CLAIM_TIMEOUT`; a send that was committed
   after all cannot happen twice (the batch id is the primary key: `do_send` raises
-  `IntegrityError`).
+  `IntegrityError`). The parts of a message whose batch exists are deleted by the sweeper.
 
 The payloads are joined before they are decoded (`submit.text_of`): a UCS-2 surrogate pair or a
 GSM escape may straddle two parts.
@@ -48,8 +49,7 @@ from tidings.store import submit_parts as sq
 from tidings.store.db import Database
 from tidings.store.schema import batches
 
-__all__ = ["CLAIM_TIMEOUT", "REASSEMBLY_TIMEOUT", "SENT_KEPT_SECONDS", "PartsSweeper", "Stored", "send_claimed",
-           "store_part"]
+__all__ = ["CLAIM_TIMEOUT", "REASSEMBLY_TIMEOUT", "PartsSweeper", "Stored", "send_claimed", "store_part"]
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,6 @@ REASSEMBLY_TIMEOUT = 30.0
 """Seconds after a message's newest part before what arrived is sent without the rest."""
 CLAIM_TIMEOUT = 60.0
 """Seconds a claimed message may go without its batch before another process sends it."""
-SENT_KEPT_SECONDS = 600.0
-"""Seconds a sent message's parts are kept to recognise one submitted again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,40 +68,30 @@ class Stored:
     claimed: list[Any] | None = None
 
 
-def _key(system_id: str, part: Submission) -> sq.GroupKey:
-    assert part.udh is not None
-    return (system_id, part.source, part.destination, part.udh.reference, part.udh.total)
-
-
 async def store_part(db: Database, system_id: str, part: Submission, tons: Tons, now: int) -> Stored:
     """Store one part of a concatenated message; durable when it returns."""
     assert part.udh is not None
-    key = _key(system_id, part)
+    key = (system_id, part.source, part.destination, part.udh.reference, part.udh.total)
     async with db.write() as conn:
         await sq.lock_groups(conn, [key])
-        rows = await sq.group_parts(conn, key)
-        same = next((row for row in rows if row.sequence == part.udh.sequence), None)
-        if rows and rows[0].sent_ms is not None:
-            if same is not None and bytes(same.payload) == part.payload:
-                return Stored(same.message_id)  # submitted again after the message was claimed
-            await sq.delete_parts(conn, key)  # the reference now numbers a new message
-            rows = []
+        rows = await sq.waiting_parts(conn, key)
         message_id = rows[0].message_id if rows else ulid()
-        if same is not None and rows:
-            await sq.delete_parts(conn, key, part.udh.sequence)  # replaces the copy submitted first
+        same = next((row for row in rows if row.sequence == part.udh.sequence), None)
+        if same is not None:
+            await sq.delete_part(conn, message_id, same.sequence)  # replaced by the copy submitted again
             rows.remove(same)
         await sq.insert_part(conn, {
-            "system_id": key[0], "source": key[1], "destination": key[2], "reference": key[3], "total": key[4],
-            "sequence": part.udh.sequence, "message_id": message_id, "data_coding": part.data_coding,
+            "message_id": message_id, "sequence": part.udh.sequence, "system_id": key[0], "source": key[1],
+            "destination": key[2], "reference": key[3], "total": key[4], "data_coding": part.data_coding,
             "payload": part.payload, "registered_delivery": part.registered_delivery,
             "send_at_ms": part.send_at_ms, "expire_at_ms": part.expire_at_ms,
             "source_addr_ton": tons[0], "source_addr_npi": tons[1], "dest_addr_ton": tons[2],
-            "dest_addr_npi": tons[3], "received_ms": now, "sent_ms": None,
+            "dest_addr_npi": tons[3], "received_ms": now, "claimed_ms": None,
         })
         if len(rows) + 1 < part.udh.total:
             return Stored(message_id)
-        await sq.mark_sent(conn, key, now)
-        return Stored(message_id, await sq.group_parts(conn, key))
+        await sq.claim(conn, message_id, now)
+        return Stored(message_id, await sq.message_parts(conn, message_id))
 
 
 def _submission(row: Any) -> Submission:
@@ -140,7 +128,7 @@ async def send_claimed(ctx: Context, account: gq.Account, rows: Sequence[Any]) -
     now = ctx.clock()
     receipt = refusal_receipt(account, message_id, parts, tons, status, first.received_ms, now)
     async with ctx.db.write() as conn:
-        await sq.delete_parts(conn, sq.key_of(first))
+        await sq.delete_message(conn, message_id)
         if receipt is not None:
             await gq.enqueue(conn, [receipt])
     return status, ""
@@ -148,15 +136,14 @@ async def send_claimed(ctx: Context, account: gq.Account, rows: Sequence[Any]) -
 
 class PartsSweeper:
     """Sends the messages whose parts stopped coming, and those a stopped process had claimed;
-    forgets the parts of messages sent a while ago. Run by each gateway (any of them may take
-    any group: a message's batch id keeps it from being sent twice)."""
+    deletes the parts of sent messages. Run by each gateway (any of them may take any message:
+    its batch id keeps it from being sent twice)."""
 
     def __init__(self, ctx: Context, *, timeout: float = REASSEMBLY_TIMEOUT, claim_timeout: float = CLAIM_TIMEOUT,
-                 kept: float = SENT_KEPT_SECONDS, interval: float = 1.0, batch: int = 100) -> None:
+                 interval: float = 1.0, batch: int = 100) -> None:
         self.ctx = ctx
         self.timeout = timeout
         self.claim_timeout = claim_timeout
-        self.kept = kept
         self.interval = interval
         self.batch = batch
         self._task: asyncio.Task[None] | None = None
@@ -186,45 +173,49 @@ class PartsSweeper:
         now = self.ctx.clock()
         received_before = now - int(self.timeout * 1000)
         async with self.ctx.db.read() as conn:
-            overdue = await sq.overdue_groups(conn, received_before, self.batch)
-            unsent = await sq.unsent_claims(conn, now - int(self.claim_timeout * 1000), self.batch)
-            # Kept to answer a part submitted again with its message's id; forgotten after `kept`.
-            forgotten = await sq.sent_groups(conn, now - int(self.kept * 1000), self.batch)
-        sent = 0
-        for key in overdue:
-            rows = await self._claim_overdue(key, received_before, now)
+            overdue = await sq.overdue(conn, received_before, self.batch)
+            unsent = await sq.claimed_unsent(conn, now - int(self.claim_timeout * 1000), self.batch)
+            done = await sq.sent(conn, self.batch)
+        count = 0
+        for message_id in overdue:
+            rows = await self._claim_overdue(message_id, received_before, now)
             if rows:
-                sent += await self._send(key, rows)
-        for key in unsent:
+                count += await self._send(rows)
+        for message_id in unsent:
             async with self.ctx.db.read() as conn:
-                rows = await sq.group_parts(conn, key)
-            if rows and rows[0].sent_ms is not None:
-                sent += await self._send(key, rows)
-        if forgotten:
+                rows = await sq.message_parts(conn, message_id)
+            if rows:
+                count += await self._send(rows)
+        if done:
             async with self.ctx.db.write() as conn:
-                for key in forgotten:
-                    await sq.delete_parts(conn, key)
-        return sent
+                for message_id in done:
+                    await sq.delete_message(conn, message_id)
+        return count
 
-    async def _claim_overdue(self, key: sq.GroupKey, received_before: int, now: int) -> list[Any]:
-        """The group's parts, claimed, if it is still waiting and overdue (a part may have come
+    async def _claim_overdue(self, message_id: str, received_before: int, now: int) -> list[Any]:
+        """The message's parts, claimed, if it is still waiting and overdue (a part may have come
         since it was listed)."""
         async with self.ctx.db.write() as conn:
-            await sq.lock_groups(conn, [key])
-            rows = await sq.group_parts(conn, key)
-            if not rows or rows[0].sent_ms is not None or max(r.received_ms for r in rows) >= received_before:
+            rows = await sq.message_parts(conn, message_id)
+            if rows:
+                first = rows[0]
+                await sq.lock_groups(conn, [(first.system_id, first.source, first.destination, first.reference,
+                                             first.total)])
+                rows = await sq.message_parts(conn, message_id)
+            if not rows or rows[0].claimed_ms is not None or max(r.received_ms for r in rows) >= received_before:
                 return []
-            await sq.mark_sent(conn, key, now)
-            return await sq.group_parts(conn, key)
+            await sq.claim(conn, message_id, now)
+            return await sq.message_parts(conn, message_id)
 
-    async def _send(self, key: sq.GroupKey, rows: Sequence[Any]) -> int:
+    async def _send(self, rows: Sequence[Any]) -> int:
+        system_id = rows[0].system_id
         async with self.ctx.db.read() as conn:
-            account = await gq.account(conn, key[0])
+            account = await gq.account(conn, system_id)
         if account is None:
             log.error("smpp gateway: account %s is gone; its concatenated message %s is not sent",
-                      key[0], rows[0].message_id)
+                      system_id, rows[0].message_id)
             async with self.ctx.db.write() as conn:
-                await sq.delete_parts(conn, key)
+                await sq.delete_message(conn, rows[0].message_id)
             return 0
         await send_claimed(self.ctx, account, rows)
         return 1

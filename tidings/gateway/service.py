@@ -11,8 +11,9 @@ context. The distributed profile runs it as its own process, `tidings smpp`, wit
 own (PostgreSQL, the Redis dispatch stream): submits are committed and published like an API
 process's, and the parts of concatenated messages are stored in the database, so a message's
 parts may come over binds to different processes. Receipts and MO reach it through `smpp_outbox`,
-written by the workers' outcome writers. Run as many `tidings smpp` processes as needed behind a TCP load balancer: any of them
-can deliver an account's queued deliver_sm while the account is bound to it.
+written by the workers' outcome writers. Run as many `tidings smpp` processes as needed behind a
+TCP load balancer: any of them can deliver an account's queued deliver_sm while the account is
+bound to it.
 """
 
 from __future__ import annotations

@@ -8,8 +8,7 @@
                     transaction as the change they report; delivered until a deliver_sm_resp
     smpp_submit_parts
                     the parts of concatenated submit_sm, each stored before it is answered, until
-                    the message they make is sent (and a while after, to know a part submitted
-                    again)
+                    the message they make is sent
 """
 
 from __future__ import annotations
@@ -82,19 +81,20 @@ smpp_outbox = Table(
     Index("ix_smpp_outbox_due", "state", "system_id", "due_ms"),
 )
 
-# One row per part of a concatenated submit_sm (`tidings/gateway/parts.py`), keyed as the message
-# it belongs to: account, addresses, reference and total, then its sequence. Every part of a
-# message carries the id its submit_sm_resp gave, which becomes the batch's id.
+# One row per part of a concatenated submit_sm (`tidings/gateway/parts.py`), with the message it
+# belongs to: `message_id` is the id every part was answered with, which becomes the batch's id.
+# Parts of a message still waiting for the rest are found by account, addresses, reference and
+# total (at most one such message per key; claimed ones may share the key until they are gone).
 smpp_submit_parts = Table(
     "smpp_submit_parts",
     metadata,
-    Column("system_id", String(16), primary_key=True),
-    Column("source", String(32), primary_key=True),
-    Column("destination", String(32), primary_key=True),
-    Column("reference", Integer, primary_key=True),
-    Column("total", Integer, primary_key=True),
+    Column("message_id", String(32), primary_key=True),
     Column("sequence", Integer, primary_key=True),
-    Column("message_id", String(32), nullable=False, index=True),
+    Column("system_id", String(16), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("destination", String(32), nullable=False),
+    Column("reference", Integer, nullable=False),
+    Column("total", Integer, nullable=False),
     Column("data_coding", Integer, nullable=False),
     Column("payload", LargeBinary, nullable=False),
     Column("registered_delivery", Integer, nullable=False),
@@ -105,10 +105,12 @@ smpp_submit_parts = Table(
     Column("dest_addr_ton", Integer, nullable=False),
     Column("dest_addr_npi", Integer, nullable=False),
     Column("received_ms", BigInteger, nullable=False),
-    # Set on every part of the message when it is sent (or refused): kept a while, then purged.
-    Column("sent_ms", BigInteger, nullable=True),
-    Index("ix_smpp_submit_parts_waiting", "received_ms", sqlite_where=text("sent_ms IS NULL"),
-          postgresql_where=text("sent_ms IS NULL")),
-    Index("ix_smpp_submit_parts_sent", "sent_ms", sqlite_where=text("sent_ms IS NOT NULL"),
-          postgresql_where=text("sent_ms IS NOT NULL")),
+    # Set on every part of the message when the part completing it (or the timeout) claims it
+    # for sending; the rows go once its batch exists.
+    Column("claimed_ms", BigInteger, nullable=True),
+    Index("ix_smpp_submit_parts_key", "system_id", "source", "destination", "reference", "total"),
+    Index("ix_smpp_submit_parts_waiting", "received_ms", sqlite_where=text("claimed_ms IS NULL"),
+          postgresql_where=text("claimed_ms IS NULL")),
+    Index("ix_smpp_submit_parts_claimed", "claimed_ms", sqlite_where=text("claimed_ms IS NOT NULL"),
+          postgresql_where=text("claimed_ms IS NOT NULL")),
 )

@@ -1,12 +1,14 @@
-"""Queries for the parts of concatenated submit_sm (`smpp_submit_parts`), one group per message.
+"""Queries for the parts of concatenated submit_sm (`smpp_submit_parts`), one message per
+`message_id`.
 
-A group is keyed by (system_id, source, destination, reference, total). Gateway processes that
-store parts of one message at the same moment must not both miss the other's part: on
-PostgreSQL a write transaction takes the group's advisory lock before it reads the group (the
-same locks as `mo_parts`); on SQLite the single writer runs one write transaction at a time.
+The parts of the message still waiting for the rest are found by its key (system_id, source,
+destination, reference, total). Gateway processes storing parts of one message at the same
+moment must not both miss the other's part: on PostgreSQL a write transaction takes the key's
+advisory lock before it reads (the same locks as `mo_parts`); on SQLite the single writer runs
+one write transaction at a time.
 
-A group's rows carry `sent_ms` once the message is claimed for sending. It counts as sent when
-its batch (`batches.id` = the rows' `message_id`) exists.
+A message's rows carry `claimed_ms` once it is claimed for sending; it is sent when its batch
+(`batches.id` = `message_id`) exists, and its rows can go.
 """
 
 from __future__ import annotations
@@ -22,16 +24,17 @@ from tidings.store.schema import batches
 
 __all__ = [
     "GroupKey",
-    "delete_parts",
-    "group_parts",
+    "claim",
+    "claimed_unsent",
+    "delete_message",
+    "delete_part",
     "insert_part",
-    "key_of",
     "lock_groups",
-    "mark_sent",
-    "overdue_groups",
-    "sent_groups",
-    "unsent_claims",
+    "message_parts",
+    "overdue",
+    "sent",
     "waiting",
+    "waiting_parts",
 ]
 
 GroupKey = tuple[str, str, str, int, int]
@@ -41,56 +44,57 @@ _t = smpp_submit_parts
 _KEY_COLUMNS = (_t.c.system_id, _t.c.source, _t.c.destination, _t.c.reference, _t.c.total)
 
 
-def _in_group(key: GroupKey) -> Any:
-    return and_(*(column == value for column, value in zip(_KEY_COLUMNS, key, strict=True)))
+async def waiting_parts(conn: AsyncConnection, key: GroupKey) -> list[Any]:
+    """The stored parts of the message under `key` not yet claimed, by sequence."""
+    in_group = and_(*(column == value for column, value in zip(_KEY_COLUMNS, key, strict=True)))
+    query = select(_t).where(in_group, _t.c.claimed_ms.is_(None)).order_by(_t.c.sequence)
+    return list(await conn.execute(query))
 
 
-def key_of(row: Any) -> GroupKey:
-    return (row.system_id, row.source, row.destination, row.reference, row.total)
-
-
-async def group_parts(conn: AsyncConnection, key: GroupKey) -> list[Any]:
-    """The stored parts of one group, by sequence."""
-    return list(await conn.execute(select(_t).where(_in_group(key)).order_by(_t.c.sequence)))
+async def message_parts(conn: AsyncConnection, message_id: str) -> list[Any]:
+    """Every stored part of a message, by sequence."""
+    return list(await conn.execute(select(_t).where(_t.c.message_id == message_id).order_by(_t.c.sequence)))
 
 
 async def insert_part(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await conn.execute(insert(_t).values(row))
 
 
-async def delete_parts(conn: AsyncConnection, key: GroupKey, sequence: int | None = None) -> None:
-    """Delete a group's rows (those of one sequence only, when given)."""
-    where = _in_group(key) if sequence is None else and_(_in_group(key), _t.c.sequence == sequence)
-    await conn.execute(delete(_t).where(where))
+async def delete_part(conn: AsyncConnection, message_id: str, sequence: int) -> None:
+    await conn.execute(delete(_t).where(_t.c.message_id == message_id, _t.c.sequence == sequence))
 
 
-async def mark_sent(conn: AsyncConnection, key: GroupKey, now: int) -> None:
-    await conn.execute(update(_t).where(_in_group(key)).values(sent_ms=now))
+async def delete_message(conn: AsyncConnection, message_id: str) -> None:
+    await conn.execute(delete(_t).where(_t.c.message_id == message_id))
 
 
-async def overdue_groups(conn: AsyncConnection, received_before: int, limit: int) -> list[GroupKey]:
-    """Groups not claimed for sending whose newest part came before `received_before`."""
-    newest = (select(*_KEY_COLUMNS).where(_t.c.sent_ms.is_(None)).group_by(*_KEY_COLUMNS)
-              .having(func.max(_t.c.received_ms) < received_before).limit(limit))
-    return [key_of(row) for row in await conn.execute(newest)]
+async def claim(conn: AsyncConnection, message_id: str, now: int) -> None:
+    await conn.execute(update(_t).where(_t.c.message_id == message_id).values(claimed_ms=now))
 
 
-async def unsent_claims(conn: AsyncConnection, claimed_before: int, limit: int) -> list[GroupKey]:
-    """Groups claimed for sending before `claimed_before` that have no batch: the process that
-    claimed them stopped before its send was committed."""
-    query = (select(*_KEY_COLUMNS).distinct()
+async def overdue(conn: AsyncConnection, received_before: int, limit: int) -> list[str]:
+    """Messages not claimed whose newest part came before `received_before`."""
+    query = (select(_t.c.message_id).where(_t.c.claimed_ms.is_(None)).group_by(_t.c.message_id)
+             .having(func.max(_t.c.received_ms) < received_before).limit(limit))
+    return list(await conn.scalars(query))
+
+
+async def claimed_unsent(conn: AsyncConnection, claimed_before: int, limit: int) -> list[str]:
+    """Messages claimed before `claimed_before` that have no batch: the process that claimed
+    them stopped before its send was committed."""
+    query = (select(_t.c.message_id).distinct()
              .select_from(_t.outerjoin(batches, batches.c.id == _t.c.message_id))
-             .where(_t.c.sent_ms < claimed_before, batches.c.id.is_(None))
+             .where(_t.c.claimed_ms < claimed_before, batches.c.id.is_(None))
              .limit(limit))
-    return [key_of(row) for row in await conn.execute(query)]
+    return list(await conn.scalars(query))
 
 
-async def sent_groups(conn: AsyncConnection, sent_before: int, limit: int) -> list[GroupKey]:
-    """Groups of messages sent (their batch exists) before `sent_before`."""
-    query = (select(*_KEY_COLUMNS).distinct()
+async def sent(conn: AsyncConnection, limit: int) -> list[str]:
+    """Claimed messages whose batch exists: their parts are no longer needed."""
+    query = (select(_t.c.message_id).distinct()
              .select_from(_t.join(batches, batches.c.id == _t.c.message_id))
-             .where(_t.c.sent_ms < sent_before).limit(limit))
-    return [key_of(row) for row in await conn.execute(query)]
+             .where(_t.c.claimed_ms.is_not(None)).limit(limit))
+    return list(await conn.scalars(query))
 
 
 async def waiting(conn: AsyncConnection, system_id: str, message_id: str) -> bool:
