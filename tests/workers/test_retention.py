@@ -1,6 +1,6 @@
 """Message retention, in both profiles: the sweeper deletes SMS batches older than
 `message_retention_seconds` with everything recorded about their messages (deliveries,
-submissions, costs, SMPP gateway addressing), and old inbound messages; it keeps a batch with a
+submissions, costs, SMPP gateway addressing), old inbound messages and verifications; it keeps a batch with a
 message still Queued however old, keeps recent ones, works in chunks, and keeps everything when
 the retention is 0."""
 
@@ -200,6 +200,34 @@ async def test_the_policy_ledger_forgets_sends_no_window_can_count(setup, monkey
         left = sorted(round((clock.ms - ms) / DAY_MS) for ms in sent)
     assert left == [0, 10, 29]
     assert await Sweeper(ctx, writer).purge_policy_ledger() == 0
+
+
+async def test_verifications_go_once_they_expired_longer_ago_than_the_retention(  # type: ignore[no-untyped-def]
+    setup, monkeypatch,
+) -> None:
+    """By expiry (past it a verification cannot change), the oldest first, a chunk at a time."""
+    from tidings.store.verify_schema import verifications
+
+    ctx, clock, writer, project = setup
+    expired_days_ago = [60, 45, 31, 29, 1]
+    async with ctx.db.write() as conn:
+        await conn.execute(verifications.insert(), [
+            {"id": f"v{age}", "project_id": project, "app_key": "app", "method": "sms", "identity_type": "number",
+             "endpoint": "+46701000001", "status": "SUCCESSFUL", "code_hash": "x", "code_length": 4, "attempts": 1,
+             "max_attempts": 3, "sends": 1, "expires_ms": clock.ms - age * DAY_MS,
+             "created_ms": clock.ms - age * DAY_MS - 600_000, "updated_ms": clock.ms - age * DAY_MS}
+            for age in expired_days_ago])
+    keep_all = Sweeper(Context(Settings(message_retention_seconds=0), ctx.db, ctx.committer, ctx.dispatch, clock),
+                       writer)
+    assert await keep_all.purge_old_verifications() == 0  # retention 0 keeps them for good
+    assert await count(ctx.db, verifications) == 5
+    monkeypatch.setattr(sweeper_module, "PURGE_CHUNK", 2)
+    sweeper = Sweeper(ctx, writer)
+    assert await sweeper.purge_old_verifications() == 3
+    async with ctx.db.read() as conn:
+        left = sorted((await conn.execute(select(verifications.c.id))).scalars())
+    assert left == ["v1", "v29"]
+    assert await sweeper.purge_old_verifications() == 0
 
 
 async def test_a_large_backlog_is_worked_off_over_several_rounds(setup, monkeypatch) -> None:  # type: ignore[no-untyped-def]

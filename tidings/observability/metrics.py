@@ -45,7 +45,8 @@ ORPHAN_RECEIPTS_DROPPED = Counter(
 )
 MESSAGES_PURGED = Counter(
     "tidings_messages_purged_total",
-    "Messages deleted past their retention: batch recipients (deliveries), inbounds, Conversation API messages.",
+    "Messages deleted past their retention: batch recipients (deliveries), inbounds, Conversation API "
+    "messages, verifications.",
     ["kind"], registry=REGISTRY,
 )
 WEBHOOKS = Counter(

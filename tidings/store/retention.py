@@ -5,7 +5,8 @@ and costs, its SMPP gateway addressing row — once it was created before the cu
 `expire_at` is before the cutoff too, and none of its deliveries is still Queued: a message that
 may still be sent is never deleted, whatever its age. (A delivery left Dispatched that long will
 never get its receipt: SMSCs keep a message for days at most.) Inbound messages go by the time
-they were received.
+they were received; verifications by their expiry (past it, one can no longer change), oldest
+first on `ix_verifications_expires`.
 
 Batch and inbound ids are ULIDs, whose leading characters are their creation time in
 milliseconds, so the oldest rows are found on the primary key in id order, without an index of
@@ -26,8 +27,9 @@ from tidings.core.statuses import Status
 from tidings.store.gateway_schema import smpp_batches
 from tidings.store.routing_schema import delivery_costs
 from tidings.store.schema import batches, deliveries, inbounds, submissions
+from tidings.store.verify_schema import verifications
 
-__all__ = ["delete_batches", "delete_inbounds", "expired_batches"]
+__all__ = ["delete_batches", "delete_inbounds", "delete_verifications", "expired_batches"]
 
 _b, _d = batches.c, deliveries.c
 
@@ -69,6 +71,16 @@ async def delete_inbounds(conn: AsyncConnection, cutoff_ms: int, limit: int) -> 
     ids = [row.id for row in await conn.execute(oldest)]
     if ids:
         await conn.execute(delete(inbounds).where(inbounds.c.id.in_(ids)))
+    return len(ids)
+
+
+async def delete_verifications(conn: AsyncConnection, cutoff_ms: int, limit: int) -> int:
+    """Delete up to `limit` of the verifications that expired before the cutoff, oldest first."""
+    oldest = (select(verifications.c.id).where(verifications.c.expires_ms < cutoff_ms)
+              .order_by(verifications.c.expires_ms).limit(limit))
+    ids = [row.id for row in await conn.execute(oldest)]
+    if ids:
+        await conn.execute(delete(verifications).where(verifications.c.id.in_(ids)))
     return len(ids)
 
 

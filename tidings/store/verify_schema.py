@@ -76,4 +76,6 @@ verifications = Table(
     Column("completed_ms", BigInteger, nullable=True),
     UniqueConstraint("project_id", "reference", name="uq_verifications_reference"),
     Index("ix_verifications_identity", "project_id", "endpoint", "method", "created_ms"),
+    # The retention sweep deletes those that expired before its cutoff, oldest first.
+    Index("ix_verifications_expires", "expires_ms"),
 )

@@ -90,6 +90,7 @@ class Sweeper:
                     await self.purge_webhooks()
                     await self.purge_mo_parts()
                     await self.purge_old_messages()
+                    await self.purge_old_verifications()
                     await self.purge_conversation_messages()
                     await self.purge_channel_events()
                     await self.purge_policy_ledger()
@@ -214,6 +215,18 @@ class Sweeper:
             MESSAGES_PURGED.labels("inbound").inc(inbound)
             log.info("retention: deleted %d messages of old batches and %d inbound messages", purged, inbound)
         return purged, inbound
+
+    async def purge_old_verifications(self) -> int:
+        """Verifications that expired more than `message_retention_seconds` ago (0: kept)."""
+        keep = self.ctx.settings.message_retention_seconds
+        if keep <= 0:
+            return 0
+        cutoff = self.ctx.clock() - int(keep * 1000)
+        deleted = await self._in_chunks(lambda conn: retention.delete_verifications(conn, cutoff, PURGE_CHUNK))
+        if deleted:
+            MESSAGES_PURGED.labels("verification").inc(deleted)
+            log.info("retention: deleted %d verifications", deleted)
+        return deleted
 
     async def _delete_batches(self, batch_ids: list[str], cutoff: int) -> int:
         if not batch_ids:
