@@ -184,7 +184,7 @@ class PartsSweeper:
         for message_id in unsent:
             async with self.ctx.db.read() as conn:
                 rows = await sq.message_parts(conn, message_id)
-            if rows:
+            if rows:  # claimed: a failed send is tried again on a later pass
                 count += await self._send(rows)
         if done:
             async with self.ctx.db.write() as conn:
@@ -217,5 +217,9 @@ class PartsSweeper:
             async with self.ctx.db.write() as conn:
                 await sq.delete_message(conn, rows[0].message_id)
             return 0
-        await send_claimed(self.ctx, account, rows)
+        try:
+            await send_claimed(self.ctx, account, rows)
+        except Exception:  # noqa: BLE001 - one message must not hold up the others; retried after claim_timeout
+            log.exception("smpp gateway: sending concatenated message %s failed", rows[0].message_id)
+            return 0
         return 1
