@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select, update
 
 from tidings.gateway.parts import PartsSweeper, send_claimed, store_part
@@ -219,3 +221,32 @@ async def test_a_message_claimed_by_a_process_that_stopped_is_sent_once_by_anoth
         return await stored_parts(platform) == 0
 
     await wait_until(gone, "the sent message's parts deleted")
+
+
+async def test_a_last_part_whose_send_fails_is_answered_and_its_message_sent_later(
+    platform: Platform, esmes: EsmeFactory, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The message is stored and claimed when its send fails (the database went away, say): the
+    part is answered with the message's id, and a parts sweeper sends it after the claim timeout."""
+    from tidings.gateway import parts as parts_module
+
+    real_send = parts_module.send_message
+    failures = []
+
+    async def failing_once(*args: Any, **kwargs: Any) -> Any:
+        if not failures:
+            failures.append(1)
+            raise ConnectionError("the database went away")
+        return await real_send(*args, **kwargs)
+
+    monkeypatch.setattr(parts_module, "send_message", failing_once)
+    platform.gateway.parts.claim_timeout = 0.2
+    platform.gateway.parts.interval = 0.05
+    esme = await esmes()
+    answers = [await submit_part(esme, part, "46701300010") for part in parts_of(LONG, reference=0x48)]
+    assert failures == [1]
+    assert {a for a in answers} == {(CommandStatus.ESME_ROK, answers[0][1])}
+    [message] = await wait_handset(platform, http, "+46701300010")
+    assert message["body"] == LONG
+    [receipt] = await esme.deliveries(1, where=is_receipt)
+    assert receipt_id(receipt) == answers[0][1]

@@ -113,7 +113,12 @@ class GatewayHandler(SmppHandler):
         stored = await store_part(self.ctx.db, bind.account.system_id, part, tons, self.ctx.clock())
         if stored.claimed is None:
             return CommandStatus.ESME_ROK, stored.message_id
-        return await send_claimed(self.ctx, bind.account, stored.claimed)
+        try:
+            return await send_claimed(self.ctx, bind.account, stored.claimed)
+        except Exception:  # noqa: BLE001 - the message is stored and claimed: a parts sweeper sends it
+            log.exception("smpp gateway: sending concatenated message %s failed; it is sent later",
+                          stored.message_id)
+            return CommandStatus.ESME_ROK, stored.message_id
 
     # -- query_sm --------------------------------------------------------------------------------
 

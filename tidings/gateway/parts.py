@@ -17,7 +17,8 @@ to `smpp_submit_parts` before it is answered ESME_ROK with the id the message's 
   the same text may be meant to go twice.
 - Parts that stop coming: `PartsSweeper` sends what arrived once the newest part is `timeout`
   seconds old (logged as incomplete) — the parts were acknowledged, so they are not dropped.
-- A process that stops between claiming a message and committing its batch: `PartsSweeper`
+- A process that stops between claiming a message and committing its batch, or a send that
+  fails (the last part is answered ESME_ROK all the same: the message is stored): `PartsSweeper`
   sends claimed messages still without a batch after `CLAIM_TIMEOUT`; a send that was committed
   after all cannot happen twice (the batch id is the primary key: `do_send` raises
   `IntegrityError`). The parts of a message whose batch exists are deleted by the sweeper.
