@@ -14,6 +14,8 @@ from tidings.smpp import (
     BindTransceiverResp,
     BindTransmitter,
     BindTransmitterResp,
+    CancelSm,
+    CancelSmResp,
     CommandId,
     CommandStatus,
     DataCoding,
@@ -31,6 +33,8 @@ from tidings.smpp import (
     PduError,
     QuerySm,
     QuerySmResp,
+    ReplaceSm,
+    ReplaceSmResp,
     SubmitSm,
     SubmitSmResp,
     Tag,
@@ -94,6 +98,13 @@ SAMPLES: list[Pdu] = [
     DataSmResp(sequence_number=12, message_id="d1"),
     QuerySm(sequence_number=13, message_id="0badc0de", source_addr_ton=5, source_addr="Tidings"),
     QuerySmResp(sequence_number=13, message_id="0badc0de", final_date="240101120000000+", message_state=2, error_code=0),
+    CancelSm(sequence_number=14, service_type="CMT", message_id="0badc0de", source_addr_ton=5, source_addr="Tidings",
+             dest_addr_ton=1, dest_addr_npi=1, destination_addr="46701234567"),
+    CancelSmResp(sequence_number=14),
+    ReplaceSm(sequence_number=15, message_id="0badc0de", source_addr_ton=5, source_addr="Tidings",
+              schedule_delivery_time="000000010000000R", validity_period="", registered_delivery=1,
+              short_message=b"new text"),
+    ReplaceSmResp(sequence_number=15, command_status=S.ESME_RREPLACEFAIL),
 ]
 
 
@@ -179,6 +190,28 @@ def test_latin1_strings_round_trip_every_octet() -> None:
 
 def submit_body(source_addr: bytes = b"A", sm_length: int = 2, message: bytes = b"hi") -> bytes:
     return b"\0" + b"\0\0" + source_addr + b"\0" + b"\0\0" + b"1\0" + b"\0\0\0" + b"\0\0" + b"\0\0\0\0" + bytes([sm_length]) + message
+
+
+def test_cancel_sm_and_replace_sm_bodies_in_the_order_of_smpp_3_4() -> None:
+    """SMPP 3.4 4.9.1 and 4.10.1, field by field, built by hand."""
+    cancel = (b"\0" + b"B1\0" + b"\x05\x00" + b"Acme\0" + b"\x01\x01" + b"46701234567\0")
+    pdu = decode(frame(CommandId.CANCEL_SM, cancel, sequence=7))
+    assert isinstance(pdu, CancelSm)
+    assert (pdu.service_type, pdu.message_id, pdu.source_addr_ton, pdu.source_addr, pdu.dest_addr_ton,
+            pdu.dest_addr_npi, pdu.destination_addr) == ("", "B1", 5, "Acme", 1, 1, "46701234567")
+    assert pdu.encode() == frame(CommandId.CANCEL_SM, cancel, sequence=7)
+    replace = (b"B1\0" + b"\x05\x00" + b"Acme\0" + b"\0" + b"000001000000000R\0" + b"\x02" + b"\x00" + b"\x03"
+               + b"new")
+    pdu = decode(frame(CommandId.REPLACE_SM, replace, sequence=8))
+    assert isinstance(pdu, ReplaceSm)
+    assert (pdu.message_id, pdu.source_addr, pdu.schedule_delivery_time, pdu.validity_period,
+            pdu.registered_delivery, pdu.sm_default_msg_id, pdu.short_message) == (
+        "B1", "Acme", "", "000001000000000R", 2, 0, b"new")
+    assert pdu.encode() == frame(CommandId.REPLACE_SM, replace, sequence=8)
+    assert decode(frame(CommandId.CANCEL_SM_RESP, sequence=7)) == CancelSmResp(sequence_number=7)
+    with pytest.raises(PduError) as caught:
+        decode(frame(CommandId.REPLACE_SM, replace[:-1]))
+    assert caught.value.command_status == S.ESME_RINVMSGLEN
 
 
 def test_hand_built_body_decodes() -> None:

@@ -15,8 +15,10 @@ Modules, one job each:
                   REJECTD receipt of a message refused after its first parts were accepted
     parts         concatenated submit_sm: each part stored, then answered; the message sent with
                   its last part, or, parts missing, after a timeout (`PartsSweeper`)
+    amend         cancel_sm and replace_sm of a message not yet sent
     deliver       deliver_sm for receipts and MO, and the outcome writer's hooks that queue them
-    handler       the SmppServer handler: binds, windows and throughput caps, submit_sm, query_sm
+    handler       the SmppServer handler: binds, windows and throughput caps, submit_sm, data_sm,
+                  query_sm, cancel_sm, replace_sm
     sender        delivers queued deliver_sm to bound receivers, retries until deliver_sm_resp
     service       `Gateway` (server + handler + sender + parts sweeper) and the `tidings smpp`
                   process

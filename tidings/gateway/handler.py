@@ -9,8 +9,10 @@
   (`sending.send_message`), and the submit_sm_resp message_id is the batch id. A part of a
   concatenated message is stored and answered at once with the id its message's batch will have;
   the last part sends the message (`parts`).
+- data_sm: as a submit_sm (the text in message_payload), answered with data_sm_resp.
 - query_sm: the message_state of one of the account's batches, by batch id (ENROUTE while the
   parts of a concatenated message are still coming).
+- cancel_sm, replace_sm: a message not yet sent cancelled or replaced (`amend`).
 
 Bound receivers (receiver or transceiver sessions) are listed per system_id for the sender.
 """
@@ -27,13 +29,22 @@ from sqlalchemy import select
 
 from tidings.core.secrets import secret_matches
 from tidings.core.statuses import Status
+from tidings.gateway import amend
 from tidings.gateway.deliver import RECEIPT_STATES
 from tidings.gateway.parts import send_claimed, store_part
 from tidings.gateway.sending import send_message
 from tidings.gateway.submit import SubmitRefused, parse_submit
 from tidings.runtime.context import Context
 from tidings.smpp.constants import CommandStatus, MessageState
-from tidings.smpp.pdu import BindRequest, QuerySm, QuerySmResp, SubmitSm
+from tidings.smpp.pdu import (
+    BindRequest,
+    CancelSm,
+    DataSm,
+    QuerySm,
+    QuerySmResp,
+    ReplaceSm,
+    SubmitSm,
+)
 from tidings.smpp.server import ServerSession, SmppHandler
 from tidings.smpp.session import SessionState
 from tidings.smpp.throttle import TokenBucket
@@ -95,7 +106,10 @@ class GatewayHandler(SmppHandler):
 
     # -- submit_sm -------------------------------------------------------------------------------
 
-    async def handle_submit_sm(self, session: ServerSession, pdu: SubmitSm) -> tuple[int, str]:
+    async def handle_data_sm(self, session: ServerSession, pdu: DataSm) -> tuple[int, str]:
+        return await self.handle_submit_sm(session, pdu)
+
+    async def handle_submit_sm(self, session: ServerSession, pdu: SubmitSm | DataSm) -> tuple[int, str]:
         bind = self.binds.get(session)
         if bind is None:
             return CommandStatus.ESME_RINVBNDSTS, ""
@@ -119,6 +133,20 @@ class GatewayHandler(SmppHandler):
             log.exception("smpp gateway: sending concatenated message %s failed; it is sent later",
                           stored.message_id)
             return CommandStatus.ESME_ROK, stored.message_id
+
+    # -- cancel_sm, replace_sm ------------------------------------------------------------------
+
+    async def handle_cancel_sm(self, session: ServerSession, pdu: CancelSm) -> int:
+        bind = self.binds.get(session)
+        if bind is None:
+            return CommandStatus.ESME_RINVBNDSTS
+        return await amend.cancel(self.ctx, bind.account, pdu)
+
+    async def handle_replace_sm(self, session: ServerSession, pdu: ReplaceSm) -> int:
+        bind = self.binds.get(session)
+        if bind is None:
+            return CommandStatus.ESME_RINVBNDSTS
+        return await amend.replace(self.ctx, bind.account, pdu)
 
     # -- query_sm --------------------------------------------------------------------------------
 

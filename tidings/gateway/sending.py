@@ -1,7 +1,8 @@
 """One customer message sent: a submit_sm, or the parts of a concatenated one, as one batch.
 
 `send_message` hands the message to the send action (`do_send`) with its `smpp_batches` row
-(what a receipt must carry) in the batch's own transaction when a receipt is asked for, and gives
+(what a receipt must carry, the data_coding a replace_sm's text comes in, the addresses a
+cancel_sm may name) in the batch's own transaction, and gives
 the submit_sm_resp's (command_status, message_id): the batch id, or the SMPP status of what the
 send action refused (`submit.status_for`). `refusal_receipt` is the REJECTD receipt of a message
 refused after its first parts were accepted (`tidings.gateway.parts`).
@@ -38,14 +39,15 @@ Tons = tuple[int, int, int, int]
 
 def _addressing(account: gq.Account, batch_id: str, parts: Sequence[Submission], tons: Tons,
                 mode: int, now: int) -> dict[str, Any]:
-    """The `smpp_batches` row: what the receipt deliver_sm of the message must carry."""
+    """The `smpp_batches` row: what the receipt deliver_sm of the message must carry, and what a
+    cancel_sm or replace_sm needs to know of it."""
     first = parts[0]
     head = text_of(parts)[:RECEIPT_TEXT_CHARS].encode("latin-1", "replace").decode("latin-1")
     return {
         "batch_id": batch_id, "system_id": account.system_id, "registered_delivery": mode,
         "source_addr": first.source.lstrip("+"), "source_addr_ton": tons[0], "source_addr_npi": tons[1],
         "destination_addr": first.destination.lstrip("+"), "dest_addr_ton": tons[2],
-        "dest_addr_npi": tons[3], "text_head": head, "submitted_ms": now,
+        "dest_addr_npi": tons[3], "text_head": head, "submitted_ms": now, "data_coding": first.data_coding,
     }
 
 
@@ -57,8 +59,6 @@ async def send_message(ctx: Context, account: gq.Account, parts: Sequence[Submis
     now = ctx.clock()
 
     def related(new_id: str) -> list[tuple[Table, list[dict[str, Any]]]]:
-        if not mode:
-            return []
         return [(smpp_batches, [_addressing(account, new_id, parts, tons, mode, now)])]
 
     policy = await shared_cache().get(ctx.db, account.project_id)

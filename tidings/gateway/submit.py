@@ -1,7 +1,7 @@
-"""What a customer's submit_sm asks for, as the send action's payload.
+"""What a customer's submit_sm (or data_sm) asks for, as the send action's payload.
 
-`parse_submit` reads one submit_sm: addresses (an international or unknown-TON number becomes
-`+digits`, an alphanumeric sender stays as it is), the text (data_coding 0 GSM 03.38 unpacked,
+`parse_submit` reads one submit_sm or data_sm: addresses (an international or unknown-TON number
+becomes `+digits`, an alphanumeric sender stays as it is), the text (data_coding 0 GSM 03.38 unpacked,
 1 IA5, 3 Latin-1, 8 UCS-2, and their message-class variants, class 0 meaning a flash message;
 anything else ESME_RINVDCS), the concatenation UDH, registered_delivery, and
 schedule_delivery_time / validity_period (absolute or relative SMPP times). What the send action
@@ -20,8 +20,8 @@ from typing import Any
 
 from tidings.core.encoding import Udh, alphabet, decode
 from tidings.core.errors import RequestError
-from tidings.smpp.constants import CommandStatus, Ton
-from tidings.smpp.pdu import SubmitSm
+from tidings.smpp.constants import CommandStatus, Tag, Ton
+from tidings.smpp.pdu import DataSm, SubmitSm
 from tidings.smpp.sar import numbered_text
 
 __all__ = [
@@ -117,8 +117,15 @@ def _source(addr: str, ton: int) -> str:
     return addr  # a short code or national number, sent as the customer wrote it
 
 
-def parse_submit(pdu: SubmitSm, now_ms: int) -> Submission:
-    """Read a submit_sm; raises `SubmitRefused` with the SMPP status for what cannot be sent."""
+def _data_sm_expiry(pdu: DataSm, now_ms: int) -> int | None:
+    """A data_sm's validity: its qos_time_to_live TLV (seconds), if any."""
+    seconds = pdu.tlv_int(Tag.QOS_TIME_TO_LIVE)
+    return None if seconds is None else now_ms + seconds * 1000
+
+
+def parse_submit(pdu: SubmitSm | DataSm, now_ms: int) -> Submission:
+    """Read a submit_sm (or a data_sm: the text in message_payload, no schedule, the validity in
+    qos_time_to_live); raises `SubmitRefused` with the SMPP status for what cannot be sent."""
     destination = _number(pdu.destination_addr.strip(), pdu.dest_addr_ton)
     if destination is None:
         raise SubmitRefused(CommandStatus.ESME_RINVDSTADR, f"destination_addr {pdu.destination_addr!r}")
@@ -138,8 +145,10 @@ def parse_submit(pdu: SubmitSm, now_ms: int) -> Submission:
         udh=udh,
         flash=is_flash(pdu.data_coding),
         registered_delivery=pdu.registered_delivery,
-        send_at_ms=parse_smpp_time(pdu.schedule_delivery_time, now_ms, status=CommandStatus.ESME_RINVSCHED),
-        expire_at_ms=parse_smpp_time(pdu.validity_period, now_ms, status=CommandStatus.ESME_RINVEXPIRY),
+        send_at_ms=(None if isinstance(pdu, DataSm) else
+                    parse_smpp_time(pdu.schedule_delivery_time, now_ms, status=CommandStatus.ESME_RINVSCHED)),
+        expire_at_ms=(_data_sm_expiry(pdu, now_ms) if isinstance(pdu, DataSm) else
+                      parse_smpp_time(pdu.validity_period, now_ms, status=CommandStatus.ESME_RINVEXPIRY)),
     )
 
 

@@ -59,6 +59,8 @@ __all__ = [
     "BindTransceiverResp",
     "BindTransmitter",
     "BindTransmitterResp",
+    "CancelSm",
+    "CancelSmResp",
     "DataSm",
     "DataSmResp",
     "DeliverSm",
@@ -70,6 +72,8 @@ __all__ = [
     "Pdu",
     "QuerySm",
     "QuerySmResp",
+    "ReplaceSm",
+    "ReplaceSmResp",
     "ShortMessage",
     "SubmitSm",
     "SubmitSmResp",
@@ -570,6 +574,133 @@ class QuerySm(Pdu):
         )
 
 
+# -- cancel_sm / replace_sm ------------------------------------------------------------------------
+
+
+@dataclass(slots=True, kw_only=True)
+class CancelSmResp(Pdu):
+    command_id: ClassVar[int] = CommandId.CANCEL_SM_RESP
+
+
+@dataclass(slots=True, kw_only=True)
+class CancelSm(Pdu):
+    """Cancel a message not yet delivered: the one `message_id` names, or (message_id empty)
+    every one from `source_addr` to `destination_addr` (of `service_type`, when given)."""
+
+    command_id: ClassVar[int] = CommandId.CANCEL_SM
+    response_class: ClassVar[type[Pdu] | None] = CancelSmResp
+
+    service_type: str = ""
+    message_id: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+    dest_addr_ton: int = 0
+    dest_addr_npi: int = 0
+    destination_addr: str = ""
+
+    def _encode_body(self) -> bytes:
+        return b"".join(
+            (
+                encode_cstr(self.service_type, SERVICE_TYPE_MAX, _S.ESME_RINVSERTYP, "service_type"),
+                encode_cstr(self.message_id, MESSAGE_ID_MAX, _S.ESME_RINVMSGID, "message_id"),
+                _TWO.pack(self.source_addr_ton, self.source_addr_npi),
+                encode_cstr(self.source_addr, SM_ADDRESS_MAX, _S.ESME_RINVSRCADR, "source_addr"),
+                _TWO.pack(self.dest_addr_ton, self.dest_addr_npi),
+                encode_cstr(self.destination_addr, SM_ADDRESS_MAX, _S.ESME_RINVDSTADR, "destination_addr"),
+            )
+        )
+
+    @classmethod
+    def _decode(cls, data: bytes, sequence_number: int, command_status: int) -> Self:
+        service_type, pos = decode_cstr(data, HEADER_SIZE, SERVICE_TYPE_MAX, _S.ESME_RINVSERTYP, "service_type")
+        message_id, pos = decode_cstr(data, pos, MESSAGE_ID_MAX, _S.ESME_RINVMSGID, "message_id")
+        source_addr_ton, source_addr_npi = data[pos], data[pos + 1]
+        source_addr, pos = decode_cstr(data, pos + 2, SM_ADDRESS_MAX, _S.ESME_RINVSRCADR, "source_addr")
+        dest_addr_ton, dest_addr_npi = data[pos], data[pos + 1]
+        destination_addr, pos = decode_cstr(data, pos + 2, SM_ADDRESS_MAX, _S.ESME_RINVDSTADR, "destination_addr")
+        return cls(
+            sequence_number=sequence_number,
+            command_status=command_status,
+            service_type=service_type,
+            message_id=message_id,
+            source_addr_ton=source_addr_ton,
+            source_addr_npi=source_addr_npi,
+            source_addr=source_addr,
+            dest_addr_ton=dest_addr_ton,
+            dest_addr_npi=dest_addr_npi,
+            destination_addr=destination_addr,
+            tlvs=decode_tail_tlvs(data, pos),
+        )
+
+
+@dataclass(slots=True, kw_only=True)
+class ReplaceSmResp(Pdu):
+    command_id: ClassVar[int] = CommandId.REPLACE_SM_RESP
+
+
+@dataclass(slots=True, kw_only=True)
+class ReplaceSm(Pdu):
+    """Replace the text (and times, receipt mode) of a message not yet delivered. The new
+    short_message is in the replaced message's data_coding; empty times keep the old ones."""
+
+    command_id: ClassVar[int] = CommandId.REPLACE_SM
+    response_class: ClassVar[type[Pdu] | None] = ReplaceSmResp
+
+    message_id: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+    schedule_delivery_time: str = ""
+    validity_period: str = ""
+    registered_delivery: int = 0
+    sm_default_msg_id: int = 0
+    short_message: bytes = b""
+
+    def _encode_body(self) -> bytes:
+        message = self.short_message
+        if len(message) > MAX_SHORT_MESSAGE:
+            raise PduError(_S.ESME_RINVMSGLEN, f"short_message is {len(message)} octets, at most {MAX_SHORT_MESSAGE}")
+        return b"".join(
+            (
+                encode_cstr(self.message_id, MESSAGE_ID_MAX, _S.ESME_RINVMSGID, "message_id"),
+                _TWO.pack(self.source_addr_ton, self.source_addr_npi),
+                encode_cstr(self.source_addr, SM_ADDRESS_MAX, _S.ESME_RINVSRCADR, "source_addr"),
+                encode_cstr(self.schedule_delivery_time, TIME_MAX, _S.ESME_RINVSCHED, "schedule_delivery_time"),
+                encode_cstr(self.validity_period, TIME_MAX, _S.ESME_RINVEXPIRY, "validity_period"),
+                _THREE.pack(self.registered_delivery, self.sm_default_msg_id, len(message)),
+                message,
+            )
+        )
+
+    @classmethod
+    def _decode(cls, data: bytes, sequence_number: int, command_status: int) -> Self:
+        message_id, pos = decode_cstr(data, HEADER_SIZE, MESSAGE_ID_MAX, _S.ESME_RINVMSGID, "message_id")
+        source_addr_ton, source_addr_npi = data[pos], data[pos + 1]
+        source_addr, pos = decode_cstr(data, pos + 2, SM_ADDRESS_MAX, _S.ESME_RINVSRCADR, "source_addr")
+        schedule, pos = decode_cstr(data, pos, TIME_MAX, _S.ESME_RINVSCHED, "schedule_delivery_time")
+        validity, pos = decode_cstr(data, pos, TIME_MAX, _S.ESME_RINVEXPIRY, "validity_period")
+        registered_delivery, default_msg_id, sm_length = _THREE.unpack_from(data, pos)
+        pos += _THREE.size
+        end = pos + sm_length
+        if sm_length > MAX_SHORT_MESSAGE or end > len(data):
+            raise PduError(_S.ESME_RINVMSGLEN, f"sm_length {sm_length} does not fit the PDU")
+        return cls(
+            sequence_number=sequence_number,
+            command_status=command_status,
+            message_id=message_id,
+            source_addr_ton=source_addr_ton,
+            source_addr_npi=source_addr_npi,
+            source_addr=source_addr,
+            schedule_delivery_time=schedule,
+            validity_period=validity,
+            registered_delivery=registered_delivery,
+            sm_default_msg_id=default_msg_id,
+            short_message=data[pos:end],
+            tlvs=decode_tail_tlvs(data, end),
+        )
+
+
 # -- decoding ----------------------------------------------------------------------------------------
 
 PDU_CLASSES: dict[int, type[Pdu]] = {
@@ -594,6 +725,10 @@ PDU_CLASSES: dict[int, type[Pdu]] = {
         DataSmResp,
         QuerySm,
         QuerySmResp,
+        CancelSm,
+        CancelSmResp,
+        ReplaceSm,
+        ReplaceSmResp,
     )
 }
 """Every command this codec understands, by command_id."""

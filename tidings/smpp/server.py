@@ -9,6 +9,11 @@ whose optional hooks are looked up by name, each with a default (`SmppHandler`):
                                                                    waiting, used first when defined;
                                                                    None: handle_submit_sm answers
     async handle_query_sm(session, query_sm) -> QuerySmResp        default ESME_RQUERYFAIL
+    async handle_data_sm(session, data_sm) -> (int, str)           status, message_id
+    async handle_cancel_sm(session, cancel_sm) -> int              command_status
+    async handle_replace_sm(session, replace_sm) -> int            command_status
+                                                                   (these three optional: without
+                                                                   one, generic_nack ESME_RINVCMDID)
     async handle_unbind(session) -> None                           before the unbind_resp
     handle_disconnect(session) -> None                             after the connection is gone
 
@@ -33,12 +38,18 @@ from tidings.smpp.errors import PduError
 from tidings.smpp.pdu import (
     BindRequest,
     BindResponse,
+    CancelSm,
+    CancelSmResp,
+    DataSm,
+    DataSmResp,
     DeliverSm,
     DeliverSmResp,
     GenericNack,
     Pdu,
     QuerySm,
     QuerySmResp,
+    ReplaceSm,
+    ReplaceSmResp,
     SubmitSm,
     SubmitSmResp,
 )
@@ -151,6 +162,15 @@ class SmppServer:
         self._handle_query_sm: Callable[[ServerSession, QuerySm], Awaitable[QuerySmResp]] = getattr(
             self.handler, "handle_query_sm", defaults.handle_query_sm
         )
+        self._handle_data_sm: Callable[[ServerSession, DataSm], Awaitable[tuple[int, str]]] | None = getattr(
+            self.handler, "handle_data_sm", None
+        )
+        self._handle_cancel_sm: Callable[[ServerSession, CancelSm], Awaitable[int]] | None = getattr(
+            self.handler, "handle_cancel_sm", None
+        )
+        self._handle_replace_sm: Callable[[ServerSession, ReplaceSm], Awaitable[int]] | None = getattr(
+            self.handler, "handle_replace_sm", None
+        )
         self._handle_unbind: Callable[[ServerSession], Awaitable[None]] = getattr(
             self.handler, "handle_unbind", defaults.handle_unbind
         )
@@ -209,6 +229,13 @@ class SmppServer:
             return await self._bind(session, pdu)
         if isinstance(pdu, QuerySm):
             return await self._handle_query_sm(session, pdu)
+        if isinstance(pdu, DataSm) and self._handle_data_sm is not None:
+            status, message_id = await self._handle_data_sm(session, pdu)
+            return DataSmResp(command_status=status, message_id=message_id if status == CommandStatus.ESME_ROK else "")
+        if isinstance(pdu, CancelSm) and self._handle_cancel_sm is not None:
+            return CancelSmResp(command_status=await self._handle_cancel_sm(session, pdu))
+        if isinstance(pdu, ReplaceSm) and self._handle_replace_sm is not None:
+            return ReplaceSmResp(command_status=await self._handle_replace_sm(session, pdu))
         return GenericNack(command_status=CommandStatus.ESME_RINVCMDID)
 
     def _answer_now(self, session: Session, pdu: Pdu) -> Pdu | None:

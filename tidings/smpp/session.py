@@ -90,6 +90,8 @@ _FROM_ESME: dict[int, frozenset[SessionState]] = {
     _C.SUBMIT_SM: _TRANSMIT,
     _C.DATA_SM: _TRANSMIT,
     _C.QUERY_SM: _TRANSMIT,
+    _C.CANCEL_SM: _TRANSMIT,
+    _C.REPLACE_SM: _TRANSMIT,
     _C.UNBIND: BOUND_STATES,
     _C.ENQUIRE_LINK: _LIVE,
 }

@@ -2,8 +2,9 @@
 
     smpp_accounts   one ESME account per service plan: system_id, hashed password, window and
                     throughput cap per bind, when it last bound
-    smpp_batches    batches submitted over SMPP whose submit_sm asked for a delivery receipt:
-                    what the receipt deliver_sm must carry (addresses, receipt mode, text head)
+    smpp_batches    batches submitted over SMPP: what a receipt deliver_sm must carry (addresses,
+                    receipt mode, text head), the data_coding a replace_sm's text comes in, and
+                    the addresses a cancel_sm without message_id names
     smpp_outbox     deliver_sm waiting for a bound ESME (receipts and MO), written in the same
                     transaction as the change they report; delivered until a deliver_sm_resp
     smpp_submit_parts
@@ -60,6 +61,11 @@ smpp_batches = Table(
     Column("dest_addr_npi", Integer, nullable=False),
     Column("text_head", String(80), nullable=False),
     Column("submitted_ms", BigInteger, nullable=False),
+    # The submit_sm's data_coding (a replace_sm's short_message comes in it); NULL for rows
+    # written before it was kept.
+    Column("data_coding", Integer, nullable=True),
+    # cancel_sm without message_id: the account's messages from one address to another.
+    Index("ix_smpp_batches_addresses", "system_id", "destination_addr", "source_addr"),
 )
 
 smpp_outbox = Table(

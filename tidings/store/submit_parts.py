@@ -27,6 +27,7 @@ __all__ = [
     "claim",
     "claimed_unsent",
     "delete_message",
+    "delete_waiting",
     "delete_part",
     "insert_part",
     "lock_groups",
@@ -66,6 +67,14 @@ async def delete_part(conn: AsyncConnection, message_id: str, sequence: int) -> 
 
 async def delete_message(conn: AsyncConnection, message_id: str) -> None:
     await conn.execute(delete(_t).where(_t.c.message_id == message_id))
+
+
+async def delete_waiting(conn: AsyncConnection, system_id: str, message_id: str) -> int:
+    """Delete the parts of a message of `system_id` not yet claimed (cancelled before its last
+    part came); how many were deleted."""
+    result = await conn.execute(delete(_t).where(_t.c.message_id == message_id, _t.c.system_id == system_id,
+                                                 _t.c.claimed_ms.is_(None)))
+    return int(result.rowcount or 0)
 
 
 async def claim(conn: AsyncConnection, message_id: str, now: int) -> None:

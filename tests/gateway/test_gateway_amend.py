@@ -1,0 +1,178 @@
+"""data_sm, cancel_sm and replace_sm at the SMPP gateway, in both profiles, sent by our ESME
+client (the third-party smpplib has no cancel_sm or replace_sm; the PDUs' bytes are checked
+against SMPP 3.4's field order in tests/smpp/test_pdu.py): a data_sm sent and its receipt; a
+scheduled message cancelled, by id and by addresses, and what cannot be cancelled; a
+concatenated message cancelled before its last part; a scheduled message's text replaced, kept
+times, and what cannot be replaced."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from tidings.core.statuses import Status
+from tidings.smpp.client import EsmeClient
+from tidings.smpp.constants import CommandStatus, DataCoding, Npi, Tag, Ton
+from tidings.smpp.errors import CommandStatusError
+from tidings.smpp.pdu import CancelSm, DataSm, DataSmResp, DeliverSm, ReplaceSm, SubmitSm
+from tidings.store.gateway_schema import smpp_submit_parts
+from tidings.store.schema import deliveries
+from tidings.testing.platform import Platform
+
+from ..pipeline.helpers import handset_messages, wait_handset, wait_until
+
+IN_AN_HOUR = "000000010000000R"  # an SMPP relative time
+Client = Callable[..., Awaitable[tuple[EsmeClient, "Inbox"]]]
+
+
+class Inbox:
+    """What the gateway delivered to one client (receipts)."""
+
+    def __init__(self) -> None:
+        self.pdus: list[DeliverSm | DataSm] = []
+
+    async def take(self, pdu: DeliverSm | DataSm) -> int:
+        self.pdus.append(pdu)
+        return CommandStatus.ESME_ROK
+
+    async def wait_receipt(self, message_id: str) -> None:
+        async def arrived() -> bool:
+            return any(p.tlv_str(Tag.RECEIPTED_MESSAGE_ID) == message_id for p in self.pdus)
+
+        await wait_until(arrived, f"the receipt of {message_id}", timeout=15)
+
+
+@pytest.fixture
+async def esme(platform: Platform) -> AsyncIterator[Client]:
+    """`client, inbox = await esme()`: a bound transceiver of the platform's account (or another's)."""
+    opened: list[EsmeClient] = []
+
+    async def bind(system_id: str | None = None, password: str | None = None) -> tuple[EsmeClient, Inbox]:
+        inbox = Inbox()
+        client = EsmeClient("127.0.0.1", platform.gateway.port, system_id or platform.creds.smpp_system_id,
+                            password or platform.creds.smpp_password, on_deliver_sm=inbox.take)
+        opened.append(client)
+        await client.start()
+        await client.wait_bound(10)
+        return client, inbox
+
+    yield bind
+    for client in opened:
+        await client.aclose(timeout=1.0)
+
+
+def submit(to: str, text: str = "see you at ten", **fields: Any) -> SubmitSm:
+    fields.setdefault("short_message", text.encode())
+    return SubmitSm(source_addr_ton=Ton.ALPHANUMERIC, source_addr="Acme", dest_addr_ton=Ton.INTERNATIONAL,
+                    dest_addr_npi=Npi.ISDN, destination_addr=to, **fields)
+
+
+async def status_of(platform: Platform, batch_id: str) -> str:
+    async with platform.ctx.db.read() as conn:
+        return str((await conn.execute(select(deliveries.c.status).where(deliveries.c.batch_id == batch_id)))
+                   .scalar_one())
+
+
+async def rejected(client: EsmeClient, pdu: Any) -> int:
+    with pytest.raises(CommandStatusError) as caught:
+        await client.request(pdu)
+    return caught.value.command_status
+
+
+async def test_data_sm_is_sent_like_submit_sm_and_answered_with_its_id(
+    platform: Platform, esme: Client, http: httpx.AsyncClient,
+) -> None:
+    client, inbox = await esme()
+    response = await client.request(DataSm(
+        source_addr_ton=Ton.ALPHANUMERIC, source_addr="Acme", dest_addr_ton=Ton.INTERNATIONAL,
+        dest_addr_npi=Npi.ISDN, destination_addr="46701400001", registered_delivery=1,
+        data_coding=DataCoding.UCS2, tlvs={Tag.MESSAGE_PAYLOAD: "Sent as data_sm — ✓".encode("utf-16-be")}))
+    assert isinstance(response, DataSmResp) and response.message_id
+    [message] = await wait_handset(platform, http, "+46701400001")
+    assert message["body"] == "Sent as data_sm — ✓"
+    await inbox.wait_receipt(response.message_id)
+
+
+async def test_a_scheduled_message_is_cancelled_by_id_once_and_a_sent_one_is_not(
+    platform: Platform, esme: Client, http: httpx.AsyncClient,
+) -> None:
+    client, _ = await esme()
+    scheduled = await client.submit(submit("46701400002", schedule_delivery_time=IN_AN_HOUR))
+    sent = await client.submit(submit("46701400003"))
+    assert await rejected(client, CancelSm(message_id="NO-SUCH-ID", source_addr="Acme")) == \
+        CommandStatus.ESME_RINVMSGID
+    assert await rejected(client, CancelSm(message_id=scheduled.message_id, source_addr="Other")) == \
+        CommandStatus.ESME_RINVSRCADR
+    await client.request(CancelSm(message_id=scheduled.message_id, source_addr_ton=Ton.ALPHANUMERIC,
+                                  source_addr="Acme"))
+    assert await status_of(platform, scheduled.message_id) == Status.CANCELLED.value
+    assert await rejected(client, CancelSm(message_id=scheduled.message_id)) == CommandStatus.ESME_RCANCELFAIL
+    await wait_handset(platform, http, "+46701400003")
+    assert await rejected(client, CancelSm(message_id=sent.message_id)) == CommandStatus.ESME_RCANCELFAIL
+    response = await http.get(platform.xms(f"/batches/{scheduled.message_id}"), headers=platform.auth)
+    assert response.json()["canceled"] is True
+
+
+async def test_another_accounts_message_is_unknown(platform: Platform, esme: Client) -> None:
+    client, _ = await esme()
+    scheduled = await client.submit(submit("46701400004", schedule_delivery_time=IN_AN_HOUR))
+    other = await platform.project("other")
+    stranger, _ = await esme(other.smpp_system_id, other.smpp_password)
+    assert await rejected(stranger, CancelSm(message_id=scheduled.message_id)) == CommandStatus.ESME_RINVMSGID
+    assert await rejected(stranger, ReplaceSm(message_id=scheduled.message_id, short_message=b"mine")) == \
+        CommandStatus.ESME_RINVMSGID
+    assert await status_of(platform, scheduled.message_id) == Status.QUEUED.value
+
+
+async def test_cancel_sm_without_an_id_cancels_every_message_between_two_addresses(
+    platform: Platform, esme: Client,
+) -> None:
+    client, _ = await esme()
+    first = await client.submit(submit("46701400005", "one", schedule_delivery_time=IN_AN_HOUR))
+    second = await client.submit(submit("46701400005", "two", schedule_delivery_time=IN_AN_HOUR))
+    elsewhere = await client.submit(submit("46701400006", "three", schedule_delivery_time=IN_AN_HOUR))
+    await client.request(CancelSm(source_addr_ton=Ton.ALPHANUMERIC, source_addr="Acme",
+                                  dest_addr_ton=Ton.INTERNATIONAL, destination_addr="46701400005"))
+    assert [await status_of(platform, m.message_id) for m in (first, second, elsewhere)] == [
+        Status.CANCELLED.value, Status.CANCELLED.value, Status.QUEUED.value]
+    assert await rejected(client, CancelSm(source_addr="Acme", destination_addr="46701400005")) == \
+        CommandStatus.ESME_RCANCELFAIL
+
+
+async def test_a_concatenated_message_is_cancelled_before_its_last_part(platform: Platform, esme: Client) -> None:
+    client, _ = await esme()
+    part = await client.submit(submit("46701400007", esm_class=0x40,
+                                      short_message=bytes((5, 0, 3, 0x51, 2, 1)) + b"first half"))
+    await client.request(CancelSm(message_id=part.message_id, source_addr="Acme"))
+    async with platform.ctx.db.read() as conn:
+        assert (await conn.execute(select(func.count()).select_from(smpp_submit_parts))).scalar_one() == 0
+
+
+async def test_a_scheduled_message_is_replaced_in_its_own_data_coding_keeping_its_times(
+    platform: Platform, esme: Client, http: httpx.AsyncClient,
+) -> None:
+    client, inbox = await esme()
+    scheduled = await client.submit(submit("46701400008", data_coding=DataCoding.UCS2,
+                                           short_message="Café at ten".encode("utf-16-be"),
+                                           schedule_delivery_time=IN_AN_HOUR))
+    before = (await http.get(platform.xms(f"/batches/{scheduled.message_id}"), headers=platform.auth)).json()
+    await client.request(ReplaceSm(message_id=scheduled.message_id, source_addr="Acme", registered_delivery=1,
+                                   short_message="Café at eleven ☕".encode("utf-16-be")))
+    after = (await http.get(platform.xms(f"/batches/{scheduled.message_id}"), headers=platform.auth)).json()
+    assert after["body"] == "Café at eleven ☕"
+    assert after["send_at"] == before["send_at"]  # an empty schedule_delivery_time keeps it
+    # Now due: a relative time of one second.
+    await client.request(ReplaceSm(message_id=scheduled.message_id, schedule_delivery_time="000000000001000R",
+                                   registered_delivery=1, short_message="Café now ☕".encode("utf-16-be")))
+    [message] = await wait_handset(platform, http, "+46701400008", timeout=15)
+    assert message["body"] == "Café now ☕"
+    await inbox.wait_receipt(scheduled.message_id)
+    assert await rejected(client, ReplaceSm(message_id=scheduled.message_id, short_message=b"too late")) == \
+        CommandStatus.ESME_RREPLACEFAIL
+    assert await rejected(client, ReplaceSm(message_id="NO-SUCH-ID", short_message=b"x")) == \
+        CommandStatus.ESME_RINVMSGID
+    assert len(await handset_messages(platform, http, "+46701400008")) == 1
