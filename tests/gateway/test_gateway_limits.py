@@ -1,5 +1,6 @@
-"""Abuse and bad input at the SMPP gateway, in both profiles: floods beyond a bind's window
-(ESME_RMSGQFUL) and beyond its throughput (ESME_RTHROTTLED), malformed and unknown PDUs, bad
+"""Abuse and bad input at the SMPP gateway, in both profiles: binds beyond the account's limit
+across gateway processes (ESME_RBINDFAIL), floods beyond a bind's window (ESME_RMSGQFUL) and
+beyond its throughput (ESME_RTHROTTLED), malformed and unknown PDUs, bad
 addresses and data codings, query_sm — each answered with its
 SMPP status while the connection, and every other bind, keeps working."""
 
@@ -10,15 +11,17 @@ import struct
 from collections.abc import Awaitable, Callable
 
 import httpx
+import pytest
 import smpplib.consts
+import smpplib.exceptions
 import smpplib.smpp
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from tidings.smpp.constants import CommandStatus, MessageState
-from tidings.store.gateway_schema import smpp_accounts
+from tidings.store.gateway_schema import smpp_accounts, smpp_binds
 from tidings.testing.platform import Platform
 
-from ..pipeline.helpers import wait_handset, wait_status
+from ..pipeline.helpers import wait_handset, wait_status, wait_until
 from .esme import Esme
 
 EsmeFactory = Callable[..., Awaitable[Esme]]
@@ -42,6 +45,48 @@ def submit_bytes(esme: Esme, count: int, to: str = "46701200001") -> tuple[bytes
         data += pdu.generate()
         sequences.append(pdu.sequence)
     return data, sequences
+
+
+async def test_binds_beyond_the_accounts_limit_are_refused_across_gateway_processes(
+    platform: Platform, esmes: EsmeFactory,
+) -> None:
+    """Throughput is per bind: without a limit on binds an account could multiply it."""
+    system_id = platform.creds.smpp_system_id
+    await set_limits(platform, max_binds=3)
+    first = await esmes("transmitter")
+    await esmes("receiver")
+    # Another gateway process, alive (it refreshes its count), holds one bind of the account.
+    async with platform.ctx.db.write() as conn:
+        await conn.execute(smpp_binds.insert().values(gateway_id="another-process", system_id=system_id, binds=1,
+                                                      seen_ms=platform.ctx.clock()))
+
+    async def refused(mode: str) -> int:
+        with pytest.raises(smpplib.exceptions.PDUError) as caught:
+            await esmes(mode)
+        return int(caught.value.args[1])
+
+    assert await refused("transceiver") == CommandStatus.ESME_RBINDFAIL
+    # That process stopped without a word: once its lease is over its bind counts for nothing.
+    async with platform.ctx.db.write() as conn:
+        await conn.execute(update(smpp_binds).where(smpp_binds.c.gateway_id == "another-process")
+                           .values(seen_ms=platform.ctx.clock() - 60_000))
+    await esmes("transceiver")
+    assert await refused("transmitter") == CommandStatus.ESME_RBINDFAIL
+    # A session that goes gives its place back.
+    await first.close()
+
+    async def rebound() -> bool:
+        try:
+            await esmes("transmitter")
+        except smpplib.exceptions.PDUError:
+            return False
+        return True
+
+    await wait_until(rebound, "a bind in the place given back")
+    async with platform.ctx.db.read() as conn:
+        counts = dict((await conn.execute(select(smpp_binds.c.gateway_id, smpp_binds.c.binds)
+                                          .where(smpp_binds.c.system_id == system_id))).all())
+    assert counts[platform.gateway.handler.limits.gateway_id] == 3
 
 
 async def test_flood_beyond_the_window_is_answered_msgqful_and_the_bind_stays_usable(
@@ -148,3 +193,29 @@ async def test_query_sm_reports_the_message_state(
         while not states:
             await asyncio.sleep(0.02)
     assert states == [MessageState.DELIVERED]
+
+
+async def test_a_gateway_refreshes_its_bind_counts_and_removes_them_when_it_stops(platform: Platform) -> None:
+    from tidings.gateway.service import Gateway
+
+    other = Gateway(platform.gateway.ctx, "127.0.0.1", 0)
+    await other.start()
+    gateway_id = other.handler.limits.gateway_id
+
+    async def rows() -> list[tuple[int, int]]:
+        async with platform.ctx.db.read() as conn:
+            return [tuple(r) for r in await conn.execute(  # type: ignore[misc]
+                select(smpp_binds.c.binds, smpp_binds.c.seen_ms).where(smpp_binds.c.gateway_id == gateway_id))]
+
+    try:
+        esme = Esme(other.port, platform.creds.smpp_system_id, platform.creds.smpp_password)
+        await esme.bind("transceiver")
+        [(binds, seen)] = await rows()
+        assert binds == 1
+        other.handler.limits.clock = lambda: seen + 10_000
+        await other.handler.limits.refresh()
+        assert await rows() == [(1, seen + 10_000)]
+        await esme.close()
+    finally:
+        await other.stop()
+    assert await rows() == []

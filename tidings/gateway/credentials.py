@@ -16,12 +16,16 @@ from typing import Any
 from tidings.core.secrets import hash_secret
 from tidings.smpp.fields import PASSWORD_MAX, SYSTEM_ID_MAX
 
-__all__ = ["DEFAULT_THROUGHPUT", "DEFAULT_WINDOW", "SmppCredentials", "account_row", "new_credentials"]
+__all__ = ["DEFAULT_MAX_BINDS", "DEFAULT_THROUGHPUT", "DEFAULT_WINDOW", "SmppCredentials", "account_row",
+           "new_credentials"]
 
 DEFAULT_WINDOW = 50
 """submit_sm a bind may have in progress at once."""
 DEFAULT_THROUGHPUT = 100
 """submit_sm per second per bind."""
+DEFAULT_MAX_BINDS = 4
+"""Binds an account may have at once, across gateway processes (Sinch allows 2 by default; the
+throughput cap is per bind, so this caps the account's too)."""
 SYSTEM_ID_PREFIX = "tdg"
 _ALPHABET = string.ascii_letters + string.digits
 
@@ -39,9 +43,11 @@ def new_credentials() -> SmppCredentials:
 
 
 def account_row(creds: SmppCredentials, project_id: str, service_plan_id: str, now_ms: int, *,
-                window: int = DEFAULT_WINDOW, throughput: int = DEFAULT_THROUGHPUT) -> dict[str, Any]:
+                window: int = DEFAULT_WINDOW, throughput: int = DEFAULT_THROUGHPUT,
+                max_binds: int = DEFAULT_MAX_BINDS) -> dict[str, Any]:
     return {
         "system_id": creds.system_id, "project_id": project_id, "service_plan_id": service_plan_id,
         "password_hash": hash_secret(creds.password), "window": window, "throughput": throughput,
+        "max_binds": max_binds,
         "bound_ms": None, "created_ms": now_ms,
     }

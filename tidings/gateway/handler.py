@@ -1,8 +1,9 @@
 """The gateway's `SmppServer` handler: who may bind, and what a submit_sm does.
 
 - bind_transmitter / bind_receiver / bind_transceiver: the system_id must name an account
-  (ESME_RINVSYSID) and the password match its hash (ESME_RINVPASWD); a refused bind closes the
-  connection. A bound session gets the account's window (its inbound window: the next submit_sm
+  (ESME_RINVSYSID), the password match its hash (ESME_RINVPASWD), and the account have fewer than
+  `max_binds` sessions bound across every gateway process (ESME_RBINDFAIL, `binds`); a refused
+  bind closes the connection. A bound session gets the account's window (its inbound window: the next submit_sm
   beyond it is answered ESME_RMSGQFUL by the session) and its own token bucket at the account's
   throughput (beyond it: ESME_RTHROTTLED).
 - submit_sm: read by `submit.parse_submit`; a whole message becomes one batch
@@ -30,6 +31,7 @@ from sqlalchemy import select
 from tidings.core.secrets import secret_matches
 from tidings.core.statuses import Status
 from tidings.gateway import amend
+from tidings.gateway.binds import BindLimits
 from tidings.gateway.deliver import RECEIPT_STATES
 from tidings.gateway.parts import send_claimed, store_part
 from tidings.gateway.sending import send_message
@@ -73,6 +75,7 @@ class GatewayHandler(SmppHandler):
         self.ctx = ctx
         self.on_bound = on_bound
         self.binds: dict[ServerSession, Bind] = {}
+        self.limits = BindLimits(ctx.db, ctx.clock)
 
     # -- binds -----------------------------------------------------------------------------------
 
@@ -83,18 +86,30 @@ class GatewayHandler(SmppHandler):
             return CommandStatus.ESME_RINVSYSID
         if not secret_matches(pdu.password, account.password_hash):
             return CommandStatus.ESME_RINVPASWD
-        async with self.ctx.db.write() as conn:
-            await gq.mark_bound(conn, account.system_id, self.ctx.clock())
-        session.config = dataclasses.replace(session.config, inbound_window=max(1, account.window))
+        if not await self.limits.acquire(account):
+            return CommandStatus.ESME_RBINDFAIL
         rate = max(1, account.throughput)
+        # Registered at once, so that a connection lost from here on gives its place back.
         self.binds[session] = Bind(account, TokenBucket(rate, burst=max(1.0, rate / 10)))
+        if session.closed:  # lost while the count was taken: handle_disconnect came first
+            self.handle_disconnect(session)
+            return CommandStatus.ESME_RBINDFAIL
+        try:
+            async with self.ctx.db.write() as conn:
+                await gq.mark_bound(conn, account.system_id, self.ctx.clock())
+        except BaseException:
+            self.handle_disconnect(session)
+            raise
+        session.config = dataclasses.replace(session.config, inbound_window=max(1, account.window))
         if self.on_bound is not None:
             # The session counts as bound once this answer is written: look at the outbox after.
             asyncio.get_running_loop().call_soon(self.on_bound)
         return CommandStatus.ESME_ROK
 
     def handle_disconnect(self, session: ServerSession) -> None:
-        self.binds.pop(session, None)
+        bind = self.binds.pop(session, None)
+        if bind is not None:
+            self.limits.release(bind.account.system_id)
 
     def receivers(self) -> dict[str, list[ServerSession]]:
         """Bound sessions that take deliver_sm, per system_id."""

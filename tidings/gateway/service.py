@@ -74,11 +74,13 @@ class Gateway:
         await self.server.start()
         self.sender.start()
         self.parts.start()
+        self.handler.limits.start()
 
     async def stop(self) -> None:
         await self.sender.stop()
         await self.parts.stop()
         await self.server.stop()
+        await self.handler.limits.stop()
 
 
 async def gateway_main(settings: Settings, host: str, port: int, stop: asyncio.Event) -> None:

@@ -59,6 +59,7 @@ class Account:
     password_hash: str
     window: int
     throughput: int
+    max_binds: int
 
 
 async def account(conn: AsyncConnection, system_id: str) -> Account | None:
@@ -66,7 +67,7 @@ async def account(conn: AsyncConnection, system_id: str) -> Account | None:
     if row is None:
         return None
     return Account(row.system_id, row.project_id, row.service_plan_id, row.password_hash, row.window,
-                   row.throughput)
+                   row.throughput, row.max_binds)
 
 
 async def mark_bound(conn: AsyncConnection, system_id: str, now_ms: int) -> None:

@@ -1,7 +1,9 @@
 """The SMPP gateway's tables (customers binding to us as ESMEs), on the shared `metadata`.
 
     smpp_accounts   one ESME account per service plan: system_id, hashed password, window and
-                    throughput cap per bind, when it last bound
+                    throughput cap per bind, binds at once, when it last bound
+    smpp_binds      how many sessions each gateway process has bound per account, refreshed while
+                    they last, so a bind limit holds across processes
     smpp_batches    batches submitted over SMPP: what a receipt deliver_sm must carry (addresses,
                     receipt mode, text head), the data_coding a replace_sm's text comes in, and
                     the addresses a cancel_sm without message_id names
@@ -29,7 +31,7 @@ from sqlalchemy import (
 
 from tidings.store.schema import BigId, metadata
 
-__all__ = ["smpp_accounts", "smpp_batches", "smpp_outbox", "smpp_submit_parts"]
+__all__ = ["smpp_accounts", "smpp_batches", "smpp_binds", "smpp_outbox", "smpp_submit_parts"]
 
 smpp_accounts = Table(
     "smpp_accounts",
@@ -42,9 +44,25 @@ smpp_accounts = Table(
     Column("window", Integer, nullable=False),
     # submit_sm per second per bind; beyond it ESME_RTHROTTLED.
     Column("throughput", Integer, nullable=False),
+    # Binds at once across every gateway process; the next is refused ESME_RBINDFAIL (throughput
+    # is per bind, so this also caps the account's throughput).
+    Column("max_binds", Integer, nullable=False, server_default=text("4")),
     # Last successful bind: MO is queued for accounts that have bound at least once.
     Column("bound_ms", BigInteger, nullable=True),
     Column("created_ms", BigInteger, nullable=False),
+)
+
+# One row per (gateway process, account) with sessions bound: the process refreshes `seen_ms`
+# while it runs (`tidings/gateway/binds.py`); rows not refreshed within the lease are a stopped
+# process's and count for nothing.
+smpp_binds = Table(
+    "smpp_binds",
+    metadata,
+    Column("gateway_id", String(32), primary_key=True),
+    Column("system_id", String(16), primary_key=True),
+    Column("binds", Integer, nullable=False),
+    Column("seen_ms", BigInteger, nullable=False),
+    Index("ix_smpp_binds_account", "system_id", "seen_ms"),
 )
 
 smpp_batches = Table(
