@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 import smpplib.consts
-import smpplib.gsm
 import smpplib.exceptions
+import smpplib.gsm
 
 from tidings.smpp.constants import CommandStatus, MessageState
 from tidings.testing.platform import Platform

@@ -1,4 +1,5 @@
-"""Abuse and bad input at the SMPP gateway, in both profiles: binds beyond the account's limit
+"""Abuse and bad input at the SMPP gateway, in both profiles: binds from outside the account's
+allowed networks, from an address with too many failed binds, and beyond the account's limit
 across gateway processes (ESME_RBINDFAIL), floods beyond a bind's window (ESME_RMSGQFUL) and
 beyond its throughput (ESME_RTHROTTLED), malformed and unknown PDUs, bad
 addresses and data codings, query_sm — each answered with its
@@ -45,6 +46,39 @@ def submit_bytes(esme: Esme, count: int, to: str = "46701200001") -> tuple[bytes
         data += pdu.generate()
         sequences.append(pdu.sequence)
     return data, sequences
+
+
+async def test_binds_only_from_the_accounts_allowed_networks(platform: Platform, esmes: EsmeFactory) -> None:
+    async def bind_status() -> int:
+        try:
+            await esmes("transceiver")
+        except smpplib.exceptions.PDUError as exc:
+            return int(exc.args[1])
+        return CommandStatus.ESME_ROK
+
+    for networks, status in [("203.0.113.0/24 2001:db8::/32", CommandStatus.ESME_RBINDFAIL),
+                             ("not a network", CommandStatus.ESME_RBINDFAIL),
+                             ("203.0.113.7, 127.0.0.0/8", CommandStatus.ESME_ROK),
+                             ("", CommandStatus.ESME_ROK)]:
+        async with platform.ctx.db.write() as conn:
+            await conn.execute(update(smpp_accounts).where(smpp_accounts.c.system_id == platform.creds.smpp_system_id)
+                               .values(allowed_networks=networks))
+        assert await bind_status() == status, networks
+
+
+async def test_an_address_with_too_many_failed_binds_is_refused_for_a_while(
+    platform: Platform, esmes: EsmeFactory,
+) -> None:
+    """Guessing the 8-character password: past the limit even the right one is refused unread."""
+    from tidings.gateway.guard import FAILED_BINDS
+
+    for _ in range(FAILED_BINDS + 1):
+        with pytest.raises(smpplib.exceptions.PDUError) as wrong:
+            await esmes(password="guess")
+        assert wrong.value.args[1] == CommandStatus.ESME_RINVPASWD
+    with pytest.raises(smpplib.exceptions.PDUError) as blocked:
+        await esmes()
+    assert blocked.value.args[1] == CommandStatus.ESME_RBINDFAIL
 
 
 async def test_binds_beyond_the_accounts_limit_are_refused_across_gateway_processes(

@@ -183,3 +183,18 @@ def test_new_credentials_fit_smpp_fields_and_differ() -> None:
     for creds in made:
         assert len(creds.system_id) <= SYSTEM_ID_MAX and len(creds.password) == PASSWORD_MAX
         assert creds.system_id.isascii() and creds.password.isalnum()
+
+
+def test_allowed_networks() -> None:
+    from tidings.gateway.guard import allowed, parse_networks
+
+    assert allowed(None, "198.51.100.1") and allowed("", None)  # no list: anywhere
+    networks = "203.0.113.0/24, 198.51.100.7 2001:db8::/32"
+    assert [str(n) for n in parse_networks(networks)] == ["203.0.113.0/24", "198.51.100.7/32", "2001:db8::/32"]
+    assert allowed(networks, "203.0.113.200") and allowed(networks, "198.51.100.7")
+    assert allowed(networks, "::ffff:203.0.113.9")  # an IPv4 peer on a dual-stack socket
+    assert allowed(networks, "2001:db8::1")
+    assert not allowed(networks, "198.51.100.8") and not allowed(networks, "127.0.0.1")
+    assert not allowed(networks, None) and not allowed(networks, "not-an-address")
+    with pytest.raises(ValueError):
+        parse_networks("203.0.113.0/24 nonsense")

@@ -17,6 +17,7 @@ Modules, one job each:
                   its last part, or, parts missing, after a timeout (`PartsSweeper`)
     amend         cancel_sm and replace_sm of a message not yet sent
     binds         an account's binds counted across gateway processes (`max_binds`)
+    guard         who may try to bind: allowed networks, failed binds per address
     deliver       deliver_sm for receipts and MO, and the outcome writer's hooks that queue them
     handler       the SmppServer handler: binds, windows and throughput caps, submit_sm, data_sm,
                   query_sm, cancel_sm, replace_sm

@@ -48,6 +48,6 @@ def account_row(creds: SmppCredentials, project_id: str, service_plan_id: str, n
     return {
         "system_id": creds.system_id, "project_id": project_id, "service_plan_id": service_plan_id,
         "password_hash": hash_secret(creds.password), "window": window, "throughput": throughput,
-        "max_binds": max_binds,
+        "max_binds": max_binds, "allowed_networks": None,
         "bound_ms": None, "created_ms": now_ms,
     }

@@ -1,11 +1,13 @@
 """The gateway's `SmppServer` handler: who may bind, and what a submit_sm does.
 
-- bind_transmitter / bind_receiver / bind_transceiver: the system_id must name an account
-  (ESME_RINVSYSID), the password match its hash (ESME_RINVPASWD), and the account have fewer than
-  `max_binds` sessions bound across every gateway process (ESME_RBINDFAIL, `binds`); a refused
-  bind closes the connection. A bound session gets the account's window (its inbound window: the next submit_sm
-  beyond it is answered ESME_RMSGQFUL by the session) and its own token bucket at the account's
-  throughput (beyond it: ESME_RTHROTTLED).
+- bind_transmitter / bind_receiver / bind_transceiver: an address with too many failed binds is
+  refused unread, one outside the account's allowed networks too (ESME_RBINDFAIL, `guard`); the
+  system_id must name an account (ESME_RINVSYSID), the password match its hash
+  (ESME_RINVPASWD), and the account have fewer than `max_binds` sessions bound across every
+  gateway process (ESME_RBINDFAIL, `binds`); a refused bind closes the connection. A bound
+  session gets the account's window (its inbound window: the next submit_sm beyond it is
+  answered ESME_RMSGQFUL by the session) and its own token bucket at the account's throughput
+  (beyond it: ESME_RTHROTTLED).
 - submit_sm: read by `submit.parse_submit`; a whole message becomes one batch
   (`sending.send_message`), and the submit_sm_resp message_id is the batch id. A part of a
   concatenated message is stored and answered at once with the id its message's batch will have;
@@ -33,9 +35,11 @@ from tidings.core.statuses import Status
 from tidings.gateway import amend
 from tidings.gateway.binds import BindLimits
 from tidings.gateway.deliver import RECEIPT_STATES
+from tidings.gateway.guard import BindGuard, allowed
 from tidings.gateway.parts import send_claimed, store_part
 from tidings.gateway.sending import send_message
 from tidings.gateway.submit import SubmitRefused, parse_submit
+from tidings.policy.fraud_store import FraudStore
 from tidings.runtime.context import Context
 from tidings.smpp.constants import CommandStatus, MessageState
 from tidings.smpp.pdu import (
@@ -70,9 +74,13 @@ class Bind:
 
 
 class GatewayHandler(SmppHandler):
-    def __init__(self, ctx: Context, *, on_bound: Callable[[], None] | None = None) -> None:
+    def __init__(self, ctx: Context, *, on_bound: Callable[[], None] | None = None,
+                 guard_store: FraudStore | None = None) -> None:
         super().__init__()
         self.ctx = ctx
+        if guard_store is None and ctx.fraud is not None:
+            guard_store = ctx.fraud.store  # the embedded profile's in-process windows
+        self.guard = BindGuard(ctx.clock, guard_store)
         self.on_bound = on_bound
         self.binds: dict[ServerSession, Bind] = {}
         self.limits = BindLimits(ctx.db, ctx.clock)
@@ -80,11 +88,19 @@ class GatewayHandler(SmppHandler):
     # -- binds -----------------------------------------------------------------------------------
 
     async def handle_bind(self, session: ServerSession, pdu: BindRequest) -> int:
+        address = session.peername[0] if session.peername else None
+        if await self.guard.blocked(address):
+            return CommandStatus.ESME_RBINDFAIL
         async with self.ctx.db.read() as conn:
             account = await gq.account(conn, pdu.system_id)
         if account is None:
+            await self.guard.failed(address)
             return CommandStatus.ESME_RINVSYSID
+        if not self._from_allowed_network(account, address):
+            await self.guard.failed(address)
+            return CommandStatus.ESME_RBINDFAIL
         if not secret_matches(pdu.password, account.password_hash):
+            await self.guard.failed(address)
             return CommandStatus.ESME_RINVPASWD
         if not await self.limits.acquire(account):
             return CommandStatus.ESME_RBINDFAIL
@@ -105,6 +121,18 @@ class GatewayHandler(SmppHandler):
             # The session counts as bound once this answer is written: look at the outbox after.
             asyncio.get_running_loop().call_soon(self.on_bound)
         return CommandStatus.ESME_ROK
+
+    @staticmethod
+    def _from_allowed_network(account: gq.Account, address: str | None) -> bool:
+        try:
+            if allowed(account.allowed_networks, address):
+                return True
+        except ValueError:
+            log.error("smpp gateway: %s has allowed_networks %r, which is not a list of networks; refusing its binds",
+                      account.system_id, account.allowed_networks)
+            return False
+        log.info("smpp gateway: bind by %s from %s, outside its allowed networks", account.system_id, address)
+        return False
 
     def handle_disconnect(self, session: ServerSession) -> None:
         bind = self.binds.pop(session, None)

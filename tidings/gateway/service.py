@@ -26,6 +26,7 @@ from tidings.config import Settings
 from tidings.gateway.handler import GatewayHandler
 from tidings.gateway.parts import REASSEMBLY_TIMEOUT, PartsSweeper
 from tidings.gateway.sender import DeliverSender
+from tidings.policy.fraud_store import FraudStore
 from tidings.runtime.context import Context
 from tidings.smpp.constants import CommandStatus
 from tidings.smpp.server import SmppServer
@@ -52,9 +53,10 @@ class Gateway:
         enquire_link_interval: float | None = 60.0,
         bind_timeout: float = 10.0,
         window: int = 10,
+        guard_store: FraudStore | None = None,
     ) -> None:
         self.ctx = ctx
-        self.handler = GatewayHandler(ctx)
+        self.handler = GatewayHandler(ctx, guard_store=guard_store)
         self.parts = PartsSweeper(ctx, timeout=reassembly_timeout)
         self.sender = DeliverSender(ctx.db, ctx.clock, self.handler.receivers, poll_interval=poll_interval,
                                     base_delay=retry_base_seconds)
@@ -84,17 +86,22 @@ class Gateway:
 
 
 async def gateway_main(settings: Settings, host: str, port: int, stop: asyncio.Event) -> None:
-    from tidings.runtime.distributed import distributed_context
+    from tidings.policy.fraud_redis import RedisFraudStore
+    from tidings.runtime.distributed import distributed_context, redis_client
 
     ctx = distributed_context(settings, consumer="smpp-gateway")
     ctx.committer.start()
-    gateway = Gateway(ctx, host, port)
+    assert settings.redis_url
+    redis = redis_client(settings.redis_url)
+    # Failed binds are counted per address across every `tidings smpp` process.
+    gateway = Gateway(ctx, host, port, guard_store=RedisFraudStore(redis, settings.redis_prefix + "fraud:"))
     await gateway.start()
     print(f"Tidings SMPP gateway listening on {host}:{gateway.port}", flush=True)
     try:
         await stop.wait()
     finally:
         await gateway.stop()
+        await redis.aclose()
         await ctx.committer.aclose()
         await ctx.dispatch.aclose()
         await ctx.db.aclose()

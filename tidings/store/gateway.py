@@ -60,6 +60,7 @@ class Account:
     window: int
     throughput: int
     max_binds: int
+    allowed_networks: str | None
 
 
 async def account(conn: AsyncConnection, system_id: str) -> Account | None:
@@ -67,7 +68,7 @@ async def account(conn: AsyncConnection, system_id: str) -> Account | None:
     if row is None:
         return None
     return Account(row.system_id, row.project_id, row.service_plan_id, row.password_hash, row.window,
-                   row.throughput, row.max_binds)
+                   row.throughput, row.max_binds, row.allowed_networks)
 
 
 async def mark_bound(conn: AsyncConnection, system_id: str, now_ms: int) -> None:

@@ -1,7 +1,8 @@
 """The SMPP gateway's tables (customers binding to us as ESMEs), on the shared `metadata`.
 
     smpp_accounts   one ESME account per service plan: system_id, hashed password, window and
-                    throughput cap per bind, binds at once, when it last bound
+                    throughput cap per bind, binds at once, the networks binds may come from,
+                    when it last bound
     smpp_binds      how many sessions each gateway process has bound per account, refreshed while
                     they last, so a bind limit holds across processes
     smpp_batches    batches submitted over SMPP: what a receipt deliver_sm must carry (addresses,
@@ -47,6 +48,9 @@ smpp_accounts = Table(
     # Binds at once across every gateway process; the next is refused ESME_RBINDFAIL (throughput
     # is per bind, so this also caps the account's throughput).
     Column("max_binds", Integer, nullable=False, server_default=text("4")),
+    # Addresses or CIDR networks binds may come from, separated by spaces or commas; NULL or
+    # empty: anywhere (`tidings/gateway/guard.py`).
+    Column("allowed_networks", Text, nullable=True),
     # Last successful bind: MO is queued for accounts that have bound at least once.
     Column("bound_ms", BigInteger, nullable=True),
     Column("created_ms", BigInteger, nullable=False),

@@ -195,7 +195,10 @@ async def _distributed(data_dir: str, database_url: str, redis_url: str, seed: i
             if settings.smpp_port is not None:  # as `tidings smpp` runs it: a context of its own
                 from tidings.gateway.service import Gateway
 
-                gateway = Gateway(distributed_context(settings, consumer="smpp"), "127.0.0.1", settings.smpp_port)
+                # Failed binds counted in Redis, as `tidings smpp` counts them (the API's guard store).
+                assert api_ctx.fraud is not None
+                gateway = Gateway(distributed_context(settings, consumer="smpp"), "127.0.0.1", settings.smpp_port,
+                                  guard_store=api_ctx.fraud.store)
                 await gateway.start()
             creds = await do_create_project(api_ctx.db, "e2e", api_ctx.clock())
             yield Platform("distributed", base_url, sandbox, api_ctx, creds, settings,
