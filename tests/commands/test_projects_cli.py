@@ -1,5 +1,6 @@
 """`tidings projects create` prints working credentials; `tidings projects set-callback` sets
-the service plan's default callback URL (used when a batch names none)."""
+the service plan's default callback URL (used when a batch names none); `tidings projects
+set-smpp` changes an SMPP account's limits."""
 
 from __future__ import annotations
 
@@ -45,3 +46,25 @@ async def test_create_then_set_and_clear_the_callback(tmp_path: Path) -> None:
         assert url is None
     finally:
         await db.aclose()
+
+
+def test_set_smpp_changes_an_accounts_limits_and_refuses_bad_ones(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    creds = json.loads(tidings("projects", "create", "acme", "--data-dir", data).stdout)
+    account = creds["smpp_system_id"]
+    shown = tidings("projects", "set-smpp", account, "--data-dir", data)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == {"system_id": account, "window": 50, "throughput": 100, "max_binds": 4,
+                                        "allowed_networks": None}
+    changed = tidings("projects", "set-smpp", account, "--max-binds", "2", "--throughput", "10",
+                      "--allowed-networks", "203.0.113.0/24, 198.51.100.7", "--data-dir", data)
+    assert changed.returncode == 0, changed.stderr
+    assert json.loads(changed.stdout) == {"system_id": account, "window": 50, "throughput": 10, "max_binds": 2,
+                                          "allowed_networks": "203.0.113.0/24 198.51.100.7/32"}
+    assert tidings("projects", "set-smpp", account, "--allowed-networks", "nonsense", "--data-dir",
+                   data).returncode == 2
+    assert tidings("projects", "set-smpp", account, "--max-binds", "0", "--data-dir", data).returncode == 2
+    assert tidings("projects", "set-smpp", "nobody", "--data-dir", data).returncode == 1
+    cleared = tidings("projects", "set-smpp", account, "--allowed-networks", "", "--data-dir", data)
+    assert json.loads(cleared.stdout)["allowed_networks"] is None
+    assert json.loads(cleared.stdout)["max_binds"] == 2  # unchanged

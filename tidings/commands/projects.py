@@ -1,6 +1,7 @@
 """`tidings projects create NAME`: create a project and print its credentials as JSON (with its
 verification application's key and secret); `set-callback` and `set-verification-callback` set
-the callback URLs of a service plan and of a verification application."""
+the callback URLs of a service plan and of a verification application; `set-smpp` an SMPP
+account's limits (window, throughput, binds at once, the networks it may bind from)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     verify.add_argument("url", nargs="?", default=None)
     add_data_dir(verify)
     verify.set_defaults(run=_run_set_verification_callback)
+    smpp = projects_sub.add_parser(
+        "set-smpp", help="change an SMPP account's limits; prints the account's limits as JSON")
+    smpp.add_argument("system_id")
+    smpp.add_argument("--window", type=int, help="submit_sm in progress at once per bind")
+    smpp.add_argument("--throughput", type=int, help="submit_sm per second per bind")
+    smpp.add_argument("--max-binds", type=int, help="binds at once, across every gateway process")
+    smpp.add_argument("--allowed-networks",
+                      help='addresses or CIDR networks binds may come from, e.g. "203.0.113.0/24 2001:db8::/32"; '
+                           '"" for anywhere')
+    add_data_dir(smpp)
+    smpp.set_defaults(run=_run_set_smpp)
 
 
 async def create_project(settings: Settings, name: str) -> dict[str, str]:
@@ -105,4 +117,55 @@ def _run_set_verification_callback(args: argparse.Namespace) -> int:
         print(f"tidings: no verification application {args.application_key}", file=sys.stderr)
         return 1
     print(json.dumps({"application_key": args.application_key, "callback_url": url}))
+    return 0
+
+
+_SMPP_LIMITS = ("window", "throughput", "max_binds", "allowed_networks")
+
+
+async def set_smpp(settings: Settings, system_id: str, changes: dict[str, object]) -> dict[str, object] | None:
+    """Apply `changes` to an SMPP account; its limits after, or None when there is no such account."""
+    from sqlalchemy import select, update
+
+    from tidings.runtime.database import open_database
+    from tidings.store.gateway_schema import smpp_accounts
+
+    db = await open_database(settings)
+    try:
+        async with db.write() as conn:
+            if changes:
+                await conn.execute(update(smpp_accounts).where(smpp_accounts.c.system_id == system_id)
+                                   .values(**changes))
+            row = (await conn.execute(select(*(smpp_accounts.c[name] for name in _SMPP_LIMITS))
+                                      .where(smpp_accounts.c.system_id == system_id))).first()
+    finally:
+        await db.aclose()
+    return None if row is None else {"system_id": system_id, **row._asdict()}
+
+
+def _run_set_smpp(args: argparse.Namespace) -> int:
+    import sys
+
+    from tidings.gateway.guard import parse_networks
+
+    changes: dict[str, object] = {}
+    for name in ("window", "throughput", "max_binds"):
+        value = getattr(args, name)
+        if value is not None:
+            if value < 1:
+                print(f"tidings: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
+                return 2
+            changes[name] = value
+    if args.allowed_networks is not None:
+        try:
+            networks = parse_networks(args.allowed_networks)
+        except ValueError as exc:
+            print(f"tidings: --allowed-networks: {exc}", file=sys.stderr)
+            return 2
+        changes["allowed_networks"] = " ".join(str(n) for n in networks) or None
+    limits = asyncio.run(set_smpp(settings_from(args), args.system_id, changes))
+    if limits is None:
+        print(f"tidings: no SMPP account {args.system_id}", file=sys.stderr)
+        return 1
+    print(json.dumps(limits))
     return 0
