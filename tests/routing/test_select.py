@@ -90,6 +90,43 @@ def test_a_collapsing_delivery_rate_moves_traffic_then_fails_over() -> None:
     assert choose(routes(), ready, US, stats, no_explore(), random.Random(0)).route == "b"  # type: ignore[union-attr]
 
 
+def test_a_route_found_unhealthy_needs_a_margin_to_be_healthy_again() -> None:
+    """No flapping: one lucky delivery on a collapsed route does not swing the traffic back."""
+    stats = RouteStats(Clock(), max_weight=20)
+    settings = no_explore()
+    for _ in range(11):
+        stats.record("a", "+46", False)
+    for _ in range(9):
+        stats.record("a", "+46", True)
+
+    def healthy(of: RouteStats) -> bool:
+        [a] = [s for s in rank(routes(), {"a", "b"}, SE, of, settings) if s.options.name == "a"]
+        return a.healthy
+
+    def rate(of: RouteStats) -> float:
+        return of.quality("a", "+46").delivery_rate
+
+    assert rate(stats) < settings.min_delivery_rate and not healthy(stats)
+    stats.record("a", "+46", True)  # back above min_delivery_rate, not above the margin
+    assert settings.min_delivery_rate <= rate(stats) < settings.min_delivery_rate + settings.recovery_margin
+    assert not healthy(stats)
+    while rate(stats) < settings.min_delivery_rate + settings.recovery_margin:
+        assert not healthy(stats)
+        stats.record("a", "+46", True)
+    assert healthy(stats)
+    stats.record("a", "+46", False)  # healthy again: min_delivery_rate alone judges it
+    assert settings.min_delivery_rate <= rate(stats) < settings.min_delivery_rate + settings.recovery_margin
+    assert healthy(stats)
+    # A route never found unhealthy is judged by min_delivery_rate alone.
+    fresh = RouteStats(Clock(), max_weight=20)
+    for _ in range(9):
+        fresh.record("a", "+46", False)
+    for _ in range(11):
+        fresh.record("a", "+46", True)
+    assert settings.min_delivery_rate <= rate(fresh) < settings.min_delivery_rate + settings.recovery_margin
+    assert healthy(fresh)
+
+
 def test_not_ready_or_disabled_routes_are_skipped() -> None:
     stats = RouteStats(Clock())
     r = routes()

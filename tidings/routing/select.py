@@ -1,8 +1,12 @@
-"""The routing decision, pure: which route carries a message to a number.
+"""The routing decision: which route carries a message to a number (a function of its inputs, but
+for the health each route's statistics remember, step 2).
 
     1. candidates: enabled routes whose connection is bound (a disconnected route fails over);
     2. healthy ones: not measured below `min_delivery_rate` over at least `min_samples` outcomes
-       (when none is healthy, all candidates stay in, best first);
+       (when none is healthy, all candidates stay in, best first); a route found unhealthy stays
+       so until its rate is back to `min_delivery_rate + recovery_margin`, so that one lucky
+       delivery on a collapsed route does not swing the traffic back to it (the route's health is
+       remembered in its `RouteStats`);
     3. the best priority tier among them (lower number first);
     4. in the tier, the lowest score: price per delivered message (price / delivery rate) plus
        `latency_cost_per_s` times the mean latency; routes without a price for the destination
@@ -30,6 +34,7 @@ PRICE_FLOOR = 1e-6
 class RoutingSettings:
     exploration: float = 0.05
     min_delivery_rate: float = 0.5
+    recovery_margin: float = 0.1  # an unhealthy route is healthy again at min_delivery_rate + this
     min_samples: float = 5.0
     latency_cost_per_s: float = 0.0
     half_life_s: float = 600.0
@@ -67,8 +72,8 @@ def rank(routes: Sequence[RouteOptions], ready: set[str], number: str, stats: Ro
         if not options.enabled or options.name not in ready:
             continue
         quality = stats.quality(options.name, key)
-        healthy = not (quality.samples >= settings.min_samples
-                       and quality.delivery_rate < settings.min_delivery_rate)
+        healthy = stats.judge_health(options.name, key, quality, settings.min_samples,
+                                     settings.min_delivery_rate, settings.recovery_margin)
         price = options.price(number)
         score = (max(price.amount if price else 0.0, PRICE_FLOOR) / max(quality.delivery_rate, 0.01)
                  + settings.latency_cost_per_s * (quality.latency_ms or 0.0) / 1000)

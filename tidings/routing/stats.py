@@ -60,6 +60,21 @@ class RouteStats:
         self.max_weight = max_weight
         self._cells: dict[tuple[str, str], Cell] = {}
         self._peers: dict[tuple[str, str], Cell] = {}
+        self._unhealthy: set[tuple[str, str]] = set()
+
+    def judge_health(self, route: str, key: str, quality: Quality, min_samples: float, min_rate: float,
+                     recovery_margin: float) -> bool:
+        """Whether the route is healthy for `key`: not measured below `min_rate` over
+        `min_samples` outcomes — or, once found unhealthy, not until its rate is back to
+        `min_rate + recovery_margin` (remembered here)."""
+        cell = (route, key)
+        threshold = min_rate + recovery_margin if cell in self._unhealthy else min_rate
+        healthy = not (quality.samples >= min_samples and quality.delivery_rate < threshold)
+        if healthy:
+            self._unhealthy.discard(cell)
+        else:
+            self._unhealthy.add(cell)
+        return healthy
 
     def record(self, route: str, key: str, delivered: bool, latency_ms: int | None = None) -> None:
         now = self.clock()
