@@ -96,6 +96,8 @@ class BindLimits:
 
     async def refresh(self) -> None:
         """Write every count of this process with the time now."""
+        if not self.local:
+            return
         async with self.db.write() as conn:
             now = self.clock()
             for system_id in list(self.local):
