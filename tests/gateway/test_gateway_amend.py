@@ -143,10 +143,32 @@ async def test_cancel_sm_without_an_id_cancels_every_message_between_two_address
         CommandStatus.ESME_RCANCELFAIL
 
 
+async def test_data_sm_parts_numbered_by_sar_tlvs_make_one_message(
+    platform: Platform, esme: Client, http: httpx.AsyncClient,
+) -> None:
+    client, _ = await esme()
+    halves = ["A long message sent as a data sm in two parts, ", "numbered by the SAR TLVs, joined here."]
+    ids = set()
+    for n, half in enumerate(halves, 1):
+        response = await client.request(DataSm(
+            source_addr_ton=Ton.ALPHANUMERIC, source_addr="Acme", dest_addr_ton=Ton.INTERNATIONAL,
+            dest_addr_npi=Npi.ISDN, destination_addr="46701400009",
+            tlvs={Tag.MESSAGE_PAYLOAD: half.encode(), Tag.SAR_MSG_REF_NUM: (0x0102).to_bytes(2, "big"),
+                  Tag.SAR_TOTAL_SEGMENTS: bytes((2,)), Tag.SAR_SEGMENT_SEQNUM: bytes((n,))}))
+        assert isinstance(response, DataSmResp)
+        ids.add(response.message_id)
+    assert len(ids) == 1
+    [message] = await wait_handset(platform, http, "+46701400009")
+    assert message["body"] == "".join(halves)
+
+
 async def test_a_concatenated_message_is_cancelled_before_its_last_part(platform: Platform, esme: Client) -> None:
     client, _ = await esme()
     part = await client.submit(submit("46701400007", esm_class=0x40,
                                       short_message=bytes((5, 0, 3, 0x51, 2, 1)) + b"first half"))
+    # Its text cannot be replaced before the message is whole: there is no message yet.
+    assert await rejected(client, ReplaceSm(message_id=part.message_id, short_message=b"x")) == \
+        CommandStatus.ESME_RREPLACEFAIL
     await client.request(CancelSm(message_id=part.message_id, source_addr="Acme"))
     async with platform.ctx.db.read() as conn:
         assert (await conn.execute(select(func.count()).select_from(smpp_submit_parts))).scalar_one() == 0
