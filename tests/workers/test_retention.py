@@ -1,8 +1,8 @@
 """Message retention, in both profiles: the sweeper deletes SMS batches older than
 `message_retention_seconds` with everything recorded about their messages (deliveries,
-submissions, costs, SMPP gateway addressing), old inbound messages and verifications; it keeps a batch with a
-message still Queued however old, keeps recent ones, works in chunks, and keeps everything when
-the retention is 0."""
+submissions, costs, SMPP gateway addressing), old inbound messages, verifications and policy
+decisions; it keeps a batch with a message still Queued however old, keeps recent ones, works in
+chunks, and keeps everything when the retention is 0."""
 
 from __future__ import annotations
 
@@ -228,6 +228,28 @@ async def test_verifications_go_once_they_expired_longer_ago_than_the_retention(
         left = sorted((await conn.execute(select(verifications.c.id))).scalars())
     assert left == ["v1", "v29"]
     assert await sweeper.purge_old_verifications() == 0
+
+
+async def test_policy_decisions_go_with_the_message_retention(setup, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Refusals and deferrals older than the retention, the oldest by id first, a chunk at a time."""
+    from tidings.store.policy_schema import policy_decisions
+
+    ctx, clock, writer, project = setup
+    ages_days = [45, 40, 31, 29, 0]
+    async with ctx.db.write() as conn:
+        await conn.execute(policy_decisions.insert(), [
+            {"project_id": project, "ref": f"sms:{i}", "channel": "SMS", "identity": "+46701000001",
+             "purpose": "engagement", "outcome": "reject", "reason": "consent_missing", "until_ms": None,
+             "at_ms": clock.ms - age * DAY_MS}
+            for i, age in enumerate(ages_days)])
+    keep_all = Sweeper(Context(Settings(message_retention_seconds=0), ctx.db, ctx.committer, ctx.dispatch, clock),
+                       writer)
+    assert await keep_all.purge_policy_decisions() == 0
+    monkeypatch.setattr(sweeper_module, "PURGE_CHUNK", 2)
+    assert await Sweeper(ctx, writer).purge_policy_decisions() == 3
+    async with ctx.db.read() as conn:
+        refs = sorted((await conn.execute(select(policy_decisions.c.ref))).scalars())
+    assert refs == ["sms:3", "sms:4"]
 
 
 async def test_a_large_backlog_is_worked_off_over_several_rounds(setup, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -91,6 +91,7 @@ class Sweeper:
                     await self.purge_mo_parts()
                     await self.purge_old_messages()
                     await self.purge_old_verifications()
+                    await self.purge_policy_decisions()
                     await self.purge_conversation_messages()
                     await self.purge_channel_events()
                     await self.purge_policy_ledger()
@@ -227,6 +228,15 @@ class Sweeper:
             MESSAGES_PURGED.labels("verification").inc(deleted)
             log.info("retention: deleted %d verifications", deleted)
         return deleted
+
+    async def purge_policy_decisions(self) -> int:
+        """Refusals and deferrals recorded more than `message_retention_seconds` ago (0: kept):
+        the messages they were about are gone by then."""
+        keep = self.ctx.settings.message_retention_seconds
+        if keep <= 0:
+            return 0
+        cutoff = self.ctx.clock() - int(keep * 1000)
+        return await self._in_chunks(lambda conn: policy_queries.purge_decisions(conn, cutoff, PURGE_CHUNK))
 
     async def _delete_batches(self, batch_ids: list[str], cutoff: int) -> int:
         if not batch_ids:

@@ -82,6 +82,17 @@ async def purge_sends(conn: AsyncConnection, sent_before: int, limit: int) -> in
     return len(old)
 
 
+async def purge_decisions(conn: AsyncConnection, made_before: int, limit: int) -> int:
+    """Forget refusals and deferrals made before `made_before` among the `limit` oldest by id, as
+    `purge_sends` does; returns how many."""
+    d = policy_decisions.c
+    oldest = (await conn.execute(select(d.id, d.at_ms).order_by(d.id).limit(limit))).all()
+    old = [row.id for row in oldest if row.at_ms < made_before]
+    if old:
+        await conn.execute(policy_decisions.delete().where(d.id.in_(old)))
+    return len(old)
+
+
 async def insert_sends(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         await conn.execute(insert(policy_sends), list(rows))
