@@ -1,8 +1,9 @@
 """Message retention, in both profiles: the sweeper deletes SMS batches older than
 `message_retention_seconds` with everything recorded about their messages (deliveries,
-submissions, costs, SMPP gateway addressing), old inbound messages, verifications and policy
-decisions; it keeps a batch with a message still Queued however old, keeps recent ones, works in
-chunks, and keeps everything when the retention is 0."""
+submissions, costs, SMPP gateway addressing), old inbound messages, verifications, policy
+decisions and (after the webhook retention) the SMPP gateway's outbox; it keeps a batch with a
+message still Queued however old, keeps recent ones, works in chunks, and keeps everything when
+the retention is 0."""
 
 from __future__ import annotations
 
@@ -250,6 +251,27 @@ async def test_policy_decisions_go_with_the_message_retention(setup, monkeypatch
     async with ctx.db.read() as conn:
         refs = sorted((await conn.execute(select(policy_decisions.c.ref))).scalars())
     assert refs == ["sms:3", "sms:4"]
+
+
+async def test_smpp_outbox_rows_go_after_the_webhook_retention(setup, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """deliver_sm for SMPP customers, delivered or given up, or still pending past any maximum
+    age: older than the webhook retention, they go, the oldest by id first."""
+    from tidings.store import gateway as gq
+    from tidings.store.gateway_schema import smpp_outbox
+
+    ctx, clock, writer, project = setup
+    ages_days = [9, 8, 8, 6, 0]
+    states = [gq.DELIVERED, gq.EXPIRED, gq.PENDING, gq.DELIVERED, gq.PENDING]
+    async with ctx.db.write() as conn:
+        for age, state in zip(ages_days, states, strict=True):
+            await gq.enqueue(conn, [{**gq.outbox_row("cust", "receipt", b"pdu", clock.ms - age * DAY_MS),
+                                     "state": state}])
+    monkeypatch.setattr(sweeper_module, "PURGE_CHUNK", 2)
+    assert await Sweeper(ctx, writer).purge_smpp_outbox() == 3  # the webhook retention is 7 days
+    async with ctx.db.read() as conn:
+        left = sorted(round((clock.ms - ms) / DAY_MS) for ms in (await conn.execute(
+            select(smpp_outbox.c.created_ms))).scalars())
+    assert left == [0, 6]
 
 
 async def test_a_large_backlog_is_worked_off_over_several_rounds(setup, monkeypatch) -> None:  # type: ignore[no-untyped-def]

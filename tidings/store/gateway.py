@@ -8,6 +8,8 @@ transaction of the change they report, and a sender moves each through
        │ └── failure or no bound receiver: attempts+1, due later, claim released
        └──── older than the maximum age ──▶ expired
 
+Rows of any state older than the webhook retention are deleted by the sweeper (`purge_outbox`).
+
 Claims are leases: a guarded UPDATE sets `claimed_ms` only on a pending, due row that is
 unclaimed or whose lease has run out, so two gateway processes never send the same row at once.
 """
@@ -39,6 +41,7 @@ __all__ = [
     "mark_delivered",
     "mark_failed",
     "outbox_row",
+    "purge_outbox",
     "smpp_batches_by_id",
 ]
 
@@ -171,6 +174,18 @@ async def mark_failed(conn: AsyncConnection, row_id: int, due_ms: int, error: st
     if attempted:
         values["attempts"] = _o.c.attempts + 1
     await conn.execute(update(_o).where(_o.c.id == row_id, _o.c.state == PENDING).values(**values))
+
+
+async def purge_outbox(conn: AsyncConnection, created_before_ms: int, limit: int) -> int:
+    """Delete rows created before `created_before_ms` among the `limit` oldest by id (ids go in
+    about the order rows are created, so no index on the time is needed); returns how many. The
+    cutoff is the webhook retention (7 days), past the maximum age (72 hours) after which a
+    pending row is given up anyway."""
+    oldest = (await conn.execute(select(_o.c.id, _o.c.created_ms).order_by(_o.c.id).limit(limit))).all()
+    old = [row.id for row in oldest if row.created_ms < created_before_ms]
+    if old:
+        await conn.execute(_o.delete().where(_o.c.id.in_(old)))
+    return len(old)
 
 
 async def expire_old(conn: AsyncConnection, created_before_ms: int) -> int:

@@ -34,6 +34,7 @@ from tidings.policy import caps
 from tidings.policy.settings import MAX_WINDOW_SECONDS
 from tidings.runtime.context import Context
 from tidings.store import deliveries as dq
+from tidings.store import gateway as gateway_queries
 from tidings.store import mo_parts as mq
 from tidings.store import receipts as rq
 from tidings.store import retention
@@ -88,6 +89,7 @@ class Sweeper:
                 if now - self._last_purge >= self.purge_every:
                     self._last_purge = now
                     await self.purge_webhooks()
+                    await self.purge_smpp_outbox()
                     await self.purge_mo_parts()
                     await self.purge_old_messages()
                     await self.purge_old_verifications()
@@ -183,6 +185,12 @@ class Sweeper:
         cutoff = self.ctx.clock() - int(self.ctx.settings.webhook_retention_seconds * 1000)
         async with self.ctx.db.write() as conn:
             return await outbox.purge_finished(conn, cutoff)
+
+    async def purge_smpp_outbox(self) -> int:
+        """deliver_sm queued for the SMPP gateway's customers (receipts, MO) created longer ago than
+        `webhook_retention_seconds`: delivered, or given up after their maximum age."""
+        cutoff = self.ctx.clock() - int(self.ctx.settings.webhook_retention_seconds * 1000)
+        return await self._in_chunks(lambda conn: gateway_queries.purge_outbox(conn, cutoff, PURGE_CHUNK))
 
     async def purge_old_messages(self) -> tuple[int, int]:
         """Batches that can no longer change, and inbounds, older than `message_retention_seconds`
