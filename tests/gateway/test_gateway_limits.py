@@ -121,6 +121,16 @@ async def test_binds_beyond_the_accounts_limit_are_refused_across_gateway_proces
         counts = dict((await conn.execute(select(smpp_binds.c.gateway_id, smpp_binds.c.binds)
                                           .where(smpp_binds.c.system_id == system_id))).all())
     assert counts[platform.gateway.handler.limits.gateway_id] == 3
+    # The stopped process's row goes after ten leases; live ones stay.
+    limits = platform.gateway.handler.limits
+    assert await limits.forget_stopped() == 0
+    async with platform.ctx.db.write() as conn:
+        await conn.execute(update(smpp_binds).where(smpp_binds.c.gateway_id == "another-process")
+                           .values(seen_ms=platform.ctx.clock() - int(limits.lease * 10 * 1000) - 1))
+    assert await limits.forget_stopped() == 1
+    async with platform.ctx.db.read() as conn:
+        assert set((await conn.execute(select(smpp_binds.c.gateway_id)
+                                       .where(smpp_binds.c.system_id == system_id))).scalars()) == {limits.gateway_id}
 
 
 async def test_flood_beyond_the_window_is_answered_msgqful_and_the_bind_stays_usable(

@@ -8,7 +8,8 @@ of every process seen within the lease, its own included, are below the account'
 the check and the new count are one write transaction holding the account's row (PostgreSQL:
 `FOR UPDATE`; SQLite writes one transaction at a time), so two processes cannot both take the
 last place. A process that stops without a word stops refreshing: its binds count for nothing
-once the lease is over (the customer's reconnects are refused at most that long).
+once the lease is over (the customer's reconnects are refused at most that long), and its rows
+are deleted after ten leases by whichever process runs `forget_stopped`.
 """
 
 from __future__ import annotations
@@ -105,6 +106,19 @@ class BindLimits:
                 if self.local[system_id] <= 0:
                     del self.local[system_id]
 
+    async def forget_stopped(self) -> int:
+        """Delete the counts of processes not seen for ten leases (stopped without a word: a
+        process removes its own when it stops); how many."""
+        before = self.clock() - int(self.lease * 10 * 1000)
+        async with self.db.read() as conn:
+            stale = (await conn.execute(select(func.count()).select_from(smpp_binds)
+                                        .where(_b.seen_ms < before))).scalar_one()
+        if not stale:
+            return 0
+        async with self.db.write() as conn:
+            await conn.execute(delete(smpp_binds).where(_b.seen_ms < before))
+        return int(stale)
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -113,6 +127,7 @@ class BindLimits:
             await asyncio.sleep(self.lease / 3)
             try:
                 await self.refresh()
+                await self.forget_stopped()
             except Exception:  # noqa: BLE001 - tried again next round
                 log.exception("smpp gateway: refreshing the bind counts failed")
 
