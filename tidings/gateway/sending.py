@@ -2,9 +2,9 @@
 
 `send_message` hands the message to the send action (`do_send`) with its `smpp_batches` row
 (what a receipt must carry, the data_coding a replace_sm's text comes in, the addresses a
-cancel_sm may name) in the batch's own transaction, and gives
-the submit_sm_resp's (command_status, message_id): the batch id, or the SMPP status of what the
-send action refused (`submit.status_for`). `refusal_receipt` is the REJECTD receipt of a message
+cancel_sm may name) in the batch's own transaction, and gives the submit_sm_resp's
+(command_status, message_id): the batch id, or the SMPP status of what the send action refused
+(`submit.status_for`). `refusal_receipt` is the REJECTD receipt of a message
 refused after its first parts were accepted (`tidings.gateway.parts`).
 """
 
