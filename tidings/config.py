@@ -32,6 +32,12 @@ class SmppConnectionSettings:
     enabled: bool = True
     prices: dict[str, float] = field(default_factory=dict, hash=False)
     currency: str = "EUR"
+    # TLS around the connection (carriers that take SMPP over the internet ask for it): the CA
+    # file the SMSC's certificate is checked against (None: the system's), and whether to check
+    # it at all (a test SMSC with a self-signed certificate).
+    tls: bool = False
+    tls_ca_file: str | None = None
+    tls_verify: bool = True
 
     def __post_init__(self) -> None:
         if self.long_messages not in LONG_MESSAGE_MODES:
@@ -48,6 +54,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     smpp_port: int | None = None  # the SMPP gateway for customers (ESMEs); None: not started, 0: any
+    # The gateway's certificate chain and key (PEM): with both, customers connect over TLS.
+    smpp_tls_cert_file: str | None = None
+    smpp_tls_key_file: str | None = None
     public_url: str | None = None
     token_ttl_seconds: int = 3600
     default_expiry_seconds: int = 3 * 24 * 3600
@@ -90,6 +99,8 @@ class Settings:
             ("redis_prefix", str),
             ("public_url", str),
             ("smpp_port", int),
+            ("smpp_tls_cert_file", str),
+            ("smpp_tls_key_file", str),
             ("token_ttl_seconds", int),
             ("max_recipients", int),
             ("dispatch_lease_seconds", float),

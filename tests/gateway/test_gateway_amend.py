@@ -8,6 +8,7 @@ times, and what cannot be replaced."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -198,3 +199,31 @@ async def test_a_scheduled_message_is_replaced_in_its_own_data_coding_keeping_it
     assert await rejected(client, ReplaceSm(message_id="NO-SUCH-ID", short_message=b"x")) == \
         CommandStatus.ESME_RINVMSGID
     assert len(await handset_messages(platform, http, "+46701400008")) == 1
+
+
+async def test_customers_bind_and_send_over_tls(
+    platform: Platform, http: httpx.AsyncClient, tmp_path: Path,
+) -> None:
+    """A gateway with a certificate (TIDINGS_SMPP_TLS_CERT_FILE / _KEY_FILE in production): the
+    customer's ESME checks it, sends, and gets its receipt, all inside TLS."""
+    from tidings.gateway.service import Gateway
+    from tidings.smpp.tls import client_context, server_context
+
+    from ..smpp.certs import make_certs
+
+    certs = make_certs(tmp_path)
+    gateway = Gateway(platform.gateway.ctx, "127.0.0.1", 0, ssl=server_context(certs.cert_file, certs.key_file))
+    await gateway.start()
+    inbox = Inbox()
+    client = EsmeClient("127.0.0.1", gateway.port, platform.creds.smpp_system_id, platform.creds.smpp_password,
+                        on_deliver_sm=inbox.take, ssl=client_context(certs.ca_file))
+    try:
+        await client.start()
+        await client.wait_bound(10)
+        sent = await client.submit(submit("46701400010", "sent inside TLS", registered_delivery=1))
+        [message] = await wait_handset(platform, http, "+46701400010")
+        assert message["body"] == "sent inside TLS"
+        await inbox.wait_receipt(sent.message_id)
+    finally:
+        await client.aclose(timeout=1.0)
+        await gateway.stop()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from ssl import SSLContext
 
 from tidings.config import Settings
 from tidings.gateway.handler import GatewayHandler
@@ -30,8 +31,9 @@ from tidings.policy.fraud_store import FraudStore
 from tidings.runtime.context import Context
 from tidings.smpp.constants import CommandStatus
 from tidings.smpp.server import SmppServer
+from tidings.smpp.tls import server_context
 
-__all__ = ["DEFAULT_SMPP_PORT", "Gateway", "run_distributed"]
+__all__ = ["DEFAULT_SMPP_PORT", "Gateway", "run_distributed", "tls_of"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ class Gateway:
         bind_timeout: float = 10.0,
         window: int = 10,
         guard_store: FraudStore | None = None,
+        ssl: SSLContext | None = None,
     ) -> None:
         self.ctx = ctx
         self.handler = GatewayHandler(ctx, guard_store=guard_store)
@@ -65,7 +68,7 @@ class Gateway:
         self.server = SmppServer(
             self.handler, host, port, system_id=SERVER_SYSTEM_ID, window=window,
             flood_status=CommandStatus.ESME_RMSGQFUL, response_timeout=response_timeout,
-            enquire_link_interval=enquire_link_interval, bind_timeout=bind_timeout,
+            enquire_link_interval=enquire_link_interval, bind_timeout=bind_timeout, ssl=ssl,
         )
 
     @property
@@ -85,6 +88,17 @@ class Gateway:
         await self.handler.limits.stop()
 
 
+def tls_of(settings: Settings) -> SSLContext | None:
+    """The gateway's TLS context when its certificate and key are configured, else None (plain
+    TCP); one without the other is a mistake, refused."""
+    cert, key = settings.smpp_tls_cert_file, settings.smpp_tls_key_file
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        raise ValueError("TIDINGS_SMPP_TLS_CERT_FILE and TIDINGS_SMPP_TLS_KEY_FILE go together")
+    return server_context(cert, key)
+
+
 async def gateway_main(settings: Settings, host: str, port: int, stop: asyncio.Event) -> None:
     from tidings.policy.fraud_redis import RedisFraudStore
     from tidings.runtime.distributed import distributed_context, redis_client
@@ -94,9 +108,11 @@ async def gateway_main(settings: Settings, host: str, port: int, stop: asyncio.E
     assert settings.redis_url
     redis = redis_client(settings.redis_url)
     # Failed binds are counted per address across every `tidings smpp` process.
-    gateway = Gateway(ctx, host, port, guard_store=RedisFraudStore(redis, settings.redis_prefix + "fraud:"))
+    gateway = Gateway(ctx, host, port, guard_store=RedisFraudStore(redis, settings.redis_prefix + "fraud:"),
+                      ssl=tls_of(settings))
     await gateway.start()
-    print(f"Tidings SMPP gateway listening on {host}:{gateway.port}", flush=True)
+    print(f"Tidings SMPP gateway listening on {host}:{gateway.port}{' (TLS)' if gateway.server.ssl else ''}",
+          flush=True)
     try:
         await stop.wait()
     finally:

@@ -102,9 +102,9 @@ class EmbeddedRuntime:
         extra_routes += self.channel_routes.routes()
         self.app = create_app(self.ctx, extra_routes=extra_routes)
         if self.settings.smpp_port is not None:
-            from tidings.gateway.service import Gateway
+            from tidings.gateway.service import Gateway, tls_of
 
-            self.gateway = Gateway(self.ctx, self.settings.host, self.settings.smpp_port)
+            self.gateway = Gateway(self.ctx, self.settings.host, self.settings.smpp_port, ssl=tls_of(self.settings))
             await self.gateway.start()
 
     async def start_pipeline(self) -> None:

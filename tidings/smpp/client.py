@@ -21,6 +21,7 @@ import contextlib
 import enum
 import logging
 from collections.abc import Awaitable, Callable
+from ssl import SSLContext
 from typing import Literal
 
 from tidings.smpp.backoff import Backoff
@@ -90,10 +91,12 @@ class EsmeClient:
         address_range: str = "",
         max_pdu_size: int = DEFAULT_MAX_PDU_SIZE,
         inbound_window: int = 100,
+        ssl: SSLContext | None = None,
     ) -> None:
         if bind not in _BIND_REQUESTS:
             raise ValueError(f"bind must be one of {sorted(_BIND_REQUESTS)}")
         self.host = host
+        self.ssl = ssl  # TLS around the connection (`tidings.smpp.tls.client_context`), or plain TCP
         self.port = port
         self.bind_mode: BindMode = bind
         self.system_id = system_id
@@ -254,7 +257,8 @@ class EsmeClient:
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(self.connect_timeout):
             _, session = await loop.create_connection(
-                lambda: Session(Role.ESME, self.config, on_request=self._answer), self.host, self.port
+                lambda: Session(Role.ESME, self.config, on_request=self._answer), self.host, self.port,
+                ssl=self.ssl, server_hostname=self.host if self.ssl is not None else None,
             )
         try:
             addr_ton, addr_npi, address_range = self._address

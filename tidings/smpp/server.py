@@ -32,6 +32,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
+from ssl import SSLContext
 
 from tidings.smpp.constants import DEFAULT_MAX_PDU_SIZE, INTERFACE_VERSION, CommandStatus, Tag
 from tidings.smpp.errors import PduError
@@ -133,11 +134,13 @@ class SmppServer:
         bind_timeout: float = 10.0,
         max_pdu_size: int = DEFAULT_MAX_PDU_SIZE,
         close_on_bind_failure: bool = True,
+        ssl: SSLContext | None = None,
     ) -> None:
         self.handler = handler if handler is not None else SmppHandler()
         self.host = host
         self.port = port
         self.system_id = system_id
+        self.ssl = ssl  # TLS around every connection (`tidings.smpp.tls.server_context`), or plain TCP
         self.config = SessionConfig(
             window=window,
             response_timeout=response_timeout,
@@ -189,7 +192,7 @@ class SmppServer:
         if self._server is not None:
             raise RuntimeError("server already started")
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: ServerSession(self), self.host, self.port)
+        self._server = await loop.create_server(lambda: ServerSession(self), self.host, self.port, ssl=self.ssl)
         self.port = self._server.sockets[0].getsockname()[1]
         logger.info("smpp server listening on %s:%d", self.host, self.port)
 

@@ -27,6 +27,7 @@ from tidings.smpp.constants import CommandStatus, is_transient
 from tidings.smpp.errors import CommandStatusError, SmppError
 from tidings.smpp.pdu import DataSm, DeliverSm
 from tidings.smpp.receipt import receipt_from_pdu
+from tidings.smpp.tls import client_context
 from tidings.workers.writer import OutcomeWriter
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class SmppConnector:
             system_type=settings.system_type, window=settings.window,
             enquire_link_interval=settings.enquire_link_interval,
             on_deliver_sm=self._on_deliver_sm,
+            ssl=client_context(settings.tls_ca_file, verify=settings.tls_verify) if settings.tls else None,
         )
 
     @property
