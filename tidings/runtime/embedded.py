@@ -195,7 +195,9 @@ def serve(settings: Settings) -> int:
         creds, first = await ensure_demo_project(settings)
         await runtime.start()
         assert runtime.app is not None
-        smpp = f"{settings.host}:{runtime.gateway.port}" if runtime.gateway is not None else None
+        smpp = None
+        if runtime.gateway is not None:
+            smpp = f"{settings.host}:{runtime.gateway.port}" + (" over TLS" if runtime.gateway.server.ssl else "")
         config = uvicorn.Config(runtime.app, host=settings.host, port=settings.port, loop="none",
                                 http="httptools", log_level="warning", lifespan="off",
                                 access_log=False)
