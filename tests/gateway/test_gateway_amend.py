@@ -118,6 +118,25 @@ async def test_a_scheduled_message_is_cancelled_by_id_once_and_a_sent_one_is_not
     assert response.json()["canceled"] is True
 
 
+async def test_a_cancelled_message_that_asked_for_receipts_gets_a_deleted_one(
+    platform: Platform, esme: Client, http: httpx.AsyncClient,
+) -> None:
+    """Through cancel_sm or the XMS API's cancel alike: the receipt says DELETED."""
+    client, inbox = await esme()
+    by_smpp = await client.submit(submit("46701400011", schedule_delivery_time=IN_AN_HOUR, registered_delivery=1))
+    by_api = await client.submit(submit("46701400012", schedule_delivery_time=IN_AN_HOUR, registered_delivery=1))
+    quiet = await client.submit(submit("46701400013", schedule_delivery_time=IN_AN_HOUR, registered_delivery=3))
+    await client.request(CancelSm(message_id=by_smpp.message_id))
+    response = await http.delete(platform.xms(f"/batches/{by_api.message_id}"), headers=platform.auth)
+    assert response.status_code == 200, response.text
+    await client.request(CancelSm(message_id=quiet.message_id))  # asked for successes only
+    for sent in (by_smpp, by_api):
+        await inbox.wait_receipt(sent.message_id)
+    receipts = {p.tlv_str(Tag.RECEIPTED_MESSAGE_ID): p for p in inbox.pdus}
+    assert set(receipts) == {by_smpp.message_id, by_api.message_id}
+    assert all(b"stat:DELETED" in p.short_message for p in receipts.values())
+
+
 async def test_another_accounts_message_is_unknown(platform: Platform, esme: Client) -> None:
     client, _ = await esme()
     scheduled = await client.submit(submit("46701400004", schedule_delivery_time=IN_AN_HOUR))

@@ -38,6 +38,7 @@ from tidings.core.encoding import Encoding
 from tidings.core.errors import NotFound, RequestError
 from tidings.core.ids import ulid
 from tidings.core.statuses import Code, Status
+from tidings.gateway.deliver import record_transitions
 from tidings.observability.metrics import MESSAGES_ACCEPTED
 from tidings.policy.content_safety import Finding, dry_run_warnings
 from tidings.policy.settings import PolicySettings
@@ -240,7 +241,8 @@ async def _load(conn: Any, project_id: str, batch_id: str) -> Row[Any]:
 
 
 async def do_cancel(ctx: Context, project_id: str, batch_id: str) -> Batch:
-    """Cancel a batch: its not-yet-taken deliveries become Cancelled (407) with their reports."""
+    """Cancel a batch: its not-yet-taken deliveries become Cancelled (407) with their reports
+    (webhooks, and SMPP receipts for a batch submitted over SMPP that asked for them)."""
     now = ctx.clock()
     async with ctx.db.write() as conn:
         row = await _load(conn, project_id, batch_id)
@@ -250,6 +252,8 @@ async def do_cancel(ctx: Context, project_id: str, batch_id: str) -> Batch:
             for r in cancelled
         ]
         await notify.enqueue(conn, await notify.recipient_reports(conn, transitions, now))
+        # A batch submitted over SMPP that asked for receipts of every outcome gets a DELETED one.
+        await record_transitions(conn, transitions, now)
         row = await _load(conn, project_id, batch_id)
         recipients = (await q.recipients(conn, [batch_id]))[batch_id]
     return batch_from_row(row, recipients)
