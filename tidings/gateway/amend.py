@@ -22,7 +22,6 @@ message's (ESME_RINVSRCADR).
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -31,7 +30,7 @@ from tidings.actions.batches import do_cancel, do_replace
 from tidings.core.encoding import decode
 from tidings.core.errors import RequestError
 from tidings.core.statuses import Status
-from tidings.gateway.submit import SubmitRefused, parse_smpp_time, status_for
+from tidings.gateway.submit import SubmitRefused, iso, parse_smpp_time, status_for
 from tidings.runtime.context import Context
 from tidings.smpp.constants import CommandStatus
 from tidings.smpp.pdu import CancelSm, ReplaceSm
@@ -110,10 +109,6 @@ async def _cancel_between(ctx: Context, account: gq.Account, source: str, destin
     return CommandStatus.ESME_ROK if cancelled else CommandStatus.ESME_RCANCELFAIL
 
 
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
-
-
 async def replace(ctx: Context, account: gq.Account, pdu: ReplaceSm) -> int:
     """The replace_sm_resp status for `pdu`, having replaced the message it names."""
     row = await _message(ctx, account, pdu.message_id)
@@ -146,9 +141,9 @@ async def replace(ctx: Context, account: gq.Account, pdu: ReplaceSm) -> int:
         expire_at = batch.expire_at_ms  # neither given: both kept (a new schedule, the default expiry)
     send_at = send_at if send_at is not None else batch.send_at_ms
     if send_at is not None and send_at > now:
-        payload["send_at"] = _iso(send_at)
+        payload["send_at"] = iso(send_at)
     if expire_at is not None and expire_at > now:
-        payload["expire_at"] = _iso(expire_at)
+        payload["expire_at"] = iso(expire_at)
     try:
         await do_replace(ctx, account.project_id, row.batch_id, payload)
     except RequestError as exc:

@@ -29,6 +29,7 @@ __all__ = [
     "Submission",
     "SubmitRefused",
     "is_flash",
+    "iso",
     "parse_smpp_time",
     "parse_submit",
     "receipt_wanted",
@@ -152,7 +153,8 @@ def parse_submit(pdu: SubmitSm | DataSm, now_ms: int) -> Submission:
     )
 
 
-def _iso(ms: int) -> str:
+def iso(ms: int) -> str:
+    """Epoch ms as the XMS API's ISO 8601 time."""
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
@@ -176,9 +178,9 @@ def send_payload(parts: Sequence[Submission], purpose: str = "information") -> d
     if first.flash:
         payload["flash_message"] = True
     if first.send_at_ms is not None:
-        payload["send_at"] = _iso(first.send_at_ms)
+        payload["send_at"] = iso(first.send_at_ms)
     if first.expire_at_ms is not None:
-        payload["expire_at"] = _iso(first.expire_at_ms)
+        payload["expire_at"] = iso(first.expire_at_ms)
     return payload
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.store.gateway_schema import smpp_accounts, smpp_batches, smpp_outbox
 from tidings.store.prepared import PreparedQuery
+from tidings.store.retention import delete_oldest_before
 
 __all__ = [
     "DELIVERED",
@@ -177,15 +178,10 @@ async def mark_failed(conn: AsyncConnection, row_id: int, due_ms: int, error: st
 
 
 async def purge_outbox(conn: AsyncConnection, created_before_ms: int, limit: int) -> int:
-    """Delete rows created before `created_before_ms` among the `limit` oldest by id (ids go in
-    about the order rows are created, so no index on the time is needed); returns how many. The
-    cutoff is the webhook retention (7 days), past the maximum age (72 hours) after which a
-    pending row is given up anyway."""
-    oldest = (await conn.execute(select(_o.c.id, _o.c.created_ms).order_by(_o.c.id).limit(limit))).all()
-    old = [row.id for row in oldest if row.created_ms < created_before_ms]
-    if old:
-        await conn.execute(_o.delete().where(_o.c.id.in_(old)))
-    return len(old)
+    """Delete rows created before `created_before_ms`, the oldest by id first; how many. The cutoff
+    is the webhook retention (7 days), past the maximum age (72 hours) after which a pending row
+    is given up anyway."""
+    return await delete_oldest_before(conn, _o, _o.c.id, _o.c.created_ms, created_before_ms, limit)
 
 
 async def expire_old(conn: AsyncConnection, created_before_ms: int) -> int:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import Column, Table, delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import Exists
 
@@ -29,7 +29,7 @@ from tidings.store.routing_schema import delivery_costs
 from tidings.store.schema import batches, deliveries, inbounds, submissions
 from tidings.store.verify_schema import verifications
 
-__all__ = ["delete_batches", "delete_inbounds", "delete_verifications", "expired_batches"]
+__all__ = ["delete_batches", "delete_inbounds", "delete_oldest_before", "delete_verifications", "expired_batches"]
 
 _b, _d = batches.c, deliveries.c
 
@@ -82,6 +82,19 @@ async def delete_verifications(conn: AsyncConnection, cutoff_ms: int, limit: int
     if ids:
         await conn.execute(delete(verifications).where(verifications.c.id.in_(ids)))
     return len(ids)
+
+
+async def delete_oldest_before(conn: AsyncConnection, table: Table, id_column: Column[int], time_column: Column[int],
+                               before_ms: int, limit: int) -> int:
+    """Delete the rows whose `time_column` is before `before_ms` among the `limit` oldest by
+    `id_column`; how many (`limit` only when every one of them was old, so that more may be).
+    For tables whose autoincrement ids go in about the order of their times: this reads at most
+    `limit` rows, where a search by time would need an index of its own on every insert."""
+    oldest = (await conn.execute(select(id_column, time_column).order_by(id_column).limit(limit))).all()
+    old = [row[0] for row in oldest if row[1] < before_ms]
+    if old:
+        await conn.execute(delete(table).where(id_column.in_(old)))
+    return len(old)
 
 
 def _still_queued() -> Exists:

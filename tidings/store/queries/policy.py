@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tidings.core.statuses import Status
 from tidings.store.conversation_schema import conv_messages
 from tidings.store.policy_schema import policy_decisions, policy_sends, policy_settings
+from tidings.store.retention import delete_oldest_before
 from tidings.store.schema import deliveries
 
 __all__ = [
@@ -70,27 +71,15 @@ async def recent_sends(conn: AsyncConnection, project_ids: Sequence[str], keys: 
 
 
 async def purge_sends(conn: AsyncConnection, sent_before: int, limit: int) -> int:
-    """Forget ledger rows sent before `sent_before` among the `limit` oldest by id; returns how
-    many (`limit` only when every one of them was old, so that more may be). Rows go in by id in
-    about the order they are sent, so this reads at most `limit` rows, where a search by time
-    would need an index of its own on every insert."""
-    s = policy_sends.c
-    oldest = (await conn.execute(select(s.id, s.sent_ms).order_by(s.id).limit(limit))).all()
-    old = [row.id for row in oldest if row.sent_ms < sent_before]
-    if old:
-        await conn.execute(policy_sends.delete().where(s.id.in_(old)))
-    return len(old)
+    """Forget ledger rows sent before `sent_before`, the oldest by id first (`delete_oldest_before`)."""
+    return await delete_oldest_before(conn, policy_sends, policy_sends.c.id, policy_sends.c.sent_ms, sent_before,
+                                      limit)
 
 
 async def purge_decisions(conn: AsyncConnection, made_before: int, limit: int) -> int:
-    """Forget refusals and deferrals made before `made_before` among the `limit` oldest by id, as
-    `purge_sends` does; returns how many."""
-    d = policy_decisions.c
-    oldest = (await conn.execute(select(d.id, d.at_ms).order_by(d.id).limit(limit))).all()
-    old = [row.id for row in oldest if row.at_ms < made_before]
-    if old:
-        await conn.execute(policy_decisions.delete().where(d.id.in_(old)))
-    return len(old)
+    """Forget refusals and deferrals made before `made_before`, the oldest by id first."""
+    return await delete_oldest_before(conn, policy_decisions, policy_decisions.c.id, policy_decisions.c.at_ms,
+                                      made_before, limit)
 
 
 async def insert_sends(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
