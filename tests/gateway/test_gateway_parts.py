@@ -66,6 +66,21 @@ async def test_each_part_is_answered_at_once_so_a_window_of_one_sends_long_messa
     assert "stat:DELIVRD" in text(receipt)
 
 
+async def submit_to_another_gateway(platform: Platform, part: bytes, to: str) -> tuple[int, str]:
+    """Submit `part` through a gateway server of its own, stopped afterwards (its parts stay in the
+    database)."""
+    other = Gateway(platform.gateway.ctx, "127.0.0.1", 0)
+    await other.start()
+    try:
+        esme = Esme(other.port, platform.creds.smpp_system_id, platform.creds.smpp_password)
+        await esme.bind("transmitter")
+        answer = await submit_part(esme, part, to)
+        await esme.close()
+        return answer
+    finally:
+        await other.stop()
+
+
 async def test_parts_over_binds_to_two_gateways_and_a_restart_make_one_message(
     platform: Platform, esmes: EsmeFactory, http: httpx.AsyncClient,
 ) -> None:
@@ -76,26 +91,10 @@ async def test_parts_over_binds_to_two_gateways_and_a_restart_make_one_message(
     esme = await esmes()
     status, message_id = await submit_part(esme, first, "46701300002")
     assert status == CommandStatus.ESME_ROK
-    other = Gateway(platform.gateway.ctx, "127.0.0.1", 0)
-    await other.start()
-    try:
-        esme_b = Esme(other.port, platform.creds.smpp_system_id, platform.creds.smpp_password)
-        await esme_b.bind("transmitter")
-        assert await submit_part(esme_b, second, "46701300002") == (CommandStatus.ESME_ROK, message_id)
-        await esme_b.close()
-    finally:
-        await other.stop()
+    assert await submit_to_another_gateway(platform, second, "46701300002") == (CommandStatus.ESME_ROK, message_id)
     assert await handset_messages(platform, http, "+46701300002") == []
     assert await stored_parts(platform) == 2
-    restarted = Gateway(platform.gateway.ctx, "127.0.0.1", 0)
-    await restarted.start()
-    try:
-        esme_c = Esme(restarted.port, platform.creds.smpp_system_id, platform.creds.smpp_password)
-        await esme_c.bind("transmitter")
-        assert await submit_part(esme_c, third, "46701300002") == (CommandStatus.ESME_ROK, message_id)
-        await esme_c.close()
-    finally:
-        await restarted.stop()
+    assert await submit_to_another_gateway(platform, third, "46701300002") == (CommandStatus.ESME_ROK, message_id)
     [message] = await wait_handset(platform, http, "+46701300002")
     assert message["body"] == body
     [receipt] = await esme.deliveries(1, where=is_receipt)
