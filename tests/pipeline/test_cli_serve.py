@@ -179,3 +179,90 @@ def smpp_submit(host: str, port: int, creds: dict[str, str], to: str, body: str)
         return response.message_id.decode()  # type: ignore[no-any-return]
     finally:
         client.disconnect()
+
+
+async def serve_until_exit(*args: str, timeout: float = 30.0) -> tuple[int, str]:
+    """Run `tidings serve ARGS` expecting it to stop by itself: its exit code and stderr."""
+    process = await asyncio.create_subprocess_exec(
+        CLI, "serve", *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=clean_env(),
+    )
+    try:
+        _, err = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AssertionError("tidings serve kept running") from None
+    assert process.returncode is not None
+    return process.returncode, err.decode()
+
+
+def listening_on_a_free_port() -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
+async def test_a_second_serve_on_the_same_data_directory_stops_and_names_the_first(
+    served: Served, tmp_path: Path,
+) -> None:
+    await served.read_until("SMPP gateway for ESMEs")
+    data_dir = str(tmp_path / "data")
+    code, err = await serve_until_exit("--port", str(free_port()), "--smpp-port", "0", "--data-dir", data_dir)
+    assert code == 1
+    assert f"the data directory {data_dir} is in use by another tidings serve (pid {served.process.pid})" in err
+    assert "Traceback" not in err
+    async with httpx.AsyncClient(timeout=10.0) as http:  # the first one is untouched
+        assert (await http.get(f"{served.base_url}/health")).status_code == 200
+
+    # kill -9 leaves no stale lock: the next serve on the directory starts.
+    served.process.kill()
+    await served.process.wait()
+    port = free_port()
+    again = await asyncio.create_subprocess_exec(
+        CLI, "serve", "--port", str(port), "--smpp-port", "0", "--data-dir", data_dir,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=clean_env(),
+    )
+    restarted = Served(again, f"http://127.0.0.1:{port}")
+    try:
+        text = await restarted.read_until("Then read the handset")
+        assert "Demo project (credentials kept in the data directory)" in text
+    finally:
+        again.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(again.wait(), 15.0) in (0, -signal.SIGINT)  # uvicorn re-raises SIGINT
+
+
+async def test_serve_with_its_api_port_taken_stops_before_starting_anything(tmp_path: Path) -> None:
+    with listening_on_a_free_port() as taken:
+        port = taken.getsockname()[1]
+        code, err = await serve_until_exit("--port", str(port), "--smpp-port", "0",
+                                           "--data-dir", str(tmp_path / "data"))
+    assert code == 1
+    assert f"cannot listen on 127.0.0.1:{port} for the API: Address already in use" in err
+    assert "--port" in err and "Traceback" not in err
+    assert not (tmp_path / "data" / "tidings.db").exists()  # stopped before the database was opened
+
+
+async def test_serve_with_its_smpp_port_taken_stops_and_releases_what_it_started(tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "data")
+    api_port = free_port()
+    with listening_on_a_free_port() as taken:
+        smpp_port = taken.getsockname()[1]
+        code, err = await serve_until_exit("--port", str(api_port), "--smpp-port", str(smpp_port),
+                                           "--data-dir", data_dir)
+    assert code == 1
+    assert f"cannot listen on 127.0.0.1:{smpp_port} for the SMPP gateway: Address already in use" in err
+    assert "--smpp-port" in err and "Traceback" not in err
+
+    # Its API port and the data directory are free again: the same command, now unobstructed, serves.
+    process = await asyncio.create_subprocess_exec(
+        CLI, "serve", "--port", str(api_port), "--smpp-port", str(smpp_port), "--data-dir", data_dir,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=clean_env(),
+    )
+    served = Served(process, f"http://127.0.0.1:{api_port}")
+    try:
+        text = await served.read_until("SMPP gateway for ESMEs")
+        assert f"SMPP gateway for ESMEs: 127.0.0.1:{smpp_port}" in text
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), 15.0) in (0, -signal.SIGINT)

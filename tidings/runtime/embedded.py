@@ -12,6 +12,8 @@ import contextlib
 import json
 import logging
 import os
+import socket
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,6 +30,7 @@ from tidings.queue.local import LocalDispatchQueue
 from tidings.runtime.context import Context, now_ms
 from tidings.runtime.database import open_database
 from tidings.runtime.pipeline import Pipeline
+from tidings.runtime.single_instance import DataDirInUse, DataDirLock, ListenError, is_listen_error
 from tidings.sandbox.mail import MailServer, create_mail_server
 from tidings.sandbox.world import Sandbox
 from tidings.store import deliveries as dq
@@ -104,8 +107,15 @@ class EmbeddedRuntime:
         if self.settings.smpp_port is not None:
             from tidings.gateway.service import Gateway, tls_of
 
-            self.gateway = Gateway(self.ctx, self.settings.host, self.settings.smpp_port, ssl=tls_of(self.settings))
-            await self.gateway.start()
+            gateway = Gateway(self.ctx, self.settings.host, self.settings.smpp_port, ssl=tls_of(self.settings))
+            try:
+                await gateway.start()
+            except OSError as exc:
+                if is_listen_error(exc):
+                    raise ListenError("SMPP gateway", self.settings.host, self.settings.smpp_port,
+                                      "--smpp-port", exc) from None
+                raise
+            self.gateway = gateway
 
     async def start_pipeline(self) -> None:
         """Start (or restart) the workers. The in-process queue may hold ids of a stopped
@@ -181,29 +191,54 @@ def welcome_text(creds: dict[str, str], base_url: str, first: bool, smpp: str | 
     return "\n".join(lines)
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The API's socket, bound before anything starts so a port in use stops `serve` at once
+    (uvicorn listens on it)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if is_listen_error(exc):
+            raise ListenError("API", host, port, "--port", exc) from None
+        raise
+    return sock
+
+
 def serve(settings: Settings) -> int:
+    """`tidings serve`; 1 when it cannot start (the data directory is another serve's, a port is
+    taken), with the reason on stderr."""
     import uvicorn
 
     from tidings.observability.logging import configure
     from tidings.runtime import gc_tuning
 
     configure()
+    lock = DataDirLock(settings.data_dir)
+    try:
+        lock.acquire()
+        api_socket = listening_socket(settings.host, settings.port)
+    except (DataDirInUse, ListenError) as exc:
+        lock.release()
+        print(f"tidings serve: {exc}", file=sys.stderr, flush=True)
+        return 1
     runtime = EmbeddedRuntime(settings)
     base_url = settings.public_url or f"http://{settings.host}:{settings.port}"
 
     async def main() -> None:
         creds, first = await ensure_demo_project(settings)
-        await runtime.start()
-        assert runtime.app is not None
-        smpp = None
-        if runtime.gateway is not None:
-            smpp = f"{settings.host}:{runtime.gateway.port}" + (" over TLS" if runtime.gateway.server.ssl else "")
-        config = uvicorn.Config(runtime.app, host=settings.host, port=settings.port, loop="none",
-                                http="httptools", log_level="warning", lifespan="off",
-                                access_log=False)
-        server = uvicorn.Server(config)
-        serving = asyncio.ensure_future(server.serve())
         try:
+            await runtime.start()
+            assert runtime.app is not None
+            smpp = None
+            if runtime.gateway is not None:
+                smpp = f"{settings.host}:{runtime.gateway.port}" + (" over TLS" if runtime.gateway.server.ssl else "")
+            config = uvicorn.Config(runtime.app, host=settings.host, port=settings.port, loop="none",
+                                    http="httptools", log_level="warning", lifespan="off",
+                                    access_log=False)
+            server = uvicorn.Server(config)
+            serving = asyncio.ensure_future(server.serve(sockets=[api_socket]))
             # The welcome's curl must work the moment it is printed: wait for the listener.
             while not server.started and not serving.done():
                 await asyncio.sleep(0.01)
@@ -216,7 +251,14 @@ def serve(settings: Settings) -> int:
 
     import uvloop
 
-    uvloop.run(main())
+    try:
+        uvloop.run(main())
+    except ListenError as exc:
+        print(f"tidings serve: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        api_socket.close()
+        lock.release()
     return 0
 
 
