@@ -36,11 +36,12 @@ from loadgen import post_json, run_load  # noqa: E402
 from servers import Server, drop_distributed, start_distributed, start_embedded  # noqa: E402
 
 HANDSETS = 10_000
-"""Recipients cycle over this many sandbox handsets (valid Swedish mobile numbers)."""
+"""Recipients cycle over this many sandbox handsets (valid Swedish mobile numbers); `--handsets`."""
+MAX_HANDSETS = 9_000_000  # +46701000000 … +46709999999
 
 
-def number(i: int) -> str:
-    return f"+4670{1_000_000 + i % HANDSETS}"
+def number(i: int, handsets: int = HANDSETS) -> str:
+    return f"+4670{1_000_000 + i % handsets}"
 
 
 @dataclass
@@ -82,20 +83,23 @@ async def _wait_delivered(server: Server, since_ms: int, expected: int, timeout:
         await asyncio.sleep(0.25)
 
 
-async def _check_handsets(server: Server, text: Callable[[int], str], samples: list[int], batch_size: int) -> int:
+async def _check_handsets(server: Server, text: Callable[[int], str], samples: list[int], batch_size: int,
+                          recipient: Callable[[int], str]) -> int:
     checked = 0
     for i in samples:
         want = text(i)
-        messages = await _get_json(f"{server.sandbox_url}/sandbox/v1/handsets/{number(i * batch_size)}/messages")
+        messages = await _get_json(f"{server.sandbox_url}/sandbox/v1/handsets/{recipient(i * batch_size)}/messages")
         bodies = {m["body"] for m in messages.get("messages", messages) if isinstance(m, dict)}
         if want not in bodies:
-            raise AssertionError(f"handset {number(i * batch_size)} did not receive {want!r}")
+            raise AssertionError(f"handset {recipient(i * batch_size)} did not receive {want!r}")
         checked += 1
     return checked
 
 
 async def run_phase(server: Server, phase: str, requests: int, batch_size: int, concurrency: int,
-                    accept_only: bool = False, body: str = "") -> PhaseResult:
+                    accept_only: bool = False, body: str = "", first: int = 0,
+                    handsets: int = HANDSETS) -> PhaseResult:
+    """One phase; its k-th recipient is handset `first + k` (of `handsets`, cycling)."""
     plan = server.creds["service_plan_id"]
     token = server.creds["api_token"]
     path = f"/xms/v1/{plan}/batches"
@@ -104,10 +108,13 @@ async def run_phase(server: Server, phase: str, requests: int, batch_size: int, 
     def text(i: int) -> str:  # distinct per request, so no cache spares the server any work
         return f"{tag} {i}" + (f" {body}" if body else "")
     # --accept-only: due in an hour, so nothing is dispatched while the phase runs.
+    def recipient(k: int) -> str:
+        return number(first + k, handsets)
+
     later = {"send_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))} if accept_only else {}
 
     def make(i: int) -> bytes:
-        to = [number(i * batch_size + j) for j in range(batch_size)]
+        to = [recipient(i * batch_size + j) for j in range(batch_size)]
         payload = json.dumps({"from": "Tidings", "to": to, "body": text(i), **later}).encode()
         return post_json("127.0.0.1", server.port, path, payload, token)
 
@@ -137,7 +144,7 @@ async def run_phase(server: Server, phase: str, requests: int, batch_size: int, 
     # Among the newest ~50,000 messages: the sandbox holds the newest 100,000 (handsets.DEFAULT_MAX_HELD).
     back = max(1, 50_000 // batch_size)
     samples = sorted({max(0, requests - back), max(0, requests - back // 2), requests - 1})
-    checked = await _check_handsets(server, text, samples, batch_size) if ok == requests else 0
+    checked = await _check_handsets(server, text, samples, batch_size, recipient) if ok == requests else 0
     return PhaseResult(
         profile=server.profile, phase=phase, requests=requests, recipients=requests * batch_size,
         concurrency=concurrency, errors=requests - ok,
@@ -155,15 +162,21 @@ async def bench_profile(profile: str, args: argparse.Namespace, workdir: Path) -
     else:
         server = await start_distributed(workdir, args.api_workers, args.workers)
     try:
-        await run_phase(server, "warmup", args.warmup, 1, args.concurrency, args.accept_only, args.body)
+        # Each phase's recipients follow the previous phase's: with enough --handsets, no number
+        # is sent to twice in a run (real traffic's many distinct numbers, no cache warm).
+        await run_phase(server, "warmup", args.warmup, 1, args.concurrency, args.accept_only, args.body,
+                        0, args.handsets)
+        first = args.warmup
         results = []
         if args.singles:
             results.append(await run_phase(server, "single", args.singles, 1, args.concurrency, args.accept_only,
-                                           args.body))
+                                           args.body, first, args.handsets))
+            first += args.singles
         if args.batch_recipients:
             requests = max(1, args.batch_recipients // args.batch_size)
             results.append(await run_phase(server, f"batch{args.batch_size}", requests, args.batch_size,
-                                           args.batch_concurrency, args.accept_only, args.body))
+                                           args.batch_concurrency, args.accept_only, args.body, first,
+                                           args.handsets))
         rss = server.peak_rss()
     finally:
         if profile == "embedded":
@@ -213,10 +226,16 @@ def main() -> int:
     parser.add_argument("--body", default="",
                         help="text after each message's tag and number (default none: a ~25-character "
                              "body); e.g. a notification of the length real traffic has")
+    parser.add_argument("--handsets", type=int, default=HANDSETS,
+                        help=f"distinct recipients the sends cycle over (default {HANDSETS:,}; at most "
+                             f"{MAX_HANDSETS:,}): as many as the run sends makes every recipient new, "
+                             "as in real traffic")
     parser.add_argument("--accept-only", action="store_true",
                         help="the accept path alone: every send is due in an hour, so nothing is "
                              "dispatched; CPU µs/msg is then per accepted recipient")
     args = parser.parse_args()
+    if not 1 <= args.handsets <= MAX_HANDSETS:
+        parser.error(f"--handsets is 1 to {MAX_HANDSETS:,}")
 
     profiles = ["embedded", "distributed"] if args.profile == "both" else [args.profile]
     results: list[PhaseResult] = []

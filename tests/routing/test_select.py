@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 
+import phonenumbers
 import pytest
 
 from tidings.routing.prices import Price, RouteOptions, destination_key, estimate, price_of
@@ -53,7 +54,16 @@ def test_longest_prefix_price_and_estimate() -> None:
 def test_destination_key_is_the_country_calling_code() -> None:
     assert destination_key(SE) == "+46"
     assert destination_key(US) == "+1"
-    assert destination_key("+999123") == "+999"
+    assert destination_key("+999123") == "+999"  # no such code: the first three digits
+    # One-, two- and three-digit codes, without and with the '+', as phonenumbers assigns them.
+    assert [destination_key(n) for n in ("+79161234567", "447700900123", "+2348031234567", "+8801712345678",
+                                          "+80012345678", "+0012")] == ["+7", "+44", "+234", "+880", "+800", "+001"]
+    # The same as a full parse gives, for numbers of every country.
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        example = phonenumbers.example_number(region)
+        if example is not None:
+            number = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+            assert destination_key(number) == f"+{example.country_code}", region
 
 
 def test_cheapest_healthy_route_of_the_best_tier() -> None:
