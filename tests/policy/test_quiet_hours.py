@@ -79,3 +79,57 @@ def test_dst_change_night_ends_at_local_eight() -> None:
     start = at(PARIS, 2026, 3, 28, 23, 0)
     assert next_allowed(start, PARIS, DEFAULT_CURFEW) == at(PARIS, 2026, 3, 29, 8, 0)
     assert next_allowed(start, PARIS, DEFAULT_CURFEW) - start == 8 * 3_600_000  # type: ignore[operator]
+
+
+def test_number_facts_read_off_the_calling_code_agree_with_the_full_lookup() -> None:
+    """A number of a one-country, one-zone calling code is answered without parsing it: for every
+    valid example number of every type of every such country, the answer the full lookup gives."""
+    import phonenumbers
+    from phonenumbers import timezone as pn_timezone
+
+    from tidings.policy.quiet_hours import _single_zone_fact
+
+    def full(e164: str) -> tuple[str | None, str | None]:
+        number = phonenumbers.parse(e164, None)
+        zones = [z for z in pn_timezone.time_zones_for_number(number) if z != "Etc/Unknown"]
+        return phonenumbers.region_code_for_number(number), (zones[0] if zones else None)
+
+    shortcut = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in range(12):  # every PhoneNumberType
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None or not phonenumbers.is_valid_number(example):
+                continue
+            e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+            fact = _single_zone_fact(e164)
+            if fact is not None:
+                shortcut += 1
+                assert fact == full(e164), e164
+    assert shortcut > 500  # most countries take the shortcut …
+    for several in ("+12125550100", "+74951234567", "+61212345678", "+447700900123"):
+        assert _single_zone_fact(several) is None  # … not those of several zones or regions
+    assert country_of("+4915112345678") == "DE" and zone_for("+4915112345678").key == "Europe/Berlin"
+
+
+@pytest.mark.parametrize("zone", ["Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu"])
+def test_next_allowed_is_worked_out_once_a_second_with_the_same_answers(zone: str) -> None:
+    """Around every boundary (quiet windows, a to-the-second span, DST changes), any moment of a
+    second gets what walking the intervals from that very moment gives."""
+    from tidings.policy.quiet_hours import _walk
+
+    tz = ZoneInfo(zone)
+    curfews = [DEFAULT_CURFEW, COUNTRY_CURFEWS["FR"], Curfew(spans=(Span.of("12:00:30", "12:00:31"),))]
+    moments = []
+    for day in (dt.date(2026, 3, 7), dt.date(2026, 3, 8), dt.date(2026, 3, 29), dt.date(2026, 4, 5),
+                dt.date(2026, 10, 4), dt.date(2026, 10, 25), dt.date(2026, 11, 1), dt.date(2026, 12, 25)):
+        for hour, minute, second in ((20, 0, 0), (21, 0, 0), (8, 0, 0), (12, 0, 30), (12, 0, 31), (0, 0, 0),
+                                     (2, 0, 0), (3, 0, 0)):
+            base = int(dt.datetime.combine(day, dt.time(hour, minute, second), tz).timestamp() * 1000)
+            moments += [base + offset for offset in (-1001, -1000, -999, -1, 0, 1, 499, 999, 1000)]
+    quiet = 0
+    for curfew in curfews:
+        for t in moments:
+            expected = _walk(t, tz, curfew)
+            assert next_allowed(t, tz, curfew) == expected, (curfew, t)
+            quiet += expected is not None
+    assert quiet > 100  # the moments do fall in quiet windows as well as outside them

@@ -25,7 +25,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -132,6 +132,15 @@ def curfew_for(country: str | None, overrides: Mapping[str, Curfew] | None = Non
 
 @lru_cache(maxsize=4096)
 def _number_facts(identity: str) -> tuple[str | None, str | None]:
+    """(region, first time zone) of a number. A campaign reaches a new number with nearly every
+    message, so most calls miss this cache: a number whose calling code belongs to one country
+    of one time zone (+46, +49, +33 …) is answered from the code (~1 µs) instead of parsing it,
+    finding its region and typing it for its zones (35–70 µs per number). The answer is the one
+    the full lookup gives for every valid number (a test holds the two together); for an invalid
+    one in such a country it is that country and zone where the full lookup knows neither."""
+    known = _single_zone_fact(identity)
+    if known is not None:
+        return known
     try:
         number = phonenumbers.parse(identity, None)
     except phonenumbers.NumberParseException:
@@ -139,6 +148,36 @@ def _number_facts(identity: str) -> tuple[str | None, str | None]:
     country = phonenumbers.region_code_for_number(number)
     zones = [z for z in pn_timezone.time_zones_for_number(number) if z != "Etc/Unknown"]
     return country, (zones[0] if zones else None)
+
+
+def _single_zone_fact(identity: str) -> tuple[str, str] | None:
+    digits = identity[1:]
+    if not identity.startswith("+") or not digits.isdigit() or not digits.isascii():
+        return None
+    for length in (1, 2, 3):
+        code = int(digits[:length])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:  # calling codes are prefix-free
+            return _single_zone_codes().get(code)
+    return None
+
+
+@cache
+def _single_zone_codes() -> dict[int, tuple[str, str]]:
+    """Calling code -> (region, zone) for the codes of one region whose time zone data names one
+    zone at every prefix, the country-level entry included."""
+    zones: dict[str, set[str]] = {}
+    for prefix, names in pn_timezone.TIMEZONE_DATA.items():
+        for length in (1, 2, 3):
+            if int(prefix[:length]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+                zones.setdefault(prefix[:length], set()).update(names)
+                break
+    out: dict[int, tuple[str, str]] = {}
+    for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
+        names = zones.get(str(code), set())
+        if (len(regions) == 1 and regions[0] != "001" and len(names) == 1 and "Etc/Unknown" not in names
+                and str(code) in pn_timezone.TIMEZONE_DATA):
+            out[code] = (regions[0], next(iter(names)))
+    return out
 
 
 def country_of(identity: str) -> str | None:
@@ -166,8 +205,20 @@ def zone_for(identity: str, contact_zone: str | None = None) -> ZoneInfo:
 
 def next_allowed(now_ms: int, zone: ZoneInfo, curfew: Curfew) -> int | None:
     """None if `now_ms` is outside every quiet interval, else when the quiet time ends (quiet
-    intervals that touch or overlap, e.g. Saturday night into a quiet Sunday, are joined)."""
-    t = now_ms
+    intervals that touch or overlap, e.g. Saturday night into a quiet Sunday, are joined).
+
+    Every boundary is a whole second (spans are given to the second, zone offsets are whole
+    seconds), so the answer is the same for every moment of a second: it is worked out once per
+    second, zone and curfew (~12 µs of date arithmetic, which a campaign paid per message)."""
+    return _from_second(now_ms // 1000, zone, curfew)
+
+
+@lru_cache(maxsize=4096)
+def _from_second(second: int, zone: ZoneInfo, curfew: Curfew) -> int | None:
+    return _walk(second * 1000, zone, curfew)
+
+
+def _walk(t: int, zone: ZoneInfo, curfew: Curfew) -> int | None:
     moved = False
     for _ in range(32):  # a week of chained days at most, with room to spare
         day = dt.datetime.fromtimestamp(t / 1000, zone).date()
