@@ -11,6 +11,8 @@ import re
 
 import phonenumbers
 
+from tidings.core.calling_codes import sole_region
+
 __all__ = ["check_channel", "country_of", "normalize_identity"]
 
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()\-.]{4,30}$")
@@ -48,9 +50,13 @@ def check_channel(raw: object, *, allow_all: bool = True) -> str:
 
 
 def country_of(identity: str) -> str | None:
-    """ISO 3166 alpha-2 country of an E.164 identity; None for anything else."""
+    """ISO 3166 alpha-2 country of an E.164 identity; None for anything else. A calling code of
+    one country answers without parsing (`tidings.core.calling_codes`)."""
     if not identity.startswith("+"):
         return None
+    sole = sole_region(identity)
+    if sole is not None:
+        return sole
     try:
         number = phonenumbers.parse(identity, None)
     except phonenumbers.NumberParseException:

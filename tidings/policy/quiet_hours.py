@@ -31,6 +31,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
 
+from tidings.core.calling_codes import calling_code
+
 __all__ = [
     "COUNTRY_CURFEWS",
     "DEFAULT_CURFEW",
@@ -154,26 +156,22 @@ def _single_zone_fact(identity: str) -> tuple[str, str] | None:
     digits = identity[1:]
     if not identity.startswith("+") or not digits.isdigit() or not digits.isascii():
         return None
-    for length in (1, 2, 3):
-        code = int(digits[:length])
-        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:  # calling codes are prefix-free
-            return _single_zone_codes().get(code)
-    return None
+    code = calling_code(digits)
+    return _single_zone_codes().get(code) if code is not None else None
 
 
 @cache
 def _single_zone_codes() -> dict[int, tuple[str, str]]:
     """Calling code -> (region, zone) for the codes of one region whose time zone data names one
     zone at every prefix, the country-level entry included."""
-    zones: dict[str, set[str]] = {}
+    zones: dict[int, set[str]] = {}
     for prefix, names in pn_timezone.TIMEZONE_DATA.items():
-        for length in (1, 2, 3):
-            if int(prefix[:length]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-                zones.setdefault(prefix[:length], set()).update(names)
-                break
+        code = calling_code(prefix)
+        if code is not None:
+            zones.setdefault(code, set()).update(names)
     out: dict[int, tuple[str, str]] = {}
     for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
-        names = zones.get(str(code), set())
+        names = zones.get(code, set())
         if (len(regions) == 1 and regions[0] != "001" and len(names) == 1 and "Etc/Unknown" not in names
                 and str(code) in pn_timezone.TIMEZONE_DATA):
             out[code] = (regions[0], next(iter(names)))

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 
+from tidings.core.calling_codes import sole_region
+
 __all__ = [
     "COUNTRY_RULES",
     "KINDS",
@@ -107,7 +109,11 @@ def kind_of(address: str) -> str:
 
 def country_of(number: str) -> str | None:
     """The destination's country (ISO 3166 alpha-2); for a number outside every allocated range,
-    the main country of its calling code."""
+    the main country of its calling code. A calling code of one country answers without parsing
+    (`tidings.core.calling_codes`)."""
+    sole = sole_region(number)
+    if sole is not None:
+        return sole
     try:
         parsed = phonenumbers.parse(number)
     except phonenumbers.NumberParseException:
