@@ -121,3 +121,15 @@ async def test_bind_limit_and_failed_binds_hold_across_gateway_processes(
         # Counted in Redis: the other process refuses this address too, the right password unread.
         assert await bind_status(c, second_port) == CommandStatus.ESME_RBINDFAIL
 
+
+
+async def test_a_gateway_whose_port_is_taken_stops_saying_so(fresh_postgres_url: str, tmp_path: Path) -> None:
+    async with cluster(fresh_postgres_url, tmp_path) as c:
+        first, port = await start_gateway(c)
+        second = c.start("smpp", "--port", str(port))
+        assert await asyncio.to_thread(second.popen.wait, 30) == 1
+        assert (f"tidings smpp: cannot listen on 127.0.0.1:{port} for the SMPP gateway: Address already in use; "
+                "stop whatever holds it or choose another port with --port") in second.output()
+        assert "Traceback" not in second.output()
+        assert first.popen.poll() is None  # the first keeps serving
+        await (await bind(c, port)).close()

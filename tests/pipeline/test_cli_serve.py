@@ -266,3 +266,18 @@ async def test_serve_with_its_smpp_port_taken_stops_and_releases_what_it_started
     finally:
         process.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(process.wait(), 15.0) in (0, -signal.SIGINT)
+
+
+@pytest.mark.parametrize(("option", "what"), [("--smpp-port", "sandbox SMSC"), ("--port", "sandbox REST API")])
+async def test_a_sandbox_whose_port_is_taken_stops_saying_so(option: str, what: str) -> None:
+    with listening_on_a_free_port() as taken:
+        port = taken.getsockname()[1]
+        ports = {"--smpp-port": "0", "--port": "0", option: str(port)}
+        process = await asyncio.create_subprocess_exec(
+            CLI, "sandbox", *(word for pair in ports.items() for word in pair),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=clean_env(),
+        )
+        _, err = await asyncio.wait_for(process.communicate(), 30.0)
+    assert process.returncode == 1
+    assert (f"tidings sandbox: cannot listen on 127.0.0.1:{port} for the {what}: Address already in use; "
+            f"stop whatever holds it or choose another port with {option}") in err.decode()

@@ -11,6 +11,8 @@ TIDINGS_SMPP_CONNECTIONS at its SMPP port) and tests or benchmarks read the hand
 from __future__ import annotations
 
 import argparse
+import socket
+import sys
 
 from tidings.runtime.embedded import SANDBOX_PASSWORD, SANDBOX_SYSTEM_ID
 
@@ -35,6 +37,7 @@ def _run(args: argparse.Namespace) -> int:
     from starlette.routing import Route
 
     from tidings.observability.logging import configure
+    from tidings.runtime.startup import ListenError, is_listen_error, listening_socket
     from tidings.sandbox.world import Sandbox
 
     configure()
@@ -42,19 +45,32 @@ def _run(args: argparse.Namespace) -> int:
     async def health(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    async def main() -> None:
+    async def main(api_socket: socket.socket) -> None:
         sandbox = Sandbox(seed=args.seed)
         sandbox.add_account(args.system_id, args.password)
-        await sandbox.start(host=args.host, port=args.smpp_port)
-        app = Starlette(routes=[Route("/health", health, methods=["GET"]), *sandbox.routes()])
-        print(f"sandbox SMSC on {args.host}:{sandbox.port} (system_id {args.system_id}), "
-              f"REST API on http://{args.host}:{args.port}/sandbox/v1", flush=True)
-        config = uvicorn.Config(app, host=args.host, port=args.port, loop="none", http="httptools",
-                                log_level="warning", lifespan="off", access_log=False)
         try:
-            await uvicorn.Server(config).serve()
+            try:
+                await sandbox.start(host=args.host, port=args.smpp_port)
+            except OSError as exc:
+                if is_listen_error(exc):
+                    raise ListenError("sandbox SMSC", args.host, args.smpp_port, "--smpp-port", exc) from None
+                raise
+            app = Starlette(routes=[Route("/health", health, methods=["GET"]), *sandbox.routes()])
+            print(f"sandbox SMSC on {args.host}:{sandbox.port} (system_id {args.system_id}), "
+                  f"REST API on http://{args.host}:{args.port}/sandbox/v1", flush=True)
+            config = uvicorn.Config(app, host=args.host, port=args.port, loop="none", http="httptools",
+                                    log_level="warning", lifespan="off", access_log=False)
+            await uvicorn.Server(config).serve(sockets=[api_socket])
         finally:
             await sandbox.stop()
 
-    uvloop.run(main())
+    try:
+        api_socket = listening_socket(args.host, args.port, "sandbox REST API")
+        try:
+            uvloop.run(main(api_socket))
+        finally:
+            api_socket.close()
+    except ListenError as exc:
+        print(f"tidings sandbox: {exc}", file=sys.stderr, flush=True)
+        return 1
     return 0

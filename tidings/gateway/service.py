@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from ssl import SSLContext
 
 from tidings.config import Settings
@@ -29,6 +30,7 @@ from tidings.gateway.parts import REASSEMBLY_TIMEOUT, PartsSweeper
 from tidings.gateway.sender import DeliverSender
 from tidings.policy.fraud_store import FraudStore
 from tidings.runtime.context import Context
+from tidings.runtime.startup import ListenError, is_listen_error
 from tidings.smpp.constants import CommandStatus
 from tidings.smpp.server import SmppServer
 from tidings.smpp.tls import server_context
@@ -110,13 +112,21 @@ async def gateway_main(settings: Settings, host: str, port: int, stop: asyncio.E
     # Failed binds are counted per address across every `tidings smpp` process.
     gateway = Gateway(ctx, host, port, guard_store=RedisFraudStore(redis, settings.redis_prefix + "fraud:"),
                       ssl=tls_of(settings))
-    await gateway.start()
-    print(f"Tidings SMPP gateway listening on {host}:{gateway.port}{' (TLS)' if gateway.server.ssl else ''}",
-          flush=True)
+    started = False
     try:
+        try:
+            await gateway.start()
+        except OSError as exc:
+            if is_listen_error(exc):
+                raise ListenError("SMPP gateway", host, port, "--port", exc) from None
+            raise
+        started = True
+        print(f"Tidings SMPP gateway listening on {host}:{gateway.port}{' (TLS)' if gateway.server.ssl else ''}",
+              flush=True)
         await stop.wait()
     finally:
-        await gateway.stop()
+        if started:
+            await gateway.stop()
         await redis.aclose()
         await ctx.committer.aclose()
         await ctx.dispatch.aclose()
@@ -137,5 +147,9 @@ def run_distributed(settings: Settings, host: str, port: int) -> int:
             loop.add_signal_handler(sig, stop.set)
         await gateway_main(settings, host, port, stop)
 
-    uvloop.run(main())
+    try:
+        uvloop.run(main())
+    except ListenError as exc:
+        print(f"tidings smpp: {exc}", file=sys.stderr, flush=True)
+        return 1
     return 0

@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -30,7 +29,13 @@ from tidings.queue.local import LocalDispatchQueue
 from tidings.runtime.context import Context, now_ms
 from tidings.runtime.database import open_database
 from tidings.runtime.pipeline import Pipeline
-from tidings.runtime.single_instance import DataDirInUse, DataDirLock, ListenError, is_listen_error
+from tidings.runtime.startup import (
+    DataDirInUse,
+    DataDirLock,
+    ListenError,
+    is_listen_error,
+    listening_socket,
+)
 from tidings.sandbox.mail import MailServer, create_mail_server
 from tidings.sandbox.world import Sandbox
 from tidings.store import deliveries as dq
@@ -189,21 +194,6 @@ def welcome_text(creds: dict[str, str], base_url: str, first: bool, smpp: str | 
             f"{creds['smpp_system_id']} and password {creds.get('smpp_password')})",
         ]
     return "\n".join(lines)
-
-
-def listening_socket(host: str, port: int) -> socket.socket:
-    """The API's socket, bound before anything starts so a port in use stops `serve` at once
-    (uvicorn listens on it)."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if is_listen_error(exc):
-            raise ListenError("API", host, port, "--port", exc) from None
-        raise
-    return sock
 
 
 def serve(settings: Settings) -> int:

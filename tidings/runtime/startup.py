@@ -1,4 +1,5 @@
-"""One `tidings serve` per data directory, and the errors it stops with when it cannot start.
+"""What stops a command before it starts: one `tidings serve` per data directory, and ports it
+cannot listen on.
 
 The embedded profile keeps its dispatch queue, throughput caps and sandbox carrier inside the
 serving process: a second `tidings serve` on the same SQLite file would run a second pipeline
@@ -17,8 +18,9 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import socket
 
-__all__ = ["DataDirInUse", "DataDirLock", "ListenError", "is_listen_error"]
+__all__ = ["DataDirInUse", "DataDirLock", "ListenError", "is_listen_error", "listening_socket"]
 
 LOCK_NAME = "serve.lock"
 
@@ -41,6 +43,21 @@ class ListenError(RuntimeError):
 
 def is_listen_error(error: BaseException) -> bool:
     return isinstance(error, OSError) and error.errno in _LISTEN_ERRNOS
+
+
+def listening_socket(host: str, port: int, what: str = "API", option: str = "--port") -> socket.socket:
+    """A TCP socket bound to `host:port` for uvicorn to listen on, bound before anything else
+    starts so that a port in use stops the command at once (`ListenError`)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if is_listen_error(exc):
+            raise ListenError(what, host, port, option, exc) from None
+        raise
+    return sock
 
 
 class DataDirLock:
