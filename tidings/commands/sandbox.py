@@ -37,7 +37,7 @@ def _run(args: argparse.Namespace) -> int:
     from starlette.routing import Route
 
     from tidings.observability.logging import configure
-    from tidings.runtime.startup import ListenError, is_listen_error, listening_socket
+    from tidings.runtime.startup import ListenError, listening_for, listening_socket
     from tidings.sandbox.world import Sandbox
 
     configure()
@@ -49,12 +49,8 @@ def _run(args: argparse.Namespace) -> int:
         sandbox = Sandbox(seed=args.seed)
         sandbox.add_account(args.system_id, args.password)
         try:
-            try:
+            with listening_for("sandbox SMSC", args.host, args.smpp_port, "--smpp-port"):
                 await sandbox.start(host=args.host, port=args.smpp_port)
-            except OSError as exc:
-                if is_listen_error(exc):
-                    raise ListenError("sandbox SMSC", args.host, args.smpp_port, "--smpp-port", exc) from None
-                raise
             app = Starlette(routes=[Route("/health", health, methods=["GET"]), *sandbox.routes()])
             print(f"sandbox SMSC on {args.host}:{sandbox.port} (system_id {args.system_id}), "
                   f"REST API on http://{args.host}:{args.port}/sandbox/v1", flush=True)

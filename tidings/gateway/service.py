@@ -30,7 +30,7 @@ from tidings.gateway.parts import REASSEMBLY_TIMEOUT, PartsSweeper
 from tidings.gateway.sender import DeliverSender
 from tidings.policy.fraud_store import FraudStore
 from tidings.runtime.context import Context
-from tidings.runtime.startup import ListenError, is_listen_error
+from tidings.runtime.startup import ListenError, listening_for
 from tidings.smpp.constants import CommandStatus
 from tidings.smpp.server import SmppServer
 from tidings.smpp.tls import server_context
@@ -114,12 +114,8 @@ async def gateway_main(settings: Settings, host: str, port: int, stop: asyncio.E
                       ssl=tls_of(settings))
     started = False
     try:
-        try:
+        with listening_for("SMPP gateway", host, port, "--port"):
             await gateway.start()
-        except OSError as exc:
-            if is_listen_error(exc):
-                raise ListenError("SMPP gateway", host, port, "--port", exc) from None
-            raise
         started = True
         print(f"Tidings SMPP gateway listening on {host}:{gateway.port}{' (TLS)' if gateway.server.ssl else ''}",
               flush=True)

@@ -29,13 +29,7 @@ from tidings.queue.local import LocalDispatchQueue
 from tidings.runtime.context import Context, now_ms
 from tidings.runtime.database import open_database
 from tidings.runtime.pipeline import Pipeline
-from tidings.runtime.startup import (
-    DataDirInUse,
-    DataDirLock,
-    ListenError,
-    is_listen_error,
-    listening_socket,
-)
+from tidings.runtime.startup import DataDirInUse, DataDirLock, ListenError, listening_for, listening_socket
 from tidings.sandbox.mail import MailServer, create_mail_server
 from tidings.sandbox.world import Sandbox
 from tidings.store import deliveries as dq
@@ -113,13 +107,8 @@ class EmbeddedRuntime:
             from tidings.gateway.service import Gateway, tls_of
 
             gateway = Gateway(self.ctx, self.settings.host, self.settings.smpp_port, ssl=tls_of(self.settings))
-            try:
+            with listening_for("SMPP gateway", self.settings.host, self.settings.smpp_port, "--smpp-port"):
                 await gateway.start()
-            except OSError as exc:
-                if is_listen_error(exc):
-                    raise ListenError("SMPP gateway", self.settings.host, self.settings.smpp_port,
-                                      "--smpp-port", exc) from None
-                raise
             self.gateway = gateway
 
     async def start_pipeline(self) -> None:

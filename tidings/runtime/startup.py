@@ -15,12 +15,14 @@ database while `serve` runs, as SQLite allows.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
 import socket
+from collections.abc import Iterator
 
-__all__ = ["DataDirInUse", "DataDirLock", "ListenError", "is_listen_error", "listening_socket"]
+__all__ = ["DataDirInUse", "DataDirLock", "ListenError", "listening_for", "listening_socket"]
 
 LOCK_NAME = "serve.lock"
 
@@ -32,7 +34,7 @@ class DataDirInUse(RuntimeError):
 
 
 class ListenError(RuntimeError):
-    """A port `tidings serve` needs cannot be listened on (in use, not this host's, privileged)."""
+    """A port a command needs cannot be listened on (in use, not this host's, privileged)."""
 
     def __init__(self, what: str, host: str, port: int, option: str, error: OSError) -> None:
         # os.strerror: uvloop's own text repeats the address ("error while attempting to bind …").
@@ -41,8 +43,16 @@ class ListenError(RuntimeError):
                          f"stop whatever holds it or choose another port with {option}")
 
 
-def is_listen_error(error: BaseException) -> bool:
-    return isinstance(error, OSError) and error.errno in _LISTEN_ERRNOS
+@contextlib.contextmanager
+def listening_for(what: str, host: str, port: int, option: str) -> Iterator[None]:
+    """Around starting a listener: a port in use, not this host's or privileged comes out as
+    `ListenError` naming `what` listens there and the `option` that changes the port."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _LISTEN_ERRNOS:
+            raise ListenError(what, host, port, option, exc) from None
+        raise
 
 
 def listening_socket(host: str, port: int, what: str = "API", option: str = "--port") -> socket.socket:
@@ -51,11 +61,10 @@ def listening_socket(host: str, port: int, what: str = "API", option: str = "--p
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
-    except OSError as exc:
+        with listening_for(what, host, port, option):
+            sock.bind((host, port))
+    except BaseException:
         sock.close()
-        if is_listen_error(exc):
-            raise ListenError(what, host, port, option, exc) from None
         raise
     return sock
 
