@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
+from phonenumbers.tzdata import TIMEZONE_DATA
 
 from tidings.core.calling_codes import calling_code
 
@@ -165,16 +166,16 @@ def _single_zone_codes() -> dict[int, tuple[str, str]]:
     """Calling code -> (region, zone) for the codes of one region whose time zone data names one
     zone at every prefix, the country-level entry included."""
     zones: dict[int, set[str]] = {}
-    for prefix, names in pn_timezone.TIMEZONE_DATA.items():
+    for prefix, names in TIMEZONE_DATA.items():
         code = calling_code(prefix)
         if code is not None:
             zones.setdefault(code, set()).update(names)
     out: dict[int, tuple[str, str]] = {}
     for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
-        names = zones.get(code, set())
-        if (len(regions) == 1 and regions[0] != "001" and len(names) == 1 and "Etc/Unknown" not in names
-                and str(code) in pn_timezone.TIMEZONE_DATA):
-            out[code] = (regions[0], next(iter(names)))
+        found = zones.get(code, set())
+        if (len(regions) == 1 and regions[0] != "001" and len(found) == 1 and "Etc/Unknown" not in found
+                and str(code) in TIMEZONE_DATA):
+            out[code] = (regions[0], next(iter(found)))
     return out
 
 
