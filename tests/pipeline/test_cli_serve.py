@@ -281,3 +281,22 @@ async def test_a_sandbox_whose_port_is_taken_stops_saying_so(option: str, what: 
     assert process.returncode == 1
     assert (f"tidings sandbox: cannot listen on 127.0.0.1:{port} for the {what}: Address already in use; "
             f"stop whatever holds it or choose another port with {option}") in err.decode()
+
+
+async def test_serve_on_any_free_port_prints_the_port_it_got(tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        CLI, "serve", "--port", "0", "--smpp-port", "0", "--data-dir", str(tmp_path / "data"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=clean_env(),
+    )
+    served = Served(process, "")
+    try:
+        text = await served.read_until("Then read the handset")
+        _, curl = parse_welcome(text)
+        url = curl_to_request(curl)["url"]
+        port = int(re.match(r"http://127\.0\.0\.1:(\d+)/xms/v1/", url).group(1))  # type: ignore[union-attr]
+        assert port != 0
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            assert (await http.get(f"http://127.0.0.1:{port}/health")).status_code == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), 15.0) in (0, -signal.SIGINT)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -202,6 +203,8 @@ def serve(settings: Settings) -> int:
         lock.release()
         print(f"tidings serve: {exc}", file=sys.stderr, flush=True)
         return 1
+    if settings.port == 0:  # any free port: the one bound, in every URL printed and registered
+        settings = dataclasses.replace(settings, port=api_socket.getsockname()[1])
     runtime = EmbeddedRuntime(settings)
     base_url = settings.public_url or f"http://{settings.host}:{settings.port}"
 
