@@ -300,3 +300,12 @@ async def test_serve_on_any_free_port_prints_the_port_it_got(tmp_path: Path) -> 
     finally:
         process.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(process.wait(), 15.0) in (0, -signal.SIGINT)
+
+
+async def test_serve_with_a_data_directory_it_cannot_make_stops_saying_so(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    data_dir = str(tmp_path / "a-file" / "data")
+    code, err = await serve_until_exit("--port", str(free_port()), "--smpp-port", "0", "--data-dir", data_dir)
+    assert code == 1
+    assert f"tidings serve: cannot use the data directory {data_dir}: Not a directory; choose another" in err
+    assert "Traceback" not in err

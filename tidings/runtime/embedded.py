@@ -30,7 +30,7 @@ from tidings.queue.local import LocalDispatchQueue
 from tidings.runtime.context import Context, now_ms
 from tidings.runtime.database import open_database
 from tidings.runtime.pipeline import Pipeline
-from tidings.runtime.startup import DataDirInUse, DataDirLock, ListenError, listening_for, listening_socket
+from tidings.runtime.startup import DataDirError, DataDirLock, ListenError, listening_for, listening_socket
 from tidings.sandbox.mail import MailServer, create_mail_server
 from tidings.sandbox.world import Sandbox
 from tidings.store import deliveries as dq
@@ -187,8 +187,8 @@ def welcome_text(creds: dict[str, str], base_url: str, first: bool, smpp: str | 
 
 
 def serve(settings: Settings) -> int:
-    """`tidings serve`; 1 when it cannot start (the data directory is another serve's, a port is
-    taken), with the reason on stderr."""
+    """`tidings serve`; 1 when it cannot start (the data directory is another serve's or cannot be
+    written, a port is taken), with the reason on stderr."""
     import uvicorn
 
     from tidings.observability.logging import configure
@@ -199,7 +199,7 @@ def serve(settings: Settings) -> int:
     try:
         lock.acquire()
         api_socket = listening_socket(settings.host, settings.port)
-    except (DataDirInUse, ListenError) as exc:
+    except (DataDirError, ListenError) as exc:
         lock.release()
         print(f"tidings serve: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -22,14 +22,18 @@ import os
 import socket
 from collections.abc import Iterator
 
-__all__ = ["DataDirInUse", "DataDirLock", "ListenError", "listening_for", "listening_socket"]
+__all__ = ["DataDirError", "DataDirInUse", "DataDirLock", "ListenError", "listening_for", "listening_socket"]
 
 LOCK_NAME = "serve.lock"
 
 _LISTEN_ERRNOS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
 
 
-class DataDirInUse(RuntimeError):
+class DataDirError(RuntimeError):
+    """The data directory cannot be used (not creatable, not writable)."""
+
+
+class DataDirInUse(DataDirError):
     """Another `tidings serve` holds the data directory."""
 
 
@@ -79,8 +83,12 @@ class DataDirLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        os.makedirs(self.data_dir, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            os.makedirs(self.data_dir, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise DataDirError(f"cannot use the data directory {self.data_dir}: "
+                               f"{exc.strerror or exc}; choose another with --data-dir") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
