@@ -32,7 +32,7 @@ import phonenumbers
 from phonenumbers import timezone as pn_timezone
 from phonenumbers.tzdata import TIMEZONE_DATA
 
-from tidings.core.calling_codes import calling_code
+from tidings.core.calling_codes import calling_code, sole_region
 
 __all__ = [
     "COUNTRY_CURFEWS",
@@ -154,28 +154,25 @@ def _number_facts(identity: str) -> tuple[str | None, str | None]:
 
 
 def _single_zone_fact(identity: str) -> tuple[str, str] | None:
-    digits = identity[1:]
-    if not identity.startswith("+") or not digits.isdigit() or not digits.isascii():
-        return None
-    code = calling_code(digits)
-    return _single_zone_codes().get(code) if code is not None else None
+    region = sole_region(identity)
+    zone = _sole_zones().get(region) if region is not None else None
+    return (region, zone) if region is not None and zone is not None else None
 
 
 @cache
-def _single_zone_codes() -> dict[int, tuple[str, str]]:
-    """Calling code -> (region, zone) for the codes of one region whose time zone data names one
-    zone at every prefix, the country-level entry included."""
+def _sole_zones() -> dict[str, str]:
+    """Region -> zone for the regions that have a calling code of their own whose time zone data
+    names one zone at every prefix, the country-level entry included."""
     zones: dict[int, set[str]] = {}
     for prefix, names in TIMEZONE_DATA.items():
         code = calling_code(prefix)
         if code is not None:
             zones.setdefault(code, set()).update(names)
-    out: dict[int, tuple[str, str]] = {}
+    out: dict[str, str] = {}
     for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
         found = zones.get(code, set())
-        if (len(regions) == 1 and regions[0] != "001" and len(found) == 1 and "Etc/Unknown" not in found
-                and str(code) in TIMEZONE_DATA):
-            out[code] = (regions[0], next(iter(found)))
+        if len(regions) == 1 and len(found) == 1 and "Etc/Unknown" not in found and str(code) in TIMEZONE_DATA:
+            out[regions[0]] = next(iter(found))
     return out
 
 
