@@ -15,8 +15,7 @@ from tidings.workers.dispatch import DispatchWorker
 def worker_with_busy_slots(queue: LocalDispatchQueue, busy: int) -> DispatchWorker:
     ctx: Any = SimpleNamespace(db=None, clock=lambda: 0, dispatch=queue)
     worker = DispatchWorker(ctx, router=None, writer=None, concurrency=8, take=8)  # type: ignore[arg-type]
-    loop = asyncio.get_running_loop()
-    worker._inflight.update(loop.create_future() for _ in range(busy))  # type: ignore[misc]
+    worker._in_flight = busy
     return worker
 
 

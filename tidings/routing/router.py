@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tidings.channels.base import OutboundSms, SmsConnector, SmsRouter
+from tidings.channels.base import OutboundSms, RouteCallback, SmsConnector, SmsRouter, submit_to
 from tidings.core.errors import PermanentDeliveryError, TransientDeliveryError
 from tidings.core.statuses import Status
 from tidings.routing.prices import Price, RouteOptions, destination_key, price_of
@@ -68,27 +68,47 @@ class SmartRouter(SmsRouter):
         self._task: asyncio.Task[None] | None = None
 
     async def send(self, message: OutboundSms) -> tuple[str, list[str]]:
-        tried: set[str] = set()
-        key = destination_key(message.recipient)
-        while True:
-            ready = {c.name for c in self.connectors if c.ready and c.name not in tried}
-            choice = choose(self.options, ready, message.recipient, self.stats, self.settings, self._rng)
-            if choice is None:
-                raise TransientDeliveryError("no SMS route is bound", retry_after=1.0)
-            connector = self._by_name[choice.route]
-            try:
-                ids = await connector.send(message)
-            except PermanentDeliveryError:
-                self.stats.record(choice.route, key, False)
-                raise
-            except TransientDeliveryError:
-                if connector.ready:
-                    raise  # throttled: the message waits for this route's capacity
+        future: asyncio.Future[tuple[str, list[str]]] = asyncio.get_running_loop().create_future()
+
+        def done(route: str | None, ids: list[str] | None, error: BaseException | None) -> None:
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result((route, ids))  # type: ignore[arg-type]
+
+        self.submit(message, done)
+        return await future
+
+    def submit(self, message: OutboundSms, done: RouteCallback, tried: set[str] | None = None) -> None:
+        """Send `message` on the best route; `done` gets the route and the parts' SMSC ids, or
+        the error. A route that goes down under the message is left for the next best at once;
+        a bound route that throttles keeps it (the message waits for that route's capacity)."""
+        tried = set() if tried is None else tried
+        ready = {c.name for c in self.connectors if c.ready and c.name not in tried}
+        choice = choose(self.options, ready, message.recipient, self.stats, self.settings, self._rng)
+        if choice is None:
+            done(None, None, TransientDeliveryError("no SMS route is bound", retry_after=1.0))
+            return
+        connector = self._by_name[choice.route]
+
+        def sent(ids: list[str] | None, error: BaseException | None) -> None:
+            if error is None:
+                self.chosen[(choice.route, choice.reason)] += 1
+                key = destination_key(message.recipient)
+                self._pending[message.delivery_id] = _Sent(choice.route, key, self.clock())
+                done(choice.route, ids, None)
+            elif isinstance(error, PermanentDeliveryError):
+                self.stats.record(choice.route, destination_key(message.recipient), False)
+                done(None, None, error)
+            elif isinstance(error, TransientDeliveryError) and not connector.ready:
                 tried.add(choice.route)  # the route went down under it: fail over now
-                continue
-            self.chosen[(choice.route, choice.reason)] += 1
-            self._pending[message.delivery_id] = _Sent(choice.route, key, self.clock())
-            return choice.route, ids
+                self.submit(message, done, tried)
+            else:
+                done(None, None, error)  # throttled: the message waits for this route's capacity
+
+        submit_to(connector, message, sent)
 
     def cost_of(self, route: str, recipient: str, parts: int) -> Price | None:
         """What a message of `parts` parts to `recipient` costs on `route`, per its price table."""

@@ -25,8 +25,8 @@ from ssl import SSLContext
 from typing import Literal
 
 from tidings.smpp.backoff import Backoff
-from tidings.smpp.constants import DEFAULT_MAX_PDU_SIZE, CommandStatus, is_transient
-from tidings.smpp.errors import BindError, NotBound, PduError, SessionError
+from tidings.smpp.constants import DEFAULT_MAX_PDU_SIZE, CommandId, CommandStatus, is_transient
+from tidings.smpp.errors import BindError, CommandStatusError, NotBound, PduError, SessionClosed, SessionError
 from tidings.smpp.pdu import (
     BindReceiver,
     BindRequest,
@@ -42,11 +42,13 @@ from tidings.smpp.pdu import (
 from tidings.smpp.session import Role, Session, SessionConfig
 from tidings.smpp.throttle import RateLimiter
 
-__all__ = ["BindMode", "ClientState", "DeliverSmCallback", "EsmeClient"]
+__all__ = ["BindMode", "ClientState", "DeliverSmCallback", "EsmeClient", "SubmitCallback"]
 
 logger = logging.getLogger("tidings.smpp.client")
 
 BindMode = Literal["transmitter", "receiver", "transceiver"]
+SubmitCallback = Callable[[SubmitSmResp | None, BaseException | None], None]
+"""Gets a submit_sm's answer: the submit_sm_resp with status 0, or the error in its place."""
 DeliverSmCallback = Callable[[DeliverSm | DataSm], Awaitable[int]]
 """Handles one deliver_sm and returns the command_status for its deliver_sm_resp. Some SMSCs send
 MO and receipts as data_sm (text in the message_payload TLV), which is handled the same way."""
@@ -122,6 +124,7 @@ class EsmeClient:
         self._first_attempt: asyncio.Future[None] | None = None
         self._bound = asyncio.Event()
         self._closing = False
+        self._paced: set[asyncio.Task[SubmitSmResp]] = set()  # submit_nowait's waits for the limiter
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -181,6 +184,45 @@ class EsmeClient:
         if not isinstance(response, SubmitSmResp):
             raise PduError(CommandStatus.ESME_RINVCMDID, f"submit_sm answered with {response.command_name}")
         return response
+
+    def submit_nowait(self, pdu: SubmitSm, callback: SubmitCallback, *, priority: bool = False) -> None:
+        """`submit` without a coroutine: the submit_sm goes out when a window slot is free and
+        `callback` gets the SMSC's submit_sm_resp, or the error `submit` would have raised.
+        Raises `NotBound` at once when there is no bind (the callback is then never called).
+
+        With a `limiter` the request waits for its token in a task of its own (`submit`)."""
+        if self.limiter is not None:
+            task = asyncio.get_running_loop().create_task(self.submit(pdu, priority=priority))
+            self._paced.add(task)
+            task.add_done_callback(lambda done: self._paced_answered(done, callback))
+            return
+        session = self.session
+        if session is None or not session.bound:
+            raise NotBound(f"not bound to {self.host}:{self.port}")
+
+        def answered(response: Pdu | None, error: BaseException | None) -> None:
+            if error is None:
+                assert response is not None
+                if response.command_status or response.command_id == CommandId.GENERIC_NACK:
+                    error = CommandStatusError(response.command_status or CommandStatus.ESME_RUNKNOWNERR,
+                                               CommandId.SUBMIT_SM)
+                elif not isinstance(response, SubmitSmResp):
+                    error = PduError(CommandStatus.ESME_RINVCMDID, f"submit_sm answered with {response.command_name}")
+            if error is None:
+                callback(response, None)  # type: ignore[arg-type]
+            else:
+                callback(None, error)
+
+        session.submit_nowait(pdu, answered, priority=priority)
+
+    def _paced_answered(self, task: asyncio.Task[SubmitSmResp], callback: SubmitCallback) -> None:
+        self._paced.discard(task)
+        if task.cancelled():
+            callback(None, SessionClosed("submit cancelled"))
+        elif (error := task.exception()) is not None:
+            callback(None, error)
+        else:
+            callback(task.result(), None)
 
     async def request(self, pdu: Pdu, *, priority: bool = False) -> Pdu:
         """Send any request this side may send (query_sm, data_sm...) through the limiter and window."""

@@ -16,7 +16,9 @@ fixes and nothing a product decides:
   ESME_RALYBND), an unknown or wrong-side command generic_nack ESME_RINVCMDID;
 * an outbound window: `send_request` waits for one of `window` slots, and the slot frees when the
   response arrives or `response_timeout` expires; priority requests (verification codes) wait in
-  a lane of their own that is served first; an inbound window: at most `inbound_window`
+  a lane of their own that is served first. `submit_nowait` is the same request without a
+  coroutine: the PDU waits in the lane itself and goes out the moment a slot frees, and its
+  response (or the error in its place) is handed to a callback; an inbound window: at most `inbound_window`
   requests are handled at once, the next is answered `flood_status` at once;
 * enquire_link after `enquire_link_interval` without traffic from the peer; an unanswered one means
   a dead peer and closes the session; an SMSC closes a connection not bound within `bind_timeout`;
@@ -34,7 +36,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeAlias, cast, overload
 
 from tidings.smpp.constants import (
     BIND_COMMANDS,
@@ -48,7 +50,7 @@ from tidings.smpp.constants import (
 from tidings.smpp.errors import BindError, CommandStatusError, NotBound, PduError, ResponseTimeout, SessionClosed
 from tidings.smpp.pdu import EnquireLink, EnquireLinkResp, GenericNack, Pdu, Unbind, UnbindResp, decode, error_response
 
-__all__ = ["RequestHandler", "Role", "Session", "SessionConfig", "SessionState", "SessionStats"]
+__all__ = ["RequestHandler", "ResponseCallback", "Role", "Session", "SessionConfig", "SessionState", "SessionStats"]
 
 logger = logging.getLogger("tidings.smpp")
 
@@ -138,7 +140,14 @@ class SessionStats:
     response_timeouts: int = 0
 
 
-_Pending = tuple["asyncio.Future[Pdu]", float, int, bool]  # future, deadline, request command_id, windowed
+ResponseCallback = Callable[["Pdu | None", "BaseException | None"], None]
+"""Receives a request's response PDU (whatever its command_status), or the error in its place
+(`ResponseTimeout`, `SessionClosed`, `NotBound` for a queued request the session could no
+longer send)."""
+
+_Target: TypeAlias = "asyncio.Future[Pdu] | ResponseCallback"
+_Pending = tuple[_Target, float, int, bool]  # future or callback, deadline, request command_id, windowed
+_Queued = tuple[Pdu, ResponseCallback]  # a submit_nowait request waiting in a lane for a slot
 
 
 class Session(asyncio.Protocol):
@@ -171,8 +180,10 @@ class Session(asyncio.Protocol):
         self._sequence = 0
         self._pending: dict[int, _Pending] = {}
         self._in_flight = 0
-        self._slot_waiters: deque[asyncio.Future[None]] = deque()
-        self._priority_slot_waiters: deque[asyncio.Future[None]] = deque()
+        # Each lane holds coroutines waiting for a slot (futures) and submit_nowait requests.
+        self._slot_waiters: deque[asyncio.Future[None] | _Queued] = deque()
+        self._priority_slot_waiters: deque[asyncio.Future[None] | _Queued] = deque()
+        self._idle_waiter: asyncio.Future[None] | None = None  # set when no request awaits a response
         self._inbound_tasks: set[asyncio.Task[None]] = set()
         self._write_buffer: list[bytes] = []
         self._write_paused = False
@@ -219,6 +230,22 @@ class Session(asyncio.Protocol):
             self._release_slot()
             raise
 
+    def submit_nowait(self, pdu: Pdu, callback: ResponseCallback, *, priority: bool = False) -> None:
+        """Send `pdu` now if a window slot is free, else as soon as one frees (in the same order
+        as `send_request`'s waiters, the priority lane first); `callback` gets the response or
+        the error in its place. Raises `NotBound` or `SessionClosed` at once when the current
+        state does not allow the request; the callback is then never called.
+
+        Queued requests are not held back by a paused transport: the window bounds what can be
+        written ahead of the peer's answers."""
+        self._check_can_send(pdu.command_id)
+        ahead = self._priority_slot_waiters if priority else (self._priority_slot_waiters or self._slot_waiters)
+        if self._in_flight < self.config.window and not ahead:
+            self._in_flight += 1
+            self._send(pdu, windowed=True, target=callback)
+        else:
+            (self._priority_slot_waiters if priority else self._slot_waiters).append((pdu, callback))
+
     async def request(self, pdu: Pdu, *, priority: bool = False) -> Pdu:
         """Send `pdu` and return its response; an error status or a generic_nack raises `CommandStatusError`
         (`BindError` for a bind)."""
@@ -234,7 +261,7 @@ class Session(asyncio.Protocol):
         try:
             if self.bound:
                 if self._pending:
-                    await asyncio.wait([entry[0] for entry in self._pending.values()], timeout=limit)
+                    await self._answered_all(limit)
                 if self.bound:
                     future = self._send(Unbind(), windowed=False)
                     self.state = SessionState.UNBINDING
@@ -283,16 +310,19 @@ class Session(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
         pending, self._pending = self._pending, {}
-        for future, _, command_id, _ in pending.values():
-            if not future.done():
-                future.set_exception(SessionClosed(f"session closed before the {_C(command_id).name.lower()} response"))
+        for target, _, command_id, _ in pending.values():
+            closed = SessionClosed(f"session closed before the {_C(command_id).name.lower()} response")
+            self._resolve(target, None, closed)
         self._in_flight = 0
+        self._wake_idle_waiter()
         waiters = [*self._priority_slot_waiters, *self._slot_waiters, *self._drain_waiters]
         self._priority_slot_waiters.clear()
         self._slot_waiters.clear()
         self._drain_waiters.clear()
         for waiter in waiters:
-            if not waiter.done():
+            if isinstance(waiter, tuple):
+                self._resolve(waiter[1], None, SessionClosed("session closed before the request was sent"))
+            elif not waiter.done():
                 waiter.set_exception(SessionClosed("session closed"))
         if not self._closed.done():
             self._closed.set_result(None)
@@ -444,25 +474,58 @@ class Session(asyncio.Protocol):
         if entry is None:
             logger.warning("smpp %s: unexpected %s #%d", self.peername, response.command_name, response.sequence_number)
             return
-        future, _, request_id, windowed = entry
+        target, _, request_id, windowed = entry
+        if not self._pending:
+            self._wake_idle_waiter()
         if windowed:
             self._release_slot()
         if response.command_id != request_id | RESPONSE_BIT and response.command_id != _C.GENERIC_NACK:
             error = PduError(CommandStatus.ESME_RINVCMDID, f"{response.command_name} does not answer 0x{request_id:08X}")
-            if not future.done():
-                future.set_exception(error)
+            self._resolve(target, None, error)
             return
         if request_id in BIND_COMMANDS and response.command_status == CommandStatus.ESME_ROK and self.state is SessionState.OPEN:
             self.state = _STATE_AFTER_BIND[request_id]
-        if not future.done():
-            future.set_result(response)
+        self._resolve(target, response, None)
 
     def _settle(self, sequence: int, error: Exception) -> None:
-        future, _, _, windowed = self._pending.pop(sequence)
+        target, _, _, windowed = self._pending.pop(sequence)
+        if not self._pending:
+            self._wake_idle_waiter()
         if windowed:
             self._release_slot()
-        if not future.done():
-            future.set_exception(error)
+        self._resolve(target, None, error)
+
+    def _resolve(self, target: _Target, response: Pdu | None, error: BaseException | None) -> None:
+        """Hand a request's outcome to whoever waits for it: a future, or a submit_nowait callback."""
+        if isinstance(target, asyncio.Future):
+            if not target.done():
+                if error is None:
+                    target.set_result(response)  # type: ignore[arg-type]  # a response whenever no error
+                else:
+                    target.set_exception(error)
+            return
+        try:
+            target(response, error)
+        except Exception:
+            logger.exception("smpp %s: response callback failed", self.peername)
+
+    async def _answered_all(self, timeout: float) -> None:
+        """Wait (at most `timeout` seconds) until no request awaits a response."""
+        try:
+            async with asyncio.timeout(timeout):
+                while self._pending:  # a queued request may take a slot that frees meanwhile
+                    if self._idle_waiter is None or self._idle_waiter.done():
+                        self._idle_waiter = self._loop.create_future()
+                    await asyncio.shield(self._idle_waiter)
+        except TimeoutError:
+            pass
+
+    def _wake_idle_waiter(self) -> None:
+        waiter = self._idle_waiter
+        if waiter is not None:
+            self._idle_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     # -- outbound --------------------------------------------------------------------------------
 
@@ -475,7 +538,13 @@ class Session(asyncio.Protocol):
                 raise SessionClosed("session is closed")
             raise NotBound(f"cannot send {_C(command_id).name.lower()} while {self.state.value}")
 
-    def _send(self, pdu: Pdu, *, windowed: bool) -> asyncio.Future[Pdu]:
+    @overload
+    def _send(self, pdu: Pdu, *, windowed: bool, target: None = None) -> asyncio.Future[Pdu]: ...
+    @overload
+    def _send(self, pdu: Pdu, *, windowed: bool, target: ResponseCallback) -> None: ...
+
+    def _send(self, pdu: Pdu, *, windowed: bool, target: ResponseCallback | None = None) -> asyncio.Future[Pdu] | None:
+        """Number and write `pdu`; its response goes to `target`, or to the future returned."""
         sequence = self._sequence
         while True:
             sequence = sequence + 1 if sequence < MAX_SEQUENCE_NUMBER else 1
@@ -484,8 +553,9 @@ class Session(asyncio.Protocol):
         pdu.sequence_number = sequence
         data = pdu.encode()
         self._sequence = sequence
-        future: asyncio.Future[Pdu] = self._loop.create_future()
-        self._pending[sequence] = (future, self._loop.time() + self.config.response_timeout, pdu.command_id, windowed)
+        future: asyncio.Future[Pdu] | None = self._loop.create_future() if target is None else None
+        self._pending[sequence] = (target or future, self._loop.time() + self.config.response_timeout,  # type: ignore[assignment]
+                                   pdu.command_id, windowed)
         self.stats.requests_sent += 1
         self._write(data)
         return future
@@ -534,11 +604,25 @@ class Session(asyncio.Protocol):
         for lane in (self._priority_slot_waiters, self._slot_waiters):
             while lane:
                 waiter = lane.popleft()
-                if not waiter.done():
+                if isinstance(waiter, tuple):
+                    if self._send_queued(*waiter):
+                        return  # the slot passes to the queued request
+                elif not waiter.done():
                     waiter.set_result(None)  # the slot passes to the waiter
                     return
         if self._in_flight:
             self._in_flight -= 1
+
+    def _send_queued(self, pdu: Pdu, callback: ResponseCallback) -> bool:
+        """Send a submit_nowait request that waited for a slot; False (its callback told why) when
+        the session can no longer send it."""
+        try:
+            self._check_can_send(pdu.command_id)
+        except (NotBound, SessionClosed) as exc:
+            self._resolve(callback, None, exc)
+            return False
+        self._send(pdu, windowed=True, target=callback)
+        return True
 
     # -- timers ----------------------------------------------------------------------------------
 

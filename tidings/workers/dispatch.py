@@ -1,9 +1,10 @@
 """The dispatch worker: takes due delivery ids from the queue, claims them, sends them.
 
 Claiming is a guarded update in the database, so an id handed to two workers (a republished
-entry, a recovered stream entry) is sent by only one. Each claimed delivery is sent concurrently
-up to `concurrency` in flight (the connections' windows and caps do the real pacing); the
-outcome goes to the `OutcomeWriter`.
+entry, a recovered stream entry) is sent by only one. A claim's deliveries are handed to the
+router together, up to `concurrency` in flight (the connections' windows and caps do the real
+pacing): no task per message — each message's outcome comes back to a callback, which gives it
+to the `OutcomeWriter`.
 
 Up to `parallel_claims` claims are prepared at once (each a few database round trips), their
 send slots reserved before the take; takes from the queue go one at a time.
@@ -59,7 +60,7 @@ class DispatchWorker:
         self.concurrency = concurrency
         self._enough_room = min(take, max(1, concurrency // 4))
         self._freed = asyncio.Event()
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._in_flight = 0  # messages handed to the router and not yet answered
         self._reserved = 0  # send slots promised to claims being prepared
         self._taking = asyncio.Lock()
         self.parallel_claims = max(1, parallel_claims)
@@ -69,8 +70,9 @@ class DispatchWorker:
     async def run(self, stop: asyncio.Event) -> None:
         self._stop = stop
         await asyncio.gather(*(self._steps(stop) for _ in range(self.parallel_claims)))
-        if self._inflight:
-            await asyncio.gather(*self._inflight, return_exceptions=True)
+        while self._in_flight:  # every message handed over is answered, or fails, in the end
+            self._freed.clear()
+            await self._freed.wait()
 
     async def _steps(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -87,7 +89,7 @@ class DispatchWorker:
         deadline: float | None = None
         give_up = loop.time() + timeout
         while True:
-            free = self.concurrency - len(self._inflight) - self._reserved
+            free = self.concurrency - self._in_flight - self._reserved
             if free >= self._enough_room or (free > 0 and self.ctx.dispatch.priority_pending()):
                 return free
             now = loop.time()
@@ -102,9 +104,6 @@ class DispatchWorker:
             except TimeoutError:
                 pass
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
-        self._freed.set()
 
     async def step(self, timeout: float) -> int:
         room = await self._room(timeout)
@@ -135,6 +134,7 @@ class DispatchWorker:
         await self.ctx.dispatch.ack(taken)
         if not claimed:
             return 0
+        sendable = []
         for row in claimed:
             batch = batches[row.batch_id]
             if batch.canceled:
@@ -145,39 +145,66 @@ class DispatchWorker:
                 if refused[row.id].outcome == "reject":
                     self.writer.add(Settled(row.id, Status.REJECTED, refused[row.id].xms_code or Code.BLOCKED, now))
             else:
-                task = asyncio.get_running_loop().create_task(self._send(row, batch))
-                self._inflight.add(task)
-                task.add_done_callback(self._finished)
+                sendable.append((row, batch))
+        self._in_flight += len(sendable)
+        for row, batch in sendable:
+            await self._send(row, batch)
         return len(claimed)
 
     async def _send(self, row: Any, batch: Any) -> None:
-        message = OutboundSms(
-            delivery_id=row.id,
-            sender=batch.sender,
-            recipient=row.recipient,
-            body=render_body(batch.body, batch.parameters, row.recipient),
-            flash=bool(batch.flash_message),
-            max_parts=batch.max_number_of_message_parts,
-            truncate=bool(batch.truncate_concat),
-            priority=bool(row.priority),
-        )
+        """Hand one claimed delivery to the router; `_sent` gets its outcome, exactly once."""
         try:
+            message = OutboundSms(
+                delivery_id=row.id,
+                sender=batch.sender,
+                recipient=row.recipient,
+                body=render_body(batch.body, batch.parameters, row.recipient),
+                flash=bool(batch.flash_message),
+                max_parts=batch.max_number_of_message_parts,
+                truncate=bool(batch.truncate_concat),
+                priority=bool(row.priority),
+            )
             verdict = await self.senders.decide(batch.project_id, message.sender, message.recipient)
-            if verdict.action == "reject":
-                self.writer.add(Settled(row.id, Status.REJECTED, verdict.code or Code.BLOCKED, self.ctx.clock()))
-                return
-            message.sender = verdict.sender
-            connection, smsc_ids = await self.router.send(message)
-        except TransientDeliveryError as exc:
-            due = self.ctx.clock() + retry_delay_ms(row.attempts, exc.retry_after)
-            self.writer.add(Released(row.id, due))
-        except PermanentDeliveryError as exc:
-            self.writer.add(Settled(row.id, status_for_refusal(exc.code), exc.code, self.ctx.clock()))
-        except Exception:  # noqa: BLE001 - a bug in a connector must not lose the message
-            log.exception("connector failed on delivery %s", row.id)
-            self.writer.add(Released(row.id, self.ctx.clock() + retry_delay_ms(row.attempts, 1.0)))
-        else:
-            self.sent += 1
-            cost = self.router.cost_of(connection, message.recipient, len(smsc_ids))
-            self.writer.add(Dispatched(row.id, connection, smsc_ids, self.ctx.clock(),
-                                       (cost.amount, cost.currency) if cost is not None else None))
+        except Exception as exc:  # noqa: BLE001 - a bug must not lose the message
+            self._sent(row, None, None, None, exc)
+            return
+        if verdict.action == "reject":
+            self.writer.add(Settled(row.id, Status.REJECTED, verdict.code or Code.BLOCKED, self.ctx.clock()))
+            self._answered()
+            return
+        message.sender = verdict.sender
+        answered = False
+
+        def sent(connection: str | None, smsc_ids: list[str] | None, error: BaseException | None) -> None:
+            nonlocal answered
+            if not answered:
+                answered = True
+                self._sent(row, message, connection, smsc_ids, error)
+
+        try:
+            self.router.submit(message, sent)
+        except Exception as exc:  # noqa: BLE001 - a bug in a router must not lose the message
+            sent(None, None, exc)
+
+    def _sent(self, row: Any, message: OutboundSms | None, connection: str | None, smsc_ids: list[str] | None,
+              error: BaseException | None) -> None:
+        try:
+            if error is None:
+                assert message is not None and connection is not None and smsc_ids is not None
+                self.sent += 1
+                cost = self.router.cost_of(connection, message.recipient, len(smsc_ids))
+                self.writer.add(Dispatched(row.id, connection, smsc_ids, self.ctx.clock(),
+                                           (cost.amount, cost.currency) if cost is not None else None))
+            elif isinstance(error, TransientDeliveryError):
+                self.writer.add(Released(row.id, self.ctx.clock() + retry_delay_ms(row.attempts, error.retry_after)))
+            elif isinstance(error, PermanentDeliveryError):
+                self.writer.add(Settled(row.id, status_for_refusal(error.code), error.code, self.ctx.clock()))
+            else:  # a bug in a connector must not lose the message
+                log.error("connector failed on delivery %s", row.id, exc_info=error)
+                self.writer.add(Released(row.id, self.ctx.clock() + retry_delay_ms(row.attempts, 1.0)))
+        finally:
+            self._answered()
+
+    def _answered(self) -> None:
+        self._in_flight -= 1
+        self._freed.set()

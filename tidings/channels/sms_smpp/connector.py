@@ -15,17 +15,17 @@ import logging
 import random
 from collections.abc import Callable
 
-from tidings.channels.base import OutboundSms
+from tidings.channels.base import OutboundSms, SendCallback
 from tidings.channels.sms_smpp.inbound import mo_event, receipt_event
 from tidings.channels.sms_smpp.transcode import submit_pdus
 from tidings.config import SmppConnectionSettings
 from tidings.core.errors import PermanentDeliveryError, TransientDeliveryError
 from tidings.queue.base import Limiter
 from tidings.queue.local_limiter import LocalTokenBucket
-from tidings.smpp.client import EsmeClient
+from tidings.smpp.client import EsmeClient, SubmitCallback
 from tidings.smpp.constants import CommandStatus, is_transient
 from tidings.smpp.errors import CommandStatusError, SmppError
-from tidings.smpp.pdu import DataSm, DeliverSm
+from tidings.smpp.pdu import DataSm, DeliverSm, SubmitSmResp
 from tidings.smpp.receipt import receipt_from_pdu
 from tidings.smpp.tls import client_context
 from tidings.workers.writer import OutcomeWriter
@@ -45,6 +45,7 @@ class SmppConnector:
         if limiter is None and settings.throughput > 0:
             limiter = LocalTokenBucket(settings.throughput, burst=max(1.0, settings.throughput / 10))
         self._limiter = limiter
+        self._paced: set[asyncio.Task[list[str]]] = set()  # submits waiting for the cap's tokens
         self._references = itertools.cycle(range(random.randrange(256), random.randrange(256) + 256))
         self.client = EsmeClient(
             settings.host, settings.port, system_id=settings.system_id, password=settings.password,
@@ -87,6 +88,32 @@ class SmppConnector:
             ids.append(response.message_id)
         return ids
 
+    def submit(self, message: OutboundSms, done: SendCallback) -> None:
+        """`send` without a coroutine: each part goes out through the window as a slot frees, and
+        `done` gets the SMSC's message ids, or the error `send` would have raised. A connection
+        with a throughput cap paces the message in a task of its own (`send`)."""
+        if self._limiter is not None:
+            task = asyncio.get_running_loop().create_task(self.send(message))
+            self._paced.add(task)
+            task.add_done_callback(lambda finished: self._paced_sent(finished, done))
+            return
+        pdus = submit_pdus(message, next(self._references) & 0xFF, self.settings.long_messages)
+        answers = _Answers(self.name, len(pdus), done)
+        try:
+            for index, pdu in enumerate(pdus):
+                self.client.submit_nowait(pdu, answers.callback(index), priority=message.priority)
+        except SmppError as exc:  # not bound: nothing (more) was sent
+            answers.failed(exc)
+
+    def _paced_sent(self, task: asyncio.Task[list[str]], done: SendCallback) -> None:
+        self._paced.discard(task)
+        if task.cancelled():
+            done(None, TransientDeliveryError(f"{self.name}: send cancelled"))
+        elif (error := task.exception()) is not None:
+            done(None, error)
+        else:
+            done(task.result(), None)
+
     async def _on_deliver_sm(self, pdu: DeliverSm | DataSm) -> int:
         now = self._clock()
         try:
@@ -101,6 +128,43 @@ class SmppConnector:
             return CommandStatus.ESME_ROK
         await self._writer.apply([mo_event(self.name, pdu, now)])  # a part: joined by the writer
         return CommandStatus.ESME_ROK
+
+
+class _Answers:
+    """Collects the submit_sm_resp of a message's parts and reports once: every part's SMSC id,
+    or the first error (mapped as `send` maps it)."""
+
+    __slots__ = ("_connection", "_ids", "_missing", "_done")
+
+    def __init__(self, connection: str, parts: int, done: SendCallback) -> None:
+        self._connection = connection
+        self._ids: list[str] = [""] * parts
+        self._missing = parts
+        self._done: SendCallback | None = done
+
+    def callback(self, index: int) -> SubmitCallback:
+        def answered(response: SubmitSmResp | None, error: BaseException | None) -> None:
+            if error is not None:
+                self.failed(error)
+                return
+            assert response is not None
+            self._ids[index] = response.message_id
+            self._missing -= 1
+            if self._missing == 0 and self._done is not None:
+                done, self._done = self._done, None
+                done(self._ids, None)
+        return answered
+
+    def failed(self, error: BaseException) -> None:
+        if self._done is None:
+            return  # an earlier part already reported
+        done, self._done = self._done, None
+        if isinstance(error, CommandStatusError):
+            done(None, _refusal(self._connection, error.command_status))
+        elif isinstance(error, SmppError):
+            done(None, TransientDeliveryError(f"{self._connection}: {error}"))
+        else:
+            done(None, error)
 
 
 def _refusal(connection: str, status: int) -> TransientDeliveryError | PermanentDeliveryError:

@@ -1,0 +1,223 @@
+"""`EsmeClient.submit_nowait`: a submit_sm without a coroutine, its answer handed to a callback.
+
+Against a real `SmppServer` over loopback: the window bounds what is outstanding and queued
+submits leave in order (priority first) as slots free; every submit gets exactly one answer —
+the submit_sm_resp, the refusal, the timeout, or the closed session — and an unbind waits for
+the answers still owed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from tidings.smpp import (
+    CommandStatus,
+    CommandStatusError,
+    EsmeClient,
+    NotBound,
+    ResponseTimeout,
+    ServerSession,
+    SessionClosed,
+    SmppServer,
+    SubmitSm,
+    TokenBucket,
+)
+from tidings.smpp.pdu import SubmitSmResp
+from tidings.smpp.testing import RecordingHandler
+
+S = CommandStatus
+ServerFactory = Callable[..., Awaitable[SmppServer]]
+ClientFactory = Callable[..., EsmeClient]
+Answer = tuple[SubmitSmResp | None, BaseException | None]
+
+
+def message(text: str) -> SubmitSm:
+    return SubmitSm(source_addr="Tidings", destination_addr="46701234567", short_message=text.encode())
+
+
+class Answers:
+    """Collects each submit's answers by name (a list, so a second answer would show)."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, list[Answer]] = {}
+        self.arrived = asyncio.Event()
+
+    def callback(self, name: str) -> Callable[[SubmitSmResp | None, BaseException | None], None]:
+        self.by_name[name] = []
+
+        def answered(response: SubmitSmResp | None, error: BaseException | None) -> None:
+            self.by_name[name].append((response, error))
+            self.arrived.set()
+
+        return answered
+
+    async def all_in(self, timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while any(not answers for answers in self.by_name.values()):
+                self.arrived.clear()
+                await self.arrived.wait()
+
+    def once(self, name: str) -> Answer:
+        (answer,) = self.by_name[name]
+        return answer
+
+
+class GatedHandler(RecordingHandler):
+    """Answers submit_sm only while `open` is set, counting the submits it holds."""
+
+    def __init__(self, submit_status: int = S.ESME_ROK) -> None:
+        super().__init__(submit_status=submit_status)
+        self.open = asyncio.Event()
+        self.held = 0
+        self.most_held = 0
+
+    async def handle_submit_sm(self, session: ServerSession, pdu: SubmitSm) -> tuple[int, str]:
+        self.held += 1
+        self.most_held = max(self.most_held, self.held)
+        await self.open.wait()
+        self.held -= 1
+        return await super().handle_submit_sm(session, pdu)
+
+
+async def bound_client(make_client: ClientFactory, port: int, **options: object) -> EsmeClient:
+    client = make_client(port, **options)
+    await client.start()
+    return client
+
+
+async def test_queued_submits_go_out_in_order_as_the_window_frees(
+    make_server: ServerFactory, make_client: ClientFactory
+) -> None:
+    handler = GatedHandler()
+    server = await make_server(handler)
+    client = await bound_client(make_client, server.port, window=3)
+    answers = Answers()
+    for i in range(30):
+        client.submit_nowait(message(f"m{i}"), answers.callback(f"m{i}"))
+    assert client.session is not None and client.session.in_flight == 3  # the rest wait in the lane
+    await asyncio.sleep(0.05)
+    assert handler.held == 3 and not any(answers.by_name.values())
+    handler.open.set()
+    await answers.all_in()
+    ids = []
+    for i in range(30):
+        response, error = answers.once(f"m{i}")
+        assert error is None and response is not None and response.command_status == S.ESME_ROK
+        ids.append(response.message_id)
+    assert len(set(ids)) == 30
+    assert handler.most_held == 3
+    assert [pdu.short_message for pdu in handler.submitted] == [f"m{i}".encode() for i in range(30)]
+    assert client.session.in_flight == 0
+
+
+async def test_priority_submits_overtake_queued_bulk_ones_and_coroutine_waiters_keep_their_place(
+    make_server: ServerFactory, make_client: ClientFactory
+) -> None:
+    handler = GatedHandler()
+    server = await make_server(handler)
+    client = await bound_client(make_client, server.port, window=1)
+    answers = Answers()
+    client.submit_nowait(message("first"), answers.callback("first"))
+    client.submit_nowait(message("bulk1"), answers.callback("bulk1"))
+    waiting = asyncio.ensure_future(client.submit(message("bulk2")))
+    await asyncio.sleep(0)
+    client.submit_nowait(message("bulk3"), answers.callback("bulk3"))
+    client.submit_nowait(message("code"), answers.callback("code"), priority=True)
+    handler.open.set()
+    await answers.all_in()
+    await waiting
+    assert [pdu.short_message.decode() for pdu in handler.submitted] == ["first", "code", "bulk1", "bulk2", "bulk3"]
+
+
+async def test_a_refused_submit_answers_with_its_status(make_server: ServerFactory, make_client: ClientFactory) -> None:
+    server = await make_server(RecordingHandler(submit_status=S.ESME_RINVDSTADR))
+    client = await bound_client(make_client, server.port)
+    answers = Answers()
+    client.submit_nowait(message("x"), answers.callback("x"))
+    await answers.all_in()
+    response, error = answers.once("x")
+    assert response is None and isinstance(error, CommandStatusError)
+    assert error.command_status == S.ESME_RINVDSTADR and not error.transient
+
+
+async def test_a_lost_connection_answers_sent_and_queued_submits_once_each(
+    make_server: ServerFactory, make_client: ClientFactory
+) -> None:
+    handler = GatedHandler()
+    server = await make_server(handler)
+    client = await bound_client(make_client, server.port, window=2, reconnect_delay=5.0)
+    answers = Answers()
+    for i in range(5):
+        client.submit_nowait(message(f"m{i}"), answers.callback(f"m{i}"))
+    await asyncio.sleep(0.05)
+    (session,) = server.sessions
+    session.close()  # the SMSC drops the connection with two submits unanswered, three queued
+    await answers.all_in()
+    for i in range(5):
+        response, error = answers.once(f"m{i}")
+        assert response is None and isinstance(error, SessionClosed)
+    with pytest.raises(NotBound):  # no bind now: refused at once, and the callback is not called
+        client.submit_nowait(message("late"), answers.callback("late"))
+    await asyncio.sleep(0.05)
+    assert answers.by_name["late"] == []
+
+
+async def test_a_response_timeout_answers_the_submit_and_passes_its_slot_on(
+    make_server: ServerFactory, make_client: ClientFactory
+) -> None:
+    handler = GatedHandler()
+    server = await make_server(handler)
+    client = await bound_client(make_client, server.port, window=1, response_timeout=0.2)
+    answers = Answers()
+    client.submit_nowait(message("slow"), answers.callback("slow"))
+    client.submit_nowait(message("next"), answers.callback("next"))
+    async with asyncio.timeout(5):
+        while not answers.by_name["slow"]:
+            await asyncio.sleep(0.01)
+    response, error = answers.once("slow")
+    assert response is None and isinstance(error, ResponseTimeout)
+    async with asyncio.timeout(5):  # sent once the slot freed; the SMSC holds it too
+        while handler.held < 2:
+            await asyncio.sleep(0.01)
+    assert answers.by_name["next"] == [] and handler.submitted == []
+    handler.open.set()
+    await answers.all_in()
+    response, error = answers.once("next")
+    assert error is None and response is not None
+
+
+async def test_closing_the_client_waits_for_the_answers_still_owed(
+    make_server: ServerFactory, make_client: ClientFactory
+) -> None:
+    handler = GatedHandler()
+    server = await make_server(handler)
+    client = await bound_client(make_client, server.port, window=2)
+    answers = Answers()
+    for i in range(4):
+        client.submit_nowait(message(f"m{i}"), answers.callback(f"m{i}"))
+    closing = asyncio.ensure_future(client.aclose(timeout=5.0))
+    await asyncio.sleep(0.05)
+    assert not closing.done()
+    handler.open.set()
+    await closing
+    for i in range(4):
+        response, error = answers.once(f"m{i}")
+        assert error is None and response is not None and response.command_status == S.ESME_ROK
+
+
+async def test_a_client_with_a_limiter_paces_callback_submits(
+    make_server: ServerFactory, make_client: ClientFactory
+) -> None:
+    server = await make_server(RecordingHandler())
+    client = await bound_client(make_client, server.port, limiter=TokenBucket(rate=20.0, burst=2.0))
+    answers = Answers()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for i in range(6):
+        client.submit_nowait(message(f"m{i}"), answers.callback(f"m{i}"))
+    await answers.all_in()
+    assert loop.time() - started >= 0.15  # 2 at once, then 4 more at 20/s
+    assert all(answers.once(f"m{i}")[1] is None for i in range(6))
