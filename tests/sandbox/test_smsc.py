@@ -386,3 +386,48 @@ async def test_receipts_waiting_for_a_bind_hold_no_submission(sandbox: Sandbox, 
         await sandbox.wait_for_messages(HANDSET, 1)
     await asyncio.sleep(0.05)
     assert len(sandbox.smsc.outboxes[SYSTEM_ID]) == 3 and sandbox.smsc.outboxes[SYSTEM_ID].held == 0
+
+
+async def test_receipts_take_turns_between_the_accounts_receiving_binds(
+        sandbox: Sandbox, make_client: ClientFactory) -> None:
+    """Two binds of one account share its receipts; each receipt reaches exactly one of them."""
+    sandbox.set_rule("+4670", latency_ms=100)  # both binds are up before the first receipt is due
+    first_inbox, second_inbox = Inbox(), Inbox()
+    first = make_client(on_deliver_sm=first_inbox)
+    second = make_client(on_deliver_sm=second_inbox)
+    await first.start()
+    await second.start()
+    ids = []
+    for i in range(20):
+        ids += await submit_text(first, HANDSET, f"turn {i}")
+    async with asyncio.timeout(5):
+        while len(first_inbox.pdus) + len(second_inbox.pdus) < 20:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    receipted = [p.tlv_str(Tag.RECEIPTED_MESSAGE_ID) for p in first_inbox.pdus + second_inbox.pdus]
+    assert sorted(receipted) == sorted(ids)  # type: ignore[type-var]
+    assert first_inbox.pdus and second_inbox.pdus
+
+
+async def test_an_esme_that_answers_nothing_holds_only_a_window_of_receipts(
+        sandbox: Sandbox, make_client: ClientFactory) -> None:
+    """Receipts beyond the SMSC session's window wait (in the outbox, or for a window slot), and
+    go once the ESME answers."""
+    slow = SlowEsme()
+    esme = make_client(on_deliver_sm=slow)
+    await esme.start()
+    (session,) = [s for s in sandbox._sessions() if s.system_id == SYSTEM_ID]
+    window = session.config.window
+    for i in range(window + 5):
+        await submit_text(esme, HANDSET, f"r{i}")
+    outbox = sandbox.smsc.outboxes[SYSTEM_ID]
+    async with asyncio.timeout(5):
+        while session.in_flight < window:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    assert session.in_flight == window and len(outbox) >= 1 and len(slow.pdus) == 0
+    slow.go.set()
+    async with asyncio.timeout(5):
+        while len(slow.pdus) < window + 5:
+            await asyncio.sleep(0.01)
+    assert len(outbox) == 0 and outbox.delivered >= window + 5

@@ -213,7 +213,7 @@ class EsmeClient:
             else:
                 callback(None, error)
 
-        session.submit_nowait(pdu, answered, priority=priority)
+        session.request_nowait(pdu, answered, priority=priority)
 
     def _paced_answered(self, task: asyncio.Task[SubmitSmResp], callback: SubmitCallback) -> None:
         self._paced.discard(task)

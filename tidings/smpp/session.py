@@ -16,10 +16,10 @@ fixes and nothing a product decides:
   ESME_RALYBND), an unknown or wrong-side command generic_nack ESME_RINVCMDID;
 * an outbound window: `send_request` waits for one of `window` slots, and the slot frees when the
   response arrives or `response_timeout` expires; priority requests (verification codes) wait in
-  a lane of their own that is served first. `submit_nowait` is the same request without a
+  a lane of their own that is served first. `request_nowait` is the same request without a
   coroutine: the PDU waits in the lane itself and goes out the moment a slot frees, and its
-  response (or the error in its place) is handed to a callback; an inbound window: at most `inbound_window`
-  requests are handled at once, the next is answered `flood_status` at once;
+  response (or the error in its place) is handed to a callback; an inbound window: at most
+  `inbound_window` requests are handled at once, the next is answered `flood_status` at once;
 * enquire_link after `enquire_link_interval` without traffic from the peer; an unanswered one means
   a dead peer and closes the session; an SMSC closes a connection not bound within `bind_timeout`;
 * a close that fails every pending request and window waiter with `SessionClosed`.
@@ -147,7 +147,7 @@ longer send)."""
 
 _Target: TypeAlias = "asyncio.Future[Pdu] | ResponseCallback"
 _Pending = tuple[_Target, float, int, bool]  # future or callback, deadline, request command_id, windowed
-_Queued = tuple[Pdu, ResponseCallback]  # a submit_nowait request waiting in a lane for a slot
+_Queued = tuple[Pdu, ResponseCallback]  # a request_nowait PDU waiting in a lane for a slot
 
 
 class Session(asyncio.Protocol):
@@ -180,7 +180,7 @@ class Session(asyncio.Protocol):
         self._sequence = 0
         self._pending: dict[int, _Pending] = {}
         self._in_flight = 0
-        # Each lane holds coroutines waiting for a slot (futures) and submit_nowait requests.
+        # Each lane holds coroutines waiting for a slot (futures) and request_nowait requests.
         self._slot_waiters: deque[asyncio.Future[None] | _Queued] = deque()
         self._priority_slot_waiters: deque[asyncio.Future[None] | _Queued] = deque()
         self._idle_waiter: asyncio.Future[None] | None = None  # set when no request awaits a response
@@ -230,7 +230,7 @@ class Session(asyncio.Protocol):
             self._release_slot()
             raise
 
-    def submit_nowait(self, pdu: Pdu, callback: ResponseCallback, *, priority: bool = False) -> None:
+    def request_nowait(self, pdu: Pdu, callback: ResponseCallback, *, priority: bool = False) -> None:
         """Send `pdu` now if a window slot is free, else as soon as one frees (in the same order
         as `send_request`'s waiters, the priority lane first); `callback` gets the response or
         the error in its place. Raises `NotBound` or `SessionClosed` at once when the current
@@ -496,7 +496,7 @@ class Session(asyncio.Protocol):
         self._resolve(target, None, error)
 
     def _resolve(self, target: _Target, response: Pdu | None, error: BaseException | None) -> None:
-        """Hand a request's outcome to whoever waits for it: a future, or a submit_nowait callback."""
+        """Hand a request's outcome to whoever waits for it: a future, or a request_nowait callback."""
         if isinstance(target, asyncio.Future):
             if not target.done():
                 if error is None:
@@ -614,7 +614,7 @@ class Session(asyncio.Protocol):
             self._in_flight -= 1
 
     def _send_queued(self, pdu: Pdu, callback: ResponseCallback) -> bool:
-        """Send a submit_nowait request that waited for a slot; False (its callback told why) when
+        """Send a request_nowait PDU that waited for a slot; False (its callback told why) when
         the session can no longer send it."""
         try:
             self._check_can_send(pdu.command_id)
