@@ -60,6 +60,11 @@ class Answers:
                 self.arrived.clear()
                 await self.arrived.wait()
 
+    def submit(self, client: EsmeClient, *names: str, priority: bool = False) -> None:
+        """Submit a message per name (its text), without waiting."""
+        for name in names:
+            client.submit_nowait(message(name), self.callback(name), priority=priority)
+
     def once(self, name: str) -> Answer:
         (answer,) = self.by_name[name]
         return answer
@@ -88,15 +93,23 @@ async def bound_client(make_client: ClientFactory, port: int, **options: object)
     return client
 
 
+async def gated(make_server: ServerFactory, make_client: ClientFactory,
+                **options: object) -> tuple[GatedHandler, EsmeClient, Answers]:
+    """An SMSC that holds its answers, a client bound to it, and the client's answers."""
+    handler = GatedHandler()
+    server = await make_server(handler)
+    return handler, await bound_client(make_client, server.port, **options), Answers()
+
+
+def names(count: int) -> list[str]:
+    return [f"m{i}" for i in range(count)]
+
+
 async def test_queued_submits_go_out_in_order_as_the_window_frees(
     make_server: ServerFactory, make_client: ClientFactory
 ) -> None:
-    handler = GatedHandler()
-    server = await make_server(handler)
-    client = await bound_client(make_client, server.port, window=3)
-    answers = Answers()
-    for i in range(30):
-        client.submit_nowait(message(f"m{i}"), answers.callback(f"m{i}"))
+    handler, client, answers = await gated(make_server, make_client, window=3)
+    answers.submit(client, *names(30))
     assert client.session is not None and client.session.in_flight == 3  # the rest wait in the lane
     await asyncio.sleep(0.05)
     assert handler.held == 3 and not any(answers.by_name.values())
@@ -116,16 +129,12 @@ async def test_queued_submits_go_out_in_order_as_the_window_frees(
 async def test_priority_submits_overtake_queued_bulk_ones_and_coroutine_waiters_keep_their_place(
     make_server: ServerFactory, make_client: ClientFactory
 ) -> None:
-    handler = GatedHandler()
-    server = await make_server(handler)
-    client = await bound_client(make_client, server.port, window=1)
-    answers = Answers()
-    client.submit_nowait(message("first"), answers.callback("first"))
-    client.submit_nowait(message("bulk1"), answers.callback("bulk1"))
+    handler, client, answers = await gated(make_server, make_client, window=1)
+    answers.submit(client, "first", "bulk1")
     waiting = asyncio.ensure_future(client.submit(message("bulk2")))
     await asyncio.sleep(0)
-    client.submit_nowait(message("bulk3"), answers.callback("bulk3"))
-    client.submit_nowait(message("code"), answers.callback("code"), priority=True)
+    answers.submit(client, "bulk3")
+    answers.submit(client, "code", priority=True)
     handler.open.set()
     await answers.all_in()
     await waiting
@@ -150,8 +159,7 @@ async def test_a_lost_connection_answers_sent_and_queued_submits_once_each(
     server = await make_server(handler)
     client = await bound_client(make_client, server.port, window=2, reconnect_delay=5.0)
     answers = Answers()
-    for i in range(5):
-        client.submit_nowait(message(f"m{i}"), answers.callback(f"m{i}"))
+    answers.submit(client, *names(5))
     await asyncio.sleep(0.05)
     (session,) = server.sessions
     session.close()  # the SMSC drops the connection with two submits unanswered, three queued
@@ -160,7 +168,7 @@ async def test_a_lost_connection_answers_sent_and_queued_submits_once_each(
         response, error = answers.once(f"m{i}")
         assert response is None and isinstance(error, SessionClosed)
     with pytest.raises(NotBound):  # no bind now: refused at once, and the callback is not called
-        client.submit_nowait(message("late"), answers.callback("late"))
+        answers.submit(client, "late")
     await asyncio.sleep(0.05)
     assert answers.by_name["late"] == []
 
@@ -168,12 +176,8 @@ async def test_a_lost_connection_answers_sent_and_queued_submits_once_each(
 async def test_a_response_timeout_answers_the_submit_and_passes_its_slot_on(
     make_server: ServerFactory, make_client: ClientFactory
 ) -> None:
-    handler = GatedHandler()
-    server = await make_server(handler)
-    client = await bound_client(make_client, server.port, window=1, response_timeout=0.2)
-    answers = Answers()
-    client.submit_nowait(message("slow"), answers.callback("slow"))
-    client.submit_nowait(message("next"), answers.callback("next"))
+    handler, client, answers = await gated(make_server, make_client, window=1, response_timeout=0.2)
+    answers.submit(client, "slow", "next")
     async with asyncio.timeout(5):
         while not answers.by_name["slow"]:
             await asyncio.sleep(0.01)
@@ -192,12 +196,8 @@ async def test_a_response_timeout_answers_the_submit_and_passes_its_slot_on(
 async def test_closing_the_client_waits_for_the_answers_still_owed(
     make_server: ServerFactory, make_client: ClientFactory
 ) -> None:
-    handler = GatedHandler()
-    server = await make_server(handler)
-    client = await bound_client(make_client, server.port, window=2)
-    answers = Answers()
-    for i in range(4):
-        client.submit_nowait(message(f"m{i}"), answers.callback(f"m{i}"))
+    handler, client, answers = await gated(make_server, make_client, window=2)
+    answers.submit(client, *names(4))
     closing = asyncio.ensure_future(client.aclose(timeout=5.0))
     await asyncio.sleep(0.05)
     assert not closing.done()
@@ -216,8 +216,7 @@ async def test_a_client_with_a_limiter_paces_callback_submits(
     answers = Answers()
     loop = asyncio.get_running_loop()
     started = loop.time()
-    for i in range(6):
-        client.submit_nowait(message(f"m{i}"), answers.callback(f"m{i}"))
+    answers.submit(client, *names(6))
     await answers.all_in()
     assert loop.time() - started >= 0.15  # 2 at once, then 4 more at 20/s
     assert all(answers.once(f"m{i}")[1] is None for i in range(6))
