@@ -110,12 +110,35 @@ def create_api_app() -> Starlette:
 
 
 def run_api(settings: Settings, host: str, port: int, workers: int = 1) -> int:
+    """`tidings api`: uvicorn serving `create_api_app` in `workers` processes. The port is bound
+    here first, so that a port in use stops the command at once with exit 1 and the reason (as
+    `tidings serve` does) rather than with uvicorn's own message; the workers share the socket."""
+    import sys
+
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from tidings.runtime.startup import ListenError, listening_socket
 
     require_services(settings)
-    uvicorn.run("tidings.runtime.distributed:create_api_app", factory=True, host=host, port=port,
-                workers=workers, loop="uvloop", http="httptools", log_level="warning",
-                access_log=False)
+    try:
+        sock = listening_socket(host, port)
+    except ListenError as exc:
+        print(f"tidings api: {exc}", file=sys.stderr, flush=True)
+        return 1
+    config = uvicorn.Config("tidings.runtime.distributed:create_api_app", factory=True, host=host,
+                            port=sock.getsockname()[1], workers=workers, loop="uvloop", http="httptools",
+                            log_level="warning", access_log=False)
+    try:
+        if workers > 1:
+            sock.set_inheritable(True)
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
     return 0
 
 

@@ -1,0 +1,48 @@
+"""`tidings api` as an operator runs it: one or several uvicorn workers on a port bound before
+they start, and a port in use refused at once with exit 1 and the reason."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tidings.store.migrate import upgrade
+from tidings.testing.services import REDIS_URL
+
+from .faults_support import Proc, free_port, wait_healthy
+
+
+def api_env(database_url: str) -> dict[str, str]:
+    return {"TIDINGS_DATABASE_URL": database_url, "TIDINGS_REDIS_URL": REDIS_URL,
+            "TIDINGS_REDIS_PREFIX": f"tidings-test:{uuid.uuid4().hex[:10]}:"}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_the_api_serves_on_its_port_with_one_or_more_workers(
+    fresh_postgres_url: str, tmp_path: Path, workers: int
+) -> None:
+    await upgrade(fresh_postgres_url)
+    port = free_port()
+    api = Proc(["api", "--port", str(port), "--workers", str(workers)], api_env(fresh_postgres_url),
+               str(tmp_path / "api.log"))
+    try:
+        await wait_healthy(f"http://127.0.0.1:{port}", api)
+    finally:
+        api.terminate()
+
+
+async def test_a_port_in_use_stops_the_api_with_the_reason(fresh_postgres_url: str, tmp_path: Path) -> None:
+    await upgrade(fresh_postgres_url)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        api = Proc(["api", "--port", str(port), "--workers", "2"], api_env(fresh_postgres_url),
+                   str(tmp_path / "api.log"))
+        assert api.popen.wait(30) == 1
+    output = api.output()
+    assert f"cannot listen on 127.0.0.1:{port} for the API" in output and "--port" in output, output
+    assert "Traceback" not in output
