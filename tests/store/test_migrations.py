@@ -109,6 +109,29 @@ async def test_upgrade_matches_schema(empty_url: str) -> None:
     assert await current_revision(empty_url) == head_revision()
 
 
+async def test_submissions_are_keyed_by_message_id_first(empty_url: str) -> None:
+    """Revision 0020 (the comparison above does not look at a key's column order) keeps the rows
+    there were, down and up again."""
+    await upgrade(empty_url, "0019")
+    await execute(empty_url, "INSERT INTO submissions (connection, smsc_message_id, delivery_id, part, parts, "
+                             "status, code, submitted_ms) VALUES ('sandbox', 'abc123', 7, 1, 2, 'Dispatched', 0, 1000)")
+    await upgrade(empty_url)
+    await downgrade(empty_url, "0019")
+    await upgrade(empty_url)
+    engine = create_async_engine(async_url(empty_url))
+    try:
+        async with engine.connect() as conn:
+            kept = (await conn.execute(text("SELECT connection, smsc_message_id, delivery_id, parts "
+                                            "FROM submissions"))).all()
+            key = await conn.run_sync(lambda c: inspect(c).get_pk_constraint("submissions"))
+            indexes = await conn.run_sync(lambda c: inspect(c).get_indexes("submissions"))
+    finally:
+        await engine.dispose()
+    assert [tuple(r) for r in kept] == [("sandbox", "abc123", 7, 2)]
+    assert key["constrained_columns"] == ["smsc_message_id", "connection"]
+    assert [i["column_names"] for i in indexes if i["name"] == "ix_submissions_delivery_id"] == [["delivery_id"]]
+
+
 async def test_upgrade_twice_is_a_no_op(empty_url: str) -> None:
     await upgrade(empty_url)
     await execute(empty_url, "INSERT INTO projects (id, name, webhook_secret, created_ms) VALUES ('p', 'n', 's', 1)")
