@@ -55,13 +55,7 @@ class Database:
         elif self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False}
         else:
-            # Every statement planned for its parameters and the tables as they are: the hot
-            # statements are prepared once per connection, and a generic plan PostgreSQL settles
-            # on after five runs stays chosen for the table as it was then (a receipt lookup
-            # prepared while `submissions` held a few hundred rows kept scanning the table as
-            # it grew: 30 ms for 57 ids at 20,000 rows; tests/store/test_postgres_plans.py).
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
-                          connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}})
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             # The async engine's connections wait in a thread of their own; the inline ones wait

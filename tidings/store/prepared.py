@@ -26,23 +26,46 @@ submissions 510 → 381 µs. Errors come out as SQLAlchemy's, translated as its 
 does. This reaches into the dialect's connection adapter (`_execute_mutex`, `_transaction`,
 `_start_transaction`, `_handle_exception`: SQLAlchemy's own execute path), which is why
 SQLAlchemy's version is pinned.
+
+A statement prepared once per connection can meet PostgreSQL's generic-plan trap: after five
+runs it may settle on a plan made without the parameters' values, for the table as it was then,
+and keep it as the table grows until statistics change. `planned_for_parameters(conn)` plans the
+statements run inside it for their parameters (`SET LOCAL plan_cache_mode`), for the lookups
+where that matters (the receipts' submissions, `tidings.store.receipts`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 from collections import namedtuple
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
 from tidings.store.sqlite_inline import InlineConnection
 
-__all__ = ["Prepared", "PreparedQuery"]
+__all__ = ["Prepared", "PreparedQuery", "planned_for_parameters"]
+
+_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
+_DEFAULT_PLANS = text("SET LOCAL plan_cache_mode = DEFAULT")
+
+
+@contextlib.asynccontextmanager
+async def planned_for_parameters(conn: AsyncConnection) -> AsyncIterator[None]:
+    """On PostgreSQL, the statements run inside are planned for their parameters and the tables
+    as they are now, even when prepared long ago (two statements more; SQLite plans every run)."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    await conn.execute(_CUSTOM_PLANS)
+    yield
+    await conn.execute(_DEFAULT_PLANS)
 
 _EXPANDING = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
 # In asyncpg's SQL: a numbered parameter, or an expanding list in `IN (...)`.

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.store.prepared import Prepared, PreparedQuery
+from tidings.store.prepared import Prepared, PreparedQuery, planned_for_parameters
 from tidings.store.schema import deliveries, orphan_receipts, submissions
 
 s = submissions
@@ -63,9 +63,12 @@ async def find_submissions(
     conn: AsyncConnection, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], Row[Any]]:
     found: dict[tuple[str, str], Row[Any]] = {}
-    for connection, ids in _by_connection(keys).items():
-        for r in await _FIND_SUBMISSIONS.rows(conn, {"b_connection": connection, "b_ids": ids}):
-            found[(r.connection, r.smsc_message_id)] = r
+    # Planned for the ids at hand: a generic plan made while `submissions` was small scanned it
+    # as it grew (30 ms for 57 ids at 20,000 rows; tests/store/test_postgres_plans.py).
+    async with planned_for_parameters(conn):
+        for connection, ids in _by_connection(keys).items():
+            for r in await _FIND_SUBMISSIONS.rows(conn, {"b_connection": connection, "b_ids": ids}):
+                found[(r.connection, r.smsc_message_id)] = r
     return found
 
 
