@@ -553,9 +553,9 @@ class Session(asyncio.Protocol):
         pdu.sequence_number = sequence
         data = pdu.encode()
         self._sequence = sequence
-        future: asyncio.Future[Pdu] | None = self._loop.create_future() if target is None else None
-        self._pending[sequence] = (target or future, self._loop.time() + self.config.response_timeout,  # type: ignore[assignment]
-                                   pdu.command_id, windowed)
+        future: asyncio.Future[Pdu] | None = None
+        waiting: _Target = target if target is not None else (future := self._loop.create_future())
+        self._pending[sequence] = (waiting, self._loop.time() + self.config.response_timeout, pdu.command_id, windowed)
         self.stats.requests_sent += 1
         self._write(data)
         return future

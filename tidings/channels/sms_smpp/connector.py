@@ -15,7 +15,7 @@ import logging
 import random
 from collections.abc import Callable
 
-from tidings.channels.base import OutboundSms, SendCallback
+from tidings.channels.base import OutboundSms, SendCallback, in_task
 from tidings.channels.sms_smpp.inbound import mo_event, receipt_event
 from tidings.channels.sms_smpp.transcode import submit_pdus
 from tidings.config import SmppConnectionSettings
@@ -45,7 +45,6 @@ class SmppConnector:
         if limiter is None and settings.throughput > 0:
             limiter = LocalTokenBucket(settings.throughput, burst=max(1.0, settings.throughput / 10))
         self._limiter = limiter
-        self._paced: set[asyncio.Task[list[str]]] = set()  # submits waiting for the cap's tokens
         self._references = itertools.cycle(range(random.randrange(256), random.randrange(256) + 256))
         self.client = EsmeClient(
             settings.host, settings.port, system_id=settings.system_id, password=settings.password,
@@ -75,12 +74,8 @@ class SmppConnector:
                 responses = [await self.client.submit(pdus[0], priority=priority)]
             else:
                 responses = list(await asyncio.gather(*(self.client.submit(p, priority=priority) for p in pdus)))
-        except CommandStatusError as exc:
-            raise _refusal(self.name, exc.command_status) from exc
         except SmppError as exc:
-            # Not bound, closed or timed out: try again later (after a timeout the SMSC may have
-            # taken it, so a retry can duplicate; losing it would be worse).
-            raise TransientDeliveryError(f"{self.name}: {exc}") from exc
+            raise _delivery_error(self.name, exc) from exc
         ids = []
         for response in responses:
             if response.command_status != CommandStatus.ESME_ROK:
@@ -93,9 +88,7 @@ class SmppConnector:
         `done` gets the SMSC's message ids, or the error `send` would have raised. A connection
         with a throughput cap paces the message in a task of its own (`send`)."""
         if self._limiter is not None:
-            task = asyncio.get_running_loop().create_task(self.send(message))
-            self._paced.add(task)
-            task.add_done_callback(lambda finished: self._paced_sent(finished, done))
+            in_task(self.send(message), done)
             return
         pdus = submit_pdus(message, next(self._references) & 0xFF, self.settings.long_messages)
         answers = _Answers(self.name, len(pdus), done)
@@ -104,15 +97,6 @@ class SmppConnector:
                 self.client.submit_nowait(pdu, answers.callback(index), priority=message.priority)
         except SmppError as exc:  # not bound: nothing (more) was sent
             answers.failed(exc)
-
-    def _paced_sent(self, task: asyncio.Task[list[str]], done: SendCallback) -> None:
-        self._paced.discard(task)
-        if task.cancelled():
-            done(None, TransientDeliveryError(f"{self.name}: send cancelled"))
-        elif (error := task.exception()) is not None:
-            done(None, error)
-        else:
-            done(task.result(), None)
 
     async def _on_deliver_sm(self, pdu: DeliverSm | DataSm) -> int:
         now = self._clock()
@@ -159,12 +143,16 @@ class _Answers:
         if self._done is None:
             return  # an earlier part already reported
         done, self._done = self._done, None
-        if isinstance(error, CommandStatusError):
-            done(None, _refusal(self._connection, error.command_status))
-        elif isinstance(error, SmppError):
-            done(None, TransientDeliveryError(f"{self._connection}: {error}"))
-        else:
-            done(None, error)
+        done(None, _delivery_error(self._connection, error) if isinstance(error, SmppError) else error)
+
+
+def _delivery_error(connection: str, error: SmppError) -> TransientDeliveryError | PermanentDeliveryError:
+    """A submit_sm's SMPP error as the pipeline's: a refusal by its status; not bound, closed or
+    timed out, try again later (after a timeout the SMSC may have taken it, so a retry can
+    duplicate; losing it would be worse)."""
+    if isinstance(error, CommandStatusError):
+        return _refusal(connection, error.command_status)
+    return TransientDeliveryError(f"{connection}: {error}")
 
 
 def _refusal(connection: str, status: int) -> TransientDeliveryError | PermanentDeliveryError:
