@@ -132,6 +132,39 @@ async def test_submissions_are_keyed_by_message_id_first(empty_url: str) -> None
     assert [i["column_names"] for i in indexes if i["name"] == "ix_submissions_delivery_id"] == [["delivery_id"]]
 
 
+async def test_inbounds_and_orphan_receipts_are_searched_by_message_id_first(empty_url: str) -> None:
+    """Revision 0021 (the comparison above does not look at a constraint's column order) keeps
+    the rows there were, down and up again."""
+    await upgrade(empty_url, "0020")
+    await execute(empty_url, "INSERT INTO inbounds (id, type, sender, recipient, body, received_ms, connection, "
+                             "smsc_message_id) VALUES ('in1', 'mo_text', '+14155550100', '12345', 'hi', 1000, "
+                             "'sandbox', 'mo-1')")
+    await execute(empty_url, "INSERT INTO orphan_receipts (connection, smsc_message_id, status, code, received_ms) "
+                             "VALUES ('sandbox', 'abc123', 'Delivered', 0, 1000)")
+    await upgrade(empty_url)
+    await downgrade(empty_url, "0020")
+    await upgrade(empty_url)
+    engine = create_async_engine(async_url(empty_url))
+    try:
+        async with engine.connect() as conn:
+            inbound = (await conn.execute(text("SELECT id, connection, smsc_message_id, body FROM inbounds"))).all()
+            orphan = (await conn.execute(text("SELECT connection, smsc_message_id FROM orphan_receipts"))).all()
+            unique = await conn.run_sync(lambda c: inspect(c).get_unique_constraints("inbounds"))
+            indexes = await conn.run_sync(lambda c: inspect(c).get_indexes("orphan_receipts"))
+            # Still unique: the same MO key again is refused.
+            with pytest.raises(Exception, match="(?i)unique"):
+                await conn.execute(text("INSERT INTO inbounds (id, type, sender, recipient, body, received_ms, "
+                                        "connection, smsc_message_id) VALUES ('in2', 'mo_text', '+14155550100', "
+                                        "'12345', 'hi', 1001, 'sandbox', 'mo-1')"))
+    finally:
+        await engine.dispose()
+    assert [tuple(r) for r in inbound] == [("in1", "sandbox", "mo-1", "hi")]
+    assert [tuple(r) for r in orphan] == [("sandbox", "abc123")]
+    assert [u["column_names"] for u in unique if u["name"] == "uq_inbounds_smsc"] == [["smsc_message_id", "connection"]]
+    assert [i["column_names"] for i in indexes if i["name"] == "ix_orphan_receipts_smsc"] == [
+        ["smsc_message_id", "connection"]]
+
+
 async def test_upgrade_twice_is_a_no_op(empty_url: str) -> None:
     await upgrade(empty_url)
     await execute(empty_url, "INSERT INTO projects (id, name, webhook_secret, created_ms) VALUES ('p', 'n', 's', 1)")

@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, select, text
 
 from tidings.core.statuses import Status
 from tidings.store import deliveries as dq
+from tidings.store import inbound as iq
 from tidings.store import receipts as rq
 from tidings.store import schema
 from tidings.store.db import Database
@@ -30,14 +31,30 @@ async def test_find_submissions_matches_connection_and_id_together(any_db: Datab
 
 
 async def test_lookups_use_the_index_on_sqlite(any_db: Database) -> None:
+    """Each lookup by SMSC message id, as run (prepared on `sqlite3`, its trace writes the
+    parameters in), is planned with the table's key or index (tests/store/test_postgres_plans.py
+    holds PostgreSQL's)."""
     if not any_db.is_sqlite:
-        return  # PostgreSQL plans a row-value IN list with the index already
-    for table in (schema.submissions, schema.orphan_receipts, schema.inbounds):
-        query = select(table).where(rq.smsc_keys_in(table, [("a", "1"), ("a", "2"), ("b", "9")]))
-        async with any_db.read() as conn:
-            sql = str(query.compile(conn.sync_engine, compile_kwargs={"literal_binds": True}))
-            plan = " ".join(str(r[-1]) for r in await conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
-        assert f"SCAN {table.name}" not in plan and "USING INDEX" in plan, plan
+        return
+    keys = [("a", "1"), ("a", "2"), ("b", "9")]
+    statements: list[str] = []
+    async with any_db.write() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        driver.set_trace_callback(lambda sql: statements.append(sql) if sql.startswith("SELECT") else None)
+        try:
+            await rq.find_submissions(conn, keys)
+            await rq.take_orphans(conn, keys)
+            await iq.existing_keys(conn, keys)
+        finally:
+            driver.set_trace_callback(None)
+    tables = [next(t for t in ("submissions", "orphan_receipts", "inbounds") if f"FROM {t}" in sql)
+              for sql in statements]
+    assert sorted(tables) == ["inbounds", "inbounds", "orphan_receipts", "orphan_receipts",
+                              "submissions", "submissions"], statements  # a statement per connection
+    async with any_db.read() as conn:
+        for table, sql in zip(tables, statements, strict=True):
+            plan = " ".join(str(r[-1]) for r in (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)).all())
+            assert f"SCAN {table}" not in plan and "USING" in plan and "INDEX" in plan, plan
 
 
 async def plans_of_delivery_updates(db: Database, work: Callable[[Any], Awaitable[None]]) -> list[str]:

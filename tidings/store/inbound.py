@@ -8,19 +8,26 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.store.prepared import PreparedQuery
-from tidings.store.receipts import smsc_keys_in
+from tidings.store.prepared import PreparedQuery, planned_for_parameters
+from tidings.store.receipts import by_connection
 from tidings.store.schema import batches, inbounds, numbers, service_plans
+
+_EXISTING_KEYS = PreparedQuery(select(inbounds.c.connection, inbounds.c.smsc_message_id).where(
+    inbounds.c.connection == bindparam("b_connection"),
+    inbounds.c.smsc_message_id.in_(bindparam("b_ids", expanding=True)),
+))
 
 
 async def existing_keys(conn: AsyncConnection, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-    keys = list(keys)
-    if not keys:
-        return set()
-    query = select(inbounds.c.connection, inbounds.c.smsc_message_id).where(
-        smsc_keys_in(inbounds, keys)
-    )
-    return {(r[0], r[1]) for r in await conn.execute(query)}
+    """The (connection, smsc_message_id) keys already stored: an SMSC delivering an MO again."""
+    found: set[tuple[str, str]] = set()
+    # Planned for the ids at hand, as `find_submissions`: a generic plan made while `inbounds`
+    # was small read every row of the connection as it grew (tests/store/test_postgres_plans.py).
+    async with planned_for_parameters(conn):
+        for connection, ids in by_connection(keys).items():
+            for row in await _EXISTING_KEYS.rows(conn, {"b_connection": connection, "b_ids": ids}):
+                found.add((row[0], row[1]))
+    return found
 
 
 def _variants(number: str) -> list[str]:

@@ -31,7 +31,8 @@ A statement prepared once per connection can meet PostgreSQL's generic-plan trap
 runs it may settle on a plan made without the parameters' values, for the table as it was then,
 and keep it as the table grows until statistics change. `planned_for_parameters(conn)` plans the
 statements run inside it for their parameters (`SET LOCAL plan_cache_mode`), for the lookups
-where that matters (the receipts' submissions, `tidings.store.receipts`).
+where that matters: by SMSC message id in tables that grow (`submissions`, `orphan_receipts`,
+`inbounds`). Nested inside another, it adds nothing.
 """
 
 from __future__ import annotations
@@ -54,17 +55,24 @@ __all__ = ["Prepared", "PreparedQuery", "planned_for_parameters"]
 
 _CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 _DEFAULT_PLANS = text("SET LOCAL plan_cache_mode = DEFAULT")
+_PLANNING = "tidings.planned_for_parameters"  # in the connection's info while inside
 
 
 @contextlib.asynccontextmanager
 async def planned_for_parameters(conn: AsyncConnection) -> AsyncIterator[None]:
     """On PostgreSQL, the statements run inside are planned for their parameters and the tables
-    as they are now, even when prepared long ago (two statements more; SQLite plans every run)."""
-    if conn.dialect.name != "postgresql":
+    as they are now, even when prepared long ago (two statements more; SQLite plans every run).
+    Inside another, it leaves the setting to the outer one."""
+    if conn.dialect.name != "postgresql" or conn.info.get(_PLANNING):
         yield
         return
     await conn.execute(_CUSTOM_PLANS)
-    yield
+    conn.info[_PLANNING] = True
+    try:
+        yield
+    finally:
+        # On an error the transaction is rolled back, and SET LOCAL with it.
+        conn.info.pop(_PLANNING, None)
     await conn.execute(_DEFAULT_PLANS)
 
 _EXPANDING = re.compile(r"__\[POSTCOMPILE_(\w+)\]")

@@ -6,14 +6,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Row,
-    Table,
-    and_,
     bindparam,
     delete,
     insert,
-    or_,
     select,
     update,
 )
@@ -25,17 +21,6 @@ from tidings.store.schema import deliveries, orphan_receipts, submissions
 s = submissions
 
 
-def smsc_keys_in(table: Table, keys: Iterable[tuple[str, str]]) -> ColumnElement[bool]:
-    """(connection, smsc_message_id) in keys, as `connection = ? AND smsc_message_id IN (...)`
-    per connection: SQLite answers a row-value IN list with a scan of the whole table (every
-    receipt flush read every submission ever made), this form with the index."""
-    by_connection: dict[str, list[str]] = {}
-    for connection, smsc_id in keys:
-        by_connection.setdefault(connection, []).append(smsc_id)
-    return or_(*(and_(table.c.connection == c, table.c.smsc_message_id.in_(ids))
-                 for c, ids in by_connection.items()))
-
-
 _INSERT_SUBMISSION = Prepared(insert(s).values({c.name: bindparam(c.name) for c in s.c}))
 
 
@@ -44,7 +29,10 @@ async def insert_submissions(conn: AsyncConnection, rows: Sequence[dict[str, Any
     await _INSERT_SUBMISSION.executemany(conn, rows)
 
 
-def _by_connection(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+def by_connection(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """(connection, smsc_message_id) keys as each connection's ids: a lookup runs as
+    `connection = ? AND smsc_message_id IN (…)` per connection, which SQLite answers with the
+    key (a row-value IN list made it scan the whole table)."""
     by_connection: dict[str, list[str]] = {}
     for connection, smsc_id in keys:
         by_connection.setdefault(connection, []).append(smsc_id)
@@ -66,7 +54,7 @@ async def find_submissions(
     # Planned for the ids at hand: a generic plan made while `submissions` was small scanned it
     # as it grew (30 ms for 57 ids at 20,000 rows; tests/store/test_postgres_plans.py).
     async with planned_for_parameters(conn):
-        for connection, ids in _by_connection(keys).items():
+        for connection, ids in by_connection(keys).items():
             for r in await _FIND_SUBMISSIONS.rows(conn, {"b_connection": connection, "b_ids": ids}):
                 found[(r.connection, r.smsc_message_id)] = r
     return found
@@ -155,8 +143,12 @@ async def take_orphans(conn: AsyncConnection, keys: Iterable[tuple[str, str]]) -
     """Receipts that arrived before their submission was recorded; removed as they are taken."""
     o = orphan_receipts
     rows: list[Row[Any]] = []
-    for connection, ids in _by_connection(keys).items():
-        rows += await _TAKE_ORPHANS.rows(conn, {"b_connection": connection, "b_ids": ids})
+    wanted = by_connection(keys)
+    if not wanted:
+        return rows
+    async with planned_for_parameters(conn):  # as find_submissions: the table may have grown since
+        for connection, ids in wanted.items():
+            rows += await _TAKE_ORPHANS.rows(conn, {"b_connection": connection, "b_ids": ids})
     rows.sort(key=lambda r: r.id)
     if rows:
         await conn.execute(delete(o).where(o.c.id.in_([r.id for r in rows])))

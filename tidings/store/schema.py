@@ -165,7 +165,8 @@ orphan_receipts = Table(
     Column("status", String(16), nullable=False),
     Column("code", Integer, nullable=False),
     Column("received_ms", BigInteger, nullable=False),
-    Index("ix_orphan_receipts_smsc", "connection", "smsc_message_id"),
+    # The message id first, as in `submissions` (revision 0021).
+    Index("ix_orphan_receipts_smsc", "smsc_message_id", "connection"),
     # The sweeper drops those no submission matched within `orphan_receipt_seconds`.
     Index("ix_orphan_receipts_received", "received_ms"),
 )
@@ -207,7 +208,9 @@ inbounds = Table(
     Column("received_ms", BigInteger, nullable=False),
     Column("connection", String(64), nullable=True),
     Column("smsc_message_id", String(72), nullable=True),
-    UniqueConstraint("connection", "smsc_message_id", name="uq_inbounds_smsc"),
+    # The message id first: an MO flush looks its keys up by `smsc_message_id IN (…)` within one
+    # connection (revision 0021).
+    UniqueConstraint("smsc_message_id", "connection", name="uq_inbounds_smsc"),
     Index("ix_inbounds_project_received", "project_id", "received_ms"),
 )
 

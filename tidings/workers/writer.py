@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,6 +30,7 @@ from tidings.store import deliveries as dq
 from tidings.store import inbound as iq
 from tidings.store import receipts as rq
 from tidings.store.db import Database
+from tidings.store.prepared import planned_for_parameters
 from tidings.store.routing import record_costs
 from tidings.workers import mo_assembly, notify
 from tidings.workers.events import (
@@ -171,12 +173,18 @@ async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int)
     ]
     await rq.insert_submissions(conn, new_parts)
     await record_costs(conn, [e for e in dispatched if e.cost is not None])
-    for orphan in await rq.take_orphans(conn, ((e.connection, smsc_id) for e in dispatched for smsc_id in e.smsc_ids)):
-        receipts.append(Receipt(orphan.connection, orphan.smsc_message_id, Status(orphan.status),
-                                orphan.code, orphan.received_ms))
-
-    await rq.delete_orphans(conn, [r.orphan_id for r in receipts if r.orphan_id is not None])
-    part_targets = await _apply_part_receipts(conn, receipts, now)
+    subs: dict[tuple[str, str], Any] = {}
+    if dispatched or receipts:
+        # The lookups by SMSC message id share one planning setting (two statements, not four).
+        async with planned_for_parameters(conn):
+            for orphan in await rq.take_orphans(conn, ((e.connection, smsc_id) for e in dispatched
+                                                       for smsc_id in e.smsc_ids)):
+                receipts.append(Receipt(orphan.connection, orphan.smsc_message_id, Status(orphan.status),
+                                        orphan.code, orphan.received_ms))
+            await rq.delete_orphans(conn, [r.orphan_id for r in receipts if r.orphan_id is not None])
+            if receipts:
+                subs = await rq.find_submissions(conn, {(r.connection, r.smsc_id) for r in receipts})
+    part_targets = await _apply_part_receipts(conn, receipts, subs, now)
 
     ids = {e.delivery_id for e in dispatched} | {e.delivery_id for e in settled} | set(part_targets)
     rows = await rq.load_deliveries(conn, list(ids))
@@ -224,12 +232,12 @@ async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int)
 
 
 async def _apply_part_receipts(
-    conn: AsyncConnection, receipts: list[Receipt], now: int
+    conn: AsyncConnection, receipts: list[Receipt], subs: Mapping[tuple[str, str], Any], now: int
 ) -> dict[int, tuple[Status, int, int, str]]:
-    """Record each receipt on its part; return the status each touched delivery should move to."""
+    """Record each receipt on its part (`subs`: the submissions found for them); return the
+    status each touched delivery should move to."""
     if not receipts:
         return {}
-    subs = await rq.find_submissions(conn, {(r.connection, r.smsc_id) for r in receipts})
     orphans = [r for r in receipts if (r.connection, r.smsc_id) not in subs]
     await rq.insert_orphans(conn, [
         {"connection": r.connection, "smsc_message_id": r.smsc_id, "status": r.status.value,
