@@ -41,7 +41,7 @@ REPORT_TYPES = ("summary", "full")
 _XMS_ENCODING = {"GSM": "GSM", "UCS2": "UNICODE"}
 
 
-def recipient_report_body(row: Row[Any]) -> dict[str, Any]:
+def recipient_report_body(row: Row[*tuple[Any, ...]]) -> dict[str, Any]:
     """A `recipient_delivery_report_sms` from a row of `rq.RECIPIENT_FIELDS`."""
     return sms_events.recipient_delivery_report(
         batch_id=row.batch_id,
@@ -56,7 +56,7 @@ def recipient_report_body(row: Row[Any]) -> dict[str, Any]:
 
 
 def batch_report_body(
-    batch: Row[Any], report_type: str, counts: list[tuple[str, int, int, list[str]]]
+    batch: Row[Any, Any, Any], report_type: str, counts: list[tuple[str, int, int, list[str]]]
 ) -> dict[str, Any]:
     """A `delivery_report_sms` from `rq.find_batch`'s row and `rq.batch_status_counts`."""
     return sms_events.batch_delivery_report(

@@ -12,14 +12,14 @@ from tidings.store.db import Database
 from tidings.store.schema import access_keys, server_keys, service_plans
 
 
-async def access_key(conn: AsyncConnection, key_id: str) -> Row[Any] | None:
+async def access_key(conn: AsyncConnection, key_id: str) -> Row[Any, Any] | None:
     result = await conn.execute(
         select(access_keys.c.project_id, access_keys.c.secret_hash).where(access_keys.c.key_id == key_id)
     )
     return result.first()
 
 
-async def service_plan_by_token_hash(conn: AsyncConnection, token_hash: str) -> Row[Any] | None:
+async def service_plan_by_token_hash(conn: AsyncConnection, token_hash: str) -> Row[Any, Any] | None:
     result = await conn.execute(
         select(service_plans.c.id, service_plans.c.project_id).where(service_plans.c.token_hash == token_hash)
     )

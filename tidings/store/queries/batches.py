@@ -73,7 +73,7 @@ async def list_page(
     return int(count), list(rows)
 
 
-async def delivery_states(conn: AsyncConnection, batch_id: str) -> list[Row[Any]]:
+async def delivery_states(conn: AsyncConnection, batch_id: str) -> list[Row[Any, Any, Any, Any]]:
     result = await conn.execute(
         select(d.c.id, d.c.recipient, d.c.status, d.c.claimed_ms).where(d.c.batch_id == batch_id).order_by(d.c.id)
     )

@@ -63,7 +63,7 @@ class ReportFilter:
         return query
 
 
-async def find_batch(conn: AsyncConnection, project_id: str, batch_id: str) -> Row[Any] | None:
+async def find_batch(conn: AsyncConnection, project_id: str, batch_id: str) -> Row[Any, Any, Any] | None:
     """(id, client_reference, recipient_count) of the project's batch, or None."""
     query = select(b.c.id, b.c.client_reference, b.c.recipient_count).where(
         b.c.id == batch_id, b.c.project_id == project_id
@@ -89,7 +89,7 @@ async def batch_status_counts(
 
 async def find_recipient_report(
     conn: AsyncConnection, project_id: str, batch_id: str, recipient: str
-) -> Row[Any] | None:
+) -> Row[*tuple[Any, ...]] | None:
     """The report of one recipient of the project's batch (RECIPIENT_FIELDS), or None."""
     query = (
         select(*RECIPIENT_FIELDS)
