@@ -110,7 +110,9 @@ class HttpClient:
         origin = (parts.scheme, parts.netloc)
         if origin not in self._proxy_by_origin:
             proxy = self._proxies.get(parts.scheme)
-            if proxy is not None and urllib.request.proxy_bypass_environment(parts.netloc, self._proxies):
+            # proxy_bypass_environment is in every CPython's urllib.request but not in typeshed's stubs.
+            bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+            if proxy is not None and bypass(parts.netloc, self._proxies):
                 proxy = None
             self._proxy_by_origin[origin] = proxy
         return self._proxy_by_origin[origin]

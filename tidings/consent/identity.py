@@ -61,6 +61,7 @@ def country_of(identity: str) -> str | None:
         number = phonenumbers.parse(identity, None)
     except phonenumbers.NumberParseException:
         return None
-    region = phonenumbers.region_code_for_number(number) or phonenumbers.region_code_for_country_code(
-        number.country_code)
+    region = phonenumbers.region_code_for_number(number)
+    if not region and number.country_code is not None:
+        region = phonenumbers.region_code_for_country_code(number.country_code)
     return region if region and region != "ZZ" else None

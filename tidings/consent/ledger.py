@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,6 +27,10 @@ from tidings.consent import settings
 from tidings.consent.identity import country_of
 from tidings.policy.consent import ALL, ConsentEntry, ConsentRules, Decision, may_send
 from tidings.store.consent_schema import consent_events, consent_state
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+    from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
 __all__ = ["ACTIONS", "SOURCES", "Event", "check_consent", "entries_for", "record", "state_rows"]
 
@@ -64,11 +68,13 @@ async def record(conn: AsyncConnection, project_id: str, event: Event) -> int:
     values = {"project_id": project_id, "identity": event.identity, "channel": event.channel,
               "purpose": event.purpose, "action": event.action, "event_id": event_id,
               "at_ms": event.at_ms}
+    stmt: PostgresInsert | SqliteInsert
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
+        from sqlalchemy.dialects.postgresql import insert as postgres_insert
+        stmt = postgres_insert(consent_state).values(**values)
     else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
-    stmt = upsert(consent_state).values(**values)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        stmt = sqlite_insert(consent_state).values(**values)
     newer = or_(_s.at_ms < stmt.excluded.at_ms,
                 and_(_s.at_ms == stmt.excluded.at_ms, _s.event_id < stmt.excluded.event_id))
     await conn.execute(stmt.on_conflict_do_update(

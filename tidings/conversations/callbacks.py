@@ -89,7 +89,9 @@ def contact_event(project_id: str, app_id: str, trigger: str, contact: dict[str,
         "CONTACT_UPDATE": "contact_update_notification",
         "CONTACT_MERGE": "contact_merge_notification",
     }[trigger]
-    return _envelope(project_id, app_id, now, **{key: {"contact": contact}})
+    body = _envelope(project_id, app_id, now)
+    body[key] = {"contact": contact}
+    return body
 
 
 _APP_WEBHOOKS = (  # built once: it runs for every status of every message

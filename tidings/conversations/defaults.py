@@ -78,8 +78,8 @@ def plan(
     `identities` are (channel, identity) pairs in the order the contact lists them.
     """
     by_channel: dict[str, str] = {}
-    for channel, identity in identities:
-        by_channel.setdefault(channel, identity)
+    for channel, known in identities:
+        by_channel.setdefault(channel, known)
     if priority_order:
         order = list(priority_order)
     else:

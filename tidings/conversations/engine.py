@@ -246,7 +246,9 @@ class ConversationEngine:
         if attempt is not None:
             ins = await conn.execute(_INSERT_ATTEMPT, attempt)
             if values.get("state") == "WAITING":
-                await conn.execute(_SET_ATTEMPT_ID, {"id_": msg.id, "attempt_id": ins.inserted_primary_key[0]})
+                primary_key = ins.inserted_primary_key
+                assert primary_key is not None  # a single-row insert always reports its key
+                await conn.execute(_SET_ATTEMPT_ID, {"id_": msg.id, "attempt_id": primary_key[0]})
         await callbacks.enqueue(conn, hooks)
         return True
 

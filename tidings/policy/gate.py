@@ -315,10 +315,11 @@ async def evaluate_many(conn: AsyncConnection, candidates: Sequence[Candidate], 
             if _needs_history(c, s) and not _counted(c, history):
                 ckey = caps.collapse_key(c.collapse_key, c.identity, c.body)
                 for k in c.keys():
-                    row = {"project_id": c.project_id, "contact_key": k, "ref": c.ref,
-                           "purpose": c.purpose, "channel": c.channel, "collapse_key": ckey, "sent_ms": now}
-                    sends.append(row)
-                    history[(c.project_id, k)].append(_Row(**row))
+                    send: dict[str, Any] = {"project_id": c.project_id, "contact_key": k, "ref": c.ref,
+                                            "purpose": c.purpose, "channel": c.channel, "collapse_key": ckey,
+                                            "sent_ms": now}
+                    sends.append(send)
+                    history[(c.project_id, k)].append(_Row(**send))
         else:
             records.append({"project_id": c.project_id, "ref": c.ref, "channel": c.channel,
                             "identity": c.identity, "purpose": c.purpose, "outcome": decision.outcome,

@@ -119,7 +119,7 @@ def country_of(number: str) -> str | None:
     except phonenumbers.NumberParseException:
         return None
     region = phonenumbers.region_code_for_number(parsed)
-    if region is None:
+    if region is None and parsed.country_code is not None:
         regions = phonenumbers.region_codes_for_country_code(parsed.country_code)
         region = regions[0] if regions else None
     return region if region != "001" else None

@@ -105,7 +105,7 @@ def _latency(value: Any) -> tuple[int, int]:
         low, high = value
     else:
         low = high = value
-    if any(isinstance(v, bool) or not isinstance(v, int) for v in (low, high)):
+    if isinstance(low, bool) or isinstance(high, bool) or not isinstance(low, int) or not isinstance(high, int):
         raise InvalidRule("latency_ms is an integer, [min, max] or {\"min\": .., \"max\": ..}")
     return low, high
 

@@ -27,7 +27,7 @@ import sqlite3
 import threading
 import urllib.request
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any, Self
 
 BUSY_TIMEOUT_MS = 250
@@ -65,7 +65,7 @@ class BufferedCursor(sqlite3.Cursor):
         rows, self._rows = list(self._rows or ()), None
         return rows
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Self:
         return self
 
     def __next__(self) -> Any:

@@ -229,6 +229,7 @@ def _carousel(body: dict[str, Any], message_id: str) -> dict[str, Any]:
         contents.append(content)
         overflow.extend(extra)
     suggestions = _suggestions(body.get("choices"), message_id) + overflow
+    rich: dict[str, Any]
     if len(contents) < MIN_CAROUSEL_CARDS:
         rich = {"standaloneCard": {"cardOrientation": "VERTICAL", "cardContent": contents[0]}}
     else:

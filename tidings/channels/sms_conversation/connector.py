@@ -51,6 +51,7 @@ class SmsConversationConnector:
     async def send(self, message: OutboundMessage) -> SendResult:
         from tidings.actions.batches import do_send
 
+        assert self.runtime is not None  # without the pipeline capability() answers unreachable
         body = as_text(message.content)
         if not body.strip():
             raise PermanentDeliveryError("the message has no text form for SMS", 400)

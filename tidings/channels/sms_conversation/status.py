@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.channels.contract import InboundEvent, StatusEvent
+from tidings.channels.contract import DeliveryState, InboundEvent, StatusEvent
 from tidings.channels.sms_conversation.connector import CLIENT_REFERENCE_PREFIX
 from tidings.conversations.events import event_row
 from tidings.core.statuses import Status
@@ -44,7 +44,7 @@ async def record_transitions(conn: AsyncConnection, transitions: Sequence[Transi
         ref = batch.client_reference if batch is not None else None
         if not ref or not ref.startswith(CLIENT_REFERENCE_PREFIX):
             continue
-        status = "DELIVERED" if t.new == Status.DELIVERED else "FAILED"
+        status: DeliveryState = "DELIVERED" if t.new == Status.DELIVERED else "FAILED"
         reason = None if status == "DELIVERED" else f"{t.new.value} (code {t.code})"
         rows.append(event_row(StatusEvent("SMS", t.batch_id, status, t.at_ms, reason), now))
     if rows:

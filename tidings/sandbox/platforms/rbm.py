@@ -213,6 +213,7 @@ class RbmTwin(PlatformTwin):
         content = body.get("contentMessage")
         if error := content_error(content):
             raise RbmError(400, f"Invalid value: {error}")
+        assert isinstance(content, dict)  # content_error refuses anything else
         traffic = body.get("messageTrafficType")
         if traffic is not None and traffic not in TRAFFIC_TYPES:
             raise RbmError(400, f"Invalid value at 'agent_message.message_traffic_type': {traffic!r}")
