@@ -18,7 +18,7 @@ from tidings.runtime.context import Context
 from tidings.store.db import Database
 from tidings.store.group_commit import GroupCommitter
 from tidings.store.schema import inbounds, mo_parts
-from tidings.workers.events import MoPart
+from tidings.workers.events import MobileOriginated, MoPart
 from tidings.workers.sweeper import Sweeper
 from tidings.workers.writer import OutcomeWriter
 
@@ -219,3 +219,19 @@ async def test_one_flush_with_several_parts_of_one_message_and_its_successor(
     # old[0] again, after `new` took reference twelve over: no longer recognised, it starts a
     # message of its own (kept waiting), as it would have in a flush of its own.
     assert await part_rows(ctx.db) == (1, 3 + 2)
+
+
+async def test_a_short_reply_delivered_again_is_stored_once(ctx: Context, writers: list[OutcomeWriter]) -> None:
+    """An SMSC may deliver an MO again (its deliver_sm_resp lost): the same (connection, message
+    id) is stored once, whether it comes again in the same flush, in a later one or through
+    another worker; a reply without a message id is never taken for another."""
+    first = MobileOriginated("sandbox", "mo-1", HANDSET, OURS, "Yes please", NOW)
+    no_id = MobileOriginated("sandbox", None, HANDSET, OURS, "No id", NOW + 2)
+    # Stored twice, the unique key would refuse the flush and the writer retry it for ever.
+    async with asyncio.timeout(10):
+        await writers[0].apply([first, first])
+        await writers[0].apply([first])
+        await writers[1].apply([first])
+        await writers[0].apply([MobileOriginated("other", "mo-1", HANDSET, OURS, "Same id, other SMSC", NOW + 1)])
+        await writers[1].apply([no_id, no_id])
+    assert await stored_bodies(ctx.db) == ["Yes please", "Same id, other SMSC", "No id", "No id"]

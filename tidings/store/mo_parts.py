@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ARRAY, BigInteger, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.store.prepared import Prepared, PreparedQuery, planned_for_parameters
+from tidings.store.prepared import Prepared, PreparedQuery
 from tidings.store.schema import mo_parts
 
 GroupKey = tuple[str, str, str, int, int]
@@ -80,12 +80,14 @@ async def parts_of_groups(conn: AsyncConnection, keys: Sequence[GroupKey]) -> di
     if conn.dialect.name != "postgresql":
         return {key: await group_parts(conn, key) for key in keys}
     found: dict[GroupKey, list[Any]] = {key: [] for key in keys}
-    # Planned for the values at hand: a generic plan made while the table was small searched the
-    # key by connection and recipient only, reading every part kept (39 ms at 100,000 parts).
-    async with planned_for_parameters(conn):
-        rows = await _PARTS_BETWEEN.rows(conn, {
-            "connections": list({k[0] for k in keys}), "senders": list({k[1] for k in keys}),
-            "recipients": list({k[2] for k in keys})})
+    # Run with the plan PostgreSQL caches: on a new table it can be a generic plan made while the
+    # table was small (the key searched by connection and recipient alone, 39 ms at 100,000
+    # parts), until autovacuum's first ANALYZE replans it with the sender in the key search.
+    # Planning each run instead cost long replies ~13 % more CPU for good (two statements more
+    # per flush), for a trap that lasts a minute on a new database: docs/benchmarks.md, item 33.
+    rows = await _PARTS_BETWEEN.rows(conn, {
+        "connections": list({k[0] for k in keys}), "senders": list({k[1] for k in keys}),
+        "recipients": list({k[2] for k in keys})})
     for row in rows:
         parts = found.get((row.connection, row.sender, row.recipient, row.reference, row.total))
         if parts is not None:

@@ -174,8 +174,10 @@ async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int)
     await rq.insert_submissions(conn, new_parts)
     await record_costs(conn, [e for e in dispatched if e.cost is not None])
     subs: dict[tuple[str, str], Any] = {}
-    if dispatched or receipts:
-        # The lookups by SMSC message id share one planning setting (two statements, not four).
+    mo_keys = [(m.connection, m.smsc_id) for m in mos if m.smsc_id]
+    stored: set[tuple[str, str]] = set()
+    if dispatched or receipts or mo_keys:
+        # The lookups by SMSC message id share one planning setting (two statements in all).
         async with planned_for_parameters(conn):
             for orphan in await rq.take_orphans(conn, ((e.connection, smsc_id) for e in dispatched
                                                        for smsc_id in e.smsc_ids)):
@@ -184,6 +186,8 @@ async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int)
             await rq.delete_orphans(conn, [r.orphan_id for r in receipts if r.orphan_id is not None])
             if receipts:
                 subs = await rq.find_submissions(conn, {(r.connection, r.smsc_id) for r in receipts})
+            if mo_keys:
+                stored = await iq.existing_keys(conn, mo_keys)
     part_targets = await _apply_part_receipts(conn, receipts, subs, now)
 
     ids = {e.delivery_id for e in dispatched} | {e.delivery_id for e in settled} | set(part_targets)
@@ -221,7 +225,7 @@ async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int)
     # One load of the transitions' batches for every consumer below.
     batches = await dq.load_batches(conn, list({t.batch_id for t in transitions})) if transitions else {}
     webhook_rows = await notify.recipient_reports(conn, transitions, now, batches)
-    webhook_rows += await _store_mos(conn, mos, now)
+    webhook_rows += await _store_mos(conn, mos, stored, now)
     await notify.enqueue(conn, webhook_rows)
     # Conversation API messages sent as SMS: their statuses and replies, as channel events.
     await conversation_sms.record_transitions(conn, transitions, now, batches)
@@ -275,10 +279,13 @@ async def _apply_part_receipts(
     return targets
 
 
-async def _store_mos(conn: AsyncConnection, mos: list[MobileOriginated], now: int) -> list[dict[str, object]]:
+async def _store_mos(
+    conn: AsyncConnection, mos: list[MobileOriginated], seen: set[tuple[str, str]], now: int
+) -> list[dict[str, object]]:
+    """Store and route each MO; `seen`: the (connection, smsc_message_id) keys already stored
+    (`iq.existing_keys`), to which each stored one is added."""
     if not mos:
         return []
-    seen = await iq.existing_keys(conn, ((m.connection, m.smsc_id) for m in mos if m.smsc_id))
     rows = []
     webhooks: list[dict[str, object]] = []
     for m in mos:
