@@ -21,10 +21,13 @@ _EXISTING_KEYS = PreparedQuery(select(inbounds.c.connection, inbounds.c.smsc_mes
 async def existing_keys(conn: AsyncConnection, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
     """The (connection, smsc_message_id) keys already stored: an SMSC delivering an MO again."""
     found: set[tuple[str, str]] = set()
+    wanted = by_connection(keys)
+    if not wanted:
+        return found
     # Planned for the ids at hand, as `find_submissions`: a generic plan made while `inbounds`
     # was small read every row of the connection as it grew (tests/store/test_postgres_plans.py).
     async with planned_for_parameters(conn):
-        for connection, ids in by_connection(keys).items():
+        for connection, ids in wanted.items():
             for row in await _EXISTING_KEYS.rows(conn, {"b_connection": connection, "b_ids": ids}):
                 found.add((row[0], row[1]))
     return found
