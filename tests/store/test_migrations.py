@@ -109,15 +109,20 @@ async def test_upgrade_matches_schema(empty_url: str) -> None:
     assert await current_revision(empty_url) == head_revision()
 
 
+async def down_and_up_again(url: str, below: str) -> None:
+    """Upgrade to the head, down to `below`, and up to the head again."""
+    await upgrade(url)
+    await downgrade(url, below)
+    await upgrade(url)
+
+
 async def test_submissions_are_keyed_by_message_id_first(empty_url: str) -> None:
     """Revision 0020 (the comparison above does not look at a key's column order) keeps the rows
     there were, down and up again."""
     await upgrade(empty_url, "0019")
     await execute(empty_url, "INSERT INTO submissions (connection, smsc_message_id, delivery_id, part, parts, "
                              "status, code, submitted_ms) VALUES ('sandbox', 'abc123', 7, 1, 2, 'Dispatched', 0, 1000)")
-    await upgrade(empty_url)
-    await downgrade(empty_url, "0019")
-    await upgrade(empty_url)
+    await down_and_up_again(empty_url, "0019")
     engine = create_async_engine(async_url(empty_url))
     try:
         async with engine.connect() as conn:
@@ -141,9 +146,7 @@ async def test_inbounds_and_orphan_receipts_are_searched_by_message_id_first(emp
                              "'sandbox', 'mo-1')")
     await execute(empty_url, "INSERT INTO orphan_receipts (connection, smsc_message_id, status, code, received_ms) "
                              "VALUES ('sandbox', 'abc123', 'Delivered', 0, 1000)")
-    await upgrade(empty_url)
-    await downgrade(empty_url, "0020")
-    await upgrade(empty_url)
+    await down_and_up_again(empty_url, "0020")
     engine = create_async_engine(async_url(empty_url))
     try:
         async with engine.connect() as conn:

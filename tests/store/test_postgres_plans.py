@@ -37,13 +37,13 @@ FILL = ("INSERT INTO submissions (connection, smsc_message_id, delivery_id, part
 ARRAY = "ARRAY[" + ", ".join(f"'{i}'" for i in IDS) + "]::varchar[]"
 
 
-async def statement_prepared_on_a_small_table(driver: Any) -> Any:
+async def statement_prepared_on_a_small_table(driver: Any, fill: str = FILL, lookup: str = LOOKUP) -> Any:
     """The lookup, prepared and run eight times while the table held 300 rows; then 20,000."""
-    await driver.execute(FILL, 1, 300)
-    statement = await driver.prepare(LOOKUP)
+    await driver.execute(fill, 1, 300)
+    statement = await driver.prepare(lookup)
     for _ in range(8):  # past the five runs after which a generic plan may be chosen
         await statement.fetch("sandbox", IDS)
-    await driver.execute(FILL, 301, 20000)
+    await driver.execute(fill, 301, 20000)
     return statement
 
 
@@ -114,12 +114,8 @@ async def test_the_other_lookups_by_message_id_are_planned_for_their_ids(postgre
             await conn.run_sync(metadata.create_all)
             await conn.commit()
             driver = (await conn.get_raw_connection()).driver_connection
-            await driver.execute(OTHER_LOOKUPS[table], 1, 300)
-            statement = await driver.prepare(f"SELECT * FROM {table} WHERE connection = $1 "
-                                             "AND smsc_message_id = ANY($2::varchar[])")
-            for _ in range(8):
-                await statement.fetch("sandbox", IDS)
-            await driver.execute(OTHER_LOOKUPS[table], 301, 20000)
+            statement = await statement_prepared_on_a_small_table(
+                driver, OTHER_LOOKUPS[table], LOOKUP.replace("submissions", table))
             generic = await plan_of(driver, statement)
             assert "$1" in generic and "'sandbox'" not in generic, generic
             async with planned_for_parameters(conn):

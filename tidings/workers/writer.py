@@ -173,7 +173,7 @@ async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int)
     ]
     await rq.insert_submissions(conn, new_parts)
     await record_costs(conn, [e for e in dispatched if e.cost is not None])
-    subs: dict[tuple[str, str], Any] = {}
+    subs: Mapping[tuple[str, str], Any] = {}
     mo_keys = [(m.connection, m.smsc_id) for m in mos if m.smsc_id]
     stored: set[tuple[str, str]] = set()
     if dispatched or receipts or mo_keys:
@@ -184,10 +184,8 @@ async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int)
                 receipts.append(Receipt(orphan.connection, orphan.smsc_message_id, Status(orphan.status),
                                         orphan.code, orphan.received_ms))
             await rq.delete_orphans(conn, [r.orphan_id for r in receipts if r.orphan_id is not None])
-            if receipts:
-                subs = await rq.find_submissions(conn, {(r.connection, r.smsc_id) for r in receipts})
-            if mo_keys:
-                stored = await iq.existing_keys(conn, mo_keys)
+            subs = await rq.find_submissions(conn, {(r.connection, r.smsc_id) for r in receipts})
+            stored = await iq.existing_keys(conn, mo_keys)
     part_targets = await _apply_part_receipts(conn, receipts, subs, now)
 
     ids = {e.delivery_id for e in dispatched} | {e.delivery_id for e in settled} | set(part_targets)
