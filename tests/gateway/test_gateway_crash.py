@@ -76,5 +76,5 @@ async def test_a_part_answered_before_a_kill_is_joined_by_the_rest_after_the_res
         await esme.close()
     finally:
         for proc in procs:
-            proc.terminate()
+            await proc.terminate()
         await db.aclose()

@@ -112,7 +112,8 @@ def free_port() -> int:
 
 
 class Proc:
-    """`tidings <args>` as a subprocess in its own process group; `kill()` is SIGKILL."""
+    """`tidings <args>` as a subprocess in its own process group; `kill()` is SIGKILL,
+    `terminate()` SIGTERM."""
 
     def __init__(self, args: list[str], env: Mapping[str, str], log_path: str) -> None:
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in wait()/kill()
@@ -135,15 +136,24 @@ class Proc:
         self.popen.wait(10)
         self._log.close()
 
-    def terminate(self, timeout: float = 10.0) -> None:
+    async def terminate(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM, then `wait`."""
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
+        return await self.wait(timeout)
+
+    async def wait(self, timeout: float) -> int | None:
+        """The exit code, waited for without blocking the loop (the process may be waiting on
+        something this loop serves, such as a sandbox SMSC); None when it was still running
+        after `timeout` and had to be killed."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (code := self.popen.poll()) is None:
+            if asyncio.get_running_loop().time() > deadline:
                 self.kill()
-                return
+                return None
+            await asyncio.sleep(0.02)
         self._log.close()
+        return code
 
     def output(self) -> str:
         with open(self.log_path, "rb") as fh:

@@ -31,7 +31,7 @@ async def test_the_api_serves_on_its_port_with_one_or_more_workers(
     try:
         await wait_healthy(f"http://127.0.0.1:{port}", api)
     finally:
-        api.terminate()
+        await api.terminate()
 
 
 async def test_a_port_in_use_stops_the_api_with_the_reason(fresh_postgres_url: str, tmp_path: Path) -> None:

@@ -9,18 +9,22 @@ Two ways to place the carrier network:
 - outside: `TIDINGS_SMPP_CONNECTIONS` points at a sandbox this test runs, which outlives the
   kill (as a real SMSC does). Every accepted message ends Delivered and on its handset; a submit
   whose outcome died with the process may be sent twice, and the duplicates are counted.
+
+SIGTERM instead of kill -9 is a graceful stop: no claim is left open and nothing is sent twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tidings.runtime.embedded import SANDBOX_PASSWORD, SANDBOX_SYSTEM_ID
 from tidings.sandbox.world import Sandbox
@@ -47,10 +51,10 @@ async def batch_bodies(db: Database) -> dict[str, str]:
         return {i: b for i, b in await conn.execute(select(batches.c.id, batches.c.body))}
 
 
-async def push_and_kill(base_url: str, creds: dict[str, str], proc: Proc) -> tuple[dict[str, str], int]:
-    """Send SENDS single-recipient batches, CONCURRENCY at a time; SIGKILL the server once
-    KILL_AFTER were accepted. Returns recipient -> batch id of every 201, and how many requests
-    got no answer (in flight at the kill, or sent after)."""
+async def push_and_halt(base_url: str, creds: dict[str, str], halt: Callable[[], None]) -> tuple[dict[str, str], int]:
+    """Send SENDS single-recipient batches, CONCURRENCY at a time; `halt` the server (SIGKILL,
+    SIGTERM) once KILL_AFTER were accepted. Returns recipient -> batch id of every 201, and how
+    many requests got no answer (in flight at the kill, or sent after)."""
     url = f"{base_url}/xms/v1/{creds['service_plan_id']}/batches"
     headers = {"Authorization": f"Bearer {creds['api_token']}"}
     accepted: dict[str, str] = {}
@@ -77,7 +81,7 @@ async def push_and_kill(base_url: str, creds: dict[str, str], proc: Proc) -> tup
             accepted[number] = response.json()["id"]
             if len(accepted) >= KILL_AFTER and not killed:
                 killed = True
-                proc.kill()
+                halt()
 
         await asyncio.gather(*(send(n) for n in numbers(SENDS)))
     assert killed
@@ -111,7 +115,7 @@ async def test_kill_9_mid_load_loses_no_accepted_message(smsc: str, tmp_path: Pa
             assert rule.status_code == 200, rule.text
         if outside is not None:
             outside.set_rule("467012", **THROTTLED)
-        accepted, unanswered = await push_and_kill(base_url, creds, procs[0])
+        accepted, unanswered = await push_and_halt(base_url, creds, procs[0].kill)
 
         # Durable at the moment of death: every 201 has its batch and its delivery row.
         at_kill = await delivery_rows(db)
@@ -133,7 +137,7 @@ async def test_kill_9_mid_load_loses_no_accepted_message(smsc: str, tmp_path: Pa
             await _check_outside(db, outside, at_kill, queued_at_kill)
         print(f"[{smsc}] accepted {len(accepted)}, unanswered {unanswered}, committed "
               f"{len(at_kill)}, queued at the kill {len(queued_at_kill)}")
-        procs[1].terminate()
+        await procs[1].terminate()
     finally:
         for proc in procs:
             if proc.popen.poll() is None:
@@ -184,6 +188,85 @@ async def _check_outside(db: Database, sandbox: Sandbox, at_kill: dict[str, tupl
     print(f"[outside] duplicates: {duplicates} (submits whose outcome died with the process)")
     # Only a delivery the database still had as Queued can have been submitted twice.
     assert duplicates <= len(queued_at_kill)
+
+
+async def claimed_deliveries(db: Database) -> int:
+    """Deliveries a worker holds a claim on: handed to the SMSC, their outcome not recorded yet."""
+    async with db.read() as conn:
+        query = select(func.count()).select_from(deliveries).where(deliveries.c.claimed_ms.is_not(None))
+        return int((await conn.execute(query)).scalar_one())
+
+
+def _answer_submits_late(sandbox: Sandbox, seconds: float = 0.3) -> asyncio.Event:
+    """Until the returned event is cleared, `sandbox`'s SMSC answers each submit_sm `seconds`
+    late (a slow carrier). Call before `sandbox.start()`: its SMPP server takes the handler's
+    methods then."""
+    smsc = sandbox.smsc
+    answer, answer_now = smsc.handle_submit_sm, smsc.submit_sm_now
+    slow = asyncio.Event()
+    slow.set()
+
+    async def late(session: Any, pdu: Any) -> tuple[int, str]:
+        if slow.is_set():
+            await asyncio.sleep(seconds)
+        return await answer(session, pdu)
+
+    smsc.handle_submit_sm = late  # type: ignore[method-assign]
+    smsc.submit_sm_now = lambda session, pdu: None if slow.is_set() else answer_now(session, pdu)  # type: ignore[method-assign]
+    return slow
+
+
+async def test_sigterm_mid_load_stops_gracefully_and_sends_nothing_twice(tmp_path: Path) -> None:
+    """SIGTERM (a service manager stopping Tidings) mid-load: the API stops taking requests, the
+    messages in flight are answered by the SMSC and recorded, the process exits 0; after the
+    restart the rest is sent, and no message reaches its handset twice."""
+    data_dir = str(tmp_path / "data")
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    outside = Sandbox(seed=12)
+    outside.add_account(SANDBOX_SYSTEM_ID, SANDBOX_PASSWORD)
+    slow = _answer_submits_late(outside)  # so that the SIGTERM finds submits in flight
+    await outside.start()
+    env = {"TIDINGS_SMPP_CONNECTIONS": json.dumps([{
+        "name": "carrier", "host": "127.0.0.1", "port": outside.port,
+        "system_id": SANDBOX_SYSTEM_ID, "password": SANDBOX_PASSWORD,
+    }])}
+    command = ["serve", "--data-dir", data_dir, "--port", str(port), "--smpp-port", "0"]
+    procs = [Proc(command, env, str(tmp_path / "serve-1.log"))]
+    db = Database(sqlite_url(data_dir))
+    try:
+        await wait_healthy(base_url, procs[0])
+        creds = json.loads((Path(data_dir) / "demo-project.json").read_text())
+        accepted, _ = await push_and_halt(base_url, creds, lambda: procs[0].popen.send_signal(signal.SIGTERM))
+        code = await procs[0].wait(30.0)
+        assert code == 0, procs[0].output()
+        assert "Traceback" not in procs[0].output()
+
+        at_stop = await delivery_rows(db)
+        assert all(at_stop[b][0] == n for n, b in accepted.items())
+        # Every message handed to the SMSC had its outcome recorded before the exit.
+        assert await claimed_deliveries(db) == 0
+        submitted_at_stop = {b for b, (_, s) in at_stop.items() if s != "Queued"}
+        assert submitted_at_stop, "nothing was sent before the stop"
+
+        slow.clear()
+        procs.append(Proc(command, env, str(tmp_path / "serve-2.log")))
+        await wait_healthy(base_url, procs[1])
+
+        async def all_delivered() -> bool:
+            return all(status == "Delivered" for _, status in (await delivery_rows(db)).values())
+
+        await wait_until(all_delivered, 30.0, "every delivery to be Delivered")
+        for recipient, _ in at_stop.values():
+            inbox = [m.body for m in outside.messages_for(recipient)]
+            assert inbox == [f"crash {recipient}"], (recipient, inbox)
+        assert await procs[1].terminate() == 0
+    finally:
+        for proc in procs:
+            if proc.popen.poll() is None:
+                proc.kill()
+        await db.aclose()
+        await outside.stop()
 
 
 async def test_kill_9_with_webhooks_pending_loses_none(tmp_path: Path) -> None:
@@ -247,7 +330,7 @@ async def test_kill_9_with_webhooks_pending_loses_none(tmp_path: Path) -> None:
         assert sorted((e.batch_id, e.recipient, e.status) for e in parsed) == [
             (batch_id, n, "Delivered") for n in to
         ]
-        procs[1].terminate()
+        await procs[1].terminate()
     finally:
         for proc in procs:
             if proc.popen.poll() is None:

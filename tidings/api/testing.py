@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from tidings.api.app import create_app
 from tidings.config import Settings
 from tidings.queue.local import LocalDispatchQueue
 from tidings.runtime.context import Context, now_ms
+from tidings.runtime.http_server import InLoopServer
 from tidings.store.db import Database
 from tidings.store.group_commit import GroupCommitter
 
@@ -88,20 +89,12 @@ def path_id(mode: str, creds: ProjectCredentials) -> str:
     return creds.project_id if mode == "oauth" else creds.service_plan_id
 
 
-class _InLoopServer(uvicorn.Server):
-    """A uvicorn server that leaves the process's signal handlers (the caller's) alone."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @contextlib.asynccontextmanager
 async def serve_app(app: Any) -> AsyncIterator[str]:
     """Serve an ASGI app on 127.0.0.1 (a free port) in this loop; yields its base URL."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, loop="none", lifespan="off",
                             log_level="warning", access_log=False, ws="none")
-    server = _InLoopServer(config)
+    server = InLoopServer(config)
     task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:
         if task.done():

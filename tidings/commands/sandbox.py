@@ -37,6 +37,7 @@ def _run(args: argparse.Namespace) -> int:
     from starlette.routing import Route
 
     from tidings.observability.logging import configure
+    from tidings.runtime.http_server import InLoopServer, shut_down_on_signals
     from tidings.runtime.startup import ListenError, listening_for, listening_socket
     from tidings.sandbox.world import Sandbox
 
@@ -56,7 +57,9 @@ def _run(args: argparse.Namespace) -> int:
                   f"REST API on http://{args.host}:{args.port}/sandbox/v1", flush=True)
             config = uvicorn.Config(app, host=args.host, port=args.port, loop="none", http="httptools",
                                     log_level="warning", lifespan="off", access_log=False)
-            await uvicorn.Server(config).serve(sockets=[api_socket])
+            server = InLoopServer(config)
+            with shut_down_on_signals(server):  # then the `finally` closes the SMPP sessions
+                await server.serve(sockets=[api_socket])
         finally:
             await sandbox.stop()
 

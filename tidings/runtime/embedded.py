@@ -193,6 +193,7 @@ def serve(settings: Settings) -> int:
 
     from tidings.observability.logging import configure
     from tidings.runtime import gc_tuning
+    from tidings.runtime.http_server import InLoopServer, shut_down_on_signals
 
     configure()
     lock = DataDirLock(settings.data_dir)
@@ -219,15 +220,18 @@ def serve(settings: Settings) -> int:
             config = uvicorn.Config(runtime.app, host=settings.host, port=settings.port, loop="none",
                                     http="httptools", log_level="warning", lifespan="off",
                                     access_log=False)
-            server = uvicorn.Server(config)
-            serving = asyncio.ensure_future(server.serve(sockets=[api_socket]))
-            # The welcome's curl must work the moment it is printed: wait for the listener.
-            while not server.started and not serving.done():
-                await asyncio.sleep(0.01)
-            if server.started:
-                gc_tuning.tune()
-                print(welcome_text(creds, base_url, first, smpp), flush=True)
-            await serving
+            server = InLoopServer(config)
+            # SIGINT or SIGTERM: the API shuts down, then the `finally` stops the workers (each
+            # message in flight answered and recorded), the sandbox and the database.
+            with shut_down_on_signals(server):
+                serving = asyncio.ensure_future(server.serve(sockets=[api_socket]))
+                # The welcome's curl must work the moment it is printed: wait for the listener.
+                while not server.started and not serving.done():
+                    await asyncio.sleep(0.01)
+                if server.started:
+                    gc_tuning.tune()
+                    print(welcome_text(creds, base_url, first, smpp), flush=True)
+                await serving
         finally:
             await runtime.stop()
 

@@ -93,9 +93,11 @@ class WebhookReceiver:
     async def start(self) -> None:
         import uvicorn
 
+        from tidings.runtime.http_server import InLoopServer
+
         config = uvicorn.Config(self, lifespan="off", log_level="warning", ws="none",
                                 access_log=False)
-        self._server = uvicorn.Server(config)
+        self._server = InLoopServer(config)  # the test runner's signals stay its own
         self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]))
         while not self._server.started:
             if self._task.done():
