@@ -216,10 +216,19 @@ def _answer_submits_late(sandbox: Sandbox, seconds: float = 0.3) -> asyncio.Even
     return slow
 
 
+async def released_deliveries(db: Database) -> int:
+    """Deliveries claimed, then given back unsent: Queued again after an attempt."""
+    async with db.read() as conn:
+        query = select(func.count()).select_from(deliveries).where(
+            deliveries.c.status == "Queued", deliveries.c.attempts > 0)
+        return int((await conn.execute(query)).scalar_one())
+
+
 async def test_sigterm_mid_load_stops_gracefully_and_sends_nothing_twice(tmp_path: Path) -> None:
-    """SIGTERM (a service manager stopping Tidings) mid-load: the API stops taking requests, the
-    messages in flight are answered by the SMSC and recorded, the process exits 0; after the
-    restart the rest is sent, and no message reaches its handset twice."""
+    """SIGTERM (a service manager stopping Tidings) mid-load, the SMSC slow to answer: the API
+    stops taking requests, the messages written to the SMSC are answered and recorded, those
+    still waiting for a window slot are given back, the process exits 0; after the restart the
+    rest is sent, and no message reaches its handset twice."""
     data_dir = str(tmp_path / "data")
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -244,10 +253,12 @@ async def test_sigterm_mid_load_stops_gracefully_and_sends_nothing_twice(tmp_pat
 
         at_stop = await delivery_rows(db)
         assert all(at_stop[b][0] == n for n, b in accepted.items())
-        # Every message handed to the SMSC had its outcome recorded before the exit.
+        # Every message handed to the SMSC had its outcome recorded before the exit; those still
+        # waiting for a window slot were given back unsent instead of holding the stop up.
         assert await claimed_deliveries(db) == 0
         submitted_at_stop = {b for b, (_, s) in at_stop.items() if s != "Queued"}
         assert submitted_at_stop, "nothing was sent before the stop"
+        assert await released_deliveries(db) > 0
 
         slow.clear()
         procs.append(Proc(command, env, str(tmp_path / "serve-2.log")))

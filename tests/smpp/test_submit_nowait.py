@@ -3,7 +3,8 @@
 Against a real `SmppServer` over loopback: the window bounds what is outstanding and queued
 submits leave in order (priority first) as slots free; every submit gets exactly one answer —
 the submit_sm_resp, the refusal, the timeout, or the closed session — and an unbind waits for
-the answers still owed.
+the answers still owed. `withdraw_unsent` takes back only what was not written, and never the
+rest of a message whose first part went out.
 """
 
 from __future__ import annotations
@@ -220,3 +221,53 @@ async def test_a_client_with_a_limiter_paces_callback_submits(
     await answers.all_in()
     assert loop.time() - started >= 0.15  # 2 at once, then 4 more at 20/s
     assert all(answers.once(f"m{i}")[1] is None for i in range(6))
+
+
+def part(text: str, reference: int, total: int, sequence: int, to: str = "46701234567") -> SubmitSm:
+    """One part of a concatenated message, numbered by a UDH concatenation element."""
+    udh = bytes((5, 0, 3, reference, total, sequence))
+    return SubmitSm(source_addr="Tidings", destination_addr=to, esm_class=0x40, short_message=udh + text.encode())
+
+
+async def test_withdrawing_takes_back_only_the_submits_waiting_for_a_slot(
+    make_server: ServerFactory, make_client: ClientFactory
+) -> None:
+    handler, client, answers = await gated(make_server, make_client, window=3)
+    answers.submit(client, *names(10))
+    assert client.withdraw_unsent() == 7
+    for i in range(3, 10):  # never written: told at once, the session still up
+        response, error = answers.once(f"m{i}")
+        assert response is None and isinstance(error, SessionClosed)
+    assert client.bound and not any(answers.by_name[f"m{i}"] for i in range(3))
+    handler.open.set()
+    await answers.all_in()
+    for i in range(3):  # the ones written are answered as usual
+        response, error = answers.once(f"m{i}")
+        assert error is None and response is not None
+    assert [p.short_message for p in handler.submitted] == [b"m0", b"m1", b"m2"]
+    answers.submit(client, "after")
+    await answers.all_in()
+    assert answers.once("after")[1] is None
+    assert client.withdraw_unsent() == 0
+
+
+async def test_withdrawing_leaves_the_rest_of_a_message_whose_first_part_went_out(
+    make_server: ServerFactory, make_client: ClientFactory
+) -> None:
+    handler, client, answers = await gated(make_server, make_client, window=2)
+    other = "46709999999"
+    client.submit_nowait(part("e1", 8, 2, 1, to=other), answers.callback("e1"))  # written at once
+    queued = [("a1", part("a1", 7, 3, 1)), ("a2", part("a2", 7, 3, 2)), ("a3", part("a3", 7, 3, 3)),
+              ("b1", part("b1", 8, 2, 1)), ("b2", part("b2", 8, 2, 2)),
+              ("e2", part("e2", 8, 2, 2, to=other)),  # b's reference, e's recipient
+              ("d", message("d"))]
+    for name, pdu in queued:
+        client.submit_nowait(pdu, answers.callback(name))
+    # e1 and a1 are written. a2 and a3 finish a message that went out, e2 another one: they stay.
+    # b (neither part written) and d go back.
+    assert client.withdraw_unsent() == 3
+    assert {name for name, got in answers.by_name.items() if got} == {"b1", "b2", "d"}
+    handler.open.set()
+    await answers.all_in()
+    assert all(answers.once(name)[1] is None for name in ("e1", "a1", "a2", "a3", "e2"))
+    assert sorted(p.short_message[6:] for p in handler.submitted) == [b"a1", b"a2", b"a3", b"e1", b"e2"]

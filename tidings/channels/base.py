@@ -114,6 +114,12 @@ class SmsRouter:
         """The price of a message on a route (`tidings.routing.prices.Price`); None: unpriced."""
         return None
 
+    def withdraw_unsent(self) -> int:
+        """Give back what the connections were handed and have not sent yet (a quick stop: each
+        message's callback gets a transient error); connectors without `withdraw_unsent` send
+        everything they were handed. Returns how many were taken back."""
+        return sum(withdraw() for c in self.connectors if (withdraw := getattr(c, "withdraw_unsent", None)))
+
     async def start(self) -> None:
         for connector in self.connectors:
             await connector.start()

@@ -39,6 +39,7 @@ from tidings.smpp.pdu import (
     SubmitSm,
     SubmitSmResp,
 )
+from tidings.smpp.sar import numbered_text
 from tidings.smpp.session import Role, Session, SessionConfig
 from tidings.smpp.throttle import RateLimiter
 
@@ -215,6 +216,17 @@ class EsmeClient:
 
         session.request_nowait(pdu, answered, priority=priority)
 
+    def withdraw_unsent(self) -> int:
+        """Take back the `submit_nowait` requests still waiting for a window slot, for a quick
+        stop: each callback gets `SessionClosed`, and since none was written, sending them again
+        later duplicates nothing. A later part of a concatenated message whose first part went
+        out stays and is sent, so that no handset is left with part of a message. Returns how
+        many were taken back. (Requests paced by a `limiter` and `submit` coroutines are not.)"""
+        session = self.session
+        if session is None:
+            return 0
+        return session.withdraw_queued(SessionClosed("withdrawn before it was sent"), keep=_rest_of_sent_messages())
+
     def _paced_answered(self, task: asyncio.Task[SubmitSmResp], callback: SubmitCallback) -> None:
         self._paced.discard(task)
         if task.cancelled():
@@ -329,3 +341,23 @@ class EsmeClient:
             logger.exception("smpp client %s:%s: deliver_sm callback failed", self.host, self.port)
             status = CommandStatus.ESME_RX_T_APPN
         return pdu.response(status)
+
+
+def _rest_of_sent_messages() -> Callable[[Pdu], bool]:
+    """For `Session.withdraw_queued`, seeing queued PDUs in order: True for a later part of a
+    concatenated message whose first part is not among them (so it was written)."""
+    withdrawn: set[tuple[str, int]] = set()
+
+    def keep(pdu: Pdu) -> bool:
+        if not isinstance(pdu, SubmitSm):
+            return False
+        numbering, _ = numbered_text(pdu)
+        if numbering is None or numbering.total <= 1:
+            return False
+        message = (pdu.destination_addr, numbering.reference)
+        if numbering.sequence == 1 or message in withdrawn:
+            withdrawn.add(message)
+            return False
+        return True
+
+    return keep

@@ -18,7 +18,8 @@ fixes and nothing a product decides:
   response arrives or `response_timeout` expires; priority requests (verification codes) wait in
   a lane of their own that is served first. `request_nowait` is the same request without a
   coroutine: the PDU waits in the lane itself and goes out the moment a slot frees, and its
-  response (or the error in its place) is handed to a callback; an inbound window: at most
+  response (or the error in its place) is handed to a callback (`withdraw_queued` takes such
+  requests back before they are written, for a quick stop); an inbound window: at most
   `inbound_window` requests are handled at once, the next is answered `flood_status` at once;
 * enquire_link after `enquire_link_interval` without traffic from the peer; an unanswered one means
   a dead peer and closes the session; an SMSC closes a connection not bound within `bind_timeout`;
@@ -245,6 +246,25 @@ class Session(asyncio.Protocol):
             self._send(pdu, windowed=True, target=callback)
         else:
             (self._priority_slot_waiters if priority else self._slot_waiters).append((pdu, callback))
+
+    def withdraw_queued(self, error: Exception, keep: Callable[[Pdu], bool] | None = None) -> int:
+        """Take back the `request_nowait` requests still waiting for a window slot (none of them
+        was written) and hand each callback `error`; returns how many. `keep` sees each queued
+        PDU once, in the order they would have gone out, and holds back those it returns True for
+        (they go out as slots free). Coroutines waiting in `send_request` keep waiting."""
+        withdrawn: list[_Queued] = []
+        for lane in (self._priority_slot_waiters, self._slot_waiters):
+            staying: deque[asyncio.Future[None] | _Queued] = deque()
+            for waiter in lane:
+                if isinstance(waiter, tuple) and not (keep is not None and keep(waiter[0])):
+                    withdrawn.append(waiter)
+                else:
+                    staying.append(waiter)
+            lane.clear()
+            lane.extend(staying)
+        for _, callback in withdrawn:
+            self._resolve(callback, None, error)
+        return len(withdrawn)
 
     async def request(self, pdu: Pdu, *, priority: bool = False) -> Pdu:
         """Send `pdu` and return its response; an error status or a generic_nack raises `CommandStatusError`

@@ -70,6 +70,12 @@ class DispatchWorker:
     async def run(self, stop: asyncio.Event) -> None:
         self._stop = stop
         await asyncio.gather(*(self._steps(stop) for _ in range(self.parallel_claims)))
+        # Stopping: what the connections have not sent yet is released for later (a backlog
+        # behind a slow or capped carrier would hold the stop for minutes); what they sent is
+        # waited for, so that its outcome is recorded and it is never sent twice.
+        withdrawn = self.router.withdraw_unsent()
+        if withdrawn:
+            log.info("stopping: %d submissions not sent yet released for later", withdrawn)
         while self._in_flight:  # every message handed over is answered, or fails, in the end
             self._freed.clear()
             await self._freed.wait()

@@ -124,3 +124,27 @@ async def test_submit_on_a_capped_connection_is_paced(sandbox: Sandbox, writer: 
         await smpp.aclose()
     assert elapsed >= 0.4
     assert all(answers == [(answers[0][0], None)] and answers[0][0] for answers in outcomes.by_id.values())
+
+
+async def test_withdrawing_on_a_capped_connection_gives_back_what_waits_for_its_turn(
+    sandbox: Sandbox, writer: OutcomeWriter
+) -> None:
+    smpp = connector(sandbox, writer, throughput=2.0)  # a burst of one, then one every 0.5 s
+    await smpp.start()
+    outcomes = Outcomes()
+    to = [f"+467013{i:05d}" for i in range(5)]
+    try:
+        for i, number in enumerate(to):
+            smpp.submit(OutboundSms(i, "+46700000000", number, "capped"), outcomes.callback(i))
+        await asyncio.sleep(0.1)  # the first had its token and went out; the rest wait for theirs
+        assert smpp.withdraw_unsent() == 4
+        await outcomes.all_in()
+        await asyncio.sleep(0.6)  # past the next token: nothing withdrawn goes out after all
+    finally:
+        await smpp.aclose()
+    ((ids, error),) = outcomes.by_id[0]
+    assert error is None and ids
+    for i in range(1, 5):
+        ((ids, error),) = outcomes.by_id[i]
+        assert ids is None and isinstance(error, TransientDeliveryError)
+    assert [len(sandbox.messages_for(n)) for n in to] == [1, 0, 0, 0, 0]

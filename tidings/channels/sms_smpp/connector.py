@@ -45,6 +45,7 @@ class SmppConnector:
         if limiter is None and settings.throughput > 0:
             limiter = LocalTokenBucket(settings.throughput, burst=max(1.0, settings.throughput / 10))
         self._limiter = limiter
+        self._pacing: set[asyncio.Task[list[str]]] = set()  # `submit`s waiting under the cap
         self._references = itertools.cycle(range(random.randrange(256), random.randrange(256) + 256))
         self.client = EsmeClient(
             settings.host, settings.port, system_id=settings.system_id, password=settings.password,
@@ -65,11 +66,24 @@ class SmppConnector:
         await self.client.aclose()
 
     async def send(self, message: OutboundSms) -> list[str]:
+        return await self._send(message, withdrawable=False)
+
+    async def _send(self, message: OutboundSms, *, withdrawable: bool) -> list[str]:
+        """Every part through the cap and the window; the parts' SMSC ids. A `withdrawable` send
+        (a task of `submit`'s) may be cancelled by `withdraw_unsent` while it waits under the
+        cap, when nothing of it was sent yet."""
         pdus = submit_pdus(message, next(self._references) & 0xFF, self.settings.long_messages)
         if self._limiter is not None:
-            await self._limiter.acquire(len(pdus), priority=message.priority)
+            task = asyncio.current_task() if withdrawable else None
+            if task is not None:
+                self._pacing.add(task)
+            try:
+                await self._limiter.acquire(len(pdus), priority=message.priority)
+            finally:
+                if task is not None:
+                    self._pacing.discard(task)
+        priority = message.priority
         try:
-            priority = message.priority
             if len(pdus) == 1:
                 responses = [await self.client.submit(pdus[0], priority=priority)]
             else:
@@ -88,7 +102,7 @@ class SmppConnector:
         `done` gets the SMSC's message ids, or the error `send` would have raised. A connection
         with a throughput cap paces the message in a task of its own (`send`)."""
         if self._limiter is not None:
-            in_task(self.send(message), done)
+            in_task(self._send(message, withdrawable=True), done)
             return
         pdus = submit_pdus(message, next(self._references) & 0xFF, self.settings.long_messages)
         answers = _Answers(self.name, len(pdus), done)
@@ -97,6 +111,16 @@ class SmppConnector:
                 self.client.submit_nowait(pdu, answers.callback(index), priority=message.priority)
         except SmppError as exc:  # not bound: nothing (more) was sent
             answers.failed(exc)
+
+    def withdraw_unsent(self) -> int:
+        """Give back, for a quick stop, the submitted messages that have not gone out yet: those
+        waiting for a window slot (`EsmeClient.withdraw_unsent`) and, under a throughput cap,
+        those waiting for their turn. Each one's callback gets a transient error, so it is
+        released for a later attempt. Returns how many PDUs and paced messages were taken back."""
+        pacing, self._pacing = self._pacing, set()
+        for task in pacing:
+            task.cancel()
+        return len(pacing) + self.client.withdraw_unsent()
 
     async def _on_deliver_sm(self, pdu: DeliverSm | DataSm) -> int:
         now = self._clock()
