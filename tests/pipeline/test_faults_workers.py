@@ -1,7 +1,8 @@
 """Distributed profile, real processes: `tidings api` and `tidings worker` ×2 on PostgreSQL and
 Redis, against a sandbox SMSC run by the test. A worker killed with SIGKILL loses nothing: the
 stream entries it had read are taken over by the survivor (XAUTOCLAIM), the deliveries it had
-claimed are sent again once their lease lapses, and every message ends Delivered."""
+claimed are sent again once their lease lapses, and every message ends Delivered. A worker
+stopped with SIGTERM gives back what it had not sent yet, and nothing is sent twice."""
 
 from __future__ import annotations
 
@@ -172,6 +173,26 @@ async def test_worker_killed_mid_load_loses_nothing(fresh_postgres_url: str, tmp
         # Only a delivery claimed twice can reach its handset twice.
         assert duplicates <= retried
         await wait_until(lambda: _no_pending(c), 5.0, "no stream entry left pending")
+
+
+async def test_worker_stopped_mid_load_gives_back_what_it_had_not_sent(fresh_postgres_url: str, tmp_path: Path) -> None:
+    """SIGTERM to one of two workers behind a capped carrier connection: it does not send its
+    claimed backlog at the cap's pace before leaving — what waits under the cap is released, and
+    the other worker sends it. It exits 0 with nothing left claimed, and nothing is sent twice."""
+    recipients = numbers(400)
+    async with cluster(fresh_postgres_url, tmp_path, throughput=50, sweep_stale_seconds="0.5") as c, \
+            httpx.AsyncClient(timeout=10.0) as http:
+        leaving, _staying = await c.start_workers(2)
+        await asyncio.gather(*(c.send(http, to=recipients[i:i + 100], body="load", **SENDER)
+                               for i in range(0, len(recipients), 100)))
+        await wait_until(lambda: _received_at_least(c.sandbox, recipients, 40), 20.0, "40 messages on handsets")
+        assert await leaving.terminate(timeout=10.0) == 0, leaving.output()
+
+        await wait_all_status(c.db, len(recipients), timeout=60.0)
+        received = inbox_counts(c.sandbox, recipients)
+        assert [n for n in recipients if received[n] != 1] == []
+        # Claimed by the worker that left, given back unsent, claimed again by the other.
+        assert await retried_deliveries(c.db) > 0
 
 
 async def test_long_replies_over_two_worker_processes_one_killed_are_stored_whole_once(
