@@ -67,6 +67,31 @@ async def test_opt_out_regimes_come_from_the_project_settings(any_db: Database) 
         assert not (await ledger.check_consent(conn, p, NUMBER, "SMS", "engagement")).allowed
 
 
+async def test_deciding_for_many_identities_at_once_is_deciding_for_each(any_db: Database) -> None:
+    """`decide_many` (the send gate's call for a batch) gives what `decide` gives one by one, with
+    and without opt-out countries (where the decision for unknown contacts depends on the country)."""
+    p = await _project(any_db)
+    opted_in, opted_out = "+46701230001", "+46701230002"
+    unknown = ["+46701230003", "+447700900123", "+447700900124", "+14155550100"]
+    async with any_db.write() as conn:
+        await ledger.record(conn, p, ledger.Event(opted_in, "SMS", "engagement", "opt_in", "api", {}, 10))
+        await ledger.record(conn, p, ledger.Event(opted_out, "SMS", ALL, "opt_out", "api", {}, 10))
+    identities = [unknown[0], opted_in, unknown[1], opted_out, unknown[2], unknown[3]]
+    seen: set[tuple[bool, str | None]] = set()
+    for countries in ([], ["gb"]):
+        async with any_db.write() as conn:
+            await settings.save_settings(conn, p, "", settings.check_settings(
+                {"opt_out_countries": countries}, project_level=True), 1)
+        async with any_db.read() as conn:
+            entries = await ledger.entries_for(conn, p, identities)
+            for purpose in ("engagement", "information", "security", "system"):
+                many = await ledger.decide_many(conn, p, identities, entries, "SMS", purpose)
+                each = [await ledger.decide(conn, p, i, entries[i], "SMS", purpose) for i in identities]
+                assert [(d.allowed, d.reason_code) for d in many] == [(d.allowed, d.reason_code) for d in each]
+                seen |= {(d.allowed, d.reason_code) for d in many}
+    assert seen == {(True, None), (False, CONSENT_MISSING), (False, CONSENT_OPTED_OUT)}
+
+
 async def test_keyword_stop_records_the_opt_out_and_queues_the_confirmation(any_db: Database) -> None:
     p = await _project(any_db)
     async with any_db.write() as conn:

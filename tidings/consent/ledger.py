@@ -16,7 +16,7 @@ Sources and their proof (JSON, stored as given plus what the ledger adds):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.consent import settings
 from tidings.consent.identity import country_of
-from tidings.policy.consent import ALL, ConsentEntry, ConsentRules, Decision, may_send
+from tidings.policy.consent import ALL, CONSENT_MISSING, ConsentEntry, ConsentRules, Decision, may_send
 from tidings.store.consent_schema import consent_events, consent_state
 
 if TYPE_CHECKING:
@@ -128,6 +128,28 @@ async def decide(conn: AsyncConnection, project_id: str, identity: str, entries:
     return may_send(entries, purpose, country or country_of(identity), channel=channel, rules=rules)
 
 
+async def decide_many(conn: AsyncConnection, project_id: str, identities: Sequence[str],
+                      entries: Mapping[str, list[ConsentEntry]], channel: str, purpose: str) -> list[Decision]:
+    """`decide` for each of `identities` (one project, channel and purpose: a batch's recipients)
+    with `entries` as `entries_for` loaded them. The many with no entries at all share one
+    decision, unless the project's opt-out countries make it depend on each one's country."""
+    first = may_send([], purpose, None, channel=channel, rules=ConsentRules())
+    unknown: Decision | None = first
+    rules: ConsentRules | None = None
+    if not first.allowed and first.reason_code == CONSENT_MISSING:
+        rules = await settings.rules(conn, project_id)
+        if rules.opt_out_countries:
+            unknown = None  # an opt-out country lets engagement go: it depends on the number
+    out: list[Decision] = []
+    for identity in identities:
+        state = entries.get(identity)
+        if not state and unknown is not None:
+            out.append(unknown)
+        else:
+            out.append(await decide(conn, project_id, identity, state or [], channel, purpose, rules=rules))
+    return out
+
+
 async def history(conn: AsyncConnection, project_id: str, identity: str | None = None,
                   *, after_id: int = 0, limit: int = 1000) -> list[Any]:
     """Events in id order (the order they were recorded), of one identity or of the project."""
@@ -146,4 +168,4 @@ async def listed(conn: AsyncConnection, project_id: str, purpose: str, *, after:
     return [r.identity for r in await conn.execute(query)]
 
 
-__all__ += ["ALL", "decide", "entry", "history", "listed"]
+__all__ += ["ALL", "decide", "decide_many", "entry", "history", "listed"]

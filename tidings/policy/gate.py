@@ -211,7 +211,7 @@ def _ledger() -> Any:
         module = importlib.import_module("tidings.consent.ledger")
     except ImportError:
         return None
-    return module if hasattr(module, "entries_for") and hasattr(module, "decide") else None
+    return module if hasattr(module, "entries_for") and hasattr(module, "decide_many") else None
 
 
 async def _consent_many(conn: AsyncConnection, candidates: Sequence[Candidate]) -> list[Decision | None]:
@@ -220,15 +220,19 @@ async def _consent_many(conn: AsyncConnection, candidates: Sequence[Candidate]) 
     if ledger is None:
         return [await _consent(conn, c, None) for c in candidates]
     by_project: dict[str, list[str]] = defaultdict(list)
-    for c in candidates:
+    groups: dict[tuple[str, str, str], list[int]] = defaultdict(list)  # by project, channel, purpose
+    for i, c in enumerate(candidates):
         by_project[c.project_id].append(c.identity)
+        groups[(c.project_id, c.channel, c.purpose)].append(i)
     entries = {p: await ledger.entries_for(conn, p, ids) for p, ids in by_project.items()}
-    out: list[Decision | None] = []
-    for c in candidates:
-        result = await ledger.decide(conn, c.project_id, c.identity, entries[c.project_id].get(c.identity, []),
-                                     c.channel, c.purpose)
-        out.append(await _consent(conn, c, result))
-    return out
+    results: list[Any] = [None] * len(candidates)
+    for (project_id, channel, purpose), members in groups.items():
+        decided = await ledger.decide_many(conn, project_id, [candidates[i].identity for i in members],
+                                           entries[project_id], channel, purpose)
+        for i, result in zip(members, decided, strict=True):
+            results[i] = result
+    return [None if result.allowed is True else await _consent(conn, c, result)
+            for c, result in zip(candidates, results, strict=True)]
 
 
 async def _consent(conn: AsyncConnection, c: Candidate, result: Any) -> Decision | None:
@@ -295,7 +299,8 @@ async def evaluate_many(conn: AsyncConnection, candidates: Sequence[Candidate], 
     if not candidates:
         return []
     settings = await (cache or _CACHE).get_many(conn, [c.project_id for c in candidates])
-    tracked = [c for c in candidates if _needs_history(c, settings[c.project_id])]
+    needs = [_needs_history(c, settings[c.project_id]) for c in candidates]
+    tracked = [c for c, needed in zip(candidates, needs, strict=True) if needed]
     keys = {k for c in tracked for k in c.keys()}
     await pq.lock_contacts(conn, (f"{c.project_id}|{k}" for c in tracked for k in c.keys()))
     horizon = max([caps.WEEK_MS] + [s.collapse_window_ms for s in settings.values()])
@@ -304,15 +309,16 @@ async def evaluate_many(conn: AsyncConnection, candidates: Sequence[Candidate], 
         history[(row.project_id, row.contact_key)].append(row)
 
     consent = await _consent_many(conn, candidates)
+    content: dict[tuple[str, str, str], Decision | None] = {}  # a batch's recipients share a text
     decisions: list[Decision] = []
     sends: list[dict[str, Any]] = []
     records: list[dict[str, Any]] = []
-    for c, refused in zip(candidates, consent, strict=True):
+    for c, refused, needed in zip(candidates, consent, needs, strict=True):
         s = settings[c.project_id]
-        decision = refused or _decide(c, s, now, history)
+        decision = refused or _decide(c, s, now, history, needed, content)
         decisions.append(decision)
         if decision.allowed:
-            if _needs_history(c, s) and not _counted(c, history):
+            if needed and not _counted(c, history):
                 ckey = caps.collapse_key(c.collapse_key, c.identity, c.body)
                 for k in c.keys():
                     send: dict[str, Any] = {"project_id": c.project_id, "contact_key": k, "ref": c.ref,
@@ -354,18 +360,20 @@ def _counted(c: Candidate, history: dict[tuple[str, str], list[Any]]) -> bool:
     return any(row.ref == c.ref for k in c.keys() for row in history.get((c.project_id, k), ()))
 
 
-def _decide(c: Candidate, s: PolicySettings, now: int, history: dict[tuple[str, str], list[Any]]) -> Decision:
-    """Everything after consent, in order."""
+def _decide(c: Candidate, s: PolicySettings, now: int, history: dict[tuple[str, str], list[Any]],
+            needs_history: bool, content: dict[tuple[str, str, str], Decision | None]) -> Decision:
+    """Everything after consent, in order. `needs_history`: `_needs_history(c, s)`; `content`:
+    the content verdicts of this evaluation so far, by text, channel and project."""
     if c.judged or c.purpose == SYSTEM:
         return ALLOW  # the platform's own replies (confirmations, HELP, opt-in requests)
     if c.purpose in caps.EXEMPT:
-        return _content(c, s) or ALLOW
-    if _needs_history(c, s) and _counted(c, history):
+        return _content_once(c, s, content) or ALLOW
+    if needs_history and _counted(c, history):
         return ALLOW  # this very message was let through before (a retry, SMS after Conversation)
     deferred = _quiet(c, s, now)
     if deferred is not None:
         return deferred
-    rows = _rows_of(c, history) if _needs_history(c, s) else {}
+    rows = _rows_of(c, history) if needs_history else {}
     window = caps.exceeded(s.caps.get(c.purpose),
                            (r.sent_ms for r in rows.values() if r.purpose == c.purpose), now)
     if window is not None:
@@ -375,7 +383,15 @@ def _decide(c: Candidate, s: PolicySettings, now: int, history: dict[tuple[str, 
         if any(r.collapse_key == key and r.sent_ms > now - s.collapse_window_ms for r in rows.values()):
             return Decision.reject(caps.COLLAPSED, "an identical message went to this contact within "
                                    f"{s.collapse_window_ms // 1000} s")
-    return _content(c, s) or ALLOW
+    return _content_once(c, s, content) or ALLOW
+
+
+def _content_once(c: Candidate, s: PolicySettings, seen: dict[tuple[str, str, str], Decision | None]) -> Decision | None:
+    """`_content`, judged once per text, channel and project within one evaluation."""
+    key = (c.body, c.channel, c.project_id)
+    if key not in seen:
+        seen[key] = _content(c, s)
+    return seen[key]
 
 
 async def evaluate(conn: AsyncConnection, ctx: Any, project_id: str, channel: str, identity: str,
