@@ -386,7 +386,8 @@ def _decide(c: Candidate, s: PolicySettings, now: int, history: dict[tuple[str, 
     return _content_once(c, s, content) or ALLOW
 
 
-def _content_once(c: Candidate, s: PolicySettings, seen: dict[tuple[str, str, str], Decision | None]) -> Decision | None:
+def _content_once(c: Candidate, s: PolicySettings,
+                  seen: dict[tuple[str, str, str], Decision | None]) -> Decision | None:
     """`_content`, judged once per text, channel and project within one evaluation."""
     key = (c.body, c.channel, c.project_id)
     if key not in seen:
