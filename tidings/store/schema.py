@@ -67,7 +67,7 @@ batches = Table(
     Column("type", String(16), nullable=False),
     Column("sender", String(32), nullable=True),
     Column("body", Text, nullable=False),
-    Column("parameters", JSON, nullable=True),
+    Column("parameters", JSON(none_as_null=True), nullable=True),  # no parameters: SQL NULL, not JSON null
     Column("delivery_report", String(32), nullable=False),
     Column("callback_url", Text, nullable=True),
     Column("client_reference", String(2048), nullable=True),
