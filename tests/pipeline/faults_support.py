@@ -6,7 +6,8 @@
 - `inbox_counts`: how many messages each sandbox handset received (duplicates show as > 1);
 - `free_port`, `Proc`, `wait_healthy`: a `tidings` command run as a real subprocess, killed
   with SIGKILL;
-- `bound_sessions(sandbox)`: how many ESMEs are bound to the sandbox SMSC.
+- `bound_sessions(sandbox)`: how many ESMEs are bound to the sandbox SMSC;
+- `answer_submits_late(sandbox)`: a slow carrier, its submit_sm answers held back.
 """
 
 from __future__ import annotations
@@ -173,3 +174,36 @@ async def wait_healthy(base_url: str, proc: Proc, timeout: float = 30.0) -> None
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"{proc.args} never became healthy:\n{proc.output()}")
             await asyncio.sleep(0.1)
+
+
+class LateAnswers:
+    """A sandbox SMSC answering submit_sm late: `waiting` answers held now; `end()` stops it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.waiting = 0
+        self.on = True
+
+    def end(self) -> None:
+        self.on = False
+
+
+def answer_submits_late(sandbox: Any, seconds: float = 0.3) -> LateAnswers:
+    """Until `end()`, `sandbox`'s SMSC answers each submit_sm `seconds` late (a slow carrier).
+    Call before `sandbox.start()`: its SMPP server takes the handler's methods then."""
+    smsc = sandbox.smsc
+    answer, answer_now = smsc.handle_submit_sm, smsc.submit_sm_now
+    late = LateAnswers(seconds)
+
+    async def answer_late(session: Any, pdu: Any) -> tuple[int, str]:
+        if late.on:
+            late.waiting += 1
+            try:
+                await asyncio.sleep(late.seconds)
+            finally:
+                late.waiting -= 1
+        return await answer(session, pdu)  # type: ignore[no-any-return]
+
+    smsc.handle_submit_sm = answer_late
+    smsc.submit_sm_now = lambda session, pdu: None if late.on else answer_now(session, pdu)
+    return late

@@ -20,7 +20,6 @@ import json
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -31,7 +30,7 @@ from tidings.sandbox.world import Sandbox
 from tidings.store.db import Database, sqlite_url
 from tidings.store.schema import batches, deliveries
 
-from .faults_support import Proc, free_port, numbers, wait_healthy, wait_until
+from .faults_support import Proc, answer_submits_late, free_port, numbers, wait_healthy, wait_until
 
 SENDS = 2000
 KILL_AFTER = 500  # accepted sends; the rest of the load meets a dead server
@@ -197,25 +196,6 @@ async def claimed_deliveries(db: Database) -> int:
         return int((await conn.execute(query)).scalar_one())
 
 
-def _answer_submits_late(sandbox: Sandbox, seconds: float = 0.3) -> asyncio.Event:
-    """Until the returned event is cleared, `sandbox`'s SMSC answers each submit_sm `seconds`
-    late (a slow carrier). Call before `sandbox.start()`: its SMPP server takes the handler's
-    methods then."""
-    smsc = sandbox.smsc
-    answer, answer_now = smsc.handle_submit_sm, smsc.submit_sm_now
-    slow = asyncio.Event()
-    slow.set()
-
-    async def late(session: Any, pdu: Any) -> tuple[int, str]:
-        if slow.is_set():
-            await asyncio.sleep(seconds)
-        return await answer(session, pdu)
-
-    smsc.handle_submit_sm = late  # type: ignore[method-assign]
-    smsc.submit_sm_now = lambda session, pdu: None if slow.is_set() else answer_now(session, pdu)  # type: ignore[method-assign]
-    return slow
-
-
 async def released_deliveries(db: Database) -> int:
     """Deliveries claimed, then given back unsent: Queued again after an attempt."""
     async with db.read() as conn:
@@ -234,7 +214,7 @@ async def test_sigterm_mid_load_stops_gracefully_and_sends_nothing_twice(tmp_pat
     base_url = f"http://127.0.0.1:{port}"
     outside = Sandbox(seed=12)
     outside.add_account(SANDBOX_SYSTEM_ID, SANDBOX_PASSWORD)
-    slow = _answer_submits_late(outside)  # so that the SIGTERM finds submits in flight
+    slow = answer_submits_late(outside)  # so that the SIGTERM finds submits in flight
     await outside.start()
     env = {"TIDINGS_SMPP_CONNECTIONS": json.dumps([{
         "name": "carrier", "host": "127.0.0.1", "port": outside.port,
@@ -260,7 +240,7 @@ async def test_sigterm_mid_load_stops_gracefully_and_sends_nothing_twice(tmp_pat
         assert submitted_at_stop, "nothing was sent before the stop"
         assert await released_deliveries(db) > 0
 
-        slow.clear()
+        slow.end()
         procs.append(Proc(command, env, str(tmp_path / "serve-2.log")))
         await wait_healthy(base_url, procs[1])
 
@@ -277,6 +257,47 @@ async def test_sigterm_mid_load_stops_gracefully_and_sends_nothing_twice(tmp_pat
             if proc.popen.poll() is None:
                 proc.kill()
         await db.aclose()
+        await outside.stop()
+
+
+async def test_a_second_sigterm_ends_a_stop_held_up_by_an_smsc_that_does_not_answer(tmp_path: Path) -> None:
+    """The first SIGTERM waits for the answers to what was written to the SMSC; when the SMSC
+    never gives them, a second SIGTERM ends the process at once (the lease recovers the rest)."""
+    data_dir = str(tmp_path / "data")
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    outside = Sandbox(seed=13)
+    outside.add_account(SANDBOX_SYSTEM_ID, SANDBOX_PASSWORD)
+    silent = answer_submits_late(outside, seconds=3600.0)
+    await outside.start()
+    env = {"TIDINGS_SMPP_CONNECTIONS": json.dumps([{
+        "name": "carrier", "host": "127.0.0.1", "port": outside.port,
+        "system_id": SANDBOX_SYSTEM_ID, "password": SANDBOX_PASSWORD,
+    }])}
+    proc = Proc(["serve", "--data-dir", data_dir, "--port", str(port), "--smpp-port", "0"], env,
+                str(tmp_path / "serve.log"))
+    try:
+        await wait_healthy(base_url, proc)
+        creds = json.loads((Path(data_dir) / "demo-project.json").read_text())
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            response = await http.post(f"{base_url}/xms/v1/{creds['service_plan_id']}/batches",
+                                       headers={"Authorization": f"Bearer {creds['api_token']}"},
+                                       json={"from": "+46700000000", "to": numbers(5), "body": "unanswered"})
+            assert response.status_code == 201, response.text
+
+        async def written() -> bool:
+            return silent.waiting == 5
+
+        await wait_until(written, 10.0, "the five submits written and held by the SMSC")
+        proc.popen.send_signal(signal.SIGTERM)
+        await asyncio.sleep(1.0)
+        assert proc.popen.poll() is None, "the stop did not wait for the SMSC's answers"
+        proc.popen.send_signal(signal.SIGTERM)
+        assert await proc.wait(10.0) == -signal.SIGTERM
+    finally:
+        if proc.popen.poll() is None:
+            proc.kill()
+        silent.end()
         await outside.stop()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,9 @@ from tidings.store.migrate import upgrade
 from tidings.testing.services import REDIS_URL
 
 from .faults_support import (
+    LateAnswers,
     Proc,
+    answer_submits_late,
     bound_sessions,
     drop_smpp_sessions,
     free_port,
@@ -102,10 +105,13 @@ def _text(value: bytes | str) -> str:
 
 @contextlib.asynccontextmanager
 async def cluster(database_url: str, tmp: Path, *, throughput: float = 0,
-                  **settings: str) -> AsyncIterator[Cluster]:
+                  prepare: Callable[[Sandbox], object] | None = None, **settings: str) -> AsyncIterator[Cluster]:
+    """`prepare` sees the sandbox before it starts (`answer_submits_late`)."""
     await upgrade(database_url)
     sandbox = Sandbox(seed=5)
     sandbox.add_account(SANDBOX_SYSTEM_ID, SANDBOX_PASSWORD)
+    if prepare is not None:
+        prepare(sandbox)
     await sandbox.start()
     prefix = f"tidings-test:{uuid.uuid4().hex[:10]}:"
     env = {
@@ -193,6 +199,28 @@ async def test_worker_stopped_mid_load_gives_back_what_it_had_not_sent(fresh_pos
         assert [n for n in recipients if received[n] != 1] == []
         # Claimed by the worker that left, given back unsent, claimed again by the other.
         assert await retried_deliveries(c.db) > 0
+
+
+async def test_a_second_sigterm_ends_a_worker_whose_smsc_does_not_answer(fresh_postgres_url: str,
+                                                                          tmp_path: Path) -> None:
+    """The first SIGTERM waits for the answers to what was written to the SMSC; when they never
+    come, a second one ends the worker at once (the lease recovers its claims)."""
+    late: list[LateAnswers] = []
+    async with cluster(fresh_postgres_url, tmp_path, prepare=lambda s: late.append(answer_submits_late(s, 3600.0))) \
+            as c, httpx.AsyncClient(timeout=10.0) as http:
+        [worker] = await c.start_workers(1)
+        await c.send(http, to=numbers(5), body="unanswered", **SENDER)
+
+        async def written() -> bool:
+            return late[0].waiting == 5
+
+        await wait_until(written, 10.0, "the five submits written and held by the SMSC")
+        worker.popen.send_signal(signal.SIGTERM)
+        await asyncio.sleep(1.0)
+        assert worker.popen.poll() is None, "the stop did not wait for the SMSC's answers"
+        worker.popen.send_signal(signal.SIGTERM)
+        assert await worker.wait(10.0) == -signal.SIGTERM
+        late[0].end()
 
 
 async def test_long_replies_over_two_worker_processes_one_killed_are_stored_whole_once(

@@ -28,8 +28,8 @@ from tidings.smpp import (
     receipt_from_pdu,
     receipt_pdu,
 )
-from tidings.smpp.constants import Tag
-from tidings.smpp.pdu import DataSm, DataSmResp
+from tidings.smpp.constants import CommandId, Tag
+from tidings.smpp.pdu import DataSm, DataSmResp, Pdu
 from tidings.smpp.testing import RawPeer, RecordingHandler
 
 S = CommandStatus
@@ -437,3 +437,40 @@ async def test_a_handler_that_needs_no_wait_answers_submit_sm_in_place(
         await client.submit(message("boom"))
     assert failed.value.command_status == S.ESME_RSYSERR
     assert (await client.submit(message("after"))).message_id == "now0022"  # the session goes on
+
+
+async def test_a_deliver_sm_crossing_the_unbind_is_taken_not_refused(make_client: ClientFactory) -> None:
+    """The SMSC's deliver_sm and the ESME's unbind may cross on the wire. Until unbind_resp the
+    ESME is still bound, so it takes the receipt (its callback, ESME_ROK) rather than refusing it
+    with ESME_RINVBNDSTS — a permanent error, on which an SMSC drops the receipt for good."""
+    answers: list[Pdu] = []
+
+    async def smsc(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = RawPeer(reader, writer)
+        bind = await peer.read_pdu()
+        await peer.send(bind.response(S.ESME_ROK))
+        unbind = await peer.read_pdu()
+        assert unbind.command_id == CommandId.UNBIND
+        await peer.send(DeliverSm(sequence_number=77, source_addr="46701234567", destination_addr="Tidings",
+                                  esm_class=0x04, short_message=b"id:abc sub:001 dlvrd:001 stat:DELIVRD err:000"))
+        answers.append(await peer.read_pdu())
+        await peer.send(unbind.response(S.ESME_ROK))
+        writer.close()
+
+    received: list[DeliverSm] = []
+
+    async def on_deliver_sm(pdu: DeliverSm) -> int:
+        received.append(pdu)
+        return S.ESME_ROK
+
+    listener = await asyncio.start_server(smsc, "127.0.0.1", 0)
+    try:
+        client = make_client(listener.sockets[0].getsockname()[1], on_deliver_sm=on_deliver_sm)
+        await client.start()
+        await client.aclose(timeout=2.0)
+    finally:
+        listener.close()
+        await listener.wait_closed()
+    assert [(a.command_id, a.sequence_number, a.command_status) for a in answers] == [
+        (CommandId.DELIVER_SM_RESP, 77, S.ESME_ROK)]
+    assert [p.short_message for p in received] == [b"id:abc sub:001 dlvrd:001 stat:DELIVRD err:000"]

@@ -81,6 +81,7 @@ def test_backoff_jitter_stays_within_bounds() -> None:
         (CommandStatus.ESME_RMSGQFUL, True),
         (CommandStatus.ESME_RSYSERR, True),
         (CommandStatus.ESME_RX_T_APPN, True),
+        (CommandStatus.ESME_RINVBNDSTS, True),
         (CommandStatus.ESME_RINVDSTADR, False),
         (CommandStatus.ESME_RX_P_APPN, False),
         (CommandStatus.ESME_RINVPASWD, False),

@@ -199,8 +199,16 @@ def run_worker(settings: Settings) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def stopping() -> None:
+            """The first SIGINT or SIGTERM stops gracefully; the usual handlers take the next
+            (a stop waiting on an SMSC that does not answer ends at once)."""
+            stop.set()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, stopping)
         await worker_main(settings, stop)
 
     uvloop.run(main())

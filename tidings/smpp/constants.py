@@ -146,6 +146,9 @@ TRANSIENT_STATUSES = frozenset(
         CommandStatus.ESME_RMSGQFUL,
         CommandStatus.ESME_RTHROTTLED,
         CommandStatus.ESME_RX_T_APPN,
+        # The session's bind state, not the PDU: a submit_sm or deliver_sm that crossed the
+        # peer's unbind goes through on the next bind.
+        CommandStatus.ESME_RINVBNDSTS,
     }
 )
 """Statuses that say "not now" rather than "never": the same request may succeed later."""

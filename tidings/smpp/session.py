@@ -98,9 +98,12 @@ _FROM_ESME: dict[int, frozenset[SessionState]] = {
     _C.UNBIND: BOUND_STATES,
     _C.ENQUIRE_LINK: _LIVE,
 }
+# An ESME that sent unbind is bound until unbind_resp: a deliver_sm that crossed its unbind on the
+# wire is taken, not refused (an SMSC would read ESME_RINVBNDSTS as "never" and drop a receipt).
+_RECEIVE_UNTIL_UNBOUND = _RECEIVE | {_S.UNBINDING}
 _FROM_SMSC: dict[int, frozenset[SessionState]] = {
-    _C.DELIVER_SM: _RECEIVE,
-    _C.DATA_SM: _RECEIVE,
+    _C.DELIVER_SM: _RECEIVE_UNTIL_UNBOUND,
+    _C.DATA_SM: _RECEIVE_UNTIL_UNBOUND,
     _C.UNBIND: BOUND_STATES,
     _C.ENQUIRE_LINK: _LIVE,
 }

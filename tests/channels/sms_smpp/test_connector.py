@@ -15,6 +15,7 @@ from tidings.channels.sms_smpp.connector import SmppConnector
 from tidings.core.errors import PermanentDeliveryError, TransientDeliveryError
 from tidings.runtime.context import now_ms
 from tidings.sandbox.world import Sandbox
+from tidings.smpp.constants import CommandStatus
 from tidings.workers.writer import OutcomeWriter
 
 from .conftest import sandbox_connection
@@ -51,6 +52,10 @@ async def test_refusals_map_to_transient_and_permanent(sandbox: Sandbox, writer:
         with pytest.raises(PermanentDeliveryError) as refused:
             await smpp.send(OutboundSms(2, "+46700000000", "+46703334444", "hi"))
         assert refused.value.code > 0
+        # The SMSC's bind state (a submit that crossed its unbind): the message goes again later.
+        sandbox.set_rule("+4670444", reject_rate=1.0, reject_status=CommandStatus.ESME_RINVBNDSTS)
+        with pytest.raises(TransientDeliveryError):
+            await smpp.send(OutboundSms(3, "+46700000000", "+46704445555", "hi"))
     finally:
         await smpp.aclose()
 
