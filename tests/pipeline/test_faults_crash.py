@@ -260,6 +260,40 @@ async def test_sigterm_mid_load_stops_gracefully_and_sends_nothing_twice(tmp_pat
         await outside.stop()
 
 
+async def test_a_stop_lets_the_sandbox_deliver_its_receipts_first(tmp_path: Path) -> None:
+    """The sandbox inside `tidings serve` holds the receipts of what it just accepted for its
+    latency; a stop waits for them (bounded) before unbinding, so that after the restart those
+    messages are Delivered, not Dispatched for ever."""
+    data_dir = str(tmp_path / "data")
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    proc = Proc(["serve", "--data-dir", data_dir, "--port", str(port), "--smpp-port", "0"], {},
+                str(tmp_path / "serve.log"))
+    db = Database(sqlite_url(data_dir))
+    try:
+        await wait_healthy(base_url, proc)
+        creds = json.loads((Path(data_dir) / "demo-project.json").read_text())
+        to = numbers(20, prefix="+467014")
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            rule = await http.put(f"{base_url}/sandbox/v1/rules/467014", json={"latency_ms": 800})
+            assert rule.status_code == 200, rule.text
+            response = await http.post(f"{base_url}/xms/v1/{creds['service_plan_id']}/batches",
+                                       headers={"Authorization": f"Bearer {creds['api_token']}"},
+                                       json={"from": "+46700000000", "to": to, "body": "just before the stop"})
+            assert response.status_code == 201, response.text
+
+        async def all_dispatched() -> bool:
+            return {s for _, s in (await delivery_rows(db)).values()} == {"Dispatched"}
+
+        await wait_until(all_dispatched, 10.0, "every message handed to the sandbox, no receipt yet")
+        assert await proc.terminate(timeout=15.0) == 0, proc.output()
+        assert {s for _, s in (await delivery_rows(db)).values()} == {"Delivered"}
+    finally:
+        if proc.popen.poll() is None:
+            proc.kill()
+        await db.aclose()
+
+
 async def test_a_second_sigterm_ends_a_stop_held_up_by_an_smsc_that_does_not_answer(tmp_path: Path) -> None:
     """The first SIGTERM waits for the answers to what was written to the SMSC; when the SMSC
     never gives them, a second SIGTERM ends the process at once (the lease recovers the rest)."""

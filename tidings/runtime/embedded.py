@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 SANDBOX_SYSTEM_ID = "tidings"
 SANDBOX_PASSWORD = "sandbox"
+SANDBOX_SETTLE_SECONDS = 2.0
+"""How long a stop waits for the sandbox's pending deliveries and receipts (its default latency
+is 20–200 ms) before unbinding: they would not survive the process."""
 
 
 def sandbox_email_options(mail: MailServer, settings: Settings) -> dict[str, Any]:
@@ -125,7 +128,10 @@ class EmbeddedRuntime:
         if self.gateway is not None:
             await self.gateway.stop()
         if self.pipeline is not None:
-            await self.pipeline.stop()
+            sandbox = self.sandbox
+            # The sandbox's receipts for what was just sent would die with it: let them arrive.
+            await self.pipeline.stop(
+                before_unbind=(lambda: sandbox.settle(SANDBOX_SETTLE_SECONDS)) if sandbox is not None else None)
         if self.channel_routes is not None:
             await self.channel_routes.aclose()
         if self.sandbox is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import httpx
 
@@ -80,10 +80,14 @@ class Pipeline:
         ]
         await self.conversations.start()
 
-    async def stop(self) -> None:
+    async def stop(self, before_unbind: Callable[[], Awaitable[object]] | None = None) -> None:
+        """Stop the workers (the dispatcher's sent messages answered), then `before_unbind` (the
+        embedded sandbox delivering its receipts), then unbind and drain the writer."""
         self._stop.set()
         await self.conversations.stop()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if before_unbind is not None:
+            await before_unbind()
         await self.router.aclose()
         await self.writer.aclose()
         await self._http.aclose()

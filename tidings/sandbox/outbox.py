@@ -68,6 +68,7 @@ class Outbox:
         self.held = 0  # submissions held for room, ever
         self._holding = 0  # held now
         self._drained = asyncio.Event()
+        self._unanswered = 0  # sent, the ESME's answer not in yet
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -93,6 +94,12 @@ class Outbox:
                         await self._drained.wait()
         finally:
             self._holding -= 1
+
+    @property
+    def settled(self) -> bool:
+        """Nothing left that a bound ESME could take now: no entry waits for a receiver that is
+        bound, and every entry sent was answered."""
+        return self._unanswered == 0 and not (self._entries and self._receiver_bound())
 
     def _receiver_bound(self) -> bool:
         return any(s.system_id == self.system_id and s.state in _RECEIVING for s in self._sessions())
@@ -145,10 +152,12 @@ class Outbox:
                 self._entries.appendleft(entry)
                 await asyncio.sleep(RETRY_DELAY)
                 continue
+            self._unanswered += 1
             future.add_done_callback(partial(self._answered, entry))
 
     def _answered(self, entry: DeliverSm | DataSm, future: asyncio.Future[Pdu]) -> None:
         """The answer to an entry: done, or back at the front after RETRY_DELAY."""
+        self._unanswered -= 1
         if future.cancelled():
             done = False
         elif future.exception() is not None:

@@ -271,6 +271,11 @@ class SmscHandler(SmppHandler):
 
     # -- MT delivery -------------------------------------------------------------------------------
 
+    @property
+    def settled(self) -> bool:
+        """No segment or receipt scheduled, and the outboxes settled (`Outbox.settled`)."""
+        return not self._due and all(outbox.settled for outbox in self.outboxes.values())
+
     def _destination(self, pdu: SubmitSm) -> str | None:
         try:
             number = normalize_number(pdu.destination_addr)

@@ -6,6 +6,7 @@ memory and resets with the process.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -103,6 +104,20 @@ class Sandbox:
         if self._server is None:
             raise RuntimeError("sandbox not started")
         return self._server.port
+
+    async def settle(self, timeout: float) -> bool:
+        """Wait, at most `timeout` seconds, until this network's SMSCs owe a bound ESME nothing
+        they could deliver: the messages they accepted reached their handsets and the receipts
+        went out and were answered. `tidings serve` waits for this before it unbinds, so that a
+        restart does not find messages Dispatched whose receipts died with the sandbox."""
+        smscs = [self.smsc, *(other.smsc for other in self.smscs.values())]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not all(smsc.settled for smsc in smscs):
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
 
     async def stop(self) -> None:
         server, self._server = self._server, None
