@@ -271,3 +271,26 @@ async def test_withdrawing_leaves_the_rest_of_a_message_whose_first_part_went_ou
     await answers.all_in()
     assert all(answers.once(name)[1] is None for name in ("e1", "a1", "a2", "a3", "e2"))
     assert sorted(p.short_message[6:] for p in handler.submitted) == [b"a1", b"a2", b"a3", b"e1", b"e2"]
+
+
+async def test_a_stopping_smsc_answers_the_submits_it_is_handling_before_it_closes(
+    make_server: ServerFactory, make_client: ClientFactory
+) -> None:
+    """A submit_sm the SMSC is still handling when it stops (its unbind and the ESME's
+    unbind_resp done) gets its submit_sm_resp before the connection closes: an answer lost
+    there makes the ESME send the message again, though it was taken."""
+    handler = GatedHandler()
+    server = await make_server(handler)
+    client = await bound_client(make_client, server.port)
+    answers = Answers()
+    answers.submit(client, "m0")
+    async with asyncio.timeout(5.0):
+        while handler.held < 1:
+            await asyncio.sleep(0.01)
+    stopping = asyncio.ensure_future(server.stop(timeout=5.0))
+    await asyncio.sleep(0.1)  # unbound by now; the handler still holds the submit
+    handler.open.set()
+    await stopping
+    await answers.all_in()
+    response, error = answers.once("m0")
+    assert error is None and response is not None and response.command_status == S.ESME_ROK

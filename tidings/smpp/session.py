@@ -279,7 +279,8 @@ class Session(asyncio.Protocol):
         return response
 
     async def unbind(self, timeout: float | None = None) -> None:
-        """Let requests in flight finish, send unbind, wait for unbind_resp, close."""
+        """Let requests in flight finish, send unbind, wait for unbind_resp, answer the peer's
+        requests still being handled, close."""
         limit = self.config.response_timeout if timeout is None else timeout
         try:
             if self.bound:
@@ -293,6 +294,11 @@ class Session(asyncio.Protocol):
         except (TimeoutError, SessionClosed, ResponseTimeout):
             logger.info("smpp %s: unbind not acknowledged, closing", self.peername)
         finally:
+            # The peer's requests still being handled (a submit_sm being stored, a receipt being
+            # written) get their answers before the connection goes: a lost answer makes the
+            # peer send again what was already taken.
+            if self._inbound_tasks and not self.closed:
+                await asyncio.wait(list(self._inbound_tasks), timeout=limit)
             self.close()
             await self.wait_closed(limit)
 
@@ -490,6 +496,9 @@ class Session(asyncio.Protocol):
             except Exception:
                 logger.exception("smpp %s: unbind callback failed", self.peername)
         self._write_response(UnbindResp(sequence_number=request.sequence_number))
+        if self._pending:  # what the peer is still answering (it answers before it closes)
+            self._flush()
+            await self._answered_all(self.config.response_timeout)
         self.close()
 
     def _on_response(self, response: Pdu) -> None:
