@@ -226,3 +226,22 @@ async def test_server_probes_idle_esme_and_drops_a_dead_one(
     assert isinstance(second, EnquireLink)
     # Stop answering: the server gives up after response_timeout.
     assert await peer.wait_closed(timeout=3.0)
+
+
+async def test_a_submit_crossing_the_smscs_unbind_is_taken_and_answered(
+    server: SmppServer, handler: RecordingHandler, connect: Callable[[SmppServer], Awaitable[RawPeer]]
+) -> None:
+    """The SMSC stops and sends unbind while the ESME's submit_sm is on the wire: until the
+    unbind_resp the session is bound, so the submit is taken and answered ESME_ROK — refused with
+    ESME_RINVBNDSTS, many ESMEs would count the message as failed for good."""
+    peer = await bound_peer(server, connect)
+    stopping = asyncio.ensure_future(server.stop(timeout=5.0))
+    unbind = await peer.read_pdu()
+    assert isinstance(unbind, Unbind)
+    await peer.send(submit(9))
+    answer = await peer.read_pdu()
+    await peer.send(UnbindResp(sequence_number=unbind.sequence_number))
+    await stopping
+    assert isinstance(answer, SubmitSmResp)
+    assert (answer.sequence_number, answer.command_status) == (9, S.ESME_ROK) and answer.message_id
+    assert [p.short_message for p in handler.submitted] == [b"hi"]

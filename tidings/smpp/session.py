@@ -86,21 +86,22 @@ _LIVE = BOUND_STATES | {_S.OPEN}
 _STATE_AFTER_BIND: dict[int, SessionState] = {_C.BIND_TRANSMITTER: _S.BOUND_TX, _C.BIND_RECEIVER: _S.BOUND_RX, _C.BIND_TRANSCEIVER: _S.BOUND_TRX}
 
 # Requests an ESME sends (and an SMSC receives), and the states that allow them; and the reverse.
+# A session that sent unbind is bound until unbind_resp: a message that crossed the unbind on the
+# wire is taken, not refused (the peer may read ESME_RINVBNDSTS as "never" and drop it).
+_TRANSMIT_UNTIL_UNBOUND = _TRANSMIT | {_S.UNBINDING}
 _FROM_ESME: dict[int, frozenset[SessionState]] = {
     _C.BIND_TRANSMITTER: frozenset({_S.OPEN}),
     _C.BIND_RECEIVER: frozenset({_S.OPEN}),
     _C.BIND_TRANSCEIVER: frozenset({_S.OPEN}),
-    _C.SUBMIT_SM: _TRANSMIT,
-    _C.DATA_SM: _TRANSMIT,
+    _C.SUBMIT_SM: _TRANSMIT_UNTIL_UNBOUND,
+    _C.DATA_SM: _TRANSMIT_UNTIL_UNBOUND,
     _C.QUERY_SM: _TRANSMIT,
     _C.CANCEL_SM: _TRANSMIT,
     _C.REPLACE_SM: _TRANSMIT,
     _C.UNBIND: BOUND_STATES,
     _C.ENQUIRE_LINK: _LIVE,
 }
-# An ESME that sent unbind is bound until unbind_resp: a deliver_sm that crossed its unbind on the
-# wire is taken, not refused (an SMSC would read ESME_RINVBNDSTS as "never" and drop a receipt).
-_RECEIVE_UNTIL_UNBOUND = _RECEIVE | {_S.UNBINDING}
+_RECEIVE_UNTIL_UNBOUND = _RECEIVE | {_S.UNBINDING}  # the same for a receipt or MO (see above)
 _FROM_SMSC: dict[int, frozenset[SessionState]] = {
     _C.DELIVER_SM: _RECEIVE_UNTIL_UNBOUND,
     _C.DATA_SM: _RECEIVE_UNTIL_UNBOUND,
