@@ -7,12 +7,16 @@
 - `free_port`, `Proc`, `wait_healthy`: a `tidings` command run as a real subprocess, killed
   with SIGKILL;
 - `bound_sessions(sandbox)`: how many ESMEs are bound to the sandbox SMSC;
-- `answer_submits_late(sandbox)`: a slow carrier, its submit_sm answers held back.
+- `answer_submits_late(sandbox)`: a slow carrier, its submit_sm answers held back;
+- `carrier_env(sandbox)`: `tidings serve`'s SMS connection pointed at a sandbox the test runs;
+- `second_sigterm_ends_it(proc, late)`: a stop waiting on unanswered submits, ended by a second
+  SIGTERM.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -207,3 +211,26 @@ def answer_submits_late(sandbox: Any, seconds: float = 0.3) -> LateAnswers:
     smsc.handle_submit_sm = answer_late
     smsc.submit_sm_now = lambda session, pdu: None if late.on else answer_now(session, pdu)
     return late
+
+
+def carrier_env(sandbox: Any, system_id: str, password: str) -> dict[str, str]:
+    """The environment that points a `tidings` process's one SMS connection ("carrier") at
+    `sandbox` (started), an SMSC outside the process that outlives it."""
+    return {"TIDINGS_SMPP_CONNECTIONS": json.dumps([{
+        "name": "carrier", "host": "127.0.0.1", "port": sandbox.port, "system_id": system_id, "password": password,
+    }])}
+
+
+async def second_sigterm_ends_it(proc: Proc, late: LateAnswers, written: int) -> None:
+    """Once `written` submits are held by the SMSC: the first SIGTERM waits for their answers
+    (the process is still there a second later), a second one ends it at once."""
+
+    async def held() -> bool:
+        return late.waiting == written
+
+    await wait_until(held, 10.0, f"the {written} submits written and held by the SMSC")
+    proc.popen.send_signal(signal.SIGTERM)
+    await asyncio.sleep(1.0)
+    assert proc.popen.poll() is None, "the stop did not wait for the SMSC's answers"
+    proc.popen.send_signal(signal.SIGTERM)
+    assert await proc.wait(10.0) == -signal.SIGTERM

@@ -30,7 +30,16 @@ from tidings.sandbox.world import Sandbox
 from tidings.store.db import Database, sqlite_url
 from tidings.store.schema import batches, deliveries
 
-from .faults_support import Proc, answer_submits_late, free_port, numbers, wait_healthy, wait_until
+from .faults_support import (
+    Proc,
+    answer_submits_late,
+    carrier_env,
+    free_port,
+    numbers,
+    second_sigterm_ends_it,
+    wait_healthy,
+    wait_until,
+)
 
 SENDS = 2000
 KILL_AFTER = 500  # accepted sends; the rest of the load meets a dead server
@@ -98,10 +107,7 @@ async def test_kill_9_mid_load_loses_no_accepted_message(smsc: str, tmp_path: Pa
         outside = Sandbox(seed=11)
         outside.add_account(SANDBOX_SYSTEM_ID, SANDBOX_PASSWORD)
         await outside.start()
-        env["TIDINGS_SMPP_CONNECTIONS"] = json.dumps([{
-            "name": "carrier", "host": "127.0.0.1", "port": outside.port,
-            "system_id": SANDBOX_SYSTEM_ID, "password": SANDBOX_PASSWORD,
-        }])
+        env = carrier_env(outside, SANDBOX_SYSTEM_ID, SANDBOX_PASSWORD)
     command = ["serve", "--data-dir", data_dir, "--port", str(port), "--smpp-port", "0"]
     procs = [Proc(command, env, str(tmp_path / "serve-1.log"))]
     db = Database(sqlite_url(data_dir))
@@ -216,10 +222,7 @@ async def test_sigterm_mid_load_stops_gracefully_and_sends_nothing_twice(tmp_pat
     outside.add_account(SANDBOX_SYSTEM_ID, SANDBOX_PASSWORD)
     slow = answer_submits_late(outside)  # so that the SIGTERM finds submits in flight
     await outside.start()
-    env = {"TIDINGS_SMPP_CONNECTIONS": json.dumps([{
-        "name": "carrier", "host": "127.0.0.1", "port": outside.port,
-        "system_id": SANDBOX_SYSTEM_ID, "password": SANDBOX_PASSWORD,
-    }])}
+    env = carrier_env(outside, SANDBOX_SYSTEM_ID, SANDBOX_PASSWORD)
     command = ["serve", "--data-dir", data_dir, "--port", str(port), "--smpp-port", "0"]
     procs = [Proc(command, env, str(tmp_path / "serve-1.log"))]
     db = Database(sqlite_url(data_dir))
@@ -304,10 +307,7 @@ async def test_a_second_sigterm_ends_a_stop_held_up_by_an_smsc_that_does_not_ans
     outside.add_account(SANDBOX_SYSTEM_ID, SANDBOX_PASSWORD)
     silent = answer_submits_late(outside, seconds=3600.0)
     await outside.start()
-    env = {"TIDINGS_SMPP_CONNECTIONS": json.dumps([{
-        "name": "carrier", "host": "127.0.0.1", "port": outside.port,
-        "system_id": SANDBOX_SYSTEM_ID, "password": SANDBOX_PASSWORD,
-    }])}
+    env = carrier_env(outside, SANDBOX_SYSTEM_ID, SANDBOX_PASSWORD)
     proc = Proc(["serve", "--data-dir", data_dir, "--port", str(port), "--smpp-port", "0"], env,
                 str(tmp_path / "serve.log"))
     try:
@@ -318,16 +318,7 @@ async def test_a_second_sigterm_ends_a_stop_held_up_by_an_smsc_that_does_not_ans
                                        headers={"Authorization": f"Bearer {creds['api_token']}"},
                                        json={"from": "+46700000000", "to": numbers(5), "body": "unanswered"})
             assert response.status_code == 201, response.text
-
-        async def written() -> bool:
-            return silent.waiting == 5
-
-        await wait_until(written, 10.0, "the five submits written and held by the SMSC")
-        proc.popen.send_signal(signal.SIGTERM)
-        await asyncio.sleep(1.0)
-        assert proc.popen.poll() is None, "the stop did not wait for the SMSC's answers"
-        proc.popen.send_signal(signal.SIGTERM)
-        assert await proc.wait(10.0) == -signal.SIGTERM
+        await second_sigterm_ends_it(proc, silent, written=5)
     finally:
         if proc.popen.poll() is None:
             proc.kill()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from .faults_support import (
     inbox_counts,
     numbers,
     retried_deliveries,
+    second_sigterm_ends_it,
     status_counts,
     wait_all_status,
     wait_healthy,
@@ -210,16 +210,7 @@ async def test_a_second_sigterm_ends_a_worker_whose_smsc_does_not_answer(fresh_p
             as c, httpx.AsyncClient(timeout=10.0) as http:
         [worker] = await c.start_workers(1)
         await c.send(http, to=numbers(5), body="unanswered", **SENDER)
-
-        async def written() -> bool:
-            return late[0].waiting == 5
-
-        await wait_until(written, 10.0, "the five submits written and held by the SMSC")
-        worker.popen.send_signal(signal.SIGTERM)
-        await asyncio.sleep(1.0)
-        assert worker.popen.poll() is None, "the stop did not wait for the SMSC's answers"
-        worker.popen.send_signal(signal.SIGTERM)
-        assert await worker.wait(10.0) == -signal.SIGTERM
+        await second_sigterm_ends_it(worker, late[0], written=5)
         late[0].end()
 
 
