@@ -74,6 +74,10 @@ class Settings:
     # A receipt for a message id no submission has after this long names a message we did not
     # send (another system on the SMSC account) or sent again under a new id: dropped.
     orphan_receipt_seconds: float = 3600.0
+    # A message the SMSC accepted and never sent a receipt for is Unknown (Sinch's "dispatched,
+    # no receipt") once its batch's expire_at is this far behind: by then the SMSC has stopped
+    # trying (submit_sm carries expire_at as its validity period); a late receipt still counts.
+    receipt_wait_seconds: float = 3600.0
     # SMS batches whose messages can no longer change (with their deliveries, submissions and
     # costs) and inbound messages are deleted this long after they were created; 0 keeps them.
     message_retention_seconds: float = 30 * 24 * 3600
@@ -109,6 +113,7 @@ class Settings:
             ("webhook_retry_base_seconds", float),
             ("mo_reassembly_seconds", float),
             ("orphan_receipt_seconds", float),
+            ("receipt_wait_seconds", float),
             ("message_retention_seconds", float),
             ("webhook_retention_seconds", float),
             ("channel_timeout_seconds", float),

@@ -161,6 +161,8 @@ async def _check_inside(db: Database, base_url: str, at_kill: dict[str, tuple[st
     await wait_until(all_sent, 30.0, "every delivery Queued at the kill to be Delivered")
     now = await delivery_rows(db)
     # What the dead SMSC had taken keeps its status: the receipts died with it, nothing went back.
+    # (Dispatched ones become Unknown once their expiry and the receipt wait have passed:
+    # tests/workers/test_sweeper_receipts.py.)
     for batch_id, (_, status) in at_kill.items():
         if status != "Queued":
             assert now[batch_id][1] == status, (batch_id, status, now[batch_id])

@@ -87,6 +87,38 @@ async def test_expire_at_passed_while_queued_expires_with_406_and_is_never_sent(
     assert (await recipient_report(platform, http, batch["id"], recipient))["status"] == "Expired"
 
 
+async def test_a_message_whose_receipt_never_comes_is_unknown_after_its_expiry_and_reported(
+    platform_factory: Any, http: httpx.AsyncClient,
+) -> None:
+    """The carrier delivers but loses the receipt: the message does not stay Dispatched for ever.
+    Once expire_at plus the receipt wait has passed it is Unknown (401: dispatched, nothing heard
+    since), and its final report goes out."""
+    recipient = "+46701460001"
+    receiver = WebhookReceiver()
+    await receiver.start()
+    try:
+        async with platform_factory(receipt_wait_seconds=1.0, sweep_stale_seconds=0.5) as platform:
+            platform.sandbox.set_rule(recipient, receipt_loss_rate=1.0)
+            expire_at, expire_at_ms = iso_in(1.5)
+            batch = await platform.send(http, to=[recipient], body="No receipt", expire_at=expire_at,
+                                        delivery_report="per_recipient_final", callback_url=receiver.url,
+                                        **{"from": FROM})
+            [message] = await wait_handset(platform, http, recipient)
+            assert message["body"] == "No receipt"
+            assert (await recipient_report(platform, http, batch["id"], recipient))["status"] == "Dispatched"
+
+            report = await wait_status(platform, http, batch["id"], recipient, "Unknown", timeout=15.0)
+            assert report["code"] == 401
+            assert time.time() * 1000 >= expire_at_ms + 1000  # not before the deadline
+            await receiver.wait_for(1)
+            events = parse_signed(platform, receiver)
+            assert [(e.recipient, e.status, e.code) for e in events] == [(recipient, "Unknown", 401)]
+            summary = await http.get(platform.xms(f"/batches/{batch['id']}/delivery_report"), headers=platform.auth)
+            assert summary.json()["statuses"] == [{"code": 401, "status": "Unknown", "count": 1}]
+    finally:
+        await receiver.stop()
+
+
 async def test_cancel_before_send_at_cancels_with_407_and_never_sends(
     platform: Platform, http: httpx.AsyncClient,
 ) -> None:

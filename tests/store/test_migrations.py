@@ -168,6 +168,27 @@ async def test_inbounds_and_orphan_receipts_are_searched_by_message_id_first(emp
         ["smsc_message_id", "connection"]]
 
 
+async def test_batches_from_before_the_receipt_deadline_start_open(empty_url: str) -> None:
+    """Revision 0022: batches there were keep their rows and await their receipts (NULL), so the
+    sweeper's first rounds close those already past their deadline; down and up again."""
+    await upgrade(empty_url, "0021")
+    await execute(empty_url, "INSERT INTO projects (id, name, webhook_secret, created_ms) VALUES ('p', 'n', 's', 1)")
+    await execute(empty_url, "INSERT INTO batches (id, project_id, type, body, delivery_report, expire_at_ms, "
+                             "flash_message, feedback_enabled, canceled, recipient_count, created_ms, modified_ms) "
+                             "VALUES ('b1', 'p', 'mt_text', 'hi', 'none', 5000, false, false, false, 1, 1000, 1000)")
+    await upgrade(empty_url)
+    await down_and_up_again(empty_url, "0021")
+    engine = create_async_engine(async_url(empty_url))
+    try:
+        async with engine.connect() as conn:
+            kept = (await conn.execute(text("SELECT id, expire_at_ms, receipts_closed_ms FROM batches"))).all()
+            indexes = await conn.run_sync(lambda c: inspect(c).get_indexes("batches"))
+    finally:
+        await engine.dispose()
+    assert [tuple(r) for r in kept] == [("b1", 5000, None)]
+    assert [i["column_names"] for i in indexes if i["name"] == "ix_batches_receipts_open"] == [["expire_at_ms"]]
+
+
 async def test_upgrade_twice_is_a_no_op(empty_url: str) -> None:
     await upgrade(empty_url)
     await execute(empty_url, "INSERT INTO projects (id, name, webhook_secret, created_ms) VALUES ('p', 'n', 's', 1)")

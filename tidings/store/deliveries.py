@@ -213,6 +213,44 @@ async def overdue_queued(conn: AsyncConnection, now: int, lease_ms: int, limit: 
 
 
 FINAL_PENDING = (Status.QUEUED.value, Status.DISPATCHED.value)
+
+
+async def batches_past_receipt_deadline(conn: AsyncConnection, deadline: int, limit: int) -> list[str]:
+    """Batches still awaiting receipts whose expire_at is before `deadline` (now less the receipt
+    wait), the longest expired first; on the partial index of open batches."""
+    query = (
+        select(batches.c.id)
+        .where(batches.c.receipts_closed_ms.is_(None), batches.c.expire_at_ms < deadline)
+        .order_by(batches.c.expire_at_ms)
+        .limit(limit)
+    )
+    return [r[0] for r in await conn.execute(query)]
+
+
+async def unsettled_deliveries(
+    conn: AsyncConnection, batch_ids: Sequence[str], limit: int
+) -> list[tuple[int, str, str]]:
+    """(id, batch id, status) of up to `limit` deliveries of these batches still Queued or Dispatched."""
+    if not batch_ids:
+        return []
+    query = (
+        select(d.c.id, d.c.batch_id, d.c.status)
+        .where(d.c.batch_id.in_(list(batch_ids)), d.c.status.in_(FINAL_PENDING))
+        .order_by(d.c.id)
+        .limit(limit)
+    )
+    return [(r[0], r[1], r[2]) for r in await conn.execute(query)]
+
+
+async def close_receipts(conn: AsyncConnection, batch_ids: Sequence[str], now: int) -> int:
+    """Mark these batches as no longer awaiting receipts."""
+    if not batch_ids:
+        return 0
+    result = await conn.execute(
+        update(batches).where(batches.c.id.in_(list(batch_ids)), batches.c.receipts_closed_ms.is_(None))
+        .values(receipts_closed_ms=now)
+    )
+    return int(result.rowcount or 0)
 BATCH_REPORT_KINDS = ("summary", "full")
 
 

@@ -4,7 +4,7 @@ A batch goes with everything recorded about its messages — its deliveries, the
 and costs, its SMPP gateway addressing row — once it was created before the cutoff, its
 `expire_at` is before the cutoff too, and none of its deliveries is still Queued: a message that
 may still be sent is never deleted, whatever its age. (A delivery left Dispatched that long will
-never get its receipt: SMSCs keep a message for days at most.) Inbound messages go by the time
+never get its receipt: the sweeper made it Unknown an hour after its expiry.) Inbound messages go by the time
 they were received; verifications by their expiry (past it, one can no longer change), oldest
 first on `ix_verifications_expires`.
 

@@ -83,6 +83,9 @@ batches = Table(
     Column("modified_ms", BigInteger, nullable=False),
     # When the batch-level delivery report webhook was queued (summary/full reports).
     Column("report_queued_ms", BigInteger, nullable=True),
+    # When the wait for the batch's receipts ended (`expire_at` plus the receipt wait passed):
+    # its messages still Dispatched then became Unknown. NULL while receipts are awaited.
+    Column("receipts_closed_ms", BigInteger, nullable=True),
     Column("idempotency_key", String(200), nullable=True),
     Column("request_hash", String(64), nullable=True),
     # Why the batch is sent (engagement, information, security, satisfaction; "system" for the
@@ -95,6 +98,10 @@ batches = Table(
     Index("ix_batches_project_created", "project_id", "created_ms"),
     Index("ix_batches_sender_created", "sender", "created_ms"),
     Index("ix_batches_report_pending", "delivery_report", "report_queued_ms"),
+    # Only the batches whose receipts are still awaited, by expiry: the sweeper's search for
+    # those past their receipt deadline (`Sweeper.give_up_on_receipts`).
+    Index("ix_batches_receipts_open", "expire_at_ms", sqlite_where=text("receipts_closed_ms IS NULL"),
+          postgresql_where=text("receipts_closed_ms IS NULL")),
 )
 
 deliveries = Table(

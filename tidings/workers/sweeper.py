@@ -5,6 +5,9 @@
 - republishes deliveries whose worker died holding their claim (always), and those whose queue
   entry was lost (only when the queue is drained, so a long backlog is not duplicated);
 - expires Queued deliveries whose batch's `expire_at` has passed;
+- gives up on receipts that never came: a message still Dispatched when its batch's `expire_at`
+  plus the receipt wait has passed becomes Unknown, so every accepted message reaches a final
+  status (and its final report) even when an SMSC loses the receipt or dies holding it;
 - matches receipts that arrived before their submission was recorded in another transaction,
   and drops those still unmatched after `orphan_receipt_seconds`;
 - stores concatenated MO whose missing parts did not come in time, with the parts that did, and
@@ -54,6 +57,9 @@ PURGE_CHUNK = 2000
 # keeps up with millions of messages a day, and holds up the sweeper's other work for a second
 # or so at most when a large backlog of old rows is first worked off.
 PURGE_ROUND_CHUNKS = 50
+# Batches past their receipt deadline looked at per transaction, and transactions per round.
+RECEIPT_BATCHES_PER_CHUNK = 500
+RECEIPT_ROUND_CHUNKS = 50
 
 
 class Sweeper:
@@ -80,6 +86,7 @@ class Sweeper:
                     self._last_stale = now
                     await self.republish_stale()
                     await self.expire_overdue()
+                    await self.give_up_on_receipts()
                     await self.rematch_orphans()
                     await self.drop_stale_orphans()
                     await self.store_overdue_mo()
@@ -140,6 +147,38 @@ class Sweeper:
         if ids:
             await self.writer.apply([Settled(i, Status.EXPIRED, Code.INTERNAL_EXPIRY, now) for i in ids])
         return len(ids)
+
+    async def give_up_on_receipts(self) -> int:
+        """Messages still Dispatched once their batch's expire_at plus the receipt wait has passed
+        become Unknown with code 401 (dispatched to the SMSC, nothing heard since), and their
+        batches stop waiting. A batch with a delivery still Queued is left for `expire_overdue`
+        (or the worker sending it) and looked at again next round. A receipt that comes later
+        still moves the message on (Unknown → Delivered …). Returns how many became Unknown."""
+        wait_ms = int(self.ctx.settings.receipt_wait_seconds * 1000)
+        unknown = 0
+        for _ in range(RECEIPT_ROUND_CHUNKS):
+            now = self.ctx.clock()
+            async with self.ctx.db.read() as conn:
+                batch_ids = await dq.batches_past_receipt_deadline(conn, now - wait_ms, RECEIPT_BATCHES_PER_CHUNK)
+                unsettled = await dq.unsettled_deliveries(conn, batch_ids, PUBLISH_LIMIT)
+            dispatched = [i for i, _, status in unsettled if status == Status.DISPATCHED.value]
+            if dispatched:
+                await self.writer.apply([Settled(i, Status.UNKNOWN, Code.DISPATCHED, now) for i in dispatched])
+                unknown += len(dispatched)
+            if len(unsettled) >= PUBLISH_LIMIT:
+                if dispatched:
+                    continue  # these batches have more: close them once all is read
+                break  # a chunk's worth still Queued: `expire_overdue` goes first
+            still_queued = {batch_id for _, batch_id, status in unsettled if status == Status.QUEUED.value}
+            closing = [b for b in batch_ids if b not in still_queued]
+            if closing:
+                async with self.ctx.db.write() as conn:
+                    await dq.close_receipts(conn, closing, now)
+            if len(batch_ids) < RECEIPT_BATCHES_PER_CHUNK or not closing:
+                break  # all done, or only batches waiting on Queued messages are left
+        if unknown:
+            log.warning("%d messages got no receipt by their batch's expiry and the receipt wait: Unknown", unknown)
+        return unknown
 
     async def rematch_orphans(self) -> int:
         # Read, not taken: the writer deletes each orphan in the transaction that records it.
