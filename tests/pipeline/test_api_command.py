@@ -1,8 +1,10 @@
 """`tidings api` as an operator runs it: one or several uvicorn workers on a port bound before
-they start, and a port in use refused at once with exit 1 and the reason."""
+they start, stopped by SIGTERM (systemd, `docker stop`) or Ctrl-C with exit 0, and a port in use
+refused at once with exit 1 and the reason."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import uuid
 from pathlib import Path
@@ -20,9 +22,10 @@ def api_env(database_url: str) -> dict[str, str]:
             "TIDINGS_REDIS_PREFIX": f"tidings-test:{uuid.uuid4().hex[:10]}:"}
 
 
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
 @pytest.mark.parametrize("workers", [1, 2])
-async def test_the_api_serves_on_its_port_with_one_or_more_workers(
-    fresh_postgres_url: str, tmp_path: Path, workers: int
+async def test_the_api_serves_on_its_port_with_one_or_more_workers_and_stops_cleanly(
+    fresh_postgres_url: str, tmp_path: Path, workers: int, stop_signal: signal.Signals
 ) -> None:
     await upgrade(fresh_postgres_url)
     port = free_port()
@@ -30,6 +33,9 @@ async def test_the_api_serves_on_its_port_with_one_or_more_workers(
                str(tmp_path / "api.log"))
     try:
         await wait_healthy(f"http://127.0.0.1:{port}", api)
+        api.popen.send_signal(stop_signal)
+        assert await api.wait(15.0) == 0, api.output()
+        assert "Traceback" not in api.output()
     finally:
         await api.terminate()
 

@@ -116,6 +116,7 @@ def run_api(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     import sys
 
     import uvicorn
+    import uvloop
     from uvicorn.supervisors import Multiprocess
 
     from tidings.runtime.startup import ListenError, listening_socket
@@ -134,12 +135,24 @@ def run_api(settings: Settings, host: str, port: int, workers: int = 1) -> int:
             sock.set_inheritable(True)
             Multiprocess(config, sockets=[sock]).run()
         else:
-            uvicorn.Server(config).run(sockets=[sock])
+            # Not `uvicorn.Server.run`: after its graceful shutdown it raises SIGTERM again with
+            # the default handler back, and the process ends "killed by SIGTERM" (exit 143).
+            uvloop.run(_serve_one(config, sock))
     except KeyboardInterrupt:
         pass
     finally:
         sock.close()
     return 0
+
+
+async def _serve_one(config: Any, sock: Any) -> None:
+    """One uvicorn server in this process: SIGINT or SIGTERM shuts it down gracefully (the app's
+    lifespan closes its database and Redis connections), then the process exits 0."""
+    from tidings.runtime.http_server import InLoopServer, shut_down_on_signals
+
+    server = InLoopServer(config)
+    with shut_down_on_signals(server):
+        await server.serve(sockets=[sock])
 
 
 def redis_client(url: str) -> Any:
