@@ -44,6 +44,12 @@ async def two_routes(platform_factory: Any) -> AsyncIterator[tuple[Platform, San
     try:
         connections = (route("cheap", cheap.port, CHEAP), route("premium", premium.port, PREMIUM))
         async with platform_factory(extra_connections=connections, connection={"enabled": False}) as platform:
+            # Both routes bound before the first send: one still binding would be failed over
+            # from, and the share each route gets would say nothing about route choice.
+            async def bound() -> bool:
+                return cheap.binds > 0 and premium.binds > 0
+
+            await wait_until(bound, "both routes to be bound")
             yield platform, cheap, premium
     finally:
         await premium.stop()

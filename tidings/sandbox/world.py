@@ -100,6 +100,11 @@ class Sandbox:
             await service.start()
 
     @property
+    def binds(self) -> int:
+        """How many ESME sessions are bound to this SMSC now (not counting `add_smsc`'s)."""
+        return sum(1 for session in self._sessions() if session.bound)
+
+    @property
     def port(self) -> int:
         if self._server is None:
             raise RuntimeError("sandbox not started")
