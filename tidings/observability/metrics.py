@@ -35,6 +35,13 @@ MESSAGES_FAILED = Counter(
     "tidings_messages_failed_total", "Messages that ended in a final status other than delivered.",
     ["channel", "status"], registry=REGISTRY,
 )
+DELIVERY_FEEDBACK = Counter(
+    "tidings_sms_delivery_feedback_total",
+    "SMS recipients the customer confirmed got the message (XMS delivery feedback), by the route "
+    "that carried it: against that route's Delivered receipts, a route whose receipts claim more "
+    "than its recipients confirm.",
+    ["connection"], registry=REGISTRY,
+)
 MESSAGES_INBOUND = Counter(
     "tidings_messages_inbound_total", "Messages received from handsets.", ["channel"], registry=REGISTRY,
 )

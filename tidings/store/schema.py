@@ -129,6 +129,8 @@ deliveries = Table(
     # Verification codes and other time-critical messages: served ahead of bulk by the dispatch
     # queue, the sweeper and the throughput caps (docs/subsystems/priority.md).
     Column("priority", Boolean, nullable=False, server_default=false(), default=False),
+    # When the customer confirmed the recipient got the message (XMS delivery feedback).
+    Column("feedback_ms", BigInteger, nullable=True),
     Index("ix_deliveries_batch", "batch_id", "recipient"),
     # Only the Queued rows (the background searches for stale or overdue ones): a row leaves it
     # when dispatched, and later status changes never touch it.

@@ -1,5 +1,6 @@
 """XMS batches endpoints under `/xms/v1/{path_id}/batches`: send, list, dry_run, get, update
-(POST), replace (PUT) and cancel (DELETE). Parse, authenticate, call actions, serialise."""
+(POST), replace (PUT), cancel (DELETE) and delivery feedback. Parse, authenticate, call actions,
+serialise."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tidings.actions import batches as actions
+from tidings.actions.feedback import do_delivery_feedback
 from tidings.actions.policy import get_policy
 from tidings.api.auth import authenticate_xms
 from tidings.api.body import read_body
@@ -115,6 +117,12 @@ def routes(ctx: Context) -> list[Route]:
         batch = await actions.do_cancel(ctx, principal.project_id, request.path_params["batch_id"])
         return json_response(batch_json(batch))
 
+    async def delivery_feedback(request: Request) -> Response:
+        principal = await authenticate_xms(request, ctx, request.path_params["path_id"])
+        payload = await json_body(request)
+        await do_delivery_feedback(ctx, principal.project_id, request.path_params["batch_id"], payload)
+        return Response(status_code=202)
+
     base = "/xms/v1/{path_id}/batches"
     return [
         Route(base, send, methods=["POST"]),
@@ -124,6 +132,7 @@ def routes(ctx: Context) -> list[Route]:
         Route(base + "/{batch_id}", update, methods=["POST"]),
         Route(base + "/{batch_id}", replace, methods=["PUT"]),
         Route(base + "/{batch_id}", cancel, methods=["DELETE"]),
+        Route(base + "/{batch_id}/delivery_feedback", delivery_feedback, methods=["POST"]),
     ]
 
 

@@ -52,6 +52,18 @@ async def recipients(conn: AsyncConnection, batch_ids: Sequence[str]) -> dict[st
     return out
 
 
+async def record_feedback(
+    conn: AsyncConnection, batch_id: str, recipients: Sequence[str] | None, now: int
+) -> list[str | None]:
+    """Mark these recipients of the batch (None: all of them) as confirmed by the customer, each
+    once; returns the connection (route) of every delivery marked now."""
+    query = update(d).where(d.c.batch_id == batch_id, d.c.feedback_ms.is_(None))
+    if recipients is not None:
+        query = query.where(d.c.recipient.in_(list(recipients)))
+    result = await conn.execute(query.values(feedback_ms=now).returning(d.c.connection))
+    return [row[0] for row in result]
+
+
 async def list_page(
     conn: AsyncConnection, project_id: str, f: BatchFilter, page: int, page_size: int
 ) -> tuple[int, list[Row[Any]]]:
