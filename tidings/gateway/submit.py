@@ -4,7 +4,8 @@
 becomes `+digits`, an alphanumeric sender stays as it is), the text (data_coding 0 GSM 03.38 unpacked,
 1 IA5, 3 Latin-1, 8 UCS-2, and their message-class variants, class 0 meaning a flash message;
 anything else ESME_RINVDCS), the concatenation UDH, registered_delivery, and
-schedule_delivery_time / validity_period (absolute or relative SMPP times). What the send action
+schedule_delivery_time / validity_period (absolute or relative SMPP times, read by
+`tidings.smpp.times`). What the send action
 refuses comes back as a `RequestError`, mapped to an SMPP status by `status_for`.
 
 The parts of a concatenated message are joined durably by `tidings.gateway.parts`.
@@ -12,14 +13,14 @@ The parts of a concatenated message are joined durably by `tidings.gateway.parts
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from tidings.core.encoding import Udh, alphabet, decode
 from tidings.core.errors import RequestError
+from tidings.smpp import times
 from tidings.smpp.constants import CommandStatus, Tag, Ton
 from tidings.smpp.pdu import DataSm, SubmitSm
 from tidings.smpp.sar import numbered_text
@@ -40,8 +41,6 @@ __all__ = [
 
 _TEXT_ALPHABETS = frozenset({0x00, 0x01, 0x03, 0x08})
 _RECEIPT_MASK = 0x03
-_SMPP_TIME = re.compile(r"^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d)(\d{2})([+\-R])$")
-_QUARTER_HOUR = timedelta(minutes=15)
 
 
 class SubmitRefused(Exception):
@@ -79,24 +78,12 @@ def is_flash(data_coding: int) -> bool:
 
 
 def parse_smpp_time(value: str, now_ms: int, *, status: int) -> int | None:
-    """Epoch ms of an SMPP time: absolute `YYMMDDhhmmsstnn±` (local time and its offset from UTC
-    in quarter hours) or relative `YYMMDDhhmmss000R`; None for an empty field."""
-    if not value:
-        return None
-    match = _SMPP_TIME.match(value)
-    if match is None:
-        raise SubmitRefused(status, f"not an SMPP time: {value!r}")
-    yy, mo, dd, hh, mi, ss, tenths, quarters, sign = match.groups()
-    if sign == "R":
-        years, months, days = int(yy), int(mo), int(dd)
-        delta = timedelta(days=years * 365 + months * 30 + days, hours=int(hh), minutes=int(mi), seconds=int(ss))
-        return now_ms + int(delta.total_seconds() * 1000)
+    """Epoch ms of an SMPP time (`tidings.smpp.times.parse_smpp_time`); None for an empty field.
+    One that cannot be read refuses the submit_sm with `status`."""
     try:
-        local = datetime(2000 + int(yy), int(mo), int(dd), int(hh), int(mi), int(ss), int(tenths) * 100_000)
-    except ValueError:
-        raise SubmitRefused(status, f"not an SMPP time: {value!r}") from None
-    offset = _QUARTER_HOUR * int(quarters) * (1 if sign == "+" else -1)
-    return int((local - offset).replace(tzinfo=UTC).timestamp() * 1000)
+        return times.parse_smpp_time(value, now_ms)
+    except times.InvalidSmppTime as exc:
+        raise SubmitRefused(status, str(exc)) from None
 
 
 def _number(addr: str, ton: int) -> str | None:

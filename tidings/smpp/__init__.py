@@ -14,6 +14,7 @@ Modules, one job each:
     fields      C-octet strings and TLVs on the wire
     pdu         one dataclass per PDU, encode() / decode()
     receipt     delivery receipt text and TLVs
+    times       SMPP times: absolute and relative, read; relative, written
     session     framing, sequence numbers, windows, bind state, enquire_link (both sides)
     client      EsmeClient: a bind kept alive with reconnect and backoff
     server      SmppServer and its handler hooks
