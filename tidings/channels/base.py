@@ -30,6 +30,7 @@ class OutboundSms:
     max_parts: int | None = None
     truncate: bool = False
     priority: bool = False  # served ahead of bulk by the connection's throughput cap
+    expire_at_ms: int | None = None  # the batch's expire_at: the carrier stops trying then (validity_period)
 
 
 class SmsConnector(Protocol):

@@ -169,6 +169,7 @@ class DispatchWorker:
                 max_parts=batch.max_number_of_message_parts,
                 truncate=bool(batch.truncate_concat),
                 priority=bool(row.priority),
+                expire_at_ms=batch.expire_at_ms,  # the carrier stops trying then (submit_sm validity_period)
             )
             verdict = await self.senders.decide(batch.project_id, message.sender, message.recipient)
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the message

@@ -1,7 +1,8 @@
 """One named SMPP connection to an SMSC, as an SMS connector.
 
 Sending: each part is a submit_sm through the ESME client's window, paced by the connection's
-throughput cap; the SMSC's answer is mapped to our errors (throttling and system errors: try
+throughput cap, its validity_period the time left until the message's expiry as the part leaves
+the cap (`transcode`); the SMSC's answer is mapped to our errors (throttling and system errors: try
 later; anything else: the recipient fails with the SMPP status as its code). Receiving: receipts
 and MO (in deliver_sm, or data_sm from SMSCs that use it) are written durably through the
 outcome writer before they are answered, so an SMSC redelivers anything we could have lost.
@@ -27,6 +28,7 @@ from tidings.smpp.constants import CommandStatus, is_transient
 from tidings.smpp.errors import CommandStatusError, SmppError
 from tidings.smpp.pdu import DataSm, DeliverSm, SubmitSmResp
 from tidings.smpp.receipt import receipt_from_pdu
+from tidings.smpp.times import validity_period
 from tidings.smpp.tls import client_context
 from tidings.workers.writer import OutcomeWriter
 
@@ -72,7 +74,7 @@ class SmppConnector:
         """Every part through the cap and the window; the parts' SMSC ids. A `withdrawable` send
         (a task of `submit`'s) may be cancelled by `withdraw_unsent` while it waits under the
         cap, when nothing of it was sent yet."""
-        pdus = submit_pdus(message, next(self._references) & 0xFF, self.settings.long_messages)
+        pdus = submit_pdus(message, next(self._references) & 0xFF, self.settings.long_messages, now_ms=self._clock())
         if self._limiter is not None:
             task = asyncio.current_task() if withdrawable else None
             if task is not None:
@@ -82,6 +84,10 @@ class SmppConnector:
             finally:
                 if task is not None:
                     self._pacing.discard(task)
+            if message.expire_at_ms is not None:  # the time left, counted from now: not from before the wait
+                validity = validity_period(message.expire_at_ms, self._clock())
+                for pdu in pdus:
+                    pdu.validity_period = validity
         priority = message.priority
         try:
             if len(pdus) == 1:
@@ -104,7 +110,7 @@ class SmppConnector:
         if self._limiter is not None:
             in_task(self._send(message, withdrawable=True), done)
             return
-        pdus = submit_pdus(message, next(self._references) & 0xFF, self.settings.long_messages)
+        pdus = submit_pdus(message, next(self._references) & 0xFF, self.settings.long_messages, now_ms=self._clock())
         answers = _Answers(self.name, len(pdus), done)
         try:
             for index, pdu in enumerate(pdus):

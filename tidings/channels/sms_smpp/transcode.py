@@ -6,6 +6,10 @@ concatenation UDH (`udh`, the default); the same parts without it, numbered by t
 (`payload`), which the SMSC splits itself and answers with one message id and one receipt. The
 parts are cut the same way in every mode (153 GSM septets / 67 UCS-2 units), so the segment count
 a batch reports is the one the handset bills.
+
+Every PDU of a message with an expiry carries the same validity_period: the time left until
+`expire_at_ms`, as a relative SMPP time (`tidings.smpp.times.validity_period`), so the carrier
+stops trying when the batch expires instead of after its own default period.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from tidings.smpp.constants import DataCoding, EsmClass, Npi, RegisteredDelivery
 from tidings.smpp.fields import TlvValue
 from tidings.smpp.pdu import SubmitSm
 from tidings.smpp.sar import sar_tlvs
+from tidings.smpp.times import validity_period
 
 # Data coding with message class 0 ("flash": shown at once, not stored): GSM 7-bit / UCS-2.
 FLASH_GSM = 0x10
@@ -58,19 +63,30 @@ def _single_part(body: str, max_parts: int | None, truncate: bool) -> EncodedMes
     return encoded if len(encoded.parts) == 1 else None
 
 
-def submit_pdus(message: OutboundSms, reference: int, long_messages: str = "udh") -> list[SubmitSm]:
+def submit_pdus(message: OutboundSms, reference: int, long_messages: str = "udh", *,
+                now_ms: int | None = None) -> list[SubmitSm]:
+    """The submit_sm PDUs of `message`; `now_ms` (epoch ms) is the moment they go out, needed
+    for a message with an expiry (their validity_period counts from it)."""
     encoded = encode_message(message, reference)
+    if message.expire_at_ms is None:
+        validity = ""
+    elif now_ms is None:
+        raise ValueError("a message with an expiry needs the time it is sent (now_ms)")
+    else:
+        validity = validity_period(message.expire_at_ms, now_ms)
     source, source_ton, source_npi = address(message.sender or "")
     destination, dest_ton, dest_npi = address(message.recipient)
     data_coding = encoded.data_coding
     if message.flash:
         data_coding = FLASH_UCS2 if data_coding == DataCoding.UCS2 else FLASH_GSM
 
-    def pdu(short_message: bytes, esm_class: int = EsmClass.DEFAULT, tlvs: dict[int, TlvValue] | None = None) -> SubmitSm:
+    def pdu(short_message: bytes, esm_class: int = EsmClass.DEFAULT,
+            tlvs: dict[int, TlvValue] | None = None) -> SubmitSm:
         return SubmitSm(
             source_addr=source, source_addr_ton=source_ton, source_addr_npi=source_npi,
             destination_addr=destination, dest_addr_ton=dest_ton, dest_addr_npi=dest_npi,
-            esm_class=esm_class, registered_delivery=RegisteredDelivery.ON_SUCCESS_OR_FAILURE,
+            esm_class=esm_class, validity_period=validity,
+            registered_delivery=RegisteredDelivery.ON_SUCCESS_OR_FAILURE,
             data_coding=data_coding, short_message=short_message, tlvs=tlvs or {},
         )
 
