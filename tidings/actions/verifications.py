@@ -238,7 +238,7 @@ async def do_start(ctx: Context, app: App, req: StartRequest, base_url: str,
         project_id=app.project_id, method=req.method, endpoint=req.endpoint, code=code,
         text=CALLOUT_SPEECH.format(code=" ".join(code)) if req.method is Method.CALLOUT else senders.render(template, code),
         sender=app.sms_sender, cli=cli, locale=req.locale, conversation_app_id=app.conversation_app_id,
-        whatsapp_template=_whatsapp_template(app))
+        whatsapp_template=_whatsapp_template(app), expires_ms=row["expires_ms"])
     if req.method is Method.SMS and existing is None and row["status"] == Status.PENDING:
         stored = await _start_sms(ctx, app, row, out, now)
         view = views.start_view(base_url, stored, template=template)

@@ -1,6 +1,7 @@
 """Getting a code to the person: one function per delivery method.
 
-    sms        a one-recipient batch through the SMS pipeline (`actions.batches.do_send`)
+    sms        a one-recipient batch through the SMS pipeline (`actions.batches.do_send`), expiring
+               with the code (its expire_at: neither sent nor tried by the carrier after that)
     flashCall  a missed call whose caller id ends with the code (`Context.voice`)
     callout    a call that speaks the code (`Context.voice`)
     whatsapp   an authentication template through the Conversation API engine
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -38,6 +40,7 @@ __all__ = ["CODE_PLACEHOLDER", "DEFAULT_WHATSAPP_TEMPLATE", "Outgoing", "render"
 CODE_PLACEHOLDER = "{{CODE}}"
 DEFAULT_WHATSAPP_TEMPLATE = ("verification_code", "en_US")  # (name, language)
 SECURITY = "security"  # the purpose of every code message (policy gate, WhatsApp billing)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class Outgoing:
     locale: str = "en-US"
     conversation_app_id: str | None = None
     whatsapp_template: tuple[str, str] = DEFAULT_WHATSAPP_TEMPLATE
+    expires_ms: int | None = None  # when the code stops being accepted: the SMS batch's expire_at
 
 
 def render(template: str, code: str) -> str:
@@ -81,6 +85,8 @@ async def _sms(ctx: Context, out: Outgoing, related: Related | None = None) -> s
     from tidings.actions import batches
 
     payload = {"to": [out.endpoint], "from": out.sender, "body": out.text, "delivery_report": "none"}
+    if out.expires_ms is not None:  # a code is no use after it expires: the carrier stops trying then too
+        payload["expire_at"] = (_EPOCH + timedelta(milliseconds=out.expires_ms)).isoformat(timespec="milliseconds")
     try:
         result = await batches.do_send(ctx, out.project_id, None, payload, related=related, priority=True)
     except RequestError as exc:
