@@ -1,8 +1,10 @@
-"""The sandbox SMSC driven by our EsmeClient over real sockets: binds, MT, receipts, rules, MO, queues."""
+"""The sandbox SMSC driven by our EsmeClient over real sockets: binds, MT, receipts, rules, validity, MO,
+queues."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 
 import pytest
 
@@ -12,6 +14,7 @@ from tidings.smpp import BindError, CommandStatus, CommandStatusError, EsmeClien
 from tidings.smpp.constants import EsmClass, Npi, Ton
 from tidings.smpp.pdu import DeliverSm, SubmitSm
 from tidings.smpp.receipt import receipt_from_pdu
+from tidings.smpp.times import relative_time
 
 from .conftest import PASSWORD, SYSTEM_ID, ClientFactory, Inbox
 
@@ -21,7 +24,7 @@ SENDER = "Tidings"
 
 async def submit_text(
     client: EsmeClient, to: str, text: str, *, sender: str = SENDER, reference: int = 7,
-    registered_delivery: int = 1, data_coding: int | None = None,
+    registered_delivery: int = 1, data_coding: int | None = None, validity_period: str = "",
 ) -> list[str]:
     encoded = segment(text, reference=reference)
     ids = []
@@ -32,6 +35,7 @@ async def submit_text(
             destination_addr=to.removeprefix("+"), dest_addr_ton=Ton.INTERNATIONAL, dest_addr_npi=Npi.ISDN,
             esm_class=EsmClass.UDHI if encoded.udhi else 0, registered_delivery=registered_delivery,
             data_coding=encoded.data_coding if data_coding is None else data_coding, short_message=part,
+            validity_period=validity_period,
         ))
         ids.append(response.message_id)
     return ids
@@ -431,3 +435,78 @@ async def test_an_esme_that_answers_nothing_holds_only_a_window_of_receipts(
         while len(slow.pdus) < window + 5:
             await asyncio.sleep(0.01)
     assert len(outbox) == 0 and outbox.delivered >= window + 5
+
+
+def absolute(at: datetime.datetime, quarters: int = 0) -> str:
+    """`at` (UTC) as an absolute SMPP time in the zone `quarters` quarter hours east of UTC."""
+    local = at + datetime.timedelta(minutes=15 * quarters)
+    return local.strftime("%y%m%d%H%M%S") + f"{local.microsecond // 100_000}{abs(quarters):02d}" + (
+        "-" if quarters < 0 else "+")
+
+
+async def test_a_message_still_on_its_way_when_its_validity_ends_expires(
+    sandbox: Sandbox, client: EsmeClient, inbox: Inbox,
+) -> None:
+    sandbox.set_rule("+4670", latency_ms=2500)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    [message_id] = await submit_text(client, HANDSET, "too slow", validity_period=relative_time(1))
+    [pdu] = await inbox.wait(1)
+    elapsed = loop.time() - started
+    assert 0.9 <= elapsed < 2.0  # when the validity ends, not after the latency
+    receipt = receipt_from_pdu(pdu)
+    assert receipt is not None
+    assert (receipt.message_id, receipt.stat, receipt.message_state) == (message_id, "EXPIRED", MessageState.EXPIRED)
+    assert (receipt.delivered, receipt.error, receipt.network_error) == (0, "000", None)
+    await asyncio.sleep(2.7 - (loop.time() - started))
+    assert sandbox.messages_for(HANDSET) == [] and len(inbox.pdus) == 1
+
+
+async def test_a_message_delivered_within_its_validity_is_delivered(
+    sandbox: Sandbox, client: EsmeClient, inbox: Inbox,
+) -> None:
+    sandbox.set_rule("+4670", latency_ms=200)
+    [message_id] = await submit_text(client, HANDSET, "in time", validity_period=relative_time(2))
+    [received] = await sandbox.wait_for_messages(HANDSET, 1)
+    assert (received.body, received.message_id) == ("in time", message_id)
+    receipt = receipt_from_pdu((await inbox.wait(1))[0])
+    assert receipt is not None and (receipt.stat, receipt.message_state) == ("DELIVRD", MessageState.DELIVERED)
+
+
+async def test_a_long_message_expires_whole_with_a_receipt_per_part(
+    sandbox: Sandbox, client: EsmeClient, inbox: Inbox,
+) -> None:
+    sandbox.set_rule("+4670", latency_ms=(1500, 1500))
+    ids = await submit_text(client, HANDSET, "part " * 80, validity_period=relative_time(1))
+    assert len(ids) == 3
+    pdus = await inbox.wait(3)
+    receipts = [receipt_from_pdu(p) for p in pdus]
+    assert sorted(r.message_id for r in receipts if r is not None) == sorted(ids)
+    assert {(r.stat, r.message_state) for r in receipts if r is not None} == {("EXPIRED", MessageState.EXPIRED)}
+    await asyncio.sleep(0.8)
+    assert sandbox.messages_for(HANDSET) == []
+
+
+@pytest.mark.parametrize("quarters", [0, 8, -20])
+async def test_an_absolute_validity_is_read_with_its_offset(
+    sandbox: Sandbox, client: EsmeClient, inbox: Inbox, quarters: int,
+) -> None:
+    sandbox.set_rule("+4670", latency_ms=1500)
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    await submit_text(client, HANDSET, "short-lived", validity_period=absolute(now + datetime.timedelta(seconds=0.5),
+                                                                               quarters))
+    await submit_text(client, "+46701234568", "long-lived", validity_period=absolute(now + datetime.timedelta(hours=1),
+                                                                                     quarters))
+    stats = sorted((r.stat, r.message_id) for r in (receipt_from_pdu(p) for p in await inbox.wait(2, timeout=5))
+                   if r is not None)
+    assert [stat for stat, _ in stats] == ["DELIVRD", "EXPIRED"]
+    assert sandbox.messages_for(HANDSET) == []
+    assert [m.body for m in sandbox.messages_for("+46701234568")] == ["long-lived"]
+
+
+@pytest.mark.parametrize("validity", ["tomorrow", "000000000001000X", "261399120000000+"])
+async def test_an_unreadable_validity_is_refused(sandbox: Sandbox, client: EsmeClient, validity: str) -> None:
+    with pytest.raises(CommandStatusError) as info:
+        await submit_text(client, HANDSET, "x", validity_period=validity)
+    assert info.value.command_status == CommandStatus.ESME_RINVEXPIRY
+    assert sandbox.messages_for(HANDSET) == []

@@ -7,9 +7,14 @@
   (numbered by a UDH or by the SAR TLVs; a long text may also come whole in message_payload) are
   grouped per (account, sender, handset, reference, total); the whole message reaches the handset
   once every part has, `latency` after each part's submit.
-- Outcome, decided once per message: an invalid number, an unreachable handset or one without
-  SMS capability fails with GSM MAP errors 1, 27 and 21; otherwise `failure_rate` fails it with
-  the rule's `error_code`.
+- validity_period (relative or absolute, read by `tidings.smpp.times`; ESME_RINVEXPIRY when
+  unreadable) is honoured as a carrier does: a message whose outcome would come after its
+  validity ends (submit time + the drawn latency) never reaches the handset, and each segment's
+  receipt says EXPIRED (message_state EXPIRED, err 000) at the moment the validity ends. Without
+  a validity_period nothing changes: no draw depends on it.
+- Outcome, decided once per message (its first part's submit time and validity decide expiry):
+  an invalid number, an unreachable handset or one without SMS capability fails with GSM MAP
+  errors 1, 27 and 21; otherwise `failure_rate` fails it with the rule's `error_code`.
 - A receipt per segment (when registered_delivery asks for one, and unless `receipt_loss_rate`
   loses it) is queued in the account's `Outbox` as a deliver_sm built by `receipt_pdu`.
 - Mobile-originated messages are segmented like any MT and queued the same way.
@@ -41,6 +46,7 @@ from tidings.smpp.pdu import BindRequest, DataSm, DeliverSm, SubmitSm
 from tidings.smpp.receipt import DeliveryReceipt, ReceiptStat, receipt_pdu
 from tidings.smpp.sar import numbered_text
 from tidings.smpp.server import ServerSession, SmppHandler
+from tidings.smpp.times import InvalidSmppTime, parse_smpp_time
 
 __all__ = ["ERROR_ABSENT_SUBSCRIBER", "ERROR_NO_SMS", "ERROR_UNKNOWN_SUBSCRIBER", "SmscHandler", "display_address"]
 
@@ -109,6 +115,8 @@ class Outcome:
     delivered: bool
     error_code: int = 0
     latency_ms: int = 0
+    expired: bool = False
+    """The validity ended before the outcome: not delivered, an EXPIRED receipt when it ends."""
 
 
 @dataclass
@@ -136,6 +144,8 @@ class _Message:
     arrived: set[int] = field(default_factory=set)
     message_id: str = ""
     timer: asyncio.TimerHandle | None = None
+    valid_until_ms: int | None = None
+    """When its validity_period ends (epoch ms); None: no validity_period."""
 
 
 _Key = tuple[str, str, str, int, int]
@@ -240,6 +250,11 @@ class SmscHandler(SmppHandler):
         number = self._destination(pdu)
         if number is None:
             return CommandStatus.ESME_RINVDSTADR, ""
+        now_ms = self.clock()
+        try:
+            valid_until_ms = parse_smpp_time(pdu.validity_period, now_ms)
+        except InvalidSmppTime:
+            return CommandStatus.ESME_RINVEXPIRY, ""
         behaviour = self.rules.match(number)
         throttled = self.draw.chance(behaviour.throttle_rate)
         rejected = self.draw.chance(behaviour.reject_rate)
@@ -249,7 +264,7 @@ class SmscHandler(SmppHandler):
             return behaviour.reject_status, ""
         udh, payload = numbered_text(pdu)
         message_id = self.next_message_id()
-        segment_ = _Segment(message_id, _decoded(payload, pdu.data_coding), self.clock(), pdu.registered_delivery)
+        segment_ = _Segment(message_id, _decoded(payload, pdu.data_coding), now_ms, pdu.registered_delivery)
         sender = display_address(pdu.source_addr, pdu.source_addr_ton)
         self._mo_account[sender] = account
         reference, total, sequence = (udh.reference, udh.total, udh.sequence) if udh and udh.total > 1 else (0, 1, 1)
@@ -257,16 +272,22 @@ class SmscHandler(SmppHandler):
         message = self._messages.get(key) if key is not None else None
         if message is None:
             handset = self.handsets.get(number)
+            outcome = self._outcome(handset, behaviour)
+            if valid_until_ms is not None and valid_until_ms < now_ms + outcome.latency_ms:
+                outcome = Outcome(False, 0, outcome.latency_ms, expired=True)
             message = _Message(
                 account, pdu.source_addr, pdu.source_addr_ton, pdu.source_addr_npi, handset, total,
-                pdu.data_coding, self._outcome(handset, behaviour), behaviour.receipt_loss_rate,
-                message_id=message_id,
+                pdu.data_coding, outcome, behaviour.receipt_loss_rate,
+                message_id=message_id, valid_until_ms=valid_until_ms,
             )
             if key is not None:
                 self._messages[key] = message
                 message.timer = asyncio.get_running_loop().call_later(self.reassembly_timeout, self._expire, key)
         message.payloads[sequence] = payload
-        self._later(message.outcome.latency_ms / 1000, self._segment_arrived, key, message, sequence, segment_)
+        delay_ms = message.outcome.latency_ms
+        if message.outcome.expired and message.valid_until_ms is not None:  # its receipt as the validity ends
+            delay_ms = max(0, message.valid_until_ms - now_ms)
+        self._later(delay_ms / 1000, self._segment_arrived, key, message, sequence, segment_)
         return CommandStatus.ESME_ROK, message_id
 
     # -- MT delivery -------------------------------------------------------------------------------
@@ -341,17 +362,23 @@ class SmscHandler(SmppHandler):
         if self.draw.chance(message.receipt_loss_rate):
             return
         outcome = message.outcome
-        stat = ReceiptStat.DELIVRD if outcome.delivered else ReceiptStat.UNDELIV
+        if outcome.delivered:
+            stat, state = ReceiptStat.DELIVRD, MessageState.DELIVERED
+        elif outcome.expired:
+            stat, state = ReceiptStat.EXPIRED, MessageState.EXPIRED
+        else:
+            stat, state = ReceiptStat.UNDELIV, MessageState.UNDELIVERABLE
         receipt = DeliveryReceipt(
             message_id=segment_.message_id,
             stat=stat,
-            message_state=MessageState.DELIVERED if outcome.delivered else MessageState.UNDELIVERABLE,
+            message_state=state,
             submitted=1,
             delivered=1 if outcome.delivered else 0,
             submit_date=_datetime(segment_.submitted_ms),
             done_date=_datetime(self.clock()),
             error=f"{outcome.error_code:03d}",
-            network_error=None if outcome.delivered else (NETWORK_TYPE_GSM, outcome.error_code),
+            # No network error for an expired message: the network never answered within its validity.
+            network_error=None if outcome.delivered or outcome.expired else (NETWORK_TYPE_GSM, outcome.error_code),
             # The receipt text travels as Latin-1: characters outside it are shown as '?'.
             text=segment_.text[:20].encode("latin-1", "replace").decode("latin-1"),
         )
