@@ -1,6 +1,7 @@
 """Time end to end, in both profiles: `send_at` holds a batch back (across a restart too),
-`expire_at` expires what could not be sent in time, a scheduled batch can be cancelled, and an
-idempotent retry sends once."""
+`expire_at` expires what could not be sent in time and, through the submit_sm's validity_period,
+what the carrier could not deliver in time; a scheduled batch can be cancelled, and an idempotent
+retry sends once."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from tidings.store import schema
 from tidings.testing.platform import Platform
 from tidings.webhooks.testing import WebhookReceiver
 
@@ -93,7 +96,7 @@ async def test_a_message_whose_receipt_never_comes_is_unknown_after_its_expiry_a
     """The carrier delivers but loses the receipt: the message does not stay Dispatched for ever.
     Once expire_at plus the receipt wait has passed it is Unknown (401: dispatched, nothing heard
     since), and its final report goes out."""
-    recipient = "+46701460001"
+    recipient = "+46701480001"
     receiver = WebhookReceiver()
     await receiver.start()
     try:
@@ -117,6 +120,57 @@ async def test_a_message_whose_receipt_never_comes_is_unknown_after_its_expiry_a
             assert summary.json()["statuses"] == [{"code": 401, "status": "Unknown", "count": 1}]
     finally:
         await receiver.stop()
+
+
+async def carrier_latency(platform: Platform, http: httpx.AsyncClient, number: str, latency_ms: int) -> None:
+    """The sandbox carrier's rule for `number`, set through its REST API."""
+    response = await http.put(f"{platform.base_url}/sandbox/v1/rules/{number.lstrip('+')}",
+                              json={"latency_ms": latency_ms})
+    assert response.status_code in (200, 201, 204), response.text
+
+
+async def part_statuses(platform: Platform, batch_id: str) -> list[str]:
+    """The status the carrier's receipts gave each submitted part of the batch's messages."""
+    async with platform.ctx.db.read() as conn:
+        rows = await conn.execute(
+            select(schema.submissions.c.status)
+            .join(schema.deliveries, schema.deliveries.c.id == schema.submissions.c.delivery_id)
+            .where(schema.deliveries.c.batch_id == batch_id))
+        return [r[0] for r in rows]
+
+
+async def test_expire_at_passed_at_the_carrier_expires_and_the_handset_never_gets_it(
+    platform: Platform, http: httpx.AsyncClient,
+) -> None:
+    """Sent at once, but the carrier would take 5 s: the submit_sm's validity_period ends with the
+    batch's expire_at, 2 s away, so the carrier gives up then and says EXPIRED."""
+    recipient = "+46701460001"
+    await carrier_latency(platform, http, recipient, 5000)
+    expire_at, expire_at_ms = iso_in(2.0)
+    body = "Your one-time code is 123456; it is no use to anyone in two hours. " * 3  # two parts
+    batch = await platform.send(http, to=[recipient], body=body, expire_at=expire_at, **{"from": FROM})
+    sent_s = time.time()
+
+    report = await wait_status(platform, http, batch["id"], recipient, "Expired", timeout=10.0)
+    assert time.time() < sent_s + 4.5  # when the validity ended, not after the carrier's 5 s
+    assert time.time() * 1000 >= expire_at_ms - 50
+    assert (report["code"], report["number_of_message_parts"]) == (406, 2)
+    assert await part_statuses(platform, batch["id"]) == ["Expired", "Expired"]  # the carrier's receipts said so
+    await asyncio.sleep(max(0.0, sent_s + 5.5 - time.time()))  # the carrier's latency is over
+    assert await handset_messages(platform, http, recipient) == []
+    assert (await recipient_report(platform, http, batch["id"], recipient))["status"] == "Expired"
+
+
+async def test_expire_at_after_the_carrier_s_latency_is_delivered(platform: Platform, http: httpx.AsyncClient) -> None:
+    recipient = "+46701470001"
+    await carrier_latency(platform, http, recipient, 500)
+    expire_at, _ = iso_in(30.0)
+    batch = await platform.send(http, to=[recipient], body="In good time", expire_at=expire_at, **{"from": FROM})
+    report = await wait_status(platform, http, batch["id"], recipient, "Delivered")
+    assert report["code"] == 0
+    [message] = await wait_handset(platform, http, recipient)
+    assert message["body"] == "In good time"
+    assert await part_statuses(platform, batch["id"]) == ["Delivered"]
 
 
 async def test_cancel_before_send_at_cancels_with_407_and_never_sends(
