@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from tidings.channels import registry
 from tidings.store.conversation_schema import conv_contacts, conv_messages
+from tidings.store.schema import batches
 from tidings.testing.platform import Platform
 from tidings.webhooks.testing import WebhookReceiver
 
@@ -153,6 +154,36 @@ async def test_ttl_expiry_switches_channel_even_across_a_restart(
             ("RCS", "TIMED_OUT"), ("SMS", "DELIVERED")]
         assert await wait_statuses(hooks, message_id, "DELIVERED") == [
             "QUEUED_ON_CHANNEL", "SWITCHING_CHANNEL", "QUEUED_ON_CHANNEL", "DELIVERED"]
+
+
+async def test_an_sms_not_delivered_within_the_ttl_is_given_up_by_the_carrier_too(
+        platform_factory: Any, http: httpx.AsyncClient, hooks: WebhookReceiver, rcs: Script) -> None:
+    """SMS first, with a 2 s ttl, to a handset the carrier needs 4 s to reach: at the deadline the
+    engine moves on to RCS, and the SMS — its batch expiring then, the carrier told so by the
+    validity period — never arrives as well."""
+    number = "+46701230009"
+    async with platform_factory() as platform:
+        platform.sandbox.set_rule(number, latency_ms=4000)
+        s = await session(platform, http)
+        app_id = await make_app(s, hooks.url, extra_credentials=[RCS_CREDS])
+        r = await s.post("/messages:send", {
+            "app_id": app_id, "message": {"text_message": {"text": "once only"}}, "ttl": "2s",
+            "channel_priority_order": ["SMS", "RCS"],
+            "recipient": {"identified_by": {"channel_identities": [{"channel": "SMS", "identity": number}]}}})
+        assert r.status_code == 200, r.text
+        message_id = r.json()["message_id"]
+        # The fake RCS never reports delivery either: both attempts time out, one after the other.
+        msg = await wait_message(s, message_id, ("FAILED",), timeout=15.0)
+        assert [(a["channel"], a["state"]) for a in msg["delivery"]["attempts"]] == [
+            ("SMS", "TIMED_OUT"), ("RCS", "TIMED_OUT")]
+        assert [m.identity for m in rcs.sent] == [number]
+        await asyncio.sleep(1.0)  # past the carrier's 4 s
+        assert platform.sandbox.messages_for(number) == []
+        async with platform.ctx.db.read() as conn:
+            (expire_at_ms, created_ms), = (await conn.execute(
+                select(batches.c.expire_at_ms, batches.c.created_ms)
+                .where(batches.c.client_reference == f"conv:{message_id}"))).all()
+        assert 1000 <= expire_at_ms - created_ms <= 2500  # the attempt's deadline, not the 3-day default
 
 
 async def test_sms_reply_number_maps_to_the_choice_postback(platform: Platform, http: httpx.AsyncClient,

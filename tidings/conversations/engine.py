@@ -337,6 +337,11 @@ class ConversationEngine:
         if creds is None and channel != "SMS":
             return f"the app has no {channel} credentials"
         metadata: dict[str, Any] = {"attempt": f"{msg.plan_index}.{msg.tries}"}
+        if msg.ttl_ms:
+            # When this attempt's ttl runs out and the next channel is tried: a channel that can
+            # be told (SMS: the batch's expire_at, the carrier's validity) gives up by then, so
+            # the message does not arrive on both.
+            metadata["deadline_ms"] = self._clock() + int(msg.ttl_ms)
         if last_outbound is not None:
             metadata["last_outbound_ms"] = int(last_outbound)
         metadata.update(consent_of(contact_metadata))
