@@ -8,7 +8,8 @@ import asyncio
 from typing import Any
 
 from tidings.channels.base import OutboundSms, SmsRouter
-from tidings.core.errors import PermanentDeliveryError, TransientDeliveryError
+from tidings.core.errors import ExpiredBeforeSending, PermanentDeliveryError, TransientDeliveryError
+from tidings.core.statuses import Status, status_for_refusal
 from tidings.routing.router import SmartRouter
 
 Outcome = tuple[str | None, list[str] | None, BaseException | None]
@@ -61,6 +62,15 @@ async def test_a_refusal_reaches_the_callback_and_counts_against_the_route() -> 
     [(route, ids, error)] = await outcome_of(router, 7)
     assert (route, ids, error) == (None, None, refused)
     assert [cell.failed for cell in router.stats.own().values()] == [1.0]
+
+
+async def test_an_expiry_while_waiting_for_the_route_expires_the_message_and_is_not_held_against_it() -> None:
+    expired = ExpiredBeforeSending("expire_at passed while the message waited for the throughput cap")
+    router = smart(SendOnly("a", expired))
+    [(route, ids, error)] = await outcome_of(router, 7)
+    assert (route, ids, error) == (None, None, expired)
+    assert status_for_refusal(expired.code) is Status.EXPIRED
+    assert [cell.failed for cell in router.stats.own().values()] == []
 
 
 async def test_a_route_that_goes_down_under_the_message_fails_over_to_the_next() -> None:

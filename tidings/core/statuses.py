@@ -111,9 +111,12 @@ _ABORT_CODES = frozenset({
 
 def status_for_refusal(code: int) -> Status:
     """The status of a message refused before or at submission, from its code: the REST API's
-    own refusal codes abort it, an internal reject rejects it, and an SMSC's error fails it."""
+    own refusal codes abort it, an internal reject rejects it, an internal expiry (expire_at
+    passed while it waited to go out) expires it, and an SMSC's error fails it."""
     if code in _ABORT_CODES:
         return Status.ABORTED
     if code == Code.INTERNAL_REJECT:
         return Status.REJECTED
+    if code == Code.INTERNAL_EXPIRY:
+        return Status.EXPIRED
     return Status.FAILED

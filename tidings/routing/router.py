@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tidings.channels.base import OutboundSms, RouteCallback, SmsConnector, SmsRouter, submit_to
-from tidings.core.errors import PermanentDeliveryError, TransientDeliveryError
+from tidings.core.errors import ExpiredBeforeSending, PermanentDeliveryError, TransientDeliveryError
 from tidings.core.statuses import Status
 from tidings.routing.prices import Price, RouteOptions, destination_key, price_of
 from tidings.routing.select import RoutingSettings, choose
@@ -100,7 +100,8 @@ class SmartRouter(SmsRouter):
                 self._pending[message.delivery_id] = _Sent(choice.route, key, self.clock())
                 done(choice.route, ids, None)
             elif isinstance(error, PermanentDeliveryError):
-                self.stats.record(choice.route, destination_key(message.recipient), False)
+                if not isinstance(error, ExpiredBeforeSending):  # the batch's deadline, not the route's fault
+                    self.stats.record(choice.route, destination_key(message.recipient), False)
                 done(None, None, error)
             elif isinstance(error, TransientDeliveryError) and not connector.ready:
                 tried.add(choice.route)  # the route went down under it: fail over now

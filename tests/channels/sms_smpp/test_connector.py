@@ -12,7 +12,7 @@ import pytest
 
 from tidings.channels.base import OutboundSms
 from tidings.channels.sms_smpp.connector import SmppConnector
-from tidings.core.errors import PermanentDeliveryError, TransientDeliveryError
+from tidings.core.errors import ExpiredBeforeSending, PermanentDeliveryError, TransientDeliveryError
 from tidings.runtime.context import now_ms
 from tidings.sandbox.world import Sandbox
 from tidings.smpp.constants import CommandStatus
@@ -153,3 +153,29 @@ async def test_withdrawing_on_a_capped_connection_gives_back_what_waits_for_its_
         ((ids, error),) = outcomes.by_id[i]
         assert ids is None and isinstance(error, TransientDeliveryError)
     assert [len(sandbox.messages_for(n)) for n in to] == [1, 0, 0, 0, 0]
+
+
+async def test_a_message_whose_expiry_passes_while_it_waits_for_the_cap_is_not_sent(
+    sandbox: Sandbox, writer: OutcomeWriter
+) -> None:
+    """Behind a cap of 2/s, the third message's turn comes after its expire_at: it is never sent
+    (not even with a last second of validity) and its error expires it (406)."""
+    smpp = connector(sandbox, writer, throughput=2.0)  # a burst of one, then one every 0.5 s
+    await smpp.start()
+    outcomes = Outcomes()
+    to = [f"+467014{i:05d}" for i in range(3)]
+    expire_at = now_ms() + 700  # the third's turn is ~1 s away
+    try:
+        for i, number in enumerate(to):
+            smpp.submit(OutboundSms(i, "+46700000000", number, "capped", expire_at_ms=expire_at),
+                        outcomes.callback(i))
+        await outcomes.all_in()
+        await asyncio.sleep(0.2)
+    finally:
+        await smpp.aclose()
+    for i in (0, 1):
+        ((ids, error),) = outcomes.by_id[i]
+        assert error is None and ids
+    ((ids, error),) = outcomes.by_id[2]
+    assert ids is None and isinstance(error, ExpiredBeforeSending) and error.code == 406
+    assert [len(sandbox.messages_for(n)) for n in to] == [1, 1, 0]

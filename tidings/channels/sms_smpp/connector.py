@@ -20,7 +20,7 @@ from tidings.channels.base import OutboundSms, SendCallback, in_task
 from tidings.channels.sms_smpp.inbound import mo_event, receipt_event
 from tidings.channels.sms_smpp.transcode import submit_pdus
 from tidings.config import SmppConnectionSettings
-from tidings.core.errors import PermanentDeliveryError, TransientDeliveryError
+from tidings.core.errors import ExpiredBeforeSending, PermanentDeliveryError, TransientDeliveryError
 from tidings.queue.base import Limiter
 from tidings.queue.local_limiter import LocalTokenBucket
 from tidings.smpp.client import EsmeClient, SubmitCallback
@@ -85,7 +85,11 @@ class SmppConnector:
                 if task is not None:
                     self._pacing.discard(task)
             if message.expire_at_ms is not None:  # the time left, counted from now: not from before the wait
-                validity = validity_period(message.expire_at_ms, self._clock())
+                now = self._clock()
+                if now >= message.expire_at_ms:
+                    raise ExpiredBeforeSending(f"{self.name}: expire_at passed while the message waited for "
+                                               "the throughput cap")
+                validity = validity_period(message.expire_at_ms, now)
                 for pdu in pdus:
                     pdu.validity_period = validity
         priority = message.priority
