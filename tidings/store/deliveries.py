@@ -251,6 +251,8 @@ async def close_receipts(conn: AsyncConnection, batch_ids: Sequence[str], now: i
         .values(receipts_closed_ms=now)
     )
     return int(result.rowcount or 0)
+
+
 BATCH_REPORT_KINDS = ("summary", "full")
 
 
