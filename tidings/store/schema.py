@@ -94,6 +94,9 @@ batches = Table(
     # Tidings extension: identical informational messages with one key collapse into one
     # (docs/subsystems/policy.md); NULL: a hash of recipient and body.
     Column("collapse_key", String(200), nullable=True),
+    # The `to` as the customer sent it, when it named groups (the recipients are then the
+    # members they had at the send); NULL: the recipients are the `to`.
+    Column("requested_to", JSON(none_as_null=True), nullable=True),
     UniqueConstraint("project_id", "idempotency_key", name="uq_batches_idempotency"),
     Index("ix_batches_project_created", "project_id", "created_ms"),
     Index("ix_batches_sender_created", "sender", "created_ms"),
@@ -276,3 +279,5 @@ from tidings.store import consent_schema as consent_schema  # noqa: E402,F401
 from tidings.store import routing_schema as routing_schema  # noqa: E402,F401
 # The send policy's tables (caps ledger, decisions, settings), likewise.
 from tidings.store import policy_schema as policy_schema  # noqa: E402,F401
+# XMS groups of recipients, likewise.
+from tidings.store import groups_schema as groups_schema  # noqa: E402,F401
