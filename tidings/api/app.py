@@ -27,6 +27,7 @@ from tidings.api.verification import routes as verification_api
 from tidings.api.responses import json_response
 from tidings.api.timing import RequestTiming
 from tidings.api.xms import batches as xms_batches
+from tidings.api.xms import groups as xms_groups
 from tidings.api.xms import inbounds as xms_inbounds
 from tidings.api.xms import reports as xms_reports
 from tidings.core.errors import RequestError
@@ -50,6 +51,7 @@ def create_app(ctx: Context, *, extra_routes: Sequence[BaseRoute] = (), lifespan
         _health(ctx),
         *oauth.routes(ctx),
         *xms_batches.routes(ctx),
+        *xms_groups.routes(ctx),
         *xms_reports.routes(),
         *xms_inbounds.routes(),
         *consent.sinch_routes(ctx),  # Sinch consent lists share /v1/projects/{p}/ with it
