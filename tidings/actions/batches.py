@@ -34,6 +34,7 @@ from tidings.actions.batch_checks import (
     render_all,
     validate_numbers_in_slices,
 )
+from tidings.actions.groups import GroupSend, expand_groups
 from tidings.core.encoding import Encoding
 from tidings.core.errors import NotFound, RequestError
 from tidings.core.ids import ulid
@@ -58,13 +59,15 @@ DRY_RUN_MAX_RECIPIENTS = 1000
 
 @dataclass(frozen=True)
 class Batch:
-    """A batch as the API shows it."""
+    """A batch as the API shows it; `requested_to`: the `to` as sent when it named groups (then
+    `text.to` holds their members)."""
 
     id: str
     text: MtText
     created_ms: int
     modified_ms: int
     canceled: bool
+    requested_to: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,8 @@ def batch_from_row(row: Row[Any], recipients: Sequence[str]) -> Batch:
         purpose=row.purpose or "information",
         collapse_key=row.collapse_key,
     )
-    return Batch(row.id, text, row.created_ms, row.modified_ms, bool(row.canceled))
+    requested = tuple(row.requested_to) if row.requested_to is not None else None
+    return Batch(row.id, text, row.created_ms, row.modified_ms, bool(row.canceled), requested)
 
 
 def _text_columns(text: MtText) -> dict[str, Any]:
@@ -192,7 +196,15 @@ async def do_send(
     deliveries ahead of bulk in the dispatch queue and the throughput caps."""
     await validate_numbers_in_slices(payload, "to")
     now = ctx.clock()
-    text, rendered = check_send_rendered(payload, ctx.settings, now)
+    group_send: GroupSend | None = None
+    try:
+        text, rendered = check_send_rendered(payload, ctx.settings, now)
+    except RequestError:
+        # A `to` naming groups is refused as numbers first: a `to` of numbers pays nothing for them.
+        group_send = await expand_groups(ctx, project_id, payload)
+        if group_send is None:
+            raise
+        text, rendered = check_send_rendered(group_send.payload, ctx.settings, now)
     key = check_idempotency_key(idempotency_key)
     digest = request_hash(payload) if key is not None else None  # type: ignore[arg-type]
     if key is not None and digest is not None:
@@ -213,6 +225,8 @@ async def do_send(
         "idempotency_key": key,
         "request_hash": digest,
     }
+    if group_send is not None:
+        batch_row["requested_to"] = list(group_send.requested_to)
     rows = _delivery_rows(batch_id, project_id, rendered, text, now, priority)
     extra = list(related(batch_id)) if related is not None else []
     try:
@@ -230,7 +244,8 @@ async def do_send(
     MESSAGES_ACCEPTED.labels("sms").inc(len(rows))
     if rows and rows[0]["published_ms"] is not None:
         await _publish(ctx, ids["deliveries"], priority)
-    return SendResult(Batch(batch_id, text, now, now, False), created=True)
+    requested = group_send.requested_to if group_send is not None else None
+    return SendResult(Batch(batch_id, text, now, now, False, requested), created=True)
 
 
 async def _load(conn: Any, project_id: str, batch_id: str) -> Row[Any]:
@@ -263,7 +278,15 @@ async def do_replace(ctx: Context, project_id: str, batch_id: str, payload: obje
     """Replace a batch's content and recipients; only while none of it has been sent."""
     await validate_numbers_in_slices(payload, "to")
     now = ctx.clock()
-    text, rendered = check_send_rendered(payload, ctx.settings, now)
+    group_send: GroupSend | None = None
+    try:
+        text, rendered = check_send_rendered(payload, ctx.settings, now)
+    except RequestError:
+        group_send = await expand_groups(ctx, project_id, payload)
+        if group_send is None:
+            raise
+        text, rendered = check_send_rendered(group_send.payload, ctx.settings, now)
+    requested = group_send.requested_to if group_send is not None else None
     async with ctx.db.write() as conn:
         row = await _load(conn, project_id, batch_id)
         if row.canceled:
@@ -273,12 +296,13 @@ async def do_replace(ctx: Context, project_id: str, batch_id: str, payload: obje
         if removed != total:
             # Some recipient was already taken for sending: undo by raising (rolls back).
             raise RequestError("batch_already_sent", "The batch has already been (partly) sent and cannot be replaced", 400)
-        await q.update_batch(conn, batch_id, {**_text_columns(text), "modified_ms": now})
+        await q.update_batch(conn, batch_id, {**_text_columns(text), "modified_ms": now,
+                                              "requested_to": list(requested) if requested is not None else None})
         ids = await q.insert_deliveries(conn, _delivery_rows(batch_id, project_id, rendered, text, now))
     MESSAGES_ACCEPTED.labels("sms").inc(len(ids))
     if _due(text, now)[1] is not None:
         await _publish(ctx, ids)
-    return Batch(batch_id, text, row.created_ms, now, False)
+    return Batch(batch_id, text, row.created_ms, now, False, requested)
 
 
 async def do_update(ctx: Context, project_id: str, batch_id: str, payload: object) -> Batch:
@@ -304,9 +328,14 @@ async def do_update(ctx: Context, project_id: str, batch_id: str, payload: objec
             raise invalid("to_add", f"at most {ctx.settings.max_recipients} recipients per batch")
         old = batch_from_row(row, current)
         text = apply_update(old.text, change, recipients, now)
+        requested = old.requested_to
+        if requested is not None:  # a `to` that named groups: its numbers follow the change
+            gone = set(removed)
+            requested = tuple(r for r in requested if r not in gone) + tuple(r for r in added if r not in requested)
         if removed:
             await q.delete_unsent(conn, batch_id, removed)
-        await q.update_batch(conn, batch_id, {**_text_columns(text), "modified_ms": now})
+        await q.update_batch(conn, batch_id, {**_text_columns(text), "modified_ms": now,
+                                              **({"requested_to": list(requested)} if requested is not None else {})})
         rendered = {r.recipient: r for r in render_all(text, recipients)}
         content_changed = any(k in change.changes for k in ("body", "parameters", "max_number_of_message_parts", "truncate_concat"))
         kept = [s for s in states if s.recipient not in set(removed)]
@@ -325,7 +354,7 @@ async def do_update(ctx: Context, project_id: str, batch_id: str, payload: objec
     if _due(text, now)[1] is not None:
         publish += new_ids
     await _publish(ctx, publish)
-    return Batch(batch_id, text, row.created_ms, now, False)
+    return Batch(batch_id, text, row.created_ms, now, False, requested)
 
 
 @dataclass(frozen=True)

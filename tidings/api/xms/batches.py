@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from tidings.actions import batches as actions
 from tidings.actions.feedback import do_delivery_feedback
+from tidings.actions.groups import expand_groups
 from tidings.actions.policy import get_policy
 from tidings.api.auth import authenticate_xms
 from tidings.api.body import read_body
@@ -86,6 +87,9 @@ def routes(ctx: Context) -> list[Route]:
         per_recipient = _bool_param("per_recipient", params.get("per_recipient"))
         number = _int_param("number_of_recipients", params.get("number_of_recipients"))
         payload = await json_body(request)
+        group_send = await expand_groups(ctx, principal.project_id, payload)  # a `to` naming groups
+        if group_send is not None:
+            payload = group_send.payload
         policy = await get_policy(ctx.db, principal.project_id)
         return json_response(with_prices(ctx, dry_run_json(actions.dry_run(ctx, payload, per_recipient, number,
                                                                             policy))))

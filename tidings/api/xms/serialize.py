@@ -13,7 +13,7 @@ def batch_json(batch: Batch) -> dict[str, Any]:
     t = batch.text
     out: dict[str, Any] = {
         "id": batch.id,
-        "to": list(t.to),
+        "to": list(t.to if batch.requested_to is None else batch.requested_to),
         "from": t.sender,
         "canceled": batch.canceled,
         "body": t.body,
