@@ -46,7 +46,7 @@ class Pipeline:
         from tidings.channels.sms_smpp.connector import SmppConnector
 
         self.ctx = ctx
-        self.writer = OutcomeWriter(ctx.db, ctx.clock)
+        self.writer = OutcomeWriter(ctx.db, ctx.clock, max_group_members=ctx.settings.max_recipients)
         self.writer.on_transitions.append(count_transitions)
         limiters = limiter_for or {}
         self.router = SmartRouter(

@@ -21,12 +21,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.channels.sms_conversation import status as conversation_sms
+from tidings.config import Settings
 from tidings.consent.keywords import handle_inbound_keywords
 from tidings.core.ids import ulid
 from tidings.core.statuses import DEFAULT_CODE, Status, aggregate_parts, can_transition
 from tidings.gateway import deliver as smpp_gateway
 from tidings.observability.metrics import MESSAGES_INBOUND
 from tidings.store import deliveries as dq
+from tidings.store import groups as group_store
 from tidings.store import inbound as iq
 from tidings.store import receipts as rq
 from tidings.store.db import Database
@@ -73,10 +75,12 @@ with nothing else to do takes microseconds, so a lone event is not held back."""
 
 
 class OutcomeWriter:
-    def __init__(self, db: Database, clock: Callable[[], int], *, max_events: int = 4096) -> None:
+    def __init__(self, db: Database, clock: Callable[[], int], *, max_events: int = 4096,
+                 max_group_members: int = Settings.max_recipients) -> None:
         self._db = db
         self._clock = clock
         self._max_events = max_events
+        self._max_group_members = max_group_members  # an auto_update join beyond it is ignored
         self._pending: list[tuple[Event, asyncio.Future[None] | None]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -136,7 +140,8 @@ class OutcomeWriter:
         while True:
             try:
                 async with self._db.write() as conn:
-                    transitions = await apply_events(conn, events, self._clock())
+                    transitions = await apply_events(conn, events, self._clock(),
+                                                     max_group_members=self._max_group_members)
                 break
             except Exception:  # noqa: BLE001 - the database is down or busy: keep the events, retry
                 log.exception("outcome flush failed; retrying in %.2fs", delay)
@@ -150,7 +155,8 @@ class OutcomeWriter:
             hook(transitions)
 
 
-async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int) -> list[Transition]:
+async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int, *,
+                       max_group_members: int = Settings.max_recipients) -> list[Transition]:
     # First: concatenated MO parts lock their message's group before anything else is locked.
     mos = await mo_assembly.assemble(conn, [e for e in events if isinstance(e, MoPart)],
                                      [e for e in events if isinstance(e, MoPartsOverdue)], now)
@@ -223,7 +229,7 @@ async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int)
     # One load of the transitions' batches for every consumer below.
     batches = await dq.load_batches(conn, list({t.batch_id for t in transitions})) if transitions else {}
     webhook_rows = await notify.recipient_reports(conn, transitions, now, batches)
-    webhook_rows += await _store_mos(conn, mos, stored, now)
+    webhook_rows += await _store_mos(conn, mos, stored, now, max_group_members)
     await notify.enqueue(conn, webhook_rows)
     # Conversation API messages sent as SMS: their statuses and replies, as channel events.
     await conversation_sms.record_transitions(conn, transitions, now, batches)
@@ -278,14 +284,16 @@ async def _apply_part_receipts(
 
 
 async def _store_mos(
-    conn: AsyncConnection, mos: list[MobileOriginated], seen: set[tuple[str, str]], now: int
+    conn: AsyncConnection, mos: list[MobileOriginated], seen: set[tuple[str, str]], now: int, max_group_members: int,
 ) -> list[dict[str, object]]:
     """Store and route each MO; `seen`: the (connection, smsc_message_id) keys already stored
-    (`iq.existing_keys`), to which each stored one is added."""
+    (`iq.existing_keys`), to which each stored one is added. An MO stored now (not one the SMSC
+    delivered again) also makes the changes its keywords ask of the project's groups."""
     if not mos:
         return []
     rows = []
     webhooks: list[dict[str, object]] = []
+    group_changes: list[group_store.KeywordChange] = []
     for m in mos:
         key = (m.connection, m.smsc_id)
         if m.smsc_id and key in seen:
@@ -307,7 +315,10 @@ async def _store_mos(
         if owner is not None:  # STOP/START/HELP: ledger event and confirmation, in this transaction
             await handle_inbound_keywords(conn, owner[0], "SMS", m.sender, m.recipient, m.body,
                                           str(row["id"]), now, service_plan_id=owner[1])
+            # Groups with auto_update to this number: the sender joins or leaves (below).
+            group_changes += await group_store.keyword_changes(conn, owner[0], m.sender, m.recipient, m.body)
     await iq.insert_inbounds(conn, rows)
+    await group_store.apply_keyword_changes(conn, group_changes, now, max_group_members)
     await smpp_gateway.record_mos(conn, rows, now)  # to the plan's bound SMPP customers
     MESSAGES_INBOUND.labels("sms").inc(len(rows))
     return webhooks
