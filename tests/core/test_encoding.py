@@ -8,12 +8,17 @@ from tidings.core.encoding import (
     TooManyParts,
     Udh,
     alphabet,
+    carries_data,
     count_segments,
     decode,
     detect,
     encode_text,
+    is_binary_coding,
     segment,
+    segment_binary,
     split_udh,
+    split_udh_elements,
+    udh_error,
 )
 
 BASIC = (
@@ -27,7 +32,8 @@ EMOJI = "\U0001f600"
 def test_public_names() -> None:
     assert set(encoding.__all__) == {
         "EncodedMessage", "Encoding", "SegmentCount", "TooManyParts", "Udh", "alphabet", "count_segments",
-        "decode", "detect", "encode_text", "segment", "split_udh",
+        "decode", "detect", "encode_text", "segment", "split_udh", "carries_data", "is_binary_coding",
+        "segment_binary", "split_udh_elements", "udh_error",
     }
 
 
@@ -166,6 +172,90 @@ def test_split_udh_ignores_header_without_udhi_bit() -> None:
 def test_split_udh_leaves_an_impossible_header() -> None:
     raw = bytes([40, 0, 3])
     assert split_udh(raw, 0x40) == (None, raw)
+
+
+PORTS = bytes.fromhex("06050415811581")  # UDHL 6, IE 0x05: 16-bit ports 5505 → 5505
+
+
+def test_split_udh_elements_keeps_what_is_not_concatenation() -> None:
+    raw = bytes.fromhex("0b0504158115810003420201") + b"\x00\xff"
+    assert split_udh_elements(raw, 0x40) == (Udh(0x42, 2, 1), PORTS, b"\x00\xff")
+    # Concatenation first, 16-bit reference, language shift kept too.
+    raw = bytes.fromhex("0f08041234030205041581158124010f") + b"x"
+    assert split_udh_elements(raw, 0x40) == (Udh(0x1234, 3, 2), bytes.fromhex("0905041581158124010f"), b"x")
+
+
+def test_split_udh_elements_of_a_header_with_only_concatenation_or_none() -> None:
+    assert split_udh_elements(bytes([5, 0, 3, 7, 2, 2]) + b"ab", 0x40) == (Udh(7, 2, 2), b"", b"ab")
+    assert split_udh_elements(PORTS + b"ab", 0x00) == (None, b"", PORTS + b"ab")  # no UDHI: all payload
+    assert split_udh_elements(PORTS + b"ab", 0x40) == (None, PORTS, b"ab")
+    assert split_udh_elements(bytes([40, 5, 4]), 0x40) == (None, b"", bytes([40, 5, 4]))  # impossible header
+
+
+def test_split_udh_elements_keeps_a_malformed_tail() -> None:
+    raw = bytes([6, 0, 3, 1, 2, 1, 0x70]) + b"p"  # one stray octet after the concatenation element
+    assert split_udh_elements(raw, 0x40) == (Udh(1, 2, 1), bytes([1, 0x70]), b"p")
+    raw = bytes([4, 0x05, 9, 1, 2]) + b"p"  # an element longer than the header
+    assert split_udh_elements(raw, 0x40) == (None, bytes([4, 0x05, 9, 1, 2]), b"p")
+
+
+@pytest.mark.parametrize(("udh", "error"), [
+    (PORTS, None),
+    (bytes.fromhex("0b0504158115810003420201"), None),
+    (bytes.fromhex("050003420201"), None),
+    (b"", "must not be empty"),
+    (bytes.fromhex("07050415811581"), "the first octet (UDHL, 7) must count the octets after it (6)"),
+    (bytes.fromhex("0505041581"), "the first octet (UDHL, 5) must count the octets after it (4)"),
+    (bytes.fromhex("00"), "has no information elements (send an empty udh for a message without one)"),
+    (bytes.fromhex("0405051581"), "the information element at octet 1 runs past the header's end"),
+    (bytes.fromhex("0705041581158100"), "the information element at octet 7 runs past the header's end"),
+])
+def test_udh_error(udh: bytes, error: str | None) -> None:
+    assert udh_error(udh) == error
+
+
+def test_carries_data() -> None:
+    assert carries_data(PORTS)
+    assert not carries_data(bytes.fromhex("03240101"))  # a language shift only says how text is read
+    assert not carries_data(bytes.fromhex("06240101250102"))
+    assert carries_data(bytes.fromhex("0724010105021581"))
+    assert carries_data(bytes([1, 0x70]))  # a malformed tail
+    assert not carries_data(b"")
+
+
+@pytest.mark.parametrize(("data_coding", "binary"), [
+    (0x04, True), (0x02, True), (0xF4, True), (0xF5, True), (0xF6, True), (0x14, True), (0x15, True), (0x34, True),
+    (0x00, False), (0x01, False), (0x03, False), (0x08, False), (0x10, False), (0x18, False), (0xF0, False),
+    (0xF1, False),
+])
+def test_is_binary_coding(data_coding: int, binary: bool) -> None:
+    assert is_binary_coding(data_coding) is binary
+
+
+def test_segment_binary_one_part_when_it_fits() -> None:
+    assert segment_binary(b"\x01" * 133, PORTS, reference=9) == [PORTS + b"\x01" * 133]
+    assert segment_binary(b"\x01" * 140, b"", reference=9) == [b"\x01" * 140]
+
+
+def test_segment_binary_parts_carry_the_elements_and_concatenation() -> None:
+    payload = (bytes(range(256)) * 3)[:600]
+    parts = segment_binary(payload, PORTS, reference=0x1FF)
+    room = 140 - 1 - 6 - 5
+    assert len(parts) == -(-len(payload) // room) == 5
+    joined = b""
+    for seq, part in enumerate(parts, 1):
+        assert len(part) <= 140
+        udh, others, body = split_udh_elements(part, 0x40)
+        assert udh == Udh(0xFF, 5, seq)
+        assert others == PORTS
+        joined += body
+    assert joined == payload
+    assert segment_binary(b"\x00" * 200, b"", reference=1)[0][:6] == bytes([5, 0, 3, 1, 2, 1])
+
+
+def test_segment_binary_too_many_parts() -> None:
+    with pytest.raises(TooManyParts):
+        segment_binary(b"x" * (134 * 255 + 1), b"", reference=1)
 
 
 @pytest.mark.parametrize(("payload", "data_coding", "text"), [

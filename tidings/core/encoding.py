@@ -7,6 +7,10 @@ Owns the mapping between a message's text and the bytes SMPP carries in `short_m
 - `segment`: the `short_message` payloads, each part of a long message prefixed with the
   concatenation user data header (UDH) `05 00 03 ref total seq`.
 - `split_udh` / `decode`: the reverse, for what an SMSC or ESME sends us.
+- Binary messages (8-bit data, XMS `mt_binary` / `mo_binary`): `udh_error` checks a user data
+  header as a client writes it (its length octet first), `split_udh_elements` keeps a received
+  header's elements other than concatenation, `segment_binary` cuts a long payload into
+  concatenated parts.
 
 Written here rather than taken from a library because no maintained Python codec does what SMPP
 needs: GSM text in SMPP is *unpacked* (one septet per octet, extension characters as 0x1B + code,
@@ -28,18 +32,25 @@ __all__ = [
     "TooManyParts",
     "Udh",
     "alphabet",
+    "carries_data",
     "count_segments",
     "decode",
     "detect",
     "encode_text",
+    "is_binary_coding",
     "segment",
+    "segment_binary",
     "split_udh",
+    "split_udh_elements",
+    "udh_error",
 ]
 
 
 class Encoding(enum.StrEnum):
     GSM7 = "GSM"
     UCS2 = "UCS2"
+    BINARY = "BINARY"
+    """8-bit data (data_coding 0x04): an XMS `mt_binary` batch, one part per recipient."""
 
 
 # GSM 03.38 default alphabet, code points 0x00-0x7F; 0x1B is the escape to the extension table.
@@ -89,12 +100,20 @@ MAX_CONCAT_PARTS = 255
 DATA_CODING_GSM = 0x00
 DATA_CODING_IA5 = 0x01
 DATA_CODING_LATIN1 = 0x03
+DATA_CODING_BINARY = 0x04
+DATA_CODING_BINARY_UNSPECIFIED = 0x02
 DATA_CODING_UCS2 = 0x08
+MAX_SHORT_MESSAGE = 140
+"""Octets of user data in one SMS (3GPP 23.040): the UDH, its length octet included, and the payload."""
 
 UDHI = 0x40
 """esm_class bit: short_message starts with a user data header."""
 IE_CONCAT_8 = 0x00
 IE_CONCAT_16 = 0x08
+IE_LANGUAGE_SINGLE_SHIFT = 0x24
+IE_LANGUAGE_LOCKING_SHIFT = 0x25
+_TEXT_ONLY_IES = frozenset({IE_LANGUAGE_SINGLE_SHIFT, IE_LANGUAGE_LOCKING_SHIFT})
+"""Elements that only choose the tables a GSM text is read with: they leave a message text."""
 
 _BMP_END = 0xFFFF
 
@@ -253,6 +272,100 @@ def split_udh(short_message: bytes, esm_class: int) -> tuple[Udh | None, bytes]:
         elif iei == IE_CONCAT_16 and length == 4:
             udh = Udh(reference=int.from_bytes(data[:2], "big"), total=data[2], sequence=data[3])
     return udh, payload
+
+
+def split_udh_elements(short_message: bytes, esm_class: int) -> tuple[Udh | None, bytes, bytes]:
+    """(concatenation info, the header's other elements, payload without the UDH).
+
+    `split_udh` that keeps what it skips: the elements other than concatenation (application
+    port addressing, SIM toolkit headers …) as a header of their own, its length octet (UDHL)
+    first, in the order they came; `b""` when there are none. A malformed tail of the header is
+    kept as it came rather than lost.
+    """
+    if not esm_class & UDHI or not short_message:
+        return None, b"", short_message
+    header_length = short_message[0]
+    if header_length + 1 > len(short_message):
+        return None, b"", short_message
+    header = short_message[1 : 1 + header_length]
+    payload = short_message[1 + header_length :]
+    udh: Udh | None = None
+    others = bytearray()
+    position = 0
+    while position < len(header):
+        if position + 2 > len(header):
+            others += header[position:]
+            break
+        iei, length = header[position], header[position + 1]
+        end = position + 2 + length
+        if end > len(header):
+            others += header[position:]
+            break
+        if iei == IE_CONCAT_8 and length == 3:
+            udh = Udh(reference=header[position + 2], total=header[position + 3], sequence=header[position + 4])
+        elif iei == IE_CONCAT_16 and length == 4:
+            udh = Udh(reference=int.from_bytes(header[position + 2 : position + 4], "big"),
+                      total=header[position + 4], sequence=header[position + 5])
+        else:
+            others += header[position:end]
+        position = end
+    return udh, (bytes((len(others),)) + others) if others else b"", payload
+
+
+def udh_error(udh: bytes) -> str | None:
+    """What is wrong with a user data header written with its length octet first (`06 05 04 15
+    81 15 81`: UDHL 6, then IE 0x05, 16-bit application ports), or None when it is sound: the
+    first octet counts the octets after it, and the information elements (IEI, length, data)
+    fill them exactly."""
+    if not udh:
+        return "must not be empty"
+    if udh[0] != len(udh) - 1:
+        return (f"the first octet (UDHL, {udh[0]}) must count the octets after it ({len(udh) - 1})")
+    if udh[0] == 0:
+        return "has no information elements (send an empty udh for a message without one)"
+    position = 1
+    while position < len(udh):
+        if position + 2 > len(udh) or position + 2 + udh[position + 1] > len(udh):
+            return f"the information element at octet {position} runs past the header's end"
+        position += 2 + udh[position + 1]
+    return None
+
+
+def carries_data(udh: bytes) -> bool:
+    """Whether a header (length octet first, concatenation already taken out: see
+    `split_udh_elements`) has elements other than the national language shifts, which only say
+    how a GSM text is read: ports, SIM toolkit headers, pictures … make the message binary."""
+    position = 1
+    while position + 1 < len(udh):
+        if udh[position] not in _TEXT_ONLY_IES:
+            return True
+        position += 2 + udh[position + 1]
+    return position < len(udh)  # a malformed tail: kept, so the message is not taken as text
+
+
+def is_binary_coding(data_coding: int) -> bool:
+    """8-bit data: 0x04, 0x02 (unspecified 8-bit), and their message-class forms (0x14…0x17,
+    0x34…0x37, 0xF4…0xF7)."""
+    return alphabet(data_coding) in (DATA_CODING_BINARY, DATA_CODING_BINARY_UNSPECIFIED)
+
+
+def segment_binary(payload: bytes, udh: bytes, *, reference: int) -> list[bytes]:
+    """The `short_message` of each part of a binary message: `udh` (length octet first, or
+    `b""`) and `payload` in one part when they fit in 140 octets, else parts whose headers carry
+    `udh`'s elements and the concatenation element `00 03 ref total seq`, payloads cut in order.
+    Raises `TooManyParts` beyond 255 parts."""
+    if len(udh) + len(payload) <= MAX_SHORT_MESSAGE:
+        return [udh + payload]
+    elements = udh[1:]
+    room = MAX_SHORT_MESSAGE - 1 - len(elements) - 5
+    if room < 1:
+        raise ValueError("the header leaves no room for a payload")
+    chunks = [payload[i : i + room] for i in range(0, len(payload), room)]
+    if len(chunks) > MAX_CONCAT_PARTS:
+        raise TooManyParts(len(chunks), MAX_CONCAT_PARTS)
+    ref, total = reference & 0xFF, len(chunks)
+    return [bytes((len(elements) + 5,)) + elements + bytes((IE_CONCAT_8, 3, ref, total, seq)) + chunk
+            for seq, chunk in enumerate(chunks, 1)]
 
 
 def _decode_gsm(payload: bytes) -> str:

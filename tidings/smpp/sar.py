@@ -3,12 +3,13 @@
 The text is in `short_message`, or in the `message_payload` TLV (always, in a data_sm). A part
 of a concatenated message is numbered by a UDH concatenation element, or else by the SAR TLVs
 (SMPP 3.4 5.3.2.22-24) for SMSCs and ESMEs that use them. Our ESME (receipts and MO), the
-sandbox SMSC and the SMPP gateway all read PDUs through `numbered_text`.
+sandbox SMSC and the SMPP gateway all read PDUs through `numbered_text`; what must keep a UDH's
+other elements (binary messages: application ports …) reads them through `numbered_message`.
 """
 
 from __future__ import annotations
 
-from tidings.core.encoding import Udh, split_udh
+from tidings.core.encoding import Udh, split_udh, split_udh_elements
 from tidings.smpp.constants import Tag
 from tidings.smpp.fields import TlvValue
 from tidings.smpp.pdu import DataSm, Pdu, ShortMessage
@@ -21,6 +22,16 @@ def numbered_text(pdu: ShortMessage | DataSm) -> tuple[Udh | None, bytes]:
     if udh is None and (sar := sar_numbering(pdu)) is not None:
         udh = Udh(reference=sar[0], total=sar[1], sequence=sar[2])
     return udh, payload
+
+
+def numbered_message(pdu: ShortMessage | DataSm) -> tuple[Udh | None, bytes, bytes]:
+    """(numbering, the UDH's elements other than concatenation as a header of their own — its
+    length octet first, `b""` when none —, the payload) of a submit_sm, deliver_sm or data_sm."""
+    raw = pdu.short_message if isinstance(pdu, ShortMessage) else b""
+    udh, others, payload = split_udh_elements(raw or pdu.tlv_bytes(Tag.MESSAGE_PAYLOAD) or b"", pdu.esm_class)
+    if udh is None and (sar := sar_numbering(pdu)) is not None:
+        udh = Udh(reference=sar[0], total=sar[1], sequence=sar[2])
+    return udh, others, payload
 
 
 def sar_numbering(pdu: Pdu) -> tuple[int, int, int] | None:
