@@ -189,6 +189,40 @@ async def test_batches_from_before_the_receipt_deadline_start_open(empty_url: st
     assert [i["column_names"] for i in indexes if i["name"] == "ix_batches_receipts_open"] == [["expire_at_ms"]]
 
 
+async def test_binary_sms_columns_start_empty_for_what_there_was(empty_url: str) -> None:
+    """Revision 0024: batches, inbounds and MO parts there were are text, their `udh` NULL; the
+    new columns take a binary batch's header; down and up again."""
+    await upgrade(empty_url, "0023")
+    await execute(
+        empty_url,
+        "INSERT INTO projects (id, name, webhook_secret, created_ms) VALUES ('p', 'n', 's', 1)",
+        "INSERT INTO batches (id, project_id, type, body, delivery_report, expire_at_ms, flash_message, "
+        "feedback_enabled, canceled, recipient_count, created_ms, modified_ms) "
+        "VALUES ('b1', 'p', 'mt_text', 'hi', 'none', 5000, false, false, false, 1, 1000, 1000)",
+        "INSERT INTO inbounds (id, type, sender, recipient, body, received_ms, connection, smsc_message_id) "
+        "VALUES ('in1', 'mo_text', '+14155550100', '12345', 'hi', 1000, 'sandbox', 'mo-1')",
+    )
+    await upgrade(empty_url)
+    await execute(empty_url,
+                  "INSERT INTO batches (id, project_id, type, body, udh, delivery_report, expire_at_ms, flash_message, "
+                  "feedback_enabled, canceled, recipient_count, created_ms, modified_ms) VALUES ('b2', 'p', "
+                  "'mt_binary', 'AAE=', '06050415811581', 'none', 5000, false, false, false, 1, 1000, 1000)")
+    engine = create_async_engine(async_url(empty_url))
+    try:
+        async with engine.connect() as conn:
+            kept = (await conn.execute(text("SELECT id, type, udh FROM batches ORDER BY id"))).all()
+            inbound = (await conn.execute(text("SELECT id, type, udh FROM inbounds"))).all()
+            part_columns = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("mo_parts")})
+    finally:
+        await engine.dispose()
+    assert [tuple(r) for r in kept] == [("b1", "mt_text", None), ("b2", "mt_binary", "06050415811581")]
+    assert [tuple(r) for r in inbound] == [("in1", "mo_text", None)]
+    assert "udh" in part_columns
+    await down_and_up_again(empty_url, "0023")
+    diffs, _ = await inspect_db(empty_url)
+    assert diffs == []
+
+
 async def test_upgrade_twice_is_a_no_op(empty_url: str) -> None:
     await upgrade(empty_url)
     await execute(empty_url, "INSERT INTO projects (id, name, webhook_secret, created_ms) VALUES ('p', 'n', 's', 1)")

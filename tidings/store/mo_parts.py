@@ -103,6 +103,7 @@ async def insert_parts(conn: AsyncConnection, rows: Sequence[tuple[GroupKey, Any
             **{column.name: value for column, value in zip(_KEY_COLUMNS, key, strict=True)},
             "sequence": row.sequence, "data_coding": row.data_coding, "payload": row.payload,
             "smsc_message_id": row.smsc_message_id, "received_ms": row.received_ms, "assembled_ms": None,
+            "udh": None,
         } for key, row in rows])
 
 

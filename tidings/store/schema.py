@@ -64,9 +64,12 @@ batches = Table(
     Column("id", String(32), primary_key=True),
     Column("project_id", String(64), ForeignKey("projects.id"), nullable=False),
     Column("service_plan_id", String(64), nullable=True),
-    Column("type", String(16), nullable=False),
+    Column("type", String(16), nullable=False),  # mt_text or mt_binary
     Column("sender", String(32), nullable=True),
-    Column("body", Text, nullable=False),
+    Column("body", Text, nullable=False),  # mt_binary: the payload in Base64
+    # mt_binary: the user data header in hex, its length octet first (at most 140 octets with the
+    # payload); NULL for text and for a binary message without a header.
+    Column("udh", String(280), nullable=True),
     Column("parameters", JSON(none_as_null=True), nullable=True),  # no parameters: SQL NULL, not JSON null
     Column("delivery_report", String(32), nullable=False),
     Column("callback_url", Text, nullable=True),
@@ -198,6 +201,9 @@ mo_parts = Table(
     Column("sequence", Integer, primary_key=True),
     Column("data_coding", Integer, nullable=False),
     Column("payload", LargeBinary, nullable=False),
+    # A binary part's header elements other than concatenation (length octet first); NULL for
+    # text, and for 8-bit data without other elements.
+    Column("udh", LargeBinary, nullable=True),
     Column("smsc_message_id", String(72), nullable=True),
     Column("received_ms", BigInteger, nullable=False),
     # Set on every part of the message when it is stored whole (or, parts missing, overdue).
@@ -213,10 +219,13 @@ inbounds = Table(
     # NULL while no project owns the number it was sent to: kept, visible to nobody.
     Column("project_id", String(64), ForeignKey("projects.id"), nullable=True),
     Column("service_plan_id", String(64), nullable=True),
-    Column("type", String(16), nullable=False),
+    Column("type", String(16), nullable=False),  # mo_text or mo_binary
     Column("sender", String(32), nullable=False),
     Column("recipient", String(32), nullable=False),
-    Column("body", Text, nullable=False),
+    Column("body", Text, nullable=False),  # mo_binary: the payload in Base64
+    # mo_binary: the user data header's elements other than concatenation, in hex, length octet
+    # first; NULL for text and when the message had no other elements.
+    Column("udh", Text, nullable=True),
     Column("received_ms", BigInteger, nullable=False),
     Column("connection", String(64), nullable=True),
     Column("smsc_message_id", String(72), nullable=True),
