@@ -6,6 +6,7 @@ import asyncio
 import re
 
 import httpx
+from sinch.domains.sms.models.v1.shared.binary_response import BinaryResponse
 from sqlalchemy import func, select
 
 from tidings.api.testing import ApiServer
@@ -50,6 +51,34 @@ async def test_send_response_is_exactly_xms(api: ApiServer) -> None:
     # Scheduled: rows written, nothing published yet.
     assert await counts(api) == (1, 2)
     assert await api.dispatch.backlog() == 0
+
+
+async def test_binary_batch_is_exactly_the_sdks_binary_response(api: ApiServer) -> None:
+    creds = await api.project()
+    url = api.xms_url(creds.service_plan_id, "/batches")
+    binary = {"type": "mt_binary", "to": ["+46700000001"], "from": "Shop", "body": "AAF/gP7/", "udh": "06050415811581",
+              "send_at": "2099-01-01T10:00:00Z", "callback_url": "http://127.0.0.1:1/cb", "client_reference": "r",
+              "delivery_report": "full", "feedback_enabled": False, "from_ton": 5, "from_npi": 0,
+              "purpose": "information"}
+    async with httpx.AsyncClient() as http:
+        sent = await http.post(url, headers=bearer(creds.api_token), json=binary)
+        got = await http.get(f"{url}/{sent.json()['id']}", headers=bearer(creds.api_token))
+        dry = await http.post(f"{url}/dry_run", headers=bearer(creds.api_token), params={"per_recipient": "true"},
+                              json={**binary, "send_at": None})
+    assert sent.status_code == 201, sent.text
+    body = sent.json()
+    assert set(body) == {"id", "to", "from", "canceled", "body", "udh", "type", "created_at", "modified_at",
+                         "delivery_report", "send_at", "expire_at", "callback_url", "client_reference",
+                         "feedback_enabled"}
+    aliases = {f.alias or name for name, f in BinaryResponse.model_fields.items()}
+    assert set(body) <= aliases
+    assert (body["type"], body["body"], body["udh"], body["to"]) == (
+        "mt_binary", "AAF/gP7/", "06050415811581", ["+46700000001"])
+    assert body["send_at"] == "2099-01-01T10:00:00.000Z"
+    assert got.status_code == 200 and got.json() == body
+    assert dry.status_code == 200, dry.text
+    assert dry.json() == {"number_of_recipients": 1, "number_of_messages": 1, "per_recipient": [
+        {"recipient": "+46700000001", "number_of_parts": 1, "body": "AAF/gP7/", "encoding": "BINARY"}]}
 
 
 async def test_idempotent_retry_returns_the_first_batch(api: ApiServer) -> None:
@@ -101,7 +130,7 @@ async def test_malformed_requests_are_xms_errors(api: ApiServer) -> None:
         unknown = await http.post(url, headers=h, json={**BODY, "colour": "red"})
         mistyped = await http.post(url, headers=h, json={**BODY, "flash_message": "yes"})
         bad_date = await http.post(url, headers=h, json={**BODY, "send_at": "tomorrow"})
-        binary = await http.post(url, headers=h, json={**BODY, "type": "mt_binary"})
+        media = await http.post(url, headers=h, json={**BODY, "type": "mt_media"})
         missing_from = await http.post(url, headers=h, json={"to": BODY["to"], "body": "x"})
         bad_page = await http.get(url, headers=h, params={"page_size": "0"})
         bad_list_date = await http.get(url, headers=h, params={"start_date": "yesterday"})
@@ -110,11 +139,11 @@ async def test_malformed_requests_are_xms_errors(api: ApiServer) -> None:
     assert unknown.json()["text"].startswith("colour:")
     assert mistyped.json() == {"code": "syntax_invalid_parameter_format", "text": "flash_message: must be true or false"}
     assert bad_date.json()["text"].startswith("send_at:")
-    assert binary.json()["text"].startswith("type:")
+    assert media.json()["text"].startswith("type:")
     assert missing_from.json()["code"] == "missing_parameter"
     assert bad_page.json()["text"].startswith("page_size:")
     assert bad_list_date.json()["text"].startswith("start_date:")
-    for r in (not_json, not_object, unknown, mistyped, bad_date, binary, missing_from, bad_page, bad_list_date):
+    for r in (not_json, not_object, unknown, mistyped, bad_date, media, missing_from, bad_page, bad_list_date):
         assert r.status_code == 400
     assert await counts(api) == (0, 0)
 

@@ -1,21 +1,28 @@
-"""Validation of XMS `mt_text` batch requests: `check_*` turn a decoded JSON body into a
-normalised `MtText` (numbers in E.164, dates in epoch ms, defaults applied) or raise a
-`RequestError` naming the field. Nothing here touches the database.
+"""Validation of XMS batch requests: `check_*` turn a decoded JSON body into a normalised
+`MtText` (numbers in E.164, dates in epoch ms, defaults applied) or raise a `RequestError` naming
+the field. Nothing here touches the database.
+
+Two kinds of batch: `mt_text` (the hot path, checked first and unchanged by the other) and
+`mt_binary` (8-bit data: `body` the payload in Base64, `udh` the user data header in hex with its
+length octet first, together at most 140 octets, one part per recipient).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import datetime as dt
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import phonenumbers
 
 from tidings.config import Settings
-from tidings.core.encoding import MAX_CONCAT_PARTS, Encoding, count_segments
+from tidings.core.encoding import MAX_CONCAT_PARTS, MAX_SHORT_MESSAGE, Encoding, count_segments, udh_error
 from tidings.core.errors import RequestError
 from tidings.core.personalize import render_body
 
@@ -39,12 +46,23 @@ _SEND_FIELDS = frozenset({
     "purpose", "collapse_key",
 })
 _UPDATE_FIELDS = (_SEND_FIELDS - {"to"}) | {"to_add", "to_remove"}
+MT_TEXT = "mt_text"
+MT_BINARY = "mt_binary"
+# Exactly the fields of the SDK's BinaryRequest / UpdateBinaryRequest, and the purpose extension:
+# the text-only ones (parameters, flash_message, max_number_of_message_parts …) are unknown here.
+_BINARY_SEND_FIELDS = frozenset({
+    "to", "from", "body", "udh", "type", "delivery_report", "send_at", "expire_at", "callback_url",
+    "client_reference", "feedback_enabled", "from_ton", "from_npi", "purpose",
+})
+_BINARY_UPDATE_FIELDS = (_BINARY_SEND_FIELDS - {"to"}) | {"to_add", "to_remove"}
+_HEX = re.compile(r"(?:[0-9A-Fa-f]{2})*")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
 class MtText:
-    """A validated text batch; `to` deduplicated, in E.164, in the caller's order."""
+    """A validated text batch; `to` deduplicated, in E.164, in the caller's order. `kind` says
+    which batch it is (`MtBinary` is the other)."""
 
     to: tuple[str, ...]
     sender: str
@@ -61,6 +79,20 @@ class MtText:
     feedback_enabled: bool
     purpose: str = "information"
     collapse_key: str | None = None
+    kind: ClassVar[str] = MT_TEXT
+
+
+@dataclass(frozen=True)
+class MtBinary(MtText):
+    """A validated `mt_binary` batch: `body` is its payload in Base64 (as the caller sent it, the
+    canonical form), `udh` its user data header in lower-case hex, length octet first (None: no
+    header). The text-only fields keep their empty values.
+
+    A subclass, not two more fields of `MtText`: every field of the frozen dataclass is set in
+    its `__init__`, and two more cost each text send ~0.2 µs (~2 % of `check_send_rendered`)."""
+
+    udh: str | None = None
+    kind: ClassVar[str] = MT_BINARY
 
 
 @dataclass(frozen=True)
@@ -268,9 +300,54 @@ def _check_fields(payload: Mapping[str, Any], allowed: frozenset[str]) -> None:
     unknown = sorted(set(payload) - allowed)
     if unknown:
         raise invalid(unknown[0], "unknown field")
-    kind = payload.get("type")
-    if kind is not None and kind != "mt_text":
-        raise invalid("type", "only mt_text batches are supported")
+
+
+def _unknown_kind(kind: object) -> RequestError:
+    return invalid("type", f"must be {MT_TEXT} or {MT_BINARY}, not {kind!r}")
+
+
+def check_binary_body(raw: object) -> str:
+    """A binary payload: standard Base64 (`+/` alphabet, `=` padding, nothing else), as the
+    caller sent it."""
+    if raw is None:
+        raise invalid("body", "is required", MISSING)
+    if not isinstance(raw, str):
+        raise invalid("body", "must be a Base64 string", INVALID_FORMAT)
+    try:
+        payload = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        payload = None
+    if payload is None or base64.b64encode(payload).decode("ascii") != raw:
+        raise invalid("body", "must be standard Base64 with padding (RFC 4648, alphabet A-Z a-z 0-9 + /)",
+                      INVALID_FORMAT)
+    return raw
+
+
+def check_udh(raw: object) -> str | None:
+    """A user data header in hex, its length octet (UDHL) first: `06050415811581`. The empty
+    string is no header. Returned in lower case; None for none."""
+    if raw is None:
+        raise invalid("udh", "is required (\"\" for a message without a header)", MISSING)
+    if not isinstance(raw, str):
+        raise invalid("udh", "must be a hex string", INVALID_FORMAT)
+    if not raw:
+        return None
+    if not _HEX.fullmatch(raw):
+        raise invalid("udh", "must be hex digits, two per octet", INVALID_FORMAT)
+    header = bytes.fromhex(raw)
+    error = udh_error(header)
+    if error is not None:
+        raise invalid("udh", error)
+    return header.hex()
+
+
+def check_binary_size(body: str, udh: str | None) -> None:
+    """Payload and header fit one SMS: at most 140 octets together, and not both empty."""
+    octets = len(base64.b64decode(body)) + (len(udh) // 2 if udh else 0)
+    if octets > MAX_SHORT_MESSAGE:
+        raise invalid("body", f"body and udh together are {octets} octets, at most {MAX_SHORT_MESSAGE}")
+    if octets == 0:
+        raise invalid("body", "must not be empty when there is no udh")
 
 
 def check_object(payload: object) -> Mapping[str, Any]:
@@ -291,6 +368,11 @@ def check_send(payload: object, settings: Settings, now_ms: int) -> MtText:
 def check_send_rendered(payload: object, settings: Settings, now_ms: int) -> tuple[MtText, list[Rendered]]:
     """`check_send`, also returning each recipient's rendered body (computed to check it)."""
     p = check_object(payload)
+    kind = p.get("type")
+    if kind is not None and kind != MT_TEXT:
+        if kind == MT_BINARY:
+            return _check_binary_send(p, settings, now_ms)
+        raise _unknown_kind(kind)
     _check_fields(p, _SEND_FIELDS)
     if "to" not in p:
         raise invalid("to", "is required", MISSING)
@@ -320,7 +402,41 @@ def check_send_rendered(payload: object, settings: Settings, now_ms: int) -> tup
         purpose=check_purpose(p.get("purpose")),
         collapse_key=check_text("collapse_key", p.get("collapse_key"), MAX_COLLAPSE_KEY),
     )
-    return text, render_all(text, text.to)
+    return text, _render_text(text, text.to)
+
+
+def _check_binary_send(p: Mapping[str, Any], settings: Settings, now_ms: int) -> tuple[MtText, list[Rendered]]:
+    """An `mt_binary` send (or replace, or dry run) body."""
+    _check_fields(p, _BINARY_SEND_FIELDS)
+    if "to" not in p:
+        raise invalid("to", "is required", MISSING)
+    to = check_recipients("to", p["to"], settings.max_recipients)
+    sender = check_sender(p.get("from"))
+    body = check_binary_body(p.get("body"))
+    udh = check_udh(p.get("udh"))
+    check_binary_size(body, udh)
+    check_int("from_ton", p.get("from_ton"), 0, 6)
+    check_int("from_npi", p.get("from_npi"), 0, 18)
+    send_at = check_datetime("send_at", p.get("send_at"))
+    expire_at = check_schedule(send_at, check_datetime("expire_at", p.get("expire_at")), now_ms)
+    binary = MtBinary(
+        to=to,
+        sender=sender,
+        body=body,
+        parameters=None,
+        delivery_report=check_delivery_report(p.get("delivery_report")),
+        callback_url=check_url("callback_url", p.get("callback_url")),
+        client_reference=check_text("client_reference", p.get("client_reference"), MAX_CLIENT_REFERENCE),
+        send_at_ms=send_at,
+        expire_at_ms=expire_at,
+        max_number_of_message_parts=None,
+        truncate_concat=None,
+        flash_message=False,
+        feedback_enabled=bool(check_bool("feedback_enabled", p.get("feedback_enabled"))),
+        purpose=check_purpose(p.get("purpose")),
+        udh=udh,
+    )
+    return binary, render_all(binary, to)
 
 
 @dataclass(frozen=True)
@@ -332,9 +448,17 @@ class UpdateRequest:
     changes: dict[str, Any]
 
 
-def check_update(payload: object, settings: Settings) -> UpdateRequest:
+def check_update(payload: object, settings: Settings, kind: str = MT_TEXT) -> UpdateRequest:
+    """An update of a batch of `kind` (its stored type): the fields of that kind only, and a
+    `type` that is absent or that same kind (an update changes a batch, a replace makes it anew)."""
     p = check_object(payload)
-    _check_fields(p, _UPDATE_FIELDS)
+    asked = p.get("type")
+    if asked is not None and asked != kind:
+        if asked in (MT_TEXT, MT_BINARY):
+            raise invalid("type", f"the batch is {kind}: an update cannot change its type (replace the batch)")
+        raise _unknown_kind(asked)
+    binary = kind == MT_BINARY
+    _check_fields(p, _BINARY_UPDATE_FIELDS if binary else _UPDATE_FIELDS)
     to_add = check_recipients("to_add", p.get("to_add", []), settings.max_recipients, allow_empty=True)
     to_remove = check_recipients("to_remove", p.get("to_remove", []), settings.max_recipients, allow_empty=True)
     check_int("from_ton", p.get("from_ton"), 0, 6)
@@ -359,6 +483,9 @@ def check_update(payload: object, settings: Settings) -> UpdateRequest:
         "purpose": ("purpose", check_purpose),
         "collapse_key": ("collapse_key", lambda v: check_text("collapse_key", v, MAX_COLLAPSE_KEY)),
     }
+    if binary:
+        checks["body"] = ("body", check_binary_body)
+        checks["udh"] = ("udh", check_udh)
     for name, (attr, check) in checks.items():
         if name in p and p[name] is not None:
             changes[attr] = check(p[name])
@@ -375,6 +502,8 @@ def apply_update(text: MtText, update: UpdateRequest, recipients: tuple[str, ...
             expire_at = text.expire_at_ms
         changes["expire_at_ms"] = check_schedule(send_at, expire_at, now_ms)
     updated = replace(text, to=recipients, **changes)
+    if isinstance(updated, MtBinary):
+        check_binary_size(updated.body, updated.udh)
     render_all(updated, recipients)
     return updated
 
@@ -396,7 +525,14 @@ def parts_allowed(text: MtText, parts: int) -> int:
 
 
 def render_all(text: MtText, recipients: tuple[str, ...]) -> list[Rendered]:
-    """Each recipient's body with its encoding and parts; raises if any exceeds the parts limit."""
+    """Each recipient's body with its encoding and parts; raises if any exceeds the parts limit.
+    A binary batch is one part of 8-bit data for everyone, its body the Base64 payload."""
+    if isinstance(text, MtBinary):
+        return [Rendered(r, text.body, Encoding.BINARY, 1) for r in recipients]
+    return _render_text(text, recipients)
+
+
+def _render_text(text: MtText, recipients: tuple[str, ...]) -> list[Rendered]:
     if not text.parameters or "${" not in text.body:
         count = count_segments(text.body)
         parts = parts_allowed(text, count.parts)
@@ -415,15 +551,21 @@ def render_all(text: MtText, recipients: tuple[str, ...]) -> list[Rendered]:
 
 __all__ = [
     "DELIVERY_REPORTS",
+    "MT_BINARY",
+    "MT_TEXT",
+    "MtBinary",
     "MtText",
     "Rendered",
     "UpdateRequest",
     "apply_update",
+    "check_binary_body",
+    "check_binary_size",
     "check_datetime",
     "check_msisdn",
     "check_send",
     "check_send_rendered",
     "validate_numbers_in_slices",
+    "check_udh",
     "check_update",
     "invalid",
     "render_all",

@@ -1,4 +1,5 @@
-"""XMS text batches: send, cancel, replace, update, dry run. The only code that writes batches.
+"""XMS batches (`mt_text` and `mt_binary`): send, cancel, replace, update, dry run. The only code
+that writes batches.
 
 Send is the product's hottest path: the batch row and one delivery row per recipient go to the
 group committer (shared transactions, durable before the 2xx), then due deliveries are published
@@ -24,6 +25,8 @@ from sqlalchemy import Row, Table
 from sqlalchemy.exc import IntegrityError
 
 from tidings.actions.batch_checks import (
+    MT_BINARY,
+    MtBinary,
     MtText,
     Rendered,
     UpdateRequest,
@@ -77,6 +80,8 @@ class SendResult:
 
 
 def batch_from_row(row: Row[Any], recipients: Sequence[str]) -> Batch:
+    if row.type == MT_BINARY:
+        return Batch(row.id, _binary_from_row(row, recipients), row.created_ms, row.modified_ms, bool(row.canceled))
     text = MtText(
         to=tuple(recipients),
         sender=row.sender,
@@ -98,8 +103,31 @@ def batch_from_row(row: Row[Any], recipients: Sequence[str]) -> Batch:
     return Batch(row.id, text, row.created_ms, row.modified_ms, bool(row.canceled), requested)
 
 
+def _binary_from_row(row: Row[Any], recipients: Sequence[str]) -> MtBinary:
+    return MtBinary(
+        to=tuple(recipients),
+        sender=row.sender,
+        body=row.body,
+        parameters=None,
+        delivery_report=row.delivery_report,
+        callback_url=row.callback_url,
+        client_reference=row.client_reference,
+        send_at_ms=row.send_at_ms,
+        expire_at_ms=row.expire_at_ms,
+        max_number_of_message_parts=None,
+        truncate_concat=None,
+        flash_message=False,
+        feedback_enabled=bool(row.feedback_enabled),
+        purpose=row.purpose or "information",
+        udh=row.udh,
+    )
+
+
 def _text_columns(text: MtText) -> dict[str, Any]:
+    """The batch row's content columns (both kinds: a replace may change the kind)."""
     return {
+        "type": text.kind,
+        "udh": text.udh if isinstance(text, MtBinary) else None,
         "sender": text.sender,
         "body": text.body,
         "parameters": text.parameters,
@@ -216,7 +244,6 @@ async def do_send(
         "id": batch_id,
         "project_id": project_id,
         "service_plan_id": service_plan_id,
-        "type": "mt_text",
         **_text_columns(text),
         "canceled": False,
         "created_ms": now,
@@ -275,7 +302,9 @@ async def do_cancel(ctx: Context, project_id: str, batch_id: str) -> Batch:
 
 
 async def do_replace(ctx: Context, project_id: str, batch_id: str, payload: object) -> Batch:
-    """Replace a batch's content and recipients; only while none of it has been sent."""
+    """Replace a batch's content and recipients; only while none of it has been sent. The new
+    content may be of the other kind (text for binary, or binary for text): a replace is a new
+    batch under the old id, as XMS describes it (a cancel and a send)."""
     await validate_numbers_in_slices(payload, "to")
     now = ctx.clock()
     group_send: GroupSend | None = None
@@ -306,13 +335,14 @@ async def do_replace(ctx: Context, project_id: str, batch_id: str, payload: obje
 
 
 async def do_update(ctx: Context, project_id: str, batch_id: str, payload: object) -> Batch:
-    """Change a batch: add or remove recipients, change what is not yet sent."""
+    """Change a batch: add or remove recipients, change what is not yet sent. Its kind stays
+    (the update is checked against the stored batch's type; another `type` is refused)."""
     await validate_numbers_in_slices(payload, "to_add", "to_remove")
     now = ctx.clock()
-    change: UpdateRequest = check_update(payload, ctx.settings)
     publish: list[int] = []
     async with ctx.db.write() as conn:
         row = await _load(conn, project_id, batch_id)
+        change: UpdateRequest = check_update(payload, ctx.settings, row.type)
         if row.canceled:
             raise invalid("batch_id", "a canceled batch cannot be updated")
         states = await q.delivery_states(conn, batch_id)
@@ -378,12 +408,14 @@ def dry_run(ctx: Context, payload: object, per_recipient: bool, number_of_recipi
         number_of_recipients=len(rendered),
         number_of_messages=sum(r.parts for r in rendered),
         per_recipient=rendered[:limit] if per_recipient else None,
-        warnings=dry_run_warnings((r.body for r in rendered), tenant_domains=policy.tenant_domains,
-                                  phi_allowed_channels=policy.phi_allowed_channels),
+        # Content safety reads text: a binary payload's Base64 is none.
+        warnings=[] if isinstance(text, MtBinary) else dry_run_warnings(
+            (r.body for r in rendered), tenant_domains=policy.tenant_domains,
+            phi_allowed_channels=policy.phi_allowed_channels),
     )
 
 
-XMS_ENCODING = {Encoding.GSM7: "GSM", Encoding.UCS2: "UNICODE"}
+XMS_ENCODING = {Encoding.GSM7: "GSM", Encoding.UCS2: "UNICODE", Encoding.BINARY: "BINARY"}
 
 __all__ = [
     "Batch",

@@ -108,7 +108,7 @@ def recipient_delivery_report(
     """A recipient delivery report (`recipient_delivery_report_sms`).
 
     `at_ms` is when the report was created by us; `operator_status_at_ms` the time in the
-    SMSC's receipt, when it gave one. `encoding` is `GSM` or `UNICODE`.
+    SMSC's receipt, when it gave one. `encoding` is `GSM`, `UNICODE` or `BINARY`.
     """
     report: dict[str, Any] = {
         "type": RECIPIENT_DELIVERY_REPORT,

@@ -38,7 +38,7 @@ __all__ = ["batch_report_body", "recipient_report_body", "routes"]
 REPORT_TYPES = ("summary", "full")
 
 # Our encoding names (tidings.core.encoding) as XMS writes them.
-_XMS_ENCODING = {"GSM": "GSM", "UCS2": "UNICODE"}
+_XMS_ENCODING = {"GSM": "GSM", "UCS2": "UNICODE", "BINARY": "BINARY"}
 
 
 def recipient_report_body(row: Row[*tuple[Any, ...]]) -> dict[str, Any]:

@@ -1,16 +1,19 @@
-"""XMS JSON shapes of batches and dry runs. Optional fields are omitted when unset; the `type`
-discriminator is always there (the Sinch SDK dispatches on it)."""
+"""XMS JSON shapes of batches (`mt_text`, `mt_binary`) and dry runs. Optional fields are omitted
+when unset; the `type` discriminator is always there (the Sinch SDK dispatches on it)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from tidings.actions.batch_checks import MT_BINARY, MtBinary
 from tidings.actions.batches import XMS_ENCODING, Batch, DryRun
 from tidings.webhooks.sms_events import iso_timestamp
 
 
 def batch_json(batch: Batch) -> dict[str, Any]:
     t = batch.text
+    if isinstance(t, MtBinary):
+        return _binary_json(batch, t)
     out: dict[str, Any] = {
         "id": batch.id,
         "to": list(t.to if batch.requested_to is None else batch.requested_to),
@@ -37,6 +40,32 @@ def batch_json(batch: Batch) -> dict[str, Any]:
         out["truncate_concat"] = t.truncate_concat
     if t.max_number_of_message_parts is not None:
         out["max_number_of_message_parts"] = t.max_number_of_message_parts
+    return out
+
+
+def _binary_json(batch: Batch, t: MtBinary) -> dict[str, Any]:
+    """The SDK's `BinaryResponse`: the text-only fields (parameters, flash_message, parts limits)
+    are not there; `udh` always is (`""` for a message without a header)."""
+    out: dict[str, Any] = {
+        "id": batch.id,
+        "to": list(t.to),
+        "from": t.sender,
+        "canceled": batch.canceled,
+        "body": t.body,
+        "udh": t.udh or "",
+        "type": MT_BINARY,
+        "created_at": iso_timestamp(batch.created_ms),
+        "modified_at": iso_timestamp(batch.modified_ms),
+        "delivery_report": t.delivery_report,
+        "expire_at": iso_timestamp(t.expire_at_ms),
+        "feedback_enabled": t.feedback_enabled,
+    }
+    if t.send_at_ms is not None:
+        out["send_at"] = iso_timestamp(t.send_at_ms)
+    if t.callback_url is not None:
+        out["callback_url"] = t.callback_url
+    if t.client_reference is not None:
+        out["client_reference"] = t.client_reference
     return out
 
 
