@@ -153,3 +153,23 @@ async def test_one_ledger_read_for_a_batch(any_db: Database) -> None:
     reads = [s for s in statements if "FROM policy_sends" in s]
     assert len(reads) == 1, statements
     assert len([s for s in statements if "consent_state" in s]) == 1
+
+
+PHISHING = ("URGENT: your PayPal account is suspended. Verify your password and card number now at "
+            "http://paypa1-account-secure.com/login or lose access today")
+
+
+async def test_binary_data_skips_content_safety_and_nothing_else(any_db: Database) -> None:
+    """An mt_binary batch's `body` is data, not text: content safety does not read it; caps,
+    collapse and consent apply as to text."""
+    info = {"purpose": "information"}
+    assert await run(any_db, [msg("sms:t", body=PHISHING, **info)]) == ["reject:phishing_suspected"]
+    assert await run(any_db, [msg("sms:b", body=PHISHING, binary=True, **info)]) == ["allow"]
+    async with any_db.write() as conn:
+        await upsert_settings(conn, PROJECT, {"collapse_identical_bodies": True}, NOON)
+    same = [msg(f"sms:c{i}", body="06050415811581:AAE=", binary=True, **info) for i in range(2)]
+    assert await run(any_db, same) == ["allow", "reject:collapsed"]
+    async with any_db.write() as conn:
+        await ledger.record(conn, PROJECT, ledger.Event(PHONE, "*", "*", "opt_out", "keyword",
+                                                        {"text": "STOP"}, NOON - 1000))
+    assert await run(any_db, [msg("sms:o", body="AAE=", binary=True, **info)]) == ["reject:consent_opted_out"]

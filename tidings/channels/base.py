@@ -22,6 +22,9 @@ from tidings.core.errors import TransientDeliveryError
 
 @dataclass(slots=True)
 class OutboundSms:
+    """One message to one recipient. A binary one (XMS `mt_binary`) has its 8-bit `payload` and
+    its user data header `udh` (length octet first, `b""` for none); its `body` is the Base64."""
+
     delivery_id: int
     sender: str | None
     recipient: str
@@ -31,6 +34,8 @@ class OutboundSms:
     truncate: bool = False
     priority: bool = False  # served ahead of bulk by the connection's throughput cap
     expire_at_ms: int | None = None  # the batch's expire_at: the carrier stops trying then (validity_period)
+    payload: bytes | None = None  # binary: the data to send; None: a text message
+    udh: bytes = b""  # binary: the user data header, its length octet first
 
 
 class SmsConnector(Protocol):

@@ -114,6 +114,9 @@ class Candidate:
     # Already judged by the conversation engine (an SMS it sends for one of its messages): only
     # consent is checked again.
     judged: bool = False
+    # 8-bit data (an XMS `mt_binary` batch): `body` only tells messages apart (collapse); content
+    # safety reads text and has none to read here. Every other check applies.
+    binary: bool = False
 
     def keys(self) -> tuple[str, ...]:
         own = contact_key(self.channel, self.identity)
@@ -255,7 +258,7 @@ def _content(c: Candidate, s: PolicySettings) -> Decision | None:
     """Phishing and health information refused per `content_safety.assess_outbound` (cached
     per distinct text and tenant domains, so a batch pays once per body), with the project's
     own domains and the channels it allows health information on."""
-    if not c.body:
+    if not c.body or c.binary:
         return None
     verdict = content_safety.assess_outbound(c.body, channel=c.channel, tenant_domains=s.tenant_domains,
                                              phi_allowed_channels=s.phi_allowed_channels, spam_lint=False)

@@ -6,6 +6,8 @@ a `per_recipient` batch gets a Queued report carrying it); the caller settles re
 Rejected with their code through the outcome writer, and sends the rest. A batch the conversation
 engine created for one of its messages (client reference `conv:<message id>` of an existing
 message of the project) was judged by the engine a moment before: only consent is checked again.
+A binary batch (`mt_binary`) passes every check but content safety, which reads text: its Base64
+payload is none.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = ["DEFAULT_PURPOSE", "enabled", "screen"]
 
 DEFAULT_PURPOSE = "information"
 CONV_PREFIX = "conv:"
+MT_BINARY = "mt_binary"
 
 
 def enabled() -> bool:
@@ -52,11 +55,14 @@ async def screen(conn: AsyncConnection, claimed: Sequence[Any], batches: Mapping
         reference = b.client_reference or ""
         judged = reference.startswith(CONV_PREFIX) and reference[len(CONV_PREFIX):] in internal
         rows.append(row)
+        binary = b.type == MT_BINARY
         candidates.append(Candidate(
             ref=reference if judged else f"sms:{row.id}", project_id=b.project_id, channel="SMS", identity=row.recipient,
             purpose=b.purpose or DEFAULT_PURPOSE,
-            body=render_body(b.body, b.parameters, row.recipient) if b.parameters else b.body,
-            collapse_key=b.collapse_key, judged=judged))
+            # A binary message is told apart by its header too (the same data to another port).
+            body=f"{b.udh or ''}:{b.body}" if binary else
+            render_body(b.body, b.parameters, row.recipient) if b.parameters else b.body,
+            collapse_key=b.collapse_key, judged=judged, binary=binary))
     decisions = await evaluate_many(conn, candidates, now, cache=cache)
     out: dict[int, Decision] = {}
     deferred: list[Transition] = []

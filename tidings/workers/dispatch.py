@@ -18,6 +18,8 @@ claimed, and the cap's priority line lets it overtake the bulk messages already 
 from __future__ import annotations
 
 import asyncio
+import base64
+import functools
 import logging
 from typing import Any
 
@@ -42,6 +44,13 @@ ROOM_WAIT_SECONDS = 0.02
 # policy, commit) and, on PostgreSQL and Redis, each costs a network wait: one claim at a time
 # left the distributed worker idle between them. Takes from the queue stay one at a time.
 PARALLEL_CLAIMS = 4
+
+
+@functools.lru_cache(maxsize=256)
+def binary_content(body: str, udh: str | None) -> tuple[bytes, bytes]:
+    """(payload, header) of an `mt_binary` batch, from its Base64 body and hex UDH (checked when
+    the batch was accepted); a batch's recipients share them."""
+    return base64.b64decode(body), bytes.fromhex(udh) if udh else b""
 
 
 def retry_delay_ms(attempts: int, hint_seconds: float) -> int:
@@ -171,6 +180,8 @@ class DispatchWorker:
                 priority=bool(row.priority),
                 expire_at_ms=batch.expire_at_ms,  # the carrier stops trying then (submit_sm validity_period)
             )
+            if batch.type == "mt_binary":
+                message.payload, message.udh = binary_content(batch.body, batch.udh)
             verdict = await self.senders.decide(batch.project_id, message.sender, message.recipient)
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the message
             self._sent(row, None, None, None, exc)

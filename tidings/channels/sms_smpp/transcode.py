@@ -7,6 +7,10 @@ concatenation UDH (`udh`, the default); the same parts without it, numbered by t
 parts are cut the same way in every mode (153 GSM septets / 67 UCS-2 units), so the segment count
 a batch reports is the one the handset bills.
 
+A binary message (`OutboundSms.payload`, at most 140 octets with its header: checked when the
+batch was accepted) is one submit_sm with data_coding 0x04 (8-bit data), esm_class UDHI when it
+has a user data header, and short_message = header + payload, whatever `long_messages` says.
+
 Every PDU of a message with an expiry carries the same validity_period: the time left until
 `expire_at_ms`, as a relative SMPP time (`tidings.smpp.times.validity_period`), so the carrier
 stops trying when the batch expires instead of after its own default period.
@@ -67,6 +71,8 @@ def submit_pdus(message: OutboundSms, reference: int, long_messages: str = "udh"
                 now_ms: int | None = None) -> list[SubmitSm]:
     """The submit_sm PDUs of `message`; `now_ms` (epoch ms) is the moment they go out, needed
     for a message with an expiry (their validity_period counts from it)."""
+    if message.payload is not None:
+        return [_binary_pdu(message, now_ms)]
     encoded = encode_message(message, reference)
     if message.expire_at_ms is None:
         validity = ""
@@ -99,3 +105,22 @@ def submit_pdus(message: OutboundSms, reference: int, long_messages: str = "udh"
         return [pdu(b"", tlvs={Tag.MESSAGE_PAYLOAD: b"".join(payloads)})]
     return [pdu(payload, tlvs=sar_tlvs(reference, len(payloads), sequence))
             for sequence, payload in enumerate(payloads, 1)]
+
+
+def _binary_pdu(message: OutboundSms, now_ms: int | None) -> SubmitSm:
+    assert message.payload is not None
+    if message.expire_at_ms is None:
+        validity = ""
+    elif now_ms is None:
+        raise ValueError("a message with an expiry needs the time it is sent (now_ms)")
+    else:
+        validity = validity_period(message.expire_at_ms, now_ms)
+    source, source_ton, source_npi = address(message.sender or "")
+    destination, dest_ton, dest_npi = address(message.recipient)
+    return SubmitSm(
+        source_addr=source, source_addr_ton=source_ton, source_addr_npi=source_npi,
+        destination_addr=destination, dest_addr_ton=dest_ton, dest_addr_npi=dest_npi,
+        esm_class=EsmClass.UDHI if message.udh else EsmClass.DEFAULT, validity_period=validity,
+        registered_delivery=RegisteredDelivery.ON_SUCCESS_OR_FAILURE,
+        data_coding=DataCoding.OCTET_UNSPECIFIED_COMMON, short_message=message.udh + message.payload,
+    )
