@@ -2,9 +2,11 @@
 
     GET    /handsets/{number}              the handset (created on first use)
     PUT    /handsets/{number}              set reachable, line_type, capabilities, country, ported, carrier
-    GET    /handsets/{number}/messages     what it received, oldest first, parts joined
+    GET    /handsets/{number}/messages     what it received, oldest first, parts joined (binary ones:
+                                           encoding BINARY, body in Base64, udh in hex)
     DELETE /handsets/{number}/messages     clear that inbox
-    POST   /handsets/{number}/messages     send a message from it: {"to": "...", "body": "..."} -> 202
+    POST   /handsets/{number}/messages     send a message from it: {"to": "...", "body": "..."}, or binary
+                                           data {"to", "binary": "<Base64>", "udh": "<hex, UDHL first>"} -> 202
     GET    /handsets/{number}/sent         what it sent
     GET    /rules                          every prefix rule
     PUT    /rules/{prefix}                 replace one rule ('default' for every other number)
@@ -15,6 +17,9 @@ Numbers are E.164 with or without '+' ('%2B' too). Errors: `{"error": {"code", "
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -24,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from tidings.core.encoding import udh_error
 from tidings.sandbox.handsets import LINE_TYPES, Handset, HandsetMessage, InvalidNumber
 from tidings.sandbox.rules import Behaviour, InvalidRule
 
@@ -33,6 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["build_routes", "handset_json", "message_json"]
 
 _MAX_BODY_CHARS = 10_000
+_MAX_BINARY_OCTETS = 10_000
+_HEX = re.compile(r"(?:[0-9A-Fa-f]{2})*")
 _COUNTRY_LENGTH = 2
 
 
@@ -64,6 +72,7 @@ def message_json(message: HandsetMessage) -> dict[str, Any]:
         "message_id": message.message_id,
         "channel": message.channel,
         **({"content": message.content} if message.content is not None else {}),
+        **({"udh": message.udh} if message.udh is not None else {}),
     }
 
 
@@ -148,6 +157,8 @@ def build_routes(sandbox: Sandbox) -> list[BaseRoute]:
             raise ApiError(400, "invalid_field", "'channel' must be a channel name such as \"WHATSAPP\"")
         if channel.upper() != "SMS":
             return await _send_on_platform(sandbox, sender, channel.upper(), to.strip(), body)
+        if "binary" in body or "udh" in body:
+            return await _send_binary(sandbox, sender, to.strip(), body)
         if not isinstance(text, str) or len(text) > _MAX_BODY_CHARS:
             raise ApiError(400, "invalid_field", f"'body' must be a string of at most {_MAX_BODY_CHARS} characters")
         try:
@@ -196,6 +207,38 @@ def build_routes(sandbox: Sandbox) -> list[BaseRoute]:
         Route("/rules/{prefix}", put_rule, methods=["PUT"]),
         Route("/rules/{prefix}", delete_rule, methods=["DELETE"]),
     ]
+
+
+async def _send_binary(sandbox: Sandbox, sender: Handset, to: str, body: dict[str, Any]) -> Response:
+    """The handset sends 8-bit data: `binary` (standard Base64) and `udh` (hex, its length octet
+    first; absent or "" for none), as one deliver_sm or, longer than 140 octets, concatenated."""
+    if "body" in body:
+        raise ApiError(400, "invalid_field", "give either 'body' (text) or 'binary' (Base64 data), not both")
+    raw, header = body.get("binary"), body.get("udh", "")
+    if not isinstance(raw, str):
+        raise ApiError(400, "invalid_field", "'binary' must be a Base64 string")
+    try:
+        payload = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        payload = None
+    if payload is None or base64.b64encode(payload).decode("ascii") != raw:
+        raise ApiError(400, "invalid_field", "'binary' must be standard Base64 with padding")
+    if len(payload) > _MAX_BINARY_OCTETS:
+        raise ApiError(400, "invalid_field", f"'binary' must be at most {_MAX_BINARY_OCTETS} octets")
+    if not isinstance(header, str) or not _HEX.fullmatch(header):
+        raise ApiError(400, "invalid_field", "'udh' must be hex digits, two per octet, its length octet first")
+    udh = bytes.fromhex(header)
+    if udh and (error := udh_error(udh)) is not None:
+        raise ApiError(400, "invalid_field", f"'udh' {error}")
+    if not payload and not udh:
+        raise ApiError(400, "invalid_field", "'binary' must not be empty without a 'udh'")
+    try:
+        message_id = await sandbox.send_mo_binary(sender.number, to, payload, udh)
+    except LookupError as exc:
+        raise ApiError(409, "no_account", str(exc)) from exc
+    except ValueError as exc:
+        raise ApiError(400, "invalid_field", f"cannot be sent as SMS: {exc}") from exc
+    return _json({"message_id": message_id}, 202)
 
 
 async def _send_on_platform(sandbox: Sandbox, sender: Handset, channel: str, to: str,

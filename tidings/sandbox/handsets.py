@@ -62,6 +62,9 @@ class HandsetMessage:
     # payload (card, choices, template…) as the platform received it.
     channel: str = "SMS"
     content: dict[str, Any] | None = None
+    # A binary SMS (8-bit data; `body` is its payload in Base64): its user data header in hex,
+    # length octet first, concatenation left out ("" when it had none). None for text.
+    udh: str | None = None
 
 
 @dataclass

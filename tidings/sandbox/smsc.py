@@ -17,7 +17,12 @@
   errors 1, 27 and 21; otherwise `failure_rate` fails it with the rule's `error_code`.
 - A receipt per segment (when registered_delivery asks for one, and unless `receipt_loss_rate`
   loses it) is queued in the account's `Outbox` as a deliver_sm built by `receipt_pdu`.
-- Mobile-originated messages are segmented like any MT and queued the same way.
+- Binary messages (8-bit data codings) keep their payload's bytes and the UDH elements other than
+  concatenation (application ports …): the handset shows them as `BINARY`, the payload in Base64
+  and the header in hex.
+- Mobile-originated messages are segmented like any MT and queued the same way; binary ones go
+  as data_coding 0x04, UDHI when they have a header, cut into concatenated parts (the header's
+  elements on every part) when longer than one.
 - An account added with `data_sm=True` gets its receipts and MO as data_sm instead, the text in
   the message_payload TLV, as some SMSCs send them.
 """
@@ -25,6 +30,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import heapq
 import itertools
@@ -37,14 +43,14 @@ from datetime import UTC, datetime
 
 import phonenumbers
 
-from tidings.core.encoding import alphabet, decode, segment
+from tidings.core.encoding import alphabet, decode, is_binary_coding, segment, segment_binary
 from tidings.sandbox.handsets import Handset, HandsetMessage, Handsets, InvalidNumber, normalize_number
 from tidings.sandbox.outbox import Outbox
 from tidings.sandbox.rules import Behaviour, Draw, Rules
 from tidings.smpp.constants import CommandStatus, EsmClass, MessageState, Npi, Tag, Ton
 from tidings.smpp.pdu import BindRequest, DataSm, DeliverSm, SubmitSm
 from tidings.smpp.receipt import DeliveryReceipt, ReceiptStat, receipt_pdu
-from tidings.smpp.sar import numbered_text
+from tidings.smpp.sar import numbered_message, numbered_text
 from tidings.smpp.server import ServerSession, SmppHandler
 from tidings.smpp.times import InvalidSmppTime, parse_smpp_time
 
@@ -62,6 +68,7 @@ SHORT_CODE_MAX_DIGITS = 8
 _RECEIPT_MASK = 0x03
 _RECEIPT_ON_FAILURE = 0x02
 _ENCODING_NAMES = {0x00: "GSM", 0x08: "UCS2", 0x01: "IA5", 0x03: "LATIN1", 0x04: "BINARY", 0x02: "BINARY"}
+BINARY_DATA_CODING = 0x04
 
 
 def display_address(addr: str, ton: int) -> str:
@@ -146,6 +153,8 @@ class _Message:
     timer: asyncio.TimerHandle | None = None
     valid_until_ms: int | None = None
     """When its validity_period ends (epoch ms); None: no validity_period."""
+    udh: bytes | None = None
+    """A binary message's header elements other than concatenation (its first part's); None: text."""
 
 
 _Key = tuple[str, str, str, int, int]
@@ -262,9 +271,15 @@ class SmscHandler(SmppHandler):
             return CommandStatus.ESME_RTHROTTLED, ""
         if rejected:
             return behaviour.reject_status, ""
-        udh, payload = numbered_text(pdu)
+        elements: bytes | None = None  # binary: the header's other elements (ports …), part of the message
+        if is_binary_coding(pdu.data_coding):
+            udh, elements, payload = numbered_message(pdu)
+            text = payload[:10].hex()  # a receipt's text: the first octets, as hex
+        else:
+            udh, payload = numbered_text(pdu)
+            text = _decoded(payload, pdu.data_coding)
         message_id = self.next_message_id()
-        segment_ = _Segment(message_id, _decoded(payload, pdu.data_coding), now_ms, pdu.registered_delivery)
+        segment_ = _Segment(message_id, text, now_ms, pdu.registered_delivery)
         sender = display_address(pdu.source_addr, pdu.source_addr_ton)
         self._mo_account[sender] = account
         reference, total, sequence = (udh.reference, udh.total, udh.sequence) if udh and udh.total > 1 else (0, 1, 1)
@@ -278,7 +293,7 @@ class SmscHandler(SmppHandler):
             message = _Message(
                 account, pdu.source_addr, pdu.source_addr_ton, pdu.source_addr_npi, handset, total,
                 pdu.data_coding, outcome, behaviour.receipt_loss_rate,
-                message_id=message_id, valid_until_ms=valid_until_ms,
+                message_id=message_id, valid_until_ms=valid_until_ms, udh=elements,
             )
             if key is not None:
                 self._messages[key] = message
@@ -407,8 +422,11 @@ class SmscHandler(SmppHandler):
             del self._messages[key]
         if not message.outcome.delivered or not message.arrived:
             return
-        # Joined before decoding: some ESMEs split a UCS-2 surrogate pair or a GSM escape across parts.
-        body = _decoded(b"".join(message.payloads[seq] for seq in sorted(message.arrived)), message.data_coding)
+        joined = b"".join(message.payloads[seq] for seq in sorted(message.arrived))
+        if message.udh is not None:  # binary: the bytes as they came
+            body = base64.b64encode(joined).decode("ascii")
+        else:  # joined before decoding: some ESMEs split a UCS-2 surrogate pair or a GSM escape across parts
+            body = _decoded(joined, message.data_coding)
         self.handsets.receive(
             message.handset,
             HandsetMessage(
@@ -420,6 +438,7 @@ class SmscHandler(SmppHandler):
                 received_at_ms=self.clock(),
                 flash=is_flash(message.data_coding),
                 message_id=message.message_id,
+                udh=message.udh.hex() if message.udh is not None else None,
             ),
         )
 
@@ -463,6 +482,40 @@ class SmscHandler(SmppHandler):
             HandsetMessage(
                 sender=handset.number, recipient=to, body=body, encoding=str(encoded.encoding),
                 segments=len(pdus), received_at_ms=self.clock(), flash=False, message_id=message_id,
+            ),
+        )
+        return message_id
+
+    def send_mo_binary(self, sender: str, to: str, payload: bytes, udh: bytes = b"",
+                       system_id: str | None = None) -> str:
+        """`send_mo` for 8-bit data: deliver_sm with data_coding 0x04, the header (`udh`, length
+        octet first, or b"") and the payload in short_message, UDHI when there is a header; more
+        than 140 octets go as concatenated parts whose headers also carry `udh`'s elements.
+        Raises ValueError (`TooManyParts` among them) for what cannot be cut so."""
+        handset = self.handsets.get(sender)
+        account = system_id or self._mo_account.get(to) or next(iter(self.accounts), None)
+        if account is None or account not in self.outboxes:
+            raise LookupError("the sandbox SMSC has no ESME account to deliver to")
+        parts = segment_binary(payload, udh, reference=next(self._references))
+        udhi = bool(udh) or len(parts) > 1
+        destination, dest_ton, dest_npi = wire_address(to)
+        pdus = tuple(
+            DeliverSm(
+                source_addr=handset.number[1:], source_addr_ton=Ton.INTERNATIONAL, source_addr_npi=Npi.ISDN,
+                destination_addr=destination, dest_addr_ton=dest_ton, dest_addr_npi=dest_npi,
+                esm_class=EsmClass.UDHI if udhi else EsmClass.DEFAULT, data_coding=BINARY_DATA_CODING,
+                short_message=part,
+            )
+            for part in parts
+        )
+        message_id = self.next_message_id()
+        self._queue(account, *pdus)
+        self.handsets.record_sent(
+            handset,
+            HandsetMessage(
+                sender=handset.number, recipient=to, body=base64.b64encode(payload).decode("ascii"),
+                encoding="BINARY", segments=len(pdus), received_at_ms=self.clock(), flash=False,
+                message_id=message_id, udh=udh.hex(),
             ),
         )
         return message_id

@@ -185,3 +185,9 @@ class Sandbox:
         """A message from handset `sender` to `to`, delivered as deliver_sm (queued until an ESME
         of the account is bound); returns its message id."""
         return self.smsc.send_mo(sender, to, body, system_id)
+
+    async def send_mo_binary(self, sender: str, to: str, payload: bytes, udh: bytes = b"", *,
+                             system_id: str | None = None) -> str:
+        """Binary data from handset `sender` to `to` (`udh`: a user data header, length octet
+        first, or `b""`), delivered as deliver_sm with data_coding 0x04; returns its message id."""
+        return self.smsc.send_mo_binary(sender, to, payload, udh, system_id)
