@@ -10,6 +10,7 @@ import datetime as dt
 import httpx
 import pytest
 from sinch.domains.sms.api.v1.exceptions import SmsException
+from sinch.domains.sms.models.v1.shared.mo_binary_message import MOBinaryMessage
 from sinch.domains.sms.models.v1.shared.mo_text_message import MOTextMessage
 from sqlalchemy import insert
 
@@ -31,13 +32,13 @@ def utc(ms: int) -> dt.datetime:
 
 async def add_inbound(
     db: Database, project_id: str | None, *, sender: str = HANDSET, to: str = OURS, body: str = "hi",
-    received_ms: int,
+    received_ms: int, kind: str = "mo_text", udh: str | None = None,
 ) -> str:
     inbound_id = ulid()
     async with db.write() as conn:
         await conn.execute(insert(inbounds).values(
-            id=inbound_id, project_id=project_id, type="mo_text", sender=sender, recipient=to, body=body,
-            received_ms=received_ms, connection="sandbox", smsc_message_id=inbound_id,
+            id=inbound_id, project_id=project_id, type=kind, sender=sender, recipient=to, body=body,
+            received_ms=received_ms, connection="sandbox", smsc_message_id=inbound_id, udh=udh,
         ))
     return inbound_id
 
@@ -90,6 +91,34 @@ async def test_inbound_wire_shape(api: ApiServer) -> None:
     assert r.json() == {
         "type": "mo_text", "id": inbound_id, "from": HANDSET, "to": OURS, "body": "STOP",
         "received_at": utc(received).strftime("%Y-%m-%dT%H:%M:%S.042Z"),
+    }
+
+
+async def test_binary_inbounds_are_mo_binary_messages(api: ApiServer, auth_mode: str) -> None:
+    creds = await api.project()
+    now = api.clock()
+    received = now - now % 1000 + 7
+    ports = await add_inbound(api.ctx.db, creds.project_id, body="ABt/gP8=", udh="06050415811581",
+                              kind="mo_binary", received_ms=received)
+    bare = await add_inbound(api.ctx.db, creds.project_id, body="AAE=", kind="mo_binary", received_ms=received + 1)
+    text = await add_inbound(api.ctx.db, creds.project_id, body="and text", received_ms=received + 2)
+    sms = sdk_client(auth_mode, api.base_url, creds).sms
+
+    message = await asyncio.to_thread(sms.inbounds.get, ports)
+    assert isinstance(message, MOBinaryMessage)
+    assert (message.type, message.id, message.from_, message.to, message.body, message.udh) == (
+        "mo_binary", ports, HANDSET, OURS, "ABt/gP8=", "06050415811581")
+    assert message.received_at == utc(received)
+    listed = (await asyncio.to_thread(sms.inbounds.list)).content()
+    assert [(type(m), m.id) for m in listed] == [
+        (MOTextMessage, text), (MOBinaryMessage, bare), (MOBinaryMessage, ports)]
+    assert listed[1].udh == ""
+
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {creds.api_token}"}) as http:
+        r = await http.get(api.xms_url(creds.service_plan_id, f"/inbounds/{ports}"))
+    assert r.json() == {
+        "type": "mo_binary", "id": ports, "from": HANDSET, "to": OURS, "body": "ABt/gP8=", "udh": "06050415811581",
+        "received_at": utc(received).strftime("%Y-%m-%dT%H:%M:%S.007Z"),
     }
 
 

@@ -97,8 +97,8 @@ async def test_purging_removes_only_finished_rows_older_than_the_cutoff(
     [
         (signing, {"NONCE_HEADER", "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "signature", "sign",
                    "verify"}),
-        (sms_events, {"BATCH_DELIVERY_REPORT", "MO_TEXT", "RECIPIENT_DELIVERY_REPORT",
-                      "batch_delivery_report", "encode", "iso_timestamp", "mo_text",
+        (sms_events, {"BATCH_DELIVERY_REPORT", "MO_BINARY", "MO_TEXT", "RECIPIENT_DELIVERY_REPORT",
+                      "batch_delivery_report", "encode", "iso_timestamp", "mo_binary", "mo_text",
                       "recipient_delivery_report"}),
         (outbox, {"DELIVERED", "EXPIRED", "PENDING", "Candidate", "Claimed", "Expired", "claim",
                   "defer", "defer_url", "due_candidates", "enqueue", "expire", "lock",

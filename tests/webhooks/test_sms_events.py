@@ -7,6 +7,7 @@ import datetime as dt
 import orjson
 from sinch import SinchClient
 from sinch.domains.sms.models.v1.response import BatchDeliveryReport, RecipientDeliveryReport
+from sinch.domains.sms.models.v1.shared.mo_binary_message import MOBinaryMessage
 from sinch.domains.sms.models.v1.shared.mo_text_message import MOTextMessage
 
 from tidings.core.statuses import Status
@@ -149,6 +150,36 @@ def test_mo_text_optional_fields_parse() -> None:
     assert parsed.sent_at == AT - dt.timedelta(seconds=1)
     assert parsed.operator_id == "24001"
     assert parsed.client_reference == "order-17"
+
+
+def test_mo_binary_carries_base64_and_the_header_and_parses_into_a_binary_message() -> None:
+    message = sms_events.mo_binary(
+        id="01HXMO", sender="+46701234567", to="12345", body="ABt/gP8=", udh="06050415811581",
+        received_at_ms=AT_MS, client_reference="order-17",
+    )
+    assert message == {
+        "type": "mo_binary",
+        "id": "01HXMO",
+        "from": "+46701234567",
+        "to": "12345",
+        "body": "ABt/gP8=",
+        "udh": "06050415811581",
+        "received_at": "2024-05-01T12:00:00.123Z",
+        "client_reference": "order-17",
+    }
+    parsed = parse(message)
+    assert isinstance(parsed, MOBinaryMessage)
+    assert (parsed.id, parsed.from_, parsed.to, parsed.body, parsed.udh, parsed.type) == (
+        "01HXMO", "+46701234567", "12345", "ABt/gP8=", "06050415811581", "mo_binary")
+    assert parsed.received_at == AT and parsed.client_reference == "order-17"
+
+
+def test_mo_binary_without_a_header_still_has_udh() -> None:
+    """The SDK's MOBinaryMessage requires `udh`: none is sent as an empty string."""
+    message = sms_events.mo_binary(id="1", sender="+4670", to="1", body="AAE=", udh=None, received_at_ms=AT_MS)
+    assert message["udh"] == ""
+    parsed = parse(message)
+    assert isinstance(parsed, MOBinaryMessage) and parsed.udh == ""
 
 
 def test_encode_is_compact_utf8_json() -> None:

@@ -31,7 +31,7 @@ _IN_GROUP = and_(*(column == bindparam(name) for column, name in zip(_KEY_COLUMN
 # most of the serving process's time while long replies came in.
 _GROUP_PARTS = PreparedQuery(
     select(_t.c.sequence, _t.c.data_coding, _t.c.payload, _t.c.smsc_message_id, _t.c.received_ms,
-           _t.c.assembled_ms).where(_IN_GROUP).order_by(_t.c.sequence))
+           _t.c.assembled_ms, _t.c.udh).where(_IN_GROUP).order_by(_t.c.sequence))
 _INSERT_PART = Prepared(insert(_t).values({c.name: bindparam(c.name) for c in _t.c}))
 _MARK_ASSEMBLED = Prepared(update(_t).where(_IN_GROUP).values(assembled_ms=bindparam("b_at")))
 _DELETE_GROUP = Prepared(delete(_t).where(_IN_GROUP))
@@ -43,7 +43,7 @@ _KEY = func.unnest(bindparam("keys", type_=ARRAY(BigInteger))).column_valued("ke
 _ADVISORY_LOCKS = PreparedQuery(select(func.pg_advisory_xact_lock(_KEY)))
 _PARTS_BETWEEN = PreparedQuery(
     select(*_KEY_COLUMNS, _t.c.sequence, _t.c.data_coding, _t.c.payload, _t.c.smsc_message_id, _t.c.received_ms,
-           _t.c.assembled_ms)
+           _t.c.assembled_ms, _t.c.udh)
     .where(_t.c.connection.in_(bindparam("connections", expanding=True)),
            _t.c.sender.in_(bindparam("senders", expanding=True)),
            _t.c.recipient.in_(bindparam("recipients", expanding=True)))
@@ -97,13 +97,13 @@ async def parts_of_groups(conn: AsyncConnection, keys: Sequence[GroupKey]) -> di
 
 async def insert_parts(conn: AsyncConnection, rows: Sequence[tuple[GroupKey, Any]]) -> None:
     """Insert parts, each (group, part) with the part's sequence, data_coding, payload,
-    smsc_message_id and received_ms."""
+    smsc_message_id, received_ms and udh (a binary part's header elements, or None)."""
     if rows:
         await _INSERT_PART.executemany(conn, [{
             **{column.name: value for column, value in zip(_KEY_COLUMNS, key, strict=True)},
             "sequence": row.sequence, "data_coding": row.data_coding, "payload": row.payload,
             "smsc_message_id": row.smsc_message_id, "received_ms": row.received_ms, "assembled_ms": None,
-            "udh": None,
+            "udh": row.udh,
         } for key, row in rows])
 
 

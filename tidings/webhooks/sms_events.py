@@ -5,7 +5,7 @@ Pure builders: plain values in, a dict out, no I/O. The webhook writer serialise
 `GET …/batches/{id}/delivery_report[/{recipient}]`.
 
 The field names and the required fields are those the official SDK's models require
-(`BatchDeliveryReport`, `RecipientDeliveryReport`, `MOTextMessage`): a missing required field
+(`BatchDeliveryReport`, `RecipientDeliveryReport`, `MOTextMessage`, `MOBinaryMessage`): a missing required field
 makes `parse_event` raise, or for inbound messages silently fall back to a raw response. Optional
 fields are left out rather than sent as null, as XMS does. Timestamps are ISO-8601 UTC with
 milliseconds and a `Z` (`2024-05-01T12:00:00.123Z`). Statuses are XMS's capitalised words
@@ -24,11 +24,13 @@ import orjson
 
 __all__ = [
     "BATCH_DELIVERY_REPORT",
+    "MO_BINARY",
     "MO_TEXT",
     "RECIPIENT_DELIVERY_REPORT",
     "batch_delivery_report",
     "encode",
     "iso_timestamp",
+    "mo_binary",
     "mo_text",
     "recipient_delivery_report",
 ]
@@ -36,6 +38,7 @@ __all__ = [
 BATCH_DELIVERY_REPORT = "delivery_report_sms"
 RECIPIENT_DELIVERY_REPORT = "recipient_delivery_report_sms"
 MO_TEXT = "mo_text"
+MO_BINARY = "mo_binary"
 
 FULL = "full"
 
@@ -157,6 +160,28 @@ def mo_text(
         message["operator_id"] = operator_id
     if client_reference is not None:
         message["client_reference"] = client_reference
+    return message
+
+
+def mo_binary(
+    *,
+    id: str,  # noqa: A002 - the wire name
+    sender: str,
+    to: str,
+    body: str,
+    udh: str | None,
+    received_at_ms: int,
+    sent_at_ms: int | None = None,
+    operator_id: str | None = None,
+    client_reference: str | None = None,
+) -> dict[str, Any]:
+    """An inbound binary message (`mo_binary`): `body` the payload in Base64, `udh` the header's
+    elements other than concatenation in hex, length octet first. The SDK requires `udh`: a
+    message without any is sent `""`."""
+    message = mo_text(id=id, sender=sender, to=to, body=body, received_at_ms=received_at_ms,
+                      sent_at_ms=sent_at_ms, operator_id=operator_id, client_reference=client_reference)
+    message["type"] = MO_BINARY
+    message["udh"] = udh or ""
     return message
 
 

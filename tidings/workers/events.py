@@ -51,9 +51,16 @@ class Receipt:
     orphan_id: int | None = None
 
 
+MO_TEXT = "mo_text"
+MO_BINARY = "mo_binary"
+
+
 @dataclass(slots=True)
 class MobileOriginated:
-    """A message from a handset (MO), as received from an SMSC."""
+    """A message from a handset (MO), as received from an SMSC. A binary one (`kind` mo_binary:
+    8-bit data, or a header with elements such as application ports) has its payload in Base64
+    as `body` and the header's elements other than concatenation in hex, length octet first, as
+    `udh` (None when there were none)."""
 
     connection: str
     smsc_id: str | None
@@ -61,6 +68,8 @@ class MobileOriginated:
     recipient: str
     body: str
     at_ms: int
+    kind: str = MO_TEXT
+    udh: str | None = None
 
 
 @dataclass(slots=True)
@@ -78,6 +87,9 @@ class MoPart:
     data_coding: int
     payload: bytes  # the part's text as sent, without its UDH: decoded once the parts are joined
     at_ms: int
+    # A binary part's header elements other than concatenation (length octet first); None for
+    # text and for 8-bit data without other elements (its data_coding says it is binary).
+    udh: bytes | None = None
 
     @property
     def group(self) -> tuple[str, str, str, int, int]:

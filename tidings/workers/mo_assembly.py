@@ -15,11 +15,14 @@ stores the joined message in `inbounds` too (`writer.apply_events`).
   the message (`MoPartsOverdue`), so a lost part never holds the others back for good.
 
 The payloads are joined before they are decoded: handsets split a UCS-2 surrogate pair or a GSM
-escape across parts.
+escape across parts. A binary message (a part in an 8-bit data coding, or with header elements
+such as ports: `MoPart.udh`) is not decoded at all: its parts' payloads are joined as bytes, and
+it keeps the first such part's header elements.
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 import logging
 from collections.abc import Sequence
@@ -27,9 +30,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.core.encoding import decode
+from tidings.core.encoding import decode, is_binary_coding
 from tidings.store import mo_parts as mq
-from tidings.workers.events import MobileOriginated, MoPart, MoPartsOverdue
+from tidings.workers.events import MO_BINARY, MobileOriginated, MoPart, MoPartsOverdue
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +105,7 @@ class _Group:
 class _Row:
     """A part added in this flush, shaped as a row of `group_parts`."""
 
-    __slots__ = ("sequence", "data_coding", "payload", "smsc_message_id", "received_ms")
+    __slots__ = ("sequence", "data_coding", "payload", "smsc_message_id", "received_ms", "udh")
 
     def __init__(self, part: MoPart) -> None:
         self.sequence = part.sequence
@@ -110,19 +113,25 @@ class _Row:
         self.payload = part.payload
         self.smsc_message_id = part.smsc_id
         self.received_ms = part.at_ms
+        self.udh = part.udh
 
 
 def _joined(group: mq.GroupKey, rows: Sequence[Any]) -> MobileOriginated:
     """The message the rows (sorted by sequence) make; the parts of one data coding are joined
-    before they are decoded."""
+    before they are decoded, a binary message's payloads joined as they are."""
     connection, sender, recipient, reference, total = group
     if len(rows) < total:
         log.warning("%s: concatenated MO %d from %s stored with %d of its %d parts",
                     connection, reference, sender, len(rows), total)
+    first_id = rows[0].smsc_message_id if rows else None
+    at_ms = max(row.received_ms for row in rows)
+    headers = [bytes(row.udh) for row in rows if row.udh is not None]
+    if headers or any(is_binary_coding(row.data_coding) for row in rows):
+        data = b"".join(bytes(row.payload) for row in rows)
+        return MobileOriginated(connection, first_id, sender, recipient, base64.b64encode(data).decode("ascii"),
+                                at_ms, MO_BINARY, headers[0].hex() if headers else None)
     body = "".join(
         decode(b"".join(bytes(row.payload) for row in run), data_coding)
         for data_coding, run in itertools.groupby(rows, key=lambda row: row.data_coding)
     )
-    first_id = rows[0].smsc_message_id if rows else None
-    at_ms = max(row.received_ms for row in rows)
     return MobileOriginated(connection, first_id, sender, recipient, body, at_ms)

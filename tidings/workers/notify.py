@@ -57,14 +57,21 @@ async def recipient_reports(
 
 
 def mo_webhook(inbound: dict[str, Any], url: str, now: int) -> dict[str, Any]:
-    body = sms_events.mo_text(
-        id=inbound["id"],
-        sender=inbound["sender"],
-        to=inbound["recipient"],
-        body=inbound["body"],
-        received_at_ms=inbound["received_ms"],
-    )
-    return outbox.webhook_row(inbound["project_id"], url, "mo_text", orjson.dumps(body), now)
+    """The `mo_text` (or, for a binary inbound, `mo_binary`) callback of a stored inbound row."""
+    if inbound["type"] == sms_events.MO_BINARY:
+        body = sms_events.mo_binary(
+            id=inbound["id"], sender=inbound["sender"], to=inbound["recipient"], body=inbound["body"],
+            udh=inbound.get("udh"), received_at_ms=inbound["received_ms"],
+        )
+    else:
+        body = sms_events.mo_text(
+            id=inbound["id"],
+            sender=inbound["sender"],
+            to=inbound["recipient"],
+            body=inbound["body"],
+            received_at_ms=inbound["received_ms"],
+        )
+    return outbox.webhook_row(inbound["project_id"], url, body["type"], orjson.dumps(body), now)
 
 
 async def enqueue(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:

@@ -36,6 +36,7 @@ from tidings.store.prepared import planned_for_parameters
 from tidings.store.routing import record_costs
 from tidings.workers import mo_assembly, notify
 from tidings.workers.events import (
+    MO_TEXT,
     Dispatched,
     Event,
     MobileOriginated,
@@ -303,7 +304,7 @@ async def _store_mos(
         owner = await iq.route(conn, m.recipient)
         row = {
             "id": ulid(), "project_id": owner[0] if owner else None,
-            "service_plan_id": owner[1] if owner else None, "type": "mo_text",
+            "service_plan_id": owner[1] if owner else None, "type": m.kind, "udh": m.udh,
             "sender": m.sender, "recipient": m.recipient, "body": m.body, "received_ms": m.at_ms,
             "connection": m.connection, "smsc_message_id": m.smsc_id,
         }
@@ -312,7 +313,7 @@ async def _store_mos(
             log.warning("MO to %s matches no project; stored unrouted", m.recipient)
         elif owner[2]:
             webhooks.append(notify.mo_webhook(row, owner[2], now))
-        if owner is not None:  # STOP/START/HELP: ledger event and confirmation, in this transaction
+        if owner is not None and m.kind == MO_TEXT:  # STOP/START/HELP: ledger event and confirmation, here
             await handle_inbound_keywords(conn, owner[0], "SMS", m.sender, m.recipient, m.body,
                                           str(row["id"]), now, service_plan_id=owner[1])
             # Groups with auto_update to this number: the sender joins or leaves (below).

@@ -52,3 +52,47 @@ def test_the_text_may_come_in_message_payload() -> None:
 def test_numbering_that_cannot_be_a_part_is_a_whole_message(total: int, sequence: int) -> None:
     event = mo_event("sb", deliver(bytes([5, 0, 3, 1, total, sequence]) + b"text", esm_class=UDHI), 5)
     assert isinstance(event, MobileOriginated) and event.body == "text"
+
+
+# -- binary MO ---------------------------------------------------------------------------------
+
+PORTS = bytes.fromhex("06050415811581")  # UDHL 6, IE 0x05: 16-bit application ports
+DATA = bytes([0x00, 0x1B, 0x7F, 0x80, 0xFF])
+
+
+@pytest.mark.parametrize("data_coding", [0x04, 0x02, 0xF4, 0xF5, 0x15])
+def test_8_bit_data_is_a_binary_mo_with_its_header(data_coding: int) -> None:
+    event = mo_event("sb", deliver(PORTS + DATA, esm_class=UDHI, data_coding=data_coding), 5)
+    assert event == MobileOriginated("sb", None, "+46701234567", "+46700000000", "ABt/gP8=", 5, "mo_binary",
+                                     "06050415811581")
+
+
+def test_8_bit_data_without_a_header() -> None:
+    event = mo_event("sb", deliver(DATA, data_coding=0x04), 5)
+    assert isinstance(event, MobileOriginated)
+    assert (event.kind, event.body, event.udh) == ("mo_binary", "ABt/gP8=", None)
+    # UDHI unset: the header octets are payload, as the SMSC said.
+    event = mo_event("sb", deliver(PORTS + DATA, data_coding=0x04), 5)
+    assert isinstance(event, MobileOriginated) and (event.body, event.udh) == ("BgUEFYEVgQAbf4D/", None)
+
+
+def test_a_text_coding_with_ports_is_binary_too() -> None:
+    event = mo_event("sb", deliver(PORTS + b"BEGIN:VCARD", esm_class=UDHI, data_coding=0x00), 5)
+    assert isinstance(event, MobileOriginated)
+    assert (event.kind, event.body, event.udh) == ("mo_binary", "QkVHSU46VkNBUkQ=", "06050415811581")
+
+
+def test_a_language_shift_leaves_a_text_a_text() -> None:
+    event = mo_event("sb", deliver(bytes.fromhex("03250101") + b"Merhaba", esm_class=UDHI), 5)
+    assert event == MobileOriginated("sb", None, "+46701234567", "+46700000000", "Merhaba", 5)
+    assert event.kind == "mo_text" and event.udh is None
+
+
+def test_a_binary_part_keeps_its_bytes_and_header_elements() -> None:
+    raw = bytes.fromhex("0b0504158115810003420201") + DATA
+    event = mo_event("sb", deliver(raw, esm_class=UDHI, data_coding=0x04), 5)
+    assert event == MoPart("sb", None, "+46701234567", "+46700000000", 0x42, 2, 1, 0x04, DATA, 5, PORTS)
+    only_concat = mo_event("sb", deliver(bytes([5, 0, 3, 9, 2, 2]) + DATA, esm_class=UDHI, data_coding=0x04), 5)
+    assert isinstance(only_concat, MoPart) and only_concat.udh is None and only_concat.payload == DATA
+    text_part = mo_event("sb", deliver(bytes([5, 0, 3, 9, 2, 2]) + b"abc", esm_class=UDHI), 5)
+    assert isinstance(text_part, MoPart) and text_part.udh is None

@@ -3,8 +3,9 @@
     GET /xms/v1/{path_id}/inbounds?page=&page_size=&to=&start_date=&end_date=&client_reference=
     GET /xms/v1/{path_id}/inbounds/{inbound_id}
 
-The bodies are the `mo_text` shape of `tidings.webhooks.sms_events`, the same JSON the MO
-callback carries. Another project's inbound is a 404.
+The bodies are the `mo_text` (or, for binary messages, `mo_binary`) shapes of
+`tidings.webhooks.sms_events`, the same JSON the MO callback carries. Another project's inbound
+is a 404.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from tidings.webhooks import sms_events
 __all__ = ["inbound_body", "routes"]
 
 def inbound_body(row: Row[Any]) -> dict[str, Any]:
-    """An `mo_text` from a row of `iq.find_inbound` / `iq.list_inbounds`."""
+    """An `mo_text` or `mo_binary` from a row of `iq.find_inbound` / `iq.list_inbounds`."""
+    if row.type == sms_events.MO_BINARY:
+        return sms_events.mo_binary(id=row.id, sender=row.sender, to=row.recipient, body=row.body, udh=row.udh,
+                                    received_at_ms=row.received_ms, client_reference=row.client_reference)
     return sms_events.mo_text(
         id=row.id,
         sender=row.sender,

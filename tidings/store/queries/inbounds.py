@@ -55,6 +55,7 @@ def _fields() -> tuple[ColumnElement[Any], ...]:
         i.c.sender,
         i.c.recipient,
         i.c.body,
+        i.c.udh,
         i.c.received_ms,
         _client_reference().label("client_reference"),
     )
