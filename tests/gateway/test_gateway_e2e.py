@@ -13,8 +13,10 @@ import pytest
 import smpplib.consts
 import smpplib.exceptions
 import smpplib.gsm
+from sqlalchemy import select
 
 from tidings.smpp.constants import CommandStatus, MessageState
+from tidings.store.gateway_schema import smpp_outbox
 from tidings.testing.platform import Platform
 
 from ..pipeline.helpers import handset_messages, wait_handset, wait_status, wait_until
@@ -148,6 +150,40 @@ async def test_mo_reply_arrives_as_deliver_sm(
     assert {p.destination_addr.decode() for p in parts} == {"46700002000"}
     assert "".join(text(p) for p in parts) == reply
     assert sender.delivered == []  # a transmitter gets no deliver_sm
+
+
+async def test_a_binary_mo_is_not_forwarded_as_text(
+    platform: Platform, esmes: EsmeFactory, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The gateway forwards text MO only: a binary one (stored as an mo_binary inbound) is left
+    out with a log line instead of being sent to the customer as its Base64 text."""
+    esme = await esmes("receiver")
+    sender = await esmes("transmitter")
+    [sent] = await sender.submit("Send us your card", to="46701100030", source="46700003000",
+                                 source_ton=smpplib.consts.SMPP_TON_INTL, registered_delivery=0)
+    assert sent.status == CommandStatus.ESME_ROK
+    await wait_handset(platform, http, "+46701100030")
+    caplog.set_level("INFO", logger="tidings.gateway.deliver")
+    url = f"{platform.base_url}/sandbox/v1/handsets/46701100030/messages"
+    binary = await http.post(url, json={"to": "+46700003000", "binary": "QkVHSU46VkNBUkQ=", "udh": "06050423f423f4"})
+    assert binary.status_code == 202, binary.text
+
+    async def stored() -> list[dict[str, Any]] | None:
+        page = (await http.get(platform.xms("/inbounds"), headers=platform.auth)).json()
+        return page["inbounds"] if page["count"] else None
+
+    [inbound] = await wait_until(stored, "the binary inbound")
+    assert (inbound["type"], inbound["body"], inbound["udh"]) == ("mo_binary", "QkVHSU46VkNBUkQ=", "06050423f423f4")
+    text_reply = await http.post(url, json={"to": "+46700003000", "body": "and in words: thanks"})
+    assert text_reply.status_code == 202
+    [forwarded] = await esme.deliveries(1, where=lambda p: not is_receipt(p))
+    assert text(forwarded) == "and in words: thanks"
+    await asyncio.sleep(0.3)
+    assert [text(p) for p in esme.delivered if not is_receipt(p)] == ["and in words: thanks"]
+    async with platform.ctx.db.read() as conn:
+        kinds = (await conn.execute(select(smpp_outbox.c.kind))).scalars().all()
+    assert list(kinds).count("mo") == 1
+    assert any(f"binary MO {inbound['id']}" in r.getMessage() for r in caplog.records)
 
 
 async def test_receipts_queued_while_unbound_arrive_on_rebind(

@@ -10,13 +10,16 @@ way webhook rows do:
   outcome, 2 for failures only, 3 (SMPP 5.0) for successes only.
 - `record_mos`: an MO routed to a project becomes deliver_sm (segmented with a concatenation UDH
   when long) for each SMPP account of the service plan it was routed to (or of the project, when
-  no plan is known) that has bound at least once.
+  no plan is known) that has bound at least once. A binary MO (`mo_binary`) is not forwarded
+  (logged instead): the gateway speaks text only, and re-encoding its Base64 as text would
+  mangle it.
 
 `smpp_outbox` rows hold the encoded PDUs; `tidings.gateway.sender` delivers them.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -46,6 +49,8 @@ __all__ = [
     "record_transitions",
     "wants_receipt",
 ]
+
+log = logging.getLogger(__name__)
 
 RECEIPT = "receipt"
 MO = "mo"
@@ -169,7 +174,8 @@ async def record_transitions(conn: AsyncConnection, transitions: Sequence[Transi
 
 
 async def record_mos(conn: AsyncConnection, inbounds: Sequence[dict[str, Any]], now: int) -> None:
-    """Queue deliver_sm for stored MO rows (`inbounds` table rows) routed to a project."""
+    """Queue deliver_sm for stored MO rows (`inbounds` table rows) routed to a project; binary
+    ones are left out with a log line (not forwarded over SMPP yet)."""
     routed = [r for r in inbounds if r.get("project_id")]
     if not routed:
         return
@@ -183,6 +189,10 @@ async def record_mos(conn: AsyncConnection, inbounds: Sequence[dict[str, Any]], 
         plan = r.get("service_plan_id")
         targets = [a for a in accounts if (a[2] == plan if plan else a[1] == r["project_id"])]
         if not targets:
+            continue
+        if r.get("type", "mo_text") != "mo_text":
+            log.info("binary MO %s from %s to %s not forwarded to SMPP accounts %s: the gateway forwards text only",
+                     r["id"], r["sender"], r["recipient"], ", ".join(sorted(t[0] for t in targets)))
             continue
         blob = encode_pdus(mo_pdus(r["sender"], r["recipient"], r["body"], secrets.randbelow(256)))
         rows += [gq.outbox_row(system_id, MO, blob, now) for system_id, _, _ in targets]

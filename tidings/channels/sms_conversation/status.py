@@ -3,11 +3,14 @@ outcome writer's transaction (so a status change and its channel event commit to
 
 A batch is a conversation message's when its client_reference is `conv:<message id>`; its
 batch id is the attempt's channel message id. Final XMS statuses map to DELIVERED or FAILED.
-An MO to the sender number of an app's SMS credentials becomes an InboundEvent for that app.
+An MO to the sender number of an app's SMS credentials becomes an InboundEvent for that app; a
+binary one (`mo_binary`: 8-bit data, ports …) has no Conversation API message to become, and is
+left out with a log line (it is still stored as an XMS inbound).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
     from tidings.workers.writer import Transition
 
 __all__ = ["record_mos", "record_transitions"]
+
+log = logging.getLogger(__name__)
 
 _FAILED = {Status.FAILED, Status.EXPIRED, Status.REJECTED, Status.ABORTED, Status.CANCELLED,
            Status.DELETED}
@@ -71,6 +76,10 @@ async def record_mos(conn: AsyncConnection, mos: Sequence[Any], now: int) -> Non
     for mo in mos:
         app_id = owner.get(str(mo.recipient).lstrip("+"))
         if app_id is None:
+            continue
+        if getattr(mo, "kind", "mo_text") != "mo_text":
+            log.info("binary MO from %s to app %s's SMS number left out of the conversation: no message "
+                     "type carries binary data", mo.sender, app_id)
             continue
         sender = mo.sender if str(mo.sender).startswith("+") else f"+{mo.sender}"
         channel_id = f"{mo.connection}:{mo.smsc_id}" if mo.smsc_id else None
