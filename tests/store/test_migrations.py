@@ -190,9 +190,9 @@ async def test_batches_from_before_the_receipt_deadline_start_open(empty_url: st
 
 
 async def test_binary_sms_columns_start_empty_for_what_there_was(empty_url: str) -> None:
-    """Revision 0024: batches, inbounds and MO parts there were are text, their `udh` NULL; the
+    """Revision 0025: batches, inbounds and MO parts there were are text, their `udh` NULL; the
     new columns take a binary batch's header; down and up again."""
-    await upgrade(empty_url, "0023")
+    await upgrade(empty_url, "0024")
     await execute(
         empty_url,
         "INSERT INTO projects (id, name, webhook_secret, created_ms) VALUES ('p', 'n', 's', 1)",
@@ -218,7 +218,7 @@ async def test_binary_sms_columns_start_empty_for_what_there_was(empty_url: str)
     assert [tuple(r) for r in kept] == [("b1", "mt_text", None), ("b2", "mt_binary", "06050415811581")]
     assert [tuple(r) for r in inbound] == [("in1", "mo_text", None)]
     assert "udh" in part_columns
-    await down_and_up_again(empty_url, "0023")
+    await down_and_up_again(empty_url, "0024")
     diffs, _ = await inspect_db(empty_url)
     assert diffs == []
 

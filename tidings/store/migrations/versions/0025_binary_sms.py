@@ -5,9 +5,9 @@ XMS `mt_binary` batches keep their user data header next to the Base64 payload i
 elements that came with them; the stored parts of a concatenated binary MO keep theirs until the
 message is joined. All NULL for text.
 
-Revision ID: 0024
-Revises: 0023
-Create Date: 2026-11-29 09:00:00.000000
+Revision ID: 0025
+Revises: 0024
+Create Date: 2026-11-28 02:10:00.000000
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0024'
-down_revision: str | Sequence[str] | None = '0023'
+revision: str = '0025'
+down_revision: str | Sequence[str] | None = '0024'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
