@@ -71,15 +71,15 @@ def submit_pdus(message: OutboundSms, reference: int, long_messages: str = "udh"
                 now_ms: int | None = None) -> list[SubmitSm]:
     """The submit_sm PDUs of `message`; `now_ms` (epoch ms) is the moment they go out, needed
     for a message with an expiry (their validity_period counts from it)."""
-    if message.payload is not None:
-        return [_binary_pdu(message, now_ms)]
-    encoded = encode_message(message, reference)
     if message.expire_at_ms is None:
         validity = ""
     elif now_ms is None:
         raise ValueError("a message with an expiry needs the time it is sent (now_ms)")
     else:
         validity = validity_period(message.expire_at_ms, now_ms)
+    if message.payload is not None:
+        return [_binary_pdu(message, validity)]
+    encoded = encode_message(message, reference)
     source, source_ton, source_npi = address(message.sender or "")
     destination, dest_ton, dest_npi = address(message.recipient)
     data_coding = encoded.data_coding
@@ -107,14 +107,8 @@ def submit_pdus(message: OutboundSms, reference: int, long_messages: str = "udh"
             for sequence, payload in enumerate(payloads, 1)]
 
 
-def _binary_pdu(message: OutboundSms, now_ms: int | None) -> SubmitSm:
+def _binary_pdu(message: OutboundSms, validity: str) -> SubmitSm:
     assert message.payload is not None
-    if message.expire_at_ms is None:
-        validity = ""
-    elif now_ms is None:
-        raise ValueError("a message with an expiry needs the time it is sent (now_ms)")
-    else:
-        validity = validity_period(message.expire_at_ms, now_ms)
     source, source_ton, source_npi = address(message.sender or "")
     destination, dest_ton, dest_npi = address(message.recipient)
     return SubmitSm(
