@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("serve", "projects", "distributed", "sandbox", "email", "smpp")
+COMMAND_MODULES = ("serve", "projects", "numbers", "distributed", "sandbox", "email", "smpp")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -113,3 +113,30 @@ async def test_reply_to_the_other_project_goes_to_it(platform: Platform, http: h
     assert page["inbounds"][0]["body"] == "Hej 👋 to the other project"
     assert page["inbounds"][0]["to"] == theirs
     assert (await inbounds(platform, http, platform.creds.service_plan_id, platform.creds.api_token))["count"] == 0
+
+
+async def test_an_assigned_number_routes_mo_to_its_project_before_and_over_any_send(
+        platform: Platform, http: httpx.AsyncClient) -> None:
+    """A short code assigned to the other project's plan: a handset's first message to it reaches
+    that project though nobody ever sent from it, and keeps doing so after our project sends from
+    the same short code (the assignment wins over the last sender)."""
+    from tidings.actions.numbers import do_assign_number
+
+    short_code, handset = "72345", "+46701330001"
+    other = await platform.project("other")
+    assigned = await do_assign_number(platform.ctx.db, short_code, other.service_plan_id)
+    assert (assigned.number, assigned.project_id) == (short_code, other.project_id)
+
+    async def count(plan: str, token: str, at_least: int) -> dict[str, Any] | None:
+        page = await inbounds(platform, http, plan, token)
+        return page if page["count"] >= at_least else None
+
+    await handset_replies(platform, http, handset, short_code, "JOIN please")
+    page = await wait_until(lambda: count(other.service_plan_id, other.api_token, 1), "the first MO in the list")
+    assert [(i["from"], i["to"], i["body"]) for i in page["inbounds"]] == [(handset, short_code, "JOIN please")]
+
+    await platform.send(http, to=[handset], body="from us on their code", **{"from": short_code})
+    await wait_handset(platform, http, handset, 1)
+    await handset_replies(platform, http, handset, short_code, "second")
+    await wait_until(lambda: count(other.service_plan_id, other.api_token, 2), "the second MO in the list")
+    assert (await inbounds(platform, http, platform.creds.service_plan_id, platform.creds.api_token))["count"] == 0
