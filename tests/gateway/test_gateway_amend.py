@@ -3,10 +3,11 @@ client (the third-party smpplib has no cancel_sm or replace_sm; the PDUs' bytes 
 against SMPP 3.4's field order in tests/smpp/test_pdu.py): a data_sm sent and its receipt; a
 scheduled message cancelled, by id and by addresses, and what cannot be cancelled; a
 concatenated message cancelled before its last part; a scheduled message's text replaced, kept
-times, and what cannot be replaced."""
+times, and what cannot be replaced; 8-bit data sent, received and replaced as bytes."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -246,3 +247,38 @@ async def test_customers_bind_and_send_over_tls(
     finally:
         await client.aclose(timeout=1.0)
         await gateway.stop()
+
+
+PORTS = bytes.fromhex("06050415811581")  # UDHL 6, IE 0x05: 16-bit application ports 5505 → 5505
+
+
+async def test_eight_bit_data_goes_to_the_handset_as_it_came_and_is_replaced_as_data(
+    platform: Platform, esme: Client, http: httpx.AsyncClient,
+) -> None:
+    """A customer's binary submit_sm (data_coding 4, UDHI, an application-port header) reaches the
+    handset byte for byte as BINARY, shows through the XMS API as an mt_binary batch, and gets a
+    receipt whose text is the data's first octets in hex; a scheduled one replaced keeps its
+    header and takes the new data."""
+    client, inbox = await esme()
+    data = bytes(range(0x10, 0x30))
+    sent = await client.submit(submit("46701400011", data_coding=DataCoding.OCTET_UNSPECIFIED_COMMON, esm_class=0x40,
+                                      short_message=PORTS + data, registered_delivery=1))
+    [message] = await wait_handset(platform, http, "+46701400011", timeout=15)
+    assert (message["encoding"], message["udh"]) == ("BINARY", PORTS.hex())
+    assert base64.b64decode(message["body"]) == data
+    batch = (await http.get(platform.xms(f"/batches/{sent.message_id}"), headers=platform.auth)).json()
+    assert (batch["type"], batch["udh"], base64.b64decode(batch["body"])) == ("mt_binary", PORTS.hex(), data)
+    await inbox.wait_receipt(sent.message_id)
+    [receipt] = [p for p in inbox.pdus if p.tlv_str(Tag.RECEIPTED_MESSAGE_ID) == sent.message_id]
+    assert b"stat:DELIVRD" in receipt.short_message
+    assert b"text:" + (PORTS + data)[:10].hex().encode() in receipt.short_message
+
+    scheduled = await client.submit(submit("46701400012", data_coding=DataCoding.OCTET_UNSPECIFIED_COMMON,
+                                           esm_class=0x40, short_message=PORTS + b"\x01",
+                                           schedule_delivery_time=IN_AN_HOUR))
+    await client.request(ReplaceSm(message_id=scheduled.message_id, schedule_delivery_time="000000000001000R",
+                                   short_message=PORTS + b"\x02\x03"))
+    [replaced] = await wait_handset(platform, http, "+46701400012", timeout=15)
+    assert (replaced["udh"], base64.b64decode(replaced["body"])) == (PORTS.hex(), b"\x02\x03")
+    assert await rejected(client, submit("46701400013", data_coding=DataCoding.OCTET_UNSPECIFIED_COMMON,
+                                         short_message=bytes(141))) == CommandStatus.ESME_RINVMSGLEN

@@ -212,7 +212,7 @@ async def test_bad_addresses_and_data_codings_are_refused_with_their_status(
         ({"to": "not-a-number"}, CommandStatus.ESME_RINVDSTADR),
         ({"to": "999"}, CommandStatus.ESME_RINVDSTADR),  # digits, but no valid E.164 number
         ({"to": "46701200005", "source": ""}, CommandStatus.ESME_RINVSRCADR),
-        ({"to": "46701200005", "short_message": b"\x01\x02", "data_coding": 0x04}, CommandStatus.ESME_RINVDCS),
+        ({"to": "46701200005", "short_message": b"\x01\x02", "data_coding": 0x05}, CommandStatus.ESME_RINVDCS),
         ({"to": "46701200005", "schedule_delivery_time": "garbage"}, CommandStatus.ESME_RINVSCHED),
     ]
     for fields, status in cases:

@@ -64,8 +64,16 @@ def test_addresses(fields: dict[str, object], to: str, sender: str) -> None:
         ({"destination_addr": "4670123456x"}, CommandStatus.ESME_RINVDSTADR),
         ({"dest_addr_ton": Ton.NATIONAL}, CommandStatus.ESME_RINVDSTADR),
         ({"source_addr": ""}, CommandStatus.ESME_RINVSRCADR),
-        ({"data_coding": 0x04}, CommandStatus.ESME_RINVDCS),
-        ({"data_coding": 0x02}, CommandStatus.ESME_RINVDCS),
+        ({"data_coding": 0x05}, CommandStatus.ESME_RINVDCS),  # JIS: neither text we send nor 8-bit data
+        ({"data_coding": 0x06}, CommandStatus.ESME_RINVDCS),
+        ({"data_coding": 0x04, "short_message": b""}, CommandStatus.ESME_RINVMSGLEN),
+        ({"data_coding": 0x04, "short_message": bytes(141)}, CommandStatus.ESME_RINVMSGLEN),
+        ({"data_coding": 0x04, "esm_class": 0x40, "short_message": bytes((7, 5, 4, 0x15, 0x81)) + b"x"},
+         CommandStatus.ESME_RINVESMCLASS),  # UDHL 7 runs past the message
+        ({"data_coding": 0x04, "esm_class": 0x40, "short_message": bytes((3, 5, 4, 0x15)) + b"xy"},
+         CommandStatus.ESME_RINVESMCLASS),  # the port element says 4 octets, the header holds 2
+        ({"data_coding": 0x04, "tlvs": {Tag.SAR_MSG_REF_NUM: b"\x00\x01", Tag.SAR_TOTAL_SEGMENTS: b"\x02",
+                                         Tag.SAR_SEGMENT_SEQNUM: b"\x01"}}, CommandStatus.ESME_RINVOPTPARAMVAL),
         ({"short_message": b""}, CommandStatus.ESME_RINVMSGLEN),
         ({"validity_period": "991399000000000+"}, CommandStatus.ESME_RINVEXPIRY),
         ({"schedule_delivery_time": "tomorrow"}, CommandStatus.ESME_RINVSCHED),
@@ -94,6 +102,25 @@ def test_data_codings(data_coding: int, raw: bytes, body: str, flash: bool) -> N
     assert payload["body"] == body
     assert payload.get("flash_message", False) is flash
     assert payload["to"] == ["+46701234567"] and payload["delivery_report"] == "none"
+
+
+@pytest.mark.parametrize(
+    ("data_coding", "esm_class", "raw", "udh", "body"),
+    [
+        (0x04, 0x00, b"\x00\x01\xfe\xff", "", "AAH+/w=="),
+        (0x02, 0x00, b"\x80", "", "gA=="),
+        (0xF5, 0x40, bytes.fromhex("06050415811581") + b"\x01\x02", "06050415811581", "AQI="),
+        # A part of a longer binary message goes as it came, concatenation element and all.
+        (0x04, 0x40, bytes.fromhex("0b0504158115810003020201") + b"\x03", "0b0504158115810003020201", "Aw=="),
+    ],
+)
+def test_eight_bit_data_becomes_a_binary_batch_as_it_came(
+        data_coding: int, esm_class: int, raw: bytes, udh: str, body: str) -> None:
+    part = parse_submit(submit(data_coding=data_coding, esm_class=esm_class, short_message=raw), NOW)
+    assert part.binary and not part.concatenated
+    payload = send_payload([part])
+    assert (payload["type"], payload["udh"], payload["body"]) == ("mt_binary", udh, body)
+    assert "flash_message" not in payload and payload["to"] == ["+46701234567"]
 
 
 def test_message_payload_tlv_carries_the_text_when_short_message_is_empty() -> None:

@@ -12,7 +12,8 @@ message's (ESME_RINVSRCADR).
   message whose parts are still coming, its stored parts (deleted: nothing is sent).
 - cancel_sm without a message_id: every message of the account from source_addr to
   destination_addr that can still be cancelled; ESME_RCANCELFAIL when there is none.
-- replace_sm: the new short_message (in the replaced message's data_coding) with the same
+- replace_sm: the new short_message (in the replaced message's data_coding; for 8-bit data the
+  new user data whole, its header first when the message had one) with the same
   sender and recipient, through the XMS API's replace (`do_replace`: the checks of a new message
   apply, and a refusal is answered with its SMPP status); an empty schedule_delivery_time keeps
   the message's own, an empty validity_period too unless the schedule changes (then the
@@ -30,7 +31,15 @@ from tidings.actions.batches import do_cancel, do_replace
 from tidings.core.encoding import decode
 from tidings.core.errors import RequestError
 from tidings.core.statuses import Status
-from tidings.gateway.submit import SubmitRefused, iso, parse_smpp_time, status_for
+from tidings.gateway.submit import (
+    SubmitRefused,
+    binary_payload,
+    data_head,
+    iso,
+    parse_smpp_time,
+    split_data,
+    status_for,
+)
 from tidings.runtime.context import Context
 from tidings.smpp.constants import CommandStatus
 from tidings.smpp.pdu import CancelSm, ReplaceSm
@@ -132,11 +141,22 @@ async def replace(ctx: Context, account: gq.Account, pdu: ReplaceSm) -> int:
             deliveries.c.batch_id == row.batch_id)))
     if batch is None or batch.canceled or not await _unsent(ctx, row.batch_id):
         return CommandStatus.ESME_RREPLACEFAIL
-    text = decode(pdu.short_message, row.data_coding or 0)
     payload: dict[str, Any] = {
-        "to": recipients, "from": batch.sender, "body": text, "delivery_report": batch.delivery_report,
-        "flash_message": batch.flash_message, "purpose": batch.purpose,
+        "to": recipients, "from": batch.sender, "delivery_report": batch.delivery_report, "purpose": batch.purpose,
     }
+    if batch.type == "mt_binary":
+        # 8-bit data: the new user data whole, its header first when the message had one (the
+        # submit's esm_class still holds for it).
+        try:
+            header, data = split_data(pdu.short_message, udhi=bool(batch.udh))
+        except SubmitRefused as exc:
+            return exc.status
+        payload.update(binary_payload(header, data))
+        head = data_head(header, data)
+    else:
+        text = decode(pdu.short_message, row.data_coding or 0)
+        payload.update(body=text, flash_message=batch.flash_message)
+        head = text[:RECEIPT_TEXT_CHARS].encode("latin-1", "replace").decode("latin-1")
     if expire_at is None and send_at is None:
         expire_at = batch.expire_at_ms  # neither given: both kept (a new schedule, the default expiry)
     send_at = send_at if send_at is not None else batch.send_at_ms
@@ -153,7 +173,6 @@ async def replace(ctx: Context, account: gq.Account, pdu: ReplaceSm) -> int:
         log.info("smpp gateway: %s replace_sm of %s refused 0x%08X: %s", account.system_id, row.batch_id, status,
                  exc.text)
         return status
-    head = text[:RECEIPT_TEXT_CHARS].encode("latin-1", "replace").decode("latin-1")
     async with ctx.db.write() as conn:
         await conn.execute(update(smpp_batches).where(smpp_batches.c.batch_id == row.batch_id).values(
             registered_delivery=pdu.registered_delivery & _RECEIPT_MASK, text_head=head))

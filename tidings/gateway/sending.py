@@ -21,7 +21,15 @@ from tidings.actions.batches import do_send
 from tidings.core.errors import RequestError
 from tidings.core.statuses import Status
 from tidings.gateway.deliver import RECEIPT, encode_pdus, receipt_deliver_sm, wants_receipt
-from tidings.gateway.submit import Answer, Submission, receipt_wanted, send_payload, status_for, text_of
+from tidings.gateway.submit import (
+    Answer,
+    Submission,
+    data_head,
+    receipt_wanted,
+    send_payload,
+    status_for,
+    text_of,
+)
 from tidings.policy.gate import shared_cache
 from tidings.runtime.context import Context
 from tidings.smpp.constants import CommandStatus
@@ -42,7 +50,10 @@ def _addressing(account: gq.Account, batch_id: str, parts: Sequence[Submission],
     """The `smpp_batches` row: what the receipt deliver_sm of the message must carry, and what a
     cancel_sm or replace_sm needs to know of it."""
     first = parts[0]
-    head = text_of(parts)[:RECEIPT_TEXT_CHARS].encode("latin-1", "replace").decode("latin-1")
+    if first.binary_udh is not None:
+        head = data_head(first.binary_udh, first.payload)
+    else:
+        head = text_of(parts)[:RECEIPT_TEXT_CHARS].encode("latin-1", "replace").decode("latin-1")
     return {
         "batch_id": batch_id, "system_id": account.system_id, "registered_delivery": mode,
         "source_addr": first.source.lstrip("+"), "source_addr_ton": tons[0], "source_addr_npi": tons[1],

@@ -15,10 +15,15 @@ from tidings.smpp.fields import TlvValue
 from tidings.smpp.pdu import DataSm, Pdu, ShortMessage
 
 
+def message_bytes(pdu: ShortMessage | DataSm) -> bytes:
+    """The message as the PDU carries it, UDH and all: short_message, else message_payload."""
+    raw = pdu.short_message if isinstance(pdu, ShortMessage) else b""
+    return raw or pdu.tlv_bytes(Tag.MESSAGE_PAYLOAD) or b""
+
+
 def numbered_text(pdu: ShortMessage | DataSm) -> tuple[Udh | None, bytes]:
     """(numbering, the text's bytes without any UDH) of a submit_sm, deliver_sm or data_sm."""
-    raw = pdu.short_message if isinstance(pdu, ShortMessage) else b""
-    udh, payload = split_udh(raw or pdu.tlv_bytes(Tag.MESSAGE_PAYLOAD) or b"", pdu.esm_class)
+    udh, payload = split_udh(message_bytes(pdu), pdu.esm_class)
     if udh is None and (sar := sar_numbering(pdu)) is not None:
         udh = Udh(reference=sar[0], total=sar[1], sequence=sar[2])
     return udh, payload
@@ -27,8 +32,7 @@ def numbered_text(pdu: ShortMessage | DataSm) -> tuple[Udh | None, bytes]:
 def numbered_message(pdu: ShortMessage | DataSm) -> tuple[Udh | None, bytes, bytes]:
     """(numbering, the UDH's elements other than concatenation as a header of their own — its
     length octet first, `b""` when none —, the payload) of a submit_sm, deliver_sm or data_sm."""
-    raw = pdu.short_message if isinstance(pdu, ShortMessage) else b""
-    udh, others, payload = split_udh_elements(raw or pdu.tlv_bytes(Tag.MESSAGE_PAYLOAD) or b"", pdu.esm_class)
+    udh, others, payload = split_udh_elements(message_bytes(pdu), pdu.esm_class)
     if udh is None and (sar := sar_numbering(pdu)) is not None:
         udh = Udh(reference=sar[0], total=sar[1], sequence=sar[2])
     return udh, others, payload
