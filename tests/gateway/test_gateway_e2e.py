@@ -5,6 +5,7 @@ receipts and MO back as deliver_sm, receipts queued while unbound and delivered 
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,10 +14,8 @@ import pytest
 import smpplib.consts
 import smpplib.exceptions
 import smpplib.gsm
-from sqlalchemy import select
 
 from tidings.smpp.constants import CommandStatus, MessageState
-from tidings.store.gateway_schema import smpp_outbox
 from tidings.testing.platform import Platform
 
 from ..pipeline.helpers import handset_messages, wait_handset, wait_status, wait_until
@@ -152,38 +151,45 @@ async def test_mo_reply_arrives_as_deliver_sm(
     assert sender.delivered == []  # a transmitter gets no deliver_sm
 
 
-async def test_a_binary_mo_is_not_forwarded_as_text(
-    platform: Platform, esmes: EsmeFactory, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture,
+async def test_a_binary_mo_is_forwarded_as_data_with_its_header(
+    platform: Platform, esmes: EsmeFactory, http: httpx.AsyncClient,
 ) -> None:
-    """The gateway forwards text MO only: a binary one (stored as an mo_binary inbound) is left
-    out with a log line instead of being sent to the customer as its Base64 text."""
+    """A handset's binary MO (an application-port header and a vCard) reaches the customer's
+    receiver as 8-bit data with that header, byte for byte — one deliver_sm when it fits, parts
+    with a concatenation element added when it does not — and text MO stays text."""
     esme = await esmes("receiver")
     sender = await esmes("transmitter")
     [sent] = await sender.submit("Send us your card", to="46701100030", source="46700003000",
                                  source_ton=smpplib.consts.SMPP_TON_INTL, registered_delivery=0)
     assert sent.status == CommandStatus.ESME_ROK
     await wait_handset(platform, http, "+46701100030")
-    caplog.set_level("INFO", logger="tidings.gateway.deliver")
     url = f"{platform.base_url}/sandbox/v1/handsets/46701100030/messages"
-    binary = await http.post(url, json={"to": "+46700003000", "binary": "QkVHSU46VkNBUkQ=", "udh": "06050423f423f4"})
+    ports = bytes.fromhex("06050423f423f4")
+    card = b"BEGIN:VCARD"
+    binary = await http.post(url, json={"to": "+46700003000", "binary": base64.b64encode(card).decode(),
+                                        "udh": ports.hex()})
     assert binary.status_code == 202, binary.text
+    [forwarded] = await esme.deliveries(1, where=lambda p: not is_receipt(p))
+    assert (int(forwarded.data_coding), int(forwarded.esm_class) & 0x40) == (0x04, 0x40)
+    assert forwarded.short_message == ports + card
+    assert forwarded.source_addr.decode() == "46701100030"
 
-    async def stored() -> list[dict[str, Any]] | None:
-        page = (await http.get(platform.xms("/inbounds"), headers=platform.auth)).json()
-        return page["inbounds"] if page["count"] else None
+    long_card = bytes(range(256)) * 2  # 512 octets: four parts
+    longer = await http.post(url, json={"to": "+46700003000", "binary": base64.b64encode(long_card).decode(),
+                                        "udh": ports.hex()})
+    assert longer.status_code == 202, longer.text
+    parts = await esme.deliveries(5, where=lambda p: not is_receipt(p))
+    joined = b""
+    for part in sorted(parts[1:], key=lambda p: p.short_message[ports[0] + 1 + 4]):
+        header = part.short_message[: part.short_message[0] + 1]
+        assert header[1:7] == ports[1:] and header[7:9] == b"\x00\x03"  # the ports, then concatenation
+        joined += part.short_message[len(header):]
+    assert joined == long_card
 
-    [inbound] = await wait_until(stored, "the binary inbound")
-    assert (inbound["type"], inbound["body"], inbound["udh"]) == ("mo_binary", "QkVHSU46VkNBUkQ=", "06050423f423f4")
     text_reply = await http.post(url, json={"to": "+46700003000", "body": "and in words: thanks"})
     assert text_reply.status_code == 202
-    [forwarded] = await esme.deliveries(1, where=lambda p: not is_receipt(p))
-    assert text(forwarded) == "and in words: thanks"
-    await asyncio.sleep(0.3)
-    assert [text(p) for p in esme.delivered if not is_receipt(p)] == ["and in words: thanks"]
-    async with platform.ctx.db.read() as conn:
-        kinds = (await conn.execute(select(smpp_outbox.c.kind))).scalars().all()
-    assert list(kinds).count("mo") == 1
-    assert any(f"binary MO {inbound['id']}" in r.getMessage() for r in caplog.records)
+    messages = await esme.deliveries(6, where=lambda p: not is_receipt(p))
+    assert text(messages[-1]) == "and in words: thanks"
 
 
 async def test_receipts_queued_while_unbound_arrive_on_rebind(

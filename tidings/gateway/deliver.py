@@ -10,15 +10,16 @@ way webhook rows do:
   outcome, 2 for failures only, 3 (SMPP 5.0) for successes only.
 - `record_mos`: an MO routed to a project becomes deliver_sm (segmented with a concatenation UDH
   when long) for each SMPP account of the service plan it was routed to (or of the project, when
-  no plan is known) that has bound at least once. A binary MO (`mo_binary`) is not forwarded
-  (logged instead): the gateway speaks text only, and re-encoding its Base64 as text would
-  mangle it.
+  no plan is known) that has bound at least once. A binary MO (`mo_binary`) goes as 8-bit
+  data (data_coding 4), its header's elements first (UDHI), in concatenated parts when header
+  and data exceed one SMS — the bytes the handset sent, never its Base64 read as text.
 
 `smpp_outbox` rows hold the encoded PDUs; `tidings.gateway.sender` delivers them.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import secrets
 from collections.abc import Iterable, Sequence
@@ -27,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.core.encoding import segment
+from tidings.core.encoding import segment, segment_binary
 from tidings.core.statuses import Status
-from tidings.smpp.constants import HEADER_SIZE, EsmClass, MessageState, Npi, Ton
+from tidings.smpp.constants import HEADER_SIZE, DataCoding, EsmClass, MessageState, Npi, Ton
 from tidings.smpp.pdu import DeliverSm, decode
 from tidings.smpp.receipt import DeliveryReceipt, ReceiptStat, receipt_pdu
 from tidings.store import gateway as gq
@@ -139,6 +140,26 @@ def mo_pdus(sender: str, recipient: str, body: str, reference: int) -> list[Deli
     ]
 
 
+def binary_mo_pdus(sender: str, recipient: str, body: str, udh: str | None, reference: int) -> list[DeliverSm]:
+    """A binary MO (`mo_binary`: Base64 `body`, its header's elements in hex `udh`) as deliver_sm
+    with data_coding 4: the header and data in one, or in parts whose headers add a concatenation
+    element (`segment_binary`). Raises ValueError (`TooManyParts` beyond 255 parts)."""
+    header = bytes.fromhex(udh) if udh else b""
+    parts = segment_binary(base64.b64decode(body), header, reference=reference)
+    with_header = bool(header) or len(parts) > 1
+    source, source_ton, source_npi = _wire_address(sender)
+    destination, dest_ton, dest_npi = _wire_address(recipient)
+    return [
+        DeliverSm(
+            source_addr=source, source_addr_ton=source_ton, source_addr_npi=source_npi,
+            destination_addr=destination, dest_addr_ton=dest_ton, dest_addr_npi=dest_npi,
+            esm_class=EsmClass.UDHI if with_header else EsmClass.DEFAULT,
+            data_coding=DataCoding.OCTET_UNSPECIFIED_COMMON, short_message=part,
+        )
+        for part in parts
+    ]
+
+
 def encode_pdus(pdus: Iterable[DeliverSm]) -> bytes:
     return b"".join(pdu.encode() for pdu in pdus)
 
@@ -174,8 +195,8 @@ async def record_transitions(conn: AsyncConnection, transitions: Sequence[Transi
 
 
 async def record_mos(conn: AsyncConnection, inbounds: Sequence[dict[str, Any]], now: int) -> None:
-    """Queue deliver_sm for stored MO rows (`inbounds` table rows) routed to a project; binary
-    ones are left out with a log line (not forwarded over SMPP yet)."""
+    """Queue deliver_sm for stored MO rows (`inbounds` table rows) routed to a project: text as
+    GSM or UCS-2, binary as 8-bit data with its header."""
     routed = [r for r in inbounds if r.get("project_id")]
     if not routed:
         return
@@ -190,10 +211,15 @@ async def record_mos(conn: AsyncConnection, inbounds: Sequence[dict[str, Any]], 
         targets = [a for a in accounts if (a[2] == plan if plan else a[1] == r["project_id"])]
         if not targets:
             continue
-        if r.get("type", "mo_text") != "mo_text":
-            log.info("binary MO %s from %s to %s not forwarded to SMPP accounts %s: the gateway forwards text only",
-                     r["id"], r["sender"], r["recipient"], ", ".join(sorted(t[0] for t in targets)))
-            continue
-        blob = encode_pdus(mo_pdus(r["sender"], r["recipient"], r["body"], secrets.randbelow(256)))
+        reference = secrets.randbelow(256)
+        if r.get("type", "mo_text") == "mo_binary":
+            try:
+                pdus = binary_mo_pdus(r["sender"], r["recipient"], r["body"], r.get("udh"), reference)
+            except ValueError as exc:  # TooManyParts, or a header that leaves no room for data
+                log.warning("binary MO %s from %s cannot be forwarded over SMPP: %s", r["id"], r["sender"], exc)
+                continue
+        else:
+            pdus = mo_pdus(r["sender"], r["recipient"], r["body"], reference)
+        blob = encode_pdus(pdus)
         rows += [gq.outbox_row(system_id, MO, blob, now) for system_id, _, _ in targets]
     await gq.enqueue(conn, rows)
