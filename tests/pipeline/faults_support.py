@@ -213,11 +213,13 @@ def answer_submits_late(sandbox: Any, seconds: float = 0.3) -> LateAnswers:
     return late
 
 
-def carrier_env(sandbox: Any, system_id: str, password: str) -> dict[str, str]:
+def carrier_env(sandbox: Any, system_id: str, password: str, **options: Any) -> dict[str, str]:
     """The environment that points a `tidings` process's one SMS connection ("carrier") at
-    `sandbox` (started), an SMSC outside the process that outlives it."""
+    `sandbox` (started), an SMSC outside the process that outlives it; `options` are further
+    connection settings (`window`, `throughput` …)."""
     return {"TIDINGS_SMPP_CONNECTIONS": json.dumps([{
         "name": "carrier", "host": "127.0.0.1", "port": sandbox.port, "system_id": system_id, "password": password,
+        **options,
     }])}
 
 
