@@ -209,6 +209,24 @@ async def _replay(ctx: Context, project_id: str, key: str, digest: str) -> SendR
     return SendResult(batch_from_row(row, recipients), created=False)
 
 
+async def _checked_send(
+    ctx: Context, project_id: str, payload: object, now: int
+) -> tuple[MtText, list[Rendered], GroupSend | None]:
+    """A send or replace body checked and each recipient's message rendered; a `to` naming
+    groups stands for their members (`expand_groups`, with the `to` as sent). Numbers are tried
+    first, so a `to` of numbers pays nothing for groups."""
+    await validate_numbers_in_slices(payload, "to")
+    try:
+        text, rendered = check_send_rendered(payload, ctx.settings, now)
+        return text, rendered, None
+    except RequestError:
+        group_send = await expand_groups(ctx, project_id, payload)
+        if group_send is None:
+            raise
+    text, rendered = check_send_rendered(group_send.payload, ctx.settings, now)
+    return text, rendered, group_send
+
+
 async def do_send(
     ctx: Context, project_id: str, service_plan_id: str | None, payload: object, idempotency_key: str | None = None,
     *, related: Callable[[str], Sequence[tuple[Table, list[dict[str, Any]]]]] | None = None,
@@ -222,17 +240,8 @@ async def do_send(
     second send with it raises `IntegrityError` and sends nothing. `priority` (verification codes) commits
     it in the group committer's priority lane (ahead of bulk inserts on the write lock) and puts its
     deliveries ahead of bulk in the dispatch queue and the throughput caps."""
-    await validate_numbers_in_slices(payload, "to")
     now = ctx.clock()
-    group_send: GroupSend | None = None
-    try:
-        text, rendered = check_send_rendered(payload, ctx.settings, now)
-    except RequestError:
-        # A `to` naming groups is refused as numbers first: a `to` of numbers pays nothing for them.
-        group_send = await expand_groups(ctx, project_id, payload)
-        if group_send is None:
-            raise
-        text, rendered = check_send_rendered(group_send.payload, ctx.settings, now)
+    text, rendered, group_send = await _checked_send(ctx, project_id, payload, now)
     key = check_idempotency_key(idempotency_key)
     digest = request_hash(payload) if key is not None else None  # type: ignore[arg-type]
     if key is not None and digest is not None:
@@ -305,16 +314,8 @@ async def do_replace(ctx: Context, project_id: str, batch_id: str, payload: obje
     """Replace a batch's content and recipients; only while none of it has been sent. The new
     content may be of the other kind (text for binary, or binary for text): a replace is a new
     batch under the old id, as XMS describes it (a cancel and a send)."""
-    await validate_numbers_in_slices(payload, "to")
     now = ctx.clock()
-    group_send: GroupSend | None = None
-    try:
-        text, rendered = check_send_rendered(payload, ctx.settings, now)
-    except RequestError:
-        group_send = await expand_groups(ctx, project_id, payload)
-        if group_send is None:
-            raise
-        text, rendered = check_send_rendered(group_send.payload, ctx.settings, now)
+    text, rendered, group_send = await _checked_send(ctx, project_id, payload, now)
     requested = group_send.requested_to if group_send is not None else None
     async with ctx.db.write() as conn:
         row = await _load(conn, project_id, batch_id)

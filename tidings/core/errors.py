@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from tidings.core.statuses import Code
+
 
 class TidingsError(Exception):
     pass
@@ -59,10 +61,8 @@ class ExpiredBeforeSending(PermanentDeliveryError):
     """The message's expire_at passed before it could go out (it waited for a route's throughput
     cap): Expired with 406, never sent, and not held against the route's delivery rate."""
 
-    INTERNAL_EXPIRY = 406  # `tidings.core.statuses.Code.INTERNAL_EXPIRY`
-
     def __init__(self, text: str) -> None:
-        super().__init__(text, self.INTERNAL_EXPIRY)
+        super().__init__(text, Code.INTERNAL_EXPIRY)
 
 
 class ChannelAuthError(DeliveryError):
