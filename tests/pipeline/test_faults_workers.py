@@ -184,9 +184,12 @@ async def test_worker_killed_mid_load_loses_nothing(fresh_postgres_url: str, tmp
 async def test_worker_stopped_mid_load_gives_back_what_it_had_not_sent(fresh_postgres_url: str, tmp_path: Path) -> None:
     """SIGTERM to one of two workers behind a capped carrier connection: it does not send its
     claimed backlog at the cap's pace before leaving — what waits under the cap is released, and
-    the other worker sends it. It exits 0 with nothing left claimed, and nothing is sent twice."""
+    the other worker sends it. It exits 0 with nothing left claimed, and nothing is sent twice.
+    The lease outlasts the test: what it gives back must be released for real (its writer's last
+    flush committed at the stop), not recovered when the claim goes stale."""
     recipients = numbers(400)
-    async with cluster(fresh_postgres_url, tmp_path, throughput=50, sweep_stale_seconds="0.5") as c, \
+    async with cluster(fresh_postgres_url, tmp_path, throughput=50, sweep_stale_seconds="0.5",
+                       dispatch_lease_seconds="600") as c, \
             httpx.AsyncClient(timeout=10.0) as http:
         leaving, _staying = await c.start_workers(2)
         await asyncio.gather(*(c.send(http, to=recipients[i:i + 100], body="load", **SENDER)

@@ -138,3 +138,27 @@ async def test_columns_left_out_take_their_defaults_and_values_keep_their_types(
     assert row.parameters == {"name": {"+46700000001": "Ann", "default": "you"}}
     assert row.canceled is False and row.flash_message is False
     assert priorities == dict(zip(result["deliveries"], [False, True], strict=True))
+
+
+async def test_a_stop_during_a_commit_answers_its_callers(any_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The transaction under way when the committer stops is committed and its callers answered,
+    not cancelled with them waiting."""
+    from tidings.store import group_commit
+
+    project = await do_create_project(any_db, "p", 1)
+    began = asyncio.Event()
+    insert_units = group_commit._insert_units
+
+    async def slow(conn: object, units: list[group_commit.InsertUnit]) -> list[dict[str, list[int]]]:
+        began.set()
+        await asyncio.sleep(0.3)
+        return await insert_units(conn, units)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(group_commit, "_insert_units", slow)
+    committer = GroupCommitter(any_db)
+    call = asyncio.create_task(committer.insert([(schema.batches, [_batch("SLOW", project.project_id)])]))
+    await asyncio.wait_for(began.wait(), 5.0)
+    await committer.aclose()
+    assert await asyncio.wait_for(call, 1.0) == {}
+    async with any_db.read() as conn:
+        assert (await conn.execute(select(func.count()).select_from(schema.batches))).scalar_one() == 1

@@ -61,6 +61,7 @@ class _Lane:
     pending: list[InsertUnit] = field(default_factory=list)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    committing: bool = False  # a transaction of units taken from `pending` is under way
 
 
 class GroupCommitter:
@@ -98,9 +99,11 @@ class GroupCommitter:
         return await unit.future
 
     async def aclose(self) -> None:
+        """Commit what was handed over (the transaction under way included: its units have left
+        `pending`, and its callers wait for their answer), then stop."""
         for lane in self._lanes:
             if lane.task is not None:
-                while lane.pending:
+                while lane.pending or lane.committing:
                     await asyncio.sleep(0.001)
         for lane in self._lanes:
             if lane.task is not None:
@@ -131,7 +134,11 @@ class GroupCommitter:
             await lane.wakeup.wait()
             lane.wakeup.clear()
             while lane.pending:
-                await self._commit_group(self._take(lane), lane.priority)
+                lane.committing = True
+                try:
+                    await self._commit_group(self._take(lane), lane.priority)
+                finally:
+                    lane.committing = False
 
     async def _commit_group(self, units: list[InsertUnit], priority: bool = False) -> None:
         try:
