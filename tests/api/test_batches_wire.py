@@ -69,12 +69,13 @@ async def test_binary_batch_is_exactly_the_sdks_binary_response(api: ApiServer) 
     body = sent.json()
     assert set(body) == {"id", "to", "from", "canceled", "body", "udh", "type", "created_at", "modified_at",
                          "delivery_report", "send_at", "expire_at", "callback_url", "client_reference",
-                         "feedback_enabled"}
+                         "feedback_enabled", "from_ton", "from_npi"}
     aliases = {f.alias or name for name, f in BinaryResponse.model_fields.items()}
     assert set(body) <= aliases
     assert (body["type"], body["body"], body["udh"], body["to"]) == (
         "mt_binary", "AAF/gP7/", "06050415811581", ["+46700000001"])
     assert body["send_at"] == "2099-01-01T10:00:00.000Z"
+    assert (body["from_ton"], body["from_npi"]) == (5, 0)
     assert got.status_code == 200 and got.json() == body
     assert dry.status_code == 200, dry.text
     assert dry.json() == {"number_of_recipients": 1, "number_of_messages": 1, "per_recipient": [

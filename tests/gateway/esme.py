@@ -95,8 +95,8 @@ class Esme:
         self.client.disconnect()
 
     def submit_sync(self, text: str = "", *, to: str = "46700000001", source: str = "Acme",
-                    source_ton: int = smpplib.consts.SMPP_TON_ALNUM, registered_delivery: int = 1,
-                    **fields: Any) -> list[int]:
+                    source_ton: int = smpplib.consts.SMPP_TON_ALNUM, source_npi: int = 0,
+                    registered_delivery: int = 1, **fields: Any) -> list[int]:
         """Submit `text` as a customer would (split by smpplib when long); the sequence numbers."""
         if "short_message" in fields:
             parts, coding, esm_class = [fields.pop("short_message")], fields.pop("data_coding", 0), 0
@@ -105,7 +105,7 @@ class Esme:
         sequences = []
         for part in parts:
             pdu = self.client.send_message(
-                source_addr_ton=source_ton, source_addr_npi=0, source_addr=source,
+                source_addr_ton=source_ton, source_addr_npi=source_npi, source_addr=source,
                 dest_addr_ton=fields.pop("dest_addr_ton", smpplib.consts.SMPP_TON_INTL),
                 dest_addr_npi=smpplib.consts.SMPP_NPI_ISDN, destination_addr=to,
                 short_message=part, data_coding=coding, esm_class=fields.pop("esm_class", esm_class),

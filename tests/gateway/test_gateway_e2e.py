@@ -64,6 +64,21 @@ async def test_submit_reaches_the_handset_and_the_receipt_comes_back_as_deliver_
     assert receipt.destination_addr.decode() == "Bistro"
 
 
+async def test_the_source_address_goes_out_with_the_type_and_plan_the_customer_gave(
+    platform: Platform, esmes: EsmeFactory, http: httpx.AsyncClient,
+) -> None:
+    """A national number (TON 2, NPI ISDN) reaches the handset as written; by its digits alone
+    it would have gone out as international."""
+    esme = await esmes()
+    [response] = await esme.submit("From the front desk", to="46701100009", source="0701234567",
+                                   source_ton=smpplib.consts.SMPP_TON_NATNL, source_npi=smpplib.consts.SMPP_NPI_ISDN)
+    assert response.status == CommandStatus.ESME_ROK
+    [message] = await wait_handset(platform, http, "+46701100009")
+    assert message["from"] == "0701234567"
+    batch = (await http.get(platform.xms(f"/batches/{response.message_id}"), headers=platform.auth)).json()
+    assert (batch["from"], batch["from_ton"], batch["from_npi"]) == ("0701234567", 2, 1)
+
+
 async def test_failed_delivery_gives_an_undeliv_receipt_and_no_receipt_when_none_asked(
     platform: Platform, esmes: EsmeFactory, http: httpx.AsyncClient,
 ) -> None:

@@ -146,6 +146,8 @@ def test_send_action_refusals_map_to_smpp_statuses() -> None:
 
     assert status_for(error("to[0]")) == CommandStatus.ESME_RINVDSTADR
     assert status_for(error("from")) == CommandStatus.ESME_RINVSRCADR
+    assert status_for(error("from_ton")) == CommandStatus.ESME_RINVSRCTON
+    assert status_for(error("from_npi")) == CommandStatus.ESME_RINVSRCNPI
     assert status_for(error("body")) == CommandStatus.ESME_RINVMSGLEN
     assert status_for(error("expire_at")) == CommandStatus.ESME_RINVEXPIRY
     assert status_for(RequestError("x", "x", 400)) == CommandStatus.ESME_RSUBMITFAIL

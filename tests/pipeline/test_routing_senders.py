@@ -83,7 +83,9 @@ async def test_reject_then_rewrite_per_country(platform: Platform, http: httpx.A
                        json={"mode": "rewrite", "defaults": {"US": CAMPAIGN_NUMBER}})
     assert r.status_code == 200
     await asyncio.sleep(POLICY_CACHE_S)
-    rewritten = await platform.send(http, to=[US], body="alpha rewritten", **{"from": "Tidings"})
+    # The batch's from_ton was for its own sender: the default sender goes out as a number
+    # (international, '+' shown), not as the alphanumeric type the batch gave.
+    rewritten = await platform.send(http, to=[US], body="alpha rewritten", from_ton=5, **{"from": "Tidings"})
     await wait_status(platform, http, rewritten["id"], US, "Delivered")
     [message] = await wait_handset(platform, http, US)
     assert (message["from"] if "from" in message else message["sender"]) == CAMPAIGN_NUMBER

@@ -35,6 +35,8 @@ MAX_EXPIRY_MS = 3 * 24 * 3600 * 1000
 MAX_ALPHANUMERIC_SENDER = 11
 MAX_CLIENT_REFERENCE = 2048
 MAX_URL = 2048
+MAX_TON = 6  # SMPP 3.4 5.2.5: unknown … abbreviated
+MAX_NPI = 18  # SMPP 3.4 5.2.6: unknown … WAP client id
 # Numbers validated per slice before yielding to the event loop (`validate_numbers_in_slices`).
 NUMBERS_PER_SLICE = 64
 
@@ -79,6 +81,8 @@ class MtText:
     feedback_enabled: bool
     purpose: str = "information"
     collapse_key: str | None = None
+    sender_ton: int | None = None  # `from_ton`: overrides the type of number detected from `sender`
+    sender_npi: int | None = None  # `from_npi`: overrides the numbering plan detected from `sender`
     kind: ClassVar[str] = MT_TEXT
 
 
@@ -379,8 +383,6 @@ def check_send_rendered(payload: object, settings: Settings, now_ms: int) -> tup
     to = check_recipients("to", p["to"], settings.max_recipients)
     sender = check_sender(p.get("from"))
     body = check_body(p.get("body"), settings)
-    check_int("from_ton", p.get("from_ton"), 0, 6)
-    check_int("from_npi", p.get("from_npi"), 0, 18)
     send_at = check_datetime("send_at", p.get("send_at"))
     expire_at = check_schedule(send_at, check_datetime("expire_at", p.get("expire_at")), now_ms)
     text = MtText(
@@ -401,6 +403,8 @@ def check_send_rendered(payload: object, settings: Settings, now_ms: int) -> tup
         feedback_enabled=bool(check_bool("feedback_enabled", p.get("feedback_enabled"))),
         purpose=check_purpose(p.get("purpose")),
         collapse_key=check_text("collapse_key", p.get("collapse_key"), MAX_COLLAPSE_KEY),
+        sender_ton=check_int("from_ton", p.get("from_ton"), 0, MAX_TON),
+        sender_npi=check_int("from_npi", p.get("from_npi"), 0, MAX_NPI),
     )
     return text, _render_text(text, text.to)
 
@@ -415,8 +419,6 @@ def _check_binary_send(p: Mapping[str, Any], settings: Settings, now_ms: int) ->
     body = check_binary_body(p.get("body"))
     udh = check_udh(p.get("udh"))
     check_binary_size(body, udh)
-    check_int("from_ton", p.get("from_ton"), 0, 6)
-    check_int("from_npi", p.get("from_npi"), 0, 18)
     send_at = check_datetime("send_at", p.get("send_at"))
     expire_at = check_schedule(send_at, check_datetime("expire_at", p.get("expire_at")), now_ms)
     binary = MtBinary(
@@ -434,6 +436,8 @@ def _check_binary_send(p: Mapping[str, Any], settings: Settings, now_ms: int) ->
         flash_message=False,
         feedback_enabled=bool(check_bool("feedback_enabled", p.get("feedback_enabled"))),
         purpose=check_purpose(p.get("purpose")),
+        sender_ton=check_int("from_ton", p.get("from_ton"), 0, MAX_TON),
+        sender_npi=check_int("from_npi", p.get("from_npi"), 0, MAX_NPI),
         udh=udh,
     )
     return binary, render_all(binary, to)
@@ -461,8 +465,6 @@ def check_update(payload: object, settings: Settings, kind: str = MT_TEXT) -> Up
     _check_fields(p, _BINARY_UPDATE_FIELDS if binary else _UPDATE_FIELDS)
     to_add = check_recipients("to_add", p.get("to_add", []), settings.max_recipients, allow_empty=True)
     to_remove = check_recipients("to_remove", p.get("to_remove", []), settings.max_recipients, allow_empty=True)
-    check_int("from_ton", p.get("from_ton"), 0, 6)
-    check_int("from_npi", p.get("from_npi"), 0, 18)
     changes: dict[str, Any] = {}
     checks = {
         "from": ("sender", check_sender),
@@ -482,6 +484,8 @@ def check_update(payload: object, settings: Settings, kind: str = MT_TEXT) -> Up
         "feedback_enabled": ("feedback_enabled", lambda v: bool(check_bool("feedback_enabled", v))),
         "purpose": ("purpose", check_purpose),
         "collapse_key": ("collapse_key", lambda v: check_text("collapse_key", v, MAX_COLLAPSE_KEY)),
+        "from_ton": ("sender_ton", lambda v: check_int("from_ton", v, 0, MAX_TON)),
+        "from_npi": ("sender_npi", lambda v: check_int("from_npi", v, 0, MAX_NPI)),
     }
     if binary:
         checks["body"] = ("body", check_binary_body)

@@ -98,6 +98,8 @@ def batch_from_row(row: Row[Any], recipients: Sequence[str]) -> Batch:
         feedback_enabled=bool(row.feedback_enabled),
         purpose=row.purpose or "information",
         collapse_key=row.collapse_key,
+        sender_ton=row.from_ton,
+        sender_npi=row.from_npi,
     )
     requested = tuple(row.requested_to) if row.requested_to is not None else None
     return Batch(row.id, text, row.created_ms, row.modified_ms, bool(row.canceled), requested)
@@ -119,6 +121,8 @@ def _binary_from_row(row: Row[Any], recipients: Sequence[str]) -> MtBinary:
         flash_message=False,
         feedback_enabled=bool(row.feedback_enabled),
         purpose=row.purpose or "information",
+        sender_ton=row.from_ton,
+        sender_npi=row.from_npi,
         udh=row.udh,
     )
 
@@ -142,6 +146,8 @@ def _text_columns(text: MtText) -> dict[str, Any]:
         "feedback_enabled": text.feedback_enabled,
         "purpose": text.purpose,
         "collapse_key": text.collapse_key,
+        "from_ton": text.sender_ton,
+        "from_npi": text.sender_npi,
         "recipient_count": len(text.to),
     }
 

@@ -36,6 +36,8 @@ class OutboundSms:
     expire_at_ms: int | None = None  # the batch's expire_at: the carrier stops trying then (validity_period)
     payload: bytes | None = None  # binary: the data to send; None: a text message
     udh: bytes = b""  # binary: the user data header, its length octet first
+    sender_ton: int | None = None  # the sender's type of number, when set (XMS from_ton); None: detected
+    sender_npi: int | None = None  # its numbering plan, when set (XMS from_npi); None: detected
 
 
 class SmsConnector(Protocol):

@@ -144,6 +144,9 @@ async def replace(ctx: Context, account: gq.Account, pdu: ReplaceSm) -> int:
     payload: dict[str, Any] = {
         "to": recipients, "from": batch.sender, "delivery_report": batch.delivery_report, "purpose": batch.purpose,
     }
+    for field in ("from_ton", "from_npi"):  # the sender goes out as the first submit_sm gave it
+        if batch._mapping[field] is not None:
+            payload[field] = batch._mapping[field]
     if batch.type == "mt_binary":
         # 8-bit data: the new user data whole, its header first when the message had one (the
         # submit's esm_class still holds for it).

@@ -73,7 +73,7 @@ async def send_message(ctx: Context, account: gq.Account, parts: Sequence[Submis
         return [(smpp_batches, [_addressing(account, new_id, parts, tons, mode, now)])]
 
     policy = await shared_cache().get(ctx.db, account.project_id)
-    payload = send_payload(parts, policy.smpp_purpose(account.service_plan_id))
+    payload = send_payload(parts, policy.smpp_purpose(account.service_plan_id), source_type=(tons[0], tons[1]))
     try:
         result = await do_send(ctx, account.project_id, account.service_plan_id, payload,
                                related=related, batch_id=batch_id)

@@ -218,9 +218,11 @@ def text_of(parts: Sequence[Submission]) -> str:
     return decode(b"".join(p.payload for p in parts), parts[0].data_coding)
 
 
-def send_payload(parts: Sequence[Submission], purpose: str = "information") -> dict[str, Any]:
+def send_payload(parts: Sequence[Submission], purpose: str = "information",
+                 source_type: tuple[int, int] | None = None) -> dict[str, Any]:
     """The send action's body (an XMS batch) for a whole message, sent for `purpose` (the
-    service plan's, from the project's policy settings)."""
+    service plan's, from the project's policy settings); `source_type`, the source_addr_ton
+    and source_addr_npi the customer gave, go on to the carrier as they are."""
     first = parts[0]
     payload: dict[str, Any] = {
         "to": [first.destination],
@@ -228,6 +230,8 @@ def send_payload(parts: Sequence[Submission], purpose: str = "information") -> d
         "delivery_report": "none",
         "purpose": purpose,
     }
+    if source_type is not None:
+        payload["from_ton"], payload["from_npi"] = source_type
     if first.binary_udh is not None:
         payload.update(binary_payload(first.binary_udh, first.payload))
     else:
@@ -252,6 +256,10 @@ def status_for(error: RequestError) -> int:
     name = names[0]
     if name.startswith("to"):
         return CommandStatus.ESME_RINVDSTADR
+    if name == "from_ton":
+        return CommandStatus.ESME_RINVSRCTON
+    if name == "from_npi":
+        return CommandStatus.ESME_RINVSRCNPI
     if name.startswith("from"):
         return CommandStatus.ESME_RINVSRCADR
     if name == "body":

@@ -124,6 +124,8 @@ BATCH_FIELDS = (
     batches.c.canceled,
     batches.c.purpose,
     batches.c.collapse_key,
+    batches.c.from_ton,
+    batches.c.from_npi,
     service_plans.c.callback_url.label("plan_callback_url"),
 )
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -100,6 +101,10 @@ batches = Table(
     # The `to` as the customer sent it, when it named groups (the recipients are then the
     # members they had at the send); NULL: the recipients are the `to`.
     Column("requested_to", JSON(none_as_null=True), nullable=True),
+    # The sender's SMPP type of number and numbering plan when the caller set them (XMS
+    # `from_ton`, `from_npi`); NULL: detected from `sender` when it is sent.
+    Column("from_ton", SmallInteger, nullable=True),
+    Column("from_npi", SmallInteger, nullable=True),
     UniqueConstraint("project_id", "idempotency_key", name="uq_batches_idempotency"),
     Index("ix_batches_project_created", "project_id", "created_ms"),
     Index("ix_batches_sender_created", "sender", "created_ms"),

@@ -179,6 +179,8 @@ class DispatchWorker:
                 truncate=bool(batch.truncate_concat),
                 priority=bool(row.priority),
                 expire_at_ms=batch.expire_at_ms,  # the carrier stops trying then (submit_sm validity_period)
+                sender_ton=batch.from_ton,
+                sender_npi=batch.from_npi,
             )
             if batch.type == "mt_binary":
                 message.payload, message.udh = binary_content(batch.body, batch.udh)
@@ -190,7 +192,8 @@ class DispatchWorker:
             self.writer.add(Settled(row.id, Status.REJECTED, verdict.code or Code.BLOCKED, self.ctx.clock()))
             self._answered()
             return
-        message.sender = verdict.sender
+        if verdict.sender != message.sender:  # the policy's sender: its type is detected, not the batch's
+            message.sender, message.sender_ton, message.sender_npi = verdict.sender, None, None
         answered = False
 
         def sent(connection: str | None, smsc_ids: list[str] | None, error: BaseException | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tidings.actions.batch_checks import MT_BINARY, MtBinary
+from tidings.actions.batch_checks import MT_BINARY, MtBinary, MtText
 from tidings.actions.batches import XMS_ENCODING, Batch, DryRun
 from tidings.webhooks.sms_events import iso_timestamp
 
@@ -40,7 +40,16 @@ def batch_json(batch: Batch) -> dict[str, Any]:
         out["truncate_concat"] = t.truncate_concat
     if t.max_number_of_message_parts is not None:
         out["max_number_of_message_parts"] = t.max_number_of_message_parts
+    _sender_type(out, t)
     return out
+
+
+def _sender_type(out: dict[str, Any], t: MtText) -> None:
+    """`from_ton` and `from_npi`, each when the caller set it."""
+    if t.sender_ton is not None:
+        out["from_ton"] = t.sender_ton
+    if t.sender_npi is not None:
+        out["from_npi"] = t.sender_npi
 
 
 def _binary_json(batch: Batch, t: MtBinary) -> dict[str, Any]:
@@ -66,6 +75,7 @@ def _binary_json(batch: Batch, t: MtBinary) -> dict[str, Any]:
         out["callback_url"] = t.callback_url
     if t.client_reference is not None:
         out["client_reference"] = t.client_reference
+    _sender_type(out, t)
     return out
 
 

@@ -48,6 +48,26 @@ def address(value: str) -> tuple[str, int, int]:
     return value, Ton.ALPHANUMERIC, Npi.UNKNOWN
 
 
+_NO_NUMBERING_PLAN = frozenset({Ton.ALPHANUMERIC, Ton.NETWORK_SPECIFIC, Ton.ABBREVIATED})
+
+
+def sender_address(message: OutboundSms) -> tuple[str, int, int]:
+    """The sender as `address` reads it, unless the batch set its type of number or numbering
+    plan (XMS `from_ton`, `from_npi`): those go out as set, '+' left off a number. Given only a
+    type, the plan follows it: none for an alphanumeric, network-specific or abbreviated
+    sender, ISDN (E.164) for the others."""
+    value = message.sender or ""
+    detected = address(value)
+    if message.sender_ton is None and message.sender_npi is None:
+        return detected
+    ton = detected[1] if message.sender_ton is None else message.sender_ton
+    npi = message.sender_npi
+    if npi is None:
+        npi = Npi.UNKNOWN if ton in _NO_NUMBERING_PLAN else Npi.ISDN
+    source = value[1:] if value.startswith("+") and value[1:].isdigit() else value
+    return source, ton, npi
+
+
 def encode_message(message: OutboundSms, reference: int) -> EncodedMessage:
     try:
         single = _single_part(message.body, message.max_parts, message.truncate)
@@ -80,7 +100,7 @@ def submit_pdus(message: OutboundSms, reference: int, long_messages: str = "udh"
     if message.payload is not None:
         return [_binary_pdu(message, validity)]
     encoded = encode_message(message, reference)
-    source, source_ton, source_npi = address(message.sender or "")
+    source, source_ton, source_npi = sender_address(message)
     destination, dest_ton, dest_npi = address(message.recipient)
     data_coding = encoded.data_coding
     if message.flash:
@@ -109,7 +129,7 @@ def submit_pdus(message: OutboundSms, reference: int, long_messages: str = "udh"
 
 def _binary_pdu(message: OutboundSms, validity: str) -> SubmitSm:
     assert message.payload is not None
-    source, source_ton, source_npi = address(message.sender or "")
+    source, source_ton, source_npi = sender_address(message)
     destination, dest_ton, dest_npi = address(message.recipient)
     return SubmitSm(
         source_addr=source, source_addr_ton=source_ton, source_addr_npi=source_npi,
