@@ -208,6 +208,7 @@ async def test_a_scheduled_message_is_replaced_in_its_own_data_coding_keeping_it
     after = (await http.get(platform.xms(f"/batches/{scheduled.message_id}"), headers=platform.auth)).json()
     assert after["body"] == "Café at eleven ☕"
     assert after["send_at"] == before["send_at"]  # an empty schedule_delivery_time keeps it
+    assert (after["from_ton"], after["from_npi"]) == (before["from_ton"], before["from_npi"]) == (Ton.ALPHANUMERIC, 0)
     # Now due: a relative time of one second.
     await client.request(ReplaceSm(message_id=scheduled.message_id, schedule_delivery_time="000000000001000R",
                                    registered_delivery=1, short_message="Café now ☕".encode("utf-16-be")))
