@@ -151,6 +151,10 @@ class Handsets:
                 return handset
         return None
 
+    def all(self) -> list[Handset]:
+        """Every handset the network knows now (configured, or used and not forgotten)."""
+        return list(self._handsets.values())
+
     def known(self, number: str) -> bool:
         """True when the handset exists already (configured, or used before)."""
         return normalize_number(number) in self._handsets

@@ -20,6 +20,9 @@ that is bound, `room()` holds a submission until the queue is down to half that,
 `hold_limit_s` at most (well inside an ESME's response timeout). The ESME's window fills, its
 sender waits, and the backlog stays in its own durable queue. Entries waiting for a bind do not
 hold submissions: nobody is taking them, and a transmitter-only ESME must still be able to send.
+
+What it owes (`owed`: the queue, and entries put back that wait out their retry delay) is what a
+stop saves and the next start gives back (`state.py`); an entry sent and answered is not owed.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class Outbox:
         self._holding = 0  # held now
         self._drained = asyncio.Event()
         self._unanswered = 0  # sent, the ESME's answer not in yet
+        self._retrying: list[DeliverSm | DataSm] = []  # put back, waiting out RETRY_DELAY
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -109,6 +113,11 @@ class Outbox:
         self._entries.extend(pdus)
         self.wake()
 
+    def owed(self) -> list[DeliverSm | DataSm]:
+        """Every entry not yet taken by the ESME, in the order they would go out (those waiting
+        to be tried again first). Entries sent and not answered yet are not among them."""
+        return [*self._retrying, *self._entries]
+
     def wake(self) -> None:
         """Something changed (an entry, a bind): let idle workers look again."""
         self._wake.set()
@@ -147,6 +156,9 @@ class Outbox:
                 self._drained.set()
             try:
                 future = await session.send_request(entry)
+            except asyncio.CancelledError:  # stopped while it waited for a window slot: not sent
+                self._entries.appendleft(entry)
+                raise
             except (SessionError, PduError) as exc:
                 logger.info("sandbox outbox %s: delivery interrupted (%r), will retry", self.system_id, exc)
                 self._entries.appendleft(entry)
@@ -168,9 +180,11 @@ class Outbox:
         if done:
             self.delivered += 1
         else:
+            self._retrying.append(entry)
             asyncio.get_running_loop().call_later(RETRY_DELAY, self._retry, entry)
 
     def _retry(self, entry: DeliverSm | DataSm) -> None:
+        self._retrying.remove(entry)
         self._entries.appendleft(entry)
         self.wake()
 

@@ -143,6 +143,10 @@ class Rules(Generic[B]):
             return True
         return self._rules.pop(key, None) is not None
 
+    def items(self) -> list[tuple[str, B]]:
+        """(prefix digits, behaviour) of every rule, the default's prefix ''."""
+        return list(self._rules.items())
+
     def match(self, number: str) -> B:
         digits = number.removeprefix("+")
         for end in range(len(digits), -1, -1):

@@ -40,6 +40,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 
 import phonenumbers
 
@@ -127,7 +128,9 @@ class Outcome:
 
 
 @dataclass
-class _Segment:
+class MtSegment:
+    """One submitted part, as its receipt will need it."""
+
     message_id: str
     text: str
     submitted_ms: int
@@ -135,7 +138,7 @@ class _Segment:
 
 
 @dataclass
-class _Message:
+class MtMessage:
     """One MT message being delivered, its parts as they come."""
 
     account: str
@@ -157,7 +160,8 @@ class _Message:
     """A binary message's header elements other than concatenation (its first part's); None: text."""
 
 
-_Key = tuple[str, str, str, int, int]
+PartsKey = tuple[str, str, str, int, int]
+"""A concatenated message's parts belong together by (account, sender, handset, reference, total)."""
 
 
 class SmscHandler(SmppHandler):
@@ -183,7 +187,7 @@ class SmscHandler(SmppHandler):
         self._ids = itertools.count(1)
         self._id_prefix = secrets.token_hex(4)
         self._references = itertools.count(secrets.randbelow(256))
-        self._messages: dict[_Key, _Message] = {}
+        self._messages: dict[PartsKey, MtMessage] = {}
         # Segments waiting out their latency: (due, order, callback, args) in a heap behind one
         # timer, instead of a loop timer per segment (a timer each cost ~4 % of the CPU at load).
         self._due: list[tuple[float, int, Callable[..., None], tuple[object, ...]]] = []
@@ -213,20 +217,72 @@ class SmscHandler(SmppHandler):
             outbox.start()
 
     async def stop(self) -> None:
+        """Stop, dropping what is scheduled (save it first: see `pause`)."""
         self._started = False
-        if self._wakeup is not None:
-            self._wakeup.cancel()
-        self._wakeup, self._wakeup_at = None, math.inf
+        await self.pause()
         self._due.clear()
-        for message in self._messages.values():
-            if message.timer is not None:
-                message.timer.cancel()
         self._messages.clear()
-        for outbox in self.outboxes.values():
-            await outbox.stop()
 
     def next_message_id(self) -> str:
         return f"{self._id_prefix}{next(self._ids):08x}"
+
+    # -- unfinished work, kept across a restart (see `smsc_state.py`) ----------------------------
+
+    async def pause(self) -> None:
+        """Stop delivering and sending, keeping everything owed where it is (to be saved), until
+        `stop` drops it."""
+        if self._wakeup is not None:
+            self._wakeup.cancel()
+        self._wakeup, self._wakeup_at = None, math.inf
+        for message in self._messages.values():
+            if message.timer is not None:
+                message.timer.cancel()
+        for outbox in self.outboxes.values():
+            await outbox.stop()
+
+    @property
+    def message_ids(self) -> tuple[str, int]:
+        """(prefix, number of the next id): the ids given so far are the prefix and lower numbers."""
+        number = next(self._ids)
+        self._ids = itertools.count(number)
+        return self._id_prefix, number
+
+    def continue_message_ids(self, prefix: str, number: int) -> None:
+        """Go on from the ids of an earlier run (`message_ids`), so that none is given twice."""
+        self._id_prefix, self._ids = prefix, itertools.count(number)
+
+    @property
+    def mo_accounts(self) -> dict[str, str]:
+        """The account that last sent as each address: where a handset's reply to it goes."""
+        return self._mo_account
+
+    def scheduled(self) -> list[tuple[float, PartsKey | None, MtMessage, int, MtSegment]]:
+        """Each segment waiting out its latency, soonest first: (seconds until due, its message's
+        parts key, the message, the part's sequence, the segment)."""
+        now = asyncio.get_running_loop().time()
+        waiting: list[tuple[float, PartsKey | None, MtMessage, int, MtSegment]] = []
+        for at, _, callback, args in sorted(self._due, key=lambda entry: entry[:2]):
+            if callback == self._segment_arrived:
+                key, message, sequence, segment_ = cast(tuple[PartsKey | None, MtMessage, int, MtSegment], args)
+                waiting.append((at - now, key, message, sequence, segment_))
+        return waiting
+
+    def assembling(self) -> list[tuple[PartsKey, MtMessage, float]]:
+        """Each concatenated message waiting for more parts, with the seconds until it reaches
+        its handset as it is (`reassembly_timeout` after its first part)."""
+        now = asyncio.get_running_loop().time()
+        return [(key, message, message.timer.when() - now if message.timer is not None else 0.0)
+                for key, message in self._messages.items()]
+
+    def schedule(self, delay_s: float, key: PartsKey | None, message: MtMessage, sequence: int,
+                 segment_: MtSegment) -> None:
+        """A segment arrives in `delay_s` seconds (at once when negative), as if submitted so."""
+        self._later(max(0.0, delay_s), self._segment_arrived, key, message, sequence, segment_)
+
+    def resume_assembling(self, key: PartsKey, message: MtMessage, expires_in_s: float) -> None:
+        """Wait again for the rest of a concatenated message's parts, `expires_in_s` at most."""
+        self._messages[key] = message
+        message.timer = asyncio.get_running_loop().call_later(max(0.0, expires_in_s), self._expire, key)
 
     # -- SmppServer hooks --------------------------------------------------------------------------
 
@@ -279,18 +335,18 @@ class SmscHandler(SmppHandler):
             udh, payload = numbered_text(pdu)
             text = _decoded(payload, pdu.data_coding)
         message_id = self.next_message_id()
-        segment_ = _Segment(message_id, text, now_ms, pdu.registered_delivery)
+        segment_ = MtSegment(message_id, text, now_ms, pdu.registered_delivery)
         sender = display_address(pdu.source_addr, pdu.source_addr_ton)
         self._mo_account[sender] = account
         reference, total, sequence = (udh.reference, udh.total, udh.sequence) if udh and udh.total > 1 else (0, 1, 1)
-        key: _Key | None = (account, sender, number, reference, total) if total > 1 else None
+        key: PartsKey | None = (account, sender, number, reference, total) if total > 1 else None
         message = self._messages.get(key) if key is not None else None
         if message is None:
             handset = self.handsets.get(number)
             outcome = self._outcome(handset, behaviour)
             if valid_until_ms is not None and valid_until_ms < now_ms + outcome.latency_ms:
                 outcome = Outcome(False, 0, outcome.latency_ms, expired=True)
-            message = _Message(
+            message = MtMessage(
                 account, pdu.source_addr, pdu.source_addr_ton, pdu.source_addr_npi, handset, total,
                 pdu.data_coding, outcome, behaviour.receipt_loss_rate,
                 message_id=message_id, valid_until_ms=valid_until_ms, udh=elements,
@@ -364,13 +420,13 @@ class SmscHandler(SmppHandler):
             self._wakeup_at = due[0][0]
             self._wakeup = loop.call_at(self._wakeup_at, self._run_due)
 
-    def _segment_arrived(self, key: _Key | None, message: _Message, sequence: int, segment_: _Segment) -> None:
+    def _segment_arrived(self, key: PartsKey | None, message: MtMessage, sequence: int, segment_: MtSegment) -> None:
         message.arrived.add(sequence)
         self._receipt(message, segment_)
         if len(message.arrived) >= message.total:
             self._finish(key, message)
 
-    def _receipt(self, message: _Message, segment_: _Segment) -> None:
+    def _receipt(self, message: MtMessage, segment_: MtSegment) -> None:
         wanted = segment_.registered_delivery & _RECEIPT_MASK
         if not wanted or (wanted == _RECEIPT_ON_FAILURE and message.outcome.delivered):
             return
@@ -415,7 +471,7 @@ class SmscHandler(SmppHandler):
         else:
             self.outboxes[account].put(*pdus)
 
-    def _finish(self, key: _Key | None, message: _Message) -> None:
+    def _finish(self, key: PartsKey | None, message: MtMessage) -> None:
         if message.timer is not None:
             message.timer.cancel()
         if key is not None and self._messages.get(key) is message:
@@ -442,7 +498,7 @@ class SmscHandler(SmppHandler):
             ),
         )
 
-    def _expire(self, key: _Key) -> None:
+    def _expire(self, key: PartsKey) -> None:
         message = self._messages.get(key)
         if message is not None:
             message.timer = None

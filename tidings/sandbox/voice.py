@@ -29,6 +29,7 @@ together the newest `max_held` (100,000 by default), so memory does not grow wit
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -51,12 +52,14 @@ from tidings.sandbox.handsets import (
 )
 from tidings.sandbox.held import HeldItems
 from tidings.sandbox.rules import Draw, InvalidRule, Rules
+from tidings.sandbox.state_file import UnreadableState, member, optional_member
 
 __all__ = [
     "CALL_FAILED",
     "INVALID_NUMBER",
     "UNREACHABLE",
     "SandboxVoice",
+    "SavedVoice",
     "VoiceBehaviour",
     "VoiceCall",
 ]
@@ -230,16 +233,37 @@ class SandboxVoice:
                 locale: str | None, duration_ms: int, *, answered: bool) -> str:
         call = VoiceCall(f"call-{next(self._ids):08d}", sender, recipient, kind, spoken, locale,
                          self.clock(), duration_ms, answered)
-        log = self._calls.get(recipient)
+        self._keep(call)
+        return call.call_id
+
+    def _keep(self, call: VoiceCall) -> None:
+        log = self._calls.get(call.recipient)
         if log is None:
-            log = self._calls[recipient] = deque(maxlen=self.max_calls)
+            log = self._calls[call.recipient] = deque(maxlen=self.max_calls)
         log.append(call)
-        for number in self._held.add(recipient, log, call):
+        for number in self._held.add(call.recipient, log, call):
             if not self._calls.get(number, True):  # its log is empty now
                 del self._calls[number]
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
-        return call.call_id
+
+    # -- kept across a restart (see `state.py`) ----------------------------------------------------
+
+    def save(self) -> dict[str, Any]:
+        """The rules, every call log (calls oldest first) and the next call id's number, as JSON."""
+        number = next(self._ids)
+        self._ids = itertools.count(number)
+        calls = sorted((call for log in self._calls.values() for call in log), key=lambda call: call.started_at_ms)
+        return {"rules": [{"prefix": prefix, **behaviour.as_json()} for prefix, behaviour in self._rules.items()],
+                "next_call": number, "calls": [dataclasses.asdict(call) for call in calls]}
+
+    def take_back(self, saved: SavedVoice) -> None:
+        """Go on from a saved state (`SavedVoice.read`): its rules, call logs and call ids."""
+        for prefix, behaviour in saved.rules:
+            self._rules.set(prefix, behaviour)
+        self._ids = itertools.count(saved.next_call)
+        for call in saved.calls:
+            self._keep(call)
 
     # -- reading the call log ----------------------------------------------------------------------
 
@@ -354,3 +378,37 @@ def _json(data: Any, status: int = 200) -> Response:
 
 def _error(status: int, code: str, message: str) -> Response:
     return _json({"error": {"code": code, "message": message}}, status)
+
+
+@dataclass
+class SavedVoice:
+    """The voice network's state as `SandboxVoice.save` wrote it, read and checked."""
+
+    rules: list[tuple[str, VoiceBehaviour]]
+    next_call: int
+    calls: list[VoiceCall]
+
+    @classmethod
+    def read(cls, document: Any) -> SavedVoice:
+        """Raises `UnreadableState`."""
+        rules = []
+        for item in member(document, "rules", list):
+            options = dict(item) if isinstance(item, dict) else {}
+            prefix = options.pop("prefix", None)
+            if not isinstance(prefix, str):
+                raise UnreadableState(f"a voice rule without a prefix: {item!r:.60}")
+            try:
+                rules.append((prefix, VoiceBehaviour.from_options(options)))
+            except (InvalidRule, TypeError) as exc:
+                raise UnreadableState(f"voice rule {prefix!r}: {exc}") from exc
+        calls = []
+        for item in member(document, "calls", list):
+            kind = member(item, "kind", str)
+            if kind not in ("flash", "callout"):
+                raise UnreadableState(f"a call is a flash call or a callout, not {kind!r:.20}")
+            calls.append(VoiceCall(
+                member(item, "call_id", str), member(item, "sender", str), member(item, "recipient", str),
+                "flash" if kind == "flash" else "callout", optional_member(item, "spoken_text", str),
+                optional_member(item, "locale", str), member(item, "started_at_ms", int),
+                member(item, "duration_ms", int), member(item, "answered", bool)))
+        return cls(rules, member(document, "next_call", int), calls)

@@ -1,12 +1,14 @@
 """`Sandbox`: the simulated carrier network as one object — SMSC, handsets, rules and REST API.
 
 What `tidings serve` starts and points the SMS connector at, and what tests drive. State lives in
-memory and resets with the process.
+memory; given a data directory, a graceful stop saves it there and the next start takes it back
+(`state.py`), as a carrier keeps across its own restarts what it accepted and still owes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,10 +20,14 @@ from tidings.sandbox.handsets import DEFAULT_MAX_MESSAGES, Handset, HandsetMessa
 from tidings.sandbox.platform import PlatformTwin, SandboxService
 from tidings.sandbox.rules import Behaviour, Draw, Rules
 from tidings.sandbox.smsc import SmscHandler
+from tidings.sandbox.state import restore_sandbox, save_sandbox
+from tidings.sandbox.state_file import state_path
 from tidings.sandbox.voice import SandboxVoice
 from tidings.smpp.server import SmppServer
 
 __all__ = ["Sandbox"]
+
+logger = logging.getLogger("tidings.sandbox")
 
 SMSC_WINDOW = 64
 """deliver_sm in flight per session: the parts of a long MO go out together."""
@@ -42,8 +48,12 @@ class Sandbox:
         max_messages: int = DEFAULT_MAX_MESSAGES,
         system_id: str = "SANDBOX",
         handsets: Handsets | None = None,
+        data_dir: str | None = None,
     ) -> None:
         self.clock = clock
+        # Where a stop saves the state and a start takes it back (None: memory only).
+        self.state_path = state_path(data_dir) if data_dir is not None else None
+        self._restored = False  # a start took the saved state (or found none): a stop may save
         # Shared with the other SMSCs of the same network (`add_smsc`): a handset receives from any.
         self.handsets = handsets if handsets is not None else Handsets(max_messages)
         self.rules: Rules[Behaviour] = Rules()
@@ -98,6 +108,9 @@ class Sandbox:
             await twin.start()
         for service in self.services:
             await service.start()
+        if self.state_path is not None:
+            restore_sandbox(self, self.state_path)
+            self._restored = True
 
     @property
     def binds(self) -> int:
@@ -125,17 +138,30 @@ class Sandbox:
         return True
 
     async def stop(self) -> None:
-        server, self._server = self._server, None
-        for other in self.smscs.values():
-            if other._server is not None:
-                await other.stop()
-        await self.smsc.stop()
-        for twin in self.platforms.values():
-            await twin.stop()
-        for service in self.services:
-            await service.stop()
-        if server is not None:
-            await server.stop(timeout=2.0)
+        """Stop every SMSC of the network; with a data directory, save what they still owe first
+        (deliveries waiting out their latency, receipts and MO no ESME took) and the handsets."""
+        networks = [self, *(other for other in self.smscs.values() if other._server is not None)]
+        for network in networks:  # nothing is delivered or sent from here on; what is owed stays
+            await network.smsc.pause()
+        for network in networks:
+            for twin in network.platforms.values():
+                await twin.stop()
+            for service in network.services:
+                await service.stop()
+        for network in networks:
+            server, network._server = network._server, None
+            if server is not None:
+                await server.stop(timeout=2.0)
+        # Answers cut off by the closed sessions have put their entries back in the outboxes.
+        await asyncio.sleep(0)
+        if self.state_path is not None and self._restored:
+            self._restored = False
+            try:
+                save_sandbox(self, self.state_path)
+            except Exception:  # noqa: BLE001 - the stop goes on; the next start is empty
+                logger.exception("sandbox: saving the state to %s failed", self.state_path)
+        for network in networks:
+            await network.smsc.stop()
 
     async def __aenter__(self) -> Sandbox:
         await self.start()

@@ -1,0 +1,162 @@
+"""The sandbox's state across a graceful restart: what `Sandbox.stop` saves in its data directory
+and the next `Sandbox.start` takes back (the file itself, and why it is deleted once taken:
+`state_file.py`).
+
+The document (version 1), besides the file's envelope:
+
+    saved_at_ms  when it was saved (the sandbox's clock, epoch ms)
+    handsets     every handset that holds a message or was configured, with its configuration
+                 and its inbox and sent messages as the REST API shows them (`HandsetMessage`'s
+                 fields), within the limits the sandbox keeps in memory; a handset made on first
+                 use and holding nothing is left out: it is made again, the same, when next used
+    smscs        {"": the sandbox's own SMSC, name: each `add_smsc` route}: rules, unfinished
+                 deliveries, outboxes, message ids (`smsc_state.py`)
+    voice        the voice network's rules and call logs (`SandboxVoice.save`)
+
+Nothing is written while the sandbox runs: saving costs nothing per message. A process that is
+killed (`kill -9`, a crash) saves nothing and starts empty: the pipeline's receipt deadline turns
+the messages whose receipts died with it Unknown. Left out: the seeded random source (a
+restarted sandbox draws from its seed again), the platform twins' own memory (registered
+webhooks, numbers, templates, media, duplicate checks — their messages to handsets are in the
+inboxes) and the mail server's mailboxes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from tidings.sandbox.handsets import Handset, HandsetMessage, Handsets, InvalidNumber
+from tidings.sandbox.smsc_state import SavedSmsc, read_smsc, save_smsc
+from tidings.sandbox.state_file import (
+    UnreadableState,
+    discard_state,
+    member,
+    optional_member,
+    read_state,
+    set_aside,
+    write_state,
+)
+from tidings.sandbox.voice import SavedVoice
+
+if TYPE_CHECKING:
+    from tidings.sandbox.world import Sandbox
+
+__all__ = ["restore_sandbox", "save_sandbox"]
+
+logger = logging.getLogger("tidings.sandbox.state")
+
+_HANDSET_FIELDS = ("country", "valid", "reachable", "line_type", "capabilities", "ported", "carrier")
+
+
+def save_sandbox(sandbox: Sandbox, path: str) -> None:
+    """Write the sandbox's state to `path`; its SMSCs paused (`SmscHandler.pause`) and their
+    sessions closed, so that nothing changes meanwhile and nothing is left in flight."""
+    now_ms = sandbox.clock()
+    smscs = {"": sandbox.smsc, **{name: other.smsc for name, other in sandbox.smscs.items()}}
+    document = {
+        "saved_at_ms": now_ms,
+        "handsets": [_handset_json(handset) for handset in sandbox.handsets.all()
+                     if handset.inbox or handset.sent or not handset.as_made],
+        "smscs": {name: save_smsc(smsc, now_ms) for name, smsc in smscs.items()},
+        "voice": sandbox.voice.save(),
+    }
+    write_state(path, document)
+
+
+def restore_sandbox(sandbox: Sandbox, path: str) -> bool:
+    """Take back the state saved at `path` into a started sandbox, then delete the file; False
+    when there was none. An unreadable file is logged, set aside, and the sandbox stays empty."""
+    try:
+        document = read_state(path)
+        if document is None:
+            return False
+        handsets = _read_handsets(member(document, "handsets", list), sandbox.handsets)
+        smscs = {str(name): read_smsc(smsc, sandbox.handsets)
+                 for name, smsc in member(document, "smscs", dict).items()}
+        voice = SavedVoice.read(member(document, "voice", dict))
+    except (UnreadableState, ValueError, TypeError, KeyError, AttributeError) as exc:
+        logger.warning("sandbox: the saved state %s cannot be read (%s); set aside, starting empty", path, exc)
+        set_aside(path)
+        return False
+    discard_state(path)
+    _give_back(sandbox, handsets, smscs, voice)
+    return True
+
+
+def _give_back(sandbox: Sandbox, handsets: list[tuple[Handset, dict[str, Any], list[HandsetMessage],
+               list[HandsetMessage]]], smscs: dict[str, SavedSmsc], voice: SavedVoice) -> None:
+    now_ms = sandbox.clock()
+    held = []
+    for handset, configuration, inbox, sent in handsets:
+        for name, value in configuration.items():
+            setattr(handset, name, value)
+        held += [(message.received_at_ms, handset, True, message) for message in inbox]
+        held += [(message.received_at_ms, handset, False, message) for message in sent]
+    held.sort(key=lambda item: item[0])  # the network-wide limit drops the oldest first
+    for _, handset, received, message in held:
+        if received:
+            sandbox.handsets.receive(handset, message)
+        else:
+            sandbox.handsets.record_sent(handset, message)
+    networks = {"": sandbox, **sandbox.smscs}
+    for name, saved in smscs.items():
+        network = networks.get(name)
+        if network is None:
+            logger.warning("sandbox: the saved state has an SMSC %r this sandbox does not have; left out", name)
+            continue
+        for account in saved.give_to(network.smsc, now_ms):
+            logger.warning("sandbox: receipts and MO saved for account %r of SMSC %r dropped: no such account",
+                           account, name or "sandbox")
+    sandbox.voice.take_back(voice)
+    logger.info("sandbox: took back the state saved at stop (%d handsets)", len(handsets))
+
+
+def _handset_json(handset: Handset) -> dict[str, Any]:
+    return {
+        "number": handset.number, **{name: getattr(handset, name) for name in _HANDSET_FIELDS},
+        "inbox": [_message_json(message) for message in handset.inbox],
+        "sent": [_message_json(message) for message in handset.sent],
+    }
+
+
+def _message_json(message: HandsetMessage) -> dict[str, Any]:
+    return {
+        "sender": message.sender, "recipient": message.recipient, "body": message.body,
+        "encoding": message.encoding, "segments": message.segments, "received_at_ms": message.received_at_ms,
+        "flash": message.flash, "message_id": message.message_id, "channel": message.channel,
+        "content": message.content, "udh": message.udh,
+    }
+
+
+def _read_handsets(documents: list[Any], handsets: Handsets) -> list[tuple[
+        Handset, dict[str, Any], list[HandsetMessage], list[HandsetMessage]]]:
+    read = []
+    for document in documents:
+        try:
+            handset = handsets.get(member(document, "number", str))
+        except InvalidNumber as exc:
+            raise UnreadableState(str(exc)) from exc
+        capabilities = member(document, "capabilities", list)
+        if not all(isinstance(name, str) for name in capabilities):
+            raise UnreadableState(f"capabilities are names: {capabilities!r:.60}")
+        configuration = {
+            "country": optional_member(document, "country", str), "valid": member(document, "valid", bool),
+            "reachable": member(document, "reachable", bool), "line_type": member(document, "line_type", str),
+            "capabilities": capabilities, "ported": member(document, "ported", bool),
+            "carrier": optional_member(document, "carrier", str),
+        }
+        read.append((handset, configuration, [_read_message(m) for m in member(document, "inbox", list)],
+                     [_read_message(m) for m in member(document, "sent", list)]))
+    return read
+
+
+def _read_message(document: Any) -> HandsetMessage:
+    return HandsetMessage(
+        sender=member(document, "sender", str), recipient=member(document, "recipient", str),
+        body=member(document, "body", str), encoding=member(document, "encoding", str),
+        segments=member(document, "segments", int), received_at_ms=member(document, "received_at_ms", int),
+        flash=member(document, "flash", bool), message_id=member(document, "message_id", str),
+        channel=member(document, "channel", str), content=optional_member(document, "content", dict),
+        udh=optional_member(document, "udh", str),
+    )
