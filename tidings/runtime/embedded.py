@@ -42,7 +42,9 @@ SANDBOX_SYSTEM_ID = "tidings"
 SANDBOX_PASSWORD = "sandbox"
 SANDBOX_SETTLE_SECONDS = 2.0
 """How long a stop waits for the sandbox's pending deliveries and receipts (its default latency
-is 20–200 ms) before unbinding: they would not survive the process."""
+is 20–200 ms) before unbinding, so that they are recorded before the stop; what is still owed
+after that (a longer latency rule) is saved in the data directory and delivered after the next
+start."""
 
 
 def sandbox_email_options(mail: MailServer, settings: Settings) -> dict[str, Any]:
@@ -78,7 +80,8 @@ class EmbeddedRuntime:
         self.connections = list(self.settings.smpp_connections)
         extra_routes: list[BaseRoute] = [metrics_route()]
         if self.with_sandbox:
-            self.sandbox = Sandbox(seed=self.sandbox_seed)
+            # What the sandbox still owes at a stop is saved in the data directory, taken back here.
+            self.sandbox = Sandbox(seed=self.sandbox_seed, data_dir=self.settings.data_dir)
             self.sandbox.add_account(SANDBOX_SYSTEM_ID, SANDBOX_PASSWORD)
             for create_twin in registry.sandbox_twin_factories():  # RBM, WhatsApp, ... twins
                 self.sandbox.register_platform(create_twin(self.sandbox))
@@ -129,7 +132,8 @@ class EmbeddedRuntime:
             await self.gateway.stop()
         if self.pipeline is not None:
             sandbox = self.sandbox
-            # The sandbox's receipts for what was just sent would die with it: let them arrive.
+            # The sandbox's receipts for what was just sent: let them arrive now (the sandbox saves
+            # those it still owes after this, at its stop, for the next start).
             await self.pipeline.stop(
                 before_unbind=(lambda: sandbox.settle(SANDBOX_SETTLE_SECONDS)) if sandbox is not None else None)
         if self.channel_routes is not None:
