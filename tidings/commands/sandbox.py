@@ -1,11 +1,16 @@
 """`tidings sandbox`: the sandbox carrier network on its own — SMPP SMSC plus its REST API.
 
-    tidings sandbox --smpp-port 2775 --port 8090 --system-id tidings --password sandbox
+    tidings sandbox --smpp-port 2775 --port 8090 --system-id tidings --password sandbox [--data-dir DIR]
 
 The embedded profile runs the sandbox inside `tidings serve`; the distributed profile has no
 process of its own for it, so `tidings worker` processes bind to this one (point
 TIDINGS_SMPP_CONNECTIONS at its SMPP port) and tests or benchmarks read the handsets through
 `GET /sandbox/v1/handsets/{number}/messages` on its HTTP port.
+
+Without `--data-dir` it lives in memory only. With one, a graceful stop (SIGTERM, Ctrl-C) saves
+its handsets, rules and what it still owes (deliveries waiting out their latency, receipts and MO
+no ESME took) in `DIR/sandbox/state.json` and the next start takes them back; one process per
+data directory.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sandbox.add_argument("--system-id", default=SANDBOX_SYSTEM_ID, help="ESME account allowed to bind")
     sandbox.add_argument("--password", default=SANDBOX_PASSWORD)
     sandbox.add_argument("--seed", type=int, default=None, help="seed for latency and failure draws")
+    sandbox.add_argument("--data-dir", default=None,
+                         help="keep the sandbox's state here across graceful restarts (default: memory only)")
     sandbox.set_defaults(run=_run)
 
 
@@ -38,7 +45,14 @@ def _run(args: argparse.Namespace) -> int:
 
     from tidings.observability.logging import configure
     from tidings.runtime.http_server import InLoopServer, shut_down_on_signals
-    from tidings.runtime.startup import ListenError, listening_for, listening_socket
+    from tidings.runtime.startup import (
+        DataDirError,
+        DataDirInUse,
+        DataDirLock,
+        ListenError,
+        listening_for,
+        listening_socket,
+    )
     from tidings.sandbox.world import Sandbox
 
     configure()
@@ -47,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
         return JSONResponse({"status": "ok"})
 
     async def main(api_socket: socket.socket) -> None:
-        sandbox = Sandbox(seed=args.seed)
+        sandbox = Sandbox(seed=args.seed, data_dir=args.data_dir)
         sandbox.add_account(args.system_id, args.password)
         try:
             with listening_for("sandbox SMSC", args.host, args.smpp_port, "--smpp-port"):
@@ -63,13 +77,23 @@ def _run(args: argparse.Namespace) -> int:
         finally:
             await sandbox.stop()
 
+    lock = DataDirLock(args.data_dir) if args.data_dir is not None else None
     try:
+        if lock is not None:
+            lock.acquire()
         api_socket = listening_socket(args.host, args.port, "sandbox REST API")
         try:
             uvloop.run(main(api_socket))
         finally:
             api_socket.close()
-    except ListenError as exc:
+    except DataDirInUse:
+        print(f"tidings sandbox: the data directory {args.data_dir} is in use by another process; "
+              "give this sandbox a data directory of its own with --data-dir", file=sys.stderr, flush=True)
+        return 1
+    except (DataDirError, ListenError) as exc:
         print(f"tidings sandbox: {exc}", file=sys.stderr, flush=True)
         return 1
+    finally:
+        if lock is not None:
+            lock.release()
     return 0
