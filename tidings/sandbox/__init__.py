@@ -6,6 +6,8 @@
     handsets  virtual handsets, their inboxes and what they sent
     rules     carrier behaviour by number prefix, drawn from one seeded random source
     api       the /sandbox/v1 REST routes
+    state     what a stop saves in the data directory and the next start takes back
+              (state_file: the file; smsc_state: an SMSC's unfinished work)
 
 See docs/subsystems/sandbox.md.
 """

@@ -13,6 +13,8 @@ prefix rule's `failure_rate` raises `TransientDeliveryError` (503). Call set-up 
 latency (`latency_ms`: a number, `[min, max]` or `{"min", "max"}`), drawn from the sandbox's
 seeded random source. A handset's call log keeps its newest `max_calls` calls, and all logs
 together the newest `max_held` (100,000 by default), so memory does not grow with calls placed.
+The rules, call logs and call id counter are kept across a restart (`save`, `take_back`;
+see `state.py`).
 
     GET    /handsets/{number}/calls    the call log, oldest first
     DELETE /handsets/{number}/calls    clear it
