@@ -204,6 +204,11 @@ async def test_a_receipt_refused_for_now_at_the_stop_is_kept(tmp_path: Path,
     json.dumps({"format": "something else", "version": 1}),
     json.dumps({"format": "tidings-sandbox-state", "version": 1, "saved_at_ms": 0, "handsets": [{"number": 5}],
                 "smscs": {}, "voice": {"rules": [], "calls": [], "next_call": 1}}),
+    # Readable handsets, then an SMSC that is not: nothing of it is taken.
+    json.dumps({"format": "tidings-sandbox-state", "version": 1, "saved_at_ms": 0, "handsets": [
+        {"number": FAST, "country": "SE", "valid": True, "reachable": False, "line_type": "mobile",
+         "capabilities": ["SMS"], "ported": False, "carrier": None, "as_made": False, "inbox": [], "sent": []}],
+        "smscs": {"": {"message_ids": "not ids"}}, "voice": {"rules": [], "calls": [], "next_call": 1}}),
 ])
 async def test_an_unreadable_state_is_set_aside_and_the_sandbox_starts_empty(
         tmp_path: Path, caplog: pytest.LogCaptureFixture, content: str) -> None:

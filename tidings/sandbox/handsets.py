@@ -155,6 +155,20 @@ class Handsets:
         """Every handset the network knows now (configured, or used and not forgotten)."""
         return list(self._handsets.values())
 
+    def put_back(self, number: str, *, as_made: bool, **configuration: Any) -> Handset:
+        """A handset as an earlier run of the sandbox knew it (`Handset.configuration`'s fields),
+        its boxes empty; `as_made`: the numbering plan made it so, and it may be forgotten once it
+        holds nothing."""
+        handset = self._new(normalize_number(number), **configuration)
+        if not as_made:
+            handset.made_as = None
+        self._handsets[handset.number] = handset
+        return handset
+
+    def adopt(self, handset: Handset) -> None:
+        """Know `handset` (one another `Handsets` of the same limits made) by its number."""
+        self._handsets[handset.number] = handset
+
     def known(self, number: str) -> bool:
         """True when the handset exists already (configured, or used before)."""
         return normalize_number(number) in self._handsets

@@ -67,13 +67,14 @@ def save_sandbox(sandbox: Sandbox, path: str) -> None:
 def restore_sandbox(sandbox: Sandbox, path: str) -> bool:
     """Take back the state saved at `path` into a started sandbox, then delete the file; False
     when there was none. An unreadable file is logged, set aside, and the sandbox stays empty."""
+    # Read into handsets of their own, so that a file found unreadable halfway leaves nothing behind.
+    scratch = Handsets(sandbox.handsets.max_messages)
     try:
         document = read_state(path)
         if document is None:
             return False
-        handsets = _read_handsets(member(document, "handsets", list), sandbox.handsets)
-        smscs = {str(name): read_smsc(smsc, sandbox.handsets)
-                 for name, smsc in member(document, "smscs", dict).items()}
+        handsets = _read_handsets(member(document, "handsets", list), scratch)
+        smscs = {str(name): read_smsc(smsc, scratch) for name, smsc in member(document, "smscs", dict).items()}
         voice = SavedVoice.read(member(document, "voice", dict))
     except (UnreadableState, ValueError, TypeError, KeyError, AttributeError) as exc:
         logger.warning("sandbox: the saved state %s cannot be read (%s); set aside, starting empty", path, exc)
@@ -84,13 +85,12 @@ def restore_sandbox(sandbox: Sandbox, path: str) -> bool:
     return True
 
 
-def _give_back(sandbox: Sandbox, handsets: list[tuple[Handset, dict[str, Any], list[HandsetMessage],
-               list[HandsetMessage]]], smscs: dict[str, SavedSmsc], voice: SavedVoice) -> None:
+def _give_back(sandbox: Sandbox, handsets: list[tuple[Handset, list[HandsetMessage], list[HandsetMessage]]],
+               smscs: dict[str, SavedSmsc], voice: SavedVoice) -> None:
     now_ms = sandbox.clock()
     held = []
-    for handset, configuration, inbox, sent in handsets:
-        for name, value in configuration.items():
-            setattr(handset, name, value)
+    for handset, inbox, sent in handsets:
+        sandbox.handsets.adopt(handset)
         held += [(message.received_at_ms, handset, True, message) for message in inbox]
         held += [(message.received_at_ms, handset, False, message) for message in sent]
     held.sort(key=lambda item: item[0])  # the network-wide limit drops the oldest first
@@ -115,6 +115,7 @@ def _give_back(sandbox: Sandbox, handsets: list[tuple[Handset, dict[str, Any], l
 def _handset_json(handset: Handset) -> dict[str, Any]:
     return {
         "number": handset.number, **{name: getattr(handset, name) for name in _HANDSET_FIELDS},
+        "as_made": handset.as_made,
         "inbox": [_message_json(message) for message in handset.inbox],
         "sent": [_message_json(message) for message in handset.sent],
     }
@@ -130,13 +131,9 @@ def _message_json(message: HandsetMessage) -> dict[str, Any]:
 
 
 def _read_handsets(documents: list[Any], handsets: Handsets) -> list[tuple[
-        Handset, dict[str, Any], list[HandsetMessage], list[HandsetMessage]]]:
+        Handset, list[HandsetMessage], list[HandsetMessage]]]:
     read = []
     for document in documents:
-        try:
-            handset = handsets.get(member(document, "number", str))
-        except InvalidNumber as exc:
-            raise UnreadableState(str(exc)) from exc
         capabilities = member(document, "capabilities", list)
         if not all(isinstance(name, str) for name in capabilities):
             raise UnreadableState(f"capabilities are names: {capabilities!r:.60}")
@@ -146,7 +143,12 @@ def _read_handsets(documents: list[Any], handsets: Handsets) -> list[tuple[
             "capabilities": capabilities, "ported": member(document, "ported", bool),
             "carrier": optional_member(document, "carrier", str),
         }
-        read.append((handset, configuration, [_read_message(m) for m in member(document, "inbox", list)],
+        try:  # as saved, without asking the numbering plan again (that costs ~0.3 ms a number)
+            handset = handsets.put_back(member(document, "number", str), as_made=member(document, "as_made", bool),
+                                        **configuration)
+        except InvalidNumber as exc:
+            raise UnreadableState(str(exc)) from exc
+        read.append((handset, [_read_message(m) for m in member(document, "inbox", list)],
                      [_read_message(m) for m in member(document, "sent", list)]))
     return read
 
