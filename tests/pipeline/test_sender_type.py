@@ -13,7 +13,7 @@ import httpx
 from tidings.api.testing import sdk_client
 from tidings.testing.platform import Platform
 
-from .helpers import wait_handset, wait_status
+from .helpers import wait_handset, wait_status, wait_until
 
 NATIONAL = "0701234567"
 
@@ -30,6 +30,18 @@ async def test_a_national_sender_goes_out_as_national(platform: Platform, http: 
     [as_detected] = await wait_handset(platform, http, "+46701970102")
     assert as_set["from"] == NATIONAL
     assert as_detected["from"] == "+" + NATIONAL  # ten digits: read as international without the override
+
+    # The handset's reply to the national number comes back to it, to the project that sent from it.
+    reply = await http.post(f"{platform.base_url}/sandbox/v1/handsets/46701970101/messages",
+                            json={"to": NATIONAL, "body": "thanks"})
+    assert reply.status_code in (200, 201, 202), reply.text
+
+    async def inbound() -> list[dict[str, Any]]:
+        page = (await http.get(platform.xms("/inbounds"), headers=platform.auth)).json()
+        return [i for i in page["inbounds"] if i["body"] == "thanks"]
+
+    [received] = await wait_until(inbound, "the reply as an inbound")
+    assert (received["from"], received["to"]) == ("+46701970101", NATIONAL)
 
 
 async def test_update_and_replace_change_the_sender_type(platform: Platform, http: httpx.AsyncClient) -> None:

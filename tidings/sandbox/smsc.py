@@ -195,6 +195,9 @@ class SmscHandler(SmppHandler):
         self._wakeup: asyncio.TimerHandle | None = None
         self._wakeup_at = math.inf
         self._mo_account: dict[str, str] = {}
+        # Senders whose type `wire_address` would not find from their display (a national number
+        # sent as TON 2): a handset's reply to one goes back to it as it was sent.
+        self._reply_address: dict[str, tuple[str, int, int]] = {}
         self._started = False
         self.reassembly_timeout = REASSEMBLY_TIMEOUT
 
@@ -255,6 +258,15 @@ class SmscHandler(SmppHandler):
     def mo_accounts(self) -> dict[str, str]:
         """The account that last sent as each address: where a handset's reply to it goes."""
         return self._mo_account
+
+    @property
+    def reply_addresses(self) -> dict[str, tuple[str, int, int]]:
+        """(address, ton, npi) a reply goes to, for senders whose display does not say their
+        type (a national number): as they were sent."""
+        return self._reply_address
+
+    def _reply_wire(self, to: str) -> tuple[str, int, int]:
+        return self._reply_address.get(to) or wire_address(to)
 
     def scheduled(self) -> list[tuple[float, PartsKey | None, MtMessage, int, MtSegment]]:
         """Each segment waiting out its latency, soonest first: (seconds until due, its message's
@@ -338,6 +350,8 @@ class SmscHandler(SmppHandler):
         segment_ = MtSegment(message_id, text, now_ms, pdu.registered_delivery)
         sender = display_address(pdu.source_addr, pdu.source_addr_ton)
         self._mo_account[sender] = account
+        if pdu.source_addr_ton != Ton.INTERNATIONAL:  # an international sender's display says it all
+            self._reply_address[sender] = (pdu.source_addr, pdu.source_addr_ton, pdu.source_addr_npi)
         reference, total, sequence = (udh.reference, udh.total, udh.sequence) if udh and udh.total > 1 else (0, 1, 1)
         key: PartsKey | None = (account, sender, number, reference, total) if total > 1 else None
         message = self._messages.get(key) if key is not None else None
@@ -516,7 +530,7 @@ class SmscHandler(SmppHandler):
         if account is None or account not in self.outboxes:
             raise LookupError("the sandbox SMSC has no ESME account to deliver to")
         encoded = segment(body, reference=next(self._references))
-        destination, dest_ton, dest_npi = wire_address(to)
+        destination, dest_ton, dest_npi = self._reply_wire(to)
         pdus = tuple(
             DeliverSm(
                 source_addr=handset.number[1:],
@@ -554,7 +568,7 @@ class SmscHandler(SmppHandler):
             raise LookupError("the sandbox SMSC has no ESME account to deliver to")
         parts = segment_binary(payload, udh, reference=next(self._references))
         udhi = bool(udh) or len(parts) > 1
-        destination, dest_ton, dest_npi = wire_address(to)
+        destination, dest_ton, dest_npi = self._reply_wire(to)
         pdus = tuple(
             DeliverSm(
                 source_addr=handset.number[1:], source_addr_ton=Ton.INTERNATIONAL, source_addr_npi=Npi.ISDN,

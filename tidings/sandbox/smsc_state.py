@@ -5,6 +5,8 @@ delivered, what it owes its ESMEs, and what it must remember.
     message_ids  {"prefix", "next"}: the next start goes on from there, so no id is given twice
                  (a late receipt for an id given again could match the wrong submission)
     mo_accounts  {address: account}: the account a handset's reply to that address goes to
+    reply_addresses  {address: [address, ton, npi]}: how a reply to a sender that is not
+                 international goes back (a national number stays national); may be missing
     messages     MT messages not finished, with the outcome decided at submit (a restart draws
                  nothing again) and the parts that reached the handset; a concatenated one still
                  waiting for parts has its `parts_key` and `gives_up_at_ms` (when it is delivered
@@ -61,6 +63,7 @@ def save_smsc(smsc: SmscHandler, now_ms: int) -> dict[str, Any]:
         "rules": [{"prefix": prefix_, **behaviour.as_json()} for prefix_, behaviour in smsc.rules.items()],
         "message_ids": {"prefix": prefix, "next": number},
         "mo_accounts": dict(smsc.mo_accounts),
+        "reply_addresses": {display: list(wire) for display, wire in smsc.reply_addresses.items()},
         "messages": messages,
         "scheduled": scheduled,
         "outboxes": {account: [pdu.encode().hex() for pdu in outbox.owed()]
@@ -91,6 +94,7 @@ class SavedSmsc:
     rules: list[tuple[str, Behaviour]]
     message_ids: tuple[str, int]
     mo_accounts: dict[str, str]
+    reply_addresses: dict[str, tuple[str, int, int]]
     assembling: list[tuple[PartsKey, MtMessage, int]]  # (key, message, gives up at ms)
     scheduled: list[tuple[int, PartsKey | None, MtMessage, int, MtSegment]]  # due at ms first
     outboxes: dict[str, list[DeliverSm | DataSm]]
@@ -102,6 +106,7 @@ class SavedSmsc:
             smsc.rules.set(prefix, behaviour)
         smsc.continue_message_ids(*self.message_ids)
         smsc.mo_accounts.update(self.mo_accounts)
+        smsc.reply_addresses.update(self.reply_addresses)
         for parts_key, message, gives_up_at_ms in self.assembling:
             smsc.resume_assembling(parts_key, message, (gives_up_at_ms - now_ms) / 1000)
         for due_at_ms, key, message, sequence, segment_ in self.scheduled:
@@ -122,6 +127,7 @@ def read_smsc(document: Any, handsets: Handsets) -> SavedSmsc:
     mo_accounts = member(document, "mo_accounts", dict)
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in mo_accounts.items()):
         raise UnreadableState("'mo_accounts' maps addresses to account names")
+    reply_addresses = _reply_addresses(optional_member(document, "reply_addresses", dict) or {})
     messages: list[tuple[MtMessage, PartsKey | None, int | None]] = [
         _read_message(item, handsets) for item in member(document, "messages", list)]
     scheduled = []
@@ -139,7 +145,17 @@ def read_smsc(document: Any, handsets: Handsets) -> SavedSmsc:
     outboxes = {str(account): [_read_pdu(hex_) for hex_ in _list(pdus, "outboxes")]
                 for account, pdus in member(document, "outboxes", dict).items()}
     return SavedSmsc(_read_rules(document), (member(ids, "prefix", str), member(ids, "next", int)),
-                     mo_accounts, assembling, scheduled, outboxes)
+                     mo_accounts, reply_addresses, assembling, scheduled, outboxes)
+
+
+def _reply_addresses(document: dict[Any, Any]) -> dict[str, tuple[str, int, int]]:
+    out: dict[str, tuple[str, int, int]] = {}
+    for display, wire in document.items():
+        if not (isinstance(display, str) and isinstance(wire, list) and len(wire) == 3
+                and isinstance(wire[0], str) and all(isinstance(v, int) for v in wire[1:])):
+            raise UnreadableState("'reply_addresses' maps addresses to [address, ton, npi]")
+        out[display] = (wire[0], wire[1], wire[2])
+    return out
 
 
 def _read_rules(document: Any) -> list[tuple[str, Behaviour]]:
