@@ -7,8 +7,9 @@ from sqlalchemy import func, select
 
 from tidings.actions.projects import do_create_project
 from tidings.consent import double_opt_in, ledger, settings
-from tidings.consent.identity import check_channel, country_of, normalize_identity
+from tidings.consent.identity import check_channel, normalize_identity
 from tidings.consent.keywords import handle_inbound_keywords
+from tidings.core.calling_codes import country_of
 from tidings.policy.consent import ALL, CONSENT_MISSING, CONSENT_OPTED_OUT
 from tidings.policy.keywords import KeywordKind
 from tidings.store.consent_schema import consent_events, consent_state

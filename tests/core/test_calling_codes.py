@@ -6,7 +6,7 @@ from __future__ import annotations
 import phonenumbers
 import pytest
 
-from tidings.core.calling_codes import calling_code, sole_region
+from tidings.core.calling_codes import calling_code, country_of, sole_region
 from tidings.testing.numbers import example_numbers
 
 
@@ -38,3 +38,15 @@ def test_no_sole_country_for_shared_or_non_geographic_codes_or_non_numbers() -> 
     for number in ("+12125550100", "+74951234567", "+447700900123", "+80012345678", "46701234567",
                    "+46 70 123 45 67", "+", "", "x@example.com"):
         assert sole_region(number) is None, number
+
+
+def test_country_of_agrees_with_a_full_parse_and_falls_back_to_the_codes_main_country() -> None:
+    for number in example_numbers():
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        region = phonenumbers.region_code_for_number(number)
+        assert country_of(e164) == (None if region == "001" else region), e164
+    assert country_of("+12125550100") == "US" and country_of("+14165550100") == "CA"  # +1, parsed
+    assert country_of("+1999") == "US"  # in no allocated range: the main country of +1
+    assert country_of("+80012345678") is None  # non-geographic
+    for other in ("46701234567", "", "+", "x@example.com", "+0123"):
+        assert country_of(other) is None, other

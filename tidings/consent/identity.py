@@ -11,9 +11,7 @@ import re
 
 import phonenumbers
 
-from tidings.core.calling_codes import sole_region
-
-__all__ = ["check_channel", "country_of", "normalize_identity"]
+__all__ = ["check_channel", "normalize_identity"]
 
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()\-.]{4,30}$")
 _CHANNEL = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
@@ -47,21 +45,3 @@ def check_channel(raw: object, *, allow_all: bool = True) -> str:
         if (allow_all and text == "*") or _CHANNEL.match(text):
             return text
     raise ValueError('channel must be a channel name such as "SMS" or "WHATSAPP"' + (' or "*"' if allow_all else ""))
-
-
-def country_of(identity: str) -> str | None:
-    """ISO 3166 alpha-2 country of an E.164 identity; None for anything else. A calling code of
-    one country answers without parsing (`tidings.core.calling_codes`)."""
-    if not identity.startswith("+"):
-        return None
-    sole = sole_region(identity)
-    if sole is not None:
-        return sole
-    try:
-        number = phonenumbers.parse(identity, None)
-    except phonenumbers.NumberParseException:
-        return None
-    region = phonenumbers.region_code_for_number(number)
-    if not region and number.country_code is not None:
-        region = phonenumbers.region_code_for_country_code(number.country_code)
-    return region if region and region != "ZZ" else None

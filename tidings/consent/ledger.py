@@ -24,7 +24,7 @@ from sqlalchemy import and_, bindparam, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.consent import settings
-from tidings.consent.identity import country_of
+from tidings.core.calling_codes import country_of
 from tidings.policy.consent import ALL, CONSENT_MISSING, ConsentEntry, ConsentRules, Decision, may_send
 from tidings.store.consent_schema import consent_events, consent_state
 

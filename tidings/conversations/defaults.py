@@ -19,7 +19,7 @@ import functools
 from collections.abc import Sequence
 from importlib import resources
 
-import phonenumbers
+from tidings.core import calling_codes
 
 __all__ = ["APP_TO_CHANNEL", "PHONE_CHANNELS", "country_of", "plan", "top_app_channel"]
 
@@ -60,11 +60,8 @@ def top_app_channel(country_iso2: str | None) -> str | None:
 
 
 def country_of(number: str) -> str | None:
-    try:
-        parsed = phonenumbers.parse(number if number.startswith("+") else f"+{number}")
-    except phonenumbers.NumberParseException:
-        return None
-    return phonenumbers.region_code_for_number(parsed)
+    """The country of a phone identity, E.164 with or without its '+'."""
+    return calling_codes.country_of(number if number.startswith("+") else f"+{number}")
 
 
 def plan(

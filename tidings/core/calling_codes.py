@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import phonenumbers
 
-__all__ = ["calling_code", "sole_region"]
+__all__ = ["calling_code", "country_of", "sole_region"]
 
 _REGIONS = phonenumbers.COUNTRY_CODE_TO_REGION_CODE  # calling code -> its regions, main one first
 NON_GEOGRAPHIC = "001"
+UNKNOWN_REGION = "ZZ"
 
 
 def calling_code(digits: str) -> int | None:
@@ -40,3 +41,22 @@ def sole_region(number: str) -> str | None:
     if regions is None or len(regions) != 1 or regions[0] == NON_GEOGRAPHIC:
         return None
     return regions[0]
+
+
+def country_of(number: str) -> str | None:
+    """The country (ISO 3166 alpha-2) of an E.164 `number`; for one outside every allocated
+    range, the main country of its calling code; None for a non-geographic number or anything
+    that is not '+' and digits. A calling code of one country answers without parsing."""
+    if not number.startswith("+"):
+        return None
+    sole = sole_region(number)
+    if sole is not None:
+        return sole
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return None
+    region = phonenumbers.region_code_for_number(parsed)
+    if not region and parsed.country_code is not None:
+        region = phonenumbers.region_code_for_country_code(parsed.country_code)
+    return region if region and region not in (NON_GEOGRAPHIC, UNKNOWN_REGION) else None

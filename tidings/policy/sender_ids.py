@@ -20,9 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import phonenumbers
-
-from tidings.core.calling_codes import sole_region
+from tidings.core.calling_codes import country_of
 
 __all__ = [
     "COUNTRY_RULES",
@@ -33,7 +31,6 @@ __all__ = [
     "RegisteredSender",
     "SenderDecision",
     "SenderPolicy",
-    "country_of",
     "decide",
     "kind_of",
 ]
@@ -106,23 +103,6 @@ def kind_of(address: str) -> str:
         return SHORT_CODE if len(digits) <= SHORT_CODE_MAX_DIGITS and not address.startswith("+") else LONG_CODE
     return ALPHANUMERIC
 
-
-def country_of(number: str) -> str | None:
-    """The destination's country (ISO 3166 alpha-2); for a number outside every allocated range,
-    the main country of its calling code. A calling code of one country answers without parsing
-    (`tidings.core.calling_codes`)."""
-    sole = sole_region(number)
-    if sole is not None:
-        return sole
-    try:
-        parsed = phonenumbers.parse(number)
-    except phonenumbers.NumberParseException:
-        return None
-    region = phonenumbers.region_code_for_number(parsed)
-    if region is None and parsed.country_code is not None:
-        regions = phonenumbers.region_codes_for_country_code(parsed.country_code)
-        region = regions[0] if regions else None
-    return region if region != "001" else None
 
 
 def _violation(sender: str, country: str, registry: Mapping[str, RegisteredSender]) -> str | None:
