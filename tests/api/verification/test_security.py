@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import statistics
 import time
 from collections.abc import AsyncIterator
@@ -186,12 +187,34 @@ async def test_invalid_json_and_unknown_route(client: VerifyClient, api: ApiServ
     assert await verification_count(api.ctx.db) == 0
 
 
+def _holds_code(values: tuple[object, ...], code: str) -> bool:
+    """True when any column keeps the code in clear: as a number, or as a token of its own in text.
+
+    Ids, hashes and millisecond timestamps are long hexadecimal or decimal runs that may hold the
+    code's digits by chance; a token bounded by non-hex characters is the code itself.
+    """
+    token = re.compile(rf"(?<![0-9a-fA-F]){code}(?![0-9a-fA-F])")
+    for value in values:
+        if isinstance(value, int) and str(value) == code:
+            return True
+        text = value.decode("latin-1") if isinstance(value, bytes) else value
+        if isinstance(text, str) and token.search(text):
+            return True
+    return False
+
+
+def test_the_code_check_finds_a_code_kept_in_clear() -> None:
+    assert _holds_code(("70f983602daf", 1795853072602, None), "3602") is False
+    assert _holds_code(("3602",), "3602") and _holds_code(('{"code": "3602"}',), "3602")
+    assert _holds_code((3602,), "3602")
+
+
 async def test_code_is_stored_only_as_a_hash_and_redacted_after_success(client: VerifyClient, api: ApiServer) -> None:
     vid = await _start(client)
     code = await sms_code(api.ctx.db, vid)
     async with api.ctx.db.read() as conn:
         row = (await conn.execute(select(verifications).where(verifications.c.id == vid))).one()
-    assert code not in str(tuple(row))
+    assert not _holds_code(tuple(row), code)
     assert (await client.report(vid, code)).json()["status"] == "SUCCESSFUL"
     async with api.ctx.db.read() as conn:
         body = (await conn.execute(select(batches.c.body).where(batches.c.id == row.sent_ref))).scalar_one()
