@@ -18,7 +18,6 @@ TransientDeliveryError, 530/534/535 → ChannelAuthError.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
 import logging
 import uuid
@@ -32,6 +31,7 @@ import aiosmtplib
 import httpx
 from starlette.routing import BaseRoute
 
+from tidings.channels.background import BackgroundTasks
 from tidings.channels.contract import (
     Capability,
     ChannelEventSink,
@@ -39,7 +39,6 @@ from tidings.channels.contract import (
     ConnectorContext,
     OutboundMessage,
     SendResult,
-    StatusEvent,
 )
 from tidings.channels.email.dkim_keys import DkimKeys, dns_records
 from tidings.channels.email.inbound import InboundMail
@@ -74,7 +73,7 @@ class EmailConnector:
         self._sink: ChannelEventSink | None = None
         self._listener: asyncio.Server | None = None
         self._inbound_port: int | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = BackgroundTasks("email")
 
     # -- the contract ------------------------------------------------------------------------------
 
@@ -95,7 +94,7 @@ class EmailConnector:
         signed = await asyncio.to_thread(key.sign, mail.as_bytes())
         await self._hand_off(f"bounces+{token}@{domain}", message.identity, signed)
         if self.settings.delivered_on_handoff:
-            self._spawn(self._delivered(message_id))
+            self._background.report_delivered(self.channel, message_id, lambda: self._sink, self.ctx.clock)
         return SendResult(channel_message_id=message_id,
                           details={"domain": domain, "traffic": traffic_of(message.purpose)})
 
@@ -170,9 +169,7 @@ class EmailConnector:
         return self._inbound_port
 
     async def aclose(self) -> None:
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, 2.0)
+        await self._background.aclose()
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.close()
@@ -208,21 +205,6 @@ class EmailConnector:
         if 500 <= code < 600:
             return PermanentDeliveryError(f"{code} {text}", code)
         return TransientDeliveryError(f"{code} {text}", 5.0)
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _delivered(self, message_id: str) -> None:
-        await asyncio.sleep(0)  # after the caller has recorded the SendResult
-        sink = self._sink
-        if sink is None:
-            return
-        try:
-            await sink.accept([StatusEvent(self.channel, message_id, "DELIVERED", self.ctx.clock())])
-        except Exception:
-            log.exception("email: recording DELIVERED for %s failed", message_id)
 
     async def _console_put(self, name: str, body: dict[str, Any]) -> None:
         url = f"{self.settings.dns_console_url}/{quote(name, safe='')}"

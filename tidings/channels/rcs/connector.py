@@ -18,7 +18,6 @@ Google's, any *.googleapis.com host).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ import httpx
 import orjson
 from starlette.routing import BaseRoute
 
+from tidings.channels.background import BackgroundTasks
 from tidings.channels.contract import (
     Capability,
     ChannelEventSink,
@@ -77,7 +77,7 @@ class RcsConnector:
         self.conversational = bool(ctx.options.get("conversational", True))
         google = httpx.URL(ctx.base_url).host.endswith(GOOGLE_HOST_SUFFIX)
         self.console = bool(ctx.options.get("console", not google))
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = BackgroundTasks("rcs")
 
     # -- sending ---------------------------------------------------------------------------------
 
@@ -125,9 +125,7 @@ class RcsConnector:
         if not self.read_receipts:
             return
         for event in events:
-            task = asyncio.get_running_loop().create_task(self._mark_read(creds, event))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._background.spawn(self._mark_read(creds, event))
 
     async def _mark_read(self, creds: RbmCredentials, event: InboundEvent) -> None:
         try:
@@ -161,6 +159,4 @@ class RcsConnector:
         return None
 
     async def aclose(self) -> None:
-        tasks = list(self._tasks)
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._background.aclose()

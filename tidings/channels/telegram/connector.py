@@ -22,7 +22,6 @@ with the HTTP status as code.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import OrderedDict
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 import httpx
 from starlette.routing import BaseRoute
 
+from tidings.channels.background import BackgroundTasks
 from tidings.channels.contract import (
     Capability,
     ChannelEventSink,
@@ -37,7 +37,6 @@ from tidings.channels.contract import (
     ConnectorContext,
     OutboundMessage,
     SendResult,
-    StatusEvent,
 )
 from tidings.channels.telegram.botapi import BotApiError, classify, derive_secret_token
 from tidings.channels.telegram.inbound import inbound_routes
@@ -76,7 +75,7 @@ class TelegramConnector:
     def __init__(self, ctx: ConnectorContext) -> None:
         self.ctx = ctx
         self._sink: ChannelEventSink | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = BackgroundTasks("telegram")
         # Postback data longer than callback_data's 64 bytes, by the hashed data we sent instead.
         self.postbacks: OrderedDict[str, str] = OrderedDict()
         self._reachable: OrderedDict[tuple[str, str], int] = OrderedDict()
@@ -125,7 +124,7 @@ class TelegramConnector:
                 ids.append(f"{sent['chat']['id']}:{sent['message_id']}")
         if not ids:
             raise TransientDeliveryError("Telegram answered without a message")
-        self._spawn(self._delivered(ids[-1]))
+        self._background.report_delivered(self.channel, ids[-1], lambda: self._sink, self.ctx.clock)
         return SendResult(ids[-1], details={"channel_message_ids": ids})
 
     async def configure_app(self, app_id: str, credentials: dict[str, Any]) -> None:
@@ -148,10 +147,7 @@ class TelegramConnector:
         return None
 
     async def aclose(self) -> None:
-        tasks, self._tasks = list(self._tasks), set()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._background.aclose()
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -192,17 +188,3 @@ class TelegramConnector:
         raise BotApiError(int(body.get("error_code") or response.status_code), str(body.get("description") or ""),
                           float(retry_after) if isinstance(retry_after, int | float) else None)
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _delivered(self, channel_message_id: str) -> None:
-        await asyncio.sleep(0)  # after the caller has recorded the SendResult
-        sink = self._sink
-        if sink is None:
-            return
-        try:
-            await sink.accept([StatusEvent(self.channel, channel_message_id, "DELIVERED", self.ctx.clock())])
-        except Exception:
-            log.exception("telegram: recording DELIVERED for %s failed", channel_message_id)
