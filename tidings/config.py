@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 
 LONG_MESSAGE_MODES = ("udh", "sar", "payload")
 
+SANDBOX_SYSTEM_ID = "tidings"
+SANDBOX_PASSWORD = "sandbox"
+"""The ESME account the embedded profile binds to its sandbox SMSC with, and `tidings sandbox`'s default."""
+
 
 @dataclass(frozen=True)
 class SmppConnectionSettings:

@@ -19,7 +19,7 @@ import argparse
 import socket
 import sys
 
-from tidings.runtime.embedded import SANDBOX_PASSWORD, SANDBOX_SYSTEM_ID
+from tidings.config import SANDBOX_PASSWORD, SANDBOX_SYSTEM_ID
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

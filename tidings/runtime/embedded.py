@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from tidings.channels import registry
-from tidings.config import Settings, SmppConnectionSettings
+from tidings.config import SANDBOX_PASSWORD, SANDBOX_SYSTEM_ID, Settings, SmppConnectionSettings
 from tidings.conversations.service import ChannelRoutes
 from tidings.lookup.live import SandboxNumbers
 from tidings.observability.metrics import metrics_route
@@ -38,8 +38,6 @@ from tidings.store.group_commit import GroupCommitter
 
 log = logging.getLogger(__name__)
 
-SANDBOX_SYSTEM_ID = "tidings"
-SANDBOX_PASSWORD = "sandbox"
 SANDBOX_SETTLE_SECONDS = 2.0
 """How long a stop waits for the sandbox's pending deliveries and receipts (its default latency
 is 20–200 ms) before unbinding, so that they are recorded before the stop; what is still owed

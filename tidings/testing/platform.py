@@ -21,9 +21,8 @@ from typing import Any
 import httpx
 
 from tidings.actions.projects import ProjectCredentials, do_create_project
-from tidings.config import Settings, SmppConnectionSettings
+from tidings.config import SANDBOX_PASSWORD, SANDBOX_SYSTEM_ID, Settings, SmppConnectionSettings
 from tidings.runtime.context import Context
-from tidings.runtime.embedded import SANDBOX_PASSWORD, SANDBOX_SYSTEM_ID
 
 
 @dataclass
