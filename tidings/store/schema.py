@@ -105,6 +105,13 @@ batches = Table(
     # `from_ton`, `from_npi`); NULL: detected from `sender` when it is sent.
     Column("from_ton", SmallInteger, nullable=True),
     Column("from_npi", SmallInteger, nullable=True),
+    # A scheduled batch whose `to` names groups: when its groups are to be expanded into their
+    # members' deliveries (its `send_at`; the groups named are those in `requested_to`). NULL: no
+    # expansion is waiting (done, cancelled, or the members were written at acceptance).
+    Column("expand_groups_ms", BigInteger, nullable=True),
+    # Numbers an update's `to_remove` took out of such a batch: the expansion leaves them out
+    # even when a group has them. NULL: none.
+    Column("excluded_recipients", JSON(none_as_null=True), nullable=True),
     UniqueConstraint("project_id", "idempotency_key", name="uq_batches_idempotency"),
     Index("ix_batches_project_created", "project_id", "created_ms"),
     Index("ix_batches_sender_created", "sender", "created_ms"),
@@ -113,6 +120,10 @@ batches = Table(
     # those past their receipt deadline (`Sweeper.give_up_on_receipts`).
     Index("ix_batches_receipts_open", "expire_at_ms", sqlite_where=text("receipts_closed_ms IS NULL"),
           postgresql_where=text("receipts_closed_ms IS NULL")),
+    # Only the batches whose groups still wait to be expanded, by time: the sweeper's search for
+    # those due (`tidings.actions.scheduled_groups`).
+    Index("ix_batches_expand_groups", "expand_groups_ms", sqlite_where=text("expand_groups_ms IS NOT NULL"),
+          postgresql_where=text("expand_groups_ms IS NOT NULL")),
 )
 
 deliveries = Table(
