@@ -191,14 +191,19 @@ async def test_replace_update_and_replay_keep_the_requested_to(api: ApiServer, h
                               json={"to": [group, N[3]], **scheduled})
     assert replaced.status_code == 200, replaced.text
     assert replaced.json()["to"] == [group, N[3]]
-    assert await recipients(api, sent["id"]) == [N[1], N[2], N[3]]
+    # Scheduled: the group's members are read at send_at; until then the `to`'s own numbers.
+    assert await recipients(api, sent["id"]) == [N[3]]
 
     updated = await p.post(f"/batches/{sent['id']}", {"to_add": [N[4]], "to_remove": [N[3], N[1]]})
     assert updated.status_code == 200, updated.text
-    # Numbers follow the change; the group stays named (its member N[1] is no longer sent to).
+    # Numbers follow the change; the group stays named (its member N[1] is left out when it is
+    # expanded).
     assert updated.json()["to"] == [group, N[4]]
     assert (await p.get(f"/batches/{sent['id']}"))["to"] == [group, N[4]]
-    assert await recipients(api, sent["id"]) == [N[2], N[4]]
+    assert await recipients(api, sent["id"]) == [N[4]]
+    async with api.ctx.db.read() as conn:
+        row = (await conn.execute(select(batches).where(batches.c.id == sent["id"]))).one()
+    assert (row.excluded_recipients, row.expand_groups_ms is not None) == ([N[3], N[1]], True)
 
     back = await http.put(f"{p.url}/batches/{sent['id']}", headers=p.headers, json={"to": [N[5]], **scheduled})
     assert back.json()["to"] == [N[5]]

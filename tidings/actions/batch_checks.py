@@ -369,18 +369,20 @@ def check_send(payload: object, settings: Settings, now_ms: int) -> MtText:
     return check_send_rendered(payload, settings, now_ms)[0]
 
 
-def check_send_rendered(payload: object, settings: Settings, now_ms: int) -> tuple[MtText, list[Rendered]]:
-    """`check_send`, also returning each recipient's rendered body (computed to check it)."""
+def check_send_rendered(payload: object, settings: Settings, now_ms: int, *,
+                        allow_empty_to: bool = False) -> tuple[MtText, list[Rendered]]:
+    """`check_send`, also returning each recipient's rendered body (computed to check it).
+    `allow_empty_to`: a `to` may be empty (a scheduled send to groups naming no number itself)."""
     p = check_object(payload)
     kind = p.get("type")
     if kind is not None and kind != MT_TEXT:
         if kind == MT_BINARY:
-            return _check_binary_send(p, settings, now_ms)
+            return _check_binary_send(p, settings, now_ms, allow_empty_to)
         raise _unknown_kind(kind)
     _check_fields(p, _SEND_FIELDS)
     if "to" not in p:
         raise invalid("to", "is required", MISSING)
-    to = check_recipients("to", p["to"], settings.max_recipients)
+    to = check_recipients("to", p["to"], settings.max_recipients, allow_empty=allow_empty_to)
     sender = check_sender(p.get("from"))
     body = check_body(p.get("body"), settings)
     send_at = check_datetime("send_at", p.get("send_at"))
@@ -409,12 +411,13 @@ def check_send_rendered(payload: object, settings: Settings, now_ms: int) -> tup
     return text, _render_text(text, text.to)
 
 
-def _check_binary_send(p: Mapping[str, Any], settings: Settings, now_ms: int) -> tuple[MtText, list[Rendered]]:
+def _check_binary_send(p: Mapping[str, Any], settings: Settings, now_ms: int,
+                       allow_empty_to: bool = False) -> tuple[MtText, list[Rendered]]:
     """An `mt_binary` send (or replace, or dry run) body."""
     _check_fields(p, _BINARY_SEND_FIELDS)
     if "to" not in p:
         raise invalid("to", "is required", MISSING)
-    to = check_recipients("to", p["to"], settings.max_recipients)
+    to = check_recipients("to", p["to"], settings.max_recipients, allow_empty=allow_empty_to)
     sender = check_sender(p.get("from"))
     body = check_binary_body(p.get("body"))
     udh = check_udh(p.get("udh"))

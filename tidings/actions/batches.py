@@ -37,7 +37,7 @@ from tidings.actions.batch_checks import (
     render_all,
     validate_numbers_in_slices,
 )
-from tidings.actions.groups import GroupSend, expand_groups
+from tidings.actions.groups import GroupSend, defer_groups, expand_groups
 from tidings.core.encoding import Encoding
 from tidings.core.errors import NotFound, RequestError
 from tidings.core.ids import ulid
@@ -80,8 +80,10 @@ class SendResult:
 
 
 def batch_from_row(row: Row[Any], recipients: Sequence[str]) -> Batch:
+    requested = tuple(row.requested_to) if row.requested_to is not None else None
     if row.type == MT_BINARY:
-        return Batch(row.id, _binary_from_row(row, recipients), row.created_ms, row.modified_ms, bool(row.canceled))
+        return Batch(row.id, _binary_from_row(row, recipients), row.created_ms, row.modified_ms, bool(row.canceled),
+                     requested)
     text = MtText(
         to=tuple(recipients),
         sender=row.sender,
@@ -101,7 +103,6 @@ def batch_from_row(row: Row[Any], recipients: Sequence[str]) -> Batch:
         sender_ton=row.from_ton,
         sender_npi=row.from_npi,
     )
-    requested = tuple(row.requested_to) if row.requested_to is not None else None
     return Batch(row.id, text, row.created_ms, row.modified_ms, bool(row.canceled), requested)
 
 
@@ -159,8 +160,10 @@ def _due(text: MtText, now: int) -> tuple[int, int | None]:
     return now, now
 
 
-def _delivery_rows(batch_id: str, project_id: str, rendered: Sequence[Rendered], text: MtText, now: int,
-                   priority: bool = False) -> list[dict[str, Any]]:
+def delivery_rows(batch_id: str, project_id: str, rendered: Sequence[Rendered], text: MtText, now: int,
+                  priority: bool = False) -> list[dict[str, Any]]:
+    """One Queued delivery row per rendered recipient, due at `send_at` (published at once when
+    that is not later than `now`)."""
     due, published = _due(text, now)
     return [
         {
@@ -219,17 +222,20 @@ async def _checked_send(
     ctx: Context, project_id: str, payload: object, now: int
 ) -> tuple[MtText, list[Rendered], GroupSend | None]:
     """A send or replace body checked and each recipient's message rendered; a `to` naming
-    groups stands for their members (`expand_groups`, with the `to` as sent). Numbers are tried
-    first, so a `to` of numbers pays nothing for groups."""
+    groups stands for their members (`expand_groups`, with the `to` as sent), or, when the body
+    is scheduled for later, for the numbers it names itself until its groups are expanded at
+    `send_at` (`defer_groups`; `GroupSend.expand_at_ms`). Numbers are tried first, so a `to` of
+    numbers pays nothing for groups."""
     await validate_numbers_in_slices(payload, "to")
     try:
         text, rendered = check_send_rendered(payload, ctx.settings, now)
         return text, rendered, None
     except RequestError:
-        group_send = await expand_groups(ctx, project_id, payload)
+        group_send = await defer_groups(ctx, project_id, payload, now) or await expand_groups(ctx, project_id, payload)
         if group_send is None:
             raise
-    text, rendered = check_send_rendered(group_send.payload, ctx.settings, now)
+    text, rendered = check_send_rendered(group_send.payload, ctx.settings, now,
+                                         allow_empty_to=group_send.expand_at_ms is not None)
     return text, rendered, group_send
 
 
@@ -269,7 +275,8 @@ async def do_send(
     }
     if group_send is not None:
         batch_row["requested_to"] = list(group_send.requested_to)
-    rows = _delivery_rows(batch_id, project_id, rendered, text, now, priority)
+        batch_row["expand_groups_ms"] = group_send.expand_at_ms
+    rows = delivery_rows(batch_id, project_id, rendered, text, now, priority)
     extra = list(related(batch_id)) if related is not None else []
     try:
         ids = await ctx.committer.insert(
@@ -290,8 +297,10 @@ async def do_send(
     return SendResult(Batch(batch_id, text, now, now, False, requested), created=True)
 
 
-async def _load(conn: Any, project_id: str, batch_id: str) -> Row[Any]:
-    row = await q.get(conn, project_id, batch_id)
+async def _load(conn: Any, project_id: str, batch_id: str, *, lock: bool = False) -> Row[Any]:
+    """The project's batch; `lock`: until the transaction ends, so that a change and an expansion
+    of the batch's groups (`tidings.actions.scheduled_groups`) go one after the other."""
+    row = await q.get(conn, project_id, batch_id, for_update=lock)
     if row is None:
         raise NotFound(f"Batch {batch_id} not found")
     return row
@@ -302,7 +311,7 @@ async def do_cancel(ctx: Context, project_id: str, batch_id: str) -> Batch:
     (webhooks, and SMPP receipts for a batch submitted over SMPP that asked for them)."""
     now = ctx.clock()
     async with ctx.db.write() as conn:
-        row = await _load(conn, project_id, batch_id)
+        row = await _load(conn, project_id, batch_id, lock=True)
         cancelled = await q.cancel_unsent(conn, batch_id, now)
         transitions = [
             Transition(r.id, r.batch_id, r.recipient, Status.QUEUED, Status.CANCELLED, Code.CANCELLED, now)
@@ -323,18 +332,21 @@ async def do_replace(ctx: Context, project_id: str, batch_id: str, payload: obje
     now = ctx.clock()
     text, rendered, group_send = await _checked_send(ctx, project_id, payload, now)
     requested = group_send.requested_to if group_send is not None else None
+    expand_at = group_send.expand_at_ms if group_send is not None else None
     async with ctx.db.write() as conn:
-        row = await _load(conn, project_id, batch_id)
+        row = await _load(conn, project_id, batch_id, lock=True)
         if row.canceled:
             raise invalid("batch_id", "a canceled batch cannot be replaced")
         total = await q.count_deliveries(conn, batch_id)
         removed = await q.delete_unsent(conn, batch_id)
         if removed != total:
             # Some recipient was already taken for sending: undo by raising (rolls back).
-            raise RequestError("batch_already_sent", "The batch has already been (partly) sent and cannot be replaced", 400)
+            raise RequestError("batch_already_sent",
+                               "The batch has already been (partly) sent and cannot be replaced", 400)
         await q.update_batch(conn, batch_id, {**_text_columns(text), "modified_ms": now,
-                                              "requested_to": list(requested) if requested is not None else None})
-        ids = await q.insert_deliveries(conn, _delivery_rows(batch_id, project_id, rendered, text, now))
+                                              "requested_to": list(requested) if requested is not None else None,
+                                              "expand_groups_ms": expand_at, "excluded_recipients": None})
+        ids = await q.insert_deliveries(conn, delivery_rows(batch_id, project_id, rendered, text, now))
     MESSAGES_ACCEPTED.labels("sms").inc(len(ids))
     if _due(text, now)[1] is not None:
         await _publish(ctx, ids)
@@ -348,7 +360,7 @@ async def do_update(ctx: Context, project_id: str, batch_id: str, payload: objec
     now = ctx.clock()
     publish: list[int] = []
     async with ctx.db.write() as conn:
-        row = await _load(conn, project_id, batch_id)
+        row = await _load(conn, project_id, batch_id, lock=True)
         change: UpdateRequest = check_update(payload, ctx.settings, row.type)
         if row.canceled:
             raise invalid("batch_id", "a canceled batch cannot be updated")
@@ -359,7 +371,8 @@ async def do_update(ctx: Context, project_id: str, batch_id: str, payload: objec
         remaining = [r for r in current if r not in set(removed)]
         added = [r for r in change.to_add if r not in set(remaining)]
         recipients = tuple(remaining + added)
-        if not recipients:
+        waiting = row.expand_groups_ms is not None  # its groups' members come at send_at
+        if not recipients and not waiting:
             raise invalid("to_remove", "a batch must keep at least one recipient")
         if len(recipients) > ctx.settings.max_recipients:
             raise invalid("to_add", f"at most {ctx.settings.max_recipients} recipients per batch")
@@ -371,27 +384,48 @@ async def do_update(ctx: Context, project_id: str, batch_id: str, payload: objec
             requested = tuple(r for r in requested if r not in gone) + tuple(r for r in added if r not in requested)
         if removed:
             await q.delete_unsent(conn, batch_id, removed)
-        await q.update_batch(conn, batch_id, {**_text_columns(text), "modified_ms": now,
-                                              **({"requested_to": list(requested)} if requested is not None else {})})
+        values: dict[str, Any] = {**_text_columns(text), "modified_ms": now}
+        if requested is not None:
+            values["requested_to"] = list(requested)
+        if waiting:
+            values.update(_waiting_columns(row, change, text, now))
+        await q.update_batch(conn, batch_id, values)
         rendered = {r.recipient: r for r in render_all(text, recipients)}
-        content_changed = any(k in change.changes for k in ("body", "parameters", "max_number_of_message_parts", "truncate_concat"))
+        content_changed = any(k in change.changes
+                              for k in ("body", "parameters", "max_number_of_message_parts", "truncate_concat"))
         kept = [s for s in states if s.recipient not in set(removed)]
         if content_changed:
             await q.set_segments(conn, [
-                {"b_id": s.id, "b_encoding": rendered[s.recipient].encoding.value, "b_segments": rendered[s.recipient].parts}
+                {"b_id": s.id, "b_encoding": rendered[s.recipient].encoding.value,
+                 "b_segments": rendered[s.recipient].parts}
                 for s in kept
             ])
         if "send_at_ms" in change.changes:
             due, published = _due(text, now)
             publish += [i for i in await q.reschedule_unsent(conn, batch_id, due, published) if published is not None]
         new_ids = await q.insert_deliveries(
-            conn, _delivery_rows(batch_id, project_id, [rendered[r] for r in added], text, now)
+            conn, delivery_rows(batch_id, project_id, [rendered[r] for r in added], text, now)
         )
     MESSAGES_ACCEPTED.labels("sms").inc(len(new_ids))
     if _due(text, now)[1] is not None:
         publish += new_ids
     await _publish(ctx, publish)
     return Batch(batch_id, text, row.created_ms, now, False, requested)
+
+
+def _waiting_columns(row: Row[Any], change: UpdateRequest, text: MtText, now: int) -> dict[str, Any]:
+    """An update of a batch whose groups wait for `send_at`: the numbers it removes stay out of
+    the expansion (those it adds back come in again), and the expansion follows a new `send_at`
+    (one already past: at once)."""
+    excluded = dict.fromkeys(row.excluded_recipients or ())
+    excluded.update(dict.fromkeys(change.to_remove))
+    for number in change.to_add:
+        excluded.pop(number, None)
+    out: dict[str, Any] = {"excluded_recipients": list(excluded) or None}
+    if "send_at_ms" in change.changes:
+        send_at = text.send_at_ms
+        out["expand_groups_ms"] = send_at if send_at is not None and send_at > now else now
+    return out
 
 
 @dataclass(frozen=True)
@@ -430,6 +464,7 @@ __all__ = [
     "SendResult",
     "XMS_ENCODING",
     "batch_from_row",
+    "delivery_rows",
     "do_cancel",
     "do_replace",
     "do_send",

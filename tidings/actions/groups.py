@@ -1,6 +1,7 @@
 """XMS groups of recipients: create, replace, update, delete, read; and a send's `to` naming
 groups, expanded into their members (`expand_groups`, called by `do_send`, `do_replace` and the
-dry run only when a `to` is not all phone numbers).
+dry run only when a `to` is not all phone numbers), or, for a send scheduled for later, checked
+and left to be expanded at its `send_at` (`defer_groups`; `tidings.actions.scheduled_groups`).
 
 A group holds at most `Settings.max_recipients` numbers of its own (a batch's recipient limit:
 a group bigger than a batch may have could never be sent to). Its child groups' members are not
@@ -10,16 +11,16 @@ Another project's group is a 404 where it is addressed, and "no group" in a body
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.actions.batch_checks import check_msisdn, invalid, validate_numbers_in_slices
+from tidings.actions.batch_checks import check_datetime, check_msisdn, invalid, validate_numbers_in_slices
 from tidings.actions.group_checks import GroupFields, check_group, check_group_update
-from tidings.core.errors import NotFound
+from tidings.core.errors import NotFound, RequestError
 from tidings.core.groups import AutoUpdate, is_group_id
 from tidings.core.ids import ulid
 from tidings.runtime.context import Context
@@ -32,6 +33,7 @@ __all__ = [
     "do_delete_group",
     "do_replace_group",
     "do_update_group",
+    "defer_groups",
     "expand_groups",
     "get_group",
     "group_members",
@@ -189,7 +191,7 @@ async def do_update_group(ctx: Context, project_id: str, group_id: str, payload:
 
 async def do_delete_group(ctx: Context, project_id: str, group_id: str) -> None:
     """Delete the group; groups that had it as a child no longer do. A batch scheduled for later
-    already holds the members it had when it was sent."""
+    whose groups are not expanded yet reaches none of its members."""
     async with ctx.db.write() as conn:
         if not await gq.delete_group(conn, project_id, group_id, ctx.clock()):
             raise NotFound(f"Group {group_id} not found")
@@ -203,21 +205,20 @@ async def do_delete_group(ctx: Context, project_id: str, group_id: str) -> None:
 class GroupSend:
     """A send body whose `to` named groups: `payload` with `to` as the numbers they stand for,
     and the `to` as sent (numbers in E.164, group ids upper case, without repeats) for the batch
-    to show."""
+    to show. `expand_at_ms` set: a scheduled send whose groups are expanded then
+    (`defer_groups`), `payload`'s `to` holding only the numbers the `to` named itself."""
 
     payload: dict[str, Any]
     requested_to: tuple[str, ...]
+    expand_at_ms: int | None = None
 
 
-async def expand_groups(ctx: Context, project_id: str, payload: object) -> GroupSend | None:
-    """The body with each group id in its `to` replaced by the group's members (and its child
-    groups', `tidings.store.groups.expand`) as they are now, then the numbers deduplicated in
-    order; None when the `to` names no group (or is not a list a send can take), so the caller's
-    own error stands. The numbers come to at most `max_recipients`, like any batch's."""
+def _named_groups(payload: object, max_recipients: int) -> tuple[list[str], dict[str, int]] | None:
+    """The `to` as sent (numbers in E.164, group ids upper case) and the group ids it names, each
+    with where it first is; None when the `to` names no group or is not a list a send can take."""
     if not isinstance(payload, dict):
         return None
     raw = payload.get("to")
-    max_recipients = ctx.settings.max_recipients
     if not isinstance(raw, list) or len(raw) > max_recipients or not any(is_group_id(item) for item in raw):
         return None
     named: dict[str, int] = {}  # group id -> where it first is in `to`
@@ -229,11 +230,30 @@ async def expand_groups(ctx: Context, project_id: str, payload: object) -> Group
             requested.append(group_id)
         else:
             requested.append(check_msisdn(f"to[{i}]", item))
+    return requested, named
+
+
+def _check_named(named: dict[str, int], found: Iterable[str]) -> None:
+    present = set(found)
+    for group_id, i in named.items():
+        if group_id not in present:
+            raise invalid(f"to[{i}]", f"no group {group_id}")
+
+
+async def expand_groups(ctx: Context, project_id: str, payload: object) -> GroupSend | None:
+    """The body with each group id in its `to` replaced by the group's members (and its child
+    groups', `tidings.store.groups.expand`) as they are now, then the numbers deduplicated in
+    order; None when the `to` names no group (or is not a list a send can take), so the caller's
+    own error stands. The numbers come to at most `max_recipients`, like any batch's."""
+    max_recipients = ctx.settings.max_recipients
+    parsed = _named_groups(payload, max_recipients)
+    if parsed is None:
+        return None
+    assert isinstance(payload, dict)
+    requested, named = parsed
     async with ctx.db.read() as conn:
         expanded = await gq.expand(conn, project_id, list(named))
-    for group_id, i in named.items():
-        if group_id not in expanded:
-            raise invalid(f"to[{i}]", f"no group {group_id}")
+    _check_named(named, expanded)
     recipients = list(dict.fromkeys(
         number for item in requested for number in (expanded[item] if item in named else (item,))))
     if not recipients:
@@ -244,3 +264,27 @@ async def expand_groups(ctx: Context, project_id: str, payload: object) -> Group
     out = {**payload, "to": recipients}
     await validate_numbers_in_slices(out, "to")
     return GroupSend(out, tuple(dict.fromkeys(requested)))
+
+
+async def defer_groups(ctx: Context, project_id: str, payload: object, now: int) -> GroupSend | None:
+    """A body scheduled for later (`send_at` after `now`) whose `to` names groups: the groups
+    checked to be the project's, and the body with `to` as the numbers it names itself (maybe
+    none), to be sent now; the groups' members are read at `send_at`
+    (`tidings.actions.scheduled_groups`). None for any other body (not scheduled, no group, a
+    `send_at` that is not a date-time): `expand_groups` takes it, or the caller's error stands."""
+    parsed = _named_groups(payload, ctx.settings.max_recipients)
+    if parsed is None:
+        return None
+    assert isinstance(payload, dict)
+    try:
+        send_at = check_datetime("send_at", payload.get("send_at"))
+    except RequestError:
+        return None
+    if send_at is None or send_at <= now:
+        return None
+    requested, named = parsed
+    async with ctx.db.read() as conn:
+        found = await gq.existing(conn, project_id, list(named))
+    _check_named(named, found)
+    numbers = list(dict.fromkeys(item for item in requested if item not in named))
+    return GroupSend({**payload, "to": numbers}, tuple(dict.fromkeys(requested)), expand_at_ms=send_at)

@@ -224,7 +224,9 @@ async def batches_past_receipt_deadline(conn: AsyncConnection, deadline: int, li
     wait), the longest expired first; on the partial index of open batches."""
     query = (
         select(batches.c.id)
-        .where(batches.c.receipts_closed_ms.is_(None), batches.c.expire_at_ms < deadline)
+        # A batch whose groups wait to be expanded has deliveries still to come.
+        .where(batches.c.receipts_closed_ms.is_(None), batches.c.expire_at_ms < deadline,
+               batches.c.expand_groups_ms.is_(None))
         .order_by(batches.c.expire_at_ms)
         .limit(limit)
     )
@@ -261,12 +263,14 @@ BATCH_REPORT_KINDS = ("summary", "full")
 
 
 async def done_batches_awaiting_report(conn: AsyncConnection, limit: int) -> list[Row[Any]]:
-    """Batches asking for a batch-level report whose every recipient is final."""
+    """Batches asking for a batch-level report whose every recipient is final (and none still to
+    come: a batch whose groups wait for `send_at` is not done)."""
     pending = select(d.c.id).where(d.c.batch_id == batches.c.id, d.c.status.in_(FINAL_PENDING)).exists()
     query = (
         select(*BATCH_FIELDS, batches.c.recipient_count)
         .select_from(batches.outerjoin(service_plans, service_plans.c.id == batches.c.service_plan_id))
-        .where(batches.c.delivery_report.in_(BATCH_REPORT_KINDS), batches.c.report_queued_ms.is_(None), ~pending)
+        .where(batches.c.delivery_report.in_(BATCH_REPORT_KINDS), batches.c.report_queued_ms.is_(None), ~pending,
+               batches.c.expand_groups_ms.is_(None))
         .limit(limit)
     )
     return list(await conn.execute(query))

@@ -2,8 +2,9 @@
 
 A batch goes with everything recorded about its messages — its deliveries, their SMPP submissions
 and costs, its SMPP gateway addressing row — once it was created before the cutoff, its
-`expire_at` is before the cutoff too, and none of its deliveries is still Queued: a message that
-may still be sent is never deleted, whatever its age. (A delivery left Dispatched that long will
+`expire_at` is before the cutoff too, none of its deliveries is still Queued and its groups do not
+wait to be expanded (`expand_groups_ms`): a message that may still be sent is never deleted,
+whatever its age. (A delivery left Dispatched that long will
 never get its receipt: the sweeper made it Unknown an hour after its expiry.) Inbound messages go by the time
 they were received; verifications by their expiry (past it, one can no longer change), oldest
 first on `ix_verifications_expires`.
@@ -40,7 +41,8 @@ async def expired_batches(conn: AsyncConnection, cutoff_ms: int, after_id: str, 
     still Queued is left to `delete_batches`, which reads a chunk's deliveries only."""
     query = (
         select(_b.id, _b.recipient_count)
-        .where(_b.id > after_id, _b.id < ulid_floor(cutoff_ms), _b.expire_at_ms < cutoff_ms)
+        .where(_b.id > after_id, _b.id < ulid_floor(cutoff_ms), _b.expire_at_ms < cutoff_ms,
+               _b.expand_groups_ms.is_(None))
         .order_by(_b.id)
         .limit(limit)
     )
@@ -48,12 +50,13 @@ async def expired_batches(conn: AsyncConnection, cutoff_ms: int, after_id: str, 
 
 
 async def delete_batches(conn: AsyncConnection, batch_ids: Sequence[str], cutoff_ms: int) -> tuple[int, int]:
-    """Delete those of these batches none of whose deliveries is Queued, and their messages'
-    records; returns (batches, deliveries) deleted."""
+    """Delete those of these batches none of whose deliveries is Queued and whose groups do not
+    wait to be expanded, and their messages' records; returns (batches, deliveries) deleted."""
     if not batch_ids:
         return 0, 0
     still = [row.id for row in await conn.execute(
-        select(_b.id).where(_b.id.in_(list(batch_ids)), _b.expire_at_ms < cutoff_ms, ~_still_queued()))]
+        select(_b.id).where(_b.id.in_(list(batch_ids)), _b.expire_at_ms < cutoff_ms, _b.expand_groups_ms.is_(None),
+                            ~_still_queued()))]
     if not still:
         return 0, 0
     of_batches = select(_d.id).where(_d.batch_id.in_(still)).scalar_subquery()

@@ -1,5 +1,7 @@
 """The sweeper: the periodic jobs that make the pipeline whole after delays, crashes and time.
 
+- expands the groups of scheduled batches whose `send_at` has come into their members'
+  deliveries (`tidings.actions.scheduled_groups`);
 - publishes deliveries that became due (scheduled `send_at`, retries after throttling),
   priority ones (verification codes) first and on the queue's priority lane;
 - republishes deliveries whose worker died holding their claim (always), and those whose queue
@@ -29,6 +31,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tidings.actions import scheduled_groups
 from tidings.conversations import events as channel_events
 from tidings.conversations import retention as conversation_retention
 from tidings.core.statuses import Code, Status
@@ -80,7 +83,8 @@ class Sweeper:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             try:
-                busy = await self.publish_due()
+                expanded = await self.expand_scheduled_groups()
+                busy = await self.publish_due() or expanded == scheduled_groups.EXPAND_LIMIT
                 now = loop.time()
                 if now - self._last_stale >= self.stale_every:
                     self._last_stale = now
@@ -112,6 +116,11 @@ class Sweeper:
                     await asyncio.wait_for(stop.wait(), self.interval)
                 except TimeoutError:
                     pass
+
+    async def expand_scheduled_groups(self) -> int:
+        """Scheduled batches to groups whose `send_at` has come: their groups' members as they are
+        now become deliveries, which `publish_due` (run next) queues. Returns how many batches."""
+        return len(await scheduled_groups.expand_due(self.ctx))
 
     async def publish_due(self) -> bool:
         async with self.ctx.db.write() as conn:

@@ -57,7 +57,7 @@ def _binary_json(batch: Batch, t: MtBinary) -> dict[str, Any]:
     are not there; `udh` always is (`""` for a message without a header)."""
     out: dict[str, Any] = {
         "id": batch.id,
-        "to": list(t.to),
+        "to": list(t.to if batch.requested_to is None else batch.requested_to),
         "from": t.sender,
         "canceled": batch.canceled,
         "body": t.body,

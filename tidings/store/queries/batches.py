@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Row, and_, bindparam, delete, false, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.core.statuses import Code, Status
@@ -29,9 +29,14 @@ class BatchFilter:
     client_reference: str | None = None
 
 
-async def get(conn: AsyncConnection, project_id: str, batch_id: str) -> Row[Any] | None:
-    result = await conn.execute(select(b).where(b.c.id == batch_id, b.c.project_id == project_id))
-    return result.first()
+async def get(conn: AsyncConnection, project_id: str, batch_id: str, *,
+              for_update: bool = False) -> Row[Any] | None:
+    """The project's batch; `for_update`: locked until the transaction ends (PostgreSQL; SQLite
+    has one writer at a time), so a change waits for an expansion of its groups under way."""
+    query = select(b).where(b.c.id == batch_id, b.c.project_id == project_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await conn.execute(query)).first()
 
 
 async def by_idempotency_key(conn: AsyncConnection, project_id: str, key: str) -> Row[Any] | None:
@@ -93,8 +98,10 @@ async def delivery_states(conn: AsyncConnection, batch_id: str) -> list[Row[Any,
 
 
 async def cancel_unsent(conn: AsyncConnection, batch_id: str, now: int) -> list[Row[Any]]:
-    """Mark the batch canceled; its unsent deliveries become Cancelled (407). Returns those."""
-    await conn.execute(update(b).where(b.c.id == batch_id).values(canceled=True, modified_ms=now))
+    """Mark the batch canceled, and its groups never to be expanded; its unsent deliveries become
+    Cancelled (407). Returns those."""
+    await conn.execute(update(b).where(b.c.id == batch_id).values(canceled=True, modified_ms=now,
+                                                                  expand_groups_ms=None))
     result = await conn.execute(
         update(d)
         .where(d.c.batch_id == batch_id, UNSENT)
@@ -148,3 +155,29 @@ async def set_segments(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
             .values(encoding=bindparam("b_encoding"), segments=bindparam("b_segments")),
             list(rows),
         )
+
+
+async def groups_due(conn: AsyncConnection, now: int, limit: int) -> list[str]:
+    """Batches whose groups wait to be expanded and are due, the longest waiting first (on the
+    partial index of waiting batches)."""
+    query = (
+        select(b.c.id)
+        .where(b.c.expand_groups_ms.is_not(None), b.c.expand_groups_ms <= now)
+        .order_by(b.c.expand_groups_ms)
+        .limit(limit)
+    )
+    return [r[0] for r in await conn.execute(query)]
+
+
+async def take_group_expansion(conn: AsyncConnection, batch_id: str, now: int) -> Row[Any] | None:
+    """Clear the batch's expansion mark if it is still set and due, and return the batch row;
+    None when it is not (already expanded, cancelled, rescheduled). The update is the claim: on
+    PostgreSQL a second transaction trying it waits for the row lock, then finds the mark gone."""
+    result = await conn.execute(
+        update(b)
+        .where(b.c.id == batch_id, b.c.expand_groups_ms.is_not(None), b.c.expand_groups_ms <= now,
+               b.c.canceled == false())
+        .values(expand_groups_ms=None)
+        .returning(*b.c)
+    )
+    return result.first()
