@@ -229,7 +229,8 @@ async def test_expire_at_passed_before_the_expansion_expires_the_members(
     api.clock.advance(600)  # no sweeper ran between send_at and expire_at
     [done] = await expand_due(api.ctx)
     assert done.queued == 0
-    assert [(t.recipient, t.new.value, t.code) for t in done.settled] == [(N[1], "Expired", 406), (N[2], "Expired", 406)]
-    assert await statuses(api, sent["id"]) == [(N[1], "Expired", 406), (N[2], "Expired", 406)]
+    expired = [(N[1], "Expired", 406), (N[2], "Expired", 406)]
+    assert [(t.recipient, t.new.value, t.code) for t in done.settled] == expired
+    assert await statuses(api, sent["id"]) == expired
     report = await p.get(f"/batches/{sent['id']}/delivery_report/{N[1]}")
     assert (report["status"], report["code"]) == ("Expired", 406)
