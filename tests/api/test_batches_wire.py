@@ -132,19 +132,20 @@ async def test_malformed_requests_are_xms_errors(api: ApiServer) -> None:
         mistyped = await http.post(url, headers=h, json={**BODY, "flash_message": "yes"})
         bad_date = await http.post(url, headers=h, json={**BODY, "send_at": "tomorrow"})
         media = await http.post(url, headers=h, json={**BODY, "type": "mt_media"})
-        missing_from = await http.post(url, headers=h, json={"to": BODY["to"], "body": "x"})
+        empty_from = await http.post(url, headers=h, json={"to": BODY["to"], "from": " ", "body": "x"})
         bad_page = await http.get(url, headers=h, params={"page_size": "0"})
         bad_list_date = await http.get(url, headers=h, params={"start_date": "yesterday"})
     assert not_json.json()["code"] == "syntax_invalid_json"
     assert not_object.json()["code"] == "syntax_invalid_json"
     assert unknown.json()["text"].startswith("colour:")
-    assert mistyped.json() == {"code": "syntax_invalid_parameter_format", "text": "flash_message: must be true or false"}
+    assert mistyped.json() == {"code": "syntax_invalid_parameter_format",
+                               "text": "flash_message: must be true or false"}
     assert bad_date.json()["text"].startswith("send_at:")
     assert media.json()["text"].startswith("type:")
-    assert missing_from.json()["code"] == "missing_parameter"
+    assert empty_from.json() == {"code": "syntax_invalid_parameter_format", "text": "from: must be a non-empty string"}
     assert bad_page.json()["text"].startswith("page_size:")
     assert bad_list_date.json()["text"].startswith("start_date:")
-    for r in (not_json, not_object, unknown, mistyped, bad_date, media, missing_from, bad_page, bad_list_date):
+    for r in (not_json, not_object, unknown, mistyped, bad_date, media, empty_from, bad_page, bad_list_date):
         assert r.status_code == 400
     assert await counts(api) == (0, 0)
 

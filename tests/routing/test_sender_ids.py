@@ -56,3 +56,26 @@ def test_rewrite_to_the_country_default_when_that_one_complies() -> None:
     bad_default = SenderPolicy("rewrite", {"US": "+12025550199"})
     assert decide("Tidings", US, reg, bad_default).action == "reject"
     assert decide("Tidings", US, reg, SenderPolicy("rewrite")).action == "reject"  # no default
+
+
+def test_no_sender_goes_out_from_the_countrys_default_originator_whatever_the_mode() -> None:
+    defaults = {"SE": "+46700000099", "US": "+12025550100"}
+    d = decide(None, SE, {}, SenderPolicy("off", defaults))
+    assert (d.action, d.sender) == ("send", "+46700000099")
+    assert decide("", SE, {}, SenderPolicy("off", defaults)).sender == "+46700000099"
+
+
+def test_no_sender_and_no_default_for_the_country_is_unmatched_default_originator() -> None:
+    policies = (SenderPolicy(), SenderPolicy("off", {"SE": "+46700000099"}), SenderPolicy("rewrite", {"GB": "Shop"}))
+    for policy in policies:
+        d = decide(None, US, {}, policy)
+        assert (d.action, d.sender, d.reason, d.code) == ("reject", None, "unmatched_default_originator", 410)
+    assert decide(None, "+999123", {}, SenderPolicy("off", {"SE": "+46700000099"})).code == 410  # no country
+
+
+def test_a_default_originator_is_checked_like_any_sender_under_reject() -> None:
+    pending = registry(RegisteredSender("+12025550100", "long_code", {"US": "pending"}))
+    d = decide(None, US, pending, SenderPolicy("reject", {"US": "+12025550100"}))
+    assert (d.action, d.reason, d.code) == ("reject", "sender_not_registered", 492)
+    ok = registry(RegisteredSender("+12025550100", "long_code", {"US": "registered"}))
+    assert decide(None, US, ok, SenderPolicy("reject", {"US": "+12025550100"})).sender == "+12025550100"

@@ -67,7 +67,7 @@ class MtText:
     which batch it is (`MtBinary` is the other)."""
 
     to: tuple[str, ...]
-    sender: str
+    sender: str | None  # None: `from` left out, each recipient's default originator (sender policy)
     body: str
     parameters: dict[str, dict[str, str]] | None
     delivery_report: str
@@ -187,6 +187,13 @@ def check_sender(raw: object) -> str:
     if len(text) > MAX_ALPHANUMERIC_SENDER or not text.isascii():
         raise invalid("from", f"an alphanumeric sender has at most {MAX_ALPHANUMERIC_SENDER} ASCII characters")
     return text
+
+
+def check_send_sender(raw: object) -> str | None:
+    """A send's `from`: left out (or null), the batch has none, and each recipient's message goes
+    out from the project's default originator for its country (Sinch's automatic default
+    originator; `tidings.policy.sender_ids.decide`)."""
+    return None if raw is None else check_sender(raw)
 
 
 def check_body(raw: object, settings: Settings) -> str:
@@ -383,7 +390,7 @@ def check_send_rendered(payload: object, settings: Settings, now_ms: int, *,
     if "to" not in p:
         raise invalid("to", "is required", MISSING)
     to = check_recipients("to", p["to"], settings.max_recipients, allow_empty=allow_empty_to)
-    sender = check_sender(p.get("from"))
+    sender = check_send_sender(p.get("from"))
     body = check_body(p.get("body"), settings)
     send_at = check_datetime("send_at", p.get("send_at"))
     expire_at = check_schedule(send_at, check_datetime("expire_at", p.get("expire_at")), now_ms)
@@ -418,7 +425,7 @@ def _check_binary_send(p: Mapping[str, Any], settings: Settings, now_ms: int,
     if "to" not in p:
         raise invalid("to", "is required", MISSING)
     to = check_recipients("to", p["to"], settings.max_recipients, allow_empty=allow_empty_to)
-    sender = check_sender(p.get("from"))
+    sender = check_send_sender(p.get("from"))
     body = check_binary_body(p.get("body"))
     udh = check_udh(p.get("udh"))
     check_binary_size(body, udh)

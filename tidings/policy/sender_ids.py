@@ -10,6 +10,13 @@ compliant, else it is Rejected). `decide` is what every send path calls:
                                 (alphanumeric in the US, Canada, China…)
     sender_not_registered  492  the country requires a registration for this kind of sender and the
                                 registry has none in status `registered`
+    unmatched_default_originator
+                           410  a send without a sender (XMS `from` left out) to a country the
+                                policy's `defaults` name no sender for (Sinch's automatic default
+                                originator: that recipient alone is Aborted, the rest are sent)
+
+A send without a sender goes out from `defaults[country]` whatever the mode (the defaults are the
+project's default originators); under `reject` and `rewrite` that sender is then checked like any.
 
 `COUNTRY_RULES` approximates national rules (docs/subsystems/routing.md#sender-ids): it is a
 starting point a deployment may extend, not legal advice.
@@ -42,7 +49,9 @@ REGISTERED = "registered"
 STATUSES = (REGISTERED, "pending", "rejected")
 SENDER_NOT_ALLOWED = "sender_not_allowed"
 SENDER_NOT_REGISTERED = "sender_not_registered"
-REASON_CODES: Mapping[str, int] = {SENDER_NOT_ALLOWED: 491, SENDER_NOT_REGISTERED: 492}
+UNMATCHED_DEFAULT_ORIGINATOR = "unmatched_default_originator"
+REASON_CODES: Mapping[str, int] = {SENDER_NOT_ALLOWED: 491, SENDER_NOT_REGISTERED: 492,
+                                   UNMATCHED_DEFAULT_ORIGINATOR: 410}
 SHORT_CODE_MAX_DIGITS = 8
 
 
@@ -118,8 +127,14 @@ def _violation(sender: str, country: str, registry: Mapping[str, RegisteredSende
 
 def decide(sender: str | None, recipient: str, registry: Mapping[str, RegisteredSender],
            policy: SenderPolicy, rules: Mapping[str, CountryRule] | None = None) -> SenderDecision:
-    """What to do with a send from `sender` to `recipient` under the project's registry and policy."""
-    if policy.mode == "off" or not sender:
+    """What to do with a send from `sender` to `recipient` under the project's registry and policy;
+    no `sender`: the policy's default for the recipient's country, or a reject when it has none."""
+    if not sender:
+        country = country_of(recipient)
+        sender = policy.defaults.get(country) if country is not None else None
+        if not sender:
+            return SenderDecision("reject", None, UNMATCHED_DEFAULT_ORIGINATOR)
+    if policy.mode == "off":
         return SenderDecision("send", sender)
     country = country_of(recipient)
     if country is None:

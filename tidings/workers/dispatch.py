@@ -189,7 +189,9 @@ class DispatchWorker:
             self._sent(row, None, None, None, exc)
             return
         if verdict.action == "reject":
-            self.writer.add(Settled(row.id, Status.REJECTED, verdict.code or Code.BLOCKED, self.ctx.clock()))
+            # No sender and no default originator for the country: Aborted, as XMS reports 410.
+            status = Status.ABORTED if verdict.code == Code.UNMATCHED_DEFAULT_ORIGINATOR else Status.REJECTED
+            self.writer.add(Settled(row.id, status, verdict.code or Code.BLOCKED, self.ctx.clock()))
             self._answered()
             return
         if verdict.sender != message.sender:  # the policy's sender: its type is detected, not the batch's

@@ -17,7 +17,6 @@ def batch_json(batch: Batch) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": batch.id,
         "to": list(t.to if batch.requested_to is None else batch.requested_to),
-        "from": t.sender,
         "canceled": batch.canceled,
         "body": t.body,
         "type": "mt_text",
@@ -45,7 +44,10 @@ def batch_json(batch: Batch) -> dict[str, Any]:
 
 
 def _sender_type(out: dict[str, Any], t: MtText) -> None:
-    """`from_ton` and `from_npi`, each when the caller set it."""
+    """`from` (left out of a batch sent from each recipient's default originator), `from_ton`
+    and `from_npi`, each when the caller set it."""
+    if t.sender is not None:
+        out["from"] = t.sender
     if t.sender_ton is not None:
         out["from_ton"] = t.sender_ton
     if t.sender_npi is not None:
@@ -58,7 +60,6 @@ def _binary_json(batch: Batch, t: MtBinary) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": batch.id,
         "to": list(t.to if batch.requested_to is None else batch.requested_to),
-        "from": t.sender,
         "canceled": batch.canceled,
         "body": t.body,
         "udh": t.udh or "",
