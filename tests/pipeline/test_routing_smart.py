@@ -35,11 +35,16 @@ def route(name: str, port: int, price: float) -> SmppConnectionSettings:
                                   password=SANDBOX_PASSWORD, priority=0, prices={"": price, "+1": price * 2})
 
 
+FAST = (5, 20)
+
+
 @contextlib.asynccontextmanager
 async def two_routes(platform_factory: Any) -> AsyncIterator[tuple[Platform, Sandbox, Sandbox]]:
     premium = Sandbox(seed=21)
     premium.add_account(SANDBOX_SYSTEM_ID, SANDBOX_PASSWORD)
     cheap = premium.add_smsc("cheap", seed=22)  # the same network: one handsets registry
+    for smsc in (premium, cheap):  # quick carriers: the tests send one message after another
+        smsc.set_rule("", latency_ms=FAST)
     await premium.start()
     try:
         connections = (route("cheap", cheap.port, CHEAP), route("premium", premium.port, PREMIUM))
@@ -87,7 +92,7 @@ async def test_cheap_route_preferred_then_abandoned_when_its_delivery_rate_colla
         assert sum(1 for r, _ in healthy if r == "cheap") >= 15, [r for r, _ in healthy]  # exploration ~5%
         assert all(report["status"] == "Delivered" for _, report in healthy)
 
-        cheap.set_rule("", failure_rate=0.9)
+        cheap.set_rule("", failure_rate=0.9, latency_ms=FAST)
         routes = []
         for i in range(60):
             connection, _ = await send_settled(platform, http, f"+4670194{i:04d}", f"degraded {i}")
