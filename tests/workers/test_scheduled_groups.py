@@ -14,6 +14,7 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
+from tidings.actions import scheduled_groups
 from tidings.actions.batches import do_send
 from tidings.actions.groups import do_create_group
 from tidings.actions.projects import do_create_project
@@ -140,3 +141,33 @@ async def test_a_waiting_batch_is_not_done_closed_or_purged_until_expanded(ctx: 
         # And now old enough and final: purged.
         assert await s.purge_old_messages() == (2, 0)
     assert await count(ctx.db) == 0
+
+
+async def test_a_batch_that_cannot_be_expanded_does_not_hold_up_the_others(ctx: Context, clock: Clock) -> None:
+    """A fault in one batch's expansion (here: its stored `to` damaged) writes nothing for it and
+    postpones it; the batches due behind it are expanded and published meanwhile."""
+    project = (await do_create_project(ctx.db, "poison", clock())).project_id
+    group = await do_create_group(ctx, project, {"members": ["+46701000011", "+46701000012"]})
+    bad = (await do_send(ctx, project, None, {"from": "Shop", "body": "hi", "to": [group.id],
+                                              "send_at": iso(clock() + HOUR_MS)})).batch.id
+    good = (await do_send(ctx, project, None, {"from": "Shop", "body": "hi", "to": [group.id],
+                                               "send_at": iso(clock() + HOUR_MS + 1)})).batch.id
+    async with ctx.db.write() as conn:
+        await conn.execute(batches.update().where(batches.c.id == bad).values(requested_to=5))
+    clock.ms += HOUR_MS + 1
+    async for s in sweeper(ctx):
+        assert await s.expand_scheduled_groups() == 1
+        await s.publish_due()
+        async with ctx.db.read() as conn:
+            rows = list(await conn.execute(select(deliveries.c.batch_id, deliveries.c.published_ms)))
+            mark = (await conn.execute(select(batches.c.expand_groups_ms).where(batches.c.id == bad))).scalar_one()
+        assert [r.batch_id for r in rows] == [good, good] and all(r.published_ms is not None for r in rows)
+        assert mark == clock() + scheduled_groups.RETRY_MS
+
+        clock.ms += scheduled_groups.RETRY_MS - 1
+        assert await s.expand_scheduled_groups() == 0  # not due again yet
+        async with ctx.db.write() as conn:  # repaired
+            await conn.execute(batches.update().where(batches.c.id == bad).values(requested_to=[group.id]))
+        clock.ms += 1
+        assert await s.expand_scheduled_groups() == 1
+    assert await count(ctx.db, deliveries.c.batch_id == bad) == 2

@@ -58,6 +58,11 @@ log = logging.getLogger(__name__)
 EXPAND_LIMIT = 100
 """Batches expanded per call of `expand_due` (each its own transaction)."""
 
+RETRY_MS = 60_000
+"""How long a batch whose expansion failed (a fault, not a race) waits before it is tried again,
+so that it does not hold up the batches due behind it: the expansion is in one transaction, so a
+failed one wrote nothing. Its members are still sent then, or Expired if `expire_at` has passed."""
+
 
 @dataclass(frozen=True)
 class Expansion:
@@ -79,10 +84,23 @@ async def expand_due(ctx: Context, limit: int = EXPAND_LIMIT) -> list[Expansion]
         due = await q.groups_due(conn, now, limit)
     done = []
     for batch_id in due:
-        expansion = await expand_batch(ctx, batch_id, now)
+        try:
+            expansion = await expand_batch(ctx, batch_id, now)
+        except Exception:  # noqa: BLE001 - one batch that cannot be expanded must not hold up the others
+            log.exception("batch %s: expanding its groups failed; tried again in %d s", batch_id, RETRY_MS // 1000)
+            await _postpone(ctx, batch_id, now)
+            continue
         if expansion is not None:
             done.append(expansion)
     return done
+
+
+async def _postpone(ctx: Context, batch_id: str, now: int) -> None:
+    try:
+        async with ctx.db.write() as conn:
+            await q.postpone_group_expansion(conn, batch_id, now, now + RETRY_MS)
+    except Exception:  # noqa: BLE001 - the database itself is down: the next sweep tries again
+        log.exception("batch %s: its expansion could not be postponed", batch_id)
 
 
 async def expand_batch(ctx: Context, batch_id: str, now: int | None = None) -> Expansion | None:

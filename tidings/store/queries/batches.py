@@ -169,6 +169,15 @@ async def groups_due(conn: AsyncConnection, now: int, limit: int) -> list[str]:
     return [r[0] for r in await conn.execute(query)]
 
 
+async def postpone_group_expansion(conn: AsyncConnection, batch_id: str, now: int, until: int) -> None:
+    """Move a due expansion that failed to `until`, so that the batches behind it go first."""
+    await conn.execute(
+        update(b)
+        .where(b.c.id == batch_id, b.c.expand_groups_ms.is_not(None), b.c.expand_groups_ms <= now)
+        .values(expand_groups_ms=until)
+    )
+
+
 async def take_group_expansion(conn: AsyncConnection, batch_id: str, now: int) -> Row[Any] | None:
     """Clear the batch's expansion mark if it is still set and due, and return the batch row;
     None when it is not (already expanded, cancelled, rescheduled). The update is the claim: on
