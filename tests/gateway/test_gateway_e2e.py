@@ -19,6 +19,7 @@ from tidings.smpp.constants import CommandStatus, MessageState
 from tidings.testing.platform import Platform
 
 from ..pipeline.helpers import handset_messages, wait_handset, wait_status, wait_until
+from ..pipeline.test_routing_senders import api, token
 from .esme import Esme, is_receipt, receipt_id, text
 
 EsmeFactory = Callable[..., Awaitable[Esme]]
@@ -233,3 +234,31 @@ async def test_receipts_queued_while_unbound_arrive_on_rebind(
     assert {receipt_id(p) for p in receipts} == set(ids)
     assert [receipt_id(p) for p in receipts].count(receipt_id(rejected[0])) == 2
     assert len(await handset_messages(platform, http, "+46701100030")) == 1
+
+
+async def test_a_null_source_addr_goes_out_from_the_default_originator(
+    platform: Platform, esmes: EsmeFactory, http: httpx.AsyncClient,
+) -> None:
+    """SMPP 3.4 lets a submit_sm's source_addr be NULL ("if not known"): the message goes out from
+    the project's default sender for the destination's country, as an XMS batch without `from`
+    does; a country without one gets a REJECTD receipt (the batch's recipient: Aborted, 410)."""
+    r = await http.put(api(platform, "/sender_policy"), headers=await token(platform, http),
+                       json={"mode": "off", "defaults": {"SE": "+46700000099"}})
+    assert r.status_code == 200, r.text
+    esme = await esmes()
+    [to_se] = await esme.submit("no sender given", to="46701100051", source="",
+                                source_ton=smpplib.consts.SMPP_TON_UNK, source_npi=0)
+    [to_us] = await esme.submit("no sender here either", to="14155552691", source="",
+                                source_ton=smpplib.consts.SMPP_TON_UNK, source_npi=0)
+    assert to_se.status == to_us.status == CommandStatus.ESME_ROK
+
+    [message] = await wait_handset(platform, http, "+46701100051")
+    assert (message["from"], message["body"]) == ("+46700000099", "no sender given")
+    aborted = await wait_status(platform, http, to_us.message_id, "+14155552691", "Aborted")
+    assert aborted["code"] == 410
+    assert await handset_messages(platform, http, "+14155552691") == []
+    receipts = {receipt_id(pdu): pdu for pdu in await esme.deliveries(2, where=is_receipt)}
+    assert int(receipts[to_se.message_id].message_state) == MessageState.DELIVERED
+    assert int(receipts[to_us.message_id].message_state) == MessageState.REJECTED
+    assert "stat:REJECTD" in receipts[to_us.message_id].short_message.decode()
+    assert receipts[to_se.message_id].destination_addr.decode() == ""

@@ -211,7 +211,6 @@ async def test_bad_addresses_and_data_codings_are_refused_with_their_status(
     cases = [
         ({"to": "not-a-number"}, CommandStatus.ESME_RINVDSTADR),
         ({"to": "999"}, CommandStatus.ESME_RINVDSTADR),  # digits, but no valid E.164 number
-        ({"to": "46701200005", "source": ""}, CommandStatus.ESME_RINVSRCADR),
         ({"to": "46701200005", "source_ton": 7}, CommandStatus.ESME_RINVSRCTON),
         ({"to": "46701200005", "source_npi": 19}, CommandStatus.ESME_RINVSRCNPI),
         ({"to": "46701200005", "short_message": b"\x01\x02", "data_coding": 0x05}, CommandStatus.ESME_RINVDCS),

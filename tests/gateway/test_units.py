@@ -51,6 +51,7 @@ def submit(**fields: object) -> SubmitSm:
         ({"destination_addr": "+46701234567", "dest_addr_ton": Ton.NATIONAL}, "+46701234567", "Acme"),
         ({"source_addr": "46700000000", "source_addr_ton": Ton.INTERNATIONAL}, "+46701234567", "+46700000000"),
         ({"source_addr": "12345", "source_addr_ton": Ton.NETWORK_SPECIFIC}, "+46701234567", "12345"),
+        ({"source_addr": "", "source_addr_ton": Ton.UNKNOWN}, "+46701234567", ""),  # NULL: not known
     ],
 )
 def test_addresses(fields: dict[str, object], to: str, sender: str) -> None:
@@ -58,12 +59,19 @@ def test_addresses(fields: dict[str, object], to: str, sender: str) -> None:
     assert (parsed.destination, parsed.source) == (to, sender)
 
 
+def test_a_null_source_addr_leaves_from_out_for_the_default_originator() -> None:
+    anonymous = send_payload([parse_submit(submit(source_addr="", source_addr_ton=Ton.UNKNOWN), NOW)],
+                             source_type=(Ton.UNKNOWN, 1))
+    assert "from" not in anonymous and "from_ton" not in anonymous and "from_npi" not in anonymous
+    named = send_payload([parse_submit(submit(), NOW)], source_type=(Ton.ALPHANUMERIC, 0))
+    assert (named["from"], named["from_ton"], named["from_npi"]) == ("Acme", Ton.ALPHANUMERIC, 0)
+
+
 @pytest.mark.parametrize(
     ("fields", "status"),
     [
         ({"destination_addr": "4670123456x"}, CommandStatus.ESME_RINVDSTADR),
         ({"dest_addr_ton": Ton.NATIONAL}, CommandStatus.ESME_RINVDSTADR),
-        ({"source_addr": ""}, CommandStatus.ESME_RINVSRCADR),
         ({"data_coding": 0x05}, CommandStatus.ESME_RINVDCS),  # JIS: neither text we send nor 8-bit data
         ({"data_coding": 0x06}, CommandStatus.ESME_RINVDCS),
         ({"data_coding": 0x04, "short_message": b""}, CommandStatus.ESME_RINVMSGLEN),

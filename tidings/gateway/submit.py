@@ -1,7 +1,8 @@
 """What a customer's submit_sm (or data_sm) asks for, as the send action's payload.
 
 `parse_submit` reads one submit_sm or data_sm: addresses (an international or unknown-TON number
-becomes `+digits`, an alphanumeric sender stays as it is), the text (data_coding 0 GSM 03.38 unpacked,
+becomes `+digits`, an alphanumeric sender stays as it is, a NULL source_addr means the project's
+default originator for the destination's country), the text (data_coding 0 GSM 03.38 unpacked,
 1 IA5, 3 Latin-1, 8 UCS-2, and their message-class variants, class 0 meaning a flash message;
 8-bit data, 0x04 or 0x02 and their class forms, as an `mt_binary` batch; anything else
 ESME_RINVDCS), the concatenation UDH, registered_delivery, and schedule_delivery_time /
@@ -109,8 +110,10 @@ def _number(addr: str, ton: int) -> str | None:
 
 
 def _source(addr: str, ton: int) -> str:
+    """The sender as the batch takes it; "" for a NULL source_addr (SMPP 3.4: "if not known"),
+    which goes out from the project's default originator for the destination's country."""
     if not addr:
-        raise SubmitRefused(CommandStatus.ESME_RINVSRCADR, "source_addr is empty")
+        return ""
     if ton == Ton.ALPHANUMERIC:
         return addr
     if ton == Ton.INTERNATIONAL and addr.lstrip("+").isdigit():
@@ -226,12 +229,13 @@ def send_payload(parts: Sequence[Submission], purpose: str = "information",
     first = parts[0]
     payload: dict[str, Any] = {
         "to": [first.destination],
-        "from": first.source,
         "delivery_report": "none",
         "purpose": purpose,
     }
-    if source_type is not None:
-        payload["from_ton"], payload["from_npi"] = source_type
+    if first.source:  # else the default originator (`from` left out)
+        payload["from"] = first.source
+        if source_type is not None:
+            payload["from_ton"], payload["from_npi"] = source_type
     if first.binary_udh is not None:
         payload.update(binary_payload(first.binary_udh, first.payload))
     else:
