@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator
 
 import orjson
@@ -16,7 +17,7 @@ from sqlalchemy import func, select
 
 from tidings.actions import scheduled_groups
 from tidings.actions.batches import do_send
-from tidings.actions.groups import do_create_group
+from tidings.actions.groups import do_create_group, do_replace_group
 from tidings.actions.projects import do_create_project
 from tidings.config import Settings
 from tidings.queue.local import LocalDispatchQueue
@@ -171,3 +172,22 @@ async def test_a_batch_that_cannot_be_expanded_does_not_hold_up_the_others(ctx: 
         clock.ms += 1
         assert await s.expand_scheduled_groups() == 1
     assert await count(ctx.db, deliveries.c.batch_id == bad) == 2
+
+
+async def test_groups_emptied_before_send_at_send_nothing_and_say_so(
+    ctx: Context, clock: Clock, caplog: pytest.LogCaptureFixture,
+) -> None:
+    project = (await do_create_project(ctx.db, "emptied", clock())).project_id
+    group = await do_create_group(ctx, project, {"members": ["+46701000021"]})
+    batch_id = (await do_send(ctx, project, None, {"from": "Shop", "body": "hi", "to": [group.id],
+                                                   "send_at": iso(clock() + HOUR_MS)})).batch.id
+    await do_replace_group(ctx, project, group.id, {"members": []})
+    clock.ms += HOUR_MS
+    async for s in sweeper(ctx):
+        with caplog.at_level(logging.INFO, logger="tidings.actions.scheduled_groups"):
+            assert await s.expand_scheduled_groups() == 1
+    assert f"batch {batch_id}: its groups had no members at its send_at; nothing sent" in caplog.text
+    assert await count(ctx.db) == 0
+    async with ctx.db.read() as conn:
+        mark = (await conn.execute(select(batches.c.expand_groups_ms).where(batches.c.id == batch_id))).scalar_one()
+    assert mark is None

@@ -150,6 +150,8 @@ async def expand_batch(ctx: Context, batch_id: str, now: int | None = None) -> E
     missing = [group_id for group_id in group_ids if group_id not in expanded]
     if missing:
         log.info("batch %s: groups %s were deleted before its send_at", batch_id, ", ".join(missing))
+    if not existing and not rows:
+        log.info("batch %s: its groups had no members at its send_at; nothing sent", batch_id)
     return Expansion(batch_id, queued, settled, left_out)
 
 
