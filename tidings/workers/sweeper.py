@@ -65,6 +65,15 @@ RECEIPT_BATCHES_PER_CHUNK = 500
 RECEIPT_ROUND_CHUNKS = 50
 
 
+STALE_JOBS = ("republish_stale", "expire_overdue", "give_up_on_receipts", "rematch_orphans",
+              "drop_stale_orphans", "store_overdue_mo")
+"""The jobs run every `stale_every` seconds, in this order."""
+PURGE_JOBS = ("purge_webhooks", "purge_smpp_outbox", "purge_mo_parts", "purge_old_messages",
+              "purge_old_verifications", "purge_policy_decisions", "purge_conversation_messages",
+              "purge_channel_events", "purge_policy_ledger")
+"""The jobs run every `purge_every` seconds, in this order."""
+
+
 class Sweeper:
     def __init__(self, ctx: Context, writer: OutcomeWriter, *, interval: float = 0.1,
                  stale_every: float = 5.0, reports_every: float = 0.5,
@@ -82,40 +91,35 @@ class Sweeper:
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
-            try:
-                expanded = await self.expand_scheduled_groups()
-                busy = await self.publish_due() or expanded == scheduled_groups.EXPAND_LIMIT
-                now = loop.time()
-                if now - self._last_stale >= self.stale_every:
-                    self._last_stale = now
-                    await self.republish_stale()
-                    await self.expire_overdue()
-                    await self.give_up_on_receipts()
-                    await self.rematch_orphans()
-                    await self.drop_stale_orphans()
-                    await self.store_overdue_mo()
-                if now - self._last_reports >= self.reports_every:
-                    self._last_reports = now
-                    await batch_reports.report_done_batches(self.ctx)
-                if now - self._last_purge >= self.purge_every:
-                    self._last_purge = now
-                    await self.purge_webhooks()
-                    await self.purge_smpp_outbox()
-                    await self.purge_mo_parts()
-                    await self.purge_old_messages()
-                    await self.purge_old_verifications()
-                    await self.purge_policy_decisions()
-                    await self.purge_conversation_messages()
-                    await self.purge_channel_events()
-                    await self.purge_policy_ledger()
-            except Exception:  # noqa: BLE001 - the next round retries
-                log.exception("sweep failed")
-                busy = False
+            expanded = await self._job("expand_scheduled_groups", self.expand_scheduled_groups)
+            published = await self._job("publish_due", self.publish_due)
+            busy = bool(published) or expanded == scheduled_groups.EXPAND_LIMIT
+            now = loop.time()
+            if now - self._last_stale >= self.stale_every:
+                self._last_stale = now
+                for name in STALE_JOBS:
+                    await self._job(name, getattr(self, name))
+            if now - self._last_reports >= self.reports_every:
+                self._last_reports = now
+                await self._job("report_done_batches", lambda: batch_reports.report_done_batches(self.ctx))
+            if now - self._last_purge >= self.purge_every:
+                self._last_purge = now
+                for name in PURGE_JOBS:
+                    await self._job(name, getattr(self, name))
             if not busy:
                 try:
                     await asyncio.wait_for(stop.wait(), self.interval)
                 except TimeoutError:
                     pass
+
+    async def _job(self, name: str, job: Callable[[], Awaitable[object]]) -> object:
+        """Run one job; a failure is logged and the next round tries it again, and the other
+        jobs run meanwhile (one that keeps failing must not hold them up)."""
+        try:
+            return await job()
+        except Exception:  # noqa: BLE001 - the next round retries
+            log.exception("sweep job %s failed", name)
+            return None
 
     async def expand_scheduled_groups(self) -> int:
         """Scheduled batches to groups whose `send_at` has come: their groups' members as they are
