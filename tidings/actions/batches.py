@@ -37,7 +37,7 @@ from tidings.actions.batch_checks import (
     render_all,
     validate_numbers_in_slices,
 )
-from tidings.actions.groups import GroupSend, defer_groups, expand_groups
+from tidings.actions.groups import GroupSend, resolve_groups
 from tidings.core.encoding import Encoding
 from tidings.core.errors import NotFound, RequestError
 from tidings.core.ids import ulid
@@ -222,16 +222,16 @@ async def _checked_send(
     ctx: Context, project_id: str, payload: object, now: int
 ) -> tuple[MtText, list[Rendered], GroupSend | None]:
     """A send or replace body checked and each recipient's message rendered; a `to` naming
-    groups stands for their members (`expand_groups`, with the `to` as sent), or, when the body
-    is scheduled for later, for the numbers it names itself until its groups are expanded at
-    `send_at` (`defer_groups`; `GroupSend.expand_at_ms`). Numbers are tried first, so a `to` of
+    groups stands for their members (with the `to` as sent), or, when the body is scheduled for
+    later, for the numbers it names itself until its groups are expanded at `send_at`
+    (`resolve_groups`; `GroupSend.expand_at_ms`). Numbers are tried first, so a `to` of
     numbers pays nothing for groups."""
     await validate_numbers_in_slices(payload, "to")
     try:
         text, rendered = check_send_rendered(payload, ctx.settings, now)
         return text, rendered, None
     except RequestError:
-        group_send = await defer_groups(ctx, project_id, payload, now) or await expand_groups(ctx, project_id, payload)
+        group_send = await resolve_groups(ctx, project_id, payload, now)
         if group_send is None:
             raise
     text, rendered = check_send_rendered(group_send.payload, ctx.settings, now,

@@ -1,7 +1,7 @@
 """XMS groups of recipients: create, replace, update, delete, read; and a send's `to` naming
-groups, expanded into their members (`expand_groups`, called by `do_send`, `do_replace` and the
-dry run only when a `to` is not all phone numbers), or, for a send scheduled for later, checked
-and left to be expanded at its `send_at` (`defer_groups`; `tidings.actions.scheduled_groups`).
+groups, expanded into their members (`expand_groups`: the dry run), or, for a send scheduled
+for later, checked and left to be expanded at its `send_at` (`resolve_groups`, which `do_send`
+and `do_replace` call only when a `to` is not all phone numbers; `tidings.actions.scheduled_groups`).
 
 A group holds at most `Settings.max_recipients` numbers of its own (a batch's recipient limit:
 a group bigger than a batch may have could never be sent to). Its child groups' members are not
@@ -33,11 +33,11 @@ __all__ = [
     "do_delete_group",
     "do_replace_group",
     "do_update_group",
-    "defer_groups",
     "expand_groups",
     "get_group",
     "group_members",
     "list_groups",
+    "resolve_groups",
 ]
 
 
@@ -206,7 +206,7 @@ class GroupSend:
     """A send body whose `to` named groups: `payload` with `to` as the numbers they stand for,
     and the `to` as sent (numbers in E.164, group ids upper case, without repeats) for the batch
     to show. `expand_at_ms` set: a scheduled send whose groups are expanded then
-    (`defer_groups`), `payload`'s `to` holding only the numbers the `to` named itself."""
+    (`resolve_groups`), `payload`'s `to` holding only the numbers the `to` named itself."""
 
     payload: dict[str, Any]
     requested_to: tuple[str, ...]
@@ -245,12 +245,46 @@ async def expand_groups(ctx: Context, project_id: str, payload: object) -> Group
     groups', `tidings.store.groups.expand`) as they are now, then the numbers deduplicated in
     order; None when the `to` names no group (or is not a list a send can take), so the caller's
     own error stands. The numbers come to at most `max_recipients`, like any batch's."""
-    max_recipients = ctx.settings.max_recipients
-    parsed = _named_groups(payload, max_recipients)
+    parsed = _named_groups(payload, ctx.settings.max_recipients)
     if parsed is None:
         return None
     assert isinstance(payload, dict)
+    return await _expanded(ctx, project_id, payload, *parsed)
+
+
+async def resolve_groups(ctx: Context, project_id: str, payload: object, now: int) -> GroupSend | None:
+    """A send body whose `to` names groups: scheduled for later (`send_at` after `now`), the
+    groups checked to be the project's and the body's `to` kept to the numbers it names itself
+    (maybe none), the members read at `send_at` (`tidings.actions.scheduled_groups`); else the
+    groups expanded now (`expand_groups`). None when the `to` names no group."""
+    parsed = _named_groups(payload, ctx.settings.max_recipients)
+    if parsed is None:
+        return None
+    assert isinstance(payload, dict)
+    send_at = _later_send_at(payload, now)
+    if send_at is None:
+        return await _expanded(ctx, project_id, payload, *parsed)
     requested, named = parsed
+    async with ctx.db.read() as conn:
+        found = await gq.existing(conn, project_id, list(named))
+    _check_named(named, found)
+    numbers = list(dict.fromkeys(item for item in requested if item not in named))
+    return GroupSend({**payload, "to": numbers}, tuple(dict.fromkeys(requested)), expand_at_ms=send_at)
+
+
+def _later_send_at(payload: dict[str, Any], now: int) -> int | None:
+    """The body's `send_at` when it is after `now`; None when it is not, or is no date-time (the
+    send's own checks refuse that)."""
+    try:
+        send_at = check_datetime("send_at", payload.get("send_at"))
+    except RequestError:
+        return None
+    return send_at if send_at is not None and send_at > now else None
+
+
+async def _expanded(ctx: Context, project_id: str, payload: dict[str, Any], requested: list[str],
+                    named: dict[str, int]) -> GroupSend:
+    max_recipients = ctx.settings.max_recipients
     async with ctx.db.read() as conn:
         expanded = await gq.expand(conn, project_id, list(named))
     _check_named(named, expanded)
@@ -264,27 +298,3 @@ async def expand_groups(ctx: Context, project_id: str, payload: object) -> Group
     out = {**payload, "to": recipients}
     await validate_numbers_in_slices(out, "to")
     return GroupSend(out, tuple(dict.fromkeys(requested)))
-
-
-async def defer_groups(ctx: Context, project_id: str, payload: object, now: int) -> GroupSend | None:
-    """A body scheduled for later (`send_at` after `now`) whose `to` names groups: the groups
-    checked to be the project's, and the body with `to` as the numbers it names itself (maybe
-    none), to be sent now; the groups' members are read at `send_at`
-    (`tidings.actions.scheduled_groups`). None for any other body (not scheduled, no group, a
-    `send_at` that is not a date-time): `expand_groups` takes it, or the caller's error stands."""
-    parsed = _named_groups(payload, ctx.settings.max_recipients)
-    if parsed is None:
-        return None
-    assert isinstance(payload, dict)
-    try:
-        send_at = check_datetime("send_at", payload.get("send_at"))
-    except RequestError:
-        return None
-    if send_at is None or send_at <= now:
-        return None
-    requested, named = parsed
-    async with ctx.db.read() as conn:
-        found = await gq.existing(conn, project_id, list(named))
-    _check_named(named, found)
-    numbers = list(dict.fromkeys(item for item in requested if item not in named))
-    return GroupSend({**payload, "to": numbers}, tuple(dict.fromkeys(requested)), expand_at_ms=send_at)

@@ -2,7 +2,7 @@
 
 A batch with `send_at` in the future whose `to` names groups is accepted with the deliveries of
 the numbers its `to` names itself (maybe none) and `batches.expand_groups_ms` set to its
-`send_at` (`actions.groups.defer_groups`, `actions.batches.do_send`); `batches.requested_to`
+`send_at` (`actions.groups.resolve_groups`, `actions.batches.do_send`); `batches.requested_to`
 keeps the `to` as sent, group ids included. Once that time has come the sweeper calls
 `expand_due`, which expands each such batch in one transaction (`expand_batch`):
 
