@@ -129,15 +129,14 @@ def decide(sender: str | None, recipient: str, registry: Mapping[str, Registered
            policy: SenderPolicy, rules: Mapping[str, CountryRule] | None = None) -> SenderDecision:
     """What to do with a send from `sender` to `recipient` under the project's registry and policy;
     no `sender`: the policy's default for the recipient's country, or a reject when it has none."""
+    if policy.mode == "off" and sender:
+        return SenderDecision("send", sender)  # the usual case: no lookup
+    country = country_of(recipient)
     if not sender:
-        country = country_of(recipient)
         sender = policy.defaults.get(country) if country is not None else None
         if not sender:
             return SenderDecision("reject", None, UNMATCHED_DEFAULT_ORIGINATOR)
-    if policy.mode == "off":
-        return SenderDecision("send", sender)
-    country = country_of(recipient)
-    if country is None:
+    if policy.mode == "off" or country is None:
         return SenderDecision("send", sender)
     reason = _violation(sender, country, registry)
     if reason is None:
