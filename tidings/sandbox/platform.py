@@ -7,6 +7,7 @@ what it is sent to the sandbox's virtual handsets (only those whose capabilities
 channel), and it calls Tidings back the way the real platform does — status callbacks
 (delivered, read) and inbound messages, signed with the platform's own scheme — at the webhook
 URL registered with it (per bot, page, phone number id or agent, as the platform does it).
+Callbacks its webhook did not take are owed (`callbacks`) and tried again, across a restart too.
 
 Twins live in `tidings/sandbox/platforms/<name>.py`.
 """
@@ -19,11 +20,13 @@ from starlette.routing import BaseRoute
 
 if TYPE_CHECKING:
     from tidings.sandbox.handsets import Handset
+    from tidings.sandbox.platforms.callbacks import CallbackRetrier
 
 
 class PlatformTwin(Protocol):
     channel: str  # the Conversation API channel name: "WHATSAPP", "RCS", "TELEGRAM"…
     name: str  # the URL segment: "whatsapp", "rbm", "telegram"…
+    callbacks: CallbackRetrier  # what its webhooks did not take yet, saved at a stop
 
     def routes(self) -> list[BaseRoute]:
         """The platform API, relative to /sandbox/platforms/{name}."""

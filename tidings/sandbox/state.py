@@ -12,13 +12,16 @@ The document (version 1), besides the file's envelope:
     smscs        {"": the sandbox's own SMSC, name: each `add_smsc` route}: rules, unfinished
                  deliveries, outboxes, message ids (`smsc_state.py`)
     voice        the voice network's rules and call logs (`SandboxVoice.save`)
+    platforms    {twin name: the callbacks it still owes, each its URL, signed body and headers
+                 (`platforms/callbacks.py`)}; optional (older files have none)
 
 Nothing is written while the sandbox runs: saving costs nothing per message. A process that is
 killed (`kill -9`, a crash) saves nothing and starts empty: the pipeline's receipt deadline turns
 the messages whose receipts died with it Unknown. Left out: the seeded random source (a
 restarted sandbox draws from its seed again), the platform twins' own memory (registered
 webhooks, numbers, templates, media, duplicate checks — their messages to handsets are in the
-inboxes) and the mail server's mailboxes.
+inboxes, their callbacks owed are saved), RCS messages held for a user set offline (the
+agent's TTL and revocation settle those) and the mail server's mailboxes.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from tidings.sandbox.handsets import Handset, HandsetMessage, Handsets, InvalidNumber
+from tidings.sandbox.platforms.callbacks import OwedCallback
 from tidings.sandbox.smsc_state import SavedSmsc, read_smsc, save_smsc
 from tidings.sandbox.state_file import (
     UnreadableState,
@@ -60,6 +64,8 @@ def save_sandbox(sandbox: Sandbox, path: str) -> None:
                      if handset.inbox or handset.sent or not handset.as_made],
         "smscs": {name: save_smsc(smsc, now_ms) for name, smsc in smscs.items()},
         "voice": sandbox.voice.save(),
+        "platforms": {twin.name: [callback.to_json() for callback in twin.callbacks.owed()]
+                      for twin in sandbox.platforms.values() if len(twin.callbacks)},
     }
     write_state(path, document)
 
@@ -76,17 +82,25 @@ def restore_sandbox(sandbox: Sandbox, path: str) -> bool:
         handsets = _read_handsets(member(document, "handsets", list), scratch)
         smscs = {str(name): read_smsc(smsc, scratch) for name, smsc in member(document, "smscs", dict).items()}
         voice = SavedVoice.read(member(document, "voice", dict))
+        callbacks = {str(name): [OwedCallback.from_json(c) for c in _list(owed)]
+                     for name, owed in (optional_member(document, "platforms", dict) or {}).items()}
     except (UnreadableState, ValueError, TypeError, KeyError, AttributeError) as exc:
         logger.warning("sandbox: the saved state %s cannot be read (%s); set aside, starting empty", path, exc)
         set_aside(path)
         return False
     discard_state(path)
-    _give_back(sandbox, handsets, smscs, voice)
+    _give_back(sandbox, handsets, smscs, voice, callbacks)
     return True
 
 
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise UnreadableState(f"expected a list, got {value!r:.40}")
+    return value
+
+
 def _give_back(sandbox: Sandbox, handsets: list[tuple[Handset, list[HandsetMessage], list[HandsetMessage]]],
-               smscs: dict[str, SavedSmsc], voice: SavedVoice) -> None:
+               smscs: dict[str, SavedSmsc], voice: SavedVoice, callbacks: dict[str, list[OwedCallback]]) -> None:
     now_ms = sandbox.clock()
     held = []
     for handset, inbox, sent in handsets:
@@ -109,6 +123,13 @@ def _give_back(sandbox: Sandbox, handsets: list[tuple[Handset, list[HandsetMessa
             logger.warning("sandbox: receipts and MO saved for account %r of SMSC %r dropped: no such account",
                            account, name or "sandbox")
     sandbox.voice.take_back(voice)
+    twins = {twin.name: twin for twin in sandbox.platforms.values()}
+    for name, owed in callbacks.items():
+        if name in twins:
+            twins[name].callbacks.take_back(owed)
+        elif owed:
+            logger.warning("sandbox: %d callbacks owed by platform %r dropped: this sandbox has no such twin",
+                           len(owed), name)
     logger.info("sandbox: took back the state saved at stop (%d handsets)", len(handsets))
 
 

@@ -1,7 +1,13 @@
 """What every platform twin does the same way: its background tasks and HTTP client
-(`PlatformTwin`: start, stop, idle, spawn), POSTing a callback with retries, the console's
-settings endpoint, Meta's `hub.challenge` webhook handshake, bounded memory of sent messages,
-and the JSON request/response helpers. Each twin keeps its own wire format and error shape.
+(`PlatformTwin`: start, stop, idle, spawn, pause), POSTing a callback with retries and owing it
+when they fail (`callbacks.py`), the console's settings endpoint, Meta's `hub.challenge` webhook
+handshake, bounded memory of sent messages, and the JSON request/response helpers. Each twin
+keeps its own wire format and error shape.
+
+A stop loses nothing a twin has accepted: the work after a send (its latency, the handset
+receiving it, the delivered and read callbacks) waits in `pause`, which a stop cuts short, so
+that every accepted message reaches its handset and every callback is either posted or owed;
+what is owed is saved with the sandbox's state and posted after the next start.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ import asyncio
 import contextlib
 import os
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Coroutine
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx
@@ -20,6 +26,7 @@ from starlette.responses import Response
 
 from tidings.channels.http_client import HttpClient, PlatformHttp
 from tidings.sandbox.handsets import HandsetMessage
+from tidings.sandbox.platforms.callbacks import CallbackRetrier
 
 if TYPE_CHECKING:
     from tidings.sandbox.world import Sandbox
@@ -38,6 +45,8 @@ __all__ = [
 
 MAX_REMEMBERED = 10_000
 WEBHOOK_ATTEMPTS = 3
+STOP_WAIT_S = 5.0
+"""How long a stop waits for the work after sends to finish, cut short (then it is cancelled)."""
 _SUCCESS = range(200, 300)
 
 K = TypeVar("K")
@@ -45,9 +54,10 @@ V = TypeVar("V")
 
 
 class PlatformTwin:
-    """Lifecycle shared by the twins: an HTTP client made on first use, callback tasks tracked
-    so `idle` can wait for them and `stop` can cancel them, and the console's settings endpoint
-    over the attributes named in `settings` (non-negative ints and bools)."""
+    """Lifecycle shared by the twins: an HTTP client made on first use, the work after sends run
+    as tracked tasks (`spawn`) whose waits (`pause`) a stop cuts short, callbacks that failed
+    owed to `callbacks` and tried again, and the console's settings endpoint over the attributes
+    named in `settings` (non-negative ints and bools)."""
 
     channel: ClassVar[str]
     name: ClassVar[str]
@@ -56,12 +66,20 @@ class PlatformTwin:
     def __init__(self, sandbox: Sandbox, clock: Callable[[], int] | None) -> None:
         self.sandbox = sandbox
         self.clock = clock or sandbox.clock
-        self.webhook_failures = 0
+        self.webhook_failures = 0  # callbacks not taken on their first tries (then owed)
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: HttpClient | None = None
+        self._stopping = asyncio.Event()
+        self.callbacks = CallbackRetrier(self.name, self.http, self.clock)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
 
     async def start(self) -> None:
+        self._stopping.clear()
         self.http()
+        self.callbacks.start()
 
     def http(self) -> HttpClient:
         if self._http is None:
@@ -69,15 +87,36 @@ class PlatformTwin:
         return self._http
 
     async def stop(self) -> None:
-        tasks, self._tasks = list(self._tasks), set()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Finish the work after sends at once (`pause` no longer waits), for `STOP_WAIT_S` at
+        most, then stop; the callbacks not posted stay owed (`callbacks.owed()`), for the
+        sandbox to save."""
+        await self.finish_work()
+        await self.callbacks.stop()
         http, self._http = self._http, None
         if http is not None:
             await http.aclose()
+
+    async def finish_work(self) -> None:
+        """Cut every `pause` short and wait for the spawned work, cancelling what is left after
+        `STOP_WAIT_S` (a callback cut short is owed)."""
+        self._stopping.set()
+        tasks, self._tasks = list(self._tasks), set()
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=STOP_WAIT_S)
+            for task in late:
+                task.cancel()
+            for task in late:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def pause(self, seconds: float) -> None:
+        """`asyncio.sleep(seconds)` in the work after a send, returning at once when the twin stops."""
+        if self._stopping.is_set() or seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
 
     async def idle(self, timeout: float = 5.0) -> None:
         """Wait until every callback in flight has been sent."""
@@ -91,10 +130,20 @@ class PlatformTwin:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def post_webhook(self, url: str, body: bytes, headers: dict[str, str]) -> None:
-        """POST a callback with a few retries; counts it in `webhook_failures` if none succeeds."""
-        if await post_with_retries(self.http(), url, body, headers) not in _SUCCESS:
-            self.webhook_failures += 1
+    async def post_webhook(self, url: str, body: bytes, headers: dict[str, str],
+                           accept: Collection[int] = _SUCCESS) -> bool:
+        """POST a callback with a few retries; True when taken. One not taken is counted in
+        `webhook_failures` and owed (`callbacks`), as is one cut short by a stop."""
+        try:
+            status = await post_with_retries(self.http(), url, body, headers, accept=accept, sleep=self.pause)
+        except asyncio.CancelledError:
+            self.callbacks.owe(url, body, headers, accept)
+            raise
+        if status in accept:
+            return True
+        self.webhook_failures += 1
+        self.callbacks.owe(url, body, headers, accept)
+        return False
 
     async def _console_settings(self, request: Request) -> Response:
         if request.method == "PUT":
@@ -110,9 +159,10 @@ class PlatformTwin:
 
 
 async def post_with_retries(http: PlatformHttp, url: str, body: bytes, headers: dict[str, str], *,
-                            attempts: int = WEBHOOK_ATTEMPTS, accept: Collection[int] = _SUCCESS) -> int:
-    """POST `body` until the answer's status is in `accept`, backing off between attempts;
-    the last HTTP status (0: unreachable)."""
+                            attempts: int = WEBHOOK_ATTEMPTS, accept: Collection[int] = _SUCCESS,
+                            sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> int:
+    """POST `body` until the answer's status is in `accept`, backing off (`sleep`) between
+    attempts; the last HTTP status (0: unreachable)."""
     status = 0
     for attempt in range(attempts):
         try:
@@ -122,7 +172,7 @@ async def post_with_retries(http: PlatformHttp, url: str, body: bytes, headers: 
         except httpx.HTTPError:
             status = 0
         if attempt < attempts - 1:
-            await asyncio.sleep(0.05 * 4**attempt)
+            await sleep(0.05 * 4**attempt)
     return status
 
 

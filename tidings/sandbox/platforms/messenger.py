@@ -25,7 +25,6 @@ replies and postback buttons through `handset_sends`, which opens the window.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import os
@@ -235,14 +234,14 @@ class MessengerTwin(PlatformTwin):
 
     async def _deliver(self, page: Page, handset: Handset, psid: str, mid: str, body: dict[str, Any],
                        shown: str) -> None:
-        await asyncio.sleep(self.delivered_after_ms / 1000)
+        await self.pause(self.delivered_after_ms / 1000)
         self.sandbox.handsets.receive(handset, app_message(
             sender=page.page_id, recipient=handset.number, body=shown, at_ms=self.clock(), message_id=mid,
             channel=self.channel, content={k: v for k, v in body.items() if k != "access_token"}))
         await self._webhook(page, {"sender": {"id": psid}, "recipient": {"id": page.page_id},
                                    "delivery": {"mids": [mid], "watermark": self.clock()}})
         if self.read_receipts:
-            await asyncio.sleep(self.read_after_ms / 1000)
+            await self.pause(self.read_after_ms / 1000)
             now = self.clock()
             await self._webhook(page, {"sender": {"id": psid}, "recipient": {"id": page.page_id},
                                        "timestamp": now, "read": {"watermark": now}})

@@ -48,7 +48,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tidings.sandbox.handsets import Handset, InvalidNumber, normalize_number
-from tidings.sandbox.platforms.common import MAX_REMEMBERED, PlatformTwin, app_message, json_response, remember
+from tidings.sandbox.platforms.common import (
+    MAX_REMEMBERED,
+    STOP_WAIT_S,
+    PlatformTwin,
+    app_message,
+    json_response,
+    remember,
+)
 from tidings.sandbox.platforms.rbm_content import (
     TRAFFIC_TYPES,
     content_error,
@@ -147,15 +154,26 @@ class RbmTwin(PlatformTwin):
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        await super().start()
         if self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._deliver_webhooks())
 
     async def stop(self) -> None:
+        """Deliver what is queued (the work after sends finished first, see `PlatformTwin.stop`),
+        for `STOP_WAIT_S` at most; what is left is owed, for the sandbox to save."""
+        await self.finish_work()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STOP_WAIT_S):
+                await self._queue.join()
         worker, self._worker = self._worker, None
         if worker is not None:
-            worker.cancel()
+            worker.cancel()  # its POST in flight is owed by `_post`
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+        while not self._queue.empty():
+            agent, payload = self._queue.get_nowait()
+            self._queue.task_done()
+            self._owe(agent, payload)
         await super().stop()
 
     async def idle(self, timeout: float = 5.0) -> None:
@@ -343,15 +361,17 @@ class RbmTwin(PlatformTwin):
         """Store-and-forward: the message reaches the phone once it is online (until revoked),
         then DELIVERED, then READ."""
         while not self.online(handset.number):
-            await asyncio.sleep(OFFLINE_POLL_S)
+            if self.stopping:  # held for an offline user: not saved (see tidings.sandbox.state)
+                return
+            await self.pause(OFFLINE_POLL_S)
         self.pending.pop((agent.agent_id, message_id), None)
         self.sandbox.handsets.receive(handset, app_message(
             sender=agent.agent_id, recipient=handset.number, body=display_text(content), at_ms=self.clock(),
             message_id=message_id, channel=self.channel, content=content))
-        await asyncio.sleep(self.delivered_after_ms / 1000)
+        await self.pause(self.delivered_after_ms / 1000)
         self._queue.put_nowait((agent, self._event(agent, handset.number, message_id, "DELIVERED")))
         if self.read_after_ms is not None:
-            await asyncio.sleep(self.read_after_ms / 1000)
+            await self.pause(self.read_after_ms / 1000)
             self._queue.put_nowait((agent, self._event(agent, handset.number, message_id, "READ")))
 
     async def _revoke(self, request: Request) -> Response:
@@ -403,22 +423,39 @@ class RbmTwin(PlatformTwin):
                 self._queue.task_done()
 
     async def _post(self, agent: RbmAgent, payload: dict[str, Any]) -> None:
+        """Push one event, `webhook_attempts` tries in order with the others; then (or when a stop
+        cuts it short) it is owed, and tried again on its own (`PlatformTwin.callbacks`)."""
         if agent.webhook_url is None:
             return
         body, signature = self.push_body(agent, payload)
+        headers = {"Content-Type": "application/json", "X-Goog-Signature": signature}
         delay = self.webhook_backoff_s
-        for attempt in range(1, self.webhook_attempts + 1):
-            try:
-                response = await self.http().post(agent.webhook_url, content=body, headers={
-                    "Content-Type": "application/json", "X-Goog-Signature": signature})
-                if response.status_code == httpx.codes.OK:
-                    return
-                log.info("RBM webhook %s answered %s (attempt %d)", agent.webhook_url, response.status_code, attempt)
-            except httpx.HTTPError as exc:
-                log.info("RBM webhook %s failed: %r (attempt %d)", agent.webhook_url, exc, attempt)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-        log.warning("RBM webhook %s: event dropped after %d attempts", agent.webhook_url, self.webhook_attempts)
+        try:
+            for attempt in range(1, self.webhook_attempts + 1):
+                try:
+                    response = await self.http().post(agent.webhook_url, content=body, headers=headers)
+                    if response.status_code == httpx.codes.OK:
+                        return
+                    log.info("RBM webhook %s answered %s (attempt %d)", agent.webhook_url, response.status_code,
+                             attempt)
+                except httpx.HTTPError as exc:
+                    log.info("RBM webhook %s failed: %r (attempt %d)", agent.webhook_url, exc, attempt)
+                await self.pause(delay)
+                delay = min(delay * 2, 2.0)
+        except asyncio.CancelledError:
+            self.callbacks.owe(agent.webhook_url, body, headers, accept=(httpx.codes.OK,))
+            raise
+        self.webhook_failures += 1
+        log.warning("RBM webhook %s: event not taken after %d attempts; owed, tried again later",
+                    agent.webhook_url, self.webhook_attempts)
+        self.callbacks.owe(agent.webhook_url, body, headers, accept=(httpx.codes.OK,))
+
+    def _owe(self, agent: RbmAgent, payload: dict[str, Any]) -> None:
+        """An event the stop left queued: owed as it would have been pushed now."""
+        if agent.webhook_url is not None:
+            body, signature = self.push_body(agent, payload)
+            self.callbacks.owe(agent.webhook_url, body, {"Content-Type": "application/json",
+                                                         "X-Goog-Signature": signature}, accept=(httpx.codes.OK,))
 
 
 def _agentjson_response(agent: RbmAgent) -> dict[str, Any]:

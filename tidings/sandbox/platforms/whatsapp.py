@@ -25,7 +25,6 @@ media objects handsets sent can be looked up; older ones are "does not exist", a
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 from collections import OrderedDict, deque
@@ -232,7 +231,7 @@ class WhatsAppTwin(PlatformTwin):
             failure = ErrorCode.UNDELIVERABLE
         elif payload.get("type") != "template" and not self.window_open(number.phone_number_id, handset.number):
             failure = ErrorCode.RE_ENGAGEMENT
-        await asyncio.sleep(self.delivered_after_ms / 2000)
+        await self.pause(self.delivered_after_ms / 2000)
         if failure is not None:
             await self._status(number, wamid, to, "failed", errors=[{
                 "code": failure, "title": ERROR_TITLES[failure], "message": ERROR_TITLES[failure],
@@ -242,13 +241,13 @@ class WhatsAppTwin(PlatformTwin):
         category = _PRICING.get(rendered.template_category or "", "service")
         await self._status(number, wamid, to, "sent", category=category)
         remember(self._sent, wamid, Sent(wamid, number.phone_number_id, handset.number, rendered.options))
-        await asyncio.sleep(self.delivered_after_ms / 2000)
+        await self.pause(self.delivered_after_ms / 2000)
         self.sandbox.handsets.receive(handset, app_message(
             sender="+" + number.display_phone_number, recipient=handset.number, body=rendered.text,
             at_ms=self.clock(), message_id=wamid, channel=self.channel, content=payload))
         await self._status(number, wamid, to, "delivered", category=category)
         if self.read_receipts:
-            await asyncio.sleep(self.read_after_ms / 1000)
+            await self.pause(self.read_after_ms / 1000)
             await self._status(number, wamid, to, "read")
 
     def _handset(self, digits: str) -> Handset | None:
