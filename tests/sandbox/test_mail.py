@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
+import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import aiosmtplib
 import httpx
@@ -173,3 +179,47 @@ async def test_the_mail_server_attached_to_the_sandbox_shares_its_rest_api() -> 
             assert (await http.get("/sandbox/v1/handsets/46701234567")).status_code == 200
     finally:
         await world.stop()
+
+
+async def test_a_bounce_its_mx_does_not_take_is_sent_again_even_after_a_restart(tmp_path: Path) -> None:
+    """The envelope sender's MX is down: the DSN is queued, not lost; a stop saves it, and after
+    the next start it reaches the MX once one answers."""
+    sandbox = Sandbox(data_dir=str(tmp_path))
+    mail = create_mail_server(sandbox)
+    sandbox.attach(mail)
+    await sandbox.start()
+    with socket.socket() as nobody:  # a port nothing listens on
+        nobody.bind(("127.0.0.1", 0))
+        dead_port = nobody.getsockname()[1]
+    mail.dns.publish("shop.test", mx=[MxHost(10, "127.0.0.1", dead_port)])
+    mail.set_exists("gone@inbox.test", False)
+    await aiosmtplib.send(b"Subject: hi\r\nFrom: orders@shop.test\r\nTo: gone@inbox.test\r\n\r\nhello\r\n",
+                          sender="bounce@shop.test", recipients=["gone@inbox.test"], hostname="127.0.0.1",
+                          port=mail.port)
+    async with asyncio.timeout(5):
+        while len(mail.outbox) == 0:
+            await asyncio.sleep(0.01)
+    await sandbox.stop()
+    saved = json.loads((tmp_path / "sandbox" / "state.json").read_text())
+    assert [(m["sender"], m["recipient"]) for m in saved["mail"]] == [("", "bounce@shop.test")]
+
+    again = Sandbox(data_dir=str(tmp_path))
+    mail = create_mail_server(again)
+    again.attach(mail)
+    await again.start()
+    try:
+        assert len(mail.outbox) == 1 and mail.outbox.owed()[0].raw == mail_raw(saved)
+        mail.outbox.first_delay_s = 0.05
+        mail.dns.publish("shop.test", mx=[MxHost(10, "127.0.0.1", mail.port)])  # the MX answers again
+        async with asyncio.timeout(10):
+            while not mail.mailbox("bounce@shop.test").messages:
+                await asyncio.sleep(0.02)
+        [dsn] = mail.mailbox("bounce@shop.test").messages
+        assert dsn.mail_from == "" and "gone@inbox.test" in dsn.raw.decode(errors="replace")
+        assert len(mail.outbox) == 0 and mail.outbox.delivered == 1
+    finally:
+        await again.stop()
+
+
+def mail_raw(saved: dict[str, Any]) -> bytes:
+    return base64.b64decode(saved["mail"][0]["raw"])

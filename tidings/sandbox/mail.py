@@ -5,7 +5,8 @@ arrives the way a receiving MTA does — DKIM (dkimpy, keys looked up in the san
 the MAIL FROM domain and the connecting IP, DMARC alignment of the From domain — and stores it per
 mailbox with the verdicts. Mail to an unknown mailbox is bounced: a DSN (RFC 3464) goes to the
 envelope sender's MX (`unknown_mailbox="bounce"`, the default), or the RCPT is refused with 550
-5.1.1 (`"reject"`).
+5.1.1 (`"reject"`). A bounce the MX does not take (Tidings' inbound listener down) is queued and
+sent again, across a restart too (`mail_outbox.py`).
 
 A mailbox owner can reply (`reply()`, or POST /sandbox/v1/mailboxes/{address}/messages): the
 sandbox writes the mail, DKIM-signs it with its own key for the mailbox's domain (published in its
@@ -47,6 +48,7 @@ from tidings.channels.email.dkim_keys import DkimKeys
 from tidings.sandbox.held import HeldItems
 from tidings.sandbox.mail_dns import MailDns, MxHost, check_spf, dmarc_aligned
 from tidings.sandbox.mail_dsn import build_dsn
+from tidings.sandbox.mail_outbox import MailRetrier, OwedMail
 
 if TYPE_CHECKING:
     from tidings.sandbox.world import Sandbox
@@ -159,6 +161,7 @@ class MailServer:
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self.bounces_sent: deque[bytes] = deque(maxlen=max_messages)  # newest last
+        self.outbox = MailRetrier("mail", self._send_owed, clock)  # bounces not taken yet (mail_outbox.py)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -173,14 +176,17 @@ class MailServer:
         )
         self._port = self._server.sockets[0].getsockname()[1]
         self.publish_own_domain(self.hostname)
+        self.outbox.start()
 
     async def stop(self) -> None:
+        """Stop; a bounce on its way is owed (`outbox`), for the sandbox to save."""
         server, self._server = self._server, None
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.outbox.stop()
         if server is not None:
             server.close()
             await server.wait_closed()
@@ -300,10 +306,30 @@ class MailServer:
                         message_id=f"{uuid.uuid4().hex}@{self.hostname}")
         signed = self.keys.key_for(self.hostname).sign(dsn)
         self.bounces_sent.append(signed)
+        owed = OwedMail(sender="", recipient=mail_from, raw=signed, first_ms=self.clock())
         try:
-            await self.deliver(sender="", recipient=mail_from, raw=signed)
-        except Exception as exc:  # noqa: BLE001 - a lost bounce is logged, like a real MTA's
-            log.warning("sandbox mail: bounce to %s not delivered: %s", mail_from, exc)
+            failure = await self._send_owed(owed)
+        except asyncio.CancelledError:  # stopped on the way: owed, saved with the sandbox's state
+            self.outbox.add(owed)
+            raise
+        if failure is not None:
+            log.info("sandbox mail: bounce to %s not taken (%s); queued, tried again later", mail_from, failure)
+            self.outbox.add(owed)
+
+    async def _send_owed(self, mail: OwedMail) -> str | None:
+        """One try: None when done with it (taken, or refused for good: a bounce is not bounced),
+        else what went wrong."""
+        try:
+            await self.deliver(sender=mail.sender, recipient=mail.recipient, raw=mail.raw)
+        except aiosmtplib.SMTPResponseException as exc:
+            if 500 <= exc.code < 600:
+                log.warning("sandbox mail: %s refused mail to %s for good (%s %s); dropped",
+                            mail.destination, mail.recipient, exc.code, exc.message)
+                return None
+            return f"{exc.code} {exc.message}"
+        except (LookupError, aiosmtplib.SMTPException, OSError) as exc:
+            return repr(exc)
+        return None
 
     async def deliver(self, *, sender: str, recipient: str, raw: bytes) -> None:
         """SMTP `raw` to the MX of `recipient`'s domain (LookupError when it has none)."""

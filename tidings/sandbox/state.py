@@ -14,6 +14,7 @@ The document (version 1), besides the file's envelope:
     voice        the voice network's rules and call logs (`SandboxVoice.save`)
     platforms    {twin name: the callbacks it still owes, each its URL, signed body and headers
                  (`platforms/callbacks.py`)}; optional (older files have none)
+    mail         the bounces the mail server still owes (`mail_outbox.py`); optional
 
 Nothing is written while the sandbox runs: saving costs nothing per message. A process that is
 killed (`kill -9`, a crash) saves nothing and starts empty: the pipeline's receipt deadline turns
@@ -21,7 +22,8 @@ the messages whose receipts died with it Unknown. Left out: the seeded random so
 restarted sandbox draws from its seed again), the platform twins' own memory (registered
 webhooks, numbers, templates, media, duplicate checks — their messages to handsets are in the
 inboxes, their callbacks owed are saved), RCS messages held for a user set offline (the
-agent's TTL and revocation settle those) and the mail server's mailboxes.
+agent's TTL and revocation settle those) and the mail server's mailboxes (its owed bounces are
+saved).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from tidings.sandbox.handsets import Handset, HandsetMessage, Handsets, InvalidNumber
+from tidings.sandbox.mail_outbox import MailRetrier, OwedMail
 from tidings.sandbox.platforms.callbacks import OwedCallback
 from tidings.sandbox.smsc_state import SavedSmsc, read_smsc, save_smsc
 from tidings.sandbox.state_file import (
@@ -66,6 +69,7 @@ def save_sandbox(sandbox: Sandbox, path: str) -> None:
         "voice": sandbox.voice.save(),
         "platforms": {twin.name: [callback.to_json() for callback in twin.callbacks.owed()]
                       for twin in sandbox.platforms.values() if len(twin.callbacks)},
+        "mail": [mail.to_json() for outbox in _mail_outboxes(sandbox) for mail in outbox.owed()],
     }
     write_state(path, document)
 
@@ -84,13 +88,19 @@ def restore_sandbox(sandbox: Sandbox, path: str) -> bool:
         voice = SavedVoice.read(member(document, "voice", dict))
         callbacks = {str(name): [OwedCallback.from_json(c) for c in _list(owed)]
                      for name, owed in (optional_member(document, "platforms", dict) or {}).items()}
+        mail = [OwedMail.from_json(m) for m in optional_member(document, "mail", list) or []]
     except (UnreadableState, ValueError, TypeError, KeyError, AttributeError) as exc:
         logger.warning("sandbox: the saved state %s cannot be read (%s); set aside, starting empty", path, exc)
         set_aside(path)
         return False
     discard_state(path)
-    _give_back(sandbox, handsets, smscs, voice, callbacks)
+    _give_back(sandbox, handsets, smscs, voice, callbacks, mail)
     return True
+
+
+def _mail_outboxes(sandbox: Sandbox) -> list[MailRetrier]:
+    outboxes = (getattr(service, "outbox", None) for service in sandbox.services)
+    return [outbox for outbox in outboxes if isinstance(outbox, MailRetrier)]
 
 
 def _list(value: Any) -> list[Any]:
@@ -100,7 +110,8 @@ def _list(value: Any) -> list[Any]:
 
 
 def _give_back(sandbox: Sandbox, handsets: list[tuple[Handset, list[HandsetMessage], list[HandsetMessage]]],
-               smscs: dict[str, SavedSmsc], voice: SavedVoice, callbacks: dict[str, list[OwedCallback]]) -> None:
+               smscs: dict[str, SavedSmsc], voice: SavedVoice, callbacks: dict[str, list[OwedCallback]],
+               mail: list[OwedMail]) -> None:
     now_ms = sandbox.clock()
     held = []
     for handset, inbox, sent in handsets:
@@ -130,6 +141,11 @@ def _give_back(sandbox: Sandbox, handsets: list[tuple[Handset, list[HandsetMessa
         elif owed:
             logger.warning("sandbox: %d callbacks owed by platform %r dropped: this sandbox has no such twin",
                            len(owed), name)
+    outboxes = _mail_outboxes(sandbox)
+    if outboxes:
+        outboxes[0].take_back(mail)
+    elif mail:
+        logger.warning("sandbox: %d bounces owed dropped: this sandbox has no mail server", len(mail))
     logger.info("sandbox: took back the state saved at stop (%d handsets)", len(handsets))
 
 
