@@ -98,7 +98,7 @@ async def test_statuses_owed_at_a_serve_restart_arrive_after_it(tmp_path: Path) 
 
         assert await stop(first) == 0
         saved = json.loads((data_dir / "sandbox" / "state.json").read_text())
-        assert len(saved["platforms"]["whatsapp"]) == 3  # sent, delivered, read: the API was down
+        assert len(saved["platforms"]["whatsapp"]["callbacks"]) == 3  # sent, delivered, read: the API was down
 
         again = await serve(port, data_dir)
         await again.read_until("Then read the handset")

@@ -14,7 +14,7 @@ Twins live in `tidings/sandbox/platforms/<name>.py`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.routing import BaseRoute
 
@@ -37,6 +37,14 @@ class PlatformTwin(Protocol):
         """The handset writes `body`, or taps the suggestion whose postback data is `postback`,
         in a chat with `to` (the business: phone number, bot, page or agent id). Calls Tidings'
         webhook; returns the platform's message id. LookupError when `to` is unknown."""
+        ...
+
+    def saved(self) -> dict[str, Any]:
+        """What it keeps across a restart, as JSON (registrations, windows, id counters)."""
+        ...
+
+    def take_back(self, document: dict[str, Any]) -> None:
+        """Take back `saved()`'s document after a restart."""
         ...
 
     async def start(self) -> None: ...

@@ -12,18 +12,19 @@ The document (version 1), besides the file's envelope:
     smscs        {"": the sandbox's own SMSC, name: each `add_smsc` route}: rules, unfinished
                  deliveries, outboxes, message ids (`smsc_state.py`)
     voice        the voice network's rules and call logs (`SandboxVoice.save`)
-    platforms    {twin name: the callbacks it still owes, each its URL, signed body and headers
-                 (`platforms/callbacks.py`)}; optional (older files have none)
+    platforms    {twin name: {"saved": what it keeps (`PlatformTwin.saved`: registrations,
+                 conversation windows, id counters), "callbacks": the callbacks it still owes,
+                 each its URL, signed body and headers (`platforms/callbacks.py`)}}; optional
+                 (older files have none)
     mail         the bounces the mail server still owes (`mail_outbox.py`); optional
 
 Nothing is written while the sandbox runs: saving costs nothing per message. A process that is
 killed (`kill -9`, a crash) saves nothing and starts empty: the pipeline's receipt deadline turns
 the messages whose receipts died with it Unknown. Left out: the seeded random source (a
-restarted sandbox draws from its seed again), the platform twins' own memory (registered
-webhooks, numbers, templates, media, duplicate checks — their messages to handsets are in the
-inboxes, their callbacks owed are saved), RCS messages held for a user set offline (the
-agent's TTL and revocation settle those) and the mail server's mailboxes (its owed bounces are
-saved).
+restarted sandbox draws from its seed again), the platform twins' memory of what they sent
+(media, duplicate checks, the buttons a tap is matched against — their messages to handsets are
+in the inboxes), RCS messages held for a user set offline (the agent's TTL and revocation settle
+those) and the mail server's mailboxes (its owed bounces are saved).
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ def save_sandbox(sandbox: Sandbox, path: str) -> None:
                      if handset.inbox or handset.sent or not handset.as_made],
         "smscs": {name: save_smsc(smsc, now_ms) for name, smsc in smscs.items()},
         "voice": sandbox.voice.save(),
-        "platforms": {twin.name: [callback.to_json() for callback in twin.callbacks.owed()]
-                      for twin in sandbox.platforms.values() if len(twin.callbacks)},
+        "platforms": {twin.name: {"saved": twin.saved(),
+                                  "callbacks": [callback.to_json() for callback in twin.callbacks.owed()]}
+                      for twin in sandbox.platforms.values()},
         "mail": [mail.to_json() for outbox in _mail_outboxes(sandbox) for mail in outbox.owed()],
     }
     write_state(path, document)
@@ -86,15 +88,16 @@ def restore_sandbox(sandbox: Sandbox, path: str) -> bool:
         handsets = _read_handsets(member(document, "handsets", list), scratch)
         smscs = {str(name): read_smsc(smsc, scratch) for name, smsc in member(document, "smscs", dict).items()}
         voice = SavedVoice.read(member(document, "voice", dict))
-        callbacks = {str(name): [OwedCallback.from_json(c) for c in _list(owed)]
-                     for name, owed in (optional_member(document, "platforms", dict) or {}).items()}
+        platforms = {str(name): (member(twin, "saved", dict),
+                                 [OwedCallback.from_json(c) for c in member(twin, "callbacks", list)])
+                     for name, twin in (optional_member(document, "platforms", dict) or {}).items()}
         mail = [OwedMail.from_json(m) for m in optional_member(document, "mail", list) or []]
     except (UnreadableState, ValueError, TypeError, KeyError, AttributeError) as exc:
         logger.warning("sandbox: the saved state %s cannot be read (%s); set aside, starting empty", path, exc)
         set_aside(path)
         return False
     discard_state(path)
-    _give_back(sandbox, handsets, smscs, voice, callbacks, mail)
+    _give_back(sandbox, handsets, smscs, voice, platforms, mail)
     return True
 
 
@@ -103,15 +106,9 @@ def _mail_outboxes(sandbox: Sandbox) -> list[MailRetrier]:
     return [outbox for outbox in outboxes if isinstance(outbox, MailRetrier)]
 
 
-def _list(value: Any) -> list[Any]:
-    if not isinstance(value, list):
-        raise UnreadableState(f"expected a list, got {value!r:.40}")
-    return value
-
-
 def _give_back(sandbox: Sandbox, handsets: list[tuple[Handset, list[HandsetMessage], list[HandsetMessage]]],
-               smscs: dict[str, SavedSmsc], voice: SavedVoice, callbacks: dict[str, list[OwedCallback]],
-               mail: list[OwedMail]) -> None:
+               smscs: dict[str, SavedSmsc], voice: SavedVoice,
+               platforms: dict[str, tuple[dict[str, Any], list[OwedCallback]]], mail: list[OwedMail]) -> None:
     now_ms = sandbox.clock()
     held = []
     for handset, inbox, sent in handsets:
@@ -135,12 +132,17 @@ def _give_back(sandbox: Sandbox, handsets: list[tuple[Handset, list[HandsetMessa
                            account, name or "sandbox")
     sandbox.voice.take_back(voice)
     twins = {twin.name: twin for twin in sandbox.platforms.values()}
-    for name, owed in callbacks.items():
-        if name in twins:
-            twins[name].callbacks.take_back(owed)
-        elif owed:
-            logger.warning("sandbox: %d callbacks owed by platform %r dropped: this sandbox has no such twin",
-                           len(owed), name)
+    for name, (kept, owed) in platforms.items():
+        twin = twins.get(name)
+        if twin is None:
+            logger.warning("sandbox: what platform %r kept (%d callbacks owed) dropped: this sandbox has no such twin",
+                           name, len(owed))
+            continue
+        try:
+            twin.take_back(kept)
+        except (UnreadableState, ValueError, TypeError, KeyError, AttributeError) as exc:
+            logger.warning("sandbox: what the %s twin kept cannot be read (%s); it starts without it", name, exc)
+        twin.callbacks.take_back(owed)
     outboxes = _mail_outboxes(sandbox)
     if outboxes:
         outboxes[0].take_back(mail)

@@ -133,7 +133,7 @@ async def test_a_stop_saves_what_is_owed_and_the_next_start_posts_it(hook: tuple
     assert time.monotonic() - began < 3.0
     assert [m.body for m in sandbox.handset(USER).inbox] == ["on its way"]  # the accepted message arrived
     saved = json.loads(Path(state_path(str(tmp_path))).read_text())
-    assert len(saved["platforms"]["whatsapp"]) == 3
+    assert len(saved["platforms"]["whatsapp"]["callbacks"]) == 3
 
     receiver.down = False
     again = await started(tmp_path)
@@ -164,7 +164,7 @@ async def test_rbm_events_queued_at_a_stop_are_pushed_after_the_next_start(hook:
         await rcs.handset_sends(handset, AGENT, body=text, postback=None)
     await sandbox.stop()
     saved = json.loads(Path(state_path(str(tmp_path))).read_text())
-    assert len(saved["platforms"]["rbm"]) == 3
+    assert len(saved["platforms"]["rbm"]["callbacks"]) == 3
 
     receiver.down = False
     again = await started(tmp_path)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Coroutine
@@ -27,20 +28,24 @@ from starlette.responses import Response
 from tidings.channels.http_client import HttpClient, PlatformHttp
 from tidings.sandbox.handsets import HandsetMessage
 from tidings.sandbox.platforms.callbacks import CallbackRetrier
+from tidings.sandbox.state_file import UnreadableState, member
 
 if TYPE_CHECKING:
     from tidings.sandbox.world import Sandbox
 
 __all__ = [
     "MAX_REMEMBERED",
+    "STOP_WAIT_S",
     "WEBHOOK_ATTEMPTS",
     "PlatformTwin",
     "app_message",
     "hub_challenge",
     "json_object",
     "json_response",
+    "pairs",
     "post_with_retries",
     "remember",
+    "revived",
 ]
 
 MAX_REMEMBERED = 10_000
@@ -118,6 +123,16 @@ class PlatformTwin:
             async with asyncio.timeout(seconds):
                 await self._stopping.wait()
 
+    def saved(self) -> dict[str, Any]:
+        """What the twin keeps across a restart, as JSON (registrations, conversation windows,
+        counters whose values must not be given again); the sandbox saves it at a stop. Owed
+        callbacks are saved apart (`callbacks`)."""
+        return {}
+
+    def take_back(self, document: dict[str, Any]) -> None:
+        """Take back what `saved()` returned before a restart; raises `UnreadableState` (or
+        ValueError, TypeError, KeyError) when it cannot."""
+
     async def idle(self, timeout: float = 5.0) -> None:
         """Wait until every callback in flight has been sent."""
         async with asyncio.timeout(timeout):
@@ -189,6 +204,24 @@ async def hub_challenge(http: PlatformHttp, url: str, verify_token: str | None) 
         return ("Callback verification failed with the following errors: "
                 f"HTTP Status Code = {response.status_code}; the response did not match the challenge")
     return None
+
+
+D = TypeVar("D")
+
+
+def revived(cls: type[D], document: Any) -> D:
+    """A dataclass instance from its `dataclasses.asdict` JSON (fields it does not name keep
+    their defaults; names it does not know are ignored)."""
+    if not isinstance(document, dict):
+        raise UnreadableState(f"expected an object for {cls.__name__}, got {document!r:.40}")
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in document.items() if k in names})
+
+
+def pairs(document: Any, name: str) -> list[tuple[Any, ...]]:
+    """`document[name]`, a list of JSON arrays, as tuples (the members of a saved set or the
+    keys and values of a saved map)."""
+    return [tuple(item) for item in member(document, name, list)]
 
 
 def remember(store: OrderedDict[K, V], key: K, value: V, limit: int = MAX_REMEMBERED) -> None:

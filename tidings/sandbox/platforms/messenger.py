@@ -26,6 +26,7 @@ replies and postback buttons through `handset_sends`, which opens the window.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import os
 from collections import OrderedDict, deque
@@ -57,7 +58,9 @@ from tidings.sandbox.platforms.common import (
     hub_challenge,
     json_object,
     json_response,
+    pairs,
     remember,
+    revived,
 )
 from tidings.sandbox.platforms.messenger_payloads import (
     MessengerError,
@@ -65,6 +68,7 @@ from tidings.sandbox.platforms.messenger_payloads import (
     check_envelope,
     render,
 )
+from tidings.sandbox.state_file import member
 
 if TYPE_CHECKING:
     from tidings.sandbox.world import Sandbox
@@ -134,6 +138,16 @@ class MessengerTwin(PlatformTwin):
     def window_open(self, page_id: str, handset_number: str, length_ms: int = STANDARD_WINDOW_MS) -> bool:
         last = self.windows.get((page_id, handset_number))
         return last is not None and self.clock() - last < length_ms
+
+    def saved(self) -> dict[str, Any]:
+        return {"pages": [dataclasses.asdict(page) for page in self.pages.values()],
+                "windows": [[page, number, at] for (page, number), at in self.windows.items()]}
+
+    def take_back(self, document: dict[str, Any]) -> None:
+        pages = [revived(Page, page) for page in member(document, "pages", list)]
+        windows = {(str(page), str(number)): int(at) for page, number, at in pairs(document, "windows")}
+        self.pages.update((page.page_id, page) for page in pages)
+        self.windows.update(windows)
 
     def routes(self) -> list[BaseRoute]:
         return [

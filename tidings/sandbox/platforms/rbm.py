@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import itertools
@@ -55,6 +56,7 @@ from tidings.sandbox.platforms.common import (
     app_message,
     json_response,
     remember,
+    revived,
 )
 from tidings.sandbox.platforms.rbm_content import (
     TRAFFIC_TYPES,
@@ -62,6 +64,7 @@ from tidings.sandbox.platforms.rbm_content import (
     display_text,
     suggestions_of,
 )
+from tidings.sandbox.state_file import member
 
 if TYPE_CHECKING:
     from tidings.sandbox.world import Sandbox
@@ -188,6 +191,16 @@ class RbmTwin(PlatformTwin):
                 await self._queue.join()
                 if not [t for t in self._tasks if t not in held] and self._queue.empty():
                     return
+
+    def saved(self) -> dict[str, Any]:
+        return {"agents": [dataclasses.asdict(agent) for agent in self.agents.values()],
+                "offline": sorted(self.offline)}
+
+    def take_back(self, document: dict[str, Any]) -> None:
+        agents = [revived(RbmAgent, agent) for agent in member(document, "agents", list)]
+        offline = {str(number) for number in member(document, "offline", list)}
+        self.agents.update((agent.agent_id, agent) for agent in agents)
+        self.offline |= offline
 
     # -- the API ---------------------------------------------------------------------------------
 

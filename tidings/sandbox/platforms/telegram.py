@@ -56,6 +56,7 @@ from tidings.sandbox.platforms.common import (
     app_message,
     json_object,
     json_response,
+    pairs,
     remember,
 )
 from tidings.sandbox.platforms.telegram_render import (
@@ -67,6 +68,7 @@ from tidings.sandbox.platforms.telegram_render import (
     message_fields,
     validate,
 )
+from tidings.sandbox.state_file import member, optional_member
 
 if TYPE_CHECKING:
     from tidings.sandbox.world import Sandbox
@@ -120,6 +122,46 @@ class TelegramTwin(PlatformTwin):
         self._files: OrderedDict[str, str] = OrderedDict()  # file_id -> file_path
         self._file_urls: OrderedDict[str, str] = OrderedDict()  # file_path -> url
         self._file_seq = itertools.count(1)
+
+    def saved(self) -> dict[str, Any]:
+        """Bots (with the updates no webhook took and the next update id), revoked tokens, chats
+        started or blocked, and each chat's last message id and the file counter: ids Telegram
+        gave once are never given again (Tidings takes a message id seen before for a redelivery)."""
+        bots = []
+        for bot in self.bots.values():
+            next_update_id = next(bot.update_ids)
+            bot.update_ids = itertools.count(next_update_id)
+            bots.append({"token": bot.token, "bot_id": bot.bot_id, "username": bot.username,
+                         "webhook_url": bot.webhook_url, "secret_token": bot.secret_token,
+                         "allowed_updates": bot.allowed_updates, "pending": list(bot.pending),
+                         "next_update_id": next_update_id})
+        next_file = next(self._file_seq)
+        self._file_seq = itertools.count(next_file)
+        return {"bots": bots, "revoked": sorted(self.revoked), "blocked": sorted(self.blocked),
+                "started": sorted(self.started),
+                "message_ids": [[bot, chat, last] for (bot, chat), last in self._message_ids.items()],
+                "next_file": next_file}
+
+    def take_back(self, document: dict[str, Any]) -> None:
+        bots = [Bot(token=member(b, "token", str), bot_id=member(b, "bot_id", int),
+                    username=member(b, "username", str), webhook_url=optional_member(b, "webhook_url", str),
+                    secret_token=optional_member(b, "secret_token", str),
+                    allowed_updates=optional_member(b, "allowed_updates", list),
+                    pending=deque(member(b, "pending", list)),
+                    update_ids=itertools.count(member(b, "next_update_id", int)))
+                for b in member(document, "bots", list)]
+        revoked = {str(token) for token in member(document, "revoked", list)}
+        blocked = {(int(bot), int(chat)) for bot, chat in pairs(document, "blocked")}
+        started = {(int(bot), int(chat)) for bot, chat in pairs(document, "started")}
+        message_ids = {(int(bot), int(chat)): int(last) for bot, chat, last in pairs(document, "message_ids")}
+        next_file = member(document, "next_file", int)
+        self.bots.update((bot.bot_id, bot) for bot in bots)
+        self.revoked |= revoked
+        self.blocked |= blocked
+        self.started |= started
+        for key, last in message_ids.items():
+            self._message_ids[key] = max(last, self._message_ids.get(key, 0))
+        self._file_seq = itertools.count(next_file)
 
     def routes(self) -> list[BaseRoute]:
         return [

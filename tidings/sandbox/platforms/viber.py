@@ -24,6 +24,7 @@ the button's ActionBody as a text message, `silent` as the button says).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -54,8 +55,10 @@ from tidings.sandbox.platforms.common import (
     app_message,
     json_object,
     json_response,
+    pairs,
     post_with_retries,
     remember,
+    revived,
 )
 from tidings.sandbox.platforms.viber_render import (
     ViberFault,
@@ -63,6 +66,7 @@ from tidings.sandbox.platforms.viber_render import (
     handset_text,
     validate,
 )
+from tidings.sandbox.state_file import member
 
 if TYPE_CHECKING:
     from tidings.sandbox.world import Sandbox
@@ -108,6 +112,18 @@ class ViberTwin(PlatformTwin):
         self.unsubscribed: set[tuple[str, str]] = set()  # (account id, user id)
         self.faults: deque[tuple[int, int]] = deque()  # (HTTP status, Viber status)
         self._sent: OrderedDict[int, Sent] = OrderedDict()
+
+    def saved(self) -> dict[str, Any]:
+        return {"accounts": [dataclasses.asdict(account) for account in self.accounts.values()],
+                "revoked": sorted(self.revoked), "unsubscribed": sorted(self.unsubscribed)}
+
+    def take_back(self, document: dict[str, Any]) -> None:
+        accounts = [revived(Account, account) for account in member(document, "accounts", list)]
+        revoked = {str(token) for token in member(document, "revoked", list)}
+        unsubscribed = {(str(account), str(user)) for account, user in pairs(document, "unsubscribed")}
+        self.accounts.update((account.token, account) for account in accounts)
+        self.revoked |= revoked
+        self.unsubscribed |= unsubscribed
 
     def routes(self) -> list[BaseRoute]:
         return [

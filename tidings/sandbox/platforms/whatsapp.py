@@ -26,6 +26,7 @@ media objects handsets sent can be looked up; older ones are "does not exist", a
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -55,10 +56,13 @@ from tidings.sandbox.platforms.common import (
     hub_challenge,
     json_object,
     json_response,
+    pairs,
     remember,
+    revived,
 )
 from tidings.sandbox.platforms.whatsapp_payloads import Option, Rendered, render
 from tidings.sandbox.platforms.whatsapp_templates import GraphError, TemplateRegistry
+from tidings.sandbox.state_file import member
 
 if TYPE_CHECKING:
     from tidings.sandbox.world import Sandbox
@@ -140,6 +144,19 @@ class WhatsAppTwin(PlatformTwin):
     def window_open(self, phone_number_id: str, handset_number: str) -> bool:
         last = self.windows.get((phone_number_id, handset_number))
         return last is not None and self.clock() - last < CUSTOMER_SERVICE_WINDOW_MS
+
+    def saved(self) -> dict[str, Any]:
+        return {"numbers": [dataclasses.asdict(n) for n in self.numbers.values()],
+                "templates": self.templates.all(),
+                "windows": [[pnid, number, at] for (pnid, number), at in self.windows.items()]}
+
+    def take_back(self, document: dict[str, Any]) -> None:
+        numbers = [revived(PhoneNumber, n) for n in member(document, "numbers", list)]
+        templates = TemplateRegistry(member(document, "templates", list))
+        windows = {(str(pnid), str(number)): int(at) for pnid, number, at in pairs(document, "windows")}
+        self.numbers.update((n.phone_number_id, n) for n in numbers)
+        self.templates = templates
+        self.windows.update(windows)
 
     def routes(self) -> list[BaseRoute]:
         return [
