@@ -1,7 +1,9 @@
-"""A `tidings serve` restart loses no WhatsApp status: a message the sandbox's WhatsApp twin
-accepted and had not delivered when SIGTERM came reaches the handset during the stop, its
-statuses (which the stopped API could not take) are saved, and after the restart they arrive:
-the message ends DELIVERED on WhatsApp, without falling back to SMS."""
+"""Messaging apps across a `tidings serve` restart (real processes, the same port and data
+directory). No WhatsApp status is lost: a message the sandbox's WhatsApp twin accepted and had
+not delivered when SIGTERM came reaches the handset during the stop, its statuses (which the
+stopped API could not take) are saved, and after the restart they arrive — the message ends
+DELIVERED on WhatsApp, without falling back to SMS. No Telegram message is lost: the restarted
+twin goes on from the message ids it gave (given again, Tidings took them for redeliveries)."""
 
 from __future__ import annotations
 
@@ -50,6 +52,12 @@ async def stop(served: Served) -> int:
     return served.process.returncode or 0
 
 
+async def oauth(http: httpx.AsyncClient, base: str, creds: dict[str, str]) -> dict[str, str]:
+    token = (await http.post(f"{base}/oauth2/token", auth=(creds["key_id"], creds["key_secret"]),
+                             data={"grant_type": "client_credentials"})).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
 async def message(http: httpx.AsyncClient, api: str, headers: dict[str, str], message_id: str,
                   done: Any, timeout: float = 30.0) -> dict[str, Any]:
     async with asyncio.timeout(timeout):
@@ -69,9 +77,7 @@ async def test_statuses_owed_at_a_serve_restart_arrive_after_it(tmp_path: Path) 
         base, twin = first.base_url, f"{first.base_url}/sandbox/platforms/whatsapp"
         api = f"{base}/v1/projects/{creds['project_id']}"
         async with httpx.AsyncClient(timeout=10.0) as http:
-            token = (await http.post(f"{base}/oauth2/token", auth=(creds["key_id"], creds["key_secret"]),
-                                     data={"grant_type": "client_credentials"})).json()["access_token"]
-            headers = {"Authorization": f"Bearer {token}"}
+            headers = await oauth(http, base, creds)
             app = await http.post(f"{api}/apps", headers=headers, json={
                 "display_name": "shop", "channel_credentials": credentials(creds["service_plan_id"])})
             assert app.status_code == 200, app.text
@@ -103,9 +109,7 @@ async def test_statuses_owed_at_a_serve_restart_arrive_after_it(tmp_path: Path) 
         again = await serve(port, data_dir)
         await again.read_until("Then read the handset")
         async with httpx.AsyncClient(timeout=10.0) as http:
-            token = (await http.post(f"{base}/oauth2/token", auth=(creds["key_id"], creds["key_secret"]),
-                                     data={"grant_type": "client_credentials"})).json()["access_token"]
-            headers = {"Authorization": f"Bearer {token}"}
+            headers = await oauth(http, base, creds)
             done = await message(http, api, headers, message_id,
                                  lambda m: m["delivery"]["status"] in ("DELIVERED", "READ"))
             assert [(a["channel"], a["state"]) for a in done["delivery"]["attempts"]][0][0] == "WHATSAPP"
@@ -116,3 +120,56 @@ async def test_statuses_owed_at_a_serve_restart_arrive_after_it(tmp_path: Path) 
         await stop(first)
         if again is not None:
             await stop(again)
+
+
+TG_BOT = "7000001"
+TG_CREDS = {"channel": "TELEGRAM", "telegram_credentials": {"token": f"{TG_BOT}:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"}}
+
+
+async def inbound_texts(http: httpx.AsyncClient, api: str, headers: dict[str, str], texts: list[str],
+                        timeout: float = 20.0) -> None:
+    """Wait until every text is among the project's messages."""
+    async with asyncio.timeout(timeout):
+        while True:
+            listed = json.dumps((await http.get(f"{api}/messages", params={"page_size": 100},
+                                                headers=headers)).json())
+            if all(f'"{text}"' in listed for text in texts):
+                return
+            await asyncio.sleep(0.1)
+
+
+async def test_telegram_messages_after_a_serve_restart_are_not_taken_for_redeliveries(tmp_path: Path) -> None:
+    port, data_dir = free_port(), tmp_path / "data"
+    servers = [await serve(port, data_dir)]
+    try:
+        creds, _ = parse_welcome(await servers[0].read_until("Then read the handset"))
+        base = servers[0].base_url
+        api = f"{base}/v1/projects/{creds['project_id']}"
+        handset = f"{base}/sandbox/v1/handsets/{NUMBER[1:]}"
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            headers = await oauth(http, base, creds)
+            app = await http.post(f"{api}/apps", headers=headers, json={
+                "display_name": "bot", "channel_credentials": [*credentials(creds["service_plan_id"])[:1], TG_CREDS]})
+            assert app.status_code == 200, app.text
+            assert (await http.put(handset, json={"capabilities": ["SMS", "TELEGRAM"]})).status_code == 200
+            async with asyncio.timeout(10):  # Tidings sets the bot's webhook (the bot is made then)
+                while (await http.post(f"{handset}/messages", json={
+                        "channel": "TELEGRAM", "to": TG_BOT, "body": "first one"})).status_code != 202:
+                    await asyncio.sleep(0.05)
+            wrote = await http.post(f"{handset}/messages", json={"channel": "TELEGRAM", "to": TG_BOT,
+                                                                 "body": "second one"})
+            assert wrote.status_code == 202, wrote.text
+            await inbound_texts(http, api, headers, ["first one", "second one"])
+
+        assert await stop(servers[0]) == 0
+        servers.append(await serve(port, data_dir))
+        await servers[1].read_until("Then read the handset")
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            headers = await oauth(http, base, creds)
+            wrote = await http.post(f"{handset}/messages", json={"channel": "TELEGRAM", "to": TG_BOT,
+                                                                 "body": "after the restart"})
+            assert wrote.status_code == 202, wrote.text
+            await inbound_texts(http, api, headers, ["first one", "second one", "after the restart"])
+    finally:
+        for served in servers:
+            await stop(served)
