@@ -440,8 +440,7 @@ class RbmTwin(PlatformTwin):
         cuts it short) it is owed, and tried again on its own (`PlatformTwin.callbacks`)."""
         if agent.webhook_url is None:
             return
-        body, signature = self.push_body(agent, payload)
-        headers = {"Content-Type": "application/json", "X-Goog-Signature": signature}
+        body, headers = self._push_request(agent, payload)
         delay = self.webhook_backoff_s
         try:
             for attempt in range(1, self.webhook_attempts + 1):
@@ -466,9 +465,12 @@ class RbmTwin(PlatformTwin):
     def _owe(self, agent: RbmAgent, payload: dict[str, Any]) -> None:
         """An event the stop left queued: owed as it would have been pushed now."""
         if agent.webhook_url is not None:
-            body, signature = self.push_body(agent, payload)
-            self.callbacks.owe(agent.webhook_url, body, {"Content-Type": "application/json",
-                                                         "X-Goog-Signature": signature}, accept=(httpx.codes.OK,))
+            body, headers = self._push_request(agent, payload)
+            self.callbacks.owe(agent.webhook_url, body, headers, accept=(httpx.codes.OK,))
+
+    def _push_request(self, agent: RbmAgent, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+        body, signature = self.push_body(agent, payload)
+        return body, {"Content-Type": "application/json", "X-Goog-Signature": signature}
 
 
 def _agentjson_response(agent: RbmAgent) -> dict[str, Any]:
