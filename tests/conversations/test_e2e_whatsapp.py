@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tidings.conversations import engine
 from tidings.testing.platform import Platform
 from tidings.webhooks.testing import WebhookReceiver
 
@@ -237,3 +238,20 @@ async def test_forged_webhook_is_refused_and_stores_nothing(platform: Platform, 
     r = await s.get(f"/messages?app_id={app_id}")
     assert r.status_code == 200 and r.json()["messages"] == []
     assert hooks.requests == []
+
+
+async def test_a_platform_that_lost_the_webhook_registration_gets_it_back(
+        platform: Platform, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sandbox restarted without a data directory forgets the registrations Tidings made: the
+    engine makes each app's configuration again every `RECONFIGURE_MS`, so WhatsApp works again
+    without restarting Tidings."""
+    monkeypatch.setattr(engine, "RECONFIGURE_MS", 300)
+    s = await session(platform, http)
+    await make_app(s, None, extra_credentials=[WA_CREDS])
+    await registered(platform, http)
+    console = f"{platform.base_url}/sandbox/platforms/whatsapp/console/phone_numbers/{PNID}"
+    assert platform.sandbox is not None
+    platform.sandbox.platforms["WHATSAPP"].numbers.clear()  # type: ignore[attr-defined]  # as by a restart
+    assert (await http.get(console)).status_code != 200
+    await registered(platform, http)
+    assert (await http.get(console)).json()["webhook_url"].endswith("/webhook")

@@ -66,6 +66,10 @@ NEEDS_LAST_OUTBOUND = frozenset({"RCS"})  # RBM billing sessions
 NEEDS_CONSENT = frozenset({"WHATSAPP"})
 CONSENT_KEYS = ("whatsapp_opt_in",)
 CLAIM_LEASE_MS = 60_000
+RECONFIGURE_MS = 5 * 60_000
+"""How often an app's channel configuration (webhook registration, DNS records) is made again
+although its credentials did not change: a platform or console that lost it — a sandbox
+restarted without a data directory, a webhook changed by hand — gets it back within this."""
 BATCH = 256
 
 _m = conv_messages.c
@@ -149,7 +153,7 @@ class ConversationEngine:
         self.connectors = connectors  # by channel
         self._poll = poll_seconds
         self._backoff = backoff_seconds
-        self._configured: dict[tuple[str, str], str] = {}
+        self._configured: dict[tuple[str, str], tuple[str, int]] = {}  # (app, channel) -> (digest, when)
         self._inflight: set[asyncio.Task[None]] = set()
         self.wakeup = asyncio.Event()
         self.steps = 0
@@ -194,14 +198,16 @@ class ConversationEngine:
                     await self._configure(connector, row.id, entry)
 
     async def _configure(self, connector: ConversationConnector, app_id: str, entry: dict[str, Any]) -> None:
-        """`configure_app` once per app and credentials version."""
+        """`configure_app` once per app and credentials version, and again every `RECONFIGURE_MS`."""
         key = (app_id, str(entry.get("channel")))
         digest = hashlib.sha256(orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        if self._configured.get(key) == digest:
+        now = self._clock()
+        done = self._configured.get(key)
+        if done is not None and done[0] == digest and now - done[1] < RECONFIGURE_MS:
             return
         try:
             await connector.configure_app(app_id, entry)
-            self._configured[key] = digest
+            self._configured[key] = (digest, now)
         except Exception:  # noqa: BLE001 - retried on the next round
             log.warning("configuring app %s on %s failed", app_id, key[1], exc_info=True)
 
