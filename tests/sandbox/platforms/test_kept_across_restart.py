@@ -1,19 +1,23 @@
 """What the platform twins keep across a sandbox restart (a data directory): their registrations,
 conversation windows and the ids they gave, so that Tidings goes on working with a restarted
 sandbox without configuring anything again — and a Telegram message id is never given twice
-(Tidings takes a message id it has seen for a redelivery and drops the message)."""
+(Tidings takes a message id it has seen for a redelivery and drops the message) — and the RCS
+messages still waiting for a user whose phone is off."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from tidings.api.testing import serve_app
@@ -105,5 +109,79 @@ async def test_a_twin_whose_kept_state_cannot_be_read_starts_without_it(
         assert "whatsapp twin kept cannot be read" in caplog.text
         assert twin(again, "WHATSAPP").numbers == {}  # nothing half taken
         assert "shop@rbm.goog" in twin(again, "RCS").agents  # the others as saved
+    finally:
+        await again.stop()
+
+
+def rbm_api(sandbox: Sandbox) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=Starlette(routes=sandbox.routes())),
+                             base_url="http://sandbox/sandbox/platforms/rbm",
+                             headers={"Authorization": "Bearer rtok"})
+
+
+async def test_an_rcs_message_waiting_for_an_offline_user_is_delivered_after_a_restart(tmp_path: Path) -> None:
+    agent, events = "shop@rbm.goog", []
+
+    async def receive(request: Request) -> Response:
+        body = json.loads(await request.body())
+        if "message" not in body:  # Google's webhook verification
+            return PlainTextResponse(body["secret"])
+        events.append(json.loads(base64.b64decode(body["message"]["data"])))
+        return Response("ok")
+
+    async with serve_app(Starlette(routes=[Route("/hook", receive, methods=["POST"])])) as url:
+        first = sandbox_at(tmp_path)
+        await first.start()
+        first.handset(USER).capabilities = ["SMS", "RCS"]
+        twin(first, "RCS").add_agent(agent, "rtok")
+        await twin(first, "RCS").set_webhook(agent, f"{url}/hook", "client-token")
+        twin(first, "RCS").offline.add(USER)
+        message = {"params": {"messageId": "m-1", "agentId": agent},
+                   "json": {"contentMessage": {"text": "Your table is ready"}}}
+        async with rbm_api(first) as api:
+            assert (await api.post(f"/v1/phones/{USER}/agentMessages", **message)).status_code == 200
+        await first.stop()
+        assert first.messages_for(USER) == []
+
+        again = sandbox_at(tmp_path)
+        await again.start()
+        try:
+            async with rbm_api(again) as api:
+                reused = await api.post(f"/v1/phones/{USER}/agentMessages", **message)
+                assert reused.status_code == 409, reused.text  # the id is still taken
+                assert again.messages_for(USER) == []  # still waiting: the user is offline
+                online = await api.put(f"/console/users/{USER}", json={"online": True})
+                assert online.status_code == 200, online.text
+            [delivered] = await again.wait_for_messages(USER, 1)
+            assert (delivered.body, delivered.channel, delivered.message_id) == ("Your table is ready", "RCS", "m-1")
+            async with asyncio.timeout(5):
+                while not any(e.get("eventType") == "DELIVERED" and e["messageId"] == "m-1" for e in events):
+                    await asyncio.sleep(0.01)
+        finally:
+            await again.stop()
+
+
+async def test_an_rcs_message_revoked_before_a_restart_stays_revoked(tmp_path: Path) -> None:
+    first = sandbox_at(tmp_path)
+    await first.start()
+    first.handset(USER).capabilities = ["SMS", "RCS"]
+    twin(first, "RCS").add_agent("shop@rbm.goog", "rtok")
+    twin(first, "RCS").offline.add(USER)
+    async with rbm_api(first) as api:
+        params = {"messageId": "m-1", "agentId": "shop@rbm.goog"}
+        sent = await api.post(f"/v1/phones/{USER}/agentMessages", params=params,
+                              json={"contentMessage": {"text": "Never mind"}})
+        assert sent.status_code == 200, sent.text
+        revoked = await api.delete(f"/v1/phones/{USER}/agentMessages/m-1", params={"agentId": "shop@rbm.goog"})
+        assert revoked.status_code == 200, revoked.text
+    await first.stop()
+
+    again = sandbox_at(tmp_path)
+    await again.start()
+    try:
+        assert twin(again, "RCS").waiting == {}
+        twin(again, "RCS").offline.discard(USER)
+        await asyncio.sleep(0.1)
+        assert again.messages_for(USER) == []
     finally:
         await again.stop()

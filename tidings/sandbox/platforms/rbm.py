@@ -14,7 +14,8 @@ Like the real platform: `Authorization: Bearer` checked against the agent's toke
 UNAUTHENTICATED, 403 PERMISSION_DENIED), Google's error body `{"error": {"code", "message",
 "status"}}`, 404 NOT_FOUND for a user without RCS, 400 INVALID_ARGUMENT for a malformed message,
 409 ALREADY_EXISTS for a reused messageId. Messages to an RCS user whose phone is offline are
-accepted and held until it is back online (or the message is revoked). A delivered message
+accepted and held until it is back online (or the message is revoked), across a restart of the
+sandbox too (`saved`). A delivered message
 lands in the handset's inbox (channel "RCS", content = the contentMessage); a DELIVERED event
 follows after `delivered_after_ms` and READ after `read_after_ms` more. The handset's messages
 and taps (`handset_sends`) and those events go to the agent's webhook, Pub/Sub push-shaped and
@@ -125,6 +126,8 @@ class RbmTwin(PlatformTwin):
         self.read_by_agent: OrderedDict[str, None] = OrderedDict()  # user message ids the agent marked READ (newest)
         self.offline: set[str] = set()  # RCS users whose phone is off: messages wait (see _put_user)
         self.pending: dict[tuple[str, str], asyncio.Task[None]] = {}  # accepted, not yet delivered
+        # The same messages' (phone, contentMessage), saved at a stop and delivered after a restart.
+        self.waiting: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
         self._queue: asyncio.Queue[tuple[RbmAgent, dict[str, Any]]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._publish_ids = itertools.count(int(self.clock()))
@@ -194,13 +197,27 @@ class RbmTwin(PlatformTwin):
 
     def saved(self) -> dict[str, Any]:
         return {"agents": [dataclasses.asdict(agent) for agent in self.agents.values()],
-                "offline": sorted(self.offline)}
+                "offline": sorted(self.offline),
+                "waiting": [[agent_id, message_id, phone, content]
+                            for (agent_id, message_id), (phone, content) in self.waiting.items()]}
 
     def take_back(self, document: dict[str, Any]) -> None:
+        """Registrations and offline users as saved; the messages that waited for an offline user
+        wait again (and are delivered once the user is online), their ids still taken."""
         agents = [revived(RbmAgent, agent) for agent in member(document, "agents", list)]
         offline = {str(number) for number in member(document, "offline", list)}
+        waiting = [(str(agent_id), str(message_id), normalize_number(str(phone)), dict(content))
+                   for agent_id, message_id, phone, content in document.get("waiting", [])]
         self.agents.update((agent.agent_id, agent) for agent in agents)
         self.offline |= offline
+        for agent_id, message_id, phone, content in waiting:
+            agent = self.agents.get(agent_id)
+            if agent is None:
+                log.warning("rbm twin: message %s for %s dropped: agent %s is gone", message_id, phone, agent_id)
+                continue
+            remember(self.sent, (agent_id, message_id), {"name": f"phones/{phone}/agentMessages/{message_id}",
+                                                         "contentMessage": content}, SENT_KEPT)
+            self._hold(agent, self.sandbox.handsets.get(phone), message_id, content)
 
     # -- the API ---------------------------------------------------------------------------------
 
@@ -255,8 +272,14 @@ class RbmTwin(PlatformTwin):
         message = {"name": f"phones/{handset.number}/agentMessages/{message_id}", "sendTime": _iso(now),
                    "contentMessage": content, **({"messageTrafficType": traffic} if traffic else {})}
         remember(self.sent, (agent.agent_id, message_id), message, SENT_KEPT)
-        self.pending[(agent.agent_id, message_id)] = self.spawn(self._deliver(agent, handset, message_id, content))
+        self._hold(agent, handset, message_id, content)
         return json_response(message)
+
+    def _hold(self, agent: RbmAgent, handset: Handset, message_id: str, content: dict[str, Any]) -> None:
+        """Accept a message for `handset`: it waits while the user is offline, then is delivered."""
+        key = (agent.agent_id, message_id)
+        self.waiting[key] = (handset.number, content)
+        self.pending[key] = self.spawn(self._deliver(agent, handset, message_id, content))
 
     async def _capabilities(self, request: Request) -> Response:
         self._authorise(request)
@@ -374,10 +397,11 @@ class RbmTwin(PlatformTwin):
         """Store-and-forward: the message reaches the phone once it is online (until revoked),
         then DELIVERED, then READ."""
         while not self.online(handset.number):
-            if self.stopping:  # held for an offline user: not saved (see tidings.sandbox.state)
+            if self.stopping:  # still held: saved with `waiting` and delivered after a restart
                 return
             await self.pause(OFFLINE_POLL_S)
         self.pending.pop((agent.agent_id, message_id), None)
+        self.waiting.pop((agent.agent_id, message_id), None)
         self.sandbox.handsets.receive(handset, app_message(
             sender=agent.agent_id, recipient=handset.number, body=display_text(content), at_ms=self.clock(),
             message_id=message_id, channel=self.channel, content=content))
@@ -394,6 +418,7 @@ class RbmTwin(PlatformTwin):
         task = self.pending.pop(key, None)
         if task is None:
             raise RbmError(404, "Requested entity was not found.")
+        self.waiting.pop(key, None)
         task.cancel()
         return json_response({})
 
