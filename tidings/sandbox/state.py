@@ -13,7 +13,7 @@ The document (version 1), besides the file's envelope:
                  deliveries, outboxes, message ids (`smsc_state.py`)
     voice        the voice network's rules and call logs (`SandboxVoice.save`)
     platforms    {twin name: {"saved": what it keeps (`PlatformTwin.saved`: registrations,
-                 conversation windows, id counters, RCS messages waiting), "callbacks": the callbacks it still owes,
+                 conversation windows, id counters, messages with buttons, RCS messages waiting), "callbacks": the callbacks it still owes,
                  each its URL, signed body and headers (`platforms/callbacks.py`)}}; optional
                  (older files have none)
     mail         the bounces the mail server still owes (`mail_outbox.py`); optional
@@ -22,9 +22,9 @@ Nothing is written while the sandbox runs: saving costs nothing per message. A p
 killed (`kill -9`, a crash) saves nothing and starts empty: the pipeline's receipt deadline turns
 the messages whose receipts died with it Unknown. Left out: the seeded random source (a
 restarted sandbox draws from its seed again), the platform twins' memory of what they sent
-(media, duplicate checks, the buttons a tap is matched against — their messages to handsets are
-in the inboxes; the RCS twin keeps the messages still waiting for a user set offline) and the
-mail server's mailboxes (its owed bounces are saved).
+(media, duplicate checks — their messages to handsets are in the inboxes; the twins keep the
+messages with buttons a tap is matched against, and the RCS twin the messages still waiting for
+a user set offline) and the mail server's mailboxes (its owed bounces are saved).
 """
 
 from __future__ import annotations

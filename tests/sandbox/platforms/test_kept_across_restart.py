@@ -185,3 +185,65 @@ async def test_an_rcs_message_revoked_before_a_restart_stays_revoked(tmp_path: P
         assert again.messages_for(USER) == []
     finally:
         await again.stop()
+
+
+async def test_a_button_sent_before_a_restart_can_be_tapped_after_it(tmp_path: Path) -> None:
+    """WhatsApp, Messenger, Telegram and Viber match a tap against the buttons they sent: those
+    are kept, so a user answering a question asked before the restart is not refused."""
+    taken: list[bytes] = []
+
+    async def receive(request: Request) -> Response:
+        taken.append(await request.body())
+        return Response("ok")
+
+    viber_token = "4453b6ac12345678-e02c5f12174805f9-daec9cbb5448c51f"
+    async with serve_app(Starlette(routes=[Route("/hook", receive, methods=["POST"])])) as url:
+        first = sandbox_at(tmp_path)
+        await first.start()
+        handset = first.handset(USER)
+        handset.capabilities = ["SMS", "WHATSAPP", "MESSENGER", "TELEGRAM", "VIBER"]
+        twin(first, "WHATSAPP").register(PNID, access_token="tok", webhook_url=f"{url}/hook")
+        await twin(first, "WHATSAPP").handset_sends(handset, PNID, body="hi", postback=None)
+        twin(first, "MESSENGER").register("page-1", access_token="ptok", webhook_url=f"{url}/hook")
+        await twin(first, "MESSENGER").handset_sends(handset, "page-1", body="hi", postback=None)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=Starlette(routes=first.routes())),
+                                     base_url="http://sandbox/sandbox/platforms") as api:
+            sends = [
+                await api.post(f"/whatsapp/v21.0/{PNID}/messages", headers={"Authorization": "Bearer tok"}, json={
+                    "messaging_product": "whatsapp", "to": USER[1:], "type": "interactive", "interactive": {
+                        "type": "button", "body": {"text": "Pick"},
+                        "action": {"buttons": [{"type": "reply", "reply": {"id": "wa-red", "title": "Red"}}]}}}),
+                await api.post("/messenger/v21.0/page-1/messages", headers={"Authorization": "Bearer ptok"}, json={
+                    "recipient": {"id": "psid-" + USER[1:]}, "messaging_type": "RESPONSE", "message": {
+                        "text": "Pick", "quick_replies": [{"content_type": "text", "title": "Red", "payload": "fb-red"}]}}),
+                await api.post(f"/telegram/bot{BOT_TOKEN}/setWebhook", json={"url": f"{url}/hook"}),
+                await api.post(f"/telegram/bot{BOT_TOKEN}/sendMessage", json={
+                    "chat_id": int(USER[1:]), "text": "Pick",
+                    "reply_markup": {"inline_keyboard": [[{"text": "Red", "callback_data": "tg-red"}]]}}),
+                await api.post("/viber/pa/set_webhook", headers={"X-Viber-Auth-Token": viber_token},
+                               json={"url": f"{url}/hook"}),
+                await api.post("/viber/pa/send_message", headers={"X-Viber-Auth-Token": viber_token}, json={
+                    "receiver": "viber-" + USER[1:], "sender": {"name": "Acme"}, "type": "text", "text": "Pick",
+                    "keyboard": {"Type": "keyboard", "Buttons": [{"ActionType": "reply", "ActionBody": "vb-red",
+                                                                 "Text": "Red"}]}}),
+            ]
+        for sent in sends:
+            assert sent.status_code == 200 and sent.json().get("status", 0) == 0, sent.text
+        viber_uri = twin(first, "VIBER").account(viber_token).uri
+        await first.stop()
+
+        again = sandbox_at(tmp_path)
+        await again.start()
+        try:
+            handset = again.handset(USER)
+            for channel, to, postback in (("WHATSAPP", PNID, "wa-red"), ("MESSENGER", "page-1", "fb-red"),
+                                          ("TELEGRAM", str(bot_id(BOT_TOKEN)), "tg-red"), ("VIBER", viber_uri, "vb-red")):
+                before = len(taken)
+                await twin(again, channel).handset_sends(handset, to, body=None, postback=postback)
+                assert any(postback.encode() in body for body in taken[before:]), channel
+        finally:
+            await again.stop()
+
+
+def bot_id(token: str) -> int:
+    return int(token.split(":")[0])

@@ -28,7 +28,7 @@ from starlette.responses import Response
 from tidings.channels.http_client import HttpClient, PlatformHttp
 from tidings.sandbox.handsets import HandsetMessage
 from tidings.sandbox.platforms.callbacks import CallbackRetrier
-from tidings.sandbox.state_file import UnreadableState, member
+from tidings.sandbox.state_file import UnreadableState, member, optional_member
 
 if TYPE_CHECKING:
     from tidings.sandbox.world import Sandbox
@@ -222,6 +222,11 @@ def pairs(document: Any, name: str) -> list[tuple[Any, ...]]:
     """`document[name]`, a list of JSON arrays, as tuples (the members of a saved set or the
     keys and values of a saved map)."""
     return [tuple(item) for item in member(document, name, list)]
+
+
+def kept_list(document: Any, name: str) -> list[Any]:
+    """`document[name]`, a list, or an empty one when a file saved before it was kept has none."""
+    return optional_member(document, name, list) or []
 
 
 def remember(store: OrderedDict[K, V], key: K, value: V, limit: int = MAX_REMEMBERED) -> None:

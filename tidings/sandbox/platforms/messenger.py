@@ -58,6 +58,7 @@ from tidings.sandbox.platforms.common import (
     hub_challenge,
     json_object,
     json_response,
+    kept_list,
     pairs,
     remember,
     revived,
@@ -141,13 +142,19 @@ class MessengerTwin(PlatformTwin):
 
     def saved(self) -> dict[str, Any]:
         return {"pages": [dataclasses.asdict(page) for page in self.pages.values()],
-                "windows": [[page, number, at] for (page, number), at in self.windows.items()]}
+                "windows": [[page, number, at] for (page, number), at in self.windows.items()],
+                "sent": [dataclasses.asdict(sent) for sent in self._sent.values() if sent.options]}
 
     def take_back(self, document: dict[str, Any]) -> None:
         pages = [revived(Page, page) for page in member(document, "pages", list)]
         windows = {(str(page), str(number)): int(at) for page, number, at in pairs(document, "windows")}
+        sent = [revived(Sent, s) for s in kept_list(document, "sent")]  # those with buttons: taps after a restart
+        for message in sent:
+            message.options = [revived(Option, option) for option in message.options]
         self.pages.update((page.page_id, page) for page in pages)
         self.windows.update(windows)
+        for message in sent:
+            remember(self._sent, message.mid, message)
 
     def routes(self) -> list[BaseRoute]:
         return [

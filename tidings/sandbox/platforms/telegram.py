@@ -56,6 +56,7 @@ from tidings.sandbox.platforms.common import (
     app_message,
     json_object,
     json_response,
+    kept_list,
     pairs,
     remember,
 )
@@ -140,7 +141,9 @@ class TelegramTwin(PlatformTwin):
         return {"bots": bots, "revoked": sorted(self.revoked), "blocked": sorted(self.blocked),
                 "started": sorted(self.started),
                 "message_ids": [[bot, chat, last] for (bot, chat), last in self._message_ids.items()],
-                "next_file": next_file}
+                "next_file": next_file,
+                "sent": [[sent.bot_id, sent.chat_id, sent.message] for sent in self._sent.values()
+                         if callback_buttons(sent.message)]}  # those with buttons: taps after a restart
 
     def take_back(self, document: dict[str, Any]) -> None:
         bots = [Bot(token=member(b, "token", str), bot_id=member(b, "bot_id", int),
@@ -155,6 +158,8 @@ class TelegramTwin(PlatformTwin):
         started = {(int(bot), int(chat)) for bot, chat in pairs(document, "started")}
         message_ids = {(int(bot), int(chat)): int(last) for bot, chat, last in pairs(document, "message_ids")}
         next_file = member(document, "next_file", int)
+        sent = [((int(bot), int(chat), int(message["message_id"])), Sent(int(bot), int(chat), dict(message)))
+                for bot, chat, message in kept_list(document, "sent")]
         self.bots.update((bot.bot_id, bot) for bot in bots)
         self.revoked |= revoked
         self.blocked |= blocked
@@ -162,6 +167,8 @@ class TelegramTwin(PlatformTwin):
         for key, last in message_ids.items():
             self._message_ids[key] = max(last, self._message_ids.get(key, 0))
         self._file_seq = itertools.count(next_file)
+        for sent_key, message in sent:
+            remember(self._sent, sent_key, message)
 
     def routes(self) -> list[BaseRoute]:
         return [

@@ -55,6 +55,7 @@ from tidings.sandbox.platforms.common import (
     app_message,
     json_object,
     json_response,
+    kept_list,
     pairs,
     post_with_retries,
     remember,
@@ -115,15 +116,19 @@ class ViberTwin(PlatformTwin):
 
     def saved(self) -> dict[str, Any]:
         return {"accounts": [dataclasses.asdict(account) for account in self.accounts.values()],
-                "revoked": sorted(self.revoked), "unsubscribed": sorted(self.unsubscribed)}
+                "revoked": sorted(self.revoked), "unsubscribed": sorted(self.unsubscribed),
+                "sent": [dataclasses.asdict(sent) for sent in self._sent.values() if buttons_of(sent.body)]}
 
     def take_back(self, document: dict[str, Any]) -> None:
         accounts = [revived(Account, account) for account in member(document, "accounts", list)]
         revoked = {str(token) for token in member(document, "revoked", list)}
         unsubscribed = {(str(account), str(user)) for account, user in pairs(document, "unsubscribed")}
+        sent = [revived(Sent, s) for s in kept_list(document, "sent")]  # those with buttons: taps after a restart
         self.accounts.update((account.token, account) for account in accounts)
         self.revoked |= revoked
         self.unsubscribed |= unsubscribed
+        for message in sent:
+            remember(self._sent, message.message_token, message)
 
     def routes(self) -> list[BaseRoute]:
         return [

@@ -56,6 +56,7 @@ from tidings.sandbox.platforms.common import (
     hub_challenge,
     json_object,
     json_response,
+    kept_list,
     pairs,
     remember,
     revived,
@@ -148,15 +149,21 @@ class WhatsAppTwin(PlatformTwin):
     def saved(self) -> dict[str, Any]:
         return {"numbers": [dataclasses.asdict(n) for n in self.numbers.values()],
                 "templates": self.templates.all(),
-                "windows": [[pnid, number, at] for (pnid, number), at in self.windows.items()]}
+                "windows": [[pnid, number, at] for (pnid, number), at in self.windows.items()],
+                "sent": [dataclasses.asdict(sent) for sent in self._sent.values() if sent.options]}
 
     def take_back(self, document: dict[str, Any]) -> None:
         numbers = [revived(PhoneNumber, n) for n in member(document, "numbers", list)]
         templates = TemplateRegistry(member(document, "templates", list))
         windows = {(str(pnid), str(number)): int(at) for pnid, number, at in pairs(document, "windows")}
+        sent = [revived(Sent, s) for s in kept_list(document, "sent")]  # those with buttons: taps after a restart
+        for message in sent:
+            message.options = [revived(Option, option) for option in message.options]
         self.numbers.update((n.phone_number_id, n) for n in numbers)
         self.templates = templates
         self.windows.update(windows)
+        for message in sent:
+            remember(self._sent, message.wamid, message)
 
     def routes(self) -> list[BaseRoute]:
         return [
