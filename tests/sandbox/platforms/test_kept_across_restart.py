@@ -215,7 +215,8 @@ async def test_a_button_sent_before_a_restart_can_be_tapped_after_it(tmp_path: P
                         "action": {"buttons": [{"type": "reply", "reply": {"id": "wa-red", "title": "Red"}}]}}}),
                 await api.post("/messenger/v21.0/page-1/messages", headers={"Authorization": "Bearer ptok"}, json={
                     "recipient": {"id": "psid-" + USER[1:]}, "messaging_type": "RESPONSE", "message": {
-                        "text": "Pick", "quick_replies": [{"content_type": "text", "title": "Red", "payload": "fb-red"}]}}),
+                        "text": "Pick",
+                        "quick_replies": [{"content_type": "text", "title": "Red", "payload": "fb-red"}]}}),
                 await api.post(f"/telegram/bot{BOT_TOKEN}/setWebhook", json={"url": f"{url}/hook"}),
                 await api.post(f"/telegram/bot{BOT_TOKEN}/sendMessage", json={
                     "chat_id": int(USER[1:]), "text": "Pick",
@@ -236,8 +237,9 @@ async def test_a_button_sent_before_a_restart_can_be_tapped_after_it(tmp_path: P
         await again.start()
         try:
             handset = again.handset(USER)
-            for channel, to, postback in (("WHATSAPP", PNID, "wa-red"), ("MESSENGER", "page-1", "fb-red"),
-                                          ("TELEGRAM", str(bot_id(BOT_TOKEN)), "tg-red"), ("VIBER", viber_uri, "vb-red")):
+            taps = (("WHATSAPP", PNID, "wa-red"), ("MESSENGER", "page-1", "fb-red"),
+                    ("TELEGRAM", str(bot_id(BOT_TOKEN)), "tg-red"), ("VIBER", viber_uri, "vb-red"))
+            for channel, to, postback in taps:
                 before = len(taken)
                 await twin(again, channel).handset_sends(handset, to, body=None, postback=postback)
                 assert any(postback.encode() in body for body in taken[before:]), channel
