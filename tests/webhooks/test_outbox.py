@@ -77,7 +77,7 @@ async def test_purging_removes_only_finished_rows_older_than_the_cutoff(
     async with any_db.write() as conn:
         rows = [outbox.webhook_row(project.project_id, "http://a.test", "mo_text", b"{}", NOW + i)
                 for i in range(6)]
-        for row, state in zip(rows, ["delivered", "expired", "pending", "delivered", "delivered",
+        for row, state in zip(rows, ["delivered", "expired", "pending", "rejected", "delivered",
                                      "pending"], strict=True):
             row["state"] = state
         await outbox.enqueue(conn, rows)
@@ -100,9 +100,9 @@ async def test_purging_removes_only_finished_rows_older_than_the_cutoff(
         (sms_events, {"BATCH_DELIVERY_REPORT", "MO_BINARY", "MO_TEXT", "RECIPIENT_DELIVERY_REPORT",
                       "batch_delivery_report", "encode", "iso_timestamp", "mo_binary", "mo_text",
                       "recipient_delivery_report"}),
-        (outbox, {"DELIVERED", "EXPIRED", "PENDING", "Candidate", "Claimed", "Expired", "claim",
-                  "defer", "defer_url", "due_candidates", "enqueue", "expire", "lock",
-                  "mark_delivered", "mark_expired", "mark_failed", "project_secrets",
+        (outbox, {"DELIVERED", "EXPIRED", "PENDING", "REJECTED", "Candidate", "Claimed", "Expired",
+                  "claim", "defer", "defer_url", "due_candidates", "enqueue", "expire", "lock",
+                  "mark_delivered", "mark_expired", "mark_failed", "mark_rejected", "project_secrets",
                   "purge_finished", "webhook_row"}),
         (sender, {"WebhookSender"}),
         (testing, {"ManualClock", "ReceivedRequest", "WebhookReceiver"}),

@@ -131,20 +131,24 @@ async def test_a_down_receiver_is_probed_with_growing_delays_and_gets_everything
     assert all("ConnectError" in r.last_error for r in stored)
     assert {r.due_ms - clock() for r in stored} == {1000}  # in-flight failures do not compound
 
-    # While it stays down, each retry round sends one probe (the oldest row), and the delay
-    # before the next round doubles; the other rows wait with it.
-    gaps = []
+    # While it stays down, each retry round sends one probe, and the delay before the next round
+    # doubles; the other rows wait with it. The probe is the row tried least often (then the
+    # oldest), so the rows take turns.
+    gaps, probes = [], []
     for _ in range(4):
         assert await sender.run_once() == 0  # not due yet
         clock.now = min(r.due_ms for r in await rows(any_db))
         failed_before = sender.failed
+        tried_before = {r.id: r.attempts for r in await rows(any_db)}
         assert await sender.run_once() == 1
         assert sender.failed == failed_before + 1
         stored = await rows(any_db)
-        assert stored[0].attempts > 1 and all(r.attempts == 1 for r in stored[1:])
+        (probe,) = [r for r in stored if r.attempts != tried_before[r.id]]
+        probes.append(probe.id)
         assert len({r.due_ms for r in stored}) == 1
-        gaps.append(stored[0].due_ms - clock())
+        gaps.append(probe.due_ms - clock())
     assert gaps == [2000, 4000, 8000, 16000]
+    assert probes == [r.id for r in stored[:4]]
 
     await receiver.start()
     clock.now = (await rows(any_db))[0].due_ms
@@ -153,11 +157,11 @@ async def test_a_down_receiver_is_probed_with_growing_delays_and_gets_everything
     assert sorted(receiver.bodies) == sorted(bodies)
     stored = await rows(any_db)
     assert [r.state for r in stored] == [outbox.DELIVERED] * 5
-    assert [r.attempts for r in stored] == [6, 2, 2, 2, 2]
+    assert [r.attempts for r in stored] == [3, 3, 3, 3, 2]
     assert sender.posted == 5
 
 
-@pytest.mark.parametrize("status", [500, 503, 404, 301])
+@pytest.mark.parametrize("status", [500, 503, 429, 408, 301])
 async def test_a_receiver_answering_errors_is_retried_with_growing_delays_until_it_accepts(
     any_db: Database, project: ProjectCredentials, live_receiver: WebhookReceiver,
     clock: ManualClock, http: httpx.AsyncClient, status: int,
@@ -184,6 +188,133 @@ async def test_a_receiver_answering_errors_is_retried_with_growing_delays_until_
     nonces = {r.headers[signing.NONCE_HEADER] for r in live_receiver.requests}
     assert len(nonces) == 5  # each attempt is signed afresh
     assert (sender.posted, sender.failed) == (1, 4)
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 410, 422])
+async def test_a_row_the_receiver_refuses_with_a_4xx_is_not_retried_and_its_url_stays_open(
+    any_db: Database, project: ProjectCredentials, clock: ManualClock,
+    caplog: pytest.LogCaptureFixture, status: int,
+) -> None:
+    posted: list[bytes] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        posted.append(request.content)
+        return httpx.Response(status if request.content == report(1) else 200, text="no such batch")
+
+    await enqueue(any_db, project.project_id, "http://r.test/hook", [report(1)], clock())
+    async with mock_client(handler) as client:
+        sender = WebhookSender(any_db, client, clock=clock, jitter=0)
+        with caplog.at_level(logging.WARNING, logger="tidings.webhooks.sender"):
+            assert await sender.run_once() == 1
+        (row,) = await rows(any_db)
+        assert (row.state, row.attempts, row.last_error) == (
+            outbox.REJECTED, 1, f"HTTP {status}: no such batch")
+        assert (sender.rejected, sender.failed) == (1, 0)
+        assert any("rejected" in r.getMessage() for r in caplog.records)
+
+        # The receiver is up: the next row goes at once, and the refused one is never tried again.
+        await enqueue(any_db, project.project_id, "http://r.test/hook", [report(2)], clock())
+        assert await sender.run_once() == 1
+        clock.advance(80 * HOUR)
+        assert await sender.run_once() == 0
+    assert posted == [report(1), report(2)]
+    assert [r.state for r in await rows(any_db)] == [outbox.REJECTED, outbox.DELIVERED]
+
+
+@pytest.mark.parametrize("retry_after", ["120", "Wed, 01 May 2024 12:02:00 GMT"])
+async def test_a_receiver_asking_to_retry_after_a_pause_gets_nothing_before_it(
+    any_db: Database, project: ProjectCredentials, clock: ManualClock, retry_after: str,
+) -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers={"retry-after": retry_after})
+
+    await enqueue(any_db, project.project_id, "http://busy.test/hook", [report(1), report(2)], clock())
+    async with mock_client(handler) as client:
+        sender = WebhookSender(any_db, client, clock=clock, jitter=0, per_url_concurrency=1)
+        assert await sender.run_once() == 1
+        assert all(r.due_ms == clock() + 120_000 for r in await rows(any_db))  # both wait 120 s
+        clock.advance(119)
+        assert await sender.run_once() == 0
+        clock.advance(1)
+        assert await sender.run_once() == 1
+
+
+async def test_a_row_the_receiver_keeps_failing_on_does_not_hold_up_the_rows_after_it(
+    any_db: Database, project: ProjectCredentials, clock: ManualClock,
+) -> None:
+    """A receiver that answers 500 to one body (it crashes on it) and takes every other: the
+    URL's probes go to the other rows in turn, so they are delivered at its first retry."""
+    posted: list[bytes] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        posted.append(request.content)
+        return httpx.Response(500 if request.content == report(0) else 200)
+
+    await enqueue(any_db, project.project_id, "http://r.test/hook", [report(0)], clock())
+    async with mock_client(handler) as client:
+        sender = WebhookSender(any_db, client, clock=clock, jitter=0)
+        assert await sender.run_once() == 1  # fails: the URL is backed off for a second
+        await enqueue(any_db, project.project_id, "http://r.test/hook", [report(i) for i in range(1, 5)],
+                      clock())
+        assert await sender.run_once() == 0  # they wait with it
+        assert posted == [report(0)]
+        assert {r.due_ms for r in await rows(any_db)} == {clock() + 1000}
+        clock.advance(1)
+        assert await sender.run_once() == 1  # the probe: not the failing row, the least tried
+        assert await sender.run_once() == 4  # the URL is open again (the failing row fails again)
+        assert sorted(posted[1:]) == sorted([report(i) for i in range(5)])
+        stored = await rows(any_db)
+        assert [r.state for r in stored[1:]] == [outbox.DELIVERED] * 4
+        assert stored[0].state == outbox.PENDING and stored[0].attempts == 2
+        assert stored[0].due_ms == clock() + 2000  # its own backoff grows
+
+
+async def test_slow_receivers_leave_slots_for_a_receiver_that_comes_due_after_them(
+    any_db: Database, project: ProjectCredentials,
+) -> None:
+    gate = asyncio.Event()
+    in_flight: Counter[str] = Counter()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        in_flight[host] += 1
+        try:
+            if host != "fast.test":
+                await gate.wait()
+            return httpx.Response(200)
+        finally:
+            in_flight[host] -= 1
+
+    now = int(time.time() * 1000)
+    for n in range(3):
+        await enqueue(any_db, project.project_id, f"http://slow{n}.test/hook",
+                      [report(10 * n + i) for i in range(10)], now)
+    stop = asyncio.Event()
+    async with mock_client(handler) as client:
+        sender = WebhookSender(any_db, client, clock=lambda: int(time.time() * 1000),
+                               concurrency=8, per_url_concurrency=8, poll_interval=0.01)
+        run = asyncio.create_task(sender.run_forever(stop))
+        try:
+            async with asyncio.timeout(10):
+                while sender.in_flight < 7:  # the slow receivers hold what they may ...
+                    await asyncio.sleep(0.005)
+            await asyncio.sleep(0.05)
+            assert sum(in_flight.values()) == 7  # ... which is not every slot
+            assert all(in_flight[f"slow{n}.test"] >= 2 for n in range(3))  # each its share
+
+            fast = [report(100 + i) for i in range(20)]
+            await enqueue(any_db, project.project_id, "http://fast.test/hook", fast, int(time.time() * 1000))
+            async with asyncio.timeout(10):
+                while sender.posted < 20:
+                    await asyncio.sleep(0.005)
+            assert sum(in_flight.values()) == 7  # the slow ones are still stuck
+        finally:
+            gate.set()
+        async with asyncio.timeout(10):
+            while sender.posted < 50:
+                await asyncio.sleep(0.005)
+        stop.set()
+        await asyncio.wait_for(run, 5)
 
 
 def test_backoff_doubles_from_the_base_is_capped_and_jitter_only_shortens_it() -> None:

@@ -271,7 +271,7 @@ webhook_outbox = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("due_ms", BigInteger, nullable=False),
     Column("claimed_ms", BigInteger, nullable=True),
-    Column("state", String(12), nullable=False),  # pending | delivered | expired
+    Column("state", String(12), nullable=False),  # pending | delivered | rejected | expired
     Column("last_error", Text, nullable=True),
     Column("created_ms", BigInteger, nullable=False),
     Column("delivered_ms", BigInteger, nullable=True),

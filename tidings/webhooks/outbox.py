@@ -7,6 +7,7 @@ connection. The sender then moves each row through
     pending ──2xx──────────────────────────▶ delivered
        │ ▲
        │ └── failure: attempts+1, due_ms later (backoff), claim released
+       ├──── refused (a 4xx but 408/429) ──▶ rejected
        └──── older than the maximum age ───▶ expired
 
 Claims are leases: `claimed_ms` is set by a guarded UPDATE that only succeeds on a row that is
@@ -31,6 +32,7 @@ __all__ = [
     "DELIVERED",
     "EXPIRED",
     "PENDING",
+    "REJECTED",
     "Candidate",
     "Claimed",
     "Expired",
@@ -44,6 +46,7 @@ __all__ = [
     "mark_delivered",
     "mark_expired",
     "mark_failed",
+    "mark_rejected",
     "project_secrets",
     "purge_finished",
     "webhook_row",
@@ -52,6 +55,8 @@ __all__ = [
 PENDING = "pending"
 DELIVERED = "delivered"
 EXPIRED = "expired"
+REJECTED = "rejected"
+FINISHED = (DELIVERED, EXPIRED, REJECTED)
 
 MAX_ERROR_LENGTH = 500
 
@@ -143,11 +148,12 @@ async def due_candidates(
     limit: int,
     exclude_urls: Collection[str] = (),
 ) -> list[Candidate]:
-    """Claimable rows, oldest due first (then oldest first), skipping `exclude_urls`."""
+    """Claimable rows, oldest due first (then the least tried, then the oldest), skipping
+    `exclude_urls`."""
     query = (
         select(_o.c.id, _o.c.url, _o.c.created_ms)
         .where(_claimable(now_ms, stale_before_ms))
-        .order_by(_o.c.due_ms, _o.c.id)
+        .order_by(_o.c.due_ms, _o.c.attempts, _o.c.id)
         .limit(limit)
     )
     if exclude_urls:
@@ -291,12 +297,24 @@ async def mark_expired(conn: AsyncConnection, row: Claimed, error: str) -> bool:
     return bool(result.rowcount)
 
 
+async def mark_rejected(conn: AsyncConnection, row: Claimed, error: str) -> bool:
+    """The receiver refused the row for good (a 4xx other than 408 and 429): not retried."""
+    result = await conn.execute(
+        update(_o)
+        .where(_o.c.id == row.id, _o.c.state == PENDING, _o.c.claimed_ms == row.claimed_ms)
+        .values(state=REJECTED, attempts=_o.c.attempts + 1, claimed_ms=None,
+                last_error=error[:MAX_ERROR_LENGTH])
+    )
+    return bool(result.rowcount)
+
+
 async def purge_finished(conn: AsyncConnection, created_before_ms: int, limit: int = 10_000) -> int:
-    """Delete up to `limit` delivered or expired rows created before `created_before_ms` (the
-    table keeps them for inspection until then); returns how many went. Pending rows stay."""
+    """Delete up to `limit` delivered, rejected or expired rows created before
+    `created_before_ms` (the table keeps them for inspection until then); returns how many went.
+    Pending rows stay."""
     targets = (
         select(_o.c.id)
-        .where(_o.c.state.in_((DELIVERED, EXPIRED)), _o.c.created_ms < created_before_ms)
+        .where(_o.c.state.in_(FINISHED), _o.c.created_ms < created_before_ms)
         .order_by(_o.c.id)
         .limit(limit)
     )

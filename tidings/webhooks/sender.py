@@ -6,17 +6,28 @@ application is signed with Sinch's application scheme, `tidings.verify.result_si
 records the outcome:
 
 - a 2xx answer: `delivered`;
-- anything else, a network error or a timeout: the attempt is counted and the row is due again
-  after an exponential backoff with jitter (`base_delay` doubling per failure, at most
-  `max_delay`); `last_error` says why;
+- a 4xx other than 408 and 429: `rejected`, not retried (the receiver refused this row; Sinch
+  does the same with its callbacks); `last_error` says why, and it is logged;
+- anything else (a 5xx, 408, 429, 3xx), a network error or a timeout: the attempt is counted and
+  the row is due again after an exponential backoff with jitter (`base_delay` doubling per
+  failure of the row, at most `max_delay`); `last_error` says why;
 - a row older than `max_age_seconds`, or one whose next try would be, is `expired` (and logged).
 
-Politeness towards receivers. At most `per_url_concurrency` rows per URL are in flight. When a
-URL fails, it is backed off as a whole: its other pending rows are pushed back to the same retry
-time (in the database, so every sender sees it), rows queued for it meanwhile are pushed back as
-they come due, and once the retry time comes a single row (the oldest) probes it. Success opens
-the URL again; another failure doubles its delay. Attempts that were already in flight when the
-URL failed do not compound its backoff. Within a URL, older rows go first.
+Politeness towards receivers. When a URL fails, it is backed off as a whole: its other pending
+rows are pushed back to the same retry time (in the database, so every sender sees it), rows
+queued for it meanwhile are pushed back as they come due, and once the retry time comes a single
+row probes it: the one tried least often. The URL's delay doubles with its consecutive failures
+(or is the `Retry-After` its 429 or 503 asked for, if longer); the row that failed waits its own
+backoff, at least as long, and the next probe is another row: one row a receiver chokes on does
+not hold up the rest. Success opens the URL again. Attempts that were already in flight when the
+URL failed do not compound its backoff. Within a URL, rows tried less often, then older rows, go
+first.
+
+Sharing the slots. At most `concurrency` posts are in flight, at most `per_url_concurrency` per
+URL (one, the probe, while it is failing). Each URL with due rows first gets its fair share of the
+slots (`concurrency` ÷ the URLs in flight or due); what is left goes to any URL up to its cap,
+save one slot in eight, kept free for a URL that comes due while slow receivers hold the rest.
+So slow receivers slow down only themselves.
 
 Delivery is at least once. A sender that dies mid-post leaves its rows claimed; another sender
 takes them over when the lease (`lease_seconds`, longer than the request `timeout`) lapses, and
@@ -30,8 +41,9 @@ import asyncio
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 
 import httpx
 
@@ -65,6 +77,63 @@ class _UrlHealth:
     retry_ms: int  # nothing is sent to the URL before this; then one probe at a time
 
 
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What one post came to."""
+
+    error: str | None = None  # None: delivered
+    refused: bool = False  # the receiver refused the row for good: not retried
+    retry_after_ms: int = 0  # the receiver asked for at least this long a pause
+
+
+_DELIVERED = _Outcome()
+
+
+def refuses_for_good(status: int) -> bool:
+    """Sinch's rule for its callbacks: a 4xx is not retried, but 429 (too many requests) is, and
+    so is 408 (the receiver timed out reading, as a timeout of ours would be)."""
+    return 400 <= status < 500 and status not in (408, 429)
+
+
+def retry_after_ms(response: httpx.Response, now_ms: int) -> int:
+    """The pause a 429 or 503 asks for in `Retry-After` (seconds or an HTTP date), else 0."""
+    value = response.headers.get("retry-after", "").strip()
+    if response.status_code not in (429, 503) or not value:
+        return 0
+    if value.isdigit():
+        return int(value) * 1000
+    try:
+        return max(0, int(parsedate_to_datetime(value).timestamp() * 1000) - now_ms)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+def allot(
+    candidates: Sequence[outbox.Candidate], free: int, concurrency: int,
+    in_flight: Counter[str], cap: Callable[[str], int],
+) -> list[int]:
+    """Of `candidates` (oldest due first), the ids to post now in `free` slots: each URL first up
+    to its fair share of `concurrency` (split between the URLs in flight or due), then up to its
+    `cap` while more than one slot in eight stays free."""
+    urls = set(in_flight) | {c.url for c in candidates}
+    share = max(1, concurrency // max(1, len(urls)))
+    reserve = concurrency // 8
+    take: list[int] = []
+    taken: Counter[str] = Counter()
+    rest: list[outbox.Candidate] = []
+    for c in candidates:
+        if len(take) < free and in_flight[c.url] + taken[c.url] < min(cap(c.url), share):
+            take.append(c.id)
+            taken[c.url] += 1
+        else:
+            rest.append(c)
+    for c in rest:
+        if len(take) < free - reserve and in_flight[c.url] + taken[c.url] < cap(c.url):
+            take.append(c.id)
+            taken[c.url] += 1
+    return take
+
+
 @dataclass(slots=True)
 class _Round:
     rows: list[outbox.Claimed] = field(default_factory=list)
@@ -75,7 +144,7 @@ class _Round:
 
 class WebhookSender:
     """Delivers the webhook outbox. Counters: `posted` (delivered), `failed` (failed attempts),
-    `expired` (rows given up)."""
+    `rejected` (rows the receiver refused), `expired` (rows given up)."""
 
     def __init__(
         self,
@@ -121,6 +190,7 @@ class WebhookSender:
         self._in_flight: Counter[str] = Counter()
         self.posted = 0
         self.failed = 0
+        self.rejected = 0
         self.expired = 0
 
     @property
@@ -185,23 +255,25 @@ class WebhookSender:
         now = self._clock()
         stale_before = now - self._lease_ms
         self._forget_recovered(now)
-        saturated = [url for url, n in self._in_flight.items() if n >= self._cap(url)]
+        # URLs holding their cap, or a fair share with one more URL about, are left out of the
+        # query: the window then shows the rows of the others.
+        share = max(1, self.concurrency // (len(self._in_flight) + 1))
+        saturated = [url for url, n in self._in_flight.items() if n >= min(self._cap(url), share)]
         limit = min(self._window, max(4 * free, 64))
-        take: list[int] = []
         too_old: list[int] = []
         deferred: dict[int, list[int]] = {}
+        ready: list[outbox.Candidate] = []
         async with self._db.write() as conn:
             candidates = await outbox.due_candidates(conn, now, stale_before, limit, saturated)
-            taken: Counter[str] = Counter()
             for c in candidates:
                 health = self._health.get(c.url)
                 if now - c.created_ms > self._max_age_ms:
                     too_old.append(c.id)
                 elif health is not None and health.retry_ms > now:
                     deferred.setdefault(health.retry_ms, []).append(c.id)
-                elif len(take) < free and self._in_flight[c.url] + taken[c.url] < self._cap(c.url):
-                    take.append(c.id)
-                    taken[c.url] += 1
+                else:
+                    ready.append(c)
+            take = allot(ready, free, self.concurrency, self._in_flight, self._cap)
             wanted = take + too_old + [i for ids in deferred.values() for i in ids]
             locked = await outbox.lock(conn, wanted, now, stale_before)
             work.rows = await outbox.claim(conn, [i for i in take if i in locked], now, stale_before)
@@ -237,13 +309,15 @@ class WebhookSender:
     async def _deliver(self, row: outbox.Claimed, secret: str | None) -> None:
         try:
             if secret is None:
-                error: str | None = f"project {row.project_id} not found"
+                outcome = _Outcome(f"project {row.project_id} not found")
             else:
-                error = await self._post(row, secret)
-            if error is None:
+                outcome = await self._post(row, secret)
+            if outcome.error is None:
                 await self._record_delivered(row)
+            elif outcome.refused:
+                await self._record_refusal(row, outcome.error)
             else:
-                await self._record_failure(row, error)
+                await self._record_failure(row, outcome)
         except Exception:  # noqa: BLE001 - the lease lapses and another round retries the row
             log.exception("recording a webhook outcome failed", extra={"outbox_id": row.id})
         finally:
@@ -251,8 +325,8 @@ class WebhookSender:
             if self._in_flight[row.url] <= 0:
                 del self._in_flight[row.url]
 
-    async def _post(self, row: outbox.Claimed, secret: str) -> str | None:
-        """Post the row; None on a 2xx answer, else what went wrong."""
+    async def _post(self, row: outbox.Claimed, secret: str) -> _Outcome:
+        """Post the row; what came of it."""
         if secret.startswith(APP_SIGNED):
             # A verification application's callback: Sinch's application signature instead.
             from tidings.verify import result_signing
@@ -260,7 +334,7 @@ class WebhookSender:
             app_headers = await result_signing.headers_for(self._db, row.project_id, secret, row.body,
                                                            row.url, self._clock())
             if app_headers is None:
-                return "verification application not found"
+                return _Outcome("verification application not found")
             headers = app_headers
         else:
             headers = signing.sign(secret, row.body, self._clock())
@@ -272,18 +346,21 @@ class WebhookSender:
                                              timeout=self._timeout) as response:
                     answer = await _read_capped(response)
         except TimeoutError:
-            return f"timeout after {self._timeout:g}s"
+            return _Outcome(f"timeout after {self._timeout:g}s")
         except httpx.TimeoutException as exc:
-            return f"timeout: {type(exc).__name__}"
+            return _Outcome(f"timeout: {type(exc).__name__}")
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            return f"{type(exc).__name__}: {exc}"
+            return _Outcome(f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # noqa: BLE001 - retried with backoff like any failure, not lost
             log.warning("posting webhook %d failed unexpectedly", row.id, exc_info=True)
-            return f"{type(exc).__name__}: {exc}"
+            return _Outcome(f"{type(exc).__name__}: {exc}")
         if response.is_success:
-            return None
+            return _DELIVERED
         snippet = answer[:_ERROR_BODY_BYTES].decode("utf-8", "replace").strip()
-        return f"HTTP {response.status_code}" + (f": {snippet}" if snippet else "")
+        return _Outcome(f"HTTP {response.status_code}" + (f": {snippet}" if snippet else ""),
+                        refused=refuses_for_good(response.status_code),
+                        retry_after_ms=min(retry_after_ms(response, self._clock()),
+                                           int(self._max_delay * 1000)))
 
     # -- outcomes ---------------------------------------------------------------------------
 
@@ -294,7 +371,20 @@ class WebhookSender:
         WEBHOOKS.labels("posted").inc()
         self._health.pop(row.url, None)
 
-    async def _record_failure(self, row: outbox.Claimed, error: str) -> None:
+    async def _record_refusal(self, row: outbox.Claimed, error: str) -> None:
+        """Refused for good: not retried. The receiver answered, so its URL is up."""
+        async with self._db.write() as conn:
+            recorded = await outbox.mark_rejected(conn, row, error)
+        self._health.pop(row.url, None)
+        if recorded:
+            self.rejected += 1
+            WEBHOOKS.labels("rejected").inc()
+            log.warning("webhook %d to %s rejected by the receiver: %s", row.id, row.url, error,
+                        extra={"outbox_id": row.id, "url": row.url, "kind": row.kind,
+                               "attempts": row.attempts + 1, "last_error": error})
+
+    async def _record_failure(self, row: outbox.Claimed, outcome: _Outcome) -> None:
+        error = outcome.error or "failed"
         self.failed += 1
         WEBHOOKS.labels("failed").inc()
         now = self._clock()
@@ -306,11 +396,12 @@ class WebhookSender:
         elif counted:
             health.failures += 1
             health.failed_ms = now
-        due = now + self.backoff_ms(max(attempts, health.failures))
         if counted:
-            health.retry_ms = due
-        else:
-            due = max(due, health.retry_ms)
+            health.retry_ms = now + max(self.backoff_ms(health.failures), outcome.retry_after_ms)
+        # The row waits its own backoff, and at least until the URL's retry time. The URL's next
+        # probe is then the row tried least often, so a row the receiver fails on does not hold
+        # up the others.
+        due = max(now + self.backoff_ms(attempts), health.retry_ms)
         gives_up = due - row.created_ms > self._max_age_ms
         async with self._db.write() as conn:
             if gives_up:
