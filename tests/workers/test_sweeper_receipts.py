@@ -136,6 +136,12 @@ async def test_a_message_without_a_receipt_becomes_unknown_after_the_deadline_an
     assert await Sweeper(ctx, writer).give_up_on_receipts() == 0
     await writer.apply([Receipt(CONNECTION, "m-lost", Status.DELIVERED, 0, PAST_DEADLINE + 5)])
     assert (await rows(ctx.db, batch_id))["+46701000001"][1:] == ("Delivered", 0)
+    # ... and is reported: the definite status follows the Unknown, even for per_recipient_final.
+    async with ctx.db.read() as conn:
+        reports = [orjson.loads(r[0]) for r in await conn.execute(
+            select(webhook_outbox.c.body).where(webhook_outbox.c.kind == "recipient_delivery_report_sms")
+            .order_by(webhook_outbox.c.id))]
+    assert [r["status"] for r in reports if r["recipient"] == "+46701000001"] == ["Unknown", "Delivered"]
 
 
 async def test_a_batch_with_a_message_still_queued_waits_for_it(
