@@ -1,5 +1,9 @@
 """Conversation API writes: apps, app webhooks, contacts (merge), messages:send, deletes.
 
+Contact changes made here (create, update, merge, delete) queue CONTACT_CREATE / _UPDATE /
+_MERGE / _DELETE callbacks for every app of the project subscribed to them, in the change's
+transaction.
+
 `do_send` is the hot path: the recipient's contact and conversation are looked up (and, in
 CONVERSATION processing mode, created with their CONTACT_CREATE callbacks), the channel plan is
 computed (`conversations/defaults.py`), and the message row — with everything the engine needs
@@ -274,9 +278,17 @@ async def do_create_contact(ctx: Context, project_id: str, payload: object) -> d
             await conn.execute(conv_contacts.insert().values(
                 id=contact_id, project_id=project_id, created_ms=ctx.clock(), **cols))
             await conn.execute(conv_identities.insert(), _identity_rows(project_id, contact_id, ids))
-            return await _contact_json(conn, project_id, contact_id)
+            contact = await _contact_json(conn, project_id, contact_id)
+            await _notify(ctx, conn, project_id, "CONTACT_CREATE", {"contact": contact})
+            return contact
     except IntegrityError as exc:
         raise RequestError(CONFLICT, "a channel identity already belongs to another contact", 409) from exc
+
+
+async def _notify(ctx: Context, conn: Any, project_id: str, trigger: str, notification: dict[str, Any]) -> None:
+    """Queue a contact change's callbacks in the transaction that makes the change."""
+    await callbacks.enqueue(conn, await callbacks.contact_change_rows(
+        conn, project_id, trigger, notification, ctx.clock()))
 
 
 async def do_update_contact(ctx: Context, project_id: str, contact_id: str, payload: object,
@@ -298,19 +310,22 @@ async def do_update_contact(ctx: Context, project_id: str, contact_id: str, payl
                 if ids:
                     await conn.execute(conv_identities.insert(),
                                        _identity_rows(project_id, contact_id, ids))
-            return await _contact_json(conn, project_id, contact_id)
+            contact = await _contact_json(conn, project_id, contact_id)
+            await _notify(ctx, conn, project_id, "CONTACT_UPDATE", {"contact": contact})
+            return contact
     except IntegrityError as exc:
         raise RequestError(CONFLICT, "a channel identity already belongs to another contact", 409) from exc
 
 
 async def do_delete_contact(ctx: Context, project_id: str, contact_id: str) -> None:
     async with ctx.db.write() as conn:
-        await queries.contact(conn, project_id, contact_id)
+        contact = await _contact_json(conn, project_id, contact_id)
         await conn.execute(delete(conv_identities).where(
             conv_identities.c.project_id == project_id, conv_identities.c.contact_id == contact_id))
         await conn.execute(update(conv_conversations).where(
             conv_conversations.c.contact_id == contact_id).values(active=False))
         await conn.execute(delete(conv_contacts).where(conv_contacts.c.id == contact_id))
+        await _notify(ctx, conn, project_id, "CONTACT_DELETE", {"contact": contact})
 
 
 async def do_merge_contacts(ctx: Context, project_id: str, destination_id: str, payload: object) -> dict[str, Any]:
@@ -324,6 +339,7 @@ async def do_merge_contacts(ctx: Context, project_id: str, destination_id: str, 
         dest = await queries.contact(conn, project_id, destination_id)
         src = await queries.contact(conn, project_id, source_id)
         all_ids = await queries.identities_of(conn, project_id, [destination_id, source_id])
+        deleted = views.contact_json(src, all_ids[source_id])
         have = {(i["channel"], i["identity"]) for i in all_ids[destination_id]}
         position = len(all_ids[destination_id])
         for ident in all_ids[source_id]:
@@ -345,7 +361,10 @@ async def do_merge_contacts(ctx: Context, project_id: str, destination_id: str, 
         await conn.execute(update(conv_messages).where(conv_messages.c.contact_id == source_id)
                            .values(contact_id=destination_id))
         await conn.execute(delete(conv_contacts).where(conv_contacts.c.id == source_id))
-        return await _contact_json(conn, project_id, destination_id)
+        preserved = await _contact_json(conn, project_id, destination_id)
+        await _notify(ctx, conn, project_id, "CONTACT_MERGE",
+                      {"preserved_contact": preserved, "deleted_contact": deleted})
+        return preserved
 
 
 # -- messages:send ------------------------------------------------------------------------------
@@ -390,6 +409,9 @@ def _check_send(body: dict[str, Any]) -> dict[str, Any]:
         value = body.get(key)
         if value is not None and (not isinstance(value, str | dict) or len(str(value)) > limit):
             raise invalid(key, f"must be at most {limit} characters")
+    for key in ("correlation_id", "callback_url"):  # stored and echoed as strings
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise invalid(key, "must be a string")
     callback_url = body.get("callback_url")
     if callback_url is not None and not str(callback_url).startswith(("http://", "https://")):
         raise invalid("callback_url", "must be an http(s) URL")

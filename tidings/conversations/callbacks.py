@@ -6,8 +6,9 @@
                         "message_metadata", "correlation_id"}
     MESSAGE_INBOUND    {..., "message": {"id", "direction": "TO_APP", "contact_message",
                         "channel_identity", "conversation_id", "contact_id", "accept_time", ...}}
-    CONTACT_CREATE / CONTACT_DELETE / CONTACT_MERGE / CONTACT_UPDATE
+    CONTACT_CREATE / CONTACT_DELETE / CONTACT_UPDATE
                        {..., "contact_create_notification": {"contact": {...}}} and alike
+    CONTACT_MERGE      {..., "contact_merge_notification": {"preserved_contact", "deleted_contact"}}
 
 Each app webhook subscribed to the trigger gets a row signed with its own secret (Sinch's HMAC
 scheme, `tidings/webhooks/signing.py`); a message's `callback_url` replaces the webhooks'
@@ -28,6 +29,7 @@ from tidings.store.conversation_schema import conv_app_webhooks
 from tidings.webhooks import outbox
 
 __all__ = [
+    "contact_change_rows",
     "contact_event",
     "delivery_report",
     "enqueue",
@@ -81,16 +83,24 @@ def inbound_message(project_id: str, app_id: str, message: dict[str, Any], now: 
                      message_metadata=message.get("metadata") or None)
 
 
+_CONTACT_KEYS = {
+    "CONTACT_CREATE": "contact_create_notification",
+    "CONTACT_DELETE": "contact_delete_notification",
+    "CONTACT_UPDATE": "contact_update_notification",
+    "CONTACT_MERGE": "contact_merge_notification",
+}
+
+
 def contact_event(project_id: str, app_id: str, trigger: str, contact: dict[str, Any],
                   now: int) -> dict[str, Any]:
-    key = {
-        "CONTACT_CREATE": "contact_create_notification",
-        "CONTACT_DELETE": "contact_delete_notification",
-        "CONTACT_UPDATE": "contact_update_notification",
-        "CONTACT_MERGE": "contact_merge_notification",
-    }[trigger]
+    """A CONTACT_CREATE / _DELETE / _UPDATE body for one app (`{"contact": …}`)."""
+    return _contact_body(project_id, app_id, trigger, {"contact": contact}, now)
+
+
+def _contact_body(project_id: str, app_id: str, trigger: str, notification: dict[str, Any],
+                  now: int) -> dict[str, Any]:
     body = _envelope(project_id, app_id, now)
-    body[key] = {"contact": contact}
+    body[_CONTACT_KEYS[trigger]] = notification
     return body
 
 
@@ -114,6 +124,24 @@ async def rows_for(conn: AsyncConnection, project_id: str, app_id: str, trigger:
         return [outbox.webhook_row(project_id, url_override, kind, data, now, secret=secret)]
     return [outbox.webhook_row(project_id, h.target, kind, data, now, secret=h.secret)
             for h in subscribed]
+
+
+_PROJECT_HOOK_APPS = (
+    select(conv_app_webhooks.c.app_id).where(conv_app_webhooks.c.project_id == bindparam("project_id_"))
+    .distinct())
+
+
+async def contact_change_rows(conn: AsyncConnection, project_id: str, trigger: str,
+                              notification: dict[str, Any], now: int) -> list[dict[str, Any]]:
+    """Outbox rows for a change made to a contact through the API: a contact is the project's,
+    so every app of the project with a webhook subscribed to `trigger` hears of it.
+    `notification`: `{"contact": …}`, or for CONTACT_MERGE `{"preserved_contact", "deleted_contact"}`."""
+    app_ids = sorted((await conn.execute(_PROJECT_HOOK_APPS, {"project_id_": project_id})).scalars())
+    rows: list[dict[str, Any]] = []
+    for app_id in app_ids:
+        body = _contact_body(project_id, app_id, trigger, notification, now)
+        rows += await rows_for(conn, project_id, app_id, trigger, body, now)
+    return rows
 
 
 async def enqueue(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:

@@ -232,7 +232,12 @@ def check_message(value: Any, field: str = "message") -> dict[str, Any]:
     elif kind == "template_message":
         if not body.get("channel_template") and not body.get("omni_template"):
             raise invalid(f, "needs channel_template or omni_template")
-        for channel, tpl in (body.get("channel_template") or {}).items():
+        channel_templates = body.get("channel_template") or {}
+        if not isinstance(channel_templates, dict):
+            raise invalid(f"{f}.channel_template", "must be an object keyed by channel")
+        if body.get("omni_template") is not None:
+            _obj(body["omni_template"], f"{f}.omni_template")
+        for channel, tpl in channel_templates.items():
             check_channel(channel, f"{f}.channel_template")
             _str(_obj(tpl, f"{f}.channel_template.{channel}").get("template_id"),
                  f"{f}.channel_template.{channel}.template_id", max_len=512)

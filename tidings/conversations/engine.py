@@ -47,12 +47,12 @@ from tidings.channels.contract import (
 from tidings.conversations import callbacks
 from tidings.conversations.batched_writes import WriteBatcher
 from tidings.conversations.credentials import credentials_for
-from tidings.policy import conversation_gate
 from tidings.core.errors import (
     ChannelAuthError,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
+from tidings.policy import conversation_gate
 from tidings.store.conversation_schema import conv_apps, conv_attempts, conv_contacts, conv_messages
 from tidings.store.db import Database
 from tidings.store.prepared import PreparedQuery
@@ -95,9 +95,11 @@ _INSERT_ATTEMPT = conv_attempts.insert()
 _DUE = and_(_m.state.in_(("PENDING", "WAITING")), _m.next_ms <= bindparam("now_"),
             or_(_m.claimed_ms.is_(None), _m.claimed_ms <= bindparam("lapsed_")))
 _DUE_IDS = PreparedQuery(select(_m.id).where(_DUE).order_by(_m.next_ms).limit(BATCH))
-_CLAIM = update(conv_messages).where(_m.id.in_(bindparam("ids_", expanding=True)), _DUE)
-_CLAIMED = select(conv_messages).where(_m.id.in_(bindparam("ids_", expanding=True)),
-                                       _m.claimed_ms == bindparam("now_"))
+# RETURNING: exactly the rows this claim took. Selecting them back by `claimed_ms == now` would
+# also take rows another worker claimed in the same millisecond (both read them as due), and
+# both would send them.
+_CLAIM = (update(conv_messages).where(_m.id.in_(bindparam("ids_", expanding=True)), _DUE)
+          .returning(*conv_messages.c))
 
 
 async def delivery_hooks(conn: AsyncConnection, msg: Any, status: str, now: int, *,
@@ -219,8 +221,9 @@ class ConversationEngine:
             ids = [row[0] for row in await _DUE_IDS.rows(conn, due)]
             if not ids:
                 return 0
-            await conn.execute(_CLAIM, {**due, "ids_": ids, "claimed_ms": now})
-            rows = (await conn.execute(_CLAIMED, {"ids_": ids, "now_": now})).all()
+            rows = (await conn.execute(_CLAIM, {**due, "ids_": ids, "claimed_ms": now})).all()
+        if not rows:
+            return 0
         await asyncio.gather(*(self._step(row) for row in rows))
         self.steps += len(rows)
         return len(rows)

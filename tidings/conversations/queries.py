@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.core.errors import NotFound
@@ -123,8 +123,3 @@ async def attempts_of(conn: AsyncConnection, message_ids: Sequence[str]) -> dict
     for r in rows:
         out[r.message_id].append(r)
     return out
-
-
-def page_filter(column: Any, token: str | None) -> Any:
-    """Keyset pagination on a string id: the next page starts after `token`."""
-    return column > token if token else and_(True)

@@ -8,15 +8,18 @@
     conversations GET /conversations, GET /conversations/{id}, GET /conversations/{id}/messages
 
 Mounted as its own Starlette app so that every error, including "no such route", is rendered in
-the Conversation format (`errors.py`). Lists page with `page_size` and an opaque `page_token`.
+the Conversation format (`errors.py`). Lists page with `page_size` and an opaque `page_token`
+(keyset: `conversations/paging.py`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -27,7 +30,7 @@ from tidings.actions import conversations as actions
 from tidings.api.auth import authenticate_xms
 from tidings.api.conversation import errors
 from tidings.api.responses import json_response
-from tidings.conversations import queries, views
+from tidings.conversations import paging, queries, views
 from tidings.conversations.checks import invalid
 from tidings.core.errors import RequestError
 from tidings.runtime.context import Context
@@ -74,19 +77,37 @@ def _mask(request: Request) -> list[str] | None:
     return fields or None
 
 
-def _page(request: Request, default: int = 10) -> tuple[int, int]:
+def _page(request: Request, default: int = 10) -> tuple[int, tuple[int, str] | None]:
+    """`page_size` and the decoded `page_token` (`conversations/paging.py`)."""
     try:
         size = int(request.query_params.get("page_size") or default)
-        offset = int(request.query_params.get("page_token") or 0)
     except ValueError as exc:
-        raise invalid("page_token", "is not a page token from this API") from exc
-    if not 0 < size <= MAX_PAGE_SIZE or offset < 0:
+        raise invalid("page_size", f"must be between 1 and {MAX_PAGE_SIZE}") from exc
+    if not 0 < size <= MAX_PAGE_SIZE:
         raise invalid("page_size", f"must be between 1 and {MAX_PAGE_SIZE}")
-    return size, offset
+    return size, paging.decode(request.query_params.get("page_token"))
 
 
-def _next_token(offset: int, size: int, got: int) -> str:
-    return str(offset + size) if got > size else ""
+def _next_token(rows: Sequence[Any], size: int, sort_key: str) -> str:
+    """The token of the page after `rows` (fetched `size + 1`): "" when this is the last."""
+    if len(rows) <= size:
+        return ""
+    last = rows[size - 1]
+    return paging.encode(int(getattr(last, sort_key)), str(last.id))
+
+
+def _time(request: Request, name: str) -> int | None:
+    """An RFC 3339 query parameter (`start_time`, `end_time`) in epoch milliseconds."""
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        at = datetime.fromisoformat(raw.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError as exc:
+        raise invalid(name, "must be an RFC 3339 timestamp") from exc
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return int(at.timestamp() * 1000)
 
 
 # -- apps -----------------------------------------------------------------------------------
@@ -170,8 +191,9 @@ async def create_contact(request: Request) -> Response:
 
 async def list_contacts(request: Request) -> Response:
     ctx, project_id = await _auth(request)
-    size, offset = _page(request)
-    q = select(conv_contacts).where(conv_contacts.c.project_id == project_id)
+    size, token = _page(request)
+    q = select(conv_contacts).where(conv_contacts.c.project_id == project_id, paging.after(
+        conv_contacts.c.created_ms, conv_contacts.c.id, token, sort_descending=False, id_descending=False))
     if request.query_params.get("external_id"):
         q = q.where(conv_contacts.c.external_id == request.query_params["external_id"])
     channel, identity = request.query_params.get("channel"), request.query_params.get("identity")
@@ -179,12 +201,12 @@ async def list_contacts(request: Request) -> Response:
         q = q.where(conv_contacts.c.id.in_(select(conv_identities.c.contact_id).where(
             conv_identities.c.project_id == project_id, conv_identities.c.channel == channel,
             conv_identities.c.identity == identity)))
-    q = q.order_by(conv_contacts.c.created_ms, conv_contacts.c.id).offset(offset).limit(size + 1)
+    q = q.order_by(conv_contacts.c.created_ms, conv_contacts.c.id).limit(size + 1)
     async with ctx.db.read() as conn:
         rows = (await conn.execute(q)).all()
         ids = await queries.identities_of(conn, project_id, [r.id for r in rows[:size]])
     return json_response({"contacts": [views.contact_json(r, ids[r.id]) for r in rows[:size]],
-                          "next_page_token": _next_token(offset, size, len(rows))})
+                          "next_page_token": _next_token(rows, size, "created_ms")})
 
 
 async def get_contact(request: Request) -> Response:
@@ -224,9 +246,10 @@ async def send_message(request: Request) -> Response:
 
 async def _messages_page(ctx: Context, project_id: str, request: Request,
                          conversation_id: str | None = None) -> dict[str, Any]:
-    size, offset = _page(request)
+    size, token = _page(request)
     m = conv_messages.c
-    q = select(conv_messages).where(m.project_id == project_id, m.state != "DELETED")
+    q = select(conv_messages).where(m.project_id == project_id, m.state != "DELETED", paging.after(
+        m.accept_ms, m.id, token, sort_descending=True, id_descending=True))
     params = request.query_params
     conversation_id = conversation_id or params.get("conversation_id")
     for column, value in ((m.conversation_id, conversation_id), (m.contact_id, params.get("contact_id")),
@@ -237,12 +260,19 @@ async def _messages_page(ctx: Context, project_id: str, request: Request,
             q = q.where(column == value)
     if params.get("only_recipient_originated") in ("true", "True", "1"):
         q = q.where(m.direction == "TO_APP")
-    q = q.order_by(m.accept_ms.desc(), m.id.desc()).offset(offset).limit(size + 1)
+    start, end = _time(request, "start_time"), _time(request, "end_time")
+    if start is not None and end is not None and start >= end:
+        raise invalid("start_time", "must be before end_time")
+    if start is not None:
+        q = q.where(m.accept_ms >= start)
+    if end is not None:
+        q = q.where(m.accept_ms < end)
+    q = q.order_by(m.accept_ms.desc(), m.id.desc()).limit(size + 1)
     async with ctx.db.read() as conn:
-        rows = (await conn.execute(q)).all()[: size + 1]
+        rows = (await conn.execute(q)).all()
         attempts = await queries.attempts_of(conn, [r.id for r in rows[:size]])
     return {"messages": [views.message_json(r, attempts[r.id]) for r in rows[:size]],
-            "next_page_token": _next_token(offset, size, len(rows))}
+            "next_page_token": _next_token(rows, size, "accept_ms")}
 
 
 async def list_messages(request: Request) -> Response:
@@ -284,21 +314,25 @@ async def delete_message(request: Request) -> Response:
 
 async def list_conversations(request: Request) -> Response:
     ctx, project_id = await _auth(request)
-    size, offset = _page(request)
+    size, token = _page(request)
     c = conv_conversations.c
-    q = select(conv_conversations).where(c.project_id == project_id)
+    matching = [c.project_id == project_id]
     for column, value in ((c.app_id, request.query_params.get("app_id")),
                           (c.contact_id, request.query_params.get("contact_id"))):
         if value:
-            q = q.where(column == value)
+            matching.append(column == value)
     if request.query_params.get("only_active") in ("true", "True", "1"):
-        q = q.where(c.active.is_(True))
-    q = q.order_by(c.last_ms.desc(), c.id).offset(offset).limit(size + 1)
+        matching.append(c.active.is_(True))
+    q = (select(conv_conversations)
+         .where(*matching, paging.after(c.last_ms, c.id, token, sort_descending=True, id_descending=False))
+         .order_by(c.last_ms.desc(), c.id).limit(size + 1))
     async with ctx.db.read() as conn:
         rows = (await conn.execute(q)).all()
+        total = (await conn.execute(select(func.count()).select_from(conv_conversations)
+                                    .where(*matching))).scalar_one()
     return json_response({"conversations": [views.conversation_json(r) for r in rows[:size]],
-                          "next_page_token": _next_token(offset, size, len(rows)),
-                          "total_size": len(rows[:size]) + offset})
+                          "next_page_token": _next_token(rows, size, "last_ms"),
+                          "total_size": total})
 
 
 async def _conversation(ctx: Context, project_id: str, conversation_id: str) -> Any:

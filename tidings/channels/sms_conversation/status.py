@@ -3,7 +3,8 @@ outcome writer's transaction (so a status change and its channel event commit to
 
 A batch is a conversation message's when its client_reference is `conv:<message id>`; its
 batch id is the attempt's channel message id. Final XMS statuses map to DELIVERED or FAILED.
-An MO to the sender number of an app's SMS credentials becomes an InboundEvent for that app; a
+An MO to the sender number of an app's SMS credentials becomes an InboundEvent for that app (one
+of the project the number is routed to; the oldest such app); a
 binary one (`mo_binary`: 8-bit data, ports …) has no Conversation API message to become, and is
 left out with a log line (it is still stored as an XMS inbound).
 """
@@ -22,6 +23,7 @@ from tidings.channels.sms_conversation.connector import CLIENT_REFERENCE_PREFIX
 from tidings.conversations.events import event_row
 from tidings.core.statuses import Status
 from tidings.store import deliveries as dq
+from tidings.store import inbound
 from tidings.store.conversation_schema import conv_apps, conv_channel_events
 
 if TYPE_CHECKING:
@@ -62,16 +64,39 @@ def _sender(entry: dict[str, Any]) -> str | None:
     return str(value) if value else None
 
 
+async def _owners(conn: AsyncConnection, recipients: set[str]) -> dict[str, str]:
+    """The app each MO recipient number belongs to: among the apps whose SMS credentials send
+    from it, the oldest one of the project the number is routed to (`inbound.route`: its
+    registered owner, else the project that last sent from it). An app of another project
+    naming the same sender gets none of that project's replies; with no route, the oldest app."""
+    apps = (await conn.execute(select(conv_apps.c.id, conv_apps.c.project_id, conv_apps.c.channel_credentials)
+                               .order_by(conv_apps.c.created_ms, conv_apps.c.id))).all()
+    candidates: dict[str, list[tuple[str, str]]] = {}
+    for app in apps:
+        for entry in app.channel_credentials or []:
+            sender = _sender(entry) if entry.get("channel") == "SMS" else None
+            if sender:
+                candidates.setdefault(sender.lstrip("+"), []).append((app.project_id, app.id))
+    owner: dict[str, str] = {}
+    for recipient in recipients:
+        found = candidates.get(recipient)
+        if not found:
+            continue
+        route = await inbound.route(conn, recipient)
+        app_id = next((a for p, a in found if route is None or p == route[0]), None)
+        if app_id is None:
+            log.warning("MO to %s left out of the conversation: its project has no app sending from it",
+                        recipient)
+            continue
+        owner[recipient] = app_id
+    return owner
+
+
 async def record_mos(conn: AsyncConnection, mos: Sequence[Any], now: int) -> None:
     """`mos` are the writer's MobileOriginated events (sender, recipient, body, at_ms)."""
     if not mos:
         return
-    apps = (await conn.execute(select(conv_apps.c.id, conv_apps.c.channel_credentials))).all()
-    owner: dict[str, str] = {}
-    for app in apps:
-        for entry in app.channel_credentials or []:
-            if entry.get("channel") == "SMS" and _sender(entry):
-                owner.setdefault(_sender(entry).lstrip("+"), app.id)  # type: ignore[union-attr]
+    owner = await _owners(conn, {str(mo.recipient).lstrip("+") for mo in mos})
     rows = []
     for mo in mos:
         app_id = owner.get(str(mo.recipient).lstrip("+"))
