@@ -3,8 +3,9 @@
 
 Status events move the attempt they name (by channel and platform message id) and, when the
 message is waiting on that attempt, the message: DELIVERED / READ end it, FAILED moves it to the
-next channel (also after DELIVERED: an email bounce follows the hand-off's DELIVERED). A status for an attempt not recorded yet (the platform answered faster than the
-engine committed its send) is retried for a while, then dropped.
+next channel (also after DELIVERED: an email bounce follows the hand-off's DELIVERED). A status
+for an attempt not recorded yet (the platform answered faster than the engine committed its
+send) is retried for a while, then dropped.
 
 Inbound events find or create the contact (by channel identity) and the app's active
 conversation with it, store the message (TO_APP; with `extensions.content_safety`, the
