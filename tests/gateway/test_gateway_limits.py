@@ -19,6 +19,8 @@ import smpplib.smpp
 from sqlalchemy import select, update
 
 from tidings.smpp.constants import CommandStatus, MessageState
+from tidings.smpp.pdu import BindTransceiver, BindTransmitter
+from tidings.smpp.testing import RawPeer
 from tidings.store.gateway_schema import smpp_accounts, smpp_binds
 from tidings.testing.platform import Platform
 
@@ -264,3 +266,24 @@ async def test_a_gateway_refreshes_its_bind_counts_and_removes_them_when_it_stop
     finally:
         await other.stop()
     assert await rows() == []
+
+
+async def test_two_binds_on_one_connection_count_as_one(platform: Platform) -> None:
+    """A second bind sent before the first is answered gets ESME_RALYBND and takes no place of
+    the account's `max_binds`; the connection's one place is given back when it closes."""
+    system_id, password = platform.creds.smpp_system_id, platform.creds.smpp_password
+    limits = platform.gateway.handler.limits
+    peer = await RawPeer.connect("127.0.0.1", platform.gateway.port)
+    try:
+        await peer.send(BindTransceiver(sequence_number=1, system_id=system_id, password=password).encode()
+                        + BindTransmitter(sequence_number=2, system_id=system_id, password=password).encode())
+        answers = {pdu.sequence_number: pdu.command_status for pdu in [await peer.read_pdu(), await peer.read_pdu()]}
+        assert answers == {1: CommandStatus.ESME_ROK, 2: CommandStatus.ESME_RALYBND}
+        assert limits.local[system_id] == 1
+    finally:
+        await peer.close()
+
+    async def given_back() -> bool:
+        return limits.local[system_id] == 0
+
+    await wait_until(given_back, "the place given back", timeout=5.0)

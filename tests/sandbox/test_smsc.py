@@ -4,6 +4,7 @@ queues."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 
 import pytest
@@ -12,8 +13,9 @@ from tidings.core.encoding import decode, segment, split_udh
 from tidings.sandbox import Sandbox
 from tidings.smpp import BindError, CommandStatus, CommandStatusError, EsmeClient, MessageState, Tag
 from tidings.smpp.constants import EsmClass, Npi, Ton
-from tidings.smpp.pdu import DeliverSm, SubmitSm
+from tidings.smpp.pdu import BindTransceiver, DeliverSm, Pdu, SubmitSm, Unbind, UnbindResp
 from tidings.smpp.receipt import receipt_from_pdu
+from tidings.smpp.testing import RawPeer
 from tidings.smpp.times import relative_time
 
 from .conftest import PASSWORD, SYSTEM_ID, ClientFactory, Inbox
@@ -510,3 +512,41 @@ async def test_an_unreadable_validity_is_refused(sandbox: Sandbox, client: EsmeC
         await submit_text(client, HANDSET, "x", validity_period=validity)
     assert info.value.command_status == CommandStatus.ESME_RINVEXPIRY
     assert sandbox.messages_for(HANDSET) == []
+
+
+async def test_an_esme_that_unbinds_gets_no_deliver_sm_after_it_and_the_rest_at_its_next_bind(
+    sandbox: Sandbox, make_client: ClientFactory
+) -> None:
+    """More MO owed than the SMSC's window (64): the ESME unbinds while a window of them waits for
+    its answers. After the unbind_resp the SMSC only waits for those answers and closes — the
+    two waiting for the window stay owed, and the next bind gets them."""
+    total = 66
+    for i in range(total):
+        await sandbox.send_mo(HANDSET, "+46700000000", f"mo {i}")
+    esme = await RawPeer.connect("127.0.0.1", sandbox.port)
+    try:
+        await esme.request(BindTransceiver(sequence_number=1, system_id=SYSTEM_ID, password=PASSWORD))
+        first = [await esme.read_pdu() for _ in range(64)]
+        await esme.send(Unbind(sequence_number=2))
+        assert await esme.read_pdu() == UnbindResp(sequence_number=2)
+        for pdu in first:
+            assert isinstance(pdu, DeliverSm)
+            await esme.send(pdu.response(CommandStatus.ESME_ROK))
+        after: list[Pdu] = []
+        closed = False
+        with contextlib.suppress(TimeoutError):
+            while not closed:
+                try:
+                    after.append(await esme.read_pdu(timeout=2.0))
+                except asyncio.IncompleteReadError:
+                    closed = True
+        assert after == [] and closed
+    finally:
+        await esme.close()
+    inbox = Inbox()
+    second = make_client(on_deliver_sm=inbox)
+    await second.start()
+    rest = await inbox.wait(total - 64)
+    await asyncio.sleep(0.2)
+    texts = [decode(pdu.short_message, pdu.data_coding) for pdu in [*first, *rest] if isinstance(pdu, DeliverSm)]
+    assert sorted(texts) == sorted(f"mo {i}" for i in range(total))

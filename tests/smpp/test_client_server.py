@@ -84,18 +84,33 @@ async def test_bind_refused(
 
 
 class BusyHandler(RecordingHandler):
-    """Refuses binds with ESME_RBINDFAIL."""
+    """Refuses binds with ESME_RBINDFAIL while `busy` (too many binds, an SMSC starting up...)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy = True
 
     async def handle_bind(self, session: ServerSession, pdu: BindRequest) -> int:
         self.binds.append(pdu)
-        return S.ESME_RBINDFAIL
+        return S.ESME_RBINDFAIL if self.busy else S.ESME_ROK
 
 
-async def test_bind_fail_status_is_reported(make_server: ServerFactory, make_client: ClientFactory) -> None:
-    server = await make_server(BusyHandler())
-    with pytest.raises(BindError) as caught:
-        await make_client(server.port).start()
-    assert caught.value.command_status == S.ESME_RBINDFAIL
+async def test_a_first_bind_refused_with_bind_fail_is_retried_with_backoff(
+    make_server: ServerFactory, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ESME_RBINDFAIL says nothing about the credentials: `start` returns unbound, the refusal is
+    logged and the bind tried again with backoff, until the SMSC takes it."""
+    handler = BusyHandler()
+    server = await make_server(handler)
+    client = make_client(server.port)
+    await client.start()
+    assert not client.bound
+    assert isinstance(client.last_error, BindError) and client.last_error.command_status == S.ESME_RBINDFAIL
+    await eventually(lambda: len(handler.binds) >= 3)
+    assert "ESME_RBINDFAIL" in caplog.text and "retrying with backoff" in caplog.text
+    handler.busy = False
+    await client.wait_bound(timeout=5)
+    assert (await client.submit(message())).command_status == S.ESME_ROK
 
 
 async def test_bind_modes_limit_direction(server: SmppServer, make_client: ClientFactory) -> None:
@@ -342,6 +357,45 @@ async def test_reconnect_attempts_back_off(make_client: ClientFactory) -> None:
     assert all(gap >= 0.02 for gap in gaps)
     assert max(gaps) > 0.15  # grew beyond the initial delay
     assert all(gap < 0.4 + 0.2 for gap in gaps)  # and stayed capped
+
+
+async def test_an_smsc_that_drops_each_bind_at_once_is_tried_ever_more_slowly(make_client: ClientFactory) -> None:
+    """A bind that does not hold (the SMSC takes it and hangs up) does not reset the backoff:
+    reconnects slow down as for an SMSC that cannot be reached, instead of a storm of binds."""
+    connections = 0
+
+    async def hangs_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        peer = RawPeer(reader, writer)
+        bind = await peer.read_pdu()
+        await peer.send(bind.response(S.ESME_ROK))
+        writer.close()
+
+    listener = await asyncio.start_server(hangs_up, "127.0.0.1", 0)
+    try:
+        client = make_client(listener.sockets[0].getsockname()[1], reconnect_delay=0.02, reconnect_max_delay=2.0,
+                             enquire_link_interval=0.5)
+        await client.start()
+        await eventually(lambda: connections >= 5)
+        assert client.backoff.attempts >= 4
+    finally:
+        await client.aclose(timeout=0.2)
+        listener.close()
+        await listener.wait_closed()
+
+
+async def test_a_bind_that_held_an_enquire_link_interval_resets_the_backoff(
+    server: SmppServer, make_client: ClientFactory
+) -> None:
+    client = make_client(server.port, enquire_link_interval=0.1)
+    await client.start()
+    first = client.session
+    client.backoff.attempts = 5  # as after a run of failed attempts
+    await asyncio.sleep(0.25)
+    only_session(server).close()
+    await eventually(lambda: client.bound and client.session is not first)
+    assert client.backoff.attempts == 1  # reset, then one delay taken
 
 
 async def test_dead_smsc_is_detected_by_enquire_link(make_client: ClientFactory) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from tidings.smpp import (
     HEADER_SIZE,
+    BindRequest,
     BindTransceiver,
     BindTransceiverResp,
     BindTransmitter,
@@ -21,6 +22,7 @@ from tidings.smpp import (
     GenericNack,
     Pdu,
     ServerSession,
+    SessionState,
     SmppServer,
     SubmitSm,
     SubmitSmResp,
@@ -80,6 +82,32 @@ async def test_second_bind_is_already_bound(server: SmppServer, connect: Callabl
     peer = await bound_peer(server, connect)
     response = await peer.request(BindTransmitter(sequence_number=2, system_id="tidings", password="secret"))
     assert response.command_status == S.ESME_RALYBND
+
+
+class SlowBinds(RecordingHandler):
+    """Takes a moment over each bind, as a handler checking a password hash does."""
+
+    async def handle_bind(self, session: ServerSession, pdu: BindRequest) -> int:
+        status = await super().handle_bind(session, pdu)
+        await asyncio.sleep(0.05)
+        return status
+
+
+async def test_a_second_bind_sent_before_the_first_is_answered_never_reaches_the_handler(
+    make_server: ServerFactory, connect: Callable[[SmppServer], Awaitable[RawPeer]]
+) -> None:
+    """Two binds in one write: the second is answered ESME_RALYBND at once, without the handler
+    (which counts binds: the gateway's `max_binds`) ever seeing it; the first binds."""
+    handler = SlowBinds({"tidings": "secret"})
+    server = await make_server(handler)
+    peer = await connect(server)
+    await peer.send(BindTransceiver(sequence_number=1, system_id="tidings", password="secret").encode()
+                    + BindTransmitter(sequence_number=2, system_id="tidings", password="secret").encode())
+    answers = {pdu.sequence_number: pdu.command_status for pdu in [await peer.read_pdu(), await peer.read_pdu()]}
+    assert answers == {1: S.ESME_ROK, 2: S.ESME_RALYBND}
+    assert len(handler.binds) == 1
+    (session,) = server.sessions
+    assert session.state is SessionState.BOUND_TRX
 
 
 async def test_unknown_command_gets_generic_nack_and_the_session_goes_on(

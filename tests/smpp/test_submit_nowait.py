@@ -17,6 +17,7 @@ import pytest
 from tidings.smpp import (
     CommandStatus,
     CommandStatusError,
+    EncodeError,
     EsmeClient,
     NotBound,
     ResponseTimeout,
@@ -294,3 +295,35 @@ async def test_a_stopping_smsc_answers_the_submits_it_is_handling_before_it_clos
     await answers.all_in()
     response, error = answers.once("m0")
     assert error is None and response is not None and response.command_status == S.ESME_ROK
+
+
+def unencodable(text: str) -> SubmitSm:
+    """A submit_sm whose source_addr is longer than its 20 octets (a 24-character sender)."""
+    return SubmitSm(source_addr="X" * 24, destination_addr="46701234567", short_message=text.encode())
+
+
+async def test_a_pdu_that_cannot_be_encoded_takes_no_window_slot(
+    make_server: ServerFactory, make_client: ClientFactory
+) -> None:
+    """More unencodable submits than the window holds, sent when a slot is free and while the
+    lane is full: each raises `EncodeError` at once (its callback never called), no slot stays
+    taken, and the submits after them all go out."""
+    handler, client, answers = await gated(make_server, make_client, window=2)
+    session = client.session
+    assert session is not None
+    for i in range(5):  # a slot is free each time
+        with pytest.raises(EncodeError) as caught:
+            client.submit_nowait(unencodable(f"bad{i}"), answers.callback(f"bad{i}"))
+        assert caught.value.command_status == S.ESME_RINVSRCADR
+        assert session.in_flight == 0
+    answers.submit(client, "m0", "m1", "m2")  # the window is full: m2 waits in the lane
+    with pytest.raises(EncodeError):  # refused at once, not when a slot frees
+        client.submit_nowait(unencodable("queued"), answers.callback("queued"))
+    answers.submit(client, "m3")
+    handler.open.set()
+    for name in [f"bad{i}" for i in range(5)] + ["queued"]:
+        del answers.by_name[name]
+    await answers.all_in()
+    assert all(answers.once(name)[0] is not None for name in ("m0", "m1", "m2", "m3"))
+    assert [pdu.short_message for pdu in handler.submitted] == [b"m0", b"m1", b"m2", b"m3"]
+    assert session.in_flight == 0

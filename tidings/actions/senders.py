@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
+from tidings.actions import batch_checks
 from tidings.core.errors import RequestError
 from tidings.core.ids import ulid
 from tidings.policy.sender_ids import KINDS, MODES, STATUSES, kind_of
@@ -57,9 +58,23 @@ def check_policy(body: Any) -> tuple[str, dict[str, str]]:
     if not isinstance(body, dict) or body.get("mode") not in MODES:
         raise _invalid("mode", f"is one of {', '.join(MODES)}")
     defaults = body.get("defaults", {})
-    if not isinstance(defaults, dict) or not all(isinstance(v, str) and v for v in defaults.values()):
+    if not isinstance(defaults, dict):
         raise _invalid("defaults", "is an object of country code -> sender")
-    return body["mode"], {_country(k, "defaults"): v for k, v in defaults.items()}
+    checked = {}
+    for key, value in defaults.items():
+        country = _country(key, "defaults")
+        checked[country] = _default_sender(country, value)
+    return body["mode"], checked
+
+
+def _default_sender(country: str, value: object) -> str:
+    """A default sender goes out as a batch's `from` would, so it is held to the same rules (an
+    alphanumeric one of at most 11 characters, a number of at most 15 digits): one longer than
+    an SMSC takes could never be sent."""
+    try:
+        return batch_checks.check_sender(value)
+    except RequestError as exc:
+        raise _invalid(f"defaults.{country}", exc.fields.get("from", exc.text)) from exc
 
 
 async def do_put_sender(db: Database, project_id: str, address: str, kind: str,

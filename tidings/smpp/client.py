@@ -1,7 +1,10 @@
 """`EsmeClient`: one bind to a carrier's SMSC, kept alive in the background.
 
 `start()` connects and binds, then a background task keeps the bind: when the connection drops it
-reconnects with capped exponential backoff and jitter (`Backoff`). Meanwhile `submit()` raises
+reconnects with capped exponential backoff and jitter (`Backoff`), reset only once a session has
+stayed bound for `stable_after` seconds (one enquire_link interval by default), so an SMSC that
+takes the bind and drops it at once is not hammered. A refused bind is retried the same way,
+except a refusal of the credentials on the first attempt (see `start`). Meanwhile `submit()` raises
 `NotBound` at once, so the caller can queue the message for later or fail over to another
 connection, instead of waiting on a socket that is not there.
 
@@ -25,7 +28,7 @@ from ssl import SSLContext
 from typing import Literal
 
 from tidings.smpp.backoff import Backoff
-from tidings.smpp.constants import DEFAULT_MAX_PDU_SIZE, CommandId, CommandStatus, is_transient
+from tidings.smpp.constants import DEFAULT_MAX_PDU_SIZE, CommandId, CommandStatus
 from tidings.smpp.errors import BindError, CommandStatusError, NotBound, PduError, SessionClosed, SessionError
 from tidings.smpp.pdu import (
     BindReceiver,
@@ -53,6 +56,9 @@ SubmitCallback = Callable[[SubmitSmResp | None, BaseException | None], None]
 DeliverSmCallback = Callable[[DeliverSm | DataSm], Awaitable[int]]
 """Handles one deliver_sm and returns the command_status for its deliver_sm_resp. Some SMSCs send
 MO and receipts as data_sm (text in the message_payload TLV), which is handled the same way."""
+
+_STABLE_AFTER = 30.0
+"""`stable_after` of a client that sends no enquire_link."""
 
 _BIND_REQUESTS: dict[str, type[BindRequest]] = {
     "transmitter": BindTransmitter,
@@ -95,6 +101,7 @@ class EsmeClient:
         max_pdu_size: int = DEFAULT_MAX_PDU_SIZE,
         inbound_window: int = 100,
         ssl: SSLContext | None = None,
+        stable_after: float | None = None,
     ) -> None:
         if bind not in _BIND_REQUESTS:
             raise ValueError(f"bind must be one of {sorted(_BIND_REQUESTS)}")
@@ -115,6 +122,10 @@ class EsmeClient:
         )
         self.connect_timeout = connect_timeout
         self.backoff = Backoff(reconnect_delay, max(reconnect_delay, reconnect_max_delay))
+        if stable_after is None:
+            stable_after = enquire_link_interval if enquire_link_interval is not None else _STABLE_AFTER
+        self.stable_after = stable_after
+        """Seconds a session must stay bound before the reconnect backoff starts again from its first delay."""
         self.limiter = limiter
         self._on_deliver_sm = on_deliver_sm
         self._on_state_change = on_state_change
@@ -132,9 +143,10 @@ class EsmeClient:
     async def start(self) -> None:
         """Connect and bind, then keep the bind up in the background.
 
-        Returns after the first attempt: bound, or not reachable (the background task keeps
-        trying). Raises `BindError` if the SMSC refused the first bind with a permanent status,
-        such as a wrong password, and then stops.
+        Returns after the first attempt: bound, or not (the background task keeps trying, with
+        backoff: an SMSC not reachable, or one refusing the bind for a reason of its own, such as
+        ESME_RBINDFAIL for too many binds). Raises `BindError` if the SMSC refused the first
+        bind's credentials (ESME_RINVPASWD, ESME_RINVSYSID: a configuration to fix), and then stops.
         """
         if self._task is not None:
             raise RuntimeError("client already started")
@@ -272,6 +284,7 @@ class EsmeClient:
                 first.set_exception(error)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while not self._closing:
                 self._set_state(ClientState.CONNECTING)
@@ -279,23 +292,29 @@ class EsmeClient:
                     session = await self._connect_and_bind()
                 except BindError as exc:
                     self.last_error = exc
-                    logger.warning("smpp client %s:%s: bind refused: %s", self.host, self.port, exc)
-                    if not is_transient(exc.command_status) and not self._first_attempt_done():
+                    if exc.credentials_rejected and not self._first_attempt_done():
+                        logger.error("smpp client %s:%s: bind refused: %s; check system_id and password",
+                                     self.host, self.port, exc)
                         self._settle_first_attempt(exc)
                         return
+                    logger.warning("smpp client %s:%s: bind refused: %s; retrying with backoff",
+                                   self.host, self.port, exc)
                 except (OSError, TimeoutError, SessionError, PduError) as exc:
                     self.last_error = exc
                     logger.warning("smpp client %s:%s: cannot bind: %r", self.host, self.port, exc)
                 else:
                     self.session = session
-                    self.backoff.reset()
+                    bound_at = loop.time()
                     self._set_state(ClientState.BOUND)
                     self._settle_first_attempt()
                     await session.wait_closed()
                     self.session = None
                     if self._closing:
                         break
-                    logger.warning("smpp client %s:%s: connection lost, reconnecting", self.host, self.port)
+                    if loop.time() - bound_at >= self.stable_after:
+                        self.backoff.reset()  # a bind that held: the next one starts from the first delay
+                    logger.warning("smpp client %s:%s: connection lost after %.1fs bound, reconnecting",
+                                   self.host, self.port, loop.time() - bound_at)
                 self._settle_first_attempt()
                 self._set_state(ClientState.DISCONNECTED)
                 await asyncio.sleep(self.backoff.next_delay())

@@ -2,7 +2,8 @@
 
     SmppError
     ├── PduError              a PDU could not be encoded or decoded; carries the command_status
-    │                         a peer should be answered with (also a ValueError)
+    │   │                     a peer should be answered with (also a ValueError)
+    │   └── EncodeError       ... could not be encoded: nothing was sent, and it never will be
     ├── ReceiptError          a deliver_sm flagged as a receipt names no message id (also a ValueError)
     ├── CommandStatusError    the peer answered a request with a non-zero command_status
     │   └── BindError         ... and the request was a bind
@@ -24,6 +25,7 @@ from tidings.smpp.constants import CommandId, CommandStatus, is_transient, statu
 __all__ = [
     "BindError",
     "CommandStatusError",
+    "EncodeError",
     "NotBound",
     "PduError",
     "ReceiptError",
@@ -58,6 +60,15 @@ class PduError(SmppError, ValueError):
         self.command_status = command_status
         self.command_id = command_id
         self.sequence_number = sequence_number
+
+
+class EncodeError(PduError):
+    """A PDU this side was about to send cannot be encoded (a field too long, not Latin-1...).
+
+    Raised before anything is written or a window slot is taken; sending the same PDU again
+    fails the same way, so a caller treats it as a permanent refusal of the message, with
+    `command_status` (ESME_RINVSRCADR for a source_addr too long...) as the reason.
+    """
 
 
 class ReceiptError(SmppError, ValueError):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 
 from tidings.smpp.constants import CommandStatus, Tag
-from tidings.smpp.errors import PduError
+from tidings.smpp.errors import EncodeError, PduError
 
 __all__ = [
     "ADDRESS_RANGE_MAX",
@@ -102,9 +102,9 @@ def encode_cstr(value: str, limit: int, status: int, name: str) -> bytes:
     try:
         raw = value.encode(_TEXT)
     except (UnicodeEncodeError, AttributeError) as exc:
-        raise PduError(status, f"{name} must be Latin-1 text") from exc
+        raise EncodeError(status, f"{name} must be Latin-1 text") from exc
     if len(raw) > limit or _NUL in raw:
-        raise PduError(status, f"{name} must be at most {limit} octets without NUL")
+        raise EncodeError(status, f"{name} must be at most {limit} octets without NUL")
     return raw + _NUL
 
 
@@ -130,9 +130,9 @@ def encode_tlvs(tlvs: dict[int, TlvValue]) -> bytes:
                 try:
                     raw = value.to_bytes(kind, "big")
                 except OverflowError as exc:
-                    raise PduError(_S.ESME_RINVOPTPARAMVAL, f"TLV 0x{tag:04X} does not fit {kind} octets") from exc
+                    raise EncodeError(_S.ESME_RINVOPTPARAMVAL, f"TLV 0x{tag:04X} does not fit {kind} octets") from exc
             else:
-                raise PduError(_S.ESME_RINVOPTPARAMVAL, f"TLV 0x{tag:04X} cannot hold {type(value).__name__}")
+                raise EncodeError(_S.ESME_RINVOPTPARAMVAL, f"TLV 0x{tag:04X} cannot hold {type(value).__name__}")
         parts.append(_TLV_HEADER.pack(tag, len(raw)))
         parts.append(raw)
     return b"".join(parts)

@@ -30,7 +30,7 @@ from tidings.smpp.constants import (
     CommandId,
     CommandStatus,
 )
-from tidings.smpp.errors import PduError
+from tidings.smpp.errors import EncodeError, PduError
 from tidings.smpp.fields import (
     ADDRESS_RANGE_MAX,
     DATA_SM_ADDRESS_MAX,
@@ -118,7 +118,7 @@ class Pdu:
                 body += encode_tlvs(self.tlvs)
             header = _HEADER.pack(HEADER_SIZE + len(body), self.command_id, self.command_status, self.sequence_number)
         except (struct.error, TypeError) as exc:
-            raise PduError(_S.ESME_RINVPARLEN, f"{type(self).__name__}: {exc}") from exc
+            raise EncodeError(_S.ESME_RINVPARLEN, f"{type(self).__name__}: {exc}") from exc
         return header + body
 
     def _encode_body(self) -> bytes:
@@ -373,7 +373,8 @@ class ShortMessage(Pdu):
     def _encode_body(self) -> bytes:
         message = self.short_message
         if len(message) > MAX_SHORT_MESSAGE:
-            raise PduError(_S.ESME_RINVMSGLEN, f"short_message is {len(message)} octets, at most {MAX_SHORT_MESSAGE}")
+            raise EncodeError(_S.ESME_RINVMSGLEN,
+                              f"short_message is {len(message)} octets, at most {MAX_SHORT_MESSAGE}")
         return b"".join(
             (
                 encode_cstr(self.service_type, SERVICE_TYPE_MAX, _S.ESME_RINVSERTYP, "service_type"),
@@ -660,7 +661,8 @@ class ReplaceSm(Pdu):
     def _encode_body(self) -> bytes:
         message = self.short_message
         if len(message) > MAX_SHORT_MESSAGE:
-            raise PduError(_S.ESME_RINVMSGLEN, f"short_message is {len(message)} octets, at most {MAX_SHORT_MESSAGE}")
+            raise EncodeError(_S.ESME_RINVMSGLEN,
+                              f"short_message is {len(message)} octets, at most {MAX_SHORT_MESSAGE}")
         return b"".join(
             (
                 encode_cstr(self.message_id, MESSAGE_ID_MAX, _S.ESME_RINVMSGID, "message_id"),

@@ -13,13 +13,20 @@ fixes and nothing a product decides:
   enquire_link and unbind are answered by the session itself;
 * malformed PDUs answered with the status `PduError` carries (`pdu.error_response`);
 * bind state: a request not allowed in the current state gets ESME_RINVBNDSTS (a second bind
-  ESME_RALYBND), an unknown or wrong-side command generic_nack ESME_RINVCMDID;
+  ESME_RALYBND, also while the first is still being handled), an unknown or wrong-side command
+  generic_nack ESME_RINVCMDID; an ESME leaves alert_notification and outbind unanswered, as the
+  specification defines no response to them (logged);
+* a response whose message_id cannot be read (submit_sm_resp, data_sm_resp, deliver_sm_resp) is
+  taken as its header's command_status says, without the id: the peer did act on the request;
+* unbinding: once unbind is sent or received no new request goes out (those still waiting for a
+  slot fail with `NotBound`), only the answers owed to the peer, and then the connection closes;
 * an outbound window: `send_request` waits for one of `window` slots, and the slot frees when the
   response arrives or `response_timeout` expires; priority requests (verification codes) wait in
   a lane of their own that is served first. `request_nowait` is the same request without a
   coroutine: the PDU waits in the lane itself and goes out the moment a slot frees, and its
   response (or the error in its place) is handed to a callback (`withdraw_queued` takes such
-  requests back before they are written, for a quick stop); an inbound window: at most
+  requests back before they are written, for a quick stop); a PDU that cannot be encoded raises
+  `EncodeError` before it takes a slot or a place in a lane; an inbound window: at most
   `inbound_window` requests are handled at once, the next is answered `flood_status` at once;
 * enquire_link after `enquire_link_interval` without traffic from the peer; an unanswered one means
   a dead peer and closes the session; an SMSC closes a connection not bound within `bind_timeout`;
@@ -49,7 +56,18 @@ from tidings.smpp.constants import (
     CommandStatus,
 )
 from tidings.smpp.errors import BindError, CommandStatusError, NotBound, PduError, ResponseTimeout, SessionClosed
-from tidings.smpp.pdu import EnquireLink, EnquireLinkResp, GenericNack, Pdu, Unbind, UnbindResp, decode, error_response
+from tidings.smpp.pdu import (
+    PDU_CLASSES,
+    EnquireLink,
+    EnquireLinkResp,
+    GenericNack,
+    MessageIdResponse,
+    Pdu,
+    Unbind,
+    UnbindResp,
+    decode,
+    error_response,
+)
 
 __all__ = ["RequestHandler", "ResponseCallback", "Role", "Session", "SessionConfig", "SessionState", "SessionStats"]
 
@@ -108,6 +126,12 @@ _FROM_SMSC: dict[int, frozenset[SessionState]] = {
     _C.UNBIND: BOUND_STATES,
     _C.ENQUIRE_LINK: _LIVE,
 }
+# What a session may send: the same, but nothing new once unbinding (only answers go out then).
+_SENT_BY_ESME = {command: states - {_S.UNBINDING} for command, states in _FROM_ESME.items()}
+_SENT_BY_SMSC = {command: states - {_S.UNBINDING} for command, states in _FROM_SMSC.items()}
+# Requests an SMSC may send an ESME that have no response: alert_notification (a handset is
+# reachable again) and outbind (asks the ESME to bind on this connection; ours bind on their own).
+_UNANSWERED_BY_ESME = frozenset({_C.ALERT_NOTIFICATION, _C.OUTBIND})
 
 RequestHandler = Callable[["Session", Pdu], Awaitable[Pdu]]
 """Answers one request with its response PDU; the session sends it."""
@@ -152,7 +176,8 @@ longer send)."""
 
 _Target: TypeAlias = "asyncio.Future[Pdu] | ResponseCallback"
 _Pending = tuple[_Target, float, int, bool]  # future or callback, deadline, request command_id, windowed
-_Queued = tuple[Pdu, ResponseCallback]  # a request_nowait PDU waiting in a lane for a slot
+_Queued = tuple[Pdu, ResponseCallback, bytes]  # a request_nowait PDU waiting in a lane for a slot, encoded
+_SEQUENCE_AT = 12  # the offset of an encoded PDU's sequence_number (its last 4 header octets)
 
 
 class Session(asyncio.Protocol):
@@ -177,8 +202,11 @@ class Session(asyncio.Protocol):
         self._answer_now = answer_now
         self._on_unbind = on_unbind
         self._on_close = on_close
-        self._outbound = _FROM_ESME if role is Role.ESME else _FROM_SMSC
+        self._outbound = _SENT_BY_ESME if role is Role.ESME else _SENT_BY_SMSC
         self._inbound = _FROM_SMSC if role is Role.ESME else _FROM_ESME
+        self._unanswered = _UNANSWERED_BY_ESME if role is Role.ESME else frozenset()
+        self._binding = False  # a bind request is being handled
+        self._stopping = False  # `unbind` was called: no new request is taken
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._buffer = b""
@@ -222,9 +250,10 @@ class Session(asyncio.Protocol):
         The future resolves to the response PDU whatever its command_status (a generic_nack
         included), or fails with `ResponseTimeout` or `SessionClosed`. Raises `NotBound` at once
         when the current state does not allow the request. A `priority` request (a verification
-        code) gets the next free slot before every ordinary request already waiting.
+        code) gets the next free slot before every ordinary request already waiting. Raises
+        `EncodeError` (nothing sent, the slot given back) when `pdu` cannot be encoded.
         """
-        self._check_can_send(pdu.command_id)
+        self._check_new_request(pdu.command_id)
         await self._acquire_slot(priority)
         try:
             if self._write_paused:
@@ -239,17 +268,19 @@ class Session(asyncio.Protocol):
         """Send `pdu` now if a window slot is free, else as soon as one frees (in the same order
         as `send_request`'s waiters, the priority lane first); `callback` gets the response or
         the error in its place. Raises `NotBound` or `SessionClosed` at once when the current
-        state does not allow the request; the callback is then never called.
+        state does not allow the request, `EncodeError` when `pdu` cannot be encoded (it takes
+        no slot then); the callback is then never called.
 
         Queued requests are not held back by a paused transport: the window bounds what can be
         written ahead of the peer's answers."""
-        self._check_can_send(pdu.command_id)
+        self._check_new_request(pdu.command_id)
         ahead = self._priority_slot_waiters if priority else (self._priority_slot_waiters or self._slot_waiters)
         if self._in_flight < self.config.window and not ahead:
+            self._send(pdu, windowed=True, target=callback)  # encoded before anything is taken
             self._in_flight += 1
-            self._send(pdu, windowed=True, target=callback)
         else:
-            (self._priority_slot_waiters if priority else self._slot_waiters).append((pdu, callback))
+            lane = self._priority_slot_waiters if priority else self._slot_waiters
+            lane.append((pdu, callback, pdu.encode()))  # numbered when it goes out
 
     def withdraw_queued(self, error: Exception, keep: Callable[[Pdu], bool] | None = None) -> int:
         """Take back the `request_nowait` requests still waiting for a window slot (none of them
@@ -266,7 +297,7 @@ class Session(asyncio.Protocol):
                     staying.append(waiter)
             lane.clear()
             lane.extend(staying)
-        for _, callback in withdrawn:
+        for _, callback, _ in withdrawn:
             self._resolve(callback, None, error)
         return len(withdrawn)
 
@@ -280,16 +311,17 @@ class Session(asyncio.Protocol):
         return response
 
     async def unbind(self, timeout: float | None = None) -> None:
-        """Let requests in flight finish, send unbind, wait for unbind_resp, answer the peer's
-        requests still being handled, close."""
+        """Let requests in flight finish (taking no new ones: `NotBound`), send unbind, wait for
+        unbind_resp, answer the peer's requests still being handled, close."""
         limit = self.config.response_timeout if timeout is None else timeout
+        self._stopping = True
         try:
             if self.bound:
                 if self._pending:
                     await self._answered_all(limit)
                 if self.bound:
                     future = self._send(Unbind(), windowed=False)
-                    self.state = SessionState.UNBINDING
+                    self._unbinding()
                     async with asyncio.timeout(limit):
                         await future
         except (TimeoutError, SessionClosed, ResponseTimeout):
@@ -409,7 +441,7 @@ class Session(asyncio.Protocol):
         try:
             pdu = decode(frame)
         except PduError as exc:
-            self._on_malformed(exc)
+            self._on_malformed(exc, frame)
             return
         command_id = pdu.command_id
         if command_id & RESPONSE_BIT:
@@ -417,7 +449,8 @@ class Session(asyncio.Protocol):
             return
         allowed = self._inbound.get(command_id)
         if allowed is None:
-            self._write_response(GenericNack(sequence_number=pdu.sequence_number, command_status=CommandStatus.ESME_RINVCMDID))
+            nack = GenericNack(sequence_number=pdu.sequence_number, command_status=CommandStatus.ESME_RINVCMDID)
+            self._write_response(nack)
         elif self.state not in allowed:
             bound_again = command_id in BIND_COMMANDS and self.state in BOUND_STATES
             status = CommandStatus.ESME_RALYBND if bound_again else CommandStatus.ESME_RINVBNDSTS
@@ -426,18 +459,37 @@ class Session(asyncio.Protocol):
             self.stats.enquire_links_received += 1
             self._write_response(EnquireLinkResp(sequence_number=pdu.sequence_number))
         elif command_id == _C.UNBIND:
-            self.state = SessionState.UNBINDING
+            self._unbinding()
             self._spawn(self._answer_unbind(pdu))
+        elif command_id in BIND_COMMANDS:
+            if self._binding:  # a second bind before the first is answered: one bind per connection
+                self._write_response(pdu.response(CommandStatus.ESME_RALYBND))
+            else:
+                self._binding = True
+                self._spawn(self._answer_bind(pdu))
         elif len(self._inbound_tasks) >= self.config.inbound_window:
             self.stats.throttled += 1
             self._write_response(pdu.response(self.config.flood_status))
-        elif self._answer_now is None or command_id in BIND_COMMANDS or not self._answered_now(pdu):
+        elif self._answer_now is None or not self._answered_now(pdu):
             self._spawn(self._answer(pdu))
 
-    def _on_malformed(self, error: PduError) -> None:
-        logger.warning("smpp %s: malformed PDU: %s", self.peername, error)
+    def _on_malformed(self, error: PduError, frame: bytes) -> None:
         command_id, sequence = error.command_id, error.sequence_number
+        if command_id in self._unanswered:
+            name = _C(command_id).name.lower()
+            logger.info("smpp %s: %s #%s received and ignored (it has no response)", self.peername, name, sequence)
+            return
+        logger.warning("smpp %s: malformed PDU: %s", self.peername, error)
         if command_id is not None and command_id & RESPONSE_BIT and sequence in self._pending:
+            cls = PDU_CLASSES.get(command_id)
+            if cls is not None and issubclass(cls, MessageIdResponse):
+                # Its status is readable: the peer did what it says (a submit_sm taken and sent
+                # again would reach the handset twice); only the message_id is lost.
+                status = int.from_bytes(frame[8:12], "big")
+                logger.warning("smpp %s: %s #%d taken as status 0x%08X without its message_id",
+                               self.peername, cls.__name__, sequence, status)
+                self._on_response(cls(sequence_number=sequence, command_status=status))
+                return
             self._settle(sequence, error)
         self._write_response(error_response(error))
 
@@ -485,6 +537,12 @@ class Session(asyncio.Protocol):
         self._write_response(response)
         if refused and not self.bound:
             self.close()
+
+    async def _answer_bind(self, request: Pdu) -> None:
+        try:
+            await self._answer(request)
+        finally:
+            self._binding = False
 
     async def _answer_unbind(self, request: Pdu) -> None:
         current = asyncio.current_task()
@@ -562,6 +620,17 @@ class Session(asyncio.Protocol):
 
     # -- outbound --------------------------------------------------------------------------------
 
+    def _unbinding(self) -> None:
+        """Unbind sent or received: from here on only answers go out. The requests still waiting
+        for a window slot were never written: they fail with `NotBound`, to be sent again later."""
+        self.state = SessionState.UNBINDING
+        self.withdraw_queued(NotBound("unbinding: the request was not sent"))
+
+    def _check_new_request(self, command_id: int) -> None:
+        self._check_can_send(command_id)
+        if self._stopping:
+            raise NotBound(f"cannot send {_C(command_id).name.lower()}: unbinding")
+
     def _check_can_send(self, command_id: int) -> None:
         allowed = self._outbound.get(command_id)
         if allowed is None:
@@ -574,17 +643,22 @@ class Session(asyncio.Protocol):
     @overload
     def _send(self, pdu: Pdu, *, windowed: bool, target: None = None) -> asyncio.Future[Pdu]: ...
     @overload
-    def _send(self, pdu: Pdu, *, windowed: bool, target: ResponseCallback) -> None: ...
+    def _send(self, pdu: Pdu, *, windowed: bool, target: ResponseCallback, encoded: bytes | None = None) -> None: ...
 
-    def _send(self, pdu: Pdu, *, windowed: bool, target: ResponseCallback | None = None) -> asyncio.Future[Pdu] | None:
-        """Number and write `pdu`; its response goes to `target`, or to the future returned."""
+    def _send(self, pdu: Pdu, *, windowed: bool, target: ResponseCallback | None = None,
+              encoded: bytes | None = None) -> asyncio.Future[Pdu] | None:
+        """Number and write `pdu` (`encoded` already, but for its sequence number); its response
+        goes to `target`, or to the future returned. An `EncodeError` leaves nothing behind."""
         sequence = self._sequence
         while True:
             sequence = sequence + 1 if sequence < MAX_SEQUENCE_NUMBER else 1
             if sequence not in self._pending:
                 break
         pdu.sequence_number = sequence
-        data = pdu.encode()
+        if encoded is None:
+            data = pdu.encode()
+        else:
+            data = encoded[:_SEQUENCE_AT] + sequence.to_bytes(4, "big") + encoded[HEADER_SIZE:]
         self._sequence = sequence
         future: asyncio.Future[Pdu] | None = None
         waiting: _Target = target if target is not None else (future := self._loop.create_future())
@@ -646,7 +720,7 @@ class Session(asyncio.Protocol):
         if self._in_flight:
             self._in_flight -= 1
 
-    def _send_queued(self, pdu: Pdu, callback: ResponseCallback) -> bool:
+    def _send_queued(self, pdu: Pdu, callback: ResponseCallback, encoded: bytes) -> bool:
         """Send a request_nowait PDU that waited for a slot; False (its callback told why) when
         the session can no longer send it."""
         try:
@@ -654,7 +728,7 @@ class Session(asyncio.Protocol):
         except (NotBound, SessionClosed) as exc:
             self._resolve(callback, None, exc)
             return False
-        self._send(pdu, windowed=True, target=callback)
+        self._send(pdu, windowed=True, target=callback, encoded=encoded)
         return True
 
     # -- timers ----------------------------------------------------------------------------------

@@ -3,7 +3,11 @@
 Sending: each part is a submit_sm through the ESME client's window, paced by the connection's
 throughput cap, its validity_period the time left until the message's expiry as the part leaves
 the cap (`transcode`); the SMSC's answer is mapped to our errors (throttling and system errors: try
-later; anything else: the recipient fails with the SMPP status as its code). Receiving: receipts
+later; anything else: the recipient fails with the SMPP status as its code; a part that cannot be
+encoded, such as a sender longer than source_addr takes, fails it too, with the status an SMSC
+would answer). A message is reported once every part has its answer; a long one the SMSC took
+in part before refusing the rest for now is retried with its other parts only (`parts`).
+Concatenation references cycle through 0-255 per connection. Receiving: receipts
 and MO (in deliver_sm, or data_sm from SMSCs that use it) are written durably through the
 outcome writer before they are answered, so an SMSC redelivers anything we could have lost.
 """
@@ -14,10 +18,11 @@ import asyncio
 import itertools
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from tidings.channels.base import OutboundSms, SendCallback, in_task
 from tidings.channels.sms_smpp.inbound import mo_event, receipt_event
+from tidings.channels.sms_smpp.parts import MessageParts, PartlySent
 from tidings.channels.sms_smpp.transcode import submit_pdus
 from tidings.config import SmppConnectionSettings
 from tidings.core.errors import ExpiredBeforeSending, PermanentDeliveryError, TransientDeliveryError
@@ -25,8 +30,8 @@ from tidings.queue.base import Limiter
 from tidings.queue.local_limiter import LocalTokenBucket
 from tidings.smpp.client import EsmeClient, SubmitCallback
 from tidings.smpp.constants import CommandStatus, is_transient
-from tidings.smpp.errors import CommandStatusError, SmppError
-from tidings.smpp.pdu import DataSm, DeliverSm, SubmitSmResp
+from tidings.smpp.errors import CommandStatusError, EncodeError, SmppError
+from tidings.smpp.pdu import DataSm, DeliverSm, SubmitSm, SubmitSmResp
 from tidings.smpp.receipt import receipt_from_pdu
 from tidings.smpp.times import validity_period
 from tidings.smpp.tls import client_context
@@ -48,7 +53,8 @@ class SmppConnector:
             limiter = LocalTokenBucket(settings.throughput, burst=max(1.0, settings.throughput / 10))
         self._limiter = limiter
         self._pacing: set[asyncio.Task[list[str]]] = set()  # `submit`s waiting under the cap
-        self._references = itertools.cycle(range(random.randrange(256), random.randrange(256) + 256))
+        self._references = itertools.count(random.randrange(256))  # taken modulo 256
+        self.partly_sent = PartlySent()
         self.client = EsmeClient(
             settings.host, settings.port, system_id=settings.system_id, password=settings.password,
             system_type=settings.system_type, window=settings.window,
@@ -70,17 +76,51 @@ class SmppConnector:
     async def send(self, message: OutboundSms) -> list[str]:
         return await self._send(message, withdrawable=False)
 
+    def _plan(self, message: OutboundSms) -> tuple[list[SubmitSm], MessageParts]:
+        """The message's PDUs and its parts' answers so far: none, or those an earlier attempt
+        left (`parts`), whose reference the PDUs then carry again."""
+        now = self._clock()
+        taken = self.partly_sent.take(message.delivery_id, now)
+        reference = taken.reference if taken is not None else next(self._references) & 0xFF
+        pdus = submit_pdus(message, reference, self.settings.long_messages, now_ms=now)
+        if taken is not None and taken.parts != len(pdus):
+            taken = None
+        return pdus, MessageParts(self.name, reference, len(pdus), taken)
+
+    def _outcome(self, message: OutboundSms, parts: MessageParts) -> list[str]:
+        """Every part's SMSC id once all are answered; or the first refusal's error (mapped as
+        `_delivery_error` says), the parts taken kept for the retry when it is to be tried again."""
+        error = parts.first_error()
+        if error is None:
+            return [smsc_id for smsc_id in parts.ids if smsc_id is not None]  # all of them: none refused
+        mapped = _delivery_error(self.name, error) if isinstance(error, SmppError) else error
+        if isinstance(mapped, TransientDeliveryError):
+            self._keep_taken(message, parts)
+        raise mapped
+
+    def _keep_taken(self, message: OutboundSms, parts: MessageParts) -> None:
+        """Keep the parts the SMSC took of a message to be tried again (`parts.PartlySent`)."""
+        taken = parts.taken()
+        if taken is not None:
+            self.partly_sent.put(message.delivery_id, taken, self._clock())
+            log.info("%s: delivery %s: %d of %d parts taken; the others go again under reference %d",
+                     self.name, message.delivery_id, len(taken.ids), taken.parts, taken.reference)
+
     async def _send(self, message: OutboundSms, *, withdrawable: bool) -> list[str]:
         """Every part through the cap and the window; the parts' SMSC ids. A `withdrawable` send
         (a task of `submit`'s) may be cancelled by `withdraw_unsent` while it waits under the
         cap, when nothing of it was sent yet."""
-        pdus = submit_pdus(message, next(self._references) & 0xFF, self.settings.long_messages, now_ms=self._clock())
+        pdus, parts = self._plan(message)
+        indexes = parts.to_send()
         if self._limiter is not None:
             task = asyncio.current_task() if withdrawable else None
             if task is not None:
                 self._pacing.add(task)
             try:
-                await self._limiter.acquire(len(pdus), priority=message.priority)
+                await self._limiter.acquire(len(indexes), priority=message.priority)
+            except asyncio.CancelledError:  # withdrawn: no part more was sent
+                self._keep_taken(message, parts)
+                raise
             finally:
                 if task is not None:
                     self._pacing.discard(task)
@@ -93,19 +133,18 @@ class SmppConnector:
                 for pdu in pdus:
                     pdu.validity_period = validity
         priority = message.priority
-        try:
-            if len(pdus) == 1:
-                responses = [await self.client.submit(pdus[0], priority=priority)]
+        results: Sequence[SubmitSmResp | BaseException]
+        if len(indexes) == 1:  # the usual one-part message: no task
+            results = [await _submitted(self.client, pdus[indexes[0]], priority)]
+        else:
+            submits = (self.client.submit(pdus[index], priority=priority) for index in indexes)
+            results = await asyncio.gather(*submits, return_exceptions=True)
+        for index, result in zip(indexes, results, strict=True):
+            if isinstance(result, BaseException):
+                parts.answer(index, None, result)
             else:
-                responses = list(await asyncio.gather(*(self.client.submit(p, priority=priority) for p in pdus)))
-        except SmppError as exc:
-            raise _delivery_error(self.name, exc) from exc
-        ids = []
-        for response in responses:
-            if response.command_status != CommandStatus.ESME_ROK:
-                raise _refusal(self.name, response.command_status)
-            ids.append(response.message_id)
-        return ids
+                parts.answer(index, result, None)
+        return self._outcome(message, parts)
 
     def submit(self, message: OutboundSms, done: SendCallback) -> None:
         """`send` without a coroutine: each part goes out through the window as a slot frees, and
@@ -114,13 +153,26 @@ class SmppConnector:
         if self._limiter is not None:
             in_task(self._send(message, withdrawable=True), done)
             return
-        pdus = submit_pdus(message, next(self._references) & 0xFF, self.settings.long_messages, now_ms=self._clock())
-        answers = _Answers(self.name, len(pdus), done)
-        try:
-            for index, pdu in enumerate(pdus):
-                self.client.submit_nowait(pdu, answers.callback(index), priority=message.priority)
-        except SmppError as exc:  # not bound: nothing (more) was sent
-            answers.failed(exc)
+        pdus, parts = self._plan(message)
+
+        def answered(index: int, response: SubmitSmResp | None, error: BaseException | None) -> None:
+            parts.answer(index, response, error)
+            if parts.complete:
+                try:
+                    ids = self._outcome(message, parts)
+                except Exception as exc:  # noqa: BLE001 - the outcome is an error: handed over
+                    done(None, exc)
+                else:
+                    done(ids, None)
+
+        indexes = parts.to_send()
+        for position, index in enumerate(indexes):
+            try:
+                self.client.submit_nowait(pdus[index], _callback(answered, index), priority=message.priority)
+            except SmppError as exc:  # not bound, or not encodable: this part and the rest are not sent
+                for rest in indexes[position:]:
+                    answered(rest, None, exc)
+                return
 
     def withdraw_unsent(self) -> int:
         """Give back, for a quick stop, the submitted messages that have not gone out yet: those
@@ -148,44 +200,28 @@ class SmppConnector:
         return CommandStatus.ESME_ROK
 
 
-class _Answers:
-    """Collects the submit_sm_resp of a message's parts and reports once: every part's SMSC id,
-    or the first error (mapped as `send` maps it)."""
+def _callback(answered: Callable[[int, SubmitSmResp | None, BaseException | None], None],
+              index: int) -> SubmitCallback:
+    return lambda response, error: answered(index, response, error)
 
-    __slots__ = ("_connection", "_ids", "_missing", "_done")
 
-    def __init__(self, connection: str, parts: int, done: SendCallback) -> None:
-        self._connection = connection
-        self._ids: list[str] = [""] * parts
-        self._missing = parts
-        self._done: SendCallback | None = done
-
-    def callback(self, index: int) -> SubmitCallback:
-        def answered(response: SubmitSmResp | None, error: BaseException | None) -> None:
-            if error is not None:
-                self.failed(error)
-                return
-            assert response is not None
-            self._ids[index] = response.message_id
-            self._missing -= 1
-            if self._missing == 0 and self._done is not None:
-                done, self._done = self._done, None
-                done(self._ids, None)
-        return answered
-
-    def failed(self, error: BaseException) -> None:
-        if self._done is None:
-            return  # an earlier part already reported
-        done, self._done = self._done, None
-        done(None, _delivery_error(self._connection, error) if isinstance(error, SmppError) else error)
+async def _submitted(client: EsmeClient, pdu: SubmitSm, priority: bool) -> SubmitSmResp | BaseException:
+    """`client.submit`'s answer, or the error it raised (as `asyncio.gather` returns them)."""
+    try:
+        return await client.submit(pdu, priority=priority)
+    except Exception as exc:  # noqa: BLE001 - handed to the message's parts as its answer
+        return exc
 
 
 def _delivery_error(connection: str, error: SmppError) -> TransientDeliveryError | PermanentDeliveryError:
-    """A submit_sm's SMPP error as the pipeline's: a refusal by its status; not bound, closed or
-    timed out, try again later (after a timeout the SMSC may have taken it, so a retry can
-    duplicate; losing it would be worse)."""
+    """A submit_sm's SMPP error as the pipeline's: a refusal by its status; a PDU that cannot be
+    encoded fails for good with the status an SMSC would give (nothing was sent, and sending it
+    again fails the same way); not bound, closed or timed out, try again later (after a timeout
+    the SMSC may have taken it, so a retry can duplicate; losing it would be worse)."""
     if isinstance(error, CommandStatusError):
         return _refusal(connection, error.command_status)
+    if isinstance(error, EncodeError):
+        return PermanentDeliveryError(f"{connection}: submit_sm cannot be encoded: {error}", error.command_status)
     return TransientDeliveryError(f"{connection}: {error}")
 
 
