@@ -6,7 +6,8 @@ SMS verification is one write: its row goes in the transaction of the code's one
 (the group committer's priority lane). Every verification write takes the SQLite write lock's
 priority lane (`Database.write(priority=True)`) so that codes are not queued behind bulk sends.
 A start for a number that already has a pending verification of the same method re-sends a fresh
-code on that verification (up to the application's `max_resends`).
+code on that verification (up to the application's `max_resends`); any other start that leaves a
+new verification pending ABORTs the older ones still pending for that endpoint.
 
 Report: each attempt is one transaction whose first statement is a guarded increment
 (`status = PENDING AND attempts < max_attempts AND expires_ms > now`): concurrent reports of the
@@ -27,7 +28,7 @@ from typing import Any
 import httpx
 import orjson
 import phonenumbers
-from sqlalchemy import Row, Table, insert, select, update
+from sqlalchemy import Row, Table, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -69,11 +70,20 @@ CODE_TYPES = {"numeric": "0123456789", "alpha": "ABCDEFGHJKLMNPQRSTUVWXYZ",
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_REFERENCE = 200
 MAX_CUSTOM = 4096
+RESENDS_EXHAUSTED = "Too many resends for this verification"
 _v = verifications
 
 
 def invalid(text: str) -> RequestError:
     return RequestError(INVALID, text, 400)
+
+
+def too_many(text: str, retry_after_ms: int, reason: str | None = None) -> RequestError:
+    """429 with the seconds until trying again may succeed (rendered as `Retry-After`)."""
+    fields = {"retry_after": str(max(1, -(-retry_after_ms // 1000)))}
+    if reason is not None:
+        fields["reason"] = reason
+    return RequestError(TOO_MANY, text, 429, fields)
 
 
 @dataclass(frozen=True)
@@ -116,7 +126,13 @@ def check_number(raw: object) -> tuple[str, str | None]:
         raise invalid(f"identity.endpoint is not a phone number: {exc}") from None
     if not phonenumbers.is_valid_number(parsed):
         raise invalid("identity.endpoint is not a valid phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), phonenumbers.region_code_for_number(parsed)
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return e164, phonenumbers.region_code_for_number(parsed)
+
+
+def check_email(raw: str) -> str:
+    """An email endpoint as it is stored: trimmed and lower-cased (the same address however typed)."""
+    return raw.strip().lower()
 
 
 def _expiry(raw: object) -> int | None:
@@ -135,18 +151,22 @@ def _expiry(raw: object) -> int | None:
     return seconds
 
 
+def _method(value: object) -> Method:
+    """The body's `method`: one of METHODS (a list or an object is refused, not a 500)."""
+    if not isinstance(value, str) or value not in METHODS:
+        raise invalid(f"method must be one of {', '.join(sorted(METHODS))}")
+    return Method(value)
+
+
 def check_start(payload: object) -> StartRequest:
     body = _object(payload, "body")
-    method = body.get("method")
-    if method not in METHODS:
-        raise invalid(f"method must be one of {', '.join(sorted(METHODS))}")
-    m = Method(method)
+    m = _method(body.get("method"))
     identity = _object(body.get("identity"), "identity")
     kind = identity.get("type")
     if m is Method.EMAIL:
         if kind != "email" or not isinstance(identity.get("endpoint"), str) or not EMAIL.match(identity["endpoint"]):
             raise invalid("identity must be {\"type\": \"email\", \"endpoint\": <an email address>}")
-        endpoint, country = identity["endpoint"].strip().lower(), None
+        endpoint, country = check_email(identity["endpoint"]), None
     else:
         if kind != "number":
             raise invalid("identity.type must be \"number\"")
@@ -196,12 +216,13 @@ async def do_start(ctx: Context, app: App, req: StartRequest, base_url: str,
         refusal = await ctx.fraud.check_start(app.project_id, req.endpoint, client_ip, req.method.value,
                                               allow_line_types=app.options.get("allow_line_types", ()))
         if refusal is not None:
-            limited = refusal.retry_after_ms is not None
-            raise RequestError(TOO_MANY if limited else FORBIDDEN, f"{refusal.message} ({refusal.reason})",
-                               429 if limited else 403, {"reason": refusal.reason})
+            if refusal.retry_after_ms is not None:
+                raise too_many(f"{refusal.message} ({refusal.reason})", refusal.retry_after_ms, refusal.reason)
+            raise RequestError(FORBIDDEN, f"{refusal.message} ({refusal.reason})", 403, {"reason": refusal.reason})
     key = await code_key(ctx.db, now)
     length = app.code_length
-    alphabet = "0123456789" if req.method in (Method.FLASH_CALL, Method.CALLOUT) else (req.alphabet or app.code_alphabet)
+    voice = req.method in (Method.FLASH_CALL, Method.CALLOUT)
+    alphabet = codes.DEFAULT_ALPHABET if voice else (req.alphabet or app.code_alphabet)
     expiry = req.expiry_seconds or app.expiry_seconds
     code = codes.generate(length, alphabet)
     async with ctx.db.read() as conn:
@@ -210,7 +231,7 @@ async def do_start(ctx: Context, app: App, req: StartRequest, base_url: str,
         existing = None  # a new reference is a new verification
     if existing is not None:
         if existing.sends > app.max_resends:
-            raise RequestError(TOO_MANY, "Too many resends for this verification", 429)
+            raise too_many(RESENDS_EXHAUSTED, existing.expires_ms - now)
         vid = existing.id
     else:
         vid = hex_id(16)
@@ -236,11 +257,14 @@ async def do_start(ctx: Context, app: App, req: StartRequest, base_url: str,
     cli = codes.flash_cli(prefix, code) if prefix is not None else None
     out = senders.Outgoing(
         project_id=app.project_id, method=req.method, endpoint=req.endpoint, code=code,
-        text=CALLOUT_SPEECH.format(code=" ".join(code)) if req.method is Method.CALLOUT else senders.render(template, code),
+        text=(CALLOUT_SPEECH.format(code=" ".join(code)) if req.method is Method.CALLOUT
+              else senders.render(template, code)),
         sender=app.sms_sender, cli=cli, locale=req.locale, conversation_app_id=app.conversation_app_id,
-        whatsapp_template=_whatsapp_template(app), expires_ms=row["expires_ms"])
+        whatsapp_template=_whatsapp_template(app), expires_ms=row["expires_ms"],
+        client_reference=senders.sms_tag(vid) if req.method is Method.SMS else None)
     if req.method is Method.SMS and existing is None and row["status"] == Status.PENDING:
         stored = await _start_sms(ctx, app, row, out, now)
+        await _abort_replaced(ctx, app, stored)
         view = views.start_view(base_url, stored, template=template)
         return Started(view, stored.status)
     async with ctx.db.write(priority=True) as conn:
@@ -250,7 +274,7 @@ async def do_start(ctx: Context, app: App, req: StartRequest, base_url: str,
                 .values(code_hash=row["code_hash"], sends=_v.c.sends + 1, expires_ms=row["expires_ms"],
                         updated_ms=now, status=row["status"], reason=row["reason"], completed_ms=row["completed_ms"]))
             if result.rowcount != 1:
-                raise RequestError(TOO_MANY, "Too many resends for this verification", 429)
+                raise too_many(RESENDS_EXHAUSTED, existing.expires_ms - now)
         else:
             try:
                 await conn.execute(insert(_v).values(**row))
@@ -270,9 +294,25 @@ async def do_start(ctx: Context, app: App, req: StartRequest, base_url: str,
         async with ctx.db.write(priority=True) as conn:
             await conn.execute(update(_v).where(_v.c.id == vid).values(
                 sent_ref=sent_ref, call_complete=True if req.method in (Method.FLASH_CALL, Method.CALLOUT) else None))
+    await _abort_replaced(ctx, app, stored)
     view = views.start_view(base_url, stored, template=template,
                             cli_filter=codes.cli_filter(prefix, length) if prefix is not None else None)
     return Started(view, stored.status)
+
+
+async def _abort_replaced(ctx: Context, app: App, new: Any) -> None:
+    """Sinch's ABORTED: a verification under way replaces the older ones still pending for the same
+    endpoint (any method), so that only the newest code is good. "Older" is (created_ms, id): of two
+    starts in the same millisecond, exactly one survives."""
+    if new.status != Status.PENDING:
+        return
+    older = or_(_v.c.created_ms < new.created_ms, and_(_v.c.created_ms == new.created_ms, _v.c.id < new.id))
+    async with ctx.db.read() as conn:
+        ids = (await conn.execute(select(_v.c.id).where(
+            _v.c.project_id == app.project_id, _v.c.endpoint == new.endpoint, _v.c.status == Status.PENDING,
+            _v.c.id != new.id, older))).scalars().all()
+    for vid in ids:
+        await _finish(ctx, app, vid, Status.ABORTED, None)
 
 
 async def _start_sms(ctx: Context, app: App, row: dict[str, Any], out: senders.Outgoing, now: int) -> Any:
@@ -333,15 +373,20 @@ async def _queue_result(conn: AsyncConnection, app: App, row: Row[Any], now: int
     """The result event, in the transaction that finished the verification."""
     if app.callback_url:
         body = orjson.dumps(callbacks.result_event(row))
-        await outbox.enqueue(conn, [outbox.webhook_row(app.project_id, app.callback_url, "VerificationResultEvent", body, now,
-                                                       secret=result_signing.marker(app.key))])
+        await outbox.enqueue(conn, [outbox.webhook_row(app.project_id, app.callback_url, "VerificationResultEvent",
+                                                       body, now, secret=result_signing.marker(app.key))])
 
 
 async def _redact(conn: AsyncConnection, row: Row[Any]) -> None:
-    """A finished SMS verification's batch no longer needs the code in its body."""
-    if row.method == Method.SMS and row.sent_ref:
-        await conn.execute(update(batches).where(batches.c.id == row.sent_ref, batches.c.project_id == row.project_id)
-                           .values(body="(verification code redacted)"))
+    """A finished SMS verification's batches no longer need the code in their bodies: the last one
+    (`sent_ref`) and those of earlier sends (`senders.sms_tag`, created since the verification)."""
+    if row.method != Method.SMS:
+        return
+    carried = and_(batches.c.created_ms >= row.created_ms, batches.c.client_reference == senders.sms_tag(row.id))
+    if row.sent_ref:
+        carried = or_(batches.c.id == row.sent_ref, carried)
+    await conn.execute(update(batches).where(batches.c.project_id == row.project_id, carried)
+                       .values(body="(verification code redacted)"))
 
 
 async def _finish(ctx: Context, app: App, vid: str, status: Status, reason: str | None,
@@ -374,17 +419,15 @@ class Report:
 
 def check_report(payload: object) -> Report:
     body = _object(payload, "body")
-    method = body.get("method")
-    if method not in METHODS:
-        raise invalid(f"method must be one of {', '.join(sorted(METHODS))}")
+    method = _method(body.get("method"))
     part = _object(body.get(method), method)
     code = _text(part.get("code"), f"{method}.code", 64)
     cli = _text(part.get("cli"), f"{method}.cli", 32)
-    if method == Method.FLASH_CALL and cli is None:
+    if method is Method.FLASH_CALL and cli is None:
         raise invalid("flashCall.cli is required")
-    if method != Method.FLASH_CALL and code is None:
+    if method is not Method.FLASH_CALL and code is None:
         raise invalid(f"{method}.code is required")
-    return Report(Method(method), code, cli)
+    return Report(method, code, cli)
 
 
 async def _resolve(conn: AsyncConnection, app: App, *, vid: str | None, endpoint: str | None, method: str,
@@ -406,8 +449,8 @@ async def do_report(ctx: Context, app: App, report: Report, *, vid: str | None =
                     endpoint: str | None = None) -> dict[str, Any]:
     now = ctx.clock()
     key = await code_key(ctx.db, now)
-    if endpoint is not None and "@" not in endpoint:
-        endpoint = check_number(endpoint)[0]
+    if endpoint is not None:
+        endpoint = check_email(endpoint) if "@" in endpoint else check_number(endpoint)[0]
     async with ctx.db.read() as conn:
         row = await _resolve(conn, app, vid=vid, endpoint=endpoint, method=report.method, now=now)
     if row.method != report.method:
@@ -416,7 +459,9 @@ async def do_report(ctx: Context, app: App, report: Report, *, vid: str | None =
         raise RequestError(CONFLICT, f"Verification is already completed ({row.status})", 409)
     if row.expires_ms <= now:
         done = await _finish(ctx, app, row.id, Status.FAIL, Reason.EXPIRED)
-        return views.status_view(done or row)
+        if done is None:  # another request finished it first (expired it, or the code was right)
+            raise RequestError(CONFLICT, "Verification is already completed", 409)
+        return views.status_view(done)
     if report.method is Method.FLASH_CALL:
         assert report.cli is not None
         offered = codes.code_from_cli(row.cli_prefix or "", row.code_length, report.cli)
@@ -459,8 +504,14 @@ async def do_report(ctx: Context, app: App, report: Report, *, vid: str | None =
 
 
 async def _expire_if_due(ctx: Context, app: App, row: Row[Any]) -> Row[Any]:
+    """The row as it is now: FAIL "Expired" if it was pending past its expiry. When another
+    request finished it meanwhile, the stored row (not the stale PENDING one read before)."""
     if row.status == Status.PENDING and row.expires_ms <= ctx.clock():
-        return await _finish(ctx, app, row.id, Status.FAIL, Reason.EXPIRED) or row
+        done = await _finish(ctx, app, row.id, Status.FAIL, Reason.EXPIRED)
+        if done is not None:
+            return done
+        async with ctx.db.read() as conn:
+            return await _get(conn, app.project_id, row.id)
     return row
 
 
@@ -488,8 +539,7 @@ def method_from_path(raw: str) -> Method:
 
 async def get_by_identity(ctx: Context, app: App, method: str, endpoint: str) -> dict[str, Any]:
     m = method_from_path(method)
-    if m is not Method.EMAIL:
-        endpoint = check_number(endpoint)[0]
+    endpoint = check_email(endpoint) if m is Method.EMAIL else check_number(endpoint)[0]
     async with ctx.db.read() as conn:
         row = await _resolve(conn, app, vid=None, endpoint=endpoint, method=m.value, now=ctx.clock())
     return views.status_view(await _expire_if_due(ctx, app, row))

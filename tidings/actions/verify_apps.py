@@ -15,6 +15,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,9 +28,11 @@ from tidings.verify import codes, wrap
 
 __all__ = [
     "DEFAULTS",
+    "LIMITS",
     "App",
     "NewApp",
     "app_row",
+    "check_settings",
     "code_key",
     "do_configure_app",
     "load_app",
@@ -50,6 +53,12 @@ DEFAULTS: dict[str, Any] = {
     "flash_cli_prefix": "+4610100",
 }
 _CONFIGURABLE = {*DEFAULTS, "callback_url", "conversation_app_id", "options"}
+LIMITS: dict[str, tuple[int, int]] = {  # inclusive bounds of the numeric settings
+    "code_length": (codes.MIN_LENGTH, codes.MAX_LENGTH),
+    "expiry_seconds": (30, 24 * 3600),
+    "max_attempts": (1, 10),
+    "max_resends": (0, 10),
+}
 
 _keys: weakref.WeakKeyDictionary[Database, dict[str, bytes]] = weakref.WeakKeyDictionary()
 
@@ -58,7 +67,8 @@ async def _server_key(db: Database, key_id: str, now_ms: int) -> bytes:
     cache = _keys.setdefault(db, {})
     key = cache.get(key_id)
     if key is None:
-        key = cache[key_id] = (await auth_queries.get_or_create_server_key(db, key_id, secret_token(32), now_ms)).encode()
+        stored = await auth_queries.get_or_create_server_key(db, key_id, secret_token(32), now_ms)
+        key = cache[key_id] = stored.encode()
     return key
 
 
@@ -107,7 +117,10 @@ def app_row(server_key: bytes, project_id: str, app: NewApp, now_ms: int) -> dic
 async def load_app(conn: AsyncConnection, server_key: bytes, *, key: str | None = None,
                    project_id: str | None = None) -> App | None:
     query = select(verify_apps)
-    query = query.where(verify_apps.c.key == key) if key is not None else query.where(verify_apps.c.project_id == project_id)
+    if key is not None:
+        query = query.where(verify_apps.c.key == key)
+    else:
+        query = query.where(verify_apps.c.project_id == project_id)
     row = (await conn.execute(query)).first()
     if row is None:
         return None
@@ -116,17 +129,42 @@ async def load_app(conn: AsyncConnection, server_key: bytes, *, key: str | None 
                **{name: m[name] for name in (*DEFAULTS, "callback_url", "conversation_app_id", "options")})
 
 
-async def do_configure_app(db: Database, app_key: str, changes: dict[str, Any]) -> bool:
-    """Change an application's settings (callback URL, code length …); False if no such key."""
+def _bad(text: str) -> RequestError:
+    return RequestError("40001", text)
+
+
+def check_settings(changes: dict[str, Any]) -> None:
+    """Refuse a setting no verification could work with: an unknown name, a number out of
+    `LIMITS` (no attempt allowed, an expiry that has always passed, unbounded guessing), an
+    alphabet `codes.generate` refuses, a callback URL that is not an absolute http(s) URL."""
     unknown = set(changes) - _CONFIGURABLE
     if unknown:
-        raise RequestError("40001", f"unknown setting(s): {', '.join(sorted(unknown))}")
-    if "code_length" in changes or "code_alphabet" in changes:
-        codes.generate(int(changes.get("code_length", DEFAULTS["code_length"])),
-                       str(changes.get("code_alphabet", DEFAULTS["code_alphabet"])))
+        raise _bad(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    for name, (low, high) in LIMITS.items():
+        value = changes.get(name, low)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise _bad(f"{name} must be an integer from {low} to {high}")
+    if "code_alphabet" in changes:
+        alphabet = changes["code_alphabet"]
+        if not isinstance(alphabet, str) or len(alphabet) > 64:
+            raise _bad("code_alphabet must be a string of at most 64 characters")
+        try:
+            codes.generate(codes.MIN_LENGTH, alphabet)
+        except ValueError as exc:
+            raise _bad(f"code_alphabet: {exc}") from None
     url = changes.get("callback_url")
-    if url is not None and not str(url).startswith(("http://", "https://")):
-        raise RequestError("40001", "callback_url must start with http:// or https://")
+    if url is not None:
+        try:
+            parsed = httpx.URL(url) if isinstance(url, str) else None
+        except httpx.InvalidURL:
+            parsed = None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+            raise _bad("callback_url must be an absolute http:// or https:// URL")
+
+
+async def do_configure_app(db: Database, app_key: str, changes: dict[str, Any]) -> bool:
+    """Change an application's settings (callback URL, code length …); False if no such key."""
+    check_settings(changes)
     async with db.write() as conn:
         result = await conn.execute(update(verify_apps).where(verify_apps.c.key == app_key).values(**changes))
     return bool(result.rowcount)

@@ -59,11 +59,11 @@ def result_event(row: Any) -> dict[str, Any]:
 async def request_event(http: httpx.AsyncClient, url: str, app_key: str, app_secret: str, row: Any,
                         now_ms: int) -> Decision:
     raw = orjson.dumps(request_body(row))
-    headers = signing.headers(app_key, app_secret, "POST", raw, urlsplit(url).path or "/", now_ms)
     try:
+        headers = signing.headers(app_key, app_secret, "POST", raw, urlsplit(url).path or "/", now_ms)
         response = await http.post(url, content=raw, headers=headers, timeout=REQUEST_TIMEOUT)
         answer = response.json() if response.is_success else None
-    except (httpx.HTTPError, ValueError):
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError):  # unreachable, malformed URL or answer
         answer = None
     if not isinstance(answer, dict) or answer.get("action") not in ("allow", "deny"):
         return Decision(False, Reason.INVALID_CALLBACK)

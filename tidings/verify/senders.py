@@ -35,7 +35,7 @@ from tidings.core.errors import DeliveryError, PermanentDeliveryError, RequestEr
 from tidings.runtime.context import Context
 from tidings.verify.model import Method
 
-__all__ = ["CODE_PLACEHOLDER", "DEFAULT_WHATSAPP_TEMPLATE", "Outgoing", "render", "send"]
+__all__ = ["CODE_PLACEHOLDER", "DEFAULT_WHATSAPP_TEMPLATE", "Outgoing", "render", "send", "sms_tag"]
 
 CODE_PLACEHOLDER = "{{CODE}}"
 DEFAULT_WHATSAPP_TEMPLATE = ("verification_code", "en_US")  # (name, language)
@@ -56,6 +56,13 @@ class Outgoing:
     conversation_app_id: str | None = None
     whatsapp_template: tuple[str, str] = DEFAULT_WHATSAPP_TEMPLATE
     expires_ms: int | None = None  # when the code stops being accepted: the SMS batch's expire_at
+    client_reference: str | None = None  # the SMS batch's, naming the verification (`sms_tag`)
+
+
+def sms_tag(verification_id: str) -> str:
+    """The `client_reference` of every batch carrying a code of the verification (first send and
+    resends): how all of them are found to be redacted when it finishes."""
+    return f"verification:{verification_id}"
 
 
 def render(template: str, code: str) -> str:
@@ -85,6 +92,8 @@ async def _sms(ctx: Context, out: Outgoing, related: Related | None = None) -> s
     from tidings.actions import batches
 
     payload = {"to": [out.endpoint], "from": out.sender, "body": out.text, "delivery_report": "none"}
+    if out.client_reference is not None:
+        payload["client_reference"] = out.client_reference
     if out.expires_ms is not None:  # a code is no use after it expires: the carrier stops trying then too
         payload["expire_at"] = (_EPOCH + timedelta(milliseconds=out.expires_ms)).isoformat(timespec="milliseconds")
     try:

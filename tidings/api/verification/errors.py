@@ -1,7 +1,8 @@
 """Errors rendered in the Verification API's format:
 `{"errorCode": 40001, "message": "...", "reference": "<id for support>"}` with the HTTP status.
 
-    RequestError(code "4xxxx")    its status, errorCode = int(code)
+    RequestError(code "4xxxx")    its status, errorCode = int(code); `fields["retry_after"]`
+                                  (a 429's seconds) as the Retry-After header
     AuthError                     401, 40100
     NotFound                      404, 40400
     HTTPException                 its status, <status>00 (no route 40400, bad method 40500)
@@ -38,7 +39,8 @@ async def handle_request_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, NotFound):
         return verification_error(404, 40400, exc.text)
     code = int(exc.code) if exc.code.isdigit() else exc.http_status * 100
-    return verification_error(exc.http_status, code, exc.text)
+    retry_after = exc.fields.get("retry_after")
+    return verification_error(exc.http_status, code, exc.text, {"Retry-After": retry_after} if retry_after else None)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
