@@ -32,7 +32,7 @@ from sqlalchemy import Row, Table, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.actions.verify_apps import App, code_key
+from tidings.actions.verify_apps import App, code_key, load_app, wrap_key
 from tidings.core.errors import DeliveryError, NotFound, RequestError
 from tidings.core.ids import hex_id
 from tidings.runtime.context import Context
@@ -513,6 +513,30 @@ async def _expire_if_due(ctx: Context, app: App, row: Row[Any]) -> Row[Any]:
         async with ctx.db.read() as conn:
             return await _get(conn, app.project_id, row.id)
     return row
+
+
+async def expire_overdue(ctx: Context, after_ms: int, limit: int = 500) -> tuple[int, int]:
+    """Finish FAIL "Expired" the verifications still pending whose expiry is in (`after_ms`,
+    now]: nobody asked about them, and their result event (and the fraud guard's count of codes
+    never entered) is owed all the same. Returns how many it finished and the expiry up to which
+    every row was looked at (the next call's `after_ms`). Finishing is guarded, so two sweepers
+    at once finish each row once."""
+    now = ctx.clock()
+    async with ctx.db.read() as conn:
+        rows = (await conn.execute(
+            select(_v.c.id, _v.c.app_key, _v.c.expires_ms)
+            .where(_v.c.expires_ms > after_ms, _v.c.expires_ms <= now, _v.c.status == Status.PENDING)
+            .order_by(_v.c.expires_ms).limit(limit))).all()
+        server_key = await wrap_key(ctx.db, now) if rows else b""
+        apps = {key: await load_app(conn, server_key, key=key) for key in {r.app_key for r in rows}}
+    finished = 0
+    for row in rows:
+        app = apps[row.app_key]
+        if app is not None and await _finish(ctx, app, row.id, Status.FAIL, Reason.EXPIRED) is not None:
+            finished += 1
+    # A full page may have left rows of its last expiry time behind: look at that time again.
+    reached = rows[-1].expires_ms - 1 if len(rows) == limit else now
+    return finished, reached
 
 
 async def get_by_id(ctx: Context, app: App, vid: str) -> dict[str, Any]:

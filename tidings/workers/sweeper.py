@@ -6,7 +6,8 @@
   priority ones (verification codes) first and on the queue's priority lane;
 - republishes deliveries whose worker died holding their claim (always), and those whose queue
   entry was lost (only when the queue is drained, so a long backlog is not duplicated);
-- expires Queued deliveries whose batch's `expire_at` has passed;
+- expires Queued deliveries whose batch's `expire_at` has passed, and pending verifications
+  nobody asked about past their expiry (their result event is owed all the same);
 - gives up on receipts that never came: a message still Dispatched when its batch's `expire_at`
   plus the receipt wait has passed becomes Unknown, so every accepted message reaches a final
   status (and its final report) even when an SMSC loses the receipt or dies holding it;
@@ -31,7 +32,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.actions import scheduled_groups
+from tidings.actions import scheduled_groups, verifications
 from tidings.conversations import events as channel_events
 from tidings.conversations import retention as conversation_retention
 from tidings.core.statuses import Code, Status
@@ -65,8 +66,8 @@ RECEIPT_BATCHES_PER_CHUNK = 500
 RECEIPT_ROUND_CHUNKS = 50
 
 
-STALE_JOBS = ("republish_stale", "expire_overdue", "give_up_on_receipts", "rematch_orphans",
-              "drop_stale_orphans", "store_overdue_mo")
+STALE_JOBS = ("republish_stale", "expire_overdue", "expire_verifications", "give_up_on_receipts",
+              "rematch_orphans", "drop_stale_orphans", "store_overdue_mo")
 """The jobs run every `stale_every` seconds, in this order."""
 PURGE_JOBS = ("purge_webhooks", "purge_smpp_outbox", "purge_mo_parts", "purge_old_messages",
               "purge_old_verifications", "purge_policy_decisions", "purge_conversation_messages",
@@ -87,6 +88,7 @@ class Sweeper:
         self._last_reports = 0.0
         self.purge_every = purge_every
         self._last_purge = 0.0
+        self._verifications_expired_to = 0  # every pending verification expiring by then is done
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -160,6 +162,15 @@ class Sweeper:
         if ids:
             await self.writer.apply([Settled(i, Status.EXPIRED, Code.INTERNAL_EXPIRY, now) for i in ids])
         return len(ids)
+
+    async def expire_verifications(self) -> int:
+        """Pending verifications past their expiry become FAIL "Expired", with their result
+        event. Only expiries since the last round are looked at (the first round looks at all)."""
+        finished, self._verifications_expired_to = await verifications.expire_overdue(
+            self.ctx, self._verifications_expired_to)
+        if finished:
+            log.info("verification: %d expired unreported", finished)
+        return finished
 
     async def give_up_on_receipts(self) -> int:
         """Messages still Dispatched once their batch's expire_at plus the receipt wait has passed

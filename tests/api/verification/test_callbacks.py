@@ -71,14 +71,16 @@ async def test_request_event_is_signed_and_allow_sends_the_code(
     assert sig == signing.signature(client.secret, "POST", body, headers["content-type"], headers["x-timestamp"], "/cb")
 
 
-async def test_callback_may_choose_the_code(client: VerifyClient, api: ApiServer, receiver: tuple[Receiver, str]) -> None:
+async def test_callback_may_choose_the_code(
+        client: VerifyClient, api: ApiServer, receiver: tuple[Receiver, str]) -> None:
     receiver[0].answer = {"action": "allow", "sms": {"code": "975310"}}
     vid = (await client.start("+46703333334")).json()["id"]
     assert await sms_code(api.ctx.db, vid) == "975310"
     done = await client.report(vid, "975310")
     assert done.json()["status"] == "SUCCESSFUL"
     async with api.ctx.db.read() as conn:
-        rows = (await conn.execute(select(webhook_outbox).where(webhook_outbox.c.kind == "VerificationResultEvent"))).all()
+        rows = (await conn.execute(
+            select(webhook_outbox).where(webhook_outbox.c.kind == "VerificationResultEvent"))).all()
     assert len(rows) == 1 and rows[0].url == receiver[1]
     result = orjson.loads(rows[0].body)
     assert result["event"] == "VerificationResultEvent" and result["id"] == vid
@@ -88,8 +90,8 @@ async def test_callback_may_choose_the_code(client: VerifyClient, api: ApiServer
 @pytest.mark.parametrize(("answer", "reason"), [({"action": "deny"}, "Denied by callback"),
                                                 (None, "Invalid callback"),
                                                 ({"what": "ever"}, "Invalid callback")])
-async def test_denied_or_broken_callback_sends_nothing(client: VerifyClient, api: ApiServer, receiver: tuple[Receiver, str],
-                                                       answer: Any, reason: str) -> None:
+async def test_denied_or_broken_callback_sends_nothing(
+        client: VerifyClient, api: ApiServer, receiver: tuple[Receiver, str], answer: Any, reason: str) -> None:
     receiver[0].answer = answer
     r = await client.start("+46703333335", reference="denied")
     assert r.status_code == 403 and r.json()["errorCode"] == 40300
@@ -127,3 +129,24 @@ def test_cli_sets_the_verification_callback(tmp_path: Path) -> None:
     row = asyncio.run(stored())
     assert row.callback_url == "http://127.0.0.1:9/v"
     assert creds["application_secret"] not in row.secret_wrapped
+
+
+async def test_a_verification_nobody_asks_about_expires_with_its_result_event(
+        client: VerifyClient, api: ApiServer, receiver: tuple[Receiver, str]) -> None:
+    from tidings.workers.sweeper import Sweeper
+    from tidings.workers.writer import OutcomeWriter
+
+    r = await client.start("+46703333399", reference="forgotten")
+    assert r.status_code == 200, r.text
+    vid = r.json()["id"]
+    sweeper = Sweeper(api.ctx, OutcomeWriter(api.ctx.db, api.ctx.clock))
+    assert await sweeper.expire_verifications() == 0  # not expired yet
+    api.clock.advance(601)
+    assert await sweeper.expire_verifications() == 1
+    assert await sweeper.expire_verifications() == 0  # once
+    async with api.ctx.db.read() as conn:
+        bodies = [orjson.loads(b) for b in (await conn.execute(
+            select(webhook_outbox.c.body).where(webhook_outbox.c.kind == "VerificationResultEvent"))).scalars()]
+    assert [(b["id"], b["status"], b["reason"]) for b in bodies] == [(vid, "FAIL", "Expired")]
+    status = await client.call("GET", f"/verification/v1/verifications/id/{vid}")
+    assert (status.json()["status"], status.json()["reason"]) == ("FAIL", "Expired")
