@@ -93,7 +93,7 @@ def test_body_must_be_standard_base64_with_padding(raw: str) -> None:
 
 def test_body_must_be_a_string() -> None:
     assert "body" in refused(body(body=["AAE="])).fields
-    assert refused({k: v for k, v in body().items() if k != "body"}).code == "missing_parameter"
+    assert refused({k: v for k, v in body().items() if k != "body"}).code == "syntax_constraint_violation"
 
 
 @pytest.mark.parametrize(("udh", "message"), [
@@ -117,7 +117,7 @@ def test_udh_must_be_hex_digits(udh: str) -> None:
 
 def test_udh_is_required_and_a_string() -> None:
     missing = refused({k: v for k, v in body().items() if k != "udh"})
-    assert missing.code == "missing_parameter" and "udh" in missing.fields
+    assert missing.code == "syntax_constraint_violation" and "udh" in missing.fields
     assert "udh" in refused(body(udh=6)).fields
 
 

@@ -126,7 +126,7 @@ async def test_malformed_requests_are_xms_errors(api: ApiServer) -> None:
     url = api.xms_url(creds.service_plan_id, "/batches")
     h = bearer(creds.api_token)
     async with httpx.AsyncClient() as http:
-        not_json = await http.post(url, headers=h, content=b"{nope")
+        not_json = await http.post(url, headers={**h, "Content-Type": "application/json"}, content=b"{nope")
         not_object = await http.post(url, headers=h, json=["+46700000001"])
         unknown = await http.post(url, headers=h, json={**BODY, "colour": "red"})
         mistyped = await http.post(url, headers=h, json={**BODY, "flash_message": "yes"})

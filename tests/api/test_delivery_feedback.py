@@ -99,11 +99,11 @@ async def test_bad_requests_are_xms_errors_and_record_nothing(api: ApiServer) ->
         mistyped = await http.post(url, headers=headers, json={"recipients": "+46700000001"})
         invalid_number = await http.post(url, headers=headers, json={"recipients": ["+4670000000x"]})
         stranger = await http.post(url, headers=headers, json={"recipients": ["+46700000001", "+46700000009"]})
-        not_json = await http.post(url, headers=headers, content=b"{nope")
+        not_json = await http.post(url, headers={**headers, "Content-Type": "application/json"}, content=b"{nope")
         no_auth = await http.post(url, json={"recipients": []})
         no_batch = await http.post(api.xms_url(creds.service_plan_id, "/batches/01NOSUCHBATCH/delivery_feedback"),
                                    headers=headers, json={"recipients": []})
-    assert missing.json()["code"] == "missing_parameter" and missing.json()["text"].startswith("recipients:")
+    assert missing.json()["code"] == "syntax_constraint_violation" and missing.json()["text"].startswith("recipients:")
     assert unknown.json()["text"].startswith("colour:")
     assert mistyped.json()["code"] == "syntax_invalid_parameter_format"
     assert invalid_number.json()["text"].startswith("recipients[0]:")

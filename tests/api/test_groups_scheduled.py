@@ -202,7 +202,7 @@ async def test_recipient_and_parts_limits_at_the_expansion(
     p = await project(api, http)
     first = await p.group(members=[N[1], N[2]])
     second = await p.group(members=[N[3], N[4]])
-    long_name = "Bartholomew " * 20  # a body of two parts, where one is allowed
+    long_name = "Bartholomew ☃ " * 6  # UCS-2, "Hi " and 84 characters: two parts, where one is allowed
     sent = await p.send(to=[first, second, N[0]], body="Hi ${name}", send_at=iso_in(api, HOUR),
                         parameters={"name": {N[2]: long_name, "default": "you"}}, max_number_of_message_parts=1,
                         delivery_report="per_recipient", callback_url="https://example.com/cb")

@@ -165,15 +165,15 @@ async def test_another_projects_group_is_not_found(api: ApiServer, auth_mode: st
         assert err.value.response_status_code == 404
         assert err.value.http_response.body["code"] == "not_found"
     assert (await call(client.sms.groups.list)).result.count == 0
-    # Named in a body, it is no group at all.
+    # Named in a body, it is no group at all: XMS's 403 unknown_group.
     with pytest.raises(SmsException) as err:
         await call(client.sms.groups.create, name="Copy", child_groups=[mine.id])
-    assert err.value.response_status_code == 400
-    assert err.value.http_response.body["text"] == f"child_groups[0]: no group {mine.id}"
+    assert err.value.response_status_code == 403
+    assert err.value.http_response.body == {"code": "unknown_group", "text": f"child_groups[0]: no group {mine.id}"}
     own = await call(client.sms.groups.create, name="Own")
     with pytest.raises(SmsException) as err:
         await call(client.sms.groups.update, own.id, add_from_group=mine.id)
-    assert err.value.response_status_code == 400
+    assert err.value.response_status_code == 403
     still = await call(sdk_client(auth_mode, api.base_url, owner).sms.groups.get, mine.id)
     assert (still.name, still.size) == ("Mine", 1)
     assert await stored_members(api, mine.id) == ["+46700000001"]

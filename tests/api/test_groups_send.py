@@ -133,17 +133,19 @@ async def test_refused_group_sends_store_nothing(api: ApiServer, http: httpx.Asy
     theirs = await (await project(api, http, "other")).group(name="Theirs", members=[N[1]])
     empty = await p.group(name="Empty")
     missing = ulid()
+    invalid, fmt = (400, "syntax_constraint_violation"), (400, "syntax_invalid_parameter_format")
+    unknown = (403, "unknown_group")
     cases = [
-        ({"to": [N[0], missing]}, f"to[1]: no group {missing}"),
-        ({"to": [theirs]}, f"to[0]: no group {theirs}"),  # another project's group is none of ours
-        ({"to": [empty]}, "to: the groups named have no members"),
-        ({"to": [empty, "12"]}, "to[1]: not a valid phone number: '12'"),
-        ({"to": [empty], "body": ""}, "to: the groups named have no members"),
+        ({"to": [N[0], missing]}, unknown, f"to[1]: no group {missing}"),
+        ({"to": [theirs]}, unknown, f"to[0]: no group {theirs}"),  # another project's group is none of ours
+        ({"to": [empty]}, invalid, "to: the groups named have no members"),
+        ({"to": [empty, "12"]}, fmt, "to[1]: not a valid phone number: '12'"),
+        ({"to": [empty], "body": ""}, invalid, "to: the groups named have no members"),
     ]
-    for body, text in cases:
+    for body, (status, code), text in cases:
         r = await p.post("/batches", {"from": "Shop", "body": "Hello", **body})
-        assert r.status_code == 400, r.text
-        assert r.json() == {"code": "syntax_constraint_violation", "text": text}
+        assert r.status_code == status, r.text
+        assert r.json() == {"code": code, "text": text}
     full = await p.group(name="Full", members=[N[1]])
     r = await p.post("/batches", {"to": [full], "from": "Shop"})
     assert (r.status_code, r.json()["text"]) == (400, "body: is required")
@@ -177,7 +179,7 @@ async def test_dry_run_expands_groups(api: ApiServer, http: httpx.AsyncClient) -
         (N[1], "Hi you"), (N[2], "Hi Bo"), (N[3], "Hi you")]
     missing = ulid()
     r = await p.post("/batches/dry_run", {"to": [missing], "from": "Shop", "body": "x"})
-    assert (r.status_code, r.json()["text"]) == (400, f"to[0]: no group {missing}")
+    assert (r.status_code, r.json()) == (403, {"code": "unknown_group", "text": f"to[0]: no group {missing}"})
     assert await counts(api) == (0, 0)
 
 
@@ -229,6 +231,5 @@ async def test_sdk_sends_to_a_group(api: ApiServer, auth_mode: str) -> None:
     other = sdk_client(auth_mode, api.base_url, await api.project("other"))
     with pytest.raises(SmsException) as err:
         await asyncio.to_thread(other.sms.batches.send_sms, to=[group.id], from_="Shop", body="Hi")
-    assert err.value.response_status_code == 400
-    assert err.value.http_response.body == {"code": "syntax_constraint_violation",
-                                            "text": f"to[0]: no group {group.id}"}
+    assert err.value.response_status_code == 403
+    assert err.value.http_response.body == {"code": "unknown_group", "text": f"to[0]: no group {group.id}"}

@@ -150,6 +150,29 @@ async def test_client_reference_is_that_of_the_batch_the_handset_answers(api: Ap
     assert (await asyncio.to_thread(sms.inbounds.list, client_reference="x3")).content() == []
 
 
+async def test_client_reference_is_none_when_the_batch_answered_has_none(api: ApiServer, auth_mode: str) -> None:
+    """The reply answers the latest message to the handset from that number: when that batch has
+    no reference, an older batch's reference is not the reply's."""
+    creds = await api.project()
+    now = api.clock()
+    db = api.ctx.db
+    await add_sent_batch(db, creds.project_id, sender=OURS, to=HANDSET, client_reference="older",
+                         created_ms=now - HOUR_MS)
+    await add_sent_batch(db, creds.project_id, sender=OURS.lstrip("+"), to=HANDSET, client_reference=None,
+                         created_ms=now - 30 * MINUTE_MS)
+    reply = await add_inbound(db, creds.project_id, received_ms=now - 10 * MINUTE_MS)
+    sms = sdk_client(auth_mode, api.base_url, creds).sms
+    assert (await asyncio.to_thread(sms.inbounds.get, reply)).client_reference is None
+    assert (await asyncio.to_thread(sms.inbounds.list, client_reference="older")).content() == []
+    # A newer batch with a reference, before the next reply, is that reply's.
+    await add_sent_batch(db, creds.project_id, sender=OURS, to=HANDSET, client_reference="newest",
+                         created_ms=now - 5 * MINUTE_MS)
+    again = await add_inbound(db, creds.project_id, received_ms=now - MINUTE_MS)
+    listed = await asyncio.to_thread(sms.inbounds.list, client_reference="newest")
+    assert [m.id for m in listed.content()] == [again]
+    assert (await asyncio.to_thread(sms.inbounds.get, reply)).client_reference is None
+
+
 async def seed_list(api: ApiServer, creds: ProjectCredentials, other: ProjectCredentials) -> tuple[int, list[str]]:
     """Five inbounds for `creds` in the last hour (to two numbers), one 30 hours old, one for
     `other`, one unrouted. Returns now and the five recent ids, newest first."""
@@ -182,7 +205,7 @@ async def test_list_pages_newest_first(api: ApiServer, auth_mode: str) -> None:
 
 async def test_list_filters(api: ApiServer, auth_mode: str) -> None:
     creds, other = await api.project("a"), await api.project("b")
-    now, recent = await seed_list(api, creds, other)
+    now, _recent = await seed_list(api, creds, other)
     sms = sdk_client(auth_mode, api.base_url, creds).sms
 
     async def bodies(**filters: object) -> list[str]:

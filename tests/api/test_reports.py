@@ -11,7 +11,10 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from sinch.domains.sms.api.v1.exceptions import SmsException
-from sinch.domains.sms.models.v1.response import BatchDeliveryReport, RecipientDeliveryReport
+from sinch.domains.sms.models.v1.response import (
+    BatchDeliveryReport,
+    RecipientDeliveryReport,
+)
 from sqlalchemy import insert
 
 from tidings.actions.projects import ProjectCredentials
@@ -234,7 +237,6 @@ async def test_another_projects_batch_is_not_found(api: ApiServer, auth_mode: st
 
 
 @pytest.mark.parametrize(("path", "query", "named"), [
-    ("/batches/{batch}/delivery_report", {"type": "detailed"}, "type"),
     ("/batches/{batch}/delivery_report", {"status": "Delivered,Lost"}, "status"),
     ("/batches/{batch}/delivery_report", {"code": "0,abc"}, "code"),
     ("/delivery_reports", {"page": "-1"}, "page"),
@@ -255,6 +257,19 @@ async def test_bad_parameters_are_xms_400(api: ApiServer, path: str, query: dict
     body = r.json()
     assert body["code"] in ("syntax_invalid_parameter_format", "syntax_constraint_violation")
     assert body["text"].startswith(f"{named}:")
+
+
+async def test_an_unknown_report_type_is_404(api: ApiServer) -> None:
+    """XMS: 404 when "the delivery report type is not recognized" (summary and full are)."""
+    creds = await api.project()
+    batch_id, _ = await four_recipient_batch(api, creds)
+    url = api.xms_url(creds.service_plan_id, f"/batches/{batch_id}/delivery_report")
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {creds.api_token}"}) as http:
+        unknown = await http.get(url, params={"type": "detailed"})
+        full = await http.get(url, params={"type": "full"})
+    assert (unknown.status_code, unknown.json()) == (
+        404, {"code": "not_found", "text": "type: no delivery report of type 'detailed' (summary or full)"})
+    assert (full.status_code, full.json()["type"]) == (200, "delivery_report_sms")
 
 
 async def test_reports_need_credentials(api: ApiServer) -> None:

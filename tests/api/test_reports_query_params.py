@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from tidings.api.xms import query_params as qp
@@ -55,3 +57,24 @@ def test_statuses_in_any_case_and_codes() -> None:
     assert qp.parse_codes("") is None
     with pytest.raises(RequestError):
         qp.parse_codes("0,x")
+
+
+@pytest.mark.parametrize(("parse", "raw", "named"), [
+    (qp.parse_page, "99999999999999999999", "page"),
+    (qp.parse_page, str(qp.MAX_PAGE + 1), "page"),
+    (qp.parse_page, "²", "page"),
+    (qp.parse_page, "١٢", "page"),  # Arabic-Indic digits are digits to Python, not to XMS
+    (qp.parse_page_size, "-99999999999999999999", "page_size"),
+    (qp.parse_codes, "0,99999999999999999999", "code"),
+    (qp.parse_codes, str(qp.MAX_CODE + 1), "code"),
+    (qp.parse_codes, "-1", "code"),
+])
+def test_integers_are_ascii_and_bounded(parse: Callable[[str], object], raw: str, named: str) -> None:
+    """Nothing a query can hold reaches the database as an integer it cannot store (an
+    OverflowError there was a 500)."""
+    with pytest.raises(RequestError) as caught:
+        parse(raw)
+    assert caught.value.http_status == 400
+    assert caught.value.fields.keys() == {named}
+    assert (qp.parse_page(str(qp.MAX_PAGE)), qp.parse_codes(f"0,{qp.MAX_CODE}")) == (qp.MAX_PAGE, [0, qp.MAX_CODE])
+    assert qp.parse_page("0" * 5000 + "7") == 7  # leading zeros are no overflow

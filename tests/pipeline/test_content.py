@@ -1,6 +1,7 @@
 """What arrives on the handset, in both profiles: Unicode, emoji and long messages intact (read
 through the sandbox REST API), segment counts equal to dry_run's and to the delivery report's,
-per-recipient personalisation, flash messages and the parts limit."""
+per-recipient personalisation, flash messages and the parts limit (cut with truncate_concat, else
+the message Aborted with 411)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from tidings.testing.platform import Platform
 
-from .helpers import FROM, dry_run, recipient_report, wait_handset, wait_status
+from .helpers import FROM, dry_run, wait_handset, wait_status
 
 GSM_EXTENDED = "Price {EUR}: 10€ [net] ~ a|b ^up^ \\path\\ " * 6  # extension chars cost two septets
 UCS2_LONG = "Привет, мир! Καλημέρα κόσμε. こんにちは 👋🏽🎉 " * 5
@@ -85,18 +86,18 @@ async def test_flash_message_arrives_flagged_flash(platform: Platform, http: htt
     assert (second["body"], second["flash"]) == (body, False)
 
 
-async def test_parts_limit_refuses_without_truncate_and_cuts_with_it(
+async def test_parts_limit_aborts_without_truncate_and_cuts_with_it(
     platform: Platform, http: httpx.AsyncClient,
 ) -> None:
     recipient = "+46701240001"
     body = "".join(f"Line {i:03d} of a long message. " for i in range(40))  # GSM, 7+ parts
     over = {"to": [recipient], "body": body, "from": FROM, "max_number_of_message_parts": 2}
 
-    refused = await http.post(platform.xms("/batches"), json=over, headers=platform.auth)
-    assert refused.status_code == 400, refused.text
-    assert refused.json()["code"] and "max_number_of_message_parts" in refused.json()["text"]
-    listed = await http.get(platform.xms("/batches"), headers=platform.auth)
-    assert listed.json()["count"] == 0
+    # As in XMS: accepted, never sent, Aborted with 411 (exceeded parts limit).
+    assert (await dry_run(platform, http, **over))["per_recipient"][0]["number_of_parts"] == 8
+    aborted = await platform.send(http, **over)
+    report = await wait_status(platform, http, aborted["id"], recipient, "Aborted")
+    assert (report["code"], report["number_of_message_parts"]) == (411, 8)
 
     preview = await dry_run(platform, http, **over, truncate_concat=True)
     assert preview["per_recipient"][0]["number_of_parts"] == 2

@@ -22,13 +22,26 @@ from typing import Any, ClassVar
 import phonenumbers
 
 from tidings.config import Settings
-from tidings.core.encoding import MAX_CONCAT_PARTS, MAX_SHORT_MESSAGE, Encoding, count_segments, udh_error
+from tidings.core.encoding import (
+    MAX_CONCAT_PARTS,
+    MAX_SHORT_MESSAGE,
+    Encoding,
+    count_segments,
+    udh_error,
+)
 from tidings.core.errors import RequestError
-from tidings.core.personalize import render_body
+from tidings.core.personalize import (
+    MAX_PARAMETER_KEY,
+    MAX_PARAMETER_VALUE,
+    PARAMETER_KEY,
+    render_body,
+)
 
+# XMS's 400 codes: a value of the wrong form (an MSISDN that is not one, a string for a boolean),
+# and every other constraint of the API, a required field left out among them.
 CONSTRAINT = "syntax_constraint_violation"
 INVALID_FORMAT = "syntax_invalid_parameter_format"
-MISSING = "missing_parameter"
+MISSING = CONSTRAINT
 
 DELIVERY_REPORTS = frozenset({"none", "summary", "full", "per_recipient", "per_recipient_final"})
 MAX_EXPIRY_MS = 3 * 24 * 3600 * 1000
@@ -59,6 +72,9 @@ _BINARY_SEND_FIELDS = frozenset({
 _BINARY_UPDATE_FIELDS = (_BINARY_SEND_FIELDS - {"to"}) | {"to_add", "to_remove"}
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})*")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# The date-times the API can show (ISO-8601 and the SDK's parser stop at the year 9999), in UTC.
+MIN_DATETIME_MS = (dt.datetime.min.replace(tzinfo=dt.UTC) - _EPOCH) // dt.timedelta(milliseconds=1)
+MAX_DATETIME_MS = (dt.datetime.max.replace(tzinfo=dt.UTC) - _EPOCH) // dt.timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True)
@@ -158,7 +174,7 @@ def check_msisdn(field: str, raw: object) -> str:
         raise invalid(field, "must be a string phone number", INVALID_FORMAT)
     number = _normalise_number(raw)
     if number is None:
-        raise invalid(field, f"not a valid phone number: {raw!r}")
+        raise invalid(field, f"not a valid phone number: {raw!r}", INVALID_FORMAT)
     return number
 
 
@@ -196,6 +212,19 @@ def check_send_sender(raw: object) -> str | None:
     return None if raw is None else check_sender(raw)
 
 
+def sender_variants(raw: str) -> list[str]:
+    """What a `from` filter (`GET …/batches?from=`) matches among the senders as `check_sender`
+    stores them: a number with or without its `+` (`+46700000000` is stored in E.164, digits sent
+    without `+` as they are; `0046…` is `+46…`), an alphanumeric sender as it is."""
+    text = raw.strip()
+    digits = text.removeprefix("+")
+    if not (digits.isascii() and digits.isdigit()):
+        e164 = _normalise_number(text) if text.startswith("+") else None  # `+46 70-000 00 00`
+        return [text] if e164 is None else [text, e164, e164[1:]]
+    digits = digits.removeprefix("00")
+    return list(dict.fromkeys([text, digits, "+" + digits]))
+
+
 def check_body(raw: object, settings: Settings) -> str:
     if raw is None:
         raise invalid("body", "is required", MISSING)
@@ -215,10 +244,18 @@ def check_parameters(raw: object) -> dict[str, dict[str, str]] | None:
         raise invalid("parameters", "must be an object of objects", INVALID_FORMAT)
     out: dict[str, dict[str, str]] = {}
     for name, values in raw.items():
+        field = f"parameters.{name}"
+        if not PARAMETER_KEY.fullmatch(name):
+            raise invalid(field, "a parameter name is letters A-Z and a-z, digits 0-9, '.', '-' and '_'",
+                          INVALID_FORMAT)
+        if len(name) > MAX_PARAMETER_KEY:
+            raise invalid(field, f"a parameter name has at most {MAX_PARAMETER_KEY} characters")
         if not isinstance(values, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in values.items()
         ):
-            raise invalid(f"parameters.{name}", "must map recipients (or \"default\") to strings", INVALID_FORMAT)
+            raise invalid(field, "must map recipients (or \"default\") to strings", INVALID_FORMAT)
+        if any(len(v) > MAX_PARAMETER_VALUE for v in values.values()):
+            raise invalid(field, f"a value has at most {MAX_PARAMETER_VALUE} characters")
         out[name] = dict(values)
     return out or None
 
@@ -281,7 +318,8 @@ def check_int(field: str, raw: object, low: int, high: int) -> int | None:
 
 
 def check_datetime(field: str, raw: object) -> int | None:
-    """ISO-8601 date-time (a zone-less one is UTC) as epoch milliseconds."""
+    """ISO-8601 date-time (a zone-less one is UTC) as epoch milliseconds, in the years 1 to 9999
+    in UTC (`2099-01-01T00:00:00-05:00` is fine, `9999-12-31T23:00:00-05:00` is in the year 10000)."""
     if raw is None:
         return None
     if not isinstance(raw, str):
@@ -292,13 +330,19 @@ def check_datetime(field: str, raw: object) -> int | None:
         raise invalid(field, f"not an ISO-8601 date-time: {raw!r}", INVALID_FORMAT) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return (moment - _EPOCH) // dt.timedelta(milliseconds=1)
+    ms = (moment - _EPOCH) // dt.timedelta(milliseconds=1)
+    if not MIN_DATETIME_MS <= ms <= MAX_DATETIME_MS:
+        raise invalid(field, "must be in the years 1 to 9999 (UTC)")
+    return ms
 
 
 def check_schedule(send_at_ms: int | None, expire_at_ms: int | None, now_ms: int) -> int:
-    """The effective expire_at: default 3 days after send_at (or now), never more, never before."""
+    """The effective expire_at: default 3 days after send_at (or now), never more, never before;
+    a default one after the year 9999 refuses the `send_at`."""
     start = send_at_ms if send_at_ms is not None and send_at_ms > now_ms else now_ms
     if expire_at_ms is None:
+        if start + MAX_EXPIRY_MS > MAX_DATETIME_MS:
+            raise invalid("send_at", "too late: expire_at, 3 days after it, would be after the year 9999")
         return start + MAX_EXPIRY_MS
     if expire_at_ms <= start:
         raise invalid("expire_at", "must be after send_at and in the future")
@@ -378,7 +422,8 @@ def check_send(payload: object, settings: Settings, now_ms: int) -> MtText:
 
 def check_send_rendered(payload: object, settings: Settings, now_ms: int, *,
                         allow_empty_to: bool = False) -> tuple[MtText, list[Rendered]]:
-    """`check_send`, also returning each recipient's rendered body (computed to check it).
+    """`check_send`, also returning each recipient's rendered body (computed to check it; also
+    for the messages that exceed the parts limit, `exceeds_parts_limit`).
     `allow_empty_to`: a `to` may be empty (a scheduled send to groups naming no number itself)."""
     p = check_object(payload)
     kind = p.get("type")
@@ -450,7 +495,7 @@ def _check_binary_send(p: Mapping[str, Any], settings: Settings, now_ms: int,
         sender_npi=check_int("from_npi", p.get("from_npi"), 0, MAX_NPI),
         udh=udh,
     )
-    return binary, render_all(binary, to)
+    return binary, render_accepted(binary, to)
 
 
 @dataclass(frozen=True)
@@ -506,20 +551,32 @@ def check_update(payload: object, settings: Settings, kind: str = MT_TEXT) -> Up
     return UpdateRequest(to_add, to_remove, changes)
 
 
-def apply_update(text: MtText, update: UpdateRequest, recipients: tuple[str, ...], now_ms: int) -> MtText:
-    """The batch after the update, revalidated as a whole (schedule, parts)."""
+def apply_update(text: MtText, update: UpdateRequest, recipients: tuple[str, ...], now_ms: int, *,
+                 explicit_expiry: bool = False) -> MtText:
+    """The batch after the update, revalidated as a whole (schedule, parts).
+
+    A new `send_at` without an `expire_at` keeps the batch's expire_at when the caller had set it
+    (`explicit_expiry`) and it is still after the new `send_at` and at most 3 days later;
+    otherwise the expiry is the default again, 3 days after the new `send_at`."""
     changes = dict(update.changes)
-    if "send_at_ms" in changes or "expire_at_ms" in changes:
-        send_at = changes.get("send_at_ms", text.send_at_ms)
-        expire_at = changes.get("expire_at_ms") if "expire_at_ms" in changes else None
-        if expire_at is None and "send_at_ms" not in changes:
-            expire_at = text.expire_at_ms
-        changes["expire_at_ms"] = check_schedule(send_at, expire_at, now_ms)
+    if "expire_at_ms" in changes:
+        changes["expire_at_ms"] = check_schedule(changes.get("send_at_ms", text.send_at_ms),
+                                                 changes["expire_at_ms"], now_ms)
+    elif "send_at_ms" in changes:
+        send_at = changes["send_at_ms"]
+        kept = text.expire_at_ms if explicit_expiry and _fits(send_at, text.expire_at_ms, now_ms) else None
+        changes["expire_at_ms"] = check_schedule(send_at, kept, now_ms)
     updated = replace(text, to=recipients, **changes)
     if isinstance(updated, MtBinary):
         check_binary_size(updated.body, updated.udh)
-    render_all(updated, recipients)
+    render_accepted(updated, recipients)
     return updated
+
+
+def _fits(send_at_ms: int | None, expire_at_ms: int, now_ms: int) -> bool:
+    """Whether `check_schedule` takes this expire_at with this send_at."""
+    start = send_at_ms if send_at_ms is not None and send_at_ms > now_ms else now_ms
+    return start < expire_at_ms <= start + MAX_EXPIRY_MS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -527,23 +584,46 @@ def apply_update(text: MtText, update: UpdateRequest, recipients: tuple[str, ...
 
 
 def parts_allowed(text: MtText, parts: int) -> int:
-    """Parts actually sent for a body needing `parts`; raises if it may not be sent at all."""
+    """Parts sent for a body needing `parts`: all of them, or `max_number_of_message_parts` when
+    `truncate_concat` cuts the body there. Without `truncate_concat`, a body needing more than
+    that limit keeps its count: XMS accepts the batch and never sends that recipient's message,
+    which ends Aborted with 411 (`exceeds_parts_limit`). Raises only for more than SMS
+    concatenation can carry (255 parts)."""
     limit = min(text.max_number_of_message_parts or MAX_CONCAT_PARTS, MAX_CONCAT_PARTS)
     if parts <= limit:
         return parts
     if text.truncate_concat:
         return limit
-    if text.max_number_of_message_parts is not None:
-        raise invalid("body", f"needs {parts} parts, max_number_of_message_parts is {limit}")
+    if parts <= MAX_CONCAT_PARTS:
+        return parts
     raise invalid("body", f"needs {parts} parts, at most {MAX_CONCAT_PARTS} possible")
 
 
-def render_all(text: MtText, recipients: tuple[str, ...]) -> list[Rendered]:
-    """Each recipient's body with its encoding and parts; raises if any exceeds the parts limit.
-    A binary batch is one part of 8-bit data for everyone, its body the Base64 payload."""
+def exceeds_parts_limit(text: MtText, rendered: Rendered) -> bool:
+    """Whether the recipient's message needs more parts than `max_number_of_message_parts`
+    allows (and is not cut to them): it is never sent, but Aborted with 411."""
+    limit = text.max_number_of_message_parts
+    return limit is not None and rendered.parts > limit
+
+
+def render_accepted(text: MtText, recipients: tuple[str, ...]) -> list[Rendered]:
+    """Each recipient's body with its encoding and parts, also for the messages that exceed the
+    batch's parts limit (`exceeds_parts_limit`). A binary batch is one part of 8-bit data for
+    everyone, its body the Base64 payload."""
     if isinstance(text, MtBinary):
         return [Rendered(r, text.body, Encoding.BINARY, 1) for r in recipients]
     return _render_text(text, recipients)
+
+
+def render_all(text: MtText, recipients: tuple[str, ...]) -> list[Rendered]:
+    """`render_accepted`, raising if any message exceeds the batch's parts limit (a scheduled
+    group expansion tells those members apart this way: `tidings.actions.scheduled_groups`)."""
+    rendered = render_accepted(text, recipients)
+    over = next((r for r in rendered if exceeds_parts_limit(text, r)), None)
+    if over is not None:
+        raise invalid("body", f"needs {over.parts} parts, max_number_of_message_parts is "
+                              f"{text.max_number_of_message_parts}")
+    return rendered
 
 
 def _render_text(text: MtText, recipients: tuple[str, ...]) -> list[Rendered]:
@@ -578,9 +658,12 @@ __all__ = [
     "check_msisdn",
     "check_send",
     "check_send_rendered",
-    "validate_numbers_in_slices",
     "check_udh",
     "check_update",
+    "exceeds_parts_limit",
     "invalid",
+    "render_accepted",
     "render_all",
+    "sender_variants",
+    "validate_numbers_in_slices",
 ]

@@ -10,6 +10,12 @@ Idempotency: with an `Idempotency-Key`, the batch stores the key and a SHA-256 o
 request body, unique per project. The same key with the same body returns the first batch (also
 when concurrent retries race: the unique constraint decides, the loser reads the winner's batch);
 the same key with another body is a 409.
+
+`max_number_of_message_parts`: a recipient whose message needs more parts (and is not cut to
+them by `truncate_concat`) does not refuse the batch; as in XMS its message is never sent, but
+written final, Aborted with 411, with its `per_recipient` report, in the transaction that
+accepts it (send and replace) or changes it (update). A send with such a recipient is written
+in a transaction of its own rather than through the group committer.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from sqlalchemy import Row, Table
 from sqlalchemy.exc import IntegrityError
 
 from tidings.actions.batch_checks import (
+    MAX_EXPIRY_MS,
     MT_BINARY,
     MtBinary,
     MtText,
@@ -33,8 +40,9 @@ from tidings.actions.batch_checks import (
     apply_update,
     check_send_rendered,
     check_update,
+    exceeds_parts_limit,
     invalid,
-    render_all,
+    render_accepted,
     validate_numbers_in_slices,
 )
 from tidings.actions.groups import GroupSend, resolve_groups
@@ -43,7 +51,7 @@ from tidings.core.errors import NotFound, RequestError
 from tidings.core.ids import ulid
 from tidings.core.statuses import Code, Status
 from tidings.gateway.deliver import record_transitions
-from tidings.observability.metrics import MESSAGES_ACCEPTED
+from tidings.observability.metrics import MESSAGES_ACCEPTED, count_transitions
 from tidings.policy.content_safety import Finding, dry_run_warnings
 from tidings.policy.settings import PolicySettings
 from tidings.runtime.context import Context
@@ -53,8 +61,10 @@ from tidings.workers import notify
 from tidings.workers.writer import Transition
 
 log = logging.getLogger(__name__)
+QUEUED = Status.QUEUED.value
 
 CONFLICT = "conflict"
+ALREADY_DISPATCHED = "batch_already_dispatched"
 MAX_IDEMPOTENCY_KEY = 200
 DRY_RUN_DEFAULT_RECIPIENTS = 100
 DRY_RUN_MAX_RECIPIENTS = 1000
@@ -163,9 +173,10 @@ def _due(text: MtText, now: int) -> tuple[int, int | None]:
 def delivery_rows(batch_id: str, project_id: str, rendered: Sequence[Rendered], text: MtText, now: int,
                   priority: bool = False) -> list[dict[str, Any]]:
     """One Queued delivery row per rendered recipient, due at `send_at` (published at once when
-    that is not later than `now`)."""
+    that is not later than `now`); a message that exceeds the parts limit is Aborted (411) at
+    once instead (`_abort_too_long`)."""
     due, published = _due(text, now)
-    return [
+    rows = [
         {
             "batch_id": batch_id,
             "project_id": project_id,
@@ -184,6 +195,31 @@ def delivery_rows(batch_id: str, project_id: str, rendered: Sequence[Rendered], 
         }
         for r in rendered
     ]
+    if text.max_number_of_message_parts is not None:
+        _abort_too_long(rows, rendered, text, now)
+    return rows
+
+
+def _abort_too_long(rows: list[dict[str, Any]], rendered: Sequence[Rendered], text: MtText, now: int) -> None:
+    """The rows whose message needs more parts than the batch allows become final: Aborted, 411,
+    never published."""
+    for row, r in zip(rows, rendered, strict=True):
+        if exceeds_parts_limit(text, r):
+            row.update(status=Status.ABORTED.value, code=Code.EXCEEDED_PARTS_LIMIT, due_ms=now, published_ms=None)
+
+
+def _settled(batch_id: str, ids: Sequence[int], rows: Sequence[dict[str, Any]], now: int) -> list[Transition]:
+    """The transitions of the rows written final at once (`_abort_too_long`)."""
+    return [Transition(i, batch_id, r["recipient"], Status.QUEUED, Status(r["status"]), r["code"], now, created_ms=now)
+            for i, r in zip(ids, rows, strict=True) if r["status"] != QUEUED]
+
+
+async def _report_settled(conn: Any, transitions: Sequence[Transition], now: int) -> None:
+    """The `per_recipient` reports (and SMPP receipts) of deliveries settled without sending, in
+    the caller's transaction."""
+    if transitions:
+        await notify.enqueue(conn, await notify.recipient_reports(conn, transitions, now))
+        await record_transitions(conn, transitions, now)
 
 
 async def _publish(ctx: Context, ids: Sequence[int], priority: bool = False) -> None:
@@ -191,7 +227,7 @@ async def _publish(ctx: Context, ids: Sequence[int], priority: bool = False) -> 
         return
     try:
         await ctx.dispatch.publish(ids, priority=priority)
-    except Exception:  # noqa: BLE001 - the sweeper republishes due, unpublished deliveries
+    except Exception:  # the sweeper republishes due, unpublished deliveries
         log.warning("dispatch publish failed for %d deliveries; the sweeper will retry", len(ids), exc_info=True)
 
 
@@ -278,11 +314,14 @@ async def do_send(
         batch_row["expand_groups_ms"] = group_send.expand_at_ms
     rows = delivery_rows(batch_id, project_id, rendered, text, now, priority)
     extra = list(related(batch_id)) if related is not None else []
+    tables = [(schema.batches, [batch_row]), (schema.deliveries, rows), *extra]
+    settled: list[Transition] = []
     try:
-        ids = await ctx.committer.insert(
-            [(schema.batches, [batch_row]), (schema.deliveries, rows), *extra], returning=frozenset({"deliveries"}),
-            priority=priority,
-        )
+        if text.max_number_of_message_parts is not None and any(r["status"] != QUEUED for r in rows):
+            ids, settled = await _insert_settling(ctx, batch_id, tables, rows, now)
+        else:
+            inserted = await ctx.committer.insert(tables, returning=frozenset({"deliveries"}), priority=priority)
+            ids = inserted.get("deliveries", [])  # none for a scheduled send to groups naming no number
     except IntegrityError:
         if key is None or digest is None:
             raise
@@ -291,10 +330,32 @@ async def do_send(
             raise
         return replay
     MESSAGES_ACCEPTED.labels("sms").inc(len(rows))
-    if rows and rows[0]["published_ms"] is not None:
-        await _publish(ctx, ids["deliveries"], priority)
+    count_transitions(settled)
+    if rows and _due(text, now)[1] is not None:
+        await _publish(ctx, _queued(ids, rows) if settled else ids, priority)
     requested = group_send.requested_to if group_send is not None else None
     return SendResult(Batch(batch_id, text, now, now, False, requested), created=True)
+
+
+async def _insert_settling(ctx: Context, batch_id: str, tables: Sequence[tuple[Table, list[dict[str, Any]]]],
+                           rows: Sequence[dict[str, Any]], now: int) -> tuple[list[int], list[Transition]]:
+    """A send with messages settled at once (`_abort_too_long`): its rows and their reports in one
+    transaction of its own. Returns the deliveries' ids and the settled ones' transitions."""
+    ids: list[int] = []
+    async with ctx.db.write() as conn:
+        for table, table_rows in tables:
+            if table is schema.deliveries:
+                ids = await q.insert_deliveries(conn, table_rows)
+            else:
+                await q.insert_rows(conn, table, table_rows)
+        settled = _settled(batch_id, ids, rows, now)
+        await _report_settled(conn, settled, now)
+    return ids, settled
+
+
+def _queued(ids: Sequence[int], rows: Sequence[dict[str, Any]]) -> list[int]:
+    """The ids of the rows to publish: Queued and due now."""
+    return [i for i, r in zip(ids, rows, strict=True) if r["status"] == QUEUED and r["published_ms"] is not None]
 
 
 async def _load(conn: Any, project_id: str, batch_id: str, *, lock: bool = False) -> Row[Any]:
@@ -326,9 +387,10 @@ async def do_cancel(ctx: Context, project_id: str, batch_id: str) -> Batch:
 
 
 async def do_replace(ctx: Context, project_id: str, batch_id: str, payload: object) -> Batch:
-    """Replace a batch's content and recipients; only while none of it has been sent. The new
-    content may be of the other kind (text for binary, or binary for text): a replace is a new
-    batch under the old id, as XMS describes it (a cancel and a send)."""
+    """Replace a batch's content and recipients; only while none of it has been taken for sending
+    (else 400 `batch_already_sent`, which the SMPP gateway's replace_sm answers with
+    ESME_RREPLACEFAIL). The new content may be of the other kind (text for binary, or binary for
+    text): a replace is a new batch under the old id, as XMS describes it (a cancel and a send)."""
     now = ctx.clock()
     text, rendered, group_send = await _checked_send(ctx, project_id, payload, now)
     requested = group_send.requested_to if group_send is not None else None
@@ -338,7 +400,7 @@ async def do_replace(ctx: Context, project_id: str, batch_id: str, payload: obje
         if row.canceled:
             raise invalid("batch_id", "a canceled batch cannot be replaced")
         total = await q.count_deliveries(conn, batch_id)
-        removed = await q.delete_unsent(conn, batch_id)
+        removed = await q.delete_not_taken(conn, batch_id)
         if removed != total:
             # Some recipient was already taken for sending: undo by raising (rolls back).
             raise RequestError("batch_already_sent",
@@ -346,16 +408,21 @@ async def do_replace(ctx: Context, project_id: str, batch_id: str, payload: obje
         await q.update_batch(conn, batch_id, {**_text_columns(text), "modified_ms": now,
                                               "requested_to": list(requested) if requested is not None else None,
                                               "expand_groups_ms": expand_at, "excluded_recipients": None})
-        ids = await q.insert_deliveries(conn, delivery_rows(batch_id, project_id, rendered, text, now))
+        rows = delivery_rows(batch_id, project_id, rendered, text, now)
+        ids = await q.insert_deliveries(conn, rows)
+        settled = _settled(batch_id, ids, rows, now)
+        await _report_settled(conn, settled, now)
     MESSAGES_ACCEPTED.labels("sms").inc(len(ids))
-    if _due(text, now)[1] is not None:
-        await _publish(ctx, ids)
+    count_transitions(settled)
+    await _publish(ctx, _queued(ids, rows))
     return Batch(batch_id, text, row.created_ms, now, False, requested)
 
 
 async def do_update(ctx: Context, project_id: str, batch_id: str, payload: object) -> Batch:
-    """Change a batch: add or remove recipients, change what is not yet sent. Its kind stays
-    (the update is checked against the stored batch's type; another `type` is refused)."""
+    """Change a batch that has not been dispatched yet: add or remove recipients, change its
+    content or schedule. Once any recipient was taken for sending it is 403
+    `batch_already_dispatched`, as in XMS, and nothing changes. Its kind stays (the update is
+    checked against the stored batch's type; another `type` is refused)."""
     await validate_numbers_in_slices(payload, "to_add", "to_remove")
     now = ctx.clock()
     publish: list[int] = []
@@ -365,11 +432,15 @@ async def do_update(ctx: Context, project_id: str, batch_id: str, payload: objec
         if row.canceled:
             raise invalid("batch_id", "a canceled batch cannot be updated")
         states = await q.delivery_states(conn, batch_id)
+        if any(q.is_taken(s.status, s.claimed_ms) for s in states):
+            raise RequestError(ALREADY_DISPATCHED, "The batch has already been dispatched and cannot be updated", 403)
         current = tuple(s.recipient for s in states)
-        removable = {s.recipient for s in states if s.status == Status.QUEUED.value and s.claimed_ms is None}
-        removed = [r for r in change.to_remove if r in removable]
-        remaining = [r for r in current if r not in set(removed)]
-        added = [r for r in change.to_add if r not in set(remaining)]
+        present = set(current)
+        removed = [r for r in change.to_remove if r in present]
+        gone = set(removed)
+        remaining = [r for r in current if r not in gone]
+        staying = set(remaining)
+        added = [r for r in change.to_add if r not in staying]
         recipients = tuple(remaining + added)
         waiting = row.expand_groups_ms is not None  # its groups' members come at send_at
         if not recipients and not waiting:
@@ -377,40 +448,58 @@ async def do_update(ctx: Context, project_id: str, batch_id: str, payload: objec
         if len(recipients) > ctx.settings.max_recipients:
             raise invalid("to_add", f"at most {ctx.settings.max_recipients} recipients per batch")
         old = batch_from_row(row, current)
-        text = apply_update(old.text, change, recipients, now)
+        text = apply_update(old.text, change, recipients, now, explicit_expiry=_explicit_expiry(row))
         requested = old.requested_to
         if requested is not None:  # a `to` that named groups: its numbers follow the change
-            gone = set(removed)
             requested = tuple(r for r in requested if r not in gone) + tuple(r for r in added if r not in requested)
         if removed:
-            await q.delete_unsent(conn, batch_id, removed)
+            await q.delete_not_taken(conn, batch_id, removed)
         values: dict[str, Any] = {**_text_columns(text), "modified_ms": now}
         if requested is not None:
             values["requested_to"] = list(requested)
         if waiting:
             values.update(_waiting_columns(row, change, text, now))
         await q.update_batch(conn, batch_id, values)
-        rendered = {r.recipient: r for r in render_all(text, recipients)}
-        content_changed = any(k in change.changes
-                              for k in ("body", "parameters", "max_number_of_message_parts", "truncate_concat"))
-        kept = [s for s in states if s.recipient not in set(removed)]
-        if content_changed:
-            await q.set_segments(conn, [
-                {"b_id": s.id, "b_encoding": rendered[s.recipient].encoding.value,
-                 "b_segments": rendered[s.recipient].parts}
-                for s in kept
-            ])
+        rendered = {r.recipient: r for r in render_accepted(text, recipients)}
+        kept = [s for s in states if s.recipient not in gone]
+        settled = await _rerender(conn, batch_id, change, text, kept, rendered, now)
         if "send_at_ms" in change.changes:
             due, published = _due(text, now)
             publish += [i for i in await q.reschedule_unsent(conn, batch_id, due, published) if published is not None]
-        new_ids = await q.insert_deliveries(
-            conn, delivery_rows(batch_id, project_id, [rendered[r] for r in added], text, now)
-        )
+        new_rows = delivery_rows(batch_id, project_id, [rendered[r] for r in added], text, now)
+        new_ids = await q.insert_deliveries(conn, new_rows)
+        settled += _settled(batch_id, new_ids, new_rows, now)
+        await _report_settled(conn, settled, now)
     MESSAGES_ACCEPTED.labels("sms").inc(len(new_ids))
-    if _due(text, now)[1] is not None:
-        publish += new_ids
+    count_transitions(settled)
+    publish += _queued(new_ids, new_rows)
     await _publish(ctx, publish)
     return Batch(batch_id, text, row.created_ms, now, False, requested)
+
+
+async def _rerender(conn: Any, batch_id: str, change: UpdateRequest, text: MtText, kept: Sequence[Any],
+                    rendered: Mapping[str, Rendered], now: int) -> list[Transition]:
+    """After a change of content: the kept deliveries' encodings and parts, and those whose
+    message now exceeds the parts limit Aborted (411). Returns their transitions."""
+    if not any(k in change.changes for k in ("body", "parameters", "max_number_of_message_parts", "truncate_concat")):
+        return []
+    await q.set_segments(conn, [
+        {"b_id": s.id, "b_encoding": rendered[s.recipient].encoding.value, "b_segments": rendered[s.recipient].parts}
+        for s in kept
+    ])
+    over = [s.id for s in kept if s.status == QUEUED and exceeds_parts_limit(text, rendered[s.recipient])]
+    aborted = await q.settle_unsent(conn, over, Status.ABORTED, Code.EXCEEDED_PARTS_LIMIT, now)
+    return [Transition(r.id, batch_id, r.recipient, Status.QUEUED, Status.ABORTED, Code.EXCEEDED_PARTS_LIMIT, now)
+            for r in aborted]
+
+
+def _explicit_expiry(row: Row[Any]) -> bool:
+    """Whether the batch's expire_at was the caller's: a default one is exactly 3 days after the
+    moment its schedule counted from, its send_at or the request that set it (the send, or the
+    latest update or replace; a later change of other fields may hide that one, and then an
+    expire_at still valid for a new send_at is kept)."""
+    start = row.expire_at_ms - MAX_EXPIRY_MS
+    return start not in (row.send_at_ms, row.created_ms, row.modified_ms)
 
 
 def _waiting_columns(row: Row[Any], change: UpdateRequest, text: MtText, now: int) -> dict[str, Any]:
@@ -459,10 +548,10 @@ def dry_run(ctx: Context, payload: object, per_recipient: bool, number_of_recipi
 XMS_ENCODING = {Encoding.GSM7: "GSM", Encoding.UCS2: "UNICODE", Encoding.BINARY: "BINARY"}
 
 __all__ = [
+    "XMS_ENCODING",
     "Batch",
     "DryRun",
     "SendResult",
-    "XMS_ENCODING",
     "batch_from_row",
     "delivery_rows",
     "do_cancel",

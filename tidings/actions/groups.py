@@ -6,7 +6,8 @@ and `do_replace` call only when a `to` is not all phone numbers; `tidings.action
 A group holds at most `Settings.max_recipients` numbers of its own (a batch's recipient limit:
 a group bigger than a batch may have could never be sent to). Its child groups' members are not
 copied into it; a send to it reaches them too, as they are then (`tidings.store.groups.expand`).
-Another project's group is a 404 where it is addressed, and "no group" in a body that names it.
+Another project's group is a 404 where it is addressed, and XMS's 403 `unknown_group` ("no
+group") in a body that names it (`unknown_group`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.actions.batch_checks import check_datetime, check_msisdn, invalid, validate_numbers_in_slices
+from tidings.actions.batch_checks import (
+    check_datetime,
+    check_msisdn,
+    invalid,
+    validate_numbers_in_slices,
+)
 from tidings.actions.group_checks import GroupFields, check_group, check_group_update
 from tidings.core.errors import NotFound, RequestError
 from tidings.core.groups import AutoUpdate, is_group_id
@@ -38,6 +44,7 @@ __all__ = [
     "group_members",
     "list_groups",
     "resolve_groups",
+    "unknown_group",
 ]
 
 
@@ -69,6 +76,13 @@ def _auto_update_columns(auto: AutoUpdate | None) -> dict[str, Any]:
     }
 
 
+def unknown_group(field_name: str, group_id: str) -> RequestError:
+    """XMS's 403 `unknown_group`: a group id in a body that is no group of the project (never
+    was, deleted, or another project's)."""
+    text = f"no group {group_id}"
+    return RequestError("unknown_group", f"{field_name}: {text}", 403, {field_name: text})
+
+
 async def _load(conn: AsyncConnection, project_id: str, group_id: str, *, lock: bool = False) -> Row[Any]:
     row = await gq.get(conn, project_id, group_id, for_update=lock)
     if row is None:
@@ -81,7 +95,7 @@ async def _check_groups_exist(conn: AsyncConnection, project_id: str, named: Seq
     found = await gq.existing(conn, project_id, [group_id for _, group_id in named])
     for field_name, group_id in named:
         if group_id not in found:
-            raise invalid(field_name, f"no group {group_id}")
+            raise unknown_group(field_name, group_id)
 
 
 async def _reread(conn: AsyncConnection, project_id: str, group_id: str) -> Group:
@@ -237,7 +251,7 @@ def _check_named(named: dict[str, int], found: Iterable[str]) -> None:
     present = set(found)
     for group_id, i in named.items():
         if group_id not in present:
-            raise invalid(f"to[{i}]", f"no group {group_id}")
+            raise unknown_group(f"to[{i}]", group_id)
 
 
 async def expand_groups(ctx: Context, project_id: str, payload: object) -> GroupSend | None:

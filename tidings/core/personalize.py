@@ -2,6 +2,10 @@
 
 `parameters` maps a placeholder name to {recipient: value, "default": value}. A placeholder with
 no value for the recipient and no default is left as written, as XMS does.
+
+A name (XMS's parameter key) is letters A-Z and a-z, digits 0-9, `.`, `-` and `_`, at most
+`MAX_PARAMETER_KEY` characters (`${first.name}` is one); a value is at most
+`MAX_PARAMETER_VALUE` characters. `tidings.actions.batch_checks.check_parameters` refuses others.
 """
 
 from __future__ import annotations
@@ -9,7 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_\-]+)\}")
+MAX_PARAMETER_KEY = 16
+MAX_PARAMETER_VALUE = 160
+PARAMETER_KEY = re.compile(r"[A-Za-z0-9._\-]+")
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9._\-]+)\}")
 
 
 def render_body(body: str, parameters: Mapping[str, Mapping[str, str]] | None, recipient: str) -> str:

@@ -4,36 +4,24 @@ serialise."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from tidings.actions import batches as actions
+from tidings.actions.batch_checks import sender_variants
 from tidings.actions.feedback import do_delivery_feedback
 from tidings.actions.groups import expand_groups
 from tidings.actions.policy import get_policy
 from tidings.api.auth import authenticate_xms
-from tidings.api.body import read_body
 from tidings.api.responses import json_response
 from tidings.api.xms import query_params as qp
+from tidings.api.xms.bodies import json_body
 from tidings.api.xms.serialize import batch_json, dry_run_json
-from tidings.core.errors import NotFound, RequestError
+from tidings.core.errors import NotFound
 from tidings.routing.estimate import with_prices
 from tidings.runtime.context import Context
 from tidings.store.queries import batches as q
-
-
-async def json_body(request: Request) -> Any:
-    raw = await read_body(request)
-    if not raw:
-        raise RequestError("syntax_invalid_json", "The request body must be a JSON object", 400)
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise RequestError("syntax_invalid_json", f"Invalid JSON: {exc}", 400) from None
 
 
 def _bool_param(name: str, raw: str | None) -> bool:
@@ -48,9 +36,13 @@ def _bool_param(name: str, raw: str | None) -> bool:
 def _int_param(name: str, raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
-    if not raw.strip().isdigit():
-        raise qp.bad_parameter(name, f"not a non-negative integer: {raw!r}")
-    return int(raw)
+    return qp.parse_integer(name, raw, 0, actions.DRY_RUN_MAX_RECIPIENTS)
+
+
+def _senders(values: list[str]) -> list[str]:
+    """The `from` filter: every stored form of each sender named (`sender_variants`)."""
+    named = qp.parse_csv(",".join(values)) or []
+    return list(dict.fromkeys(v for sender in named for v in sender_variants(sender)))
 
 
 def routes(ctx: Context) -> list[Route]:
@@ -68,7 +60,7 @@ def routes(ctx: Context) -> list[Route]:
         params = request.query_params
         page = qp.parse_page(params.get("page"))
         page_size = qp.parse_page_size(params.get("page_size"))
-        senders = qp.parse_csv(",".join(params.getlist("from"))) if "from" in params else None
+        senders = _senders(params.getlist("from")) if "from" in params else None
         filters = q.BatchFilter(
             senders=senders,
             start_ms=qp.parse_date_ms("start_date", params.get("start_date")),

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from tidings.actions import groups as actions
 from tidings.api.auth import authenticate_xms
-from tidings.api.body import read_body
 from tidings.api.responses import json_response
 from tidings.api.xms import query_params as qp
-from tidings.core.errors import RequestError
+from tidings.api.xms.bodies import json_body
 from tidings.core.groups import Keywords
 from tidings.runtime.context import Context
 from tidings.webhooks.sms_events import iso_timestamp
@@ -56,21 +54,10 @@ def group_json(group: actions.Group) -> dict[str, Any]:
     return out
 
 
-async def json_body(request: Request) -> Any:
-    """The decoded JSON body; no body at all is `{}`."""
-    raw = await read_body(request)
-    if not raw.strip():
-        return {}
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise RequestError("syntax_invalid_json", f"Invalid JSON: {exc}", 400) from None
-
-
 def routes(ctx: Context) -> list[Route]:
     async def create(request: Request) -> Response:
         principal = await authenticate_xms(request, ctx, request.path_params["path_id"])
-        payload = await json_body(request)
+        payload = await json_body(request, empty={})
         group = await actions.do_create_group(ctx, principal.project_id, payload)
         return json_response(group_json(group), 201)
 
@@ -89,13 +76,13 @@ def routes(ctx: Context) -> list[Route]:
 
     async def replace(request: Request) -> Response:
         principal = await authenticate_xms(request, ctx, request.path_params["path_id"])
-        payload = await json_body(request)
+        payload = await json_body(request, empty={})
         group = await actions.do_replace_group(ctx, principal.project_id, request.path_params["group_id"], payload)
         return json_response(group_json(group))
 
     async def update(request: Request) -> Response:
         principal = await authenticate_xms(request, ctx, request.path_params["path_id"])
-        payload = await json_body(request)
+        payload = await json_body(request, empty={})
         group = await actions.do_update_group(ctx, principal.project_id, request.path_params["group_id"], payload)
         return json_response(group_json(group))
 

@@ -1,7 +1,9 @@
 """Parsing the query parameters XMS list and report endpoints share: pages, dates, comma lists.
 
 Each parser takes the raw string (or None when absent) and either returns the value or raises a
-`RequestError` naming the parameter, which the API renders as an XMS 400.
+`RequestError` naming the parameter, which the API renders as an XMS 400. Integers are ASCII
+digits and bounded (a page at most `MAX_PAGE`, a code a 32-bit one), so none overflows the
+database's integers.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ __all__ = [
     "parse_codes",
     "parse_csv",
     "parse_date_ms",
+    "parse_integer",
     "parse_page",
     "parse_page_size",
     "parse_statuses",
@@ -28,6 +31,8 @@ __all__ = [
 
 DEFAULT_PAGE_SIZE = 30
 MAX_PAGE_SIZE = 100
+MAX_PAGE = 10**9  # page × page_size stays far inside the 64-bit OFFSET of SQLite and PostgreSQL
+MAX_CODE = 2**31 - 1  # delivery codes are 32-bit integers in the database
 
 INVALID_FORMAT = "syntax_invalid_parameter_format"
 CONSTRAINT = "syntax_constraint_violation"
@@ -40,11 +45,27 @@ def bad_parameter(name: str, text: str, code: str = INVALID_FORMAT) -> RequestEr
     return RequestError(code, f"{name}: {text}", 400, {name: text})
 
 
+_MAX_DIGITS = 19  # enough for any bound here; longer ones are refused before int() reads them
+
+
 def _integer(name: str, raw: str) -> int:
+    """ASCII digits with an optional leading `-` (not `²`, `1e3` or `0x10`), at most 19 significant."""
     text = raw.strip()
-    if not text.lstrip("-").isdigit():
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
         raise bad_parameter(name, f"not an integer: {raw!r}")
-    return int(text)
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > _MAX_DIGITS:
+        raise bad_parameter(name, f"out of range: {raw!r}", CONSTRAINT)
+    return -int(significant) if text.startswith("-") else int(significant)
+
+
+def parse_integer(name: str, raw: str, low: int = 0, high: int = MAX_CODE) -> int:
+    """An integer query parameter between `low` and `high`."""
+    value = _integer(name, raw)
+    if not low <= value <= high:
+        raise bad_parameter(name, f"must be between {low} and {high}", CONSTRAINT)
+    return value
 
 
 def parse_page(raw: str | None) -> int:
@@ -53,6 +74,8 @@ def parse_page(raw: str | None) -> int:
     page = _integer("page", raw)
     if page < 0:
         raise bad_parameter("page", "must be 0 or more", CONSTRAINT)
+    if page > MAX_PAGE:
+        raise bad_parameter("page", f"must be at most {MAX_PAGE}", CONSTRAINT)
     return page
 
 
@@ -108,7 +131,7 @@ def parse_codes(raw: str | None) -> list[int] | None:
     items = parse_csv(raw)
     if not items:
         return None
-    return [_integer("code", item) for item in items]
+    return [parse_integer("code", item) for item in items]
 
 
 DEFAULT_WINDOW_MS = 24 * 3600 * 1000  # lists without start_date cover the day before end_date

@@ -6,7 +6,8 @@ paged list of a project's recipient reports.
     GET /xms/v1/{path_id}/delivery_reports?page=&page_size=&start_date=&end_date=&status=&code=&client_reference=
 
 The bodies are the webhook shapes of `tidings.webhooks.sms_events`, so a report read here and
-one received as a callback are the same JSON. Another project's batch is a 404.
+one received as a callback are the same JSON. Another project's batch is a 404, and so is a
+report `type` other than `summary` and `full` (XMS: "the delivery report type is not recognized").
 """
 
 from __future__ import annotations
@@ -20,12 +21,7 @@ from starlette.routing import Route
 
 from tidings.api.auth import authenticate_xms
 from tidings.api.responses import json_response
-from tidings.api.xms.query_params import (
-    bad_parameter,
-    parse_codes,
-    parse_list_window,
-    parse_statuses,
-)
+from tidings.api.xms.query_params import parse_codes, parse_list_window, parse_statuses
 from tidings.core.errors import NotFound
 from tidings.routing.estimate import with_cost
 from tidings.runtime.context import Context
@@ -79,7 +75,7 @@ async def get_batch_report(request: Request) -> Response:
     params = request.query_params
     report_type = params.get("type") or "summary"
     if report_type not in REPORT_TYPES:
-        raise bad_parameter("type", f"must be one of {', '.join(REPORT_TYPES)}")
+        raise NotFound(f"type: no delivery report of type {report_type!r} (summary or full)")
     only = rq.ReportFilter(parse_statuses(params.get("status")), parse_codes(params.get("code")))
     client_reference = params.get("client_reference")
     batch_id = request.path_params["batch_id"]

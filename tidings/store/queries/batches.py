@@ -1,5 +1,10 @@
 """Queries behind the XMS batches endpoints: read a project's batches and their recipients,
-and the guarded writes of cancel, replace and update (only still-unsent deliveries change)."""
+and the guarded writes of cancel, replace and update (only still-unsent deliveries change).
+
+A delivery is *taken* once a worker has claimed it for sending (`claimed_ms`, which stays set
+once it was dispatched) or it has any status but Queued and those a message gets without ever
+being sent (Aborted for too many parts at acceptance, Expired before its group was expanded).
+A batch with a taken delivery was dispatched: it can no longer be updated or replaced."""
 
 from __future__ import annotations
 
@@ -7,7 +12,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, false, func, insert, select, update
+from sqlalchemy import (
+    Row,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.core.statuses import Code, Status
@@ -16,9 +32,18 @@ from tidings.store.schema import batches, deliveries
 b = batches
 d = deliveries
 QUEUED = Status.QUEUED.value
+# Final statuses a delivery may get at acceptance (or group expansion), never sent.
+SETTLED_UNSENT = (Status.ABORTED.value, Status.EXPIRED.value)
 
-# A delivery no worker has taken yet: the only kind a batch change may still touch.
+# Still to be sent, no worker has taken it yet: the only kind a change of content or schedule touches.
 UNSENT = and_(d.c.status == QUEUED, d.c.claimed_ms.is_(None))
+# Not taken: still to be sent, or settled without ever being sent (what a replace or to_remove deletes).
+NOT_TAKEN = and_(d.c.claimed_ms.is_(None), d.c.status.in_((QUEUED, *SETTLED_UNSENT)))
+
+
+def is_taken(status: str, claimed_ms: int | None) -> bool:
+    """The Python side of `NOT_TAKEN`, for rows of `delivery_states`."""
+    return claimed_ms is not None or (status != QUEUED and status not in SETTLED_UNSENT)
 
 
 @dataclass(frozen=True)
@@ -111,9 +136,30 @@ async def cancel_unsent(conn: AsyncConnection, batch_id: str, now: int) -> list[
     return list(result)
 
 
-async def delete_unsent(conn: AsyncConnection, batch_id: str, recipients: Sequence[str] | None = None) -> int:
-    """Remove unsent deliveries (all of the batch's, or those of `recipients`); returns how many."""
-    query = delete(d).where(d.c.batch_id == batch_id, UNSENT)
+async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Rows of a batch's own tables (the batch row, rows that belong with it)."""
+    if rows:
+        await conn.execute(insert(table), list(rows))
+
+
+async def settle_unsent(conn: AsyncConnection, ids: Sequence[int], status: Status, code: int,
+                        now: int) -> list[Row[Any]]:
+    """Give these deliveries, where still unsent, a final status without sending them; returns
+    (id, recipient) of those changed."""
+    if not ids:
+        return []
+    result = await conn.execute(
+        update(d).where(d.c.id.in_(list(ids)), UNSENT)
+        .values(status=status.value, code=code, status_ms=now)
+        .returning(d.c.id, d.c.recipient)
+    )
+    return list(result)
+
+
+async def delete_not_taken(conn: AsyncConnection, batch_id: str, recipients: Sequence[str] | None = None) -> int:
+    """Remove deliveries not taken (all of the batch's, or those of `recipients`): still to be
+    sent, or settled without sending. Returns how many."""
+    query = delete(d).where(d.c.batch_id == batch_id, NOT_TAKEN)
     if recipients is not None:
         query = query.where(d.c.recipient.in_(recipients))
     result = await conn.execute(query)

@@ -3,7 +3,9 @@
 Only a project's own inbounds are visible (unrouted ones, with no project, are seen by nobody).
 An inbound's `client_reference` is derived, not stored: it is the client reference of the
 project's latest batch sent from the number the handset wrote to, to that handset, before the
-message arrived (a reply to a message carries the reference of the message it answers).
+message arrived (a reply to a message carries the reference of the message it answers). When
+that batch has no reference the inbound has none, even if an earlier batch had one: the reply
+answers the latest message.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ def _both_ways(number: ColumnElement[Any]) -> list[ColumnElement[Any]]:
 
 
 def _client_reference() -> ColumnElement[Any]:
-    """The client reference of the batch an inbound answers (a correlated scalar subquery)."""
+    """The client reference (maybe NULL) of the batch an inbound answers: the newest one sent to
+    the handset from the number it wrote to, with or without a reference (a correlated scalar
+    subquery)."""
     return (
         select(b.c.client_reference)
         .select_from(b.join(d, d.c.batch_id == b.c.id))
@@ -39,9 +43,8 @@ def _client_reference() -> ColumnElement[Any]:
             b.c.sender.in_(_both_ways(i.c.recipient)),
             d.c.recipient.in_(_both_ways(i.c.sender)),
             b.c.created_ms <= i.c.received_ms,
-            b.c.client_reference.is_not(None),
         )
-        .order_by(b.c.created_ms.desc())
+        .order_by(b.c.created_ms.desc(), b.c.id.desc())
         .limit(1)
         .correlate(i)
         .scalar_subquery()
