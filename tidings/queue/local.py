@@ -1,8 +1,8 @@
 """In-process dispatch queue for the embedded profile: two deques (priority, bulk) and an event.
 
 Priority ids (verification codes) are handed out before any bulk id, whatever was published
-first, and in takes of their own (`Taken.priority`). Nothing here survives a restart, and nothing needs to: at start-up the sweeper
-republishes every delivery that is still Queued.
+first, and in takes of their own (`Taken.priority`). Nothing here survives a restart, and nothing
+needs to: at start-up the sweeper republishes every delivery that is still Queued.
 """
 
 from __future__ import annotations

@@ -32,7 +32,10 @@ Crash recovery: an entry delivered to a worker stays in the group's pending list
 Every `claim_every_ms` each worker runs XAUTOCLAIM over that list and takes over entries idle
 longer than `claim_idle_ms`, that is, entries a dead (or wedged) worker read and never acked.
 A recovered id may already have been claimed in the database by the worker that died; the
-database claim (a lease) decides, so an id handed out twice is still sent once. Acked entries
+database claim (a lease) decides, so an id handed out twice is still sent once. An entry this
+worker itself takes over is one it handed out and never acked for `claim_idle_ms` (the claim of
+that take failed, or it was lost): its ids are handed out again, and acks of the earlier take no
+longer count for it (tokens carry the entry's generation). Acked entries
 are deleted (XDEL) in the same transaction, so the stream does not grow: its length is the
 work not yet done. Consumers that left nothing pending and have been silent for
 `consumer_ttl_ms` are removed from the group so restarts do not accumulate names.
@@ -153,10 +156,11 @@ class RedisStreamsDispatchQueue:
         self._next_claim = {self.priority_stream: 0.0, self.stream: 0.0}
         self._claim_cursor = {self.priority_stream: "0-0", self.stream: "0-0"}
         # Ids read from Redis but not yet handed out (priority, bulk), and per held entry (keyed
-        # with PRIORITY_MARK for the priority stream) the ids not yet acked.
+        # with PRIORITY_MARK for the priority stream) its generation and the ids not yet acked.
         self._priority_leftover: deque[tuple[str, list[int]]] = deque()
         self._leftover: deque[tuple[str, list[int]]] = deque()
-        self._held: dict[str, int] = {}
+        self._held: dict[str, tuple[int, int]] = {}
+        self._generation = 0
         self._ids_per_entry_seen = float(ids_per_entry)  # running mean over recent reads
         self._outgoing = {False: _Outgoing(), True: _Outgoing()}  # by priority
 
@@ -233,14 +237,17 @@ class RedisStreamsDispatchQueue:
     async def ack(self, taken: Taken) -> None:
         done: list[str] = []
         for token in taken.tokens:
-            key, _, count = token.partition("/")
-            left = self._held.get(key)
-            if left is None:
+            key, _, rest = token.partition("/")
+            count, _, generation = rest.partition("/")
+            held = self._held.get(key)
+            if held is None:
                 done.append(key)
                 continue
-            left -= int(count or 0)
+            if generation and int(generation) != held[0]:
+                continue  # a take from before the entry was handed out again: the new one acks it
+            left = held[1] - int(count or 0)
             if left > 0:
-                self._held[key] = left
+                self._held[key] = (held[0], left)
             else:
                 del self._held[key]
                 done.append(key)
@@ -332,10 +339,13 @@ class RedisStreamsDispatchQueue:
         entries: list[tuple[str, Any, Any]] = []
         for stream in (self.priority_stream, self.stream):
             entries.extend((stream, eid, fields) for eid, fields in await self._recover_from(stream, count))
-        mine = [e for e in entries if self._key(e[0], _text(e[1])) not in self._held]
-        if mine:
-            self.recovered += len(mine)
-            log.info("recovered %d dispatch entries idle over %d ms", len(mine), self.claim_idle_ms)
+        theirs = [e for e in entries if self._key(e[0], _text(e[1])) not in self._held]
+        if theirs:
+            self.recovered += len(theirs)
+            log.info("recovered %d dispatch entries idle over %d ms", len(theirs), self.claim_idle_ms)
+        if len(theirs) < len(entries):
+            log.warning("handing out again %d dispatch entries taken here and not acked for %d ms",
+                        len(entries) - len(theirs), self.claim_idle_ms)
         return entries
 
     async def _recover_from(self, stream: str, count: int) -> list[tuple[Any, Any]]:
@@ -377,7 +387,9 @@ class RedisStreamsDispatchQueue:
         for stream, raw_id, fields in entries:
             entry_id = self._key(stream, _text(raw_id))
             if entry_id in self._held:
-                continue  # taken over by ourselves while still held here
+                # Taken over by ourselves: held here unacked past claim_idle_ms (a take whose claim
+                # failed is never acked). Handed out again, whole, under a new generation.
+                self._drop_leftover(entry_id)
             raw = fields.get(IDS_FIELD) if fields else None
             try:
                 ids = [int(part) for part in raw.split(b",")] if raw else []
@@ -387,7 +399,8 @@ class RedisStreamsDispatchQueue:
                 log.warning("dropping unreadable dispatch entry %s: %r", entry_id, fields)
                 unreadable.append(entry_id)
                 continue
-            self._held[entry_id] = len(ids)
+            self._generation += 1
+            self._held[entry_id] = (self._generation, len(ids))
             read_ids += len(ids)
             line = self._priority_leftover if stream == self.priority_stream else self._leftover
             line.append((entry_id, ids))
@@ -411,8 +424,16 @@ class RedisStreamsDispatchQueue:
                     part = rest[:room]
                     line[0] = (entry_id, rest[room:])
                 ids.extend(part)
-                tokens.append(f"{entry_id}/{len(part)}")
+                tokens.append(f"{entry_id}/{len(part)}/{self._held[entry_id][0]}")
         return Taken(ids, tokens)
+
+    def _drop_leftover(self, entry_id: str) -> None:
+        """Forget the ids of a held entry not handed out yet (it is about to be held again)."""
+        line = self._priority_leftover if entry_id.startswith(PRIORITY_MARK) else self._leftover
+        if any(key == entry_id for key, _ in line):
+            kept = [(key, ids) for key, ids in line if key != entry_id]
+            line.clear()
+            line.extend(kept)
 
     async def _ack_entries(self, keys: list[str]) -> None:
         """Acknowledge and delete held entries (keys as in `_held`), in one transaction."""

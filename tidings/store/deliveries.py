@@ -1,4 +1,5 @@
-"""Queries of the dispatch side of the pipeline: publishing, claiming and releasing deliveries.
+"""Queries of the dispatch side of the pipeline: publishing, claiming (and renewing claims) and
+releasing deliveries.
 
 Every status write is guarded (`WHERE status IN (...)`), so concurrent workers and late events
 can apply their updates blindly and the state machine in `tidings.core.statuses` still holds.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, bindparam, func, literal_column, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, func, literal_column, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.core.statuses import DEFAULT_CODE, Status
@@ -103,6 +104,23 @@ async def claim(conn: AsyncConnection, ids: Sequence[int], now: int, lease_ms: i
     if not ids:
         return []
     return await _CLAIM.rows(conn, {"ids_": list(ids), "now_": now, "stale_": now - lease_ms, "claimed_": now})
+
+
+async def renew_claims(conn: AsyncConnection, claims: dict[int, int], now: int) -> list[int]:
+    """Extend claims a live worker still holds (id → the `claimed_ms` it claimed or last renewed
+    them with) to `now`, while they are that worker's: Queued with that very `claimed_ms`.
+    Returns the ids renewed; the others were settled, released, or (a lease let lapse) taken
+    over. A message waiting in a connection's line longer than the lease is not sent again."""
+    if not claims:
+        return []
+    result = await conn.execute(
+        update(d)
+        .where(d.c.id.in_(list(claims)), _status_unindexed() == QUEUED,
+               tuple_(d.c.id, d.c.claimed_ms).in_(list(claims.items())))
+        .values(claimed_ms=now)
+        .returning(d.c.id)
+    )
+    return [r[0] for r in result]
 
 
 BATCH_FIELDS = (

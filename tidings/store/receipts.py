@@ -13,6 +13,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.store.prepared import Prepared, PreparedQuery, planned_for_parameters
@@ -21,12 +22,27 @@ from tidings.store.schema import deliveries, orphan_receipts, submissions
 s = submissions
 
 
-_INSERT_SUBMISSION = Prepared(insert(s).values({c.name: bindparam(c.name) for c in s.c}))
+def _insert_submission(dialect_insert: Any) -> Prepared:
+    """`INSERT … ON CONFLICT (smsc_message_id, connection) DO UPDATE … WHERE` the row names
+    another delivery. The same row again is left alone: a flush retried after its commit went
+    through unseen (the connection dropped while COMMIT was answered) applies its events again,
+    and a plain insert failed on the key at every retry, holding up every event behind it. A
+    row of another delivery is the SMSC reusing a message id: the newer submission is recorded."""
+    statement = dialect_insert(s).values({c.name: bindparam(c.name) for c in s.c})
+    replaced = ("delivery_id", "part", "parts", "status", "code", "submitted_ms")
+    return Prepared(statement.on_conflict_do_update(
+        index_elements=[s.c.smsc_message_id, s.c.connection],
+        set_={name: statement.excluded[name] for name in replaced},
+        where=s.c.delivery_id != statement.excluded.delivery_id,
+    ))
+
+
+_INSERT_SUBMISSION = {"postgresql": _insert_submission(postgresql.insert), "sqlite": _insert_submission(sqlite.insert)}
 
 
 async def insert_submissions(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Rows carry every column of `submissions`."""
-    await _INSERT_SUBMISSION.executemany(conn, rows)
+    """Rows carry every column of `submissions`; recording a row again changes nothing."""
+    await _INSERT_SUBMISSION[conn.dialect.name].executemany(conn, rows)
 
 
 def by_connection(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:

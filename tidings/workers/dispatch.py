@@ -13,12 +13,20 @@ The worker takes only as many ids as it has free slots, and waits for the slots 
 when a capped connection holds every slot, a verification code published meanwhile is still
 next in the queue (priority ids are taken first) instead of behind ids this worker already
 claimed, and the cap's priority line lets it overtake the bulk messages already waiting there.
+
+A claim is a lease (`dispatch_lease_seconds`): one not renewed within it counts as abandoned and
+the sweeper publishes the message again. Messages handed to the router wait in a connection's
+line for as long as its cap or window says, which can be longer than a lease, so every quarter
+lease the worker renews the claims it has held that long and not yet answered (`renew_claims`);
+otherwise another worker sent them as well. A failed queue ack does not hold up the claims
+made: they are sent, and the entry is recovered and acked later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import logging
 from typing import Any
@@ -74,10 +82,20 @@ class DispatchWorker:
         self._taking = asyncio.Lock()
         self.parallel_claims = max(1, parallel_claims)
         self._stop: asyncio.Event | None = None
+        self._claims: dict[int, int] = {}  # in the router's hands: delivery id → its claimed_ms
         self.sent = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         self._stop = stop
+        renewing = asyncio.get_running_loop().create_task(self._renewing(), name="dispatch-claim-renewal")
+        try:
+            await self._run(stop)
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+
+    async def _run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(*(self._steps(stop) for _ in range(self.parallel_claims)))
         # Stopping: what the connections have not sent yet is released for later (a backlog
         # behind a slow or capped carrier would hold the stop for minutes); what they sent is
@@ -88,6 +106,36 @@ class DispatchWorker:
         while self._in_flight:  # every message handed over is answered, or fails, in the end
             self._freed.clear()
             await self._freed.wait()
+
+    async def _renewing(self) -> None:
+        every = self.ctx.settings.dispatch_lease_seconds / 4
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.renew_claims()
+            except Exception:  # noqa: BLE001 - tried again next time, well within the lease
+                log.exception("renewing dispatch claims failed")
+
+    async def renew_claims(self) -> int:
+        """Renew the claims of messages handed to the router a quarter lease ago or more and not
+        answered yet; forget those no longer this worker's. Returns how many were renewed."""
+        now = self.ctx.clock()
+        due = now - int(self.ctx.settings.dispatch_lease_seconds * 250)
+        claims = {i: at for i, at in self._claims.items() if at <= due}
+        if not claims:
+            return 0
+        async with self.ctx.db.write() as conn:
+            renewed = set(await dq.renew_claims(conn, claims, now))
+        for delivery_id in claims:
+            if delivery_id not in self._claims:
+                continue  # answered meanwhile
+            if delivery_id in renewed:
+                self._claims[delivery_id] = now
+            else:
+                del self._claims[delivery_id]
+        if len(renewed) < len(claims):
+            log.warning("%d claims lapsed before they were renewed", len(claims) - len(renewed))
+        return len(renewed)
 
     async def _steps(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -146,7 +194,10 @@ class DispatchWorker:
             batches = await dq.load_batches(conn, list({r.batch_id for r in claimed}))
             # The send policy, in the claim's transaction (deferred ones are given back here).
             refused = await sms_gate.screen(conn, claimed, batches, now) if sms_gate.enabled() else {}
-        await self.ctx.dispatch.ack(taken)
+        try:
+            await self.ctx.dispatch.ack(taken)
+        except Exception:  # noqa: BLE001 - the claims are ours: send them; the entry is recovered later
+            log.exception("acknowledging a dispatch take failed; sending its %d claims anyway", len(claimed))
         if not claimed:
             return 0
         sendable = []
@@ -162,6 +213,8 @@ class DispatchWorker:
             else:
                 sendable.append((row, batch))
         self._in_flight += len(sendable)
+        for row, _ in sendable:
+            self._claims[row.id] = now
         for row, batch in sendable:
             await self._send(row, batch)
         return len(claimed)
@@ -192,7 +245,7 @@ class DispatchWorker:
             # No sender and no default originator for the country: Aborted, as XMS reports 410.
             status = Status.ABORTED if verdict.code == Code.UNMATCHED_DEFAULT_ORIGINATOR else Status.REJECTED
             self.writer.add(Settled(row.id, status, verdict.code or Code.BLOCKED, self.ctx.clock()))
-            self._answered()
+            self._answered(row.id)
             return
         if verdict.sender != message.sender:  # the policy's sender: its type is detected, not the batch's
             message.sender, message.sender_ton, message.sender_npi = verdict.sender, None, None
@@ -226,8 +279,9 @@ class DispatchWorker:
                 log.error("connector failed on delivery %s", row.id, exc_info=error)
                 self.writer.add(Released(row.id, self.ctx.clock() + retry_delay_ms(row.attempts, 1.0)))
         finally:
-            self._answered()
+            self._answered(row.id)
 
-    def _answered(self) -> None:
+    def _answered(self, delivery_id: int) -> None:
+        self._claims.pop(delivery_id, None)
         self._in_flight -= 1
         self._freed.set()

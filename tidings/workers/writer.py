@@ -211,10 +211,14 @@ async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int,
             await rq.delete_orphans(conn, [r.orphan_id for r in receipts if r.orphan_id is not None])
             subs = await rq.find_submissions(conn, {(r.connection, r.smsc_id) for r in receipts})
             stored = await iq.existing_keys(conn, mo_keys)
-    part_targets = await _apply_part_receipts(conn, receipts, subs, now)
-
-    ids = {e.delivery_id for e in dispatched} | {e.delivery_id for e in settled} | set(part_targets)
+    # Every delivery this flush may move is locked (in id order) before its parts are read: a
+    # concatenated message's receipts reach different workers, and a writer reading the parts
+    # while another's transaction records one saw that part still in flight, as the other saw
+    # its own: every part delivered, the message left Dispatched.
+    ids = {e.delivery_id for e in dispatched} | {e.delivery_id for e in settled}
+    ids |= {sub.delivery_id for sub in subs.values()}
     rows = await rq.load_deliveries(conn, list(ids))
+    part_targets = await _apply_part_receipts(conn, receipts, subs, now)
     state = {i: Status(r.status) for i, r in rows.items()}
     transitions: list[Transition] = []
 
