@@ -157,3 +157,27 @@ async def test_applied_platform_events_are_forgotten_after_the_webhook_retention
     async with any_db.read() as conn:
         kept = sorted(r["n"] for r in (await conn.execute(select(conv_channel_events.c.body))).scalars())
     assert kept == [1, 2]
+
+
+async def test_finished_app_events_are_forgotten_after_the_webhook_retention(any_db: Database) -> None:
+    from tidings.store.conversation_schema import conv_app_events
+
+    week = 7 * DAY_MS
+    rows = [{"id": f"E{n}", "project_id": PROJECT, "app_id": "A", "contact_id": None, "conversation_id": None,
+             "channel": "MESSENGER", "identity": "psid", "event": {"composing_event": {}}, "metadata": None,
+             "callback_url": None, "processing_mode": "CONVERSATION", "state": state, "reason": None,
+             "tries": 1, "next_ms": None, "claimed_ms": None, "accept_ms": NOW - age}
+            for n, (age, state) in enumerate([
+                (week + 1, "DELIVERED"),  # finished over a week ago: goes
+                (week + 1, "FAILED"),  # likewise
+                (week - 1, "DELIVERED"),  # just under a week: stays
+                (week * 3, "PENDING"),  # still being delivered: stays
+            ])]
+    async with any_db.write() as conn:
+        await conn.execute(conv_app_events.insert(), rows)
+    ctx = Context(Settings(webhook_retention_seconds=7 * 24 * 3600), any_db, GroupCommitter(any_db),
+                  LocalDispatchQueue(), lambda: NOW)
+    assert await Sweeper(ctx, OutcomeWriter(any_db, ctx.clock)).purge_app_events() == 2
+    async with any_db.read() as conn:
+        kept = sorted((await conn.execute(select(conv_app_events.c.id))).scalars())
+    assert kept == ["E2", "E3"]

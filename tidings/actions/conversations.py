@@ -25,6 +25,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tidings.conversations import callbacks, queries, retention, views
+from tidings.conversations import identities as scoped
 from tidings.conversations.checks import (
     check_channel,
     check_channel_credentials,
@@ -34,6 +35,7 @@ from tidings.conversations.checks import (
     invalid,
 )
 from tidings.conversations.defaults import plan as make_plan
+from tidings.conversations.merge import merge_conversations
 from tidings.core.errors import NotFound, RequestError
 from tidings.core.ids import ulid
 from tidings.runtime.context import Context
@@ -222,7 +224,9 @@ async def do_delete_webhook(ctx: Context, project_id: str, webhook_id: str) -> N
 
 # -- contacts ---------------------------------------------------------------------------------------
 
-def _identities(value: Any, field: str = "channel_identities") -> list[tuple[str, str]]:
+def _identities(value: Any, field: str = "channel_identities") -> list[scoped.Identity]:
+    """`[(channel, identity, app_id or "")]`; `app_id` names the app an app-scoped identity
+    belongs to (`conversations/identities.py`)."""
     if not isinstance(value, list):
         raise invalid(field, "must be a list")
     out = []
@@ -230,8 +234,25 @@ def _identities(value: Any, field: str = "channel_identities") -> list[tuple[str
         if not isinstance(entry, dict):
             raise invalid(f"{field}[{i}]", "must be an object")
         channel = check_channel(entry.get("channel"), f"{field}[{i}].channel")
-        out.append((channel, check_identity(channel, entry.get("identity"), f"{field}[{i}].identity")))
+        identity = check_identity(channel, entry.get("identity"), f"{field}[{i}].identity")
+        app_id = entry.get("app_id") or ""
+        if not isinstance(app_id, str) or len(app_id) > 32:
+            raise invalid(f"{field}[{i}].app_id", "must be an app id")
+        out.append((channel, identity, app_id))
     return out
+
+
+async def _check_identity_apps(conn: Any, project_id: str, ids: list[scoped.Identity],
+                               field: str = "channel_identities") -> None:
+    """Every `app_id` an identity names is an app of the project."""
+    named = {app_id for _, _, app_id in ids if app_id}
+    if not named:
+        return
+    known = set((await conn.execute(select(conv_apps.c.id).where(
+        conv_apps.c.project_id == project_id, conv_apps.c.id.in_(named)))).scalars())
+    for n, (_, _, app_id) in enumerate(ids):
+        if app_id and app_id not in known:
+            raise invalid(f"{field}[{n}].app_id", f"app {app_id} not found")
 
 
 def _contact_columns(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
@@ -255,9 +276,9 @@ def _contact_columns(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     return cols
 
 
-def _identity_rows(project_id: str, contact_id: str, ids: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    return [{"project_id": project_id, "channel": c, "identity": i, "contact_id": contact_id,
-             "position": n} for n, (c, i) in enumerate(ids)]
+def _identity_rows(project_id: str, contact_id: str, ids: list[scoped.Identity]) -> list[dict[str, Any]]:
+    return [{"project_id": project_id, "channel": c, "identity": i, "app_id": a, "contact_id": contact_id,
+             "position": n} for n, (c, i, a) in enumerate(ids)]
 
 
 async def _contact_json(conn: Any, project_id: str, contact_id: str) -> dict[str, Any]:
@@ -275,6 +296,7 @@ async def do_create_contact(ctx: Context, project_id: str, payload: object) -> d
     contact_id = ulid()
     try:
         async with ctx.db.write() as conn:
+            await _check_identity_apps(conn, project_id, ids)
             await conn.execute(conv_contacts.insert().values(
                 id=contact_id, project_id=project_id, created_ms=ctx.clock(), **cols))
             await conn.execute(conv_identities.insert(), _identity_rows(project_id, contact_id, ids))
@@ -301,6 +323,8 @@ async def do_update_contact(ctx: Context, project_id: str, contact_id: str, payl
     try:
         async with ctx.db.write() as conn:
             await queries.contact(conn, project_id, contact_id)
+            if ids:
+                await _check_identity_apps(conn, project_id, ids)
             if cols:
                 await conn.execute(update(conv_contacts).where(conv_contacts.c.id == contact_id)
                                    .values(**cols))
@@ -340,13 +364,13 @@ async def do_merge_contacts(ctx: Context, project_id: str, destination_id: str, 
         src = await queries.contact(conn, project_id, source_id)
         all_ids = await queries.identities_of(conn, project_id, [destination_id, source_id])
         deleted = views.contact_json(src, all_ids[source_id])
-        have = {(i["channel"], i["identity"]) for i in all_ids[destination_id]}
+        have = {(i["channel"], i["identity"], i.get("app_id", "")) for i in all_ids[destination_id]}
         position = len(all_ids[destination_id])
         for ident in all_ids[source_id]:
-            key = (ident["channel"], ident["identity"])
+            key = (ident["channel"], ident["identity"], ident.get("app_id", ""))
             await conn.execute(delete(conv_identities).where(
                 conv_identities.c.project_id == project_id, conv_identities.c.channel == key[0],
-                conv_identities.c.identity == key[1]))
+                conv_identities.c.identity == key[1], conv_identities.c.app_id == key[2]))
             if key not in have:
                 await conn.execute(conv_identities.insert().values(_identity_rows(
                     project_id, destination_id, [key])[0] | {"position": position}))
@@ -356,10 +380,7 @@ async def do_merge_contacts(ctx: Context, project_id: str, destination_id: str, 
                 if getattr(dest, k) in (None, "", []) and getattr(src, k)}
         if fill:
             await conn.execute(update(conv_contacts).where(conv_contacts.c.id == destination_id).values(**fill))
-        await conn.execute(update(conv_conversations).where(conv_conversations.c.contact_id == source_id)
-                           .values(contact_id=destination_id))
-        await conn.execute(update(conv_messages).where(conv_messages.c.contact_id == source_id)
-                           .values(contact_id=destination_id))
+        await merge_conversations(conn, source_id, destination_id)
         await conn.execute(delete(conv_contacts).where(conv_contacts.c.id == source_id))
         preserved = await _contact_json(conn, project_id, destination_id)
         await _notify(ctx, conn, project_id, "CONTACT_MERGE",
@@ -381,7 +402,7 @@ def _check_send(body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(recipient, dict):
         raise invalid("recipient", "is required")
     contact_id = recipient.get("contact_id")
-    identities: list[tuple[str, str]] = []
+    identities: list[scoped.Identity] = []
     if contact_id is not None:
         if not isinstance(contact_id, str) or not contact_id:
             raise invalid("recipient.contact_id", "must be a contact id")
@@ -490,15 +511,18 @@ async def _accept(ctx: Context, project_id: str, req: dict[str, Any], key: str |
     preferred: list[str] = []
     async with ctx.db.read() as conn:
         app = await queries.app(conn, project_id, req["app_id"])
+        await _check_identity_apps(conn, project_id, identities, "recipient.identified_by.channel_identities")
+        # An app-scoped identity the request names without its app is the sending app's.
+        identities = [(c, i, a or (app.id if c in scoped.APP_SCOPED_CHANNELS else "")) for c, i, a in identities]
         if contact_id is not None:
             contact = await queries.contact(conn, project_id, contact_id)
             preferred = list(contact.channel_priority or [])
             known = (await queries.identities_of(conn, project_id, [contact_id]))[contact_id]
-            identities = [(i["channel"], i["identity"]) for i in known]
+            identities = [(i["channel"], i["identity"], i.get("app_id", "")) for i in known]
             if not identities:
                 raise RequestError("FAILED_PRECONDITION", "the contact has no channel identities", 400)
         elif req["mode"] == "CONVERSATION":
-            contact_id = await queries.contact_by_identities(conn, project_id, identities)
+            contact_id = await queries.contact_by_identities(conn, project_id, identities, app.id)
             if contact_id is not None:
                 contact = await queries.contact(conn, project_id, contact_id)
                 preferred = list(contact.channel_priority or [])
@@ -510,7 +534,7 @@ async def _accept(ctx: Context, project_id: str, req: dict[str, Any], key: str |
                     "channel_priority": None, "created_ms": now}]))
                 rows.append((conv_identities, _identity_rows(project_id, contact_id, identities)))
                 contact_body = {"id": contact_id, "channel_identities": [
-                    {"channel": c, "identity": i} for c, i in identities], "display_name": "Unknown",
+                    scoped.as_json(c, i, a) for c, i, a in identities], "display_name": "Unknown",
                     "language": "UNSPECIFIED", "channel_priority": [], "email": "", "external_id": "",
                     "metadata": ""}
                 hooks += await callbacks.rows_for(
@@ -526,7 +550,7 @@ async def _accept(ctx: Context, project_id: str, req: dict[str, Any], key: str |
                     "id": conversation_id, "project_id": project_id, "app_id": app.id,
                     "contact_id": contact_id, "active": True, "active_channel": None,
                     "metadata": None, "created_ms": now, "last_ms": now}]))
-    plan = make_plan(identities, priority_order=req["order"], preferred=preferred)
+    plan = make_plan(scoped.reachable_by(identities, app.id), priority_order=req["order"], preferred=preferred)
     if not plan:
         raise RequestError("FAILED_PRECONDITION",
                            "the recipient has no channel identity on any channel to try", 400)

@@ -183,5 +183,19 @@ class ConversationConnector(Protocol):
     async def aclose(self) -> None: ...
 
 
+class AppEventSender(Protocol):
+    """What a connector that can show app events (`events:send`: composing indicators, …) adds:
+    the AppEvent kinds it shows (`"composing_event"`, `"composing_end_event"`, …) and
+    `send_event`, which raises the contract's errors as `send` does. A connector without it, or
+    an event kind not listed, is answered FAILED with UNSUPPORTED_OPERATION
+    (`conversations/app_events.py`)."""
+
+    app_events: frozenset[str]
+
+    async def send_event(self, credentials: dict[str, Any], identity: str, event: dict[str, Any]) -> None:
+        """Show `event` (the AppEvent JSON: one *_event key) to `identity`."""
+        ...
+
+
 ConnectorFactory = Callable[[ConnectorContext], ConversationConnector]
 SinkCallback = Callable[[Sequence[ChannelEvent]], Awaitable[None]]

@@ -25,7 +25,8 @@ A connector with `revoke(message)` (RCS) is asked to take back a message whose t
 when the platform says it was delivered already, the message is DELIVERED instead of moving on.
 
 Channel events (statuses, inbound messages) arrive through `EventSink` into
-`conv_channel_events` and are applied by `events.py` in the same loop.
+`conv_channel_events` and are applied by `events.py` in the same loop; app events
+(`events:send`) are delivered by `app_events.py` there too.
 """
 
 from __future__ import annotations
@@ -164,9 +165,11 @@ class ConversationEngine:
     # -- loop ---------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        from tidings.conversations.app_events import AppEventDispatcher
         from tidings.conversations.events import EventProcessor
 
         events = EventProcessor(self._db, self._clock, self.connectors)
+        app_events = AppEventDispatcher(self._db, self._clock, self.connectors)
         last_config = 0.0
         loop = asyncio.get_running_loop()
         while not stop.is_set():
@@ -176,6 +179,7 @@ class ConversationEngine:
                     await self.configure_apps()
                 worked = await self.run_once()
                 worked += await events.run_once()
+                worked += await app_events.run_once()
             except Exception:  # noqa: BLE001 - the database is down or busy: try again shortly
                 log.exception("conversation engine round failed")
                 worked = 0

@@ -7,7 +7,8 @@ next channel (also after DELIVERED: an email bounce follows the hand-off's DELIV
 for an attempt not recorded yet (the platform answered faster than the engine committed its
 send) is retried for a while, then dropped.
 
-Inbound events find or create the contact (by channel identity) and the app's active
+Inbound events find or create the contact (by channel identity: the app's own on an app-scoped
+channel, else the app-less one; `identities.py`) and the app's active
 conversation with it, store the message (TO_APP; with `extensions.content_safety`, the
 `assess_inbound` verdict, when it looks like phishing), apply keywords (STOP, START, HELP:
 `consent.keywords.handle_inbound_keywords`, the confirmation queued on the same channel; SMS
@@ -40,6 +41,8 @@ from tidings.conversations.credentials import credentials_for
 from tidings.conversations.defaults import PHONE_CHANNELS
 from tidings.conversations.degrade import numbered_choices, parse_choice_reply
 from tidings.conversations.engine import advance_values, delivery_hooks
+from tidings.conversations.identities import APP_SCOPED_CHANNELS
+from tidings.conversations.identities import as_json as scoped_identity
 from tidings.conversations.system_messages import queue_system_message
 from tidings.core.ids import ulid
 from tidings.policy.content_safety import assess_inbound
@@ -223,11 +226,12 @@ class EventProcessor:
             return  # the platform redelivered it
         project_id = app.project_id
         hooks: list[dict[str, Any]] = []
-        contact_id = await queries.contact_by_identities(conn, project_id, [(ev.channel, ev.identity)])
+        # The app's own identity, else the app-less one (`conversations/identities.py`).
+        contact_id = await queries.contact_by_identities(conn, project_id, [(ev.channel, ev.identity)], app.id)
         if contact_id is None and ev.channel in PHONE_CHANNELS:
             # The number we reached on this channel by borrowing it from another phone channel.
             contact_id = await queries.contact_by_identities(
-                conn, project_id, [(c, ev.identity) for c in PHONE_CHANNELS if c != ev.channel])
+                conn, project_id, [(c, ev.identity) for c in PHONE_CHANNELS if c != ev.channel], app.id)
             if contact_id is not None:
                 position = len((await queries.identities_of(conn, project_id, [contact_id]))[contact_id])
                 await conn.execute(conv_identities.insert().values(
@@ -238,11 +242,12 @@ class EventProcessor:
             await conn.execute(conv_contacts.insert().values(
                 id=contact_id, project_id=project_id, display_name=ev.display_name, email=None,
                 language=None, metadata=None, external_id=None, channel_priority=None, created_ms=now))
+            owner = app.id if ev.channel in APP_SCOPED_CHANNELS else ""  # a page-scoped id is this app's
             await conn.execute(conv_identities.insert().values(
-                project_id=project_id, channel=ev.channel, identity=ev.identity,
+                project_id=project_id, channel=ev.channel, identity=ev.identity, app_id=owner,
                 contact_id=contact_id, position=0))
             contact = views.contact_json(await queries.contact(conn, project_id, contact_id),
-                                         [{"channel": ev.channel, "identity": ev.identity}])
+                                         [scoped_identity(ev.channel, ev.identity, owner)])
             hooks += await callbacks.rows_for(
                 conn, project_id, app.id, "CONTACT_CREATE",
                 callbacks.contact_event(project_id, app.id, "CONTACT_CREATE", contact, now), now)

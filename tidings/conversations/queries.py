@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tidings.conversations import identities as scoped
 from tidings.core.errors import NotFound
 from tidings.store.conversation_schema import (
     conv_app_webhooks,
@@ -37,9 +38,9 @@ _APP = select(conv_apps).where(conv_apps.c.id == bindparam("id_"), conv_apps.c.p
 _APP_BY_ID = select(conv_apps).where(conv_apps.c.id == bindparam("id_"))
 _CONTACT = select(conv_contacts).where(
     conv_contacts.c.id == bindparam("id_"), conv_contacts.c.project_id == bindparam("project_"))
-_CONTACT_BY_IDENTITY = select(conv_identities.c.contact_id).where(
+_CONTACT_BY_IDENTITY = select(conv_identities.c.contact_id, conv_identities.c.app_id).where(
     conv_identities.c.project_id == bindparam("project_"), conv_identities.c.channel == bindparam("channel_"),
-    conv_identities.c.identity == bindparam("identity_"))
+    conv_identities.c.identity == bindparam("identity_")).order_by(conv_identities.c.app_id)
 _ACTIVE_CONVERSATION = select(conv_conversations).where(
     conv_conversations.c.app_id == bindparam("app_"), conv_conversations.c.contact_id == bindparam("contact_"),
     conv_conversations.c.active.is_(True)).order_by(conv_conversations.c.created_ms.desc())
@@ -78,6 +79,8 @@ async def contact(conn: AsyncConnection, project_id: str, contact_id: str) -> An
 
 async def identities_of(conn: AsyncConnection, project_id: str,
                         contact_ids: Sequence[str]) -> dict[str, list[dict[str, str]]]:
+    """Each contact's channel identities in its order, as the API shows them (`app_id` only
+    on those that name an app)."""
     out: dict[str, list[dict[str, str]]] = {c: [] for c in contact_ids}
     if not contact_ids:
         return out
@@ -86,16 +89,21 @@ async def identities_of(conn: AsyncConnection, project_id: str,
                                       conv_identities.c.contact_id.in_(list(contact_ids)))
         .order_by(conv_identities.c.position))
     for r in rows:
-        out[r.contact_id].append({"channel": r.channel, "identity": r.identity})
+        out[r.contact_id].append(scoped.as_json(r.channel, r.identity, r.app_id or ""))
     return out
 
 
 async def contact_by_identities(conn: AsyncConnection, project_id: str,
-                                identities: Sequence[tuple[str, str]]) -> str | None:
-    """The contact owning the first of `identities` that is known."""
-    for channel, identity in identities:
-        row = (await conn.execute(_CONTACT_BY_IDENTITY, {
-            "project_": project_id, "channel_": channel, "identity_": identity})).first()
+                                identities: Sequence[tuple[str, ...]], app_id: str | None = None) -> str | None:
+    """The contact owning the first of `identities` that is known: `(channel, identity)` or
+    `(channel, identity, app_id)`; an identity naming no app is looked up as `app_id`'s (the
+    app's own, else the app-less one: `identities.pick`)."""
+    for entry in identities:
+        channel, identity = entry[0], entry[1]
+        wanted = (entry[2] if len(entry) > 2 and entry[2] else None) or app_id
+        rows = (await conn.execute(_CONTACT_BY_IDENTITY, {
+            "project_": project_id, "channel_": channel, "identity_": identity})).all()
+        row = scoped.pick(rows, channel, wanted)
         if row is not None:
             return str(row.contact_id)
     return None

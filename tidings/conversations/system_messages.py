@@ -61,7 +61,7 @@ async def queue_to_identity(conn: AsyncConnection, *, project_id: str, app_id: s
                             identity: str, text: str, now: int, reference: str | None = None) -> str:
     """`queue_system_message` to an identity, in its contact's active conversation with the app
     when it has one (the engine then knows the contact's last message: messaging windows)."""
-    contact_id = await queries.contact_by_identities(conn, project_id, [(channel, identity)])
+    contact_id = await queries.contact_by_identities(conn, project_id, [(channel, identity)], app_id)
     conversation_id = None
     if contact_id is not None:
         conv = await queries.active_conversation(conn, app_id, contact_id)

@@ -50,7 +50,7 @@ def contact_json(row: Any, identities: list[dict[str, str]]) -> dict[str, Any]:
 
 
 def conversation_json(row: Any) -> dict[str, Any]:
-    return {
+    out = {
         "id": row.id,
         "app_id": row.app_id,
         "contact_id": row.contact_id,
@@ -59,6 +59,11 @@ def conversation_json(row: Any) -> dict[str, Any]:
         "metadata": row.metadata or "",
         "last_received": iso(row.last_ms),
     }
+    if getattr(row, "metadata_json", None) is not None:
+        out["metadata_json"] = row.metadata_json
+    if getattr(row, "correlation_id", None):
+        out["correlation_id"] = row.correlation_id
+    return out
 
 
 def message_json(row: Any, attempts: list[Any] | None = None) -> dict[str, Any]:

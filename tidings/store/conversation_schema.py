@@ -2,7 +2,8 @@
 
     conv_apps            an app: display name, channel credentials per channel, settings
     conv_app_webhooks    where an app's events go (target, triggers, signing secret)
-    conv_contacts        a person; conv_identities maps (channel, identity) to one contact
+    conv_contacts        a person; conv_identities maps (channel, identity, app_id) to one contact
+                         (app_id "" unless the identity is the app's own: app-scoped channels)
     conv_conversations   one per (app, contact) while active
     conv_messages        both directions; outbound ones carry the engine's state: the channel
                          plan, which entry is being tried, and when the engine must look again
@@ -10,6 +11,8 @@
                          delivered, timed out) with its reason and the platform's message id
     conv_channel_events  what connectors heard from platforms (statuses, inbound), stored before
                          the platform gets its 2xx, processed afterwards
+    conv_app_events      events:send (composing, agent joined, ...): accepted, then delivered on
+                         one channel by `conversations/app_events.py`
 """
 
 from __future__ import annotations
@@ -79,6 +82,9 @@ conv_identities = Table(
     Column("project_id", String(64), primary_key=True),
     Column("channel", String(32), primary_key=True),
     Column("identity", String(320), primary_key=True),
+    # The app an app-scoped identity belongs to (Messenger PSIDs, Instagram, LINE, WeChat ids);
+    # "" for an identity every app reaches (revision 0028).
+    Column("app_id", String(32), primary_key=True, server_default=""),
     Column("contact_id", String(32), nullable=False, index=True),
     Column("position", Integer, nullable=False),
 )
@@ -95,6 +101,9 @@ conv_conversations = Table(
     Column("metadata", Text, nullable=True),
     Column("created_ms", BigInteger, nullable=False),
     Column("last_ms", BigInteger, nullable=False),
+    # Sinch's `metadata_json` and `correlation_id` of a conversation (revision 0028).
+    Column("metadata_json", JSON, nullable=True),
+    Column("correlation_id", String(128), nullable=True),
     Index("ix_conv_conversations_app_contact", "app_id", "contact_id"),
     Index("ix_conv_conversations_project", "project_id", "last_ms"),
 )
@@ -179,7 +188,31 @@ conv_channel_events = Table(
     Index("ix_conv_channel_events_due", "processed_ms", "due_ms"),
 )
 
+conv_app_events = Table(
+    "conv_app_events",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("project_id", String(64), nullable=False),
+    Column("app_id", String(32), nullable=False),
+    Column("contact_id", String(32), nullable=True),
+    Column("conversation_id", String(32), nullable=True),
+    Column("channel", String(32), nullable=False),  # the one channel it goes out on
+    Column("identity", String(320), nullable=False),
+    Column("event", JSON, nullable=False),  # the AppEvent JSON: one *_event key
+    Column("metadata", Text, nullable=True),  # event_metadata
+    Column("callback_url", Text, nullable=True),
+    Column("processing_mode", String(16), nullable=False),
+    Column("state", String(16), nullable=False),  # PENDING | DELIVERED | FAILED
+    Column("reason", Text, nullable=True),
+    Column("tries", Integer, nullable=False),
+    Column("next_ms", BigInteger, nullable=True),
+    Column("claimed_ms", BigInteger, nullable=True),
+    Column("accept_ms", BigInteger, nullable=False),
+    Index("ix_conv_app_events_due", "state", "next_ms"),
+)
+
 __all__ = [
+    "conv_app_events",
     "conv_app_webhooks",
     "conv_apps",
     "conv_attempts",

@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.actions import scheduled_groups, verifications
+from tidings.conversations import app_events
 from tidings.conversations import events as channel_events
 from tidings.conversations import retention as conversation_retention
 from tidings.core.statuses import Code, Status
@@ -71,7 +72,7 @@ STALE_JOBS = ("republish_stale", "expire_overdue", "expire_verifications", "give
 """The jobs run every `stale_every` seconds, in this order."""
 PURGE_JOBS = ("purge_webhooks", "purge_smpp_outbox", "purge_mo_parts", "purge_old_messages",
               "purge_old_verifications", "purge_policy_decisions", "purge_conversation_messages",
-              "purge_channel_events", "purge_policy_ledger")
+              "purge_channel_events", "purge_app_events", "purge_policy_ledger")
 """The jobs run every `purge_every` seconds, in this order."""
 
 
@@ -330,6 +331,12 @@ class Sweeper:
         """Messaging platforms' events applied longer ago than `webhook_retention_seconds`."""
         cutoff = self.ctx.clock() - int(self.ctx.settings.webhook_retention_seconds * 1000)
         return await self._in_chunks(lambda conn: channel_events.purge_processed(conn, cutoff, PURGE_CHUNK))
+
+    async def purge_app_events(self) -> int:
+        """Conversation API app events (`events:send`) finished and accepted longer ago than
+        `webhook_retention_seconds`."""
+        cutoff = self.ctx.clock() - int(self.ctx.settings.webhook_retention_seconds * 1000)
+        return await self._in_chunks(lambda conn: app_events.purge_finished(conn, cutoff, PURGE_CHUNK))
 
     async def purge_policy_ledger(self) -> int:
         """Sends older than any cap or collapse window can reach (a week; collapse windows are at

@@ -6,6 +6,8 @@
                   GET /contacts:identityConflicts
     messages      POST /messages:send, GET /messages, GET/PATCH(metadata)/DELETE /messages/{id}
     conversations GET /conversations, GET /conversations/{id}, GET /conversations/{id}/messages
+    lifecycle.py  POST /conversations, PATCH/DELETE /conversations/{id}, POST /conversations/{id}:stop,
+                  POST /events:send, POST /messages:fetch-last-message
 
 Mounted as its own Starlette app so that every error, including "no such route", is rendered in
 the Conversation format (`errors.py`). Lists page with `page_size` and an opaque `page_token`
@@ -29,6 +31,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from tidings.actions import conversations as actions
 from tidings.api.auth import authenticate_xms
 from tidings.api.conversation import errors
+from tidings.api.conversation.lifecycle import lifecycle_routes
 from tidings.api.responses import json_response
 from tidings.conversations import paging, queries, views
 from tidings.conversations.checks import invalid
@@ -362,6 +365,7 @@ async def conversation_messages(request: Request) -> Response:
 
 def _project_routes() -> list[BaseRoute]:
     return [
+        *lifecycle_routes(_auth, _json, _mask),
         Route("/apps", create_app_, methods=["POST"]),
         Route("/apps", list_apps, methods=["GET"]),
         Route("/apps/{app_id}/webhooks", create_webhook, methods=["POST"]),

@@ -9,6 +9,9 @@ Options (`ConnectorContext.options`): `api_version` (default `graph.API_VERSION`
 (register the webhook URL with the platform console; default on for a sandbox twin base URL),
 `sent_log` (a `SentLog` of its own instead of the process's shared one).
 
+App events (`events:send`, `send_event`): a composing_event is the sender action `typing_on`, a
+composing_end_event `typing_off` (the same Send API, no message id in the answer).
+
 Errors map to the contract by Graph code (`graph.classify`): 1200, 613, 4, 2 and 5xx →
 transient; 190, 230 and permission errors → `ChannelAuthError`; the rest (551 person
 unavailable, 100/2018001 no such user, 10/2018278 outside the window…) → permanent.
@@ -50,8 +53,9 @@ __all__ = ["MessengerConnector", "credentials_of", "offered_payloads"]
 
 FEATURES = (
     ChannelFeature.TEXT | ChannelFeature.MEDIA | ChannelFeature.CARD | ChannelFeature.CAROUSEL
-    | ChannelFeature.CHOICE | ChannelFeature.READ_RECEIPTS
+    | ChannelFeature.CHOICE | ChannelFeature.READ_RECEIPTS | ChannelFeature.TYPING
 )
+SENDER_ACTIONS = {"composing_event": "typing_on", "composing_end_event": "typing_off"}
 NOTIFICATION_TYPES = ("REGULAR", "SILENT_PUSH", "NO_PUSH")
 _RETRY_AFTER = {ErrorCode.RATE_LIMIT: 5.0, ErrorCode.TOO_MANY_CALLS: 5.0, ErrorCode.TEMPORARY_SEND_FAILURE: 1.0}
 
@@ -82,6 +86,7 @@ class MessengerConnector:
     id = "messenger"
     channel = "MESSENGER"
     features = FEATURES
+    app_events = frozenset(SENDER_ACTIONS)
 
     def __init__(self, ctx: ConnectorContext) -> None:
         self.ctx = ctx
@@ -130,6 +135,16 @@ class MessengerConnector:
             ids.append(mid)
         return SendResult(ids[-1], details={"channel_message_ids": ids, "page_id": page_id,
                                             "messaging_type": messaging_type, "tag": tag})
+
+    async def send_event(self, credentials: dict[str, Any], identity: str, event: dict[str, Any]) -> None:
+        """An app event as a sender action (`app_events`: typing on, typing off)."""
+        page_id, token = credentials_of(credentials)
+        action = SENDER_ACTIONS[next(iter(event))]
+        response = await post_graph(self.ctx.http, self.graph_url(f"{page_id or 'me'}/messages"), token,
+                                    {"recipient": {"id": identity}, "sender_action": action},
+                                    "Messenger Send API")
+        if response.status_code >= 300:
+            raise _mapped(response)
 
     async def configure_app(self, app_id: str, credentials: dict[str, Any]) -> None:
         """Register the webhook URL, verify token and app secret with the sandbox twin's console

@@ -6,7 +6,8 @@
   retry is recognised by RBM as the same message), its billable event recorded (`billing`);
 - `inbound_routes`: the agent's webhook (`inbound`), and a READ agent event back to the user for
   every message they send (option `read_receipts`, default on);
-- `typing`: an IS_TYPING agent event; `revoke`: take back an undelivered message (on `ttl`);
+- `typing` (and `send_event` for an app's composing_event): an IS_TYPING agent event (RBM has
+  no "stopped typing"); `revoke`: take back an undelivered message (on `ttl`);
 - `configure_app`: registers the webhook URL and client token with the sandbox twin's console
   (Google's real console has no API for it: there the operator pastes the URL; see
   docs/channels/rcs.md).
@@ -70,6 +71,8 @@ class RcsConnector:
                 | ChannelFeature.CHOICE | ChannelFeature.LOCATION | ChannelFeature.READ_RECEIPTS
                 | ChannelFeature.TYPING)
 
+    app_events = frozenset({"composing_event"})
+
     def __init__(self, ctx: ConnectorContext) -> None:
         self.ctx = ctx
         self.client = RbmClient(ctx.base_url, ctx.http)
@@ -115,6 +118,10 @@ class RcsConnector:
     async def typing(self, credentials: dict[str, Any], identity: str) -> None:
         """Show the user that the agent is typing (phones.agentEvents IS_TYPING)."""
         await self.client.event(RbmCredentials.from_entry(credentials), identity, "IS_TYPING")
+
+    async def send_event(self, credentials: dict[str, Any], identity: str, event: dict[str, Any]) -> None:
+        """An app event (`app_events`: composing_event) as an agent event."""
+        await self.typing(credentials, identity)
 
     # -- receiving -------------------------------------------------------------------------------
 
