@@ -24,7 +24,8 @@ RETRY_BASE = 0.2  # seconds; doubles per failure
 
 async def outbox_rows(db: Database) -> list[Any]:
     async with db.read() as conn:
-        query = select(webhook_outbox.c.state, webhook_outbox.c.attempts, webhook_outbox.c.last_error)
+        query = select(webhook_outbox.c.state, webhook_outbox.c.attempts, webhook_outbox.c.last_error,
+                       webhook_outbox.c.claimed_ms)
         return list(await conn.execute(query))
 
 
