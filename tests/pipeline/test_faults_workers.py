@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
@@ -352,3 +353,47 @@ async def test_claims_of_a_dead_worker_are_sent_again_while_work_is_queued(
             report = await http.get(platform.xms(f"/batches/{batch['id']}/delivery_report"),
                                     headers=platform.auth)
             assert report.json()["statuses"][0]["status"] == "Delivered"
+
+
+
+@pytest.mark.parametrize("profile", ["distributed"])
+async def test_entries_lost_with_redis_are_sent_again_while_new_work_keeps_the_queue_busy(
+    platform_factory: Any, http: httpx.AsyncClient
+) -> None:
+    """Redis keeps nothing on disk: a restart (or a flush) loses the stream with the entries of
+    deliveries committed and published but not yet claimed. New sends fill the stream again at
+    once and, under steady load, it never drains; the sweep must republish the lost ones anyway
+    (published a lease before the oldest entry still open) and leave the queued ones alone."""
+    from sqlalchemy import select, update
+
+    from tidings.store.schema import deliveries
+    from tidings.workers.sweeper import Sweeper
+    from tidings.workers.writer import OutcomeWriter
+
+    async with platform_factory(dispatch_lease_seconds=1.0) as platform:
+        await platform.stop_worker()
+        lost = await platform.send(http, to=["+46701239011", "+46701239012"], body="lost with redis", **SENDER)
+        redis = platform.ctx.dispatch._redis  # noqa: SLF001 - what a Redis restart does
+        await redis.delete(platform.ctx.dispatch.stream, platform.ctx.dispatch.priority_stream)
+        async with platform.ctx.db.write() as conn:  # published a while ago
+            await conn.execute(update(deliveries).values(published_ms=platform.ctx.clock() - 10_000))
+        await asyncio.sleep(1.2)  # the new entry is more than a lease younger than the lost ones
+        queued = await platform.send(http, to=["+46701239013"], body="queued after", **SENDER)
+        assert await platform.ctx.dispatch.backlog() == 1
+
+        sweeper = Sweeper(platform.ctx, OutcomeWriter(platform.ctx.db, platform.ctx.clock))
+        assert await sweeper.republish_stale() == 2
+        assert await sweeper.republish_stale() == 0  # republished: their entries are open now
+        async with platform.ctx.db.read() as conn:
+            published = dict((await conn.execute(
+                select(deliveries.c.recipient, deliveries.c.published_ms))).all())
+        assert published["+46701239011"] > published["+46701239013"]  # the queued one untouched
+
+        await platform.start_worker()
+        await wait_all_status(platform.ctx.db, 3)
+        for number in ("+46701239011", "+46701239012", "+46701239013"):
+            assert len(await platform.sandbox.wait_for_messages(number, 1)) == 1
+        for batch in (lost, queued):
+            report = await http.get(platform.xms(f"/batches/{batch['id']}/delivery_report"),
+                                    headers=platform.auth)
+            assert {s["status"] for s in report.json()["statuses"]} == {"Delivered"}

@@ -127,7 +127,7 @@ async def test_redis_bucket_priority_lane_skips_bulk_debt(redis: Redis, prefix: 
     await asyncio.sleep(0.05)
     started = time.monotonic()
     await bucket.acquire(1, priority=True)
-    assert time.monotonic() - started < 0.2
+    assert time.monotonic() - started < 0.5  # not behind the ~1 s of bulk debt (slack for a loaded machine)
     # ... and it pushed later bulk reservations back by its token.
     tokens = float(await redis.hget(prefix + "lane", "tokens") or 0)
     assert tokens < -18

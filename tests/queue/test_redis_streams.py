@@ -56,6 +56,32 @@ async def test_round_trip_in_order_and_trimmed(make_queue: QueueFactory, redis: 
     assert await queue.take(256, 0.05) is None
 
 
+async def test_open_since_is_the_oldest_entry_not_acknowledged_in_either_stream(
+    make_queue: QueueFactory, redis: Redis, stream: str
+) -> None:
+    """The oldest open entry's time: read or not, until acknowledged; the priority stream too."""
+    queue = make_queue("a", ids_per_entry=64)
+    assert await queue.open_since_ms() is None
+    before = int(time.time() * 1000)
+    await queue.publish([1, 2])
+    await asyncio.sleep(0.02)
+    await queue.publish([3], priority=True)
+    oldest = await queue.open_since_ms()
+    assert oldest is not None and before - 1000 <= oldest <= int(time.time() * 1000) + 1000
+    first = await queue.take(1, 1.0)  # the priority id: its entry is the newer one
+    assert first is not None and first.ids == [3]
+    await queue.ack(first)
+    assert await queue.open_since_ms() == oldest
+    rest = await queue.take(10, 1.0)
+    assert rest is not None and rest.ids == [1, 2]
+    assert await queue.open_since_ms() == oldest  # read, not acknowledged: still open
+    await queue.ack(rest)
+    assert await queue.open_since_ms() is None
+    await queue.publish([4])
+    await redis.delete(stream)  # Redis lost it
+    assert await queue.open_since_ms() is None
+
+
 async def test_take_respects_max_items_and_acks_an_entry_once_all_its_ids_are_acked(
     make_queue: QueueFactory, redis: Redis, stream: str
 ) -> None:

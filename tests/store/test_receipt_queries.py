@@ -118,7 +118,7 @@ async def test_background_searches_of_queued_rows_use_the_queued_index(any_db: D
     status is written out)."""
     if any_db.is_sqlite:
         async def work(conn: Any) -> None:
-            await dq.republish_stale(conn, 10_000, 1000, 50)
+            await dq.republish_stale(conn, 10_000, 1000, 50, unclaimed_published_before=5_000)
             await dq.unpublish_all(conn)
 
         plans = await plans_of_delivery_updates(any_db, work)

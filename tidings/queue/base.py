@@ -37,6 +37,14 @@ class DispatchQueue(Protocol):
         """Entries published and not yet taken (used to decide whether a sweep is needed)."""
         ...
 
+    async def open_since_ms(self) -> int | None:
+        """When the oldest entry still open here (published and not yet acknowledged) was
+        published, in ms since the epoch; None when nothing is open. An id published well before
+        it and never claimed has no entry left: its entry was lost (Redis restarted without
+        persistence or was flushed, or the publish failed after the commit), and only the sweeper
+        can bring it back, however long the queue stays busy."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

@@ -47,6 +47,12 @@ class LocalDispatchQueue:
     async def backlog(self) -> int:
         return len(self._priority) + len(self._items)
 
+    async def open_since_ms(self) -> int | None:
+        """Nothing published here is lost while the process runs (a restart republishes every
+        Queued delivery), so while anything is open no entry is counted as lost: the beginning
+        of time."""
+        return 0 if self._priority or self._items else None
+
     async def aclose(self) -> None:
         self._priority.clear()
         self._items.clear()

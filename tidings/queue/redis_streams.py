@@ -283,6 +283,18 @@ class RedisStreamsDispatchQueue:
             # in the stream is unacknowledged work, because acknowledged ones are deleted.
             return int(await self._redis.xlen(stream))
 
+    async def open_since_ms(self) -> int | None:
+        """The time in the id of the oldest entry of either stream (Redis's clock): acknowledged
+        entries are deleted, so every entry left is open work, read or not."""
+        oldest: int | None = None
+        with redis_errors("reading the dispatch stream's oldest entry"):
+            for stream in (self.priority_stream, self.stream):
+                first = await self._redis.xrange(stream, "-", "+", count=1)
+                if first:
+                    ms = int(_text(first[0][0]).partition("-")[0])
+                    oldest = ms if oldest is None else min(oldest, ms)
+        return oldest
+
     async def aclose(self) -> None:
         if self._closed:
             return

@@ -32,20 +32,19 @@ async def publish_due(conn: AsyncConnection, now: int, limit: int) -> list[tuple
 
 
 async def republish_stale(conn: AsyncConnection, now: int, lease_ms: int, limit: int, *,
-                          claimed_only: bool = False) -> list[tuple[int, bool]]:
-    """Queued deliveries published or claimed longer than a lease ago and never settled: the
-    worker or the queue entry was lost. Publish them again (the claim makes duplicates harmless).
-    `claimed_only`: just those a worker claimed (and so took off the queue) and never settled.
-    Returns (id, priority) pairs, priority deliveries first."""
+                          unclaimed_published_before: int | None = None) -> list[tuple[int, bool]]:
+    """Queued deliveries whose worker or queue entry was lost: publish them again (the claim
+    makes duplicates harmless). Always those claimed longer than a lease ago and never settled
+    (the worker died: it took them off the queue when it claimed them); those never claimed
+    only if published before `unclaimed_published_before` (their entry would still be in the
+    queue otherwise; None: none of them). Returns (id, priority) pairs, priority ones first."""
     stale = now - lease_ms
-    claim_lapsed = d.c.claimed_ms < stale
+    lost = d.c.claimed_ms < stale
+    if unclaimed_published_before is not None:
+        lost = lost | (d.c.claimed_ms.is_(None) & (d.c.published_ms < unclaimed_published_before))
     rows = (
         select(d.c.id)
-        .where(
-            IS_QUEUED,
-            d.c.published_ms < stale,
-            claim_lapsed if claimed_only else (d.c.claimed_ms.is_(None)) | claim_lapsed,
-        )
+        .where(IS_QUEUED, d.c.published_ms < stale, lost)
         .order_by(d.c.priority.desc())
         .limit(limit)
         .scalar_subquery()

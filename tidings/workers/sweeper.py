@@ -4,8 +4,8 @@
   deliveries (`tidings.actions.scheduled_groups`);
 - publishes deliveries that became due (scheduled `send_at`, retries after throttling),
   priority ones (verification codes) first and on the queue's priority lane;
-- republishes deliveries whose worker died holding their claim (always), and those whose queue
-  entry was lost (only when the queue is drained, so a long backlog is not duplicated);
+- republishes deliveries whose worker died holding their claim, and those whose queue entry was
+  lost (published before the oldest entry still open, so a long backlog is not duplicated);
 - expires Queued deliveries whose batch's `expire_at` has passed, and pending verifications
   nobody asked about past their expiry (their result event is owed all the same);
 - gives up on receipts that never came: a message still Dispatched when its batch's `expire_at`
@@ -143,12 +143,17 @@ class Sweeper:
     async def republish_stale(self) -> int:
         # A claim past its lease belongs to a dead worker, which acknowledged the queue entry
         # when it claimed: nothing else will bring it back, whatever is queued. An unclaimed
-        # delivery may still be in the backlog, so it waits until the queue is drained.
-        claimed_only = await self.ctx.dispatch.backlog() > 0
+        # delivery still has its entry unless it was published before the oldest entry still
+        # open (acknowledged entries are gone, so the queue holds only open work): under steady
+        # load the queue is never drained, and those lost with a Redis restart must not wait for
+        # it. A lease of margin covers the clocks of the processes and of Redis.
         lease = int(self.ctx.settings.dispatch_lease_seconds * 1000)
+        open_since = await self.ctx.dispatch.open_since_ms()
+        now = self.ctx.clock()
+        lost_before = now - lease if open_since is None else min(now, open_since) - lease
         async with self.ctx.db.write() as conn:
-            rows = await dq.republish_stale(conn, self.ctx.clock(), lease, PUBLISH_LIMIT,
-                                            claimed_only=claimed_only)
+            rows = await dq.republish_stale(conn, now, lease, PUBLISH_LIMIT,
+                                            unclaimed_published_before=lost_before)
         if rows:
             log.info("republishing %d deliveries whose worker or queue entry was lost", len(rows))
         await self._publish(rows)
