@@ -290,7 +290,7 @@ class RedisStreamsDispatchQueue:
         with redis_errors("reading the dispatch stream's oldest entry"):
             for stream in (self.priority_stream, self.stream):
                 first = await self._redis.xrange(stream, "-", "+", count=1)
-                if first:
+                if first and first[0][0] is not None:
                     ms = int(_text(first[0][0]).partition("-")[0])
                     oldest = ms if oldest is None else min(oldest, ms)
         return oldest
