@@ -367,10 +367,9 @@ async def test_kill_9_with_webhooks_pending_loses_none(tmp_path: Path) -> None:
         async def all_refused() -> bool:
             rows = await outbox_rows(db)
             # Every report written and pending, and the refusing URL tried (past the first
-            # failure its other rows wait for the probes, one at a time, some untried). No post
-            # in flight: a row claimed at the kill is taken over only after the sender lease
-            # (60 s), as it would be from a crashed worker of the distributed profile.
-            return (len(rows) == len(to) and all(r.state == PENDING and r.claimed_ms is None for r in rows)
+            # failure its other rows wait for the probes, one at a time, some untried). A row
+            # claimed at the kill is released when the next process starts, not a lease later.
+            return (len(rows) == len(to) and all(r.state == PENDING for r in rows)
                     and sum(r.attempts for r in rows) >= 1)
 
         await wait_until(all_refused, 15.0, "every report pending, the receiver tried")

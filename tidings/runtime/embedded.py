@@ -34,6 +34,7 @@ from tidings.runtime.startup import DataDirError, DataDirLock, ListenError, list
 from tidings.sandbox.mail import MailServer, create_mail_server
 from tidings.sandbox.world import Sandbox
 from tidings.store import deliveries as dq
+from tidings.store import leases
 from tidings.store.group_commit import GroupCommitter
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,10 @@ class EmbeddedRuntime:
         from tidings.api.app import create_app
 
         db = await open_database(self.settings)
+        async with db.write() as conn:  # the data directory is this process's: any lease is a dead one's
+            released = await leases.release_all(conn)
+        if released:
+            log.info("released the leases a stopped process held: %s", released)
         self.ctx = Context(self.settings, db, GroupCommitter(db), LocalDispatchQueue(), now_ms)
         self.ctx.committer.start()
         self.ctx.fraud = FraudGuard(clock=now_ms)  # in-process windows (embedded profile)
