@@ -68,6 +68,9 @@ class Settings:
     max_body_length: int = 2000
     dispatch_lease_seconds: float = 60.0  # a claimed delivery not settled by then is sent again
     stream_claim_idle_seconds: float = 30.0  # a stream entry pending this long is taken over
+    # Distributed profile: a process whose clock is further than this from the database's does
+    # not start (leases are judged by each process's clock; `tidings.runtime.clock_check`).
+    max_clock_skew_seconds: float = 10.0
     sweep_stale_seconds: float = 5.0  # how often lost, expired and orphaned work is looked for
     webhook_max_age_seconds: float = 72 * 3600
     webhook_retry_base_seconds: float = 1.0  # first retry delay of a failing receiver, doubling
@@ -113,6 +116,7 @@ class Settings:
             ("max_recipients", int),
             ("dispatch_lease_seconds", float),
             ("stream_claim_idle_seconds", float),
+            ("max_clock_skew_seconds", float),
             ("sweep_stale_seconds", float),
             ("webhook_retry_base_seconds", float),
             ("mo_reassembly_seconds", float),

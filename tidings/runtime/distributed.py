@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from starlette.applications import Starlette
 from tidings.config import Settings
 from tidings.queue.base import Limiter
 from tidings.runtime import gc_tuning
+from tidings.runtime.clock_check import ClockSkewError, check_clock, watch_clock
 from tidings.runtime.context import Context, now_ms
 from tidings.store.db import Database
 from tidings.store.group_commit import GroupCommitter
@@ -93,6 +95,7 @@ def create_api_app() -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await checked_clock(ctx)
         ctx.committer.start()
         closers = await wire_verification(ctx)
         gc_tuning.tune()
@@ -180,10 +183,25 @@ def shared_limiters(settings: Settings) -> tuple[dict[str, Limiter], Callable[[]
     return limiters, redis.aclose
 
 
+async def checked_clock(ctx: Context) -> None:
+    """Refuse to run on a clock too far from the database's (`clock_check`), saying why."""
+    try:
+        await check_clock(ctx.db, ctx.settings.max_clock_skew_seconds, ctx.clock)
+    except ClockSkewError as exc:
+        log.error("%s", exc)
+        raise
+
+
 async def worker_main(settings: Settings, stop: asyncio.Event, *, consumer: str | None = None) -> None:
     from tidings.runtime.pipeline import Pipeline
 
     ctx = distributed_context(settings, consumer)
+    try:
+        await checked_clock(ctx)
+    except BaseException:
+        await ctx.dispatch.aclose()
+        await ctx.db.aclose()
+        raise
     if not settings.smpp_connections:
         log.warning("no SMPP connections configured (TIDINGS_SMPP_CONNECTIONS): SMS will wait")
     limiters, close_limiters = shared_limiters(settings)
@@ -191,9 +209,12 @@ async def worker_main(settings: Settings, stop: asyncio.Event, *, consumer: str 
     await pipeline.start()
     gc_tuning.tune()
     log.info("worker started", extra={"consumer": consumer or consumer_name()})
+    clock_watch = asyncio.create_task(watch_clock(ctx.db, settings.max_clock_skew_seconds, ctx.clock, stop))
     try:
         await stop.wait()
     finally:
+        clock_watch.cancel()
+        await asyncio.gather(clock_watch, return_exceptions=True)
         await pipeline.stop()
         await close_limiters()
         await ctx.committer.aclose()
@@ -224,5 +245,9 @@ def run_worker(settings: Settings) -> int:
             loop.add_signal_handler(sig, stopping)
         await worker_main(settings, stop)
 
-    uvloop.run(main())
+    try:
+        uvloop.run(main())
+    except ClockSkewError as exc:
+        print(f"tidings worker: {exc}", file=sys.stderr, flush=True)
+        return 1
     return 0
