@@ -373,17 +373,24 @@ async def do_cancel(ctx: Context, project_id: str, batch_id: str) -> Batch:
     now = ctx.clock()
     async with ctx.db.write() as conn:
         row = await _load(conn, project_id, batch_id, lock=True)
-        cancelled = await q.cancel_unsent(conn, batch_id, now)
-        transitions = [
-            Transition(r.id, r.batch_id, r.recipient, Status.QUEUED, Status.CANCELLED, Code.CANCELLED, now)
-            for r in cancelled
-        ]
-        await notify.enqueue(conn, await notify.recipient_reports(conn, transitions, now))
-        # A batch submitted over SMPP that asked for receipts of every outcome gets a DELETED one.
-        await record_transitions(conn, transitions, now)
+        await cancel_unsent(conn, batch_id, now)
         row = await _load(conn, project_id, batch_id)
         recipients = (await q.recipients(conn, [batch_id]))[batch_id]
     return batch_from_row(row, recipients)
+
+
+async def cancel_unsent(conn: Any, batch_id: str, now: int) -> int:
+    """In the caller's transaction: the batch canceled, its deliveries not yet taken Cancelled
+    (407) with their reports (webhooks, and a DELETED SMPP receipt for a batch submitted over SMPP
+    that asked for receipts of every outcome). Returns how many were cancelled."""
+    cancelled = await q.cancel_unsent(conn, batch_id, now)
+    transitions = [
+        Transition(r.id, r.batch_id, r.recipient, Status.QUEUED, Status.CANCELLED, Code.CANCELLED, now)
+        for r in cancelled
+    ]
+    await notify.enqueue(conn, await notify.recipient_reports(conn, transitions, now))
+    await record_transitions(conn, transitions, now)
+    return len(transitions)
 
 
 async def do_replace(ctx: Context, project_id: str, batch_id: str, payload: object) -> Batch:

@@ -32,6 +32,7 @@ from sqlalchemy import Row, Table, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tidings.actions.batches import cancel_unsent
 from tidings.actions.verify_apps import App, code_key, load_app, wrap_key
 from tidings.core.errors import DeliveryError, NotFound, RequestError
 from tidings.core.ids import hex_id
@@ -377,16 +378,20 @@ async def _queue_result(conn: AsyncConnection, app: App, row: Row[Any], now: int
                                                        body, now, secret=result_signing.marker(app.key))])
 
 
-async def _redact(conn: AsyncConnection, row: Row[Any]) -> None:
+async def _redact(conn: AsyncConnection, row: Row[Any], now: int) -> None:
     """A finished SMS verification's batches no longer need the code in their bodies: the last one
-    (`sent_ref`) and those of earlier sends (`senders.sms_tag`, created since the verification)."""
+    (`sent_ref`) and those of earlier sends (`senders.sms_tag`, created since the verification).
+    A code SMS not yet taken for sending (a resend behind a throughput cap) is cancelled, not
+    sent: the code is of no use any more, and the body is redacted."""
     if row.method != Method.SMS:
         return
     carried = and_(batches.c.created_ms >= row.created_ms, batches.c.client_reference == senders.sms_tag(row.id))
     if row.sent_ref:
         carried = or_(batches.c.id == row.sent_ref, carried)
-    await conn.execute(update(batches).where(batches.c.project_id == row.project_id, carried)
-                       .values(body="(verification code redacted)"))
+    redacted = await conn.execute(update(batches).where(batches.c.project_id == row.project_id, carried)
+                                  .values(body="(verification code redacted)").returning(batches.c.id))
+    for batch_id in redacted.scalars().all():
+        await cancel_unsent(conn, batch_id, now)
 
 
 async def _finish(ctx: Context, app: App, vid: str, status: Status, reason: str | None,
@@ -402,7 +407,7 @@ async def _finish(ctx: Context, app: App, vid: str, status: Status, reason: str 
         row = await _get(conn, app.project_id, vid)
         await _queue_result(conn, app, row, now)
         if status is not Status.ERROR:
-            await _redact(conn, row)
+            await _redact(conn, row, now)
     await _record_outcome(ctx, row)
     return row
 
@@ -491,7 +496,7 @@ async def do_report(ctx: Context, app: App, report: Report, *, vid: str | None =
         current = await _get(conn, app.project_id, row.id)
         if current.status != Status.PENDING:
             await _queue_result(conn, app, current, now)
-            await _redact(conn, current)
+            await _redact(conn, current, now)
     if current.status != Status.PENDING:
         await _record_outcome(ctx, current)
     view = views.status_view(current)

@@ -150,3 +150,31 @@ async def test_every_code_sms_of_a_resent_verification_is_redacted(client: Verif
         bodies = (await conn.execute(select(batches.c.body))).scalars().all()
     assert len(bodies) == 2
     assert all(first not in body and latest not in body for body in bodies), bodies
+
+
+async def test_a_code_sms_not_yet_sent_when_its_verification_finishes_is_cancelled(
+    client: VerifyClient, api: ApiServer
+) -> None:
+    """No worker runs here, so every code SMS waits Queued (as a resend behind a throughput cap
+    would): once the verification is done, or aborted by a new one, they are Cancelled, not sent
+    with the code redacted out of them. The new verification's SMS goes out."""
+    from tidings.store.schema import deliveries
+
+    async def statuses() -> dict[str, list[tuple[str, int]]]:
+        async with api.ctx.db.read() as conn:
+            rows = (await conn.execute(select(batches.c.client_reference, deliveries.c.status, deliveries.c.code)
+                                       .join(batches, batches.c.id == deliveries.c.batch_id))).all()
+        found: dict[str, list[tuple[str, int]]] = {}
+        for reference, status, code in rows:
+            found.setdefault(reference, []).append((status, code))
+        return found
+
+    done = await _start(client)
+    assert await _start(client) == done  # a resend
+    assert (await client.report(done, await sms_code(api.ctx.db, done))).json()["status"] == "SUCCESSFUL"
+    aborted = await _start(client, "+46709998877", reference="order-1")
+    fresh = await _start(client, "+46709998877", reference="order-2")
+    found = await statuses()
+    assert found[f"verification:{done}"] == [("Cancelled", 407)] * 2
+    assert found[f"verification:{aborted}"] == [("Cancelled", 407)]
+    assert found[f"verification:{fresh}"] == [("Queued", 400)]
