@@ -72,6 +72,18 @@ async def test_telegram_by_contact_preference_then_a_button_tap(
     assert (choice.message_id, choice.postback_data) == (message_id, "slot:pm")
     assert tap.message.contact_id == contact_id and tap.message.channel_identity.channel == "TELEGRAM"
 
+    # The agent is typing a reply: Telegram shows the chat action "typing"; it has no call ending it.
+    twin = platform.sandbox.platforms["TELEGRAM"]
+    for kind in ("composing_event", "composing_end_event"):
+        r = await s.post("/events:send", {"app_id": app_id, "event": {kind: {}},
+                                          "recipient": {"contact_id": contact_id},
+                                          "channel_priority_order": ["TELEGRAM"]})
+        assert r.status_code == 200, r.text
+    async with asyncio.timeout(15):
+        while not twin.chat_actions:
+            await asyncio.sleep(0.05)
+    assert [(a["chat_id"], a["action"]) for a in twin.chat_actions] == [(int(number.lstrip("+")), "typing")]
+
 
 async def test_viber_delivered_seen_and_a_reply(platform: Platform, http: httpx.AsyncClient,
                                                 hooks: WebhookReceiver) -> None:

@@ -211,3 +211,17 @@ async def test_getme_through_the_connector(rig: Rig) -> None:
     me = await rig.connector.call(TOKEN, "getMe", {})
     assert me["id"] == BOT_ID and me["is_bot"] is True
     assert isinstance(rig.connector.ctx.http, httpx.AsyncClient)
+
+
+async def test_a_composing_event_is_the_typing_chat_action(rig: Rig) -> None:
+    from tidings.core.errors import PermanentDeliveryError
+
+    rig.telegram_handset()
+    assert rig.connector.app_events == frozenset({"composing_event"})  # Telegram cannot end it
+    await rig.connector.send_event(CREDENTIALS, CHAT_ID, {"composing_event": {}})
+    assert [(a["chat_id"], a["action"]) for a in rig.twin.chat_actions] == [(int(CHAT_ID), "typing")]
+    assert rig.sandbox.messages_for(HANDSET) == []
+    rig.twin.blocked.add((BOT_ID, int(CHAT_ID)))
+    with pytest.raises(PermanentDeliveryError, match="blocked"):
+        await rig.connector.send_event(CREDENTIALS, CHAT_ID, {"composing_event": {}})
+    assert len(rig.twin.chat_actions) == 1

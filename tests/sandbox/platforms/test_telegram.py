@@ -112,6 +112,24 @@ async def test_refusals(world: World, method: str, params: dict[str, Any], code:
     assert world.sandbox.messages_for(USER) == []
 
 
+async def test_a_chat_action_is_shown_to_the_user_and_refused_like_a_send(world: World) -> None:
+    response = await world.call("sendChatAction", chat_id=CHAT, action="typing")
+    assert response.json() == {"ok": True, "result": True}
+    assert [(a["chat_id"], a["action"]) for a in world.twin.chat_actions] == [(CHAT, "typing")]
+    assert world.sandbox.messages_for(USER) == []  # shown above the chat, not a message
+    for params, code, description in (
+        ({"chat_id": CHAT, "action": "dancing"}, 400, "Bad Request: wrong parameter action in request"),
+        ({"action": "typing"}, 400, "Bad Request: chat_id is empty"),
+        ({"chat_id": 46709999999, "action": "typing"}, 400, "Bad Request: chat not found"),
+    ):
+        refused = await world.call("sendChatAction", **params)
+        assert refused.json() == {"ok": False, "error_code": code, "description": description}
+    world.twin.blocked.add((BOT_ID, CHAT))
+    blocked = await world.call("sendChatAction", chat_id=CHAT, action="typing")
+    assert blocked.json()["description"] == "Forbidden: bot was blocked by the user"
+    assert len(world.twin.chat_actions) == 1
+
+
 async def test_form_encoded_parameters(world: World) -> None:
     markup = orjson.dumps({"inline_keyboard": [[{"text": "Go", "callback_data": "go"}]]}).decode()
     response = await world.http.post(f"{world.base}/bot{TOKEN}/sendMessage",

@@ -14,6 +14,10 @@ and the last is its id.
 Telegram has no delivery or read receipts: a send the Bot API accepted is reported DELIVERED at
 once (a `StatusEvent` handed to the sink just after `send` returns); READ never comes.
 
+App events (`events:send`, `send_event`): a composing_event is `sendChatAction` with the action
+`typing` (Telegram shows it for up to 5 s, or until the bot's next message). Telegram has no call
+that ends it, so composing_end_event is not offered (FAILED, UNSUPPORTED_OPERATION).
+
 Errors: 429 → TransientDeliveryError(retry_after = parameters.retry_after), 5xx and timeouts →
 transient, 401 → ChannelAuthError, 400 ("chat not found", bad media URL…) and 403 ("bot was
 blocked by the user", "bot can't initiate conversation with a user") → PermanentDeliveryError
@@ -51,6 +55,7 @@ __all__ = ["BotApiError", "TelegramConnector", "token_of"]
 
 log = logging.getLogger(__name__)
 
+CHAT_ACTIONS = {"composing_event": "typing"}
 FEATURES = (ChannelFeature.TEXT | ChannelFeature.MEDIA | ChannelFeature.CARD | ChannelFeature.CAROUSEL
             | ChannelFeature.CHOICE | ChannelFeature.LIST | ChannelFeature.LOCATION)
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
@@ -71,6 +76,7 @@ class TelegramConnector:
     id = "telegram"
     channel = "TELEGRAM"
     features = FEATURES
+    app_events = frozenset(CHAT_ACTIONS)
 
     def __init__(self, ctx: ConnectorContext) -> None:
         self.ctx = ctx
@@ -126,6 +132,14 @@ class TelegramConnector:
             raise TransientDeliveryError("Telegram answered without a message")
         self._background.report_delivered(self.channel, ids[-1], lambda: self._sink, self.ctx.clock)
         return SendResult(ids[-1], details={"channel_message_ids": ids})
+
+    async def send_event(self, credentials: dict[str, Any], identity: str, event: dict[str, Any]) -> None:
+        """An app event as a chat action (`app_events`: typing)."""
+        action = CHAT_ACTIONS[next(iter(event))]
+        try:
+            await self.call(token_of(credentials), "sendChatAction", {"chat_id": identity, "action": action})
+        except BotApiError as exc:
+            raise exc.mapped() from exc
 
     async def configure_app(self, app_id: str, credentials: dict[str, Any]) -> None:
         """`setWebhook` with the app's inbound URL and secret token."""

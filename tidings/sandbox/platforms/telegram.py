@@ -6,7 +6,8 @@ Served under `/sandbox/platforms/telegram/`:
     POST|GET /bot{token}/{method}        getMe, setWebhook, deleteWebhook, getWebhookInfo, getUpdates,
                                          getChat, getFile, answerCallbackQuery, sendMessage, sendPhoto,
                                          sendVideo, sendAnimation, sendAudio, sendDocument, sendLocation,
-                                         sendVenue, sendContact, sendMediaGroup (JSON, form or query)
+                                         sendVenue, sendContact, sendMediaGroup, sendChatAction
+                                         (JSON, form or query)
     GET      /file/bot{token}/{path}     a file a handset sent (302 to where it lives)
     PUT      /console/settings           {"require_start": bool}
     POST     /console/faults             {"error_code": 429, "description": "...", "retry_after": 3,
@@ -19,6 +20,8 @@ revoked (`revoke`); anything else is 401 Unauthorized. A chat id is a handset's 
 403 "bot was blocked by the user", and with `require_start` a user who never wrote to the bot is
 403 "bot can't initiate conversation with a user" — as on Telegram.
 
+A chat action (`sendChatAction`: typing, upload_photo …) is kept in `chat_actions` (the newest
+10,000), which is what the user would see above the chat for a few seconds.
 Sends land in the handset's inbox at once (`content` is the returned `Message`). Telegram has no
 delivery or read receipts, so neither does the twin. A handset's messages and button taps
 (`handset_sends`) are POSTed as `Update`s to the bot's webhook with
@@ -76,6 +79,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Bot", "TelegramTwin", "create_twin"]
 
+CHAT_ACTIONS = frozenset({"typing", "upload_photo", "record_video", "upload_video", "record_voice",
+                          "upload_voice", "upload_document", "choose_sticker", "find_location",
+                          "record_video_note", "upload_video_note"})
 _JSON_PARAMS = ("reply_markup", "media", "allowed_updates", "chat_id", "latitude", "longitude")
 
 
@@ -116,6 +122,8 @@ class TelegramTwin(PlatformTwin):
         self.started: set[tuple[int, int]] = set()
         self.faults: deque[BotApiFault] = deque()
         self.answered: list[str] = []  # callback query ids answered, newest last (bounded)
+        # Chat actions shown to users, newest last (bounded): {"bot_id", "chat_id", "action", "at_ms"}.
+        self.chat_actions: list[dict[str, Any]] = []
         self._callbacks: OrderedDict[str, int] = OrderedDict()  # unanswered callback query id -> bot id (bounded)
         self._message_ids: dict[tuple[int, int], int] = {}
         self._sent: OrderedDict[tuple[int, int, int], Sent] = OrderedDict()
@@ -222,10 +230,30 @@ class TelegramTwin(PlatformTwin):
             "getMe": self._get_me, "setWebhook": self._set_webhook, "deleteWebhook": self._delete_webhook,
             "getWebhookInfo": self._webhook_info, "getUpdates": self._get_updates, "getChat": self._get_chat,
             "getFile": self._get_file, "answerCallbackQuery": self._answer_callback,
+            "sendChatAction": self._chat_action,
         }.get(method)
         if handler is None:
             raise BotApiFault(404, "")
         return handler(bot, params)
+
+    def _chat_action(self, bot: Bot, params: dict[str, Any]) -> bool:
+        """`sendChatAction`: refused as a send would be (unknown chat, blocked, never started)."""
+        if params.get("chat_id") in (None, ""):
+            raise BotApiFault(400, "chat_id is empty")
+        chat, _ = self._handset(bot, params.get("chat_id"))
+        self._may_write(bot, chat)
+        action = params.get("action")
+        if action not in CHAT_ACTIONS:
+            raise BotApiFault(400, "wrong parameter action in request")
+        self.chat_actions.append({"bot_id": bot.bot_id, "chat_id": chat, "action": action, "at_ms": self.clock()})
+        del self.chat_actions[:-MAX_REMEMBERED]
+        return True
+
+    def _may_write(self, bot: Bot, chat: int) -> None:
+        if (bot.bot_id, chat) in self.blocked:
+            raise BotApiFault(403, "bot was blocked by the user")
+        if self.require_start and (bot.bot_id, chat) not in self.started:
+            raise BotApiFault(403, "bot can't initiate conversation with a user")
 
     def _get_me(self, bot: Bot, params: dict[str, Any]) -> dict[str, Any]:
         return {**bot.user(), "can_join_groups": True, "can_read_all_group_messages": False,
@@ -306,10 +334,7 @@ class TelegramTwin(PlatformTwin):
         if params.get("chat_id") in (None, ""):
             raise BotApiFault(400, "chat_id is empty")
         chat, handset = self._handset(bot, params.get("chat_id"))
-        if (bot.bot_id, chat) in self.blocked:
-            raise BotApiFault(403, "bot was blocked by the user")
-        if self.require_start and (bot.bot_id, chat) not in self.started:
-            raise BotApiFault(403, "bot can't initiate conversation with a user")
+        self._may_write(bot, chat)
         validate(method, params, lambda file_id: file_id in self._files)
         if method == "sendMediaGroup":
             messages = []
