@@ -20,6 +20,7 @@ class LoadResult:
     started: float = 0.0
     finished: float = 0.0
     bodies: list[bytes] = field(default_factory=list)
+    first_error: tuple[int, bytes] | None = None  # the first answer that was not a 201, to say why
 
     @property
     def elapsed(self) -> float:
@@ -58,6 +59,8 @@ async def run_load(host: str, port: int, requests: int, concurrency: int,
                 status, body = await _read_response(reader)
                 result.latencies.append(time.perf_counter() - t0)
                 result.statuses[status] = result.statuses.get(status, 0) + 1
+                if status != 201 and result.first_error is None:
+                    result.first_error = (status, body[:300])
                 if keep_bodies:
                     result.bodies.append(body)
         finally:

@@ -123,6 +123,11 @@ async def run_phase(server: Server, phase: str, requests: int, batch_size: int, 
     load = await run_load("127.0.0.1", server.port, requests, concurrency, make)
     ok = load.statuses.get(201, 0)
     expected = ok * batch_size
+    if load.first_error is not None:
+        status, body = load.first_error
+        print(f"{server.profile} {phase}: {requests - ok} requests not accepted, by status "
+              f"{dict(sorted(load.statuses.items()))}; the first: {status} {body.decode(errors='replace')}",
+              file=sys.stderr, flush=True)
 
     def cpu_us_each(count: int) -> dict[str, float]:
         return {name: (seconds - cpu_before.get(name, 0.0)) / max(1, count) * 1e6
