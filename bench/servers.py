@@ -12,6 +12,7 @@ every process it started (VmHWM, children included), and the CPU time they used.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -34,9 +35,21 @@ SANDBOX_ACCOUNT = {"system_id": "tidings", "password": "sandbox"}
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports free now. Each probe's socket stays open until all are taken:
+    probed one after the other, the kernel may hand out the same port twice (it did: the
+    distributed API was given the sandbox's HTTP port, failed to bind, and the sandbox answered
+    its health check)."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 def _descendants(pid: int) -> list[int]:
@@ -186,12 +199,11 @@ async def start_embedded(workdir: Path, *, smsc_outside: bool = False) -> Server
     data_dir = workdir / "data"
     env = {**os.environ, "TIDINGS_DATA_DIR": str(data_dir)}
     creds = json.loads(_run(["projects", "create", "bench"], env))
-    port = free_port()
+    port, smpp_port, sandbox_port = free_ports(3)
     server = Server("embedded-x" if smsc_outside else "embedded", port, creds, f"http://127.0.0.1:{port}",
                     sqlite_path=str(data_dir / "tidings.db"))
     try:
         if smsc_outside:
-            smpp_port, sandbox_port = free_port(), free_port()
             server.processes["sandbox"] = _spawn(
                 ["sandbox", "--smpp-port", str(smpp_port), "--port", str(sandbox_port)], env, workdir / "sandbox.log")
             await _wait_http(sandbox_port, "/health", list(server.processes.values()))
@@ -221,7 +233,7 @@ async def start_distributed(workdir: Path, api_workers: int, workers: int) -> Se
     name = f"tidings_bench_{uuid.uuid4().hex[:10]}"
     await _admin(f'CREATE DATABASE "{name}"')
     database_url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    smpp_port, sandbox_port, port = free_port(), free_port(), free_port()
+    smpp_port, sandbox_port, port = free_ports(3)
     connection = {"name": "sandbox", "host": "127.0.0.1", "port": smpp_port, **SANDBOX_ACCOUNT}
     prefix = f"tidings-bench:{uuid.uuid4().hex[:10]}:"
     env = {**os.environ, "TIDINGS_DATABASE_URL": database_url, "TIDINGS_REDIS_URL": REDIS_URL,

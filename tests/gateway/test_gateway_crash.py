@@ -16,7 +16,7 @@ from tidings.smpp.constants import CommandStatus
 from tidings.store.db import Database, sqlite_url
 from tidings.store.gateway_schema import smpp_submit_parts
 
-from ..pipeline.faults_support import Proc, free_port, wait_healthy, wait_until
+from ..pipeline.faults_support import Proc, free_ports, wait_healthy, wait_until
 from .esme import Esme
 
 BODY = ("Your appointment on Tuesday is confirmed for 10:00 at the Depot Street clinic; "
@@ -36,7 +36,7 @@ async def submit_part(esme: Esme, part: bytes) -> tuple[int, str]:
 
 async def test_a_part_answered_before_a_kill_is_joined_by_the_rest_after_the_restart(tmp_path: Path) -> None:
     data_dir = str(tmp_path / "data")
-    port, smpp_port = free_port(), free_port()
+    port, smpp_port = free_ports(2)
     base_url = f"http://127.0.0.1:{port}"
     command = ["serve", "--data-dir", data_dir, "--port", str(port), "--smpp-port", str(smpp_port)]
     procs = [Proc(command, {}, str(tmp_path / "serve-1.log"))]
