@@ -68,3 +68,12 @@ async def test_a_worker_does_not_start_on_a_clock_past_the_limit(postgres_url: s
     settings = Settings(database_url=postgres_url, redis_url=REDIS_URL, redis_prefix="tidings-test:clock:")
     with pytest.raises(ClockSkewError):
         await worker_main(dataclasses.replace(settings, max_clock_skew_seconds=0.0), asyncio.Event())
+
+
+async def test_an_smpp_gateway_does_not_start_on_a_clock_past_the_limit(postgres_url: str) -> None:
+    from tidings.gateway.service import gateway_main
+
+    settings = Settings(database_url=postgres_url, redis_url=REDIS_URL, redis_prefix="tidings-test:clock:",
+                        max_clock_skew_seconds=0.0)
+    with pytest.raises(ClockSkewError):
+        await gateway_main(settings, "127.0.0.1", 0, asyncio.Event())

@@ -103,9 +103,15 @@ def tls_of(settings: Settings) -> SSLContext | None:
 
 async def gateway_main(settings: Settings, host: str, port: int, stop: asyncio.Event) -> None:
     from tidings.policy.fraud_redis import RedisFraudStore
-    from tidings.runtime.distributed import distributed_context, redis_client
+    from tidings.runtime.distributed import checked_clock, distributed_context, redis_client
 
     ctx = distributed_context(settings, consumer="smpp-gateway")
+    try:
+        await checked_clock(ctx)  # its outbox leases and binds are judged by this clock
+    except BaseException:
+        await ctx.dispatch.aclose()
+        await ctx.db.aclose()
+        raise
     ctx.committer.start()
     assert settings.redis_url
     redis = redis_client(settings.redis_url)
@@ -143,9 +149,11 @@ def run_distributed(settings: Settings, host: str, port: int) -> int:
             loop.add_signal_handler(sig, stop.set)
         await gateway_main(settings, host, port, stop)
 
+    from tidings.runtime.clock_check import ClockSkewError
+
     try:
         uvloop.run(main())
-    except ListenError as exc:
+    except (ListenError, ClockSkewError) as exc:
         print(f"tidings smpp: {exc}", file=sys.stderr, flush=True)
         return 1
     return 0

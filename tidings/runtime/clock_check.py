@@ -6,7 +6,7 @@ past it. A process whose clock runs a lease (60 s) ahead sees live claims as lap
 their messages again; one running behind holds a dead worker's work longer. NTP keeps machines
 within milliseconds of each other; this check catches a machine without it before it does harm.
 
-`tidings api` and `tidings worker` measure their offset from PostgreSQL's clock when they start
+`tidings api`, `tidings worker` and `tidings smpp` measure their offset from PostgreSQL's clock when they start
 and refuse to start past `TIDINGS_MAX_CLOCK_SKEW_SECONDS` (10 s by default, a sixth of the leases);
 a worker measures again every minute and logs an error while it is past. The embedded profile
 has one process and one clock: nothing to check.
