@@ -12,11 +12,9 @@ every process it started (VmHWM, children included), and the CPU time they used.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,30 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tidings.testing.ports import free_port, free_ports  # noqa: F401 - free_port: for the other benchmarks
+
 TIDINGS = [sys.executable, "-m", "tidings.cli"]
 POSTGRES_ADMIN_URL = os.environ.get(
     "TIDINGS_TEST_POSTGRES_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("TIDINGS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SANDBOX_ACCOUNT = {"system_id": "tidings", "password": "sandbox"}
-
-
-def free_port() -> int:
-    return free_ports(1)[0]
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct ports free now. Each probe's socket stays open until all are taken:
-    probed one after the other, the kernel may hand out the same port twice (it did: the
-    distributed API was given the sandbox's HTTP port, failed to bind, and the sandbox answered
-    its health check)."""
-    with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket())
-            sock.bind(("127.0.0.1", 0))
-            ports.append(int(sock.getsockname()[1]))
-        return ports
 
 
 def _descendants(pid: int) -> list[int]:

@@ -16,11 +16,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -32,6 +30,7 @@ from sqlalchemy import func, select
 
 from tidings.store.db import Database
 from tidings.store.schema import batches, deliveries, inbounds, orphan_receipts, submissions, webhook_outbox
+from tidings.testing.ports import free_port, free_ports  # noqa: F401 - for the fault tests
 
 COUNTED_TABLES = {
     "batches": batches,
@@ -109,24 +108,6 @@ async def wait_all_status(db: Database, total: int, status: str = "Delivered", t
         await wait_until(done, timeout, f"{total} deliveries {status}")
     except AssertionError as exc:
         raise AssertionError(f"{exc}; statuses: {last}") from None
-
-
-def free_port() -> int:
-    return free_ports(1)[0]
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct ports free now. Each probe's socket stays open until all are taken:
-    probed one after the other, the kernel may hand out the same port twice (it did: the
-    distributed API was given the sandbox's HTTP port, failed to bind, and the sandbox answered
-    its health check)."""
-    with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket())
-            sock.bind(("127.0.0.1", 0))
-            ports.append(int(sock.getsockname()[1]))
-        return ports
 
 
 class Proc:

@@ -19,15 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tidings.testing.ports import free_port
+
 CLI = str(Path(sys.executable).with_name("tidings"))
 CREDENTIAL_FIELDS = {"project_id", "key_id", "key_secret", "service_plan_id", "api_token", "webhook_secret",
                      "application_key", "application_secret", "smpp_system_id", "smpp_password"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def clean_env() -> dict[str, str]:
