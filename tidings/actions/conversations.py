@@ -572,6 +572,7 @@ async def _accept(ctx: Context, project_id: str, req: dict[str, Any], key: str |
     if hooks:
         rows.append((webhook_outbox, hooks))
     await ctx.committer.insert(rows)
+    ctx.conversation_work()
     return {"message_id": message_id, "accepted_time": callbacks.iso(now)}
 
 

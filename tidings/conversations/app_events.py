@@ -159,6 +159,7 @@ async def do_send_event(ctx: Context, project_id: str, payload: object) -> dict[
             event=req["event"], metadata=req["metadata"], callback_url=req["callback_url"],
             processing_mode=app.processing_mode, state="PENDING", reason=None, tries=0, next_ms=now,
             claimed_ms=None, accept_ms=now))
+    ctx.conversation_work()
     return {"event_id": event_id, "accepted_time": callbacks.iso(now)}
 
 

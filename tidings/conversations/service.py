@@ -58,6 +58,7 @@ class ConversationWorker:
         connectors.update(extra_connectors or {})
         self.connectors = connectors
         self.engine = ConversationEngine(ctx.db, ctx.clock, by_channel(connectors))
+        ctx.conversation_work = self.engine.wakeup.set  # this process's API accepts work for it
         # Connectors that report from this process (email's SMTP listener and its DELIVERED on
         # hand-off, Telegram's DELIVERED on acceptance) store their events through this sink.
         self.sink = EventSink(ctx.db, ctx.clock, on_accept=self.engine.wakeup.set)
@@ -76,6 +77,7 @@ class ConversationWorker:
 
     async def stop(self) -> None:
         self._stop.set()
+        self.engine.wakeup.set()  # not a poll later
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
         for connector in self.connectors.values():
@@ -97,7 +99,8 @@ class ChannelRoutes:
         self._ctx = ctx
         self._extra = extra_connectors or {}
         self._http = HttpClient(timeout=10.0)
-        self.sink = EventSink(ctx.db, ctx.clock)
+        # Looked up at each event: the worker sets the hook after these routes are made.
+        self.sink = EventSink(ctx.db, ctx.clock, on_accept=lambda: ctx.conversation_work())
         self.connectors: dict[str, ConversationConnector] | None = None
         self._router: Router | None = None
 

@@ -46,3 +46,8 @@ class Context:
     # The SMS routes' options (priority, prices) as the pipeline runs them, for price estimates;
     # None: derived from settings.smpp_connections (an API process of the distributed profile).
     sms_routes: list[RouteOptions] | None = None
+    # Called once a transaction that gives the conversation engine work has committed (a message
+    # or app event accepted, a platform's event stored): the engine in this process, if any, acts
+    # at once instead of at its next poll. Set by `ConversationWorker`; in an API process of the
+    # distributed profile nothing listens and the workers' engines find the work by polling.
+    conversation_work: Callable[[], None] = field(default=lambda: None)
