@@ -52,3 +52,20 @@ async def test_a_port_in_use_stops_the_api_with_the_reason(fresh_postgres_url: s
     output = api.output()
     assert f"cannot listen on 127.0.0.1:{port} for the API" in output and "--port" in output, output
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("command", [["api", "--workers", "2"], ["worker"], ["smpp", "--port", "0"]])
+async def test_a_clock_too_far_from_the_database_stops_the_command_with_the_reason(
+    fresh_postgres_url: str, tmp_path: Path, command: list[str]
+) -> None:
+    """No real clock is exactly PostgreSQL's: with no skew allowed, each distributed command
+    refuses to start, exit 1, saying how far off the clock is."""
+    await upgrade(fresh_postgres_url)
+    env = {**api_env(fresh_postgres_url), "TIDINGS_MAX_CLOCK_SKEW_SECONDS": "0"}
+    if command[0] == "api":
+        command = [*command, "--port", str(free_port())]
+    proc = Proc(command, env, str(tmp_path / f"{command[0]}.log"))
+    assert proc.popen.wait(30) == 1, proc.output()
+    output = proc.output()
+    assert f"tidings {command[0]}: this machine's clock is" in output and "from the database's" in output, output
+    assert "TIDINGS_MAX_CLOCK_SKEW_SECONDS" in output and "Traceback" not in output, output

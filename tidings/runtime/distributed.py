@@ -126,6 +126,13 @@ def run_api(settings: Settings, host: str, port: int, workers: int = 1) -> int:
 
     require_services(settings)
     try:
+        # Once here, before any worker process starts (each checks again in its lifespan): a
+        # refusal ends the command with the reason instead of workers failing one by one.
+        uvloop.run(_check_clock_once(settings))
+    except ClockSkewError as exc:
+        print(f"tidings api: {exc}", file=sys.stderr, flush=True)
+        return 1
+    try:
         sock = listening_socket(host, port)
     except ListenError as exc:
         print(f"tidings api: {exc}", file=sys.stderr, flush=True)
@@ -146,6 +153,15 @@ def run_api(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     finally:
         sock.close()
     return 0
+
+
+async def _check_clock_once(settings: Settings) -> None:
+    assert settings.database_url
+    db = Database(settings.database_url)
+    try:
+        await check_clock(db, settings.max_clock_skew_seconds, now_ms)
+    finally:
+        await db.aclose()
 
 
 async def _serve_one(config: Any, sock: Any) -> None:
