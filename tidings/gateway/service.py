@@ -106,12 +106,7 @@ async def gateway_main(settings: Settings, host: str, port: int, stop: asyncio.E
     from tidings.runtime.distributed import checked_clock, distributed_context, redis_client
 
     ctx = distributed_context(settings, consumer="smpp-gateway")
-    try:
-        await checked_clock(ctx)  # its outbox leases and binds are judged by this clock
-    except BaseException:
-        await ctx.dispatch.aclose()
-        await ctx.db.aclose()
-        raise
+    await checked_clock(ctx)  # its outbox leases and binds are judged by this clock
     ctx.committer.start()
     assert settings.redis_url
     redis = redis_client(settings.redis_url)

@@ -95,7 +95,6 @@ def create_api_app() -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        await checked_clock(ctx)
         ctx.committer.start()
         closers = await wire_verification(ctx)
         gc_tuning.tune()
@@ -126,8 +125,8 @@ def run_api(settings: Settings, host: str, port: int, workers: int = 1) -> int:
 
     require_services(settings)
     try:
-        # Once here, before any worker process starts (each checks again in its lifespan): a
-        # refusal ends the command with the reason instead of workers failing one by one.
+        # Once here, before any worker process starts: a refusal ends the command with the
+        # reason instead of workers failing one by one.
         uvloop.run(_check_clock_once(settings))
     except ClockSkewError as exc:
         print(f"tidings api: {exc}", file=sys.stderr, flush=True)
@@ -200,11 +199,15 @@ def shared_limiters(settings: Settings) -> tuple[dict[str, Limiter], Callable[[]
 
 
 async def checked_clock(ctx: Context) -> None:
-    """Refuse to run on a clock too far from the database's (`clock_check`), saying why."""
+    """Refuse to run on a clock too far from the database's (`clock_check`), saying why; a
+    refusal closes the context's database and queue, which nothing else has used yet."""
     try:
         await check_clock(ctx.db, ctx.settings.max_clock_skew_seconds, ctx.clock)
-    except ClockSkewError as exc:
-        log.error("%s", exc)
+    except BaseException as exc:
+        if isinstance(exc, ClockSkewError):
+            log.error("%s", exc)
+        await ctx.dispatch.aclose()
+        await ctx.db.aclose()
         raise
 
 
@@ -212,12 +215,7 @@ async def worker_main(settings: Settings, stop: asyncio.Event, *, consumer: str 
     from tidings.runtime.pipeline import Pipeline
 
     ctx = distributed_context(settings, consumer)
-    try:
-        await checked_clock(ctx)
-    except BaseException:
-        await ctx.dispatch.aclose()
-        await ctx.db.aclose()
-        raise
+    await checked_clock(ctx)
     if not settings.smpp_connections:
         log.warning("no SMPP connections configured (TIDINGS_SMPP_CONNECTIONS): SMS will wait")
     limiters, close_limiters = shared_limiters(settings)
