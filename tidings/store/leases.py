@@ -12,23 +12,32 @@ in-process queue's republish (`deliveries.unpublish_all`).
 
 from __future__ import annotations
 
-from sqlalchemy import Table, update
+from sqlalchemy import ColumnElement, Table, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.store.conversation_schema import conv_app_events, conv_channel_events, conv_messages
 from tidings.store.gateway_schema import smpp_outbox
 from tidings.store.schema import webhook_outbox
 
-LEASED: tuple[Table, ...] = (webhook_outbox, smpp_outbox, conv_messages, conv_channel_events, conv_app_events)
-"""Tables whose `claimed_ms` is a lease (NULL: nobody's). Not `smpp_submit_parts`: there it
-marks a message's parts as taken to be sent, for good."""
+LEASED: tuple[tuple[Table, ColumnElement[bool]], ...] = (
+    (webhook_outbox, webhook_outbox.c.state == "pending"),
+    (smpp_outbox, smpp_outbox.c.state == "pending"),
+    (conv_messages, conv_messages.c.state.in_(("PENDING", "WAITING"))),
+    (conv_channel_events, conv_channel_events.c.processed_ms.is_(None)),
+    (conv_app_events, conv_app_events.c.state == "PENDING"),
+)
+"""Tables whose `claimed_ms` is a lease (NULL: nobody's), with the rows that can still be
+claimed: only those are looked at (through the tables' state indexes), so a start costs what is
+open, not the history the tables keep. Not `smpp_submit_parts`: there `claimed_ms` marks a
+message's parts as taken to be sent, for good."""
 
 
 async def release_all(conn: AsyncConnection) -> dict[str, int]:
     """Clear every lease; returns how many were released, by table (tables with none left out)."""
     released: dict[str, int] = {}
-    for table in LEASED:
-        result = await conn.execute(update(table).where(table.c.claimed_ms.is_not(None)).values(claimed_ms=None))
+    for table, open_rows in LEASED:
+        result = await conn.execute(update(table).where(open_rows, table.c.claimed_ms.is_not(None))
+                                    .values(claimed_ms=None))
         if result.rowcount:
             released[table.name] = result.rowcount
     return released
