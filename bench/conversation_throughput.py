@@ -41,6 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import servers  # noqa: E402
 from loadgen import post_json, run_load  # noqa: E402
 
+from tidings.testing.ports import free_port  # noqa: E402
+
 KINDS = ("RCS", "TELEGRAM", "VIBER", "SMS")
 TG_TOKEN = "7000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 VIBER_TOKEN = "4453b6ac12345678-e02c5f12174805f9-daec29cbb3e0af9b"
@@ -167,7 +169,7 @@ async def start_embedded(workdir: Path) -> servers.Server:
     data_dir = workdir / "data"
     env = {**os.environ, "TIDINGS_DATA_DIR": str(data_dir)}
     creds = json.loads(servers._run(["projects", "create", "bench"], env))
-    port = servers.free_port()
+    port = free_port()
     proc = servers._spawn(["serve", "--port", str(port), "--smpp-port", "0"], env, workdir / "serve.log")
     server = servers.Server("embedded", port, creds, f"http://127.0.0.1:{port}", {"serve": proc},
                             sqlite_path=str(data_dir / "tidings.db"))

@@ -28,9 +28,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from servers import free_port  # noqa: E402
-
 from tidings.channels.http_client import HttpClient  # noqa: E402
+from tidings.testing.ports import free_port  # noqa: E402
 
 APP = textwrap.dedent("""
     from starlette.applications import Starlette

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tidings.testing.ports import free_port, free_ports  # noqa: F401 - free_port: for the other benchmarks
+from tidings.testing.ports import free_ports
 
 TIDINGS = [sys.executable, "-m", "tidings.cli"]
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -15,8 +15,9 @@ import smpplib.consts
 from tidings.smpp.constants import CommandStatus
 from tidings.store.db import Database, sqlite_url
 from tidings.store.gateway_schema import smpp_submit_parts
+from tidings.testing.ports import free_ports
 
-from ..pipeline.faults_support import Proc, free_ports, wait_healthy, wait_until
+from ..pipeline.faults_support import Proc, wait_healthy, wait_until
 from .esme import Esme
 
 BODY = ("Your appointment on Tuesday is confirmed for 10:00 at the Depot Street clinic; "

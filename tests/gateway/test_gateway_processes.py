@@ -14,8 +14,9 @@ from sqlalchemy import update
 
 from tidings.smpp.constants import CommandStatus
 from tidings.store.gateway_schema import smpp_accounts
+from tidings.testing.ports import free_port
 
-from ..pipeline.faults_support import Proc, free_port, wait_until
+from ..pipeline.faults_support import Proc, wait_until
 from ..pipeline.test_faults_workers import Cluster, cluster
 from .esme import Esme
 

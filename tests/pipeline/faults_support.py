@@ -4,7 +4,7 @@
   abort, no unbind), as a carrier's network failing would;
 - `status_counts`, `row_counts`, `wait_until`: database state, waited for by condition;
 - `inbox_counts`: how many messages each sandbox handset received (duplicates show as > 1);
-- `free_port`, `Proc`, `wait_healthy`: a `tidings` command run as a real subprocess, killed
+- `Proc`, `wait_healthy`: a `tidings` command run as a real subprocess, killed
   with SIGKILL;
 - `bound_sessions(sandbox)`: how many ESMEs are bound to the sandbox SMSC;
 - `answer_submits_late(sandbox)`: a slow carrier, its submit_sm answers held back;
@@ -30,7 +30,6 @@ from sqlalchemy import func, select
 
 from tidings.store.db import Database
 from tidings.store.schema import batches, deliveries, inbounds, orphan_receipts, submissions, webhook_outbox
-from tidings.testing.ports import free_port, free_ports  # noqa: F401 - for the fault tests
 
 COUNTED_TABLES = {
     "batches": batches,

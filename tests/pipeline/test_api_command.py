@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from tidings.store.migrate import upgrade
+from tidings.testing.ports import free_port
 from tidings.testing.services import REDIS_URL
 
-from .faults_support import Proc, free_port, wait_healthy
+from .faults_support import Proc, wait_healthy
 
 
 def api_env(database_url: str) -> dict[str, str]:

@@ -29,12 +29,12 @@ from tidings.runtime.embedded import SANDBOX_PASSWORD, SANDBOX_SYSTEM_ID
 from tidings.sandbox.world import Sandbox
 from tidings.store.db import Database, sqlite_url
 from tidings.store.schema import batches, deliveries
+from tidings.testing.ports import free_port
 
 from .faults_support import (
     Proc,
     answer_submits_late,
     carrier_env,
-    free_port,
     numbers,
     second_sigterm_ends_it,
     wait_healthy,

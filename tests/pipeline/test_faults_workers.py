@@ -27,6 +27,7 @@ from tidings.runtime.embedded import SANDBOX_PASSWORD, SANDBOX_SYSTEM_ID
 from tidings.sandbox.world import Sandbox
 from tidings.store.db import Database
 from tidings.store.migrate import upgrade
+from tidings.testing.ports import free_port
 from tidings.testing.services import REDIS_URL
 
 from .faults_support import (
@@ -35,7 +36,6 @@ from .faults_support import (
     answer_submits_late,
     bound_sessions,
     drop_smpp_sessions,
-    free_port,
     inbox_counts,
     numbers,
     retried_deliveries,

@@ -18,7 +18,7 @@ from tidings.consent import ledger
 from tidings.testing.platform import Platform
 from tidings.webhooks.testing import WebhookReceiver
 
-from .helpers import FROM, handset_messages, wait_until, parse_signed, recipient_report, wait_handset, wait_status
+from .helpers import FROM, handset_messages, parse_signed, recipient_report, wait_handset, wait_status, wait_until
 
 NO_QUIET = {"quiet_hours": {"enabled": False}}
 
