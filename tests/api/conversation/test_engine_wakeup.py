@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import httpx
 from sqlalchemy import select
@@ -18,14 +18,11 @@ from tidings.store.conversation_schema import conv_app_events
 from ...conversations.test_engine_claims import CountingConnector
 
 
-async def _within(seconds: float, done: Callable[[], bool] | Callable[[], object]) -> float:
+async def _within(seconds: float, done: Callable[[], Awaitable[bool]]) -> None:
     started = time.monotonic()
     while time.monotonic() - started < seconds:
-        result = done()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return time.monotonic() - started
+        if await done():
+            return
         await asyncio.sleep(0.02)
     raise AssertionError(f"not within {seconds} s")
 
@@ -54,7 +51,10 @@ async def test_work_accepted_by_this_process_is_acted_on_at_once(api: ApiServer)
             r = await http.post(f"{base}/messages:send", headers=h, json={
                 "app_id": app["id"], "recipient": recipient, "message": {"text_message": {"text": "now"}}})
             assert r.status_code == 200, r.text
-            await _within(3.0, lambda: connector.sent)
+            async def sent() -> bool:
+                return bool(connector.sent)
+
+            await _within(3.0, sent)
             assert [m.message_id for m in connector.sent] == [r.json()["message_id"]]
             await asyncio.sleep(0.2)  # idle again: the next poll is 5 s away
             r = await http.post(f"{base}/events:send", headers=h, json={
