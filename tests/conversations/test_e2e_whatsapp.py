@@ -255,3 +255,53 @@ async def test_a_platform_that_lost_the_webhook_registration_gets_it_back(
     assert (await http.get(console)).status_code != 200
     await registered(platform, http)
     assert (await http.get(console)).json()["webhook_url"].endswith("/webhook")
+
+
+async def test_a_composing_event_shows_typing_on_the_contacts_newest_message(
+        platform: Platform, http: httpx.AsyncClient, hooks: WebhookReceiver) -> None:
+    """events:send composing_event on WhatsApp: the typing indicator, sent as the read mark of the
+    contact's newest WhatsApp message (found by Tidings from what it stored); a contact who never
+    wrote on WhatsApp cannot be shown one: FAILED, OUTSIDE_ALLOWED_SENDING_WINDOW."""
+    s = await session(platform, http)
+    app_id = await make_app(s, hooks.url, extra_credentials=[WA_CREDS])
+    r = await s.post(f"/apps/{app_id}/webhooks", {"target": hooks.url, "triggers": ["EVENT_DELIVERY"]})
+    assert r.status_code == 200, r.text
+    number = "+46701236011"
+    await handset_caps(platform, http, number, ["SMS", "WHATSAPP"])
+    await registered(platform, http)
+    wamids = []
+    for body in ("Hello?", "Is anyone there?"):
+        r = await http.post(f"{platform.base_url}/sandbox/v1/handsets/{number.lstrip('+')}/messages",
+                            json={"channel": "WHATSAPP", "to": PNID, "body": body})
+        assert r.status_code == 202, r.text
+        wamids.append(r.json()["message_id"])
+        async with asyncio.timeout(10):
+            while not [e for e in parsed_events(hooks) if getattr(e, "message", None)
+                       and e.message.contact_message.text_message.text == body]:
+                await asyncio.sleep(0.05)
+    inbound = [e for e in parsed_events(hooks) if getattr(e, "message", None)][0]
+    sent = await s.post("/events:send", {"app_id": app_id, "event": {"composing_event": {}},
+                                         "recipient": {"contact_id": inbound.message.contact_id},
+                                         "channel_priority_order": ["WHATSAPP"]})
+    assert sent.status_code == 200, sent.text
+    report = await event_report(hooks, sent.json()["event_id"])
+    assert report["status"] == "DELIVERED", report
+    twin = platform.sandbox.platforms["WHATSAPP"]
+    assert [(m["handset"], m["message_id"], m["typing"]) for m in twin.read_marks] == [(number, wamids[-1], True)]
+
+    silent = await contact(s, "+46701236012")  # a WhatsApp identity, but no message from it
+    sent = await s.post("/events:send", {"app_id": app_id, "event": {"composing_event": {}},
+                                         "recipient": {"contact_id": silent}, "channel_priority_order": ["WHATSAPP"]})
+    report = await event_report(hooks, sent.json()["event_id"])
+    assert report["status"] == "FAILED" and report["reason"]["code"] == "OUTSIDE_ALLOWED_SENDING_WINDOW"
+    assert len(twin.read_marks) == 1
+
+
+async def event_report(hooks: WebhookReceiver, event_id: str) -> dict[str, Any]:
+    async with asyncio.timeout(15):
+        while True:
+            for request in hooks.requests:
+                report = json.loads(request.body).get("event_delivery_report")
+                if report and report["event_id"] == event_id:
+                    return dict(report)
+            await asyncio.sleep(0.05)

@@ -183,6 +183,15 @@ class ConversationConnector(Protocol):
     async def aclose(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class InboundRef:
+    """The contact's newest message to the app on the event's channel: the platform's message id
+    and when it arrived (WhatsApp shows typing only as a reply to a message it names)."""
+
+    message_id: str
+    at_ms: int
+
+
 class AppEventSender(Protocol):
     """What a connector that can show app events (`events:send`: composing indicators, …) adds:
     the AppEvent kinds it shows (`"composing_event"`, `"composing_end_event"`, …) and
@@ -192,8 +201,10 @@ class AppEventSender(Protocol):
 
     app_events: frozenset[str]
 
-    async def send_event(self, credentials: dict[str, Any], identity: str, event: dict[str, Any]) -> None:
-        """Show `event` (the AppEvent JSON: one *_event key) to `identity`."""
+    async def send_event(self, credentials: dict[str, Any], identity: str, event: dict[str, Any], *,
+                         last_inbound: InboundRef | None = None) -> None:
+        """Show `event` (the AppEvent JSON: one *_event key) to `identity`; `last_inbound`: the
+        contact's newest message on this channel, when there is one."""
         ...
 
 

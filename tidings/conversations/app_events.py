@@ -7,9 +7,12 @@ or left, comment replies, generic events) to a contact on one channel, as Sinch'
              a conv_app_events row (PENDING) before answering `{"event_id", "accepted_time"}`.
     deliver  (`AppEventDispatcher.run_once`, in the engine's loop) claims due rows (a lease, as
              the engine does messages) and hands each to its channel's connector `send_event`
-             (`contract.AppEventSender`): DELIVERED, or FAILED with Sinch's reason —
-             UNSUPPORTED_OPERATION where the connector cannot show that kind of event,
-             CHANNEL_CONFIGURATION_MISSING without the app's credentials for the channel;
+             (`contract.AppEventSender`, with the contact's newest inbound message on that
+             channel: WhatsApp's typing indicator answers one): DELIVERED, or FAILED with
+             Sinch's reason — UNSUPPORTED_OPERATION where the connector cannot show that kind
+             of event, CHANNEL_CONFIGURATION_MISSING without the app's credentials for the
+             channel, OUTSIDE_ALLOWED_SENDING_WINDOW where the platform needs a recent message
+             from the contact and has none;
              transient errors are retried (MAX_TRIES). Each outcome queues an EVENT_DELIVERY
              callback (`event_delivery_report`, or to the event's `callback_url`) in the
              transaction that records it.
@@ -25,16 +28,16 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.channels.contract import ConversationConnector
+from tidings.channels.contract import ConversationConnector, InboundRef
 from tidings.conversations import callbacks, queries
 from tidings.conversations import identities as scoped
 from tidings.conversations.checks import check_channel, check_identity, invalid
 from tidings.conversations.credentials import credentials_for
 from tidings.conversations.defaults import plan as make_plan
-from tidings.core.errors import RequestError, TransientDeliveryError
+from tidings.core.errors import OutsideSendingWindow, RequestError, TransientDeliveryError
 from tidings.core.ids import ulid
 from tidings.runtime.context import Context
-from tidings.store.conversation_schema import conv_app_events
+from tidings.store.conversation_schema import conv_app_events, conv_messages
 from tidings.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -186,6 +189,12 @@ def event_delivery_report(row: Any, status: str, now: int, reason: dict[str, str
 _DUE = and_(_e.state == "PENDING", _e.next_ms <= bindparam("now_"),
             or_(_e.claimed_ms.is_(None), _e.claimed_ms <= bindparam("lapsed_")))
 _DUE_IDS = select(_e.id).where(_DUE).order_by(_e.next_ms).limit(BATCH)
+_m = conv_messages.c
+_LAST_INBOUND = (select(_m.channel_message_id, _m.accept_ms)
+                 .where(_m.app_id == bindparam("app_id_"), _m.contact_id == bindparam("contact_id_"),
+                        _m.channel == bindparam("channel_"), _m.direction == "TO_APP",
+                        _m.channel_message_id.is_not(None))
+                 .order_by(_m.accept_ms.desc()).limit(1))
 _CLAIM = (update(conv_app_events).where(_e.id.in_(bindparam("ids_", expanding=True)), _DUE)
           .returning(*conv_app_events.c))
 
@@ -225,14 +234,22 @@ class AppEventDispatcher:
             await self._finish(row, "FAILED", {"code": "UNSUPPORTED_OPERATION",
                                                "description": f"the {row.channel} channel cannot show a {kind}"})
             return
+        last_inbound = None
         async with self._db.read() as conn:
             credentials = await credentials_for(conn, row.app_id, row.channel)
+            if row.contact_id:
+                newest = (await conn.execute(_LAST_INBOUND, {"app_id_": row.app_id, "contact_id_": row.contact_id,
+                                                             "channel_": row.channel})).first()
+                last_inbound = InboundRef(newest.channel_message_id, newest.accept_ms) if newest else None
         if credentials is None:
             await self._finish(row, "FAILED", {"code": "CHANNEL_CONFIGURATION_MISSING",
                                                "description": f"the app has no {row.channel} credentials"})
             return
         try:
-            await send(credentials, row.identity, row.event)
+            await send(credentials, row.identity, row.event, last_inbound=last_inbound)
+        except OutsideSendingWindow as exc:
+            await self._finish(row, "FAILED", {"code": "OUTSIDE_ALLOWED_SENDING_WINDOW", "description": str(exc)})
+            return
         except TransientDeliveryError as exc:
             if row.tries + 1 < MAX_TRIES:
                 await self._retry(row, str(exc))

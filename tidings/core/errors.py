@@ -57,6 +57,11 @@ class PermanentDeliveryError(DeliveryError):
         self.code = code
 
 
+class OutsideSendingWindow(PermanentDeliveryError):
+    """The platform takes this only inside its customer service window (WhatsApp: 24 hours from
+    the contact's last message), and the window is closed: Sinch's OUTSIDE_ALLOWED_SENDING_WINDOW."""
+
+
 class ExpiredBeforeSending(PermanentDeliveryError):
     """The message's expire_at passed before it could go out (it waited for a route's throughput
     cap): Expired with 406, never sent, and not held against the route's delivery rate."""

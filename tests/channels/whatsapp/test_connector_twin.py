@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from tests.channels.whatsapp.conftest import APP_ID, HANDSET, PHONE_NUMBER_ID, Rig
+from tests.channels.whatsapp.conftest import APP_ID, CREDENTIALS, HANDSET, PHONE_NUMBER_ID, TOKEN, Rig
 from tidings.channels.whatsapp import policy
-from tidings.channels.whatsapp.graph import ErrorCode, sign
+from tidings.channels.whatsapp.graph import API_VERSION, ErrorCode, sign
 from tidings.core.errors import PermanentDeliveryError
 
 TEMPLATE = {"template_message": {"channel_template": {"WHATSAPP": {
@@ -196,3 +196,42 @@ async def test_verification_handshake(rig: Rig) -> None:
     assert ok.status_code == 200 and ok.text == "1158201444"
     bad = await rig.http.get(url, params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"})
     assert bad.status_code == 403
+
+
+async def test_a_composing_event_is_the_typing_indicator_on_the_contacts_newest_message(rig: Rig) -> None:
+    from tidings.channels.contract import InboundRef
+    from tidings.core.errors import OutsideSendingWindow
+
+    assert rig.connector.app_events == frozenset({"composing_event"})  # the platform has no call ending it
+    wamid = await rig.handset_writes("anyone there?")
+    now = rig.sandbox.clock()
+    await rig.connector.send_event(CREDENTIALS, HANDSET, {"composing_event": {}},
+                                   last_inbound=InboundRef(wamid, now - 1_000))
+    assert [(m["handset"], m["message_id"], m["typing"]) for m in rig.twin.read_marks] == [(HANDSET, wamid, True)]
+    assert rig.sandbox.messages_for(HANDSET) == []  # nothing lands in the inbox
+    # No message from the contact, or none in the last 24 hours: refused before any call.
+    for last in (None, InboundRef(wamid, now - 25 * 3600 * 1000)):
+        with pytest.raises(OutsideSendingWindow) as caught:
+            await rig.connector.send_event(CREDENTIALS, HANDSET, {"composing_event": {}}, last_inbound=last)
+        assert caught.value.code == ErrorCode.RE_ENGAGEMENT
+    # A message id the number never received: the platform refuses it (permanent, Graph code 100).
+    with pytest.raises(PermanentDeliveryError) as refused:
+        await rig.connector.send_event(CREDENTIALS, HANDSET, {"composing_event": {}},
+                                       last_inbound=InboundRef("wamid.unknown", now))
+    assert not isinstance(refused.value, OutsideSendingWindow) and refused.value.code == ErrorCode.INVALID_PARAMETER
+    assert len(rig.twin.read_marks) == 1
+
+
+async def test_the_twin_checks_a_read_mark(rig: Rig) -> None:
+    wamid = await rig.handset_writes("hi")
+    url = f"{rig.graph}/{API_VERSION}/{PHONE_NUMBER_ID}/messages"
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    for body in ({"messaging_product": "whatsapp", "status": "delivered", "message_id": wamid},
+                 {"messaging_product": "whatsapp", "status": "read", "message_id": wamid,
+                  "typing_indicator": {"type": "audio"}}):
+        refused = await rig.http.post(url, json=body, headers=headers)
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == ErrorCode.INVALID_PARAMETER
+    read = await rig.http.post(url, json={"messaging_product": "whatsapp", "status": "read", "message_id": wamid},
+                               headers=headers)
+    assert read.status_code == 200 and read.json() == {"success": True}
+    assert [(m["message_id"], m["typing"]) for m in rig.twin.read_marks] == [(wamid, False)]

@@ -28,6 +28,7 @@ from tidings.channels.contract import (
     ChannelEventSink,
     ChannelFeature,
     ConnectorContext,
+    InboundRef,
     OutboundMessage,
     SendResult,
 )
@@ -136,7 +137,8 @@ class MessengerConnector:
         return SendResult(ids[-1], details={"channel_message_ids": ids, "page_id": page_id,
                                             "messaging_type": messaging_type, "tag": tag})
 
-    async def send_event(self, credentials: dict[str, Any], identity: str, event: dict[str, Any]) -> None:
+    async def send_event(self, credentials: dict[str, Any], identity: str, event: dict[str, Any], *,
+                         last_inbound: InboundRef | None = None) -> None:
         """An app event as a sender action (`app_events`: typing on, typing off)."""
         page_id, token = credentials_of(credentials)
         action = SENDER_ACTIONS[next(iter(event))]

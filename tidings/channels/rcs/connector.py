@@ -35,6 +35,7 @@ from tidings.channels.contract import (
     ChannelFeature,
     ConnectorContext,
     InboundEvent,
+    InboundRef,
     OutboundMessage,
     SendResult,
 )
@@ -119,7 +120,8 @@ class RcsConnector:
         """Show the user that the agent is typing (phones.agentEvents IS_TYPING)."""
         await self.client.event(RbmCredentials.from_entry(credentials), identity, "IS_TYPING")
 
-    async def send_event(self, credentials: dict[str, Any], identity: str, event: dict[str, Any]) -> None:
+    async def send_event(self, credentials: dict[str, Any], identity: str, event: dict[str, Any], *,
+                         last_inbound: InboundRef | None = None) -> None:
         """An app event (`app_events`: composing_event) as an agent event."""
         await self.typing(credentials, identity)
 

@@ -39,6 +39,7 @@ from tidings.channels.contract import (
     ChannelEventSink,
     ChannelFeature,
     ConnectorContext,
+    InboundRef,
     OutboundMessage,
     SendResult,
 )
@@ -133,7 +134,8 @@ class TelegramConnector:
         self._background.report_delivered(self.channel, ids[-1], lambda: self._sink, self.ctx.clock)
         return SendResult(ids[-1], details={"channel_message_ids": ids})
 
-    async def send_event(self, credentials: dict[str, Any], identity: str, event: dict[str, Any]) -> None:
+    async def send_event(self, credentials: dict[str, Any], identity: str, event: dict[str, Any], *,
+                         last_inbound: InboundRef | None = None) -> None:
         """An app event as a chat action (`app_events`: typing)."""
         action = CHAT_ACTIONS[next(iter(event))]
         try:

@@ -6,6 +6,13 @@ Options (`ConnectorContext.options`): `api_version` (default `graph.API_VERSION`
 (the webhook verify token; default derived per app, see `verify_token`), `register_webhook`
 (register the webhook URL with the platform console; default on for a sandbox twin base URL).
 
+App events (`events:send`, `send_event`): a composing_event is the Cloud API's typing indicator,
+which rides on marking the contact's newest message read (`{"status": "read", "message_id": …,
+"typing_indicator": {"type": "text"}}`): the contact sees the blue ticks and "typing…" until the
+next message or for 25 s. It needs that message, inside the 24-hour customer service window
+(else `OutsideSendingWindow`); the platform has no call that ends it, so composing_end_event is
+not offered.
+
 Graph errors map to the contract by code (`graph.classify`): rate limits and 5xx → transient,
 token → `ChannelAuthError`, the rest (131026 undeliverable, 131047 window, 132001 template…) →
 permanent.
@@ -22,6 +29,7 @@ from tidings.channels.contract import (
     ChannelEventSink,
     ChannelFeature,
     ConnectorContext,
+    InboundRef,
     OutboundMessage,
     SendResult,
 )
@@ -33,11 +41,12 @@ from tidings.channels.graph_common import (
 )
 from tidings.channels.http_client import PlatformResponse
 from tidings.channels.whatsapp import policy
-from tidings.channels.whatsapp.graph import API_VERSION, ErrorCode, classify
+from tidings.channels.whatsapp.graph import API_VERSION, CUSTOMER_SERVICE_WINDOW_MS, ErrorCode, classify
 from tidings.channels.whatsapp.inbound import inbound_routes
 from tidings.channels.whatsapp.transcode import TranscodeError, is_template, transcode
 from tidings.core.errors import (
     ChannelAuthError,
+    OutsideSendingWindow,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
@@ -69,6 +78,7 @@ class WhatsAppConnector:
     id = "whatsapp"
     channel = "WHATSAPP"
     features = FEATURES
+    app_events = frozenset({"composing_event"})
 
     def __init__(self, ctx: ConnectorContext) -> None:
         self.ctx = ctx
@@ -107,6 +117,20 @@ class WhatsAppConnector:
         billing = _BILLING.get(message.purpose, "UTILITY") if is_template(message.content) else "SERVICE"
         return SendResult(ids[-1], billing_category=billing,
                           details={"channel_message_ids": ids, "phone_number_id": phone_number_id})
+
+    async def send_event(self, credentials: dict[str, Any], identity: str, event: dict[str, Any], *,
+                         last_inbound: InboundRef | None = None) -> None:
+        """A composing_event as the typing indicator on the contact's newest message (read)."""
+        phone_number_id, token = credentials_of(credentials)
+        if last_inbound is None or self.ctx.clock() - last_inbound.at_ms > CUSTOMER_SERVICE_WINDOW_MS:
+            raise OutsideSendingWindow("WhatsApp shows typing only in reply to a message the contact sent "
+                                       "in the last 24 hours", ErrorCode.RE_ENGAGEMENT)
+        payload = {"messaging_product": "whatsapp", "status": "read", "message_id": last_inbound.message_id,
+                   "typing_indicator": {"type": "text"}}
+        response = await post_graph(self.ctx.http, self.graph_url(f"{phone_number_id}/messages"), token, payload,
+                                    "WhatsApp Cloud API")
+        if response.status_code >= 300:
+            raise _mapped(response)
 
     async def configure_app(self, app_id: str, credentials: dict[str, Any]) -> None:
         """Register the webhook URL, verify token and app secret with the sandbox twin's console

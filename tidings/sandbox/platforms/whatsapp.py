@@ -19,7 +19,10 @@ Like the real platform a send is answered at once (`{"messages": [{"id": "wamidâ
 happens next arrives at the webhook, signed `X-Hub-Signature-256` with the app secret: `sent`,
 `delivered` (the handset's inbox has it) and `read`, or `failed` with 131026 (no WhatsApp on that
 number) or 131047 (not a template and the 24-hour window since the handset last wrote is closed).
-Handsets write and tap buttons through `handset_sends`, which opens the window. The newest 10,000
+Handsets write and tap buttons through `handset_sends`, which opens the window. Marking a
+handset's message read (`{"status": "read", "message_id": â€¦}`, with `"typing_indicator":
+{"type": "text"}` for the typing indicator) is answered `{"success": true}` and kept in
+`read_marks` (the newest 10,000); a message id the number never received is refused (100). The newest 10,000
 media objects handsets sent can be looked up; older ones are "does not exist", as expired media are.
 """
 
@@ -124,6 +127,8 @@ class WhatsAppTwin(PlatformTwin):
         self.faults: deque[int] = deque()
         self._sent: OrderedDict[str, Sent] = OrderedDict()
         self._media: OrderedDict[str, tuple[str, str]] = OrderedDict()  # media id -> (url, mime type), newest kept
+        self._received: OrderedDict[str, tuple[str, str]] = OrderedDict()  # inbound wamid -> (pnid, handset)
+        self.read_marks: list[dict[str, Any]] = []  # handset messages marked read, typing indicators shown
 
     # -- configuration (the console) ---------------------------------------------------------------
 
@@ -202,6 +207,8 @@ class WhatsAppTwin(PlatformTwin):
         if payload.get("messaging_product") != "whatsapp":
             raise GraphError(ErrorCode.INVALID_PARAMETER, "The parameter messaging_product is required.",
                              message="The parameter messaging_product is required.")
+        if "status" in payload:
+            return self._mark_read(number, payload)
         to = _digits(str(payload.get("to") or ""))
         if not to:
             raise GraphError(ErrorCode.MISSING_PARAMETER, "Parameter 'to' is required")
@@ -215,6 +222,23 @@ class WhatsAppTwin(PlatformTwin):
             message["message_status"] = "accepted"
         return {"messaging_product": "whatsapp", "contacts": [{"input": str(payload["to"]), "wa_id": to}],
                 "messages": [message]}
+
+    def _mark_read(self, number: PhoneNumber, payload: dict[str, Any]) -> dict[str, Any]:
+        """A handset's message marked read, with the typing indicator when asked for."""
+        if payload["status"] != "read":
+            raise GraphError(ErrorCode.INVALID_PARAMETER, "status must be read")
+        message_id = payload.get("message_id")
+        received = self._received.get(message_id) if isinstance(message_id, str) else None
+        if received is None or received[0] != number.phone_number_id:
+            raise GraphError(ErrorCode.INVALID_PARAMETER, f"message_id {message_id!r} is not a message this "
+                             "number received")
+        typing = payload.get("typing_indicator")
+        if typing is not None and typing != {"type": "text"}:
+            raise GraphError(ErrorCode.INVALID_PARAMETER, "typing_indicator.type must be text")
+        self.read_marks.append({"phone_number_id": number.phone_number_id, "handset": received[1],
+                                "message_id": message_id, "typing": typing is not None, "at_ms": self.clock()})
+        del self.read_marks[:-MAX_REMEMBERED]
+        return {"success": True}
 
     async def _media_node(self, request: Request) -> Response:
         try:
@@ -362,6 +386,7 @@ class WhatsAppTwin(PlatformTwin):
 
     async def _inbound(self, number: PhoneNumber, handset: Handset, message: dict[str, Any], shown: str) -> None:
         self.windows[(number.phone_number_id, handset.number)] = self.clock()
+        remember(self._received, message["id"], (number.phone_number_id, handset.number), MAX_REMEMBERED)
         self.sandbox.handsets.record_sent(handset, app_message(
             sender=handset.number, recipient="+" + number.display_phone_number, body=shown, at_ms=self.clock(),
             message_id=message["id"], channel=self.channel, content=message))
