@@ -81,6 +81,10 @@ class Settings:
     # A receipt for a message id no submission has after this long names a message we did not
     # send (another system on the SMSC account) or sent again under a new id: dropped.
     orphan_receipt_seconds: float = 3600.0
+    # A receipt answered to the SMSC and written to the inbox (distributed profile) that is still
+    # there after this long was left by a worker that died before applying it: the sweeper
+    # applies it. Its own writer applies each within moments; one applied twice changes nothing.
+    receipt_inbox_grace_seconds: float = 30.0
     # A message the SMSC accepted and never sent a receipt for is Unknown (Sinch's "dispatched,
     # no receipt") once its batch's expire_at is this far behind: by then the SMSC has stopped
     # trying (submit_sm carries expire_at as its validity period); a late receipt still counts.
@@ -121,6 +125,7 @@ class Settings:
             ("webhook_retry_base_seconds", float),
             ("mo_reassembly_seconds", float),
             ("orphan_receipt_seconds", float),
+            ("receipt_inbox_grace_seconds", float),
             ("receipt_wait_seconds", float),
             ("message_retention_seconds", float),
             ("webhook_retention_seconds", float),

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from tidings.actions.projects import ProjectCredentials, do_create_project
 from tidings.config import Settings
@@ -27,6 +27,7 @@ from tidings.runtime.embedded import SANDBOX_PASSWORD, SANDBOX_SYSTEM_ID
 from tidings.sandbox.world import Sandbox
 from tidings.store.db import Database
 from tidings.store.migrate import upgrade
+from tidings.store.schema import receipt_inbox
 from tidings.testing.ports import free_port
 from tidings.testing.services import REDIS_URL
 
@@ -150,7 +151,9 @@ def test_fault_settings_come_from_the_environment(monkeypatch: Any) -> None:
     monkeypatch.setenv("TIDINGS_SWEEP_STALE_SECONDS", "0.5")
     monkeypatch.setenv("TIDINGS_WEBHOOK_RETRY_BASE_SECONDS", "0.2")
     monkeypatch.setenv("TIDINGS_MO_REASSEMBLY_SECONDS", "90")
+    monkeypatch.setenv("TIDINGS_RECEIPT_INBOX_GRACE_SECONDS", "2")
     settings = Settings.from_env()
+    assert (settings.receipt_inbox_grace_seconds, Settings().receipt_inbox_grace_seconds) == (2.0, 30.0)
     assert (settings.dispatch_lease_seconds, settings.stream_claim_idle_seconds, settings.sweep_stale_seconds,
             settings.webhook_retry_base_seconds, settings.mo_reassembly_seconds) == (2.5, 1.0, 0.5, 0.2, 90.0)
     defaults = Settings()
@@ -161,7 +164,8 @@ def test_fault_settings_come_from_the_environment(monkeypatch: Any) -> None:
 async def test_worker_killed_mid_load_loses_nothing(fresh_postgres_url: str, tmp_path: Path) -> None:
     recipients = numbers(400)
     async with cluster(fresh_postgres_url, tmp_path, throughput=200, dispatch_lease_seconds="2",
-                       stream_claim_idle_seconds="1", sweep_stale_seconds="0.5") as c, \
+                       stream_claim_idle_seconds="1", sweep_stale_seconds="0.5",
+                       receipt_inbox_grace_seconds="2") as c, \
             httpx.AsyncClient(timeout=10.0) as http:
         victim, _survivor = await c.start_workers(2)
         await asyncio.gather(*(c.send(http, to=recipients[i:i + 100], body="load", **SENDER)
@@ -180,6 +184,9 @@ async def test_worker_killed_mid_load_loses_nothing(fresh_postgres_url: str, tmp
         # Only a delivery claimed twice can reach its handset twice.
         assert duplicates <= retried
         await wait_until(lambda: _no_pending(c), 5.0, "no stream entry left pending")
+        # Receipts the victim answered but had not applied were applied by the survivor's sweeper.
+        async with c.db.read() as conn:
+            assert (await conn.execute(select(func.count()).select_from(receipt_inbox))).scalar_one() == 0
 
 
 async def test_worker_stopped_mid_load_gives_back_what_it_had_not_sent(fresh_postgres_url: str, tmp_path: Path) -> None:

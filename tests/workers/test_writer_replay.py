@@ -33,6 +33,7 @@ class LostCommitAnswers:
 
     def __init__(self, db: Database, drops: int) -> None:
         self.db = db
+        self.is_sqlite = db.is_sqlite
         self.drops = drops
 
     @contextlib.asynccontextmanager

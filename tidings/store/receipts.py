@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.store.prepared import Prepared, PreparedQuery, planned_for_parameters
-from tidings.store.schema import deliveries, orphan_receipts, submissions
+from tidings.store.schema import deliveries, orphan_receipts, receipt_inbox, submissions
 
 s = submissions
 
@@ -169,3 +169,27 @@ async def take_orphans(conn: AsyncConnection, keys: Iterable[tuple[str, str]]) -
     if rows:
         await conn.execute(delete(o).where(o.c.id.in_([r.id for r in rows])))
     return rows
+
+
+_STORE_IN_INBOX = insert(receipt_inbox).returning(receipt_inbox.c.id, sort_by_parameter_order=True)
+
+
+async def store_in_inbox(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Write receipts not yet applied (connection, smsc_message_id, status, code, received_ms);
+    returns their ids, in the order given."""
+    if not rows:
+        return []
+    return [r[0] for r in await conn.execute(_STORE_IN_INBOX, list(rows))]
+
+
+async def delete_from_inbox(conn: AsyncConnection, ids: Sequence[int]) -> None:
+    if ids:
+        await conn.execute(delete(receipt_inbox).where(receipt_inbox.c.id.in_(ids)))
+
+
+async def inbox_left_behind(conn: AsyncConnection, received_before: int, limit: int) -> list[Row[Any]]:
+    """Inbox receipts received before `received_before`: the worker that wrote them died before
+    applying them (its writer applies its own within moments)."""
+    query = (select(receipt_inbox).where(receipt_inbox.c.received_ms < received_before)
+             .order_by(receipt_inbox.c.id).limit(limit))
+    return list(await conn.execute(query))

@@ -202,6 +202,22 @@ orphan_receipts = Table(
     Index("ix_orphan_receipts_received", "received_ms"),
 )
 
+# Receipts answered to the SMSC before they are applied (distributed profile): written in one
+# quick statement so the deliver_sm is answered without waiting for the writer's flush, deleted
+# by the flush that applies them (revision 0029). Rows older than a minute are a dead worker's:
+# the sweeper applies them.
+receipt_inbox = Table(
+    "receipt_inbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("connection", String(64), nullable=False),
+    Column("smsc_message_id", String(72), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("code", Integer, nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+    Index("ix_receipt_inbox_received", "received_ms"),
+)
+
 # The parts of concatenated MO messages, kept until every part is here (then the message is
 # stored in `inbounds` by the same transaction) and for a while after, to recognise a part the
 # SMSC delivers again. Parts may arrive over different SMPP sessions, in any order, and in

@@ -49,6 +49,8 @@ class Receipt:
     # The orphan row it was read from (the sweeper's rematch): deleted in the transaction that
     # records the receipt, so a process killed in between leaves it for the next sweep.
     orphan_id: int | None = None
+    # Its receipt_inbox row (written before the SMSC was answered): deleted in the same way.
+    inbox_id: int | None = None
 
 
 MO_TEXT = "mo_text"

@@ -12,7 +12,8 @@
   plus the receipt wait has passed becomes Unknown, so every accepted message reaches a final
   status (and its final report) even when an SMSC loses the receipt or dies holding it;
 - matches receipts that arrived before their submission was recorded in another transaction,
-  and drops those still unmatched after `orphan_receipt_seconds`;
+  and drops those still unmatched after `orphan_receipt_seconds`; applies receipts a dead worker
+  answered (wrote to `receipt_inbox`) but did not apply;
 - stores concatenated MO whose missing parts did not come in time, with the parts that did, and
   forgets the parts of stored messages once redelivered parts are no longer expected;
 - sends batch-level delivery reports for batches that are done;
@@ -68,7 +69,7 @@ RECEIPT_ROUND_CHUNKS = 50
 
 
 STALE_JOBS = ("republish_stale", "expire_overdue", "expire_verifications", "give_up_on_receipts",
-              "rematch_orphans", "drop_stale_orphans", "store_overdue_mo")
+              "apply_inbox_left_behind", "rematch_orphans", "drop_stale_orphans", "store_overdue_mo")
 """The jobs run every `stale_every` seconds, in this order."""
 PURGE_JOBS = ("purge_webhooks", "purge_smpp_outbox", "purge_mo_parts", "purge_old_messages",
               "purge_old_verifications", "purge_policy_decisions", "purge_conversation_messages",
@@ -218,6 +219,21 @@ class Sweeper:
         if rows:
             await self.writer.apply([
                 Receipt(r.connection, r.smsc_message_id, Status(r.status), r.code, r.received_ms, orphan_id=r.id)
+                for r in rows
+            ])
+        return len(rows)
+
+    async def apply_inbox_left_behind(self) -> int:
+        """Receipts a worker answered (wrote to `receipt_inbox`) and died before applying, once
+        `receipt_inbox_grace_seconds` old (its own writer applies each within moments; one
+        applied twice changes nothing). The writer deletes each row in the transaction that
+        applies it, so a sweeper that dies here too leaves them for the next."""
+        async with self.ctx.db.read() as conn:
+            grace_ms = int(self.ctx.settings.receipt_inbox_grace_seconds * 1000)
+            rows = await rq.inbox_left_behind(conn, self.ctx.clock() - grace_ms, PUBLISH_LIMIT)
+        if rows:
+            await self.writer.apply([
+                Receipt(r.connection, r.smsc_message_id, Status(r.status), r.code, r.received_ms, inbox_id=r.id)
                 for r in rows
             ])
         return len(rows)

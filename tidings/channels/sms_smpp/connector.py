@@ -194,7 +194,7 @@ class SmppConnector:
         if receipt is not None:
             event = receipt_event(self.name, receipt, now)
             if event is not None:
-                await self._writer.apply([event])
+                await self._writer.record_receipt(event)
             return CommandStatus.ESME_ROK
         await self._writer.apply([mo_event(self.name, pdu, now)])  # a part: joined by the writer
         return CommandStatus.ESME_ROK
