@@ -6,6 +6,8 @@ One schema serves both profiles (SQLite and PostgreSQL); Alembic migrations in
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -187,15 +189,22 @@ submissions = Table(
 
 # Receipts whose message id is not (yet) known: matched when the submit response lands, dropped
 # after `orphan_receipt_seconds` (then they name a message we did not send, or sent again).
+def _receipt_columns() -> list[Column[Any]]:
+    """A receipt kept as a row: `orphan_receipts` and `receipt_inbox` hold the same."""
+    return [
+        Column("id", BigId, primary_key=True, autoincrement=True),
+        Column("connection", String(64), nullable=False),
+        Column("smsc_message_id", String(72), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("code", Integer, nullable=False),
+        Column("received_ms", BigInteger, nullable=False),
+    ]
+
+
 orphan_receipts = Table(
     "orphan_receipts",
     metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("connection", String(64), nullable=False),
-    Column("smsc_message_id", String(72), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("code", Integer, nullable=False),
-    Column("received_ms", BigInteger, nullable=False),
+    *_receipt_columns(),
     # The message id first, as in `submissions` (revision 0021).
     Index("ix_orphan_receipts_smsc", "smsc_message_id", "connection"),
     # The sweeper drops those no submission matched within `orphan_receipt_seconds`.
@@ -209,12 +218,7 @@ orphan_receipts = Table(
 receipt_inbox = Table(
     "receipt_inbox",
     metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("connection", String(64), nullable=False),
-    Column("smsc_message_id", String(72), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("code", Integer, nullable=False),
-    Column("received_ms", BigInteger, nullable=False),
+    *_receipt_columns(),
     Index("ix_receipt_inbox_received", "received_ms"),
 )
 
