@@ -113,8 +113,8 @@ async def test_route_disconnect_fails_over_with_nothing_lost(platform_factory: A
         batches = [await platform.send(http, to=[handset], body=b, **{"from": FROM}) for b in bodies]
         messages = await premium.wait_for_messages(handset, len(bodies), timeout=15.0)
         assert sorted(m.body for m in messages) == sorted(bodies)  # each exactly once
-        for batch in batches:
-            assert await route_of(platform, batch["id"]) == "premium"
+        for batch in batches:  # on the handset before the writer records the answer: wait for it
+            assert await wait_until(lambda: route_of(platform, batch["id"]), "the route to be recorded") == "premium"
         await cheap.start(port=port)
 
         attempts = iter(range(1000))
