@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from tidings.core.statuses import Status
 
@@ -51,6 +52,12 @@ class Receipt:
     orphan_id: int | None = None
     # Its receipt_inbox row (written before the SMSC was answered): deleted in the same way.
     inbox_id: int | None = None
+
+    @classmethod
+    def stored(cls, row: Any, *, orphan_id: int | None = None, inbox_id: int | None = None) -> Receipt:
+        """A receipt read back from a table that keeps receipts (`orphan_receipts`, `receipt_inbox`)."""
+        return cls(row.connection, row.smsc_message_id, Status(row.status), row.code, row.received_ms,
+                   orphan_id=orphan_id, inbox_id=inbox_id)
 
 
 MO_TEXT = "mo_text"

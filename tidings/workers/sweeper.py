@@ -217,10 +217,7 @@ class Sweeper:
         async with self.ctx.db.read() as conn:
             rows = await rq.match_orphans(conn, PUBLISH_LIMIT)
         if rows:
-            await self.writer.apply([
-                Receipt(r.connection, r.smsc_message_id, Status(r.status), r.code, r.received_ms, orphan_id=r.id)
-                for r in rows
-            ])
+            await self.writer.apply([Receipt.stored(r, orphan_id=r.id) for r in rows])
         return len(rows)
 
     async def apply_inbox_left_behind(self) -> int:
@@ -232,10 +229,7 @@ class Sweeper:
             grace_ms = int(self.ctx.settings.receipt_inbox_grace_seconds * 1000)
             rows = await rq.inbox_left_behind(conn, self.ctx.clock() - grace_ms, PUBLISH_LIMIT)
         if rows:
-            await self.writer.apply([
-                Receipt(r.connection, r.smsc_message_id, Status(r.status), r.code, r.received_ms, inbox_id=r.id)
-                for r in rows
-            ])
+            await self.writer.apply([Receipt.stored(r, inbox_id=r.id) for r in rows])
         return len(rows)
 
     async def drop_stale_orphans(self) -> int:

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -56,6 +56,7 @@ from tidings.workers.events import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -151,21 +152,14 @@ class OutcomeWriter:
                 del self._to_store[:INBOX_STORE_MAX]
                 rows = [{"connection": r.connection, "smsc_message_id": r.smsc_id, "status": r.status.value,
                          "code": r.code, "received_ms": r.at_ms} for r, _ in batch]
-                delay = 0.05
-                while True:
-                    try:
-                        async with self._db.write() as conn:
-                            ids = await rq.store_in_inbox(conn, rows)
-                        break
-                    except asyncio.CancelledError:  # stopped: these are not answered
-                        for _, fut in batch + self._to_store:
-                            if not fut.done():
-                                fut.set_exception(ConnectionError("the outcome writer stopped"))
-                        raise
-                    except Exception:  # noqa: BLE001 - the database is down or busy: keep them, retry
-                        log.exception("writing receipts to the inbox failed; retrying in %.2fs", delay)
-                        await asyncio.sleep(delay)
-                        delay = min(delay * 2, 5.0)
+                try:
+                    ids = await self._until_written("writing receipts to the inbox",
+                                                    lambda conn: rq.store_in_inbox(conn, rows))
+                except asyncio.CancelledError:  # stopped: these are not answered
+                    for _, fut in batch + self._to_store:
+                        if not fut.done():
+                            fut.set_exception(ConnectionError("the outcome writer stopped"))
+                    raise
                 for (receipt, fut), inbox_id in zip(batch, ids, strict=True):
                     receipt.inbox_id = inbox_id
                     self.add(receipt)
@@ -219,19 +213,23 @@ class OutcomeWriter:
                 finally:
                     self._flushing = 0
 
-    async def _flush(self, chunk: list[tuple[Event, asyncio.Future[None] | None]]) -> None:
-        events = [e for e, _ in chunk]
+    async def _until_written(self, what: str, write: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """`write` in a transaction, committed; while the database is down or busy, again after a
+        pause doubling from 50 ms to 5 s (what it writes stays in memory meanwhile)."""
         delay = 0.05
         while True:
             try:
                 async with self._db.write() as conn:
-                    transitions = await apply_events(conn, events, self._clock(),
-                                                     max_group_members=self._max_group_members)
-                break
-            except Exception:  # noqa: BLE001 - the database is down or busy: keep the events, retry
-                log.exception("outcome flush failed; retrying in %.2fs", delay)
+                    return await write(conn)
+            except Exception:  # noqa: BLE001 - the database is down or busy: keep it, retry
+                log.exception("%s failed; retrying in %.2fs", what, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def _flush(self, chunk: list[tuple[Event, asyncio.Future[None] | None]]) -> None:
+        events = [e for e, _ in chunk]
+        transitions = await self._until_written("outcome flush", lambda conn: apply_events(
+            conn, events, self._clock(), max_group_members=self._max_group_members))
         self.flushes += 1
         for fut in (f for _, f in chunk if f is not None):
             if not fut.done():
@@ -272,8 +270,7 @@ async def apply_events(conn: AsyncConnection, events: Sequence[Event], now: int,
         async with planned_for_parameters(conn):
             for orphan in await rq.take_orphans(conn, ((e.connection, smsc_id) for e in dispatched
                                                        for smsc_id in e.smsc_ids)):
-                receipts.append(Receipt(orphan.connection, orphan.smsc_message_id, Status(orphan.status),
-                                        orphan.code, orphan.received_ms))
+                receipts.append(Receipt.stored(orphan))
             await rq.delete_orphans(conn, [r.orphan_id for r in receipts if r.orphan_id is not None])
             await rq.delete_from_inbox(conn, [r.inbox_id for r in receipts if r.inbox_id is not None])
             subs = await rq.find_submissions(conn, {(r.connection, r.smsc_id) for r in receipts})
