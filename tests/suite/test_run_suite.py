@@ -1,0 +1,60 @@
+"""The suite runner fails loudly: on zero tests, on a hung test and when the run outlives its deadline."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tidings.testing.run_suite import DEADLINE_EXIT_CODE
+
+
+def run_suite(tmp_path: Path, tests: str, *, deadline: str = "120", timeout: str = "600") -> subprocess.CompletedProcess[str]:
+    (tmp_path / "pytest.ini").write_text(f"[pytest]\nasyncio_mode = auto\ntimeout = {timeout}\n")
+    (tmp_path / "test_sample.py").write_text(tests)
+    env = {**os.environ, "TIDINGS_SUITE_DEADLINE": deadline, "TIDINGS_TEST_PROCESSES": "0", "CI": ""}
+    return subprocess.run(
+        [sys.executable, "-m", "tidings.testing.run_suite", "--rootdir", str(tmp_path), "-c", str(tmp_path / "pytest.ini"), str(tmp_path)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+    )
+
+
+@pytest.mark.timeout(150)
+def test_a_run_past_its_deadline_names_the_tests_still_running(tmp_path: Path) -> None:
+    result = run_suite(
+        tmp_path,
+        "import asyncio, time\n"
+        "def test_quick():\n    time.sleep(0.2)\n"
+        "async def test_stuck():\n    await asyncio.Event().wait()\n",
+        deadline="5",
+    )
+    assert result.returncode == DEADLINE_EXIT_CODE, result.stdout + result.stderr
+    assert "outlived its deadline of 5 s" in result.stderr
+    still_running = result.stderr.split("still running:")[1].split("tests ran")[0]
+    assert "test_sample.py::test_stuck" in still_running
+    assert "test_quick" not in still_running
+    assert "1 tests ran; the slowest:" in result.stderr
+    assert "test_sample.py::test_quick" in result.stderr.split("the slowest:")[1]
+
+
+@pytest.mark.timeout(150)
+def test_a_hung_test_fails_after_its_timeout_and_the_run_goes_on(tmp_path: Path) -> None:
+    result = run_suite(
+        tmp_path,
+        "import asyncio\n"
+        "async def test_stuck():\n    await asyncio.Event().wait()\n"
+        "def test_after():\n    assert True\n",
+        timeout="2",
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Timeout (>2.0s) from pytest-timeout" in result.stdout
+    assert "1 failed, 1 passed" in result.stdout
+
+
+@pytest.mark.timeout(150)
+def test_no_test_at_all_fails(tmp_path: Path) -> None:
+    result = run_suite(tmp_path, "def helper():\n    pass\n")
+    assert result.returncode != 0
