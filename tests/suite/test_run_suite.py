@@ -12,14 +12,15 @@ import pytest
 from tidings.testing.run_suite import DEADLINE_EXIT_CODE
 
 
-def run_suite(tmp_path: Path, tests: str, *, deadline: str = "120", timeout: str = "600") -> subprocess.CompletedProcess[str]:
+def run_suite(
+    tmp_path: Path, tests: str, *, deadline: str = "120", timeout: str = "600"
+) -> subprocess.CompletedProcess[str]:
     (tmp_path / "pytest.ini").write_text(f"[pytest]\nasyncio_mode = auto\ntimeout = {timeout}\n")
     (tmp_path / "test_sample.py").write_text(tests)
     env = {**os.environ, "TIDINGS_SUITE_DEADLINE": deadline, "TIDINGS_TEST_PROCESSES": "0", "CI": ""}
-    return subprocess.run(
-        [sys.executable, "-m", "tidings.testing.run_suite", "--rootdir", str(tmp_path), "-c", str(tmp_path / "pytest.ini"), str(tmp_path)],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
-    )
+    ini = str(tmp_path / "pytest.ini")
+    command = [sys.executable, "-m", "tidings.testing.run_suite", "--rootdir", str(tmp_path), "-c", ini, str(tmp_path)]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
 
 
 @pytest.mark.timeout(150)

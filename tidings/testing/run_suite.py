@@ -3,7 +3,8 @@
 Fails loudly: when services are required (CI) and unreachable, when no test ran, when one test
 hangs (pytest-timeout fails it after `timeout` seconds, see pyproject.toml) and when the whole run
 outlives `TIDINGS_SUITE_DEADLINE` seconds (default 3600): then it names the tests still running
-and the slowest that finished, prints this process's threads and exits 4, so a hang never eats CI's whole budget in silence.
+and the slowest that finished, prints this process's threads and exits 4, so a hang never eats
+CI's whole budget in silence.
 
 Tests run in `TIDINGS_TEST_PROCESSES` processes (default 2; 0 runs them in this process). Most of
 the suite waits on sockets, subprocesses and timers, so two processes halve its time even on two
