@@ -85,6 +85,9 @@ class Settings:
     # there after this long was left by a worker that died before applying it: the sweeper
     # applies it. Its own writer applies each within moments; one applied twice changes nothing.
     receipt_inbox_grace_seconds: float = 30.0
+    # After SIGINT or SIGTERM, HTTP requests still being answered this long are cancelled (their
+    # callers get no answer; what a request commits, it commits before answering, so none is lost).
+    shutdown_grace_seconds: float = 30.0
     # A message the SMSC accepted and never sent a receipt for is Unknown (Sinch's "dispatched,
     # no receipt") once its batch's expire_at is this far behind: by then the SMSC has stopped
     # trying (submit_sm carries expire_at as its validity period); a late receipt still counts.
@@ -126,6 +129,7 @@ class Settings:
             ("mo_reassembly_seconds", float),
             ("orphan_receipt_seconds", float),
             ("receipt_inbox_grace_seconds", float),
+            ("shutdown_grace_seconds", float),
             ("receipt_wait_seconds", float),
             ("message_retention_seconds", float),
             ("webhook_retention_seconds", float),

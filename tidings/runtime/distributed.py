@@ -121,6 +121,7 @@ def run_api(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     import uvloop
     from uvicorn.supervisors import Multiprocess
 
+    from tidings.runtime.http_server import InLoopServer
     from tidings.runtime.startup import ListenError, listening_socket
 
     require_services(settings)
@@ -138,7 +139,8 @@ def run_api(settings: Settings, host: str, port: int, workers: int = 1) -> int:
         return 1
     config = uvicorn.Config("tidings.runtime.distributed:create_api_app", factory=True, host=host,
                             port=sock.getsockname()[1], workers=workers, loop="uvloop", http="httptools",
-                            log_level="warning", access_log=False)
+                            log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=InLoopServer.grace(settings.shutdown_grace_seconds))
     try:
         if workers > 1:
             sock.set_inheritable(True)

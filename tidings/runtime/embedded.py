@@ -232,7 +232,8 @@ def serve(settings: Settings) -> int:
                 smpp = f"{settings.host}:{runtime.gateway.port}" + (" over TLS" if runtime.gateway.server.ssl else "")
             config = uvicorn.Config(runtime.app, host=settings.host, port=settings.port, loop="none",
                                     http="httptools", log_level="warning", lifespan="off",
-                                    access_log=False)
+                                    access_log=False,
+                                    timeout_graceful_shutdown=InLoopServer.grace(settings.shutdown_grace_seconds))
             server = InLoopServer(config)
             # SIGINT or SIGTERM: the API shuts down, then the `finally` stops the workers (each
             # message in flight answered and recorded), the sandbox and the database.
