@@ -6,7 +6,6 @@ import asyncio
 import socket
 
 import httpx
-import pytest
 import uvicorn
 
 from tidings.runtime.http_server import DEFAULT_SHUTDOWN_GRACE_SECONDS, InLoopServer
