@@ -59,3 +59,33 @@ def test_a_hung_test_fails_after_its_timeout_and_the_run_goes_on(tmp_path: Path)
 def test_no_test_at_all_fails(tmp_path: Path) -> None:
     result = run_suite(tmp_path, "def helper():\n    pass\n")
     assert result.returncode != 0
+
+
+@pytest.mark.timeout(150)
+def test_a_run_past_its_deadline_leaves_no_test_process_behind(tmp_path: Path) -> None:
+    """The test processes (here two) and what a test started are killed with the run."""
+    pid_file = tmp_path / "sleeper.pid"
+    (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_mode = auto\n")
+    (tmp_path / "test_sample.py").write_text(
+        "import subprocess, sys, time\n"
+        "def test_starts_a_sleeper_and_hangs():\n"
+        f"    sleeper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        f"    open({str(pid_file)!r}, 'w').write(str(sleeper.pid))\n"
+        "    time.sleep(600)\n"
+    )
+    env = {**os.environ, "TIDINGS_SUITE_DEADLINE": "8", "TIDINGS_TEST_PROCESSES": "2", "CI": ""}
+    command = [sys.executable, "-m", "tidings.testing.run_suite", "--rootdir", str(tmp_path),
+               "-c", str(tmp_path / "pytest.ini"), str(tmp_path)]
+    # communicate() returns only once every process holding the pipes has ended.
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert result.returncode == DEADLINE_EXIT_CODE, result.stdout + result.stderr
+    assert not running(int(pid_file.read_text()))
+
+
+def running(pid: int) -> bool:
+    """Whether the process exists and has not ended (a killed one may linger unreaped, state Z)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

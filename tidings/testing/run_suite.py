@@ -3,8 +3,8 @@
 Fails loudly: when services are required (CI) and unreachable, when no test ran, when one test
 hangs (pytest-timeout fails it after `timeout` seconds, see pyproject.toml) and when the whole run
 outlives `TIDINGS_SUITE_DEADLINE` seconds (default 3600): then it names the tests still running
-and the slowest that finished, prints this process's threads and exits 4, so a hang never eats
-CI's whole budget in silence.
+and the slowest that finished, prints this process's threads, kills the test processes and exits
+4, so a hang never eats CI's whole budget in silence.
 
 Tests run in `TIDINGS_TEST_PROCESSES` processes (default 2; 0 runs them in this process). Most of
 the suite waits on sockets, subprocesses and timers, so two processes halve its time even on two
@@ -16,11 +16,14 @@ serially.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import os
+import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -71,10 +74,30 @@ def _watch_deadline(progress: SuiteProgress, deadline_seconds: float) -> threadi
         stderr.flush()
         faulthandler.dump_traceback(file=stderr, all_threads=True)
         stderr.flush()
+        _kill_descendants()  # the test processes, and what they started, would hold stdout open
         os._exit(DEADLINE_EXIT_CODE)
 
     threading.Thread(target=watch, name="suite-deadline", daemon=True).start()
     return finished
+
+
+def _kill_descendants() -> None:
+    """SIGKILL every process descended from this one (Linux: read from /proc; elsewhere none)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, waiting = [], [os.getpid()]
+    while waiting:
+        for child in children.get(waiting.pop(), []):
+            found.append(child)
+            waiting.append(child)
+    for pid in found:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def main(argv: list[str] | None = None) -> int:
