@@ -85,12 +85,11 @@ async def test_receiver_refusing_then_failing_gets_every_report_once_up(
         failed, succeeded = receiver.requests[:2], receiver.requests[2:]
         assert sorted(reports(secret, succeeded)) == [(batch["id"], n, "Delivered") for n in TO]
         assert set(reports(secret, failed)) <= set(reports(secret, succeeded))
-        # Backoff doubling from 0.2 s (less up to 20% jitter, plus up to a 0.25 s poll): the probe
-        # after the second 500 waits about twice as long as the one after the first.
-        first_gap = receiver.times[1] - receiver.times[0]
-        second_gap = receiver.times[2] - receiver.times[1]
-        assert first_gap >= 0.5, receiver.times
-        assert second_gap > 1.15 * first_gap, receiver.times
+        # Each retry after a 500 waited its backoff: at least the base less its jitter. That the
+        # backoff doubles is tests/webhooks/test_sender.py's to show, on a clock of its own:
+        # arrival times here carry the machine's load (seen on a loaded one: 1.70 s, then 1.56 s).
+        gaps = [later - earlier for earlier, later in zip(receiver.times[:2], receiver.times[1:3], strict=True)]
+        assert min(gaps) >= 0.8 * RETRY_BASE, receiver.times
     finally:
         await receiver.stop()
 
