@@ -68,6 +68,12 @@ RECEIPT_BATCHES_PER_CHUNK = 500
 RECEIPT_ROUND_CHUNKS = 50
 
 
+IDLE_INTERVAL = 1.0
+"""The longest wait between rounds that found nothing to expand or publish: the wait doubles from
+`interval` while rounds find nothing, up to this, and is back at `interval` once one finds work.
+It bounds how late an idle platform notices a scheduled batch or a retry coming due. Polled every
+0.1 s, an idle `tidings serve` spent ~6 % of a core, ~60 % of it in these rounds (py-spy, 30 s)."""
+
 STALE_JOBS = ("republish_stale", "expire_overdue", "expire_verifications", "give_up_on_receipts",
               "apply_inbox_left_behind", "rematch_orphans", "drop_stale_orphans", "store_overdue_mo")
 """The jobs run every `stale_every` seconds, in this order."""
@@ -79,11 +85,13 @@ PURGE_JOBS = ("purge_webhooks", "purge_smpp_outbox", "purge_mo_parts", "purge_ol
 
 class Sweeper:
     def __init__(self, ctx: Context, writer: OutcomeWriter, *, interval: float = 0.1,
-                 stale_every: float = 5.0, reports_every: float = 0.5,
-                 purge_every: float = 600.0) -> None:
+                 idle_interval: float = IDLE_INTERVAL, stale_every: float = 5.0,
+                 reports_every: float = 0.5, purge_every: float = 600.0) -> None:
         self.ctx = ctx
         self.writer = writer
         self.interval = interval
+        self.idle_interval = max(idle_interval, interval)
+        self.rounds = 0
         self.stale_every = stale_every
         self.reports_every = reports_every
         self._last_stale = 0.0
@@ -94,10 +102,13 @@ class Sweeper:
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
+        wait = self.interval
         while not stop.is_set():
-            expanded = await self._job("expand_scheduled_groups", self.expand_scheduled_groups)
-            published = await self._job("publish_due", self.publish_due)
-            busy = bool(published) or expanded == scheduled_groups.EXPAND_LIMIT
+            self.rounds += 1
+            expanded = await self._job("expand_scheduled_groups", self.expand_scheduled_groups) or 0
+            published = await self._job("publish_due", self.publish_due) or 0
+            busy = published == PUBLISH_LIMIT or expanded == scheduled_groups.EXPAND_LIMIT
+            wait = self.interval if (expanded or published) else min(wait * 2, self.idle_interval)
             now = loop.time()
             if now - self._last_stale >= self.stale_every:
                 self._last_stale = now
@@ -112,7 +123,7 @@ class Sweeper:
                     await self._job(name, getattr(self, name))
             if not busy:
                 try:
-                    await asyncio.wait_for(stop.wait(), self.interval)
+                    await asyncio.wait_for(stop.wait(), wait)
                 except TimeoutError:
                     pass
 
@@ -130,11 +141,13 @@ class Sweeper:
         now become deliveries, which `publish_due` (run next) queues. Returns how many batches."""
         return len(await scheduled_groups.expand_due(self.ctx))
 
-    async def publish_due(self) -> bool:
+    async def publish_due(self) -> int:
+        """Deliveries due and not on the queue (scheduled, released for a retry) go on it;
+        returns how many."""
         async with self.ctx.db.write() as conn:
             rows = await dq.publish_due(conn, self.ctx.clock(), PUBLISH_LIMIT)
         await self._publish(rows)
-        return len(rows) == PUBLISH_LIMIT
+        return len(rows)
 
     async def _publish(self, rows: list[tuple[int, bool]]) -> None:
         """Priority deliveries first, on the queue's priority lane."""
