@@ -13,11 +13,13 @@ from tidings.testing.run_suite import DEADLINE_EXIT_CODE
 
 
 def run_suite(
-    tmp_path: Path, tests: str, *, deadline: str = "120", timeout: str = "600"
+    tmp_path: Path, tests: str, *, deadline: str = "120", timeout: str = "600", processes: str = "0"
 ) -> subprocess.CompletedProcess[str]:
+    """`run_suite` on `tests` (one file's text), as `make test` runs it; returns once every
+    process holding its output has ended."""
     (tmp_path / "pytest.ini").write_text(f"[pytest]\nasyncio_mode = auto\ntimeout = {timeout}\n")
     (tmp_path / "test_sample.py").write_text(tests)
-    env = {**os.environ, "TIDINGS_SUITE_DEADLINE": deadline, "TIDINGS_TEST_PROCESSES": "0", "CI": ""}
+    env = {**os.environ, "TIDINGS_SUITE_DEADLINE": deadline, "TIDINGS_TEST_PROCESSES": processes, "CI": ""}
     ini = str(tmp_path / "pytest.ini")
     command = [sys.executable, "-m", "tidings.testing.run_suite", "--rootdir", str(tmp_path), "-c", ini, str(tmp_path)]
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
@@ -65,19 +67,15 @@ def test_no_test_at_all_fails(tmp_path: Path) -> None:
 def test_a_run_past_its_deadline_leaves_no_test_process_behind(tmp_path: Path) -> None:
     """The test processes (here two) and what a test started are killed with the run."""
     pid_file = tmp_path / "sleeper.pid"
-    (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_mode = auto\n")
-    (tmp_path / "test_sample.py").write_text(
+    result = run_suite(
+        tmp_path,
         "import subprocess, sys, time\n"
         "def test_starts_a_sleeper_and_hangs():\n"
-        f"    sleeper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        "    sleeper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
         f"    open({str(pid_file)!r}, 'w').write(str(sleeper.pid))\n"
-        "    time.sleep(600)\n"
+        "    time.sleep(600)\n",
+        deadline="8", processes="2",
     )
-    env = {**os.environ, "TIDINGS_SUITE_DEADLINE": "8", "TIDINGS_TEST_PROCESSES": "2", "CI": ""}
-    command = [sys.executable, "-m", "tidings.testing.run_suite", "--rootdir", str(tmp_path),
-               "-c", str(tmp_path / "pytest.ini"), str(tmp_path)]
-    # communicate() returns only once every process holding the pipes has ended.
-    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert result.returncode == DEADLINE_EXIT_CODE, result.stdout + result.stderr
     assert not running(int(pid_file.read_text()))
 
