@@ -114,7 +114,10 @@ async def test_a_status_the_webhook_refused_arrives_when_it_is_back(hook: tuple[
         assert wa.webhook_failures == 3 and len(wa.callbacks) == 3  # sent, delivered, read: owed
         receiver.down = False
         await receiver.wait(4)
-        assert receiver.statuses() == ["sent", "delivered", "read"] and len(wa.callbacks) == 0
+        assert receiver.statuses() == ["sent", "delivered", "read"]
+        async with asyncio.timeout(5):  # the last answer reaches the retrier after the receiver has it
+            while len(wa.callbacks):
+                await asyncio.sleep(0.01)
         for body, headers in receiver.taken:
             assert headers[SIGNATURE_HEADER.lower()] == sign(SECRET, body)
     finally:
