@@ -22,7 +22,7 @@ from tidings.api.app import create_app
 from tidings.config import Settings
 from tidings.queue.local import LocalDispatchQueue
 from tidings.runtime.context import Context, now_ms
-from tidings.runtime.http_server import InLoopServer
+from tidings.runtime.http_server import TEST_SHUTDOWN_GRACE_SECONDS, InLoopServer
 from tidings.store.db import Database
 from tidings.store.group_commit import GroupCommitter
 
@@ -30,9 +30,6 @@ if TYPE_CHECKING:
     from sinch import SinchClient
 
 SDK_ORIGINS = ("auth_origin", "sms_origin", "sms_origin_with_service_plan_id")
-# A test's server stops this long after asked even if a request never ends (a test's peer that
-# hangs on purpose): the test fails or passes on its own assertions, it does not hang.
-TEST_SHUTDOWN_GRACE_SECONDS = 2
 
 
 @dataclass

@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
                   f"REST API on http://{args.host}:{args.port}/sandbox/v1", flush=True)
             config = uvicorn.Config(app, host=args.host, port=args.port, loop="none", http="httptools",
                                     log_level="warning", lifespan="off", access_log=False)
-            server = InLoopServer(config)  # requests still running 30 s after a signal are cancelled
+            server = InLoopServer(config)  # cancels requests still running DEFAULT_SHUTDOWN_GRACE_SECONDS in
             with shut_down_on_signals(server):  # then the `finally` closes the SMPP sessions
                 await server.serve(sockets=[api_socket])
         finally:

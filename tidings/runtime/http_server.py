@@ -24,10 +24,14 @@ from collections.abc import Iterator
 
 import uvicorn
 
-__all__ = ["DEFAULT_SHUTDOWN_GRACE_SECONDS", "InLoopServer", "SHUTDOWN_SIGNALS", "shut_down_on_signals"]
+__all__ = ["DEFAULT_SHUTDOWN_GRACE_SECONDS", "InLoopServer", "SHUTDOWN_SIGNALS", "TEST_SHUTDOWN_GRACE_SECONDS",
+           "shut_down_on_signals"]
 
 SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 DEFAULT_SHUTDOWN_GRACE_SECONDS = 30
+TEST_SHUTDOWN_GRACE_SECONDS = 2
+"""The test helpers' servers (`serve_app`, `WebhookReceiver`): a request a test leaves hanging on
+purpose is cancelled this long into the stop, so the test ends on its own assertions."""
 
 
 class InLoopServer(uvicorn.Server):

@@ -93,11 +93,10 @@ class WebhookReceiver:
     async def start(self) -> None:
         import uvicorn
 
-        from tidings.runtime.http_server import InLoopServer
+        from tidings.runtime.http_server import TEST_SHUTDOWN_GRACE_SECONDS, InLoopServer
 
-        # A request a test leaves hanging is cancelled 2 s into the stop instead of holding it.
         config = uvicorn.Config(self, lifespan="off", log_level="warning", ws="none",
-                                access_log=False, timeout_graceful_shutdown=2)
+                                access_log=False, timeout_graceful_shutdown=TEST_SHUTDOWN_GRACE_SECONDS)
         self._server = InLoopServer(config)  # the test runner's signals stay its own
         self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]))
         while not self._server.started:

@@ -92,6 +92,7 @@ class Sweeper:
         self.interval = interval
         self.idle_interval = max(idle_interval, interval)
         self.rounds = 0
+        """Rounds run so far (for tests and diagnostics)."""
         self.stale_every = stale_every
         self.reports_every = reports_every
         self._last_stale = 0.0
