@@ -15,7 +15,6 @@ are deleted after ten leases by whichever process runs `forget_stopped`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from tidings.core.ids import hex_id
 from tidings.store import gateway as gq
 from tidings.store.db import Database
 from tidings.store.gateway_schema import smpp_accounts, smpp_binds
+from tidings.tasks import cancel_and_wait
 
 __all__ = ["BIND_LEASE_SECONDS", "BindLimits"]
 
@@ -133,11 +133,8 @@ class BindLimits:
 
     async def stop(self) -> None:
         """Stop refreshing and remove this process's counts (its sessions are closed)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
         self.local.clear()

@@ -30,7 +30,6 @@ GSM escape may straddle two parts.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from tidings.store import gateway as gq
 from tidings.store import submit_parts as sq
 from tidings.store.db import Database
 from tidings.store.schema import batches
+from tidings.tasks import cancel_and_wait
 
 __all__ = ["CLAIM_TIMEOUT", "REASSEMBLY_TIMEOUT", "PartsSweeper", "Stored", "send_claimed", "store_part"]
 
@@ -153,11 +153,8 @@ class PartsSweeper:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

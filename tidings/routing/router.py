@@ -25,6 +25,7 @@ from tidings.core.statuses import Status
 from tidings.routing.prices import Price, RouteOptions, destination_key, price_of
 from tidings.routing.select import RoutingSettings, choose
 from tidings.routing.stats import RouteStats
+from tidings.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from tidings.routing.persist import StatsSharer
@@ -149,13 +150,8 @@ class SmartRouter(SmsRouter):
         self._task = asyncio.get_running_loop().create_task(self._maintain(), name="route-stats")
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._sharer is not None:
             try:
                 await self._sharer.exchange(self.stats)

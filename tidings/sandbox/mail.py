@@ -49,6 +49,7 @@ from tidings.sandbox.held import HeldItems
 from tidings.sandbox.mail_dns import MailDns, MxHost, check_spf, dmarc_aligned
 from tidings.sandbox.mail_dsn import build_dsn
 from tidings.sandbox.mail_outbox import MailRetrier, OwedMail
+from tidings.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from tidings.sandbox.world import Sandbox
@@ -181,11 +182,8 @@ class MailServer:
     async def stop(self) -> None:
         """Stop; a bounce on its way is owed (`outbox`), for the sandbox to save."""
         server, self._server = self._server, None
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        with contextlib.suppress(Exception):  # a bounce cut short is owed (`_bounce`)
+            await cancel_and_wait(list(self._tasks))
         await self.outbox.stop()
         if server is not None:
             server.close()

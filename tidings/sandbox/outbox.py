@@ -39,6 +39,7 @@ from tidings.smpp.errors import PduError, SessionError
 from tidings.smpp.pdu import DataSm, DeliverSm, Pdu
 from tidings.smpp.server import ServerSession
 from tidings.smpp.session import SessionState
+from tidings.tasks import cancel_and_wait
 
 __all__ = ["Outbox"]
 
@@ -129,11 +130,7 @@ class Outbox:
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(tasks)
 
     def _session(self) -> ServerSession | None:
         bound = [s for s in self._sessions() if s.system_id == self.system_id and s.state in _RECEIVING]

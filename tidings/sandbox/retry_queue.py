@@ -23,6 +23,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Collection
 from typing import Generic, Protocol, TypeVar
 
+from tidings.tasks import cancel_and_wait
+
 __all__ = ["FIRST_DELAY_S", "GIVE_UP_AFTER_S", "MAX_DELAY_S", "MAX_OWED", "Owed", "RetryQueue"]
 
 logger = logging.getLogger("tidings.sandbox.retry_queue")
@@ -97,10 +99,7 @@ class RetryQueue(Generic[E]):
     async def stop(self) -> None:
         """Stop trying; what is owed stays (a try cut short included) for `owed()`."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     def _add(self, entry: E, due: float) -> None:
         destination = entry.destination

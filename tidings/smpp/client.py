@@ -20,7 +20,6 @@ answers ESME_RX_T_APPN, which asks the SMSC to deliver again later.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import logging
 from collections.abc import Awaitable, Callable
@@ -45,6 +44,7 @@ from tidings.smpp.pdu import (
 from tidings.smpp.sar import numbered_text
 from tidings.smpp.session import Role, Session, SessionConfig
 from tidings.smpp.throttle import RateLimiter
+from tidings.tasks import cancel_and_wait
 
 __all__ = ["BindMode", "ClientState", "DeliverSmCallback", "EsmeClient", "SubmitCallback"]
 
@@ -166,10 +166,7 @@ class EsmeClient:
         session = self.session
         if session is not None:
             await session.unbind(timeout)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         self._set_state(ClientState.CLOSED)
 
     async def __aenter__(self) -> EsmeClient:

@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.store.db import Database
 from tidings.store.prepared import Prepared, inline_sqlite
+from tidings.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +107,8 @@ class GroupCommitter:
                 while lane.pending or lane.committing:
                     await asyncio.sleep(0.001)
         for lane in self._lanes:
-            if lane.task is not None:
-                lane.task.cancel()
-                try:
-                    await lane.task
-                except asyncio.CancelledError:
-                    pass
-                lane.task = None
+            await cancel_and_wait(lane.task)
+            lane.task = None
 
     def _take(self, lane: _Lane) -> list[InsertUnit]:
         """The next transaction's units: up to the unit cap and (ordinary lane) the row cap."""

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import functools
 import logging
 from typing import Any
@@ -39,6 +38,7 @@ from tidings.policy import sms_gate
 from tidings.policy.sender_gate import SenderGate
 from tidings.runtime.context import Context
 from tidings.store import deliveries as dq
+from tidings.tasks import cancel_and_wait
 from tidings.workers.events import Dispatched, Released, Settled
 from tidings.workers.writer import OutcomeWriter
 
@@ -91,9 +91,7 @@ class DispatchWorker:
         try:
             await self._run(stop)
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+            await cancel_and_wait(renewing)
 
     async def _run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(*(self._steps(stop) for _ in range(self.parallel_claims)))

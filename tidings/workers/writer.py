@@ -42,6 +42,7 @@ from tidings.store import receipts as rq
 from tidings.store.db import Database
 from tidings.store.prepared import planned_for_parameters
 from tidings.store.routing import record_costs
+from tidings.tasks import cancel_and_wait
 from tidings.workers import mo_assembly, notify
 from tidings.workers.events import (
     MO_TEXT,
@@ -184,19 +185,10 @@ class OutcomeWriter:
         except TimeoutError:
             log.error("outcome writer stopped with %d events not committed (database unavailable for %.0fs)",
                       len(self._pending) + self._flushing + len(self._to_store), timeout)
-        if self._storing is not None:  # receipts not written are not answered: the SMSC sends them again
-            self._storing.cancel()
-            try:
-                await self._storing
-            except asyncio.CancelledError:
-                pass
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        # Receipts not written are not answered: the SMSC sends them again.
+        await cancel_and_wait(self._storing)
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

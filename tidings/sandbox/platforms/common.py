@@ -29,6 +29,7 @@ from tidings.channels.http_client import HttpClient, PlatformHttp
 from tidings.sandbox.handsets import HandsetMessage
 from tidings.sandbox.platforms.callbacks import CallbackRetrier
 from tidings.sandbox.state_file import UnreadableState, member, optional_member
+from tidings.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from tidings.sandbox.world import Sandbox
@@ -108,11 +109,7 @@ class PlatformTwin:
         tasks, self._tasks = list(self._tasks), set()
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=STOP_WAIT_S)
-            for task in late:
-                task.cancel()
-            for task in late:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(late)
 
     async def pause(self, seconds: float) -> None:
         """`asyncio.sleep(seconds)` in the work after a send, returning at once when the twin stops."""
