@@ -434,9 +434,9 @@ async def test_an_esme_that_answers_nothing_holds_only_a_window_of_receipts(
     assert session.in_flight == window and len(outbox) >= 1 and len(slow.pdus) == 0
     slow.go.set()
     async with asyncio.timeout(5):
-        while len(slow.pdus) < window + 5:
+        while len(slow.pdus) < window + 5 or len(outbox):  # the ESME has each before the SMSC has its answer
             await asyncio.sleep(0.01)
-    assert len(outbox) == 0 and outbox.delivered >= window + 5
+    assert outbox.delivered >= window + 5
 
 
 def absolute(at: datetime.datetime, quarters: int = 0) -> str:
