@@ -10,11 +10,13 @@ which what is left is cancelled and logged — instead of dropping them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from tidings.channels.contract import ChannelEventSink, StatusEvent
+from tidings.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,5 @@ class BackgroundTasks:
         left = list(self._tasks)
         if left:
             log.warning("%s: %d background tasks cancelled at the stop after %.0fs", self.name, len(left), timeout)
-            for task in left:
-                task.cancel()
-            await asyncio.gather(*left, return_exceptions=True)
+            with contextlib.suppress(Exception):  # each task logs its own failure
+                await cancel_and_wait(left)

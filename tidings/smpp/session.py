@@ -39,6 +39,7 @@ by one timer per session instead of one timer per request, to keep per-PDU cost 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 from collections import deque
@@ -68,6 +69,7 @@ from tidings.smpp.pdu import (
     decode,
     error_response,
 )
+from tidings.tasks import cancel_and_wait
 
 __all__ = ["RequestHandler", "ResponseCallback", "Role", "Session", "SessionConfig", "SessionState", "SessionStats"]
 
@@ -349,11 +351,10 @@ class Session(asyncio.Protocol):
         await asyncio.shield(self._closed)
         if self._inbound_tasks:
             _, stuck = await asyncio.wait(list(self._inbound_tasks), timeout=handler_timeout)
-            for task in stuck:
-                task.cancel()
             if stuck:
                 logger.warning("smpp %s: cancelled %d request handlers still running", self.peername, len(stuck))
-                await asyncio.wait(stuck)
+                with contextlib.suppress(Exception):  # a handler's own error was logged where it was raised
+                    await cancel_and_wait(stuck)
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
