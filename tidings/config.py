@@ -74,6 +74,9 @@ class Settings:
     sweep_stale_seconds: float = 5.0  # how often lost, expired and orphaned work is looked for
     webhook_max_age_seconds: float = 72 * 3600
     webhook_retry_base_seconds: float = 1.0  # first retry delay of a failing receiver, doubling
+    # How often a sender looks for webhooks written elsewhere (the API, another process); those
+    # its own pipeline's outcome writer commits wake it at once.
+    webhook_poll_seconds: float = 0.25
     webhook_retention_seconds: float = 7 * 24 * 3600  # finished outbox rows kept for inspection
     # Parts of a concatenated MO that stop coming: what arrived is stored as the message after
     # this long; a stored message's parts are kept as long again to recognise redelivered ones.
@@ -126,6 +129,7 @@ class Settings:
             ("max_clock_skew_seconds", float),
             ("sweep_stale_seconds", float),
             ("webhook_retry_base_seconds", float),
+            ("webhook_poll_seconds", float),
             ("mo_reassembly_seconds", float),
             ("orphan_receipt_seconds", float),
             ("receipt_inbox_grace_seconds", float),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -140,3 +141,18 @@ async def test_no_report_is_sent_for_delivery_report_none(
 async def _another_sweep(platform: Platform) -> None:
     """Wait long enough for the sweeper's batch-report round and the webhook sender to run again."""
     await asyncio.sleep(1.0)
+
+
+async def test_reports_are_posted_as_soon_as_written_not_at_the_next_poll(
+    platform_factory: Any, http: httpx.AsyncClient, receiver: WebhookReceiver,
+) -> None:
+    """The outcome writer wakes its pipeline's sender after a flush that enqueued webhooks; the
+    poll, set here far longer than the test may take, is only for rows written elsewhere."""
+    async with platform_factory(webhook_poll_seconds=120.0) as platform:
+        await asyncio.sleep(0.5)  # the sender's first round is over: it waits its 120 s now
+        to = "+46701130001"
+        batch = await platform.send(http, to=[to], body="at once", delivery_report="per_recipient",
+                                    callback_url=receiver.url, **{"from": FROM})
+        await wait_status(platform, http, batch["id"], to, "Delivered")
+        await receiver.wait_for(2, timeout=10.0)  # Dispatched, then Delivered
+        assert sorted(e.status for e in parse_signed(platform, receiver)) == ["Delivered", "Dispatched"]

@@ -662,3 +662,29 @@ async def test_stopping_lets_posts_in_flight_finish_and_record_their_outcome(
         await asyncio.wait_for(run, 5)
     (row,) = await rows(any_db)
     assert row.state == outbox.DELIVERED
+
+
+async def test_wake_has_an_idle_sender_claim_at_once_and_counts_what_this_process_enqueued(
+    any_db: Database, project: ProjectCredentials, live_receiver: WebhookReceiver,
+    http: httpx.AsyncClient,
+) -> None:
+    stop = asyncio.Event()
+    sender = WebhookSender(any_db, http, clock=lambda: int(time.time() * 1000), poll_interval=120.0)
+    run = asyncio.create_task(sender.run_forever(stop))
+    try:
+        await asyncio.sleep(0.2)  # its first round found nothing: it waits out its poll now
+        before = outbox.enqueued_here()
+        await enqueue(any_db, project.project_id, live_receiver.url, [report(1), report(2)], int(time.time() * 1000))
+        assert outbox.enqueued_here() == before + 2
+        await asyncio.sleep(0.2)
+        assert live_receiver.bodies == []  # not woken: left to the poll
+        sender.wake()
+        await live_receiver.wait_for(2)
+        sender.wake()  # a wake with nothing to claim is a round that finds nothing
+        await enqueue(any_db, project.project_id, live_receiver.url, [report(3)], int(time.time() * 1000))
+        sender.wake()
+        await live_receiver.wait_for(3)
+        assert live_receiver.bodies == [report(1), report(2), report(3)]
+    finally:
+        stop.set()
+        await asyncio.wait_for(run, 5)

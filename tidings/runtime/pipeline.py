@@ -20,6 +20,7 @@ from tidings.routing.persist import StatsSharer
 from tidings.routing.prices import RouteOptions
 from tidings.routing.router import SmartRouter
 from tidings.runtime.context import Context
+from tidings.webhooks import outbox as webhook_outbox
 from tidings.webhooks.sender import WebhookSender
 from tidings.workers.dispatch import DispatchWorker
 from tidings.workers.sweeper import Sweeper
@@ -61,12 +62,23 @@ class Pipeline:
         self.webhooks = WebhookSender(ctx.db, self._http, clock=ctx.clock, timeout=webhook_timeout,
                                       lease_seconds=max(60.0, webhook_timeout * 3),
                                       max_age_seconds=ctx.settings.webhook_max_age_seconds,
-                                      base_delay=ctx.settings.webhook_retry_base_seconds)
+                                      base_delay=ctx.settings.webhook_retry_base_seconds,
+                                      poll_interval=ctx.settings.webhook_poll_seconds)
+        self.writer.on_transitions.append(self._wake_webhooks)
+        self._webhooks_seen = webhook_outbox.enqueued_here()
         from tidings.conversations.service import ConversationWorker
 
         self.conversations = ConversationWorker(ctx)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _wake_webhooks(self, transitions: object) -> None:
+        """After each outcome flush: if it enqueued webhooks (delivery reports, MO), the sender
+        claims them now instead of at its next poll."""
+        enqueued = webhook_outbox.enqueued_here()
+        if enqueued != self._webhooks_seen:
+            self._webhooks_seen = enqueued
+            self.webhooks.wake()
 
     async def start(self) -> None:
         self.ctx.committer.start()

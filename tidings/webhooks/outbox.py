@@ -91,10 +91,22 @@ def webhook_row(
 _INSERT = insert(_o)  # built once: every callback of every message is enqueued through it
 
 
+_enqueued_here = 0  # rows this process has enqueued, committed or not (`enqueued_here`)
+
+
 async def enqueue(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert outbox rows on `conn`, inside the caller's transaction."""
+    global _enqueued_here
     if rows:
         await conn.execute(_INSERT, list(rows))
+        _enqueued_here += len(rows)
+
+
+def enqueued_here() -> int:
+    """How many rows this process has enqueued so far: a writer that reads it before and after
+    its commit knows whether to wake this process's sender (`WebhookSender.wake`) rather than
+    leave the rows to its next poll."""
+    return _enqueued_here
 
 
 @dataclass(frozen=True, slots=True)

@@ -188,10 +188,15 @@ class WebhookSender:
         self._rng = rng or random.Random()
         self._health: dict[str, _UrlHealth] = {}
         self._in_flight: Counter[str] = Counter()
+        self._wakeup = asyncio.Event()
         self.posted = 0
         self.failed = 0
         self.rejected = 0
         self.expired = 0
+
+    def wake(self) -> None:
+        """Rows were just committed: claim them now rather than at the next poll."""
+        self._wakeup.set()
 
     @property
     def in_flight(self) -> int:
@@ -211,10 +216,11 @@ class WebhookSender:
 
         Rows are claimed as soon as a slot is free, so a slow receiver never holds up the others.
         A round that found work is followed at once by another; otherwise the sender sleeps
-        `poll_interval` (or until a post finishes or `stop` is set).
+        `poll_interval`, or until a post finishes, `wake` is called or `stop` is set.
         """
         tasks: set[asyncio.Task[None]] = set()
         stopped = asyncio.ensure_future(stop.wait())
+        woken = asyncio.ensure_future(self._wakeup.wait())
         try:
             while not stop.is_set():
                 found = 0
@@ -232,10 +238,14 @@ class WebhookSender:
                     found = len(work.rows) + work.expired + work.deferred
                 if found and self.in_flight < self.concurrency:
                     continue
-                await asyncio.wait({stopped, *tasks}, timeout=self.poll_interval,
+                await asyncio.wait({stopped, woken, *tasks}, timeout=self.poll_interval,
                                    return_when=asyncio.FIRST_COMPLETED)
+                if woken.done():  # cleared before the claim: a wake during it is not lost
+                    self._wakeup.clear()
+                    woken = asyncio.ensure_future(self._wakeup.wait())
         finally:
             stopped.cancel()
+            woken.cancel()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
 
