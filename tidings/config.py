@@ -74,8 +74,8 @@ class Settings:
     sweep_stale_seconds: float = 5.0  # how often lost, expired and orphaned work is looked for
     webhook_max_age_seconds: float = 72 * 3600
     webhook_retry_base_seconds: float = 1.0  # first retry delay of a failing receiver, doubling
-    # How often a sender looks for webhooks written elsewhere (the API, another process); those
-    # its own pipeline's outcome writer commits wake it at once.
+    # How often a webhook sender looks for webhooks another process wrote; those its own process
+    # commits wake it at once (`Database.after_write`).
     webhook_poll_seconds: float = 0.25
     webhook_retention_seconds: float = 7 * 24 * 3600  # finished outbox rows kept for inspection
     # Parts of a concatenated MO that stop coming: what arrived is stored as the message after

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sinch.domains.sms.models.v1.response import BatchDeliveryReport, RecipientDeliveryReport
 
-from tidings.testing.platform import Platform
+from tidings.testing.platform import Platform, running_platform
 from tidings.webhooks import signing
 from tidings.webhooks.testing import WebhookReceiver
 
@@ -156,3 +157,20 @@ async def test_reports_are_posted_as_soon_as_written_not_at_the_next_poll(
         await wait_status(platform, http, batch["id"], to, "Delivered")
         await receiver.wait_for(2, timeout=10.0)  # Dispatched, then Delivered
         assert sorted(e.status for e in parse_signed(platform, receiver)) == ["Delivered", "Dispatched"]
+
+
+async def test_reports_the_api_writes_in_the_same_process_are_posted_at_once_too(
+    tmp_path: Path, http: httpx.AsyncClient, receiver: WebhookReceiver,
+) -> None:
+    """Embedded: a cancel's reports are written by the API, in the process whose pipeline posts
+    them; its commit wakes the sender (`Database.after_write`). Distributed, the API is another
+    process and they wait for the worker's poll."""
+    async with running_platform("embedded", str(tmp_path / "data"), webhook_poll_seconds=120.0) as platform:
+        await asyncio.sleep(0.5)  # the sender's first round is over: it waits its 120 s now
+        batch = await platform.send(http, to=["+46701140001"], body="later", delivery_report="per_recipient",
+                                    callback_url=receiver.url, send_at="2099-01-01T00:00:00Z", **{"from": FROM})
+        response = await http.delete(platform.xms(f"/batches/{batch['id']}"), headers=platform.auth)
+        assert response.status_code == 200, response.text
+        await receiver.wait_for(1, timeout=10.0)
+        [report] = parse_signed(platform, receiver)
+        assert (report.status, report.code) == ("Cancelled", 407)

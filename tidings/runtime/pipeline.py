@@ -8,6 +8,7 @@ The embedded profile runs it inside `tidings serve`; the distributed profile run
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -64,16 +65,17 @@ class Pipeline:
                                       max_age_seconds=ctx.settings.webhook_max_age_seconds,
                                       base_delay=ctx.settings.webhook_retry_base_seconds,
                                       poll_interval=ctx.settings.webhook_poll_seconds)
-        self.writer.on_transitions.append(self._wake_webhooks)
         self._webhooks_seen = webhook_outbox.enqueued_here()
+        ctx.db.after_write.append(self._wake_webhooks)
         from tidings.conversations.service import ConversationWorker
 
         self.conversations = ConversationWorker(ctx)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
-    def _wake_webhooks(self, transitions: object) -> None:
-        """After each outcome flush: if it enqueued webhooks (delivery reports, MO), the sender
+    def _wake_webhooks(self) -> None:
+        """After each write transaction of this process: if it enqueued webhooks (the outcome
+        writer's delivery reports and MO, the API's, the conversation engine's), the sender
         claims them now instead of at its next poll."""
         enqueued = webhook_outbox.enqueued_here()
         if enqueued != self._webhooks_seen:
@@ -96,6 +98,8 @@ class Pipeline:
         """Stop the workers (the dispatcher's sent messages answered), then `before_unbind` (the
         embedded sandbox delivering its receipts), then unbind and drain the writer."""
         self._stop.set()
+        with contextlib.suppress(ValueError):
+            self.ctx.db.after_write.remove(self._wake_webhooks)
         await self.conversations.stop()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if before_unbind is not None:

@@ -14,6 +14,9 @@ stays for schema creation and for tools that want one; `sync_engine` is the engi
 through, for event listeners. PostgreSQL
 (distributed profile) needs no lock; row-level guards in the queries keep concurrent workers
 consistent.
+
+`after_write` hooks run after each `write()` transaction commits (the pipeline wakes its webhook
+sender from one when the transaction enqueued webhooks).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, cast
 
 from sqlalchemy import create_engine, event
@@ -67,6 +70,8 @@ class Database:
                 dbapi_conn, sqlite_inline.BUSY_TIMEOUT_MS))
         self._write_lock = PriorityLock() if self.is_sqlite else None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Called after each `write()` transaction commits; each must be quick and not raise.
+        self.after_write: list[Callable[[], None]] = []
 
     @property
     def sync_engine(self) -> Engine:
@@ -82,16 +87,18 @@ class Database:
         if self._write_lock is None:
             async with self.engine.begin() as conn:
                 yield conn
-            return
-        if self._checkpointer is not None and self._loop is None:
-            self._loop = asyncio.get_running_loop()
-            self._checkpointer.start()  # from the first write on
-        await self._write_lock.acquire(priority)
-        try:
-            async with self._connection(transaction=True) as conn:
-                yield conn
-        finally:
-            self._write_lock.release()
+        else:
+            if self._checkpointer is not None and self._loop is None:
+                self._loop = asyncio.get_running_loop()
+                self._checkpointer.start()  # from the first write on
+            await self._write_lock.acquire(priority)
+            try:
+                async with self._connection(transaction=True) as conn:
+                    yield conn
+            finally:
+                self._write_lock.release()
+        for hook in self.after_write:  # committed (an error would have left at the yield)
+            hook()
 
     @contextlib.contextmanager
     def writes_paused(self, *, timeout: float = 5.0) -> Iterator[None]:

@@ -1,0 +1,36 @@
+"""`Database.after_write` hooks run once a write transaction has committed, never for one rolled
+back."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import insert, select
+
+from tidings.store import schema
+from tidings.store.db import Database
+
+
+async def test_hooks_run_after_each_commit_and_not_after_a_rollback(any_db: Database) -> None:
+    calls: list[str] = []
+
+    def hook() -> None:
+        calls.append("written")
+
+    any_db.after_write.append(hook)
+    async with any_db.write() as conn:
+        await conn.execute(insert(schema.projects).values(id="p-kept", name="kept", webhook_secret="s",
+                                                          created_ms=1))
+        assert calls == []  # not before the commit
+    assert calls == ["written"]
+    with pytest.raises(RuntimeError):
+        async with any_db.write() as conn:
+            await conn.execute(insert(schema.projects).values(id="p-gone", name="gone", webhook_secret="s",
+                                                              created_ms=1))
+            raise RuntimeError("rolled back")
+    assert calls == ["written"]
+    async with any_db.read() as conn:
+        assert list((await conn.execute(select(schema.projects.c.id))).scalars()) == ["p-kept"]
+    any_db.after_write.remove(hook)
+    async with any_db.write(priority=True) as conn:
+        await conn.execute(select(schema.projects.c.id))
+    assert calls == ["written"]
