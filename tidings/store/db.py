@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, cast
@@ -35,6 +36,8 @@ from sqlalchemy.pool import NullPool, QueuePool
 
 from tidings.store import sqlite_inline
 from tidings.store.schema import metadata
+
+log = logging.getLogger(__name__)
 
 
 def sqlite_url(data_dir: str) -> str:
@@ -70,7 +73,7 @@ class Database:
                 dbapi_conn, sqlite_inline.BUSY_TIMEOUT_MS))
         self._write_lock = PriorityLock() if self.is_sqlite else None
         self._loop: asyncio.AbstractEventLoop | None = None
-        # Called after each `write()` transaction commits; each must be quick and not raise.
+        # Called after each `write()` transaction commits; each must be quick (an error is logged).
         self.after_write: list[Callable[[], None]] = []
 
     @property
@@ -98,7 +101,10 @@ class Database:
             finally:
                 self._write_lock.release()
         for hook in self.after_write:  # committed (an error would have left at the yield)
-            hook()
+            try:
+                hook()
+            except Exception:  # noqa: BLE001 - the write is committed: its caller must not retry it
+                log.exception("a hook after a committed write failed")
 
     @contextlib.contextmanager
     def writes_paused(self, *, timeout: float = 5.0) -> Iterator[None]:

@@ -103,9 +103,9 @@ async def enqueue(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None
 
 
 def enqueued_here() -> int:
-    """How many rows this process has enqueued so far: a writer that reads it before and after
-    its commit knows whether to wake this process's sender (`WebhookSender.wake`) rather than
-    leave the rows to its next poll."""
+    """How many rows this process has enqueued so far: the pipeline reads it after each commit
+    (`Database.after_write`) and wakes its sender (`WebhookSender.wake`) when it moved, rather
+    than leave the rows to the sender's next poll."""
     return _enqueued_here
 
 
