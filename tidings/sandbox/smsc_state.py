@@ -16,13 +16,15 @@ delivered, what it owes its ESMEs, and what it must remember.
     outboxes     {account: [hex of each deliver_sm / data_sm, encoded by tidings.smpp.pdu]}
 
 Times are wall-clock epoch milliseconds (the sandbox's clock), so the rest of a latency is
-honoured after a restart and what fell due while the sandbox was down arrives at once. Receipts
+honoured after a restart and what fell due while the sandbox was down arrives at once (a due time
+is rounded up to the millisecond: never earlier than its latency). Receipts
 an ESME was sent but had not answered when its session closed are back in the outbox by the time
 the state is saved (`Sandbox.stop` closes the sessions first).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +56,7 @@ def save_smsc(smsc: SmscHandler, now_ms: int) -> dict[str, Any]:
     for key, message, gives_up_in_s in smsc.assembling():
         place(message, key, gives_up_in_s)
     scheduled = [
-        {"message": place(message, key, None), "sequence": sequence, "due_at_ms": now_ms + round(delay_s * 1000),
+        {"message": place(message, key, None), "sequence": sequence, "due_at_ms": now_ms + math.ceil(delay_s * 1000),
          "segment": {"message_id": segment_.message_id, "text": segment_.text,
                      "submitted_ms": segment_.submitted_ms, "registered_delivery": segment_.registered_delivery}}
         for delay_s, key, message, sequence, segment_ in smsc.scheduled()
