@@ -152,9 +152,10 @@ IDLE_POLL_SECONDS = 0.1
 transactions (messages, platforms' events, app events); polled every 20 ms they took ~10 % of a
 `tidings worker`'s CPU (py-spy, 30,000 single SMS sends, no conversation traffic) and 450
 PostgreSQL round trips a second per worker. The wait doubles from `poll_seconds` while rounds
-find nothing, up to this; work found or a wakeup (`Context.conversation_work`: this process's API
-accepted a message or an event) brings it back. It bounds how late the engine notices a message
-another process accepted, and a timer (a fallback's deadline, a retry) coming due, when idle."""
+find nothing, up to this; work found or a wakeup (`Context.conversation_work`: this process's API,
+or an API process's announcement, says a message or an event was accepted) brings it back. It
+bounds how late the engine notices work nobody announced (an announcement lost with a Redis
+connection), and a timer (a fallback's deadline, a retry) coming due, when idle."""
 
 
 class ConversationEngine:

@@ -1,8 +1,12 @@
-"""The dispatch queue contract shared by the in-process and Redis Streams implementations."""
+"""The dispatch queue contract shared by the in-process and Redis Streams implementations.
+
+Besides the ids to send, the queue carries wake-ups (`announce`/`listen`) for work that reaches
+the workers through the database: webhook rows and Conversation API work an API process commits.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -14,6 +18,10 @@ class Taken:
     ids: list[int]
     tokens: list[str] = field(default_factory=list)
     priority: bool = False  # priority ids only (their claim takes the write lock's priority lane)
+
+
+WEBHOOKS = "webhooks"  # webhook rows committed: the senders claim them now
+CONVERSATIONS = "conversations"  # Conversation API work committed: the engines act now
 
 
 class DispatchQueue(Protocol):
@@ -43,6 +51,15 @@ class DispatchQueue(Protocol):
         it and never claimed has no entry left: its entry was lost (Redis restarted without
         persistence or was flushed, or the publish failed after the commit), and only the sweeper
         can bring it back, however long the queue stays busy."""
+        ...
+
+    def announce(self, topic: str) -> None:
+        """Tell the `listen`ers of `topic` (`WEBHOOKS`, `CONVERSATIONS`) in every process that
+        work was committed. Fire and forget: an announcement lost leaves the work to their poll."""
+        ...
+
+    async def listen(self, handlers: Mapping[str, Callable[[], None]]) -> None:
+        """Call `handlers[topic]()` for each announcement of a topic, until cancelled."""
         ...
 
     async def aclose(self) -> None: ...

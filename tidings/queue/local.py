@@ -3,13 +3,14 @@
 Priority ids (verification codes) are handed out before any bulk id, whatever was published
 first, and in takes of their own (`Taken.priority`). Nothing here survives a restart, and nothing
 needs to: at start-up the sweeper republishes every delivery that is still Queued.
+Announcements reach the listeners of this process at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from tidings.queue.base import Taken
 
@@ -19,6 +20,7 @@ class LocalDispatchQueue:
         self._priority: deque[int] = deque()
         self._items: deque[int] = deque()
         self._ready = asyncio.Event()
+        self._listeners: list[Mapping[str, Callable[[], None]]] = []
 
     async def publish(self, ids: Sequence[int], priority: bool = False) -> None:
         if ids:
@@ -52,6 +54,19 @@ class LocalDispatchQueue:
         Queued delivery), so while anything is open no entry is counted as lost: the beginning
         of time."""
         return 0 if self._priority or self._items else None
+
+    def announce(self, topic: str) -> None:
+        for handlers in list(self._listeners):
+            handler = handlers.get(topic)
+            if handler is not None:
+                handler()
+
+    async def listen(self, handlers: Mapping[str, Callable[[], None]]) -> None:
+        self._listeners.append(handlers)
+        try:
+            await asyncio.get_running_loop().create_future()  # until cancelled
+        finally:
+            self._listeners.remove(handlers)
 
     async def aclose(self) -> None:
         self._priority.clear()

@@ -39,6 +39,9 @@ longer count for it (tokens carry the entry's generation). Acked entries
 are deleted (XDEL) in the same transaction, so the stream does not grow: its length is the
 work not yet done. Consumers that left nothing pending and have been silent for
 `consumer_ttl_ms` are removed from the group so restarts do not accumulate names.
+
+Wake-ups (`announce`/`listen`) go over pub/sub channels `{stream}:wake:{topic}` on the same
+client (`tidings.queue.redis_wakes`).
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ import os
 import secrets
 import socket
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +62,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from tidings.core.errors import TidingsError
 from tidings.queue.base import Taken
+from tidings.queue.redis_wakes import RedisWakes
 
 __all__ = ["QueueError", "RedisStreamsDispatchQueue", "default_consumer_name"]
 
@@ -150,6 +154,7 @@ class RedisStreamsDispatchQueue:
         self.consumer_ttl_ms = consumer_ttl_ms
         self.recovered = 0  # entries taken over after idling past claim_idle_ms
         self._redis: Redis = Redis.from_url(redis_url, socket_connect_timeout=5.0, socket_keepalive=True)
+        self.wakes = RedisWakes(self._redis, stream + ":wake:")
         self._group_ready = False
         self._closed = False
         self._joined = False  # this process has read as a consumer of the group
@@ -295,10 +300,17 @@ class RedisStreamsDispatchQueue:
                     oldest = ms if oldest is None else min(oldest, ms)
         return oldest
 
+    def announce(self, topic: str) -> None:
+        self.wakes.announce(topic)
+
+    async def listen(self, handlers: Mapping[str, Callable[[], None]]) -> None:
+        await self.wakes.listen(handlers)
+
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
+        await self.wakes.aclose()
         for outgoing in self._outgoing.values():  # publishes of the last turn still go out
             if outgoing.task is not None:
                 await asyncio.gather(outgoing.task, return_exceptions=True)

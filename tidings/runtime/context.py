@@ -49,5 +49,5 @@ class Context:
     # Called once a transaction that gives the conversation engine work has committed (a message
     # or app event accepted, a platform's event stored): the engine in this process, if any, acts
     # at once instead of at its next poll. Set by `ConversationWorker`; in an API process of the
-    # distributed profile nothing listens and the workers' engines find the work by polling.
+    # distributed profile it announces the work to the workers' engines (`announce_to_workers`).
     conversation_work: Callable[[], None] = field(default=lambda: None)

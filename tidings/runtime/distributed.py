@@ -2,7 +2,9 @@
 
 API processes accept and commit, then publish to the Redis stream; worker processes consume the
 stream (a consumer group: each entry goes to one worker; entries of a dead worker are claimed by
-another), hold the SMPP connections and send webhooks. Throughput caps are Redis token buckets
+another), hold the SMPP connections and send webhooks. Work an API process commits for the
+workers to find in the database (webhook rows, conversation work) is announced over Redis
+pub/sub (`announce_to_workers`), so that it does not wait for their poll. Throughput caps are Redis token buckets
 shared by every worker.
 """
 
@@ -81,6 +83,17 @@ async def wire_verification(ctx: Context) -> list[Callable[[], Awaitable[None]]]
     return closers
 
 
+def announce_to_workers(ctx: Context) -> None:
+    """An API process commits work the workers find in the database (webhook rows; messages and
+    events for the conversation engine): announce each such commit over the dispatch queue, so
+    that their senders and engines act at once instead of at their next poll."""
+    from tidings.queue.base import CONVERSATIONS, WEBHOOKS
+    from tidings.webhooks.wake import EnqueueWatch
+
+    ctx.db.after_write.append(EnqueueWatch(lambda: ctx.dispatch.announce(WEBHOOKS)))
+    ctx.conversation_work = lambda: ctx.dispatch.announce(CONVERSATIONS)
+
+
 def create_api_app() -> Starlette:
     """Factory for uvicorn (`tidings api` runs one per worker process)."""
     from tidings.api.app import create_app
@@ -91,6 +104,7 @@ def create_api_app() -> Starlette:
     configure()
     settings = Settings.from_env()
     ctx = distributed_context(settings)
+    announce_to_workers(ctx)
     channels = ChannelRoutes(ctx)  # platforms' webhooks under /channels/{id}
 
     @contextlib.asynccontextmanager

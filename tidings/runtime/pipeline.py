@@ -16,13 +16,14 @@ import httpx
 
 from tidings.config import SmppConnectionSettings
 from tidings.observability.metrics import count_transitions
-from tidings.queue.base import Limiter
+from tidings.queue.base import CONVERSATIONS, WEBHOOKS, Limiter
 from tidings.routing.persist import StatsSharer
 from tidings.routing.prices import RouteOptions
 from tidings.routing.router import SmartRouter
 from tidings.runtime.context import Context
-from tidings.webhooks import outbox as webhook_outbox
+from tidings.tasks import cancel_and_wait
 from tidings.webhooks.sender import WebhookSender
+from tidings.webhooks.wake import EnqueueWatch
 from tidings.workers.dispatch import DispatchWorker
 from tidings.workers.sweeper import Sweeper
 from tidings.workers.writer import OutcomeWriter
@@ -65,22 +66,16 @@ class Pipeline:
                                       max_age_seconds=ctx.settings.webhook_max_age_seconds,
                                       base_delay=ctx.settings.webhook_retry_base_seconds,
                                       poll_interval=ctx.settings.webhook_poll_seconds)
-        self._webhooks_seen = webhook_outbox.enqueued_here()
-        ctx.db.after_write.append(self._wake_webhooks)
+        # Rows this process enqueues wake the sender once committed (the outcome writer's reports
+        # and MO, the conversation engine's callbacks and, in `tidings serve`, the API's).
+        self._webhooks_enqueued = EnqueueWatch(self.webhooks.wake)
+        ctx.db.after_write.append(self._webhooks_enqueued)
         from tidings.conversations.service import ConversationWorker
 
         self.conversations = ConversationWorker(ctx)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-
-    def _wake_webhooks(self) -> None:
-        """After each write transaction of this process: if it enqueued webhooks (the outcome
-        writer's delivery reports and MO, the API's, the conversation engine's), the sender
-        claims them now instead of at its next poll."""
-        enqueued = webhook_outbox.enqueued_here()
-        if enqueued != self._webhooks_seen:
-            self._webhooks_seen = enqueued
-            self.webhooks.wake()
+        self._listening: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.ctx.committer.start()
@@ -92,6 +87,11 @@ class Pipeline:
             loop.create_task(self.sweeper.run(self._stop), name="sweeper"),
             loop.create_task(self.webhooks.run_forever(self._stop), name="webhooks"),
         ]
+        # What other processes (an API process of the distributed profile) announce they committed.
+        self._listening = loop.create_task(self.ctx.dispatch.listen({
+            WEBHOOKS: self.webhooks.wake,
+            CONVERSATIONS: lambda: self.ctx.conversation_work(),
+        }), name="announcements")
         await self.conversations.start()
 
     async def stop(self, before_unbind: Callable[[], Awaitable[object]] | None = None) -> None:
@@ -99,7 +99,9 @@ class Pipeline:
         embedded sandbox delivering its receipts), then unbind and drain the writer."""
         self._stop.set()
         with contextlib.suppress(ValueError):
-            self.ctx.db.after_write.remove(self._wake_webhooks)
+            self.ctx.db.after_write.remove(self._webhooks_enqueued)
+        await cancel_and_wait(self._listening)
+        self._listening = None
         await self.conversations.stop()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if before_unbind is not None:

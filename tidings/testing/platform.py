@@ -133,6 +133,7 @@ async def _distributed(data_dir: str, database_url: str, redis_url: str, seed: i
     from tidings.conversations.service import ChannelRoutes
     from tidings.observability.metrics import metrics_route
     from tidings.runtime.distributed import (
+        announce_to_workers,
         distributed_context,
         shared_limiters,
         wire_verification,
@@ -156,6 +157,7 @@ async def _distributed(data_dir: str, database_url: str, redis_url: str, seed: i
                         redis_prefix=prefix, **overrides)
     settings = replace(settings, smpp_connections=(_sandbox_connection(sandbox.port, **connection), *extra))
     api_ctx = distributed_context(settings, consumer="api")
+    announce_to_workers(api_ctx)
     api_ctx.channel_options["email"] = {**sandbox_email_options(mail, settings), "inbound_port": None}
     api_ctx.committer.start()
     channels = ChannelRoutes(api_ctx)
