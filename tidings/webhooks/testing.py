@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ class ReceivedRequest:
     path: str
     headers: dict[str, str]  # names lower-cased
     body: bytes
+    received_ms: int = 0  # wall clock, epoch ms, when the whole body had arrived
 
 
 class WebhookReceiver:
@@ -76,6 +78,7 @@ class WebhookReceiver:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
+        received_ms = time.time_ns() // 1_000_000
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         status = self.statuses.popleft() if self.statuses else self.default_status
         await send({"type": "http.response.start", "status": status,
@@ -83,7 +86,7 @@ class WebhookReceiver:
         await send({"type": "http.response.body",
                     "body": b"ok" if status < 300 else b"receiver unavailable"})
         async with self._arrived:
-            self.requests.append(ReceivedRequest(scope["method"], scope["path"], headers, body))
+            self.requests.append(ReceivedRequest(scope["method"], scope["path"], headers, body, received_ms))
             self._arrived.notify_all()
 
     @property
