@@ -5,7 +5,8 @@ and Conversation API work an API process commits (inbound messages from the plat
 verification results, contact changes, a cancel's reports, messages accepted for the engine). The
 workers find it by polling; an announcement makes them look at once. An API process
 `announce(topic)`s on the channel `{prefix}{topic}`; each worker `listen`s to its topics and
-calls the handler of each announcement.
+calls the handler of each announcement; a listener that hears nothing for a while pings Redis to
+find out whether its connection is still there (`HEALTH_CHECK_SECONDS`).
 
 Pub/sub delivers to whoever listens at that moment and keeps nothing, which is all a wake-up
 needs: the work is committed before anyone is told, so an announcement lost with a dropped
@@ -25,6 +26,10 @@ from tidings.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 RECONNECT_DELAYS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)  # seconds between tries, the last repeated
+HEALTH_CHECK_SECONDS = 30.0
+"""A listener that heard nothing for this long pings Redis, and subscribes again on a new
+connection when the ping goes unanswered as long: a connection cut without a reset (a host or
+network gone) would otherwise wait for TCP keepalive, for hours, while announcements are lost."""
 CLOSE_TIMEOUT = 2.0  # how long `aclose` lets the announcements in flight finish
 
 
@@ -35,9 +40,10 @@ class RedisWakes:
     and, while that is in flight, folds further announcements of the topic into one more after
     it, so a burst of commits costs two round trips, not one each."""
 
-    def __init__(self, redis: Any, prefix: str) -> None:
+    def __init__(self, redis: Any, prefix: str, *, health_check_seconds: float = HEALTH_CHECK_SECONDS) -> None:
         self._redis = redis
         self.prefix = prefix
+        self.health_check_seconds = health_check_seconds
         self._publishing: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self.published = 0  # PUBLISH commands that reached Redis
@@ -71,15 +77,24 @@ class RedisWakes:
         by_channel = {self.channel(topic).encode(): handler for topic, handler in handlers.items()}
         failures = 0
         while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            # Subscription confirmations are read as messages too: None then means silence.
+            pubsub = self._redis.pubsub()
             try:
                 await pubsub.subscribe(*by_channel)
                 failures = 0
                 for handler in by_channel.values():
                     _call(handler)
+                pinged = False
                 while True:
-                    message = await pubsub.get_message(timeout=None)
-                    if message is not None and message.get("type") == "message":
+                    message = await pubsub.get_message(timeout=self.health_check_seconds)
+                    if message is None:
+                        if pinged:
+                            raise ConnectionError("Redis did not answer a ping on the pub/sub connection")
+                        await pubsub.ping()
+                        pinged = True
+                        continue
+                    pinged = False  # anything heard (a pong, a confirmation) shows the connection alive
+                    if message.get("type") == "message":
                         announced = by_channel.get(_bytes(message.get("channel")))
                         if announced is not None:
                             _call(announced)
