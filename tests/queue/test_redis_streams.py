@@ -10,12 +10,15 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from redis.asyncio import Redis
 
 from tidings.queue.base import Taken
 from tidings.queue.redis_streams import QueueError, RedisStreamsDispatchQueue
+
+from .relay import FreezingRelay
 
 CONSUMER_SCRIPT = str(Path(__file__).with_name("consumer_process.py"))
 GROUP = "workers"
@@ -374,3 +377,31 @@ async def test_default_consumer_names_are_unique(redis_url: str) -> None:
     finally:
         await a.aclose()
         await b.aclose()
+
+
+async def test_a_take_on_a_connection_cut_without_a_reset_fails_and_the_next_reconnects(
+        redis_url: str, make_queue: QueueFactory, stream: str) -> None:
+    """Not held for as long as TCP keepalive would take: the command times out, its connection
+    is dropped, and the next take opens a new one."""
+    relay = FreezingRelay(urlparse(redis_url).port or 6379)
+    await relay.start()
+    producer = make_queue("producer")
+    worker = RedisStreamsDispatchQueue(redis_url.replace(f":{relay.target_port}", f":{relay.port}"),
+                                       stream=stream, consumer="worker", socket_timeout=0.5)
+    try:
+        await producer.publish([1, 2])
+        taken = await worker.take(10, 1.0)  # a timeout above the socket's: the block is capped below it
+        assert taken is not None and taken.ids == [1, 2]
+        await worker.ack(taken)
+        relay.freeze_all()
+        await producer.publish([3])
+        started = time.monotonic()
+        with pytest.raises(QueueError):
+            await worker.take(10, 0.2)
+        assert time.monotonic() - started < 3.0  # the socket timeout set (0.5 s), not a default
+        again = await worker.take(10, 1.0)
+        assert again is not None and again.ids == [3]
+        await worker.ack(again)
+    finally:
+        await worker.aclose()
+        await relay.stop()

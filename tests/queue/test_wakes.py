@@ -19,6 +19,8 @@ from tidings.queue.redis_streams import RedisStreamsDispatchQueue
 from tidings.queue.redis_wakes import RedisWakes
 from tidings.tasks import cancel_and_wait
 
+from .relay import FreezingRelay
+
 QueueFactory = Callable[..., RedisStreamsDispatchQueue]
 
 
@@ -103,49 +105,6 @@ async def test_a_listener_whose_connection_is_cut_subscribes_again_and_wakes_onc
     finally:
         await cancel_and_wait(task)
         await listener_client.aclose()
-
-
-class FreezingRelay:
-    """A TCP relay to Redis whose connections can be frozen: they stay open and carry nothing,
-    as when a host or the network between goes away without a reset. New connections relay."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.frozen: list[asyncio.Event] = []  # per connection: set = frozen
-        self._server: asyncio.Server | None = None
-        self.port = 0
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    def freeze_all(self) -> None:
-        for frozen in self.frozen:
-            frozen.set()
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        frozen = asyncio.Event()
-        self.frozen.append(frozen)
-        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            while data := await source.read(65536):
-                if frozen.is_set():
-                    await asyncio.Event().wait()  # hold the connection open, pass nothing on
-                sink.write(data)
-                await sink.drain()
-
-        try:
-            await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            for w in (writer, upstream_writer):
-                w.close()
-
-    async def stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
 
 
 async def test_a_listener_cut_off_without_a_reset_finds_out_by_its_ping_and_subscribes_again(

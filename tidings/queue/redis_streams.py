@@ -73,6 +73,11 @@ MAX_ENTRIES_PER_READ = 64
 # Weight of the newest read in the running mean of ids per entry.
 _MEAN_WEIGHT = 0.5
 PRIORITY_SUFFIX = ":priority"
+SOCKET_TIMEOUT_SECONDS = 5.0
+"""A command unanswered this long fails (`QueueError`) and its connection is dropped, so the next
+one opens a new connection: a connection cut without a reset (a host or the network gone) holds
+a worker's `take` no longer. Set here rather than left to redis-py's default (the same 5 s in
+8.x). A blocking read waits at most half of it on the server (`take`'s timeout is capped)."""
 PRIORITY_MARK = "p:"  # held entries and tokens of the priority stream carry this prefix
 
 
@@ -139,6 +144,7 @@ class RedisStreamsDispatchQueue:
         claim_every_ms: int | None = None,
         ids_per_entry: int = 64,
         consumer_ttl_ms: int = 3_600_000,
+        socket_timeout: float = SOCKET_TIMEOUT_SECONDS,
     ) -> None:
         if claim_idle_ms <= 0:
             raise ValueError("claim_idle_ms must be positive")
@@ -153,7 +159,9 @@ class RedisStreamsDispatchQueue:
         self.ids_per_entry = ids_per_entry
         self.consumer_ttl_ms = consumer_ttl_ms
         self.recovered = 0  # entries taken over after idling past claim_idle_ms
-        self._redis: Redis = Redis.from_url(redis_url, socket_connect_timeout=5.0, socket_keepalive=True)
+        self._redis: Redis = Redis.from_url(redis_url, socket_connect_timeout=5.0, socket_keepalive=True,
+                                            socket_timeout=socket_timeout)
+        self._max_block_ms = max(1, int(socket_timeout * 500))  # a blocking read ends well inside it
         self.wakes = RedisWakes(self._redis, stream + ":wake:")
         self._group_ready = False
         self._closed = False
@@ -336,7 +344,7 @@ class RedisStreamsDispatchQueue:
 
     async def _read(self, streams: Sequence[str], count: int, timeout: float) -> list[tuple[str, Any, Any]]:
         """(stream, id, fields) of new entries, priority stream first."""
-        block = max(1, int(timeout * 1000)) if timeout > 0 else None
+        block = min(max(1, int(timeout * 1000)), self._max_block_ms) if timeout > 0 else None
         self._joined = True
         for attempt in (1, 2):
             with redis_errors("reading the dispatch stream"):

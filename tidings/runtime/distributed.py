@@ -190,10 +190,15 @@ async def _serve_one(config: Any, sock: Any) -> None:
 
 
 def redis_client(url: str) -> Any:
-    """A Redis client with a bounded, blocking connection pool (closed with the client)."""
+    """A Redis client with a bounded, blocking connection pool (closed with the client). A command
+    unanswered for `SOCKET_TIMEOUT_SECONDS` fails and drops its connection, as the queue's do."""
     from redis.asyncio import BlockingConnectionPool, Redis
 
-    return Redis.from_pool(BlockingConnectionPool.from_url(url, max_connections=REDIS_CONNECTIONS, timeout=10))
+    from tidings.queue.redis_streams import SOCKET_TIMEOUT_SECONDS
+
+    return Redis.from_pool(BlockingConnectionPool.from_url(
+        url, max_connections=REDIS_CONNECTIONS, timeout=10, socket_connect_timeout=5.0,
+        socket_timeout=SOCKET_TIMEOUT_SECONDS))
 
 
 def shared_limiters(settings: Settings) -> tuple[dict[str, Limiter], Callable[[], Awaitable[None]]]:

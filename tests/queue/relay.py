@@ -1,0 +1,48 @@
+"""A TCP relay whose connections can be frozen, for tests of connections cut without a reset."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class FreezingRelay:
+    """A TCP relay to Redis whose connections can be frozen: they stay open and carry nothing,
+    as when a host or the network between goes away without a reset. New connections relay."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.frozen: list[asyncio.Event] = []  # per connection: set = frozen
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def freeze_all(self) -> None:
+        for frozen in self.frozen:
+            frozen.set()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        frozen = asyncio.Event()
+        self.frozen.append(frozen)
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            while data := await source.read(65536):
+                if frozen.is_set():
+                    await asyncio.Event().wait()  # hold the connection open, pass nothing on
+                sink.write(data)
+                await sink.drain()
+
+        try:
+            await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            for w in (writer, upstream_writer):
+                w.close()
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
