@@ -23,7 +23,6 @@ import json
 import statistics
 import sys
 import tempfile
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from servers import Server, drop_distributed, start_distributed, start_embedded  # noqa: E402
 
-from tidings.webhooks.testing import WebhookReceiver  # noqa: E402
-
-
-def _epoch_ms(iso: str) -> int:
-    """A report's `at` ("2026-11-29T22:10:05.123Z") in epoch milliseconds."""
-    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+from tidings.actions.batch_checks import check_datetime  # noqa: E402
+from tidings.webhooks.testing import ReceivedRequest, WebhookReceiver  # noqa: E402
 
 
 def _auth(server: Server) -> dict[str, str]:
@@ -49,37 +44,31 @@ def _batches_url(server: Server) -> str:
     return f"http://127.0.0.1:{server.port}/xms/v1/{server.creds['service_plan_id']}/batches"
 
 
-async def _lags(receiver: WebhookReceiver, first: int, count: int) -> list[int]:
+async def changes(server: Server, http: httpx.AsyncClient, receiver: WebhookReceiver, count: int,
+                  gap: float, *, cancel: bool) -> list[int]:
+    """`count` single-recipient batches `gap` apart: sent now with a `per_recipient_final` report,
+    or (`cancel`) scheduled for 2099 and cancelled; the lag of each one's webhook."""
+    first = len(receiver.requests)
+    for i in range(count):
+        later = {"send_at": "2099-01-01T00:00:00Z", "delivery_report": "per_recipient"} if cancel else \
+            {"delivery_report": "per_recipient_final"}
+        response = await http.post(_batches_url(server), headers=_auth(server), json={
+            "from": "Tidings", "to": [f"+46701{9 if cancel else 8}0{i:04d}"], "body": f"lag {i}",
+            "callback_url": receiver.url, **later})
+        response.raise_for_status()
+        if cancel:
+            batch_id = response.json()["id"]
+            (await http.delete(f"{_batches_url(server)}/{batch_id}", headers=_auth(server))).raise_for_status()
+        await asyncio.sleep(gap)
     await receiver.wait_for(first + count, timeout=60.0)
-    return [request.received_ms - _epoch_ms(json.loads(request.body)["at"])
-            for request in receiver.requests[first:first + count]]
+    return [_lag_ms(request) for request in receiver.requests[first:first + count]]
 
 
-async def reports(server: Server, http: httpx.AsyncClient, receiver: WebhookReceiver, count: int,
-                  gap: float) -> list[int]:
-    first = len(receiver.requests)
-    for i in range(count):
-        response = await http.post(_batches_url(server), headers=_auth(server), json={
-            "from": "Tidings", "to": [f"+4670180{i:04d}"], "body": f"lag {i}",
-            "delivery_report": "per_recipient_final", "callback_url": receiver.url})
-        response.raise_for_status()
-        await asyncio.sleep(gap)
-    return await _lags(receiver, first, count)
-
-
-async def cancels(server: Server, http: httpx.AsyncClient, receiver: WebhookReceiver, count: int,
-                  gap: float) -> list[int]:
-    first = len(receiver.requests)
-    for i in range(count):
-        response = await http.post(_batches_url(server), headers=_auth(server), json={
-            "from": "Tidings", "to": [f"+4670190{i:04d}"], "body": f"cancel {i}",
-            "delivery_report": "per_recipient", "callback_url": receiver.url,
-            "send_at": "2099-01-01T00:00:00Z"})
-        response.raise_for_status()
-        batch_id = response.json()["id"]
-        (await http.delete(f"{_batches_url(server)}/{batch_id}", headers=_auth(server))).raise_for_status()
-        await asyncio.sleep(gap)
-    return await _lags(receiver, first, count)
+def _lag_ms(request: ReceivedRequest) -> int:
+    """From the report's `at` (the status change) to its arrival at the receiver."""
+    at = check_datetime("at", json.loads(request.body)["at"])
+    assert at is not None  # every report carries the time of its status
+    return request.received_ms - at
 
 
 def _summary(lags: list[int]) -> str:
@@ -98,9 +87,9 @@ async def run(profile: str, count: int, gap: float) -> dict[str, Any]:
         await receiver.start()
         try:
             async with httpx.AsyncClient(timeout=30.0) as http:
-                await reports(server, http, receiver, 5, gap)  # warm-up
-                results = {"reports": await reports(server, http, receiver, count, gap),
-                           "cancels": await cancels(server, http, receiver, count, gap)}
+                await changes(server, http, receiver, 5, gap, cancel=False)  # warm-up
+                results = {"reports": await changes(server, http, receiver, count, gap, cancel=False),
+                           "cancels": await changes(server, http, receiver, count, gap, cancel=True)}
         finally:
             await receiver.stop()
             await server.stop()
