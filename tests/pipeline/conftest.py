@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from tidings.testing.platform import Platform, running_platform
 from tidings.testing.services import POSTGRES_ADMIN_URL, REDIS_URL
+from tidings.webhooks.testing import WebhookReceiver
 
 from ..conftest import _require_services, _run_in_thread
 
@@ -59,3 +60,12 @@ async def platform(platform_factory: Any) -> AsyncIterator[Platform]:
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=10.0) as client:
         yield client
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[WebhookReceiver]:
+    """A webhook receiver listening on 127.0.0.1 for the test's callbacks."""
+    hooks = WebhookReceiver()
+    await hooks.start()
+    yield hooks
+    await hooks.stop()

@@ -7,12 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import insert
 
 from tidings.config import Settings
@@ -29,14 +27,6 @@ from tidings.webhooks import outbox
 from tidings.webhooks.testing import WebhookReceiver
 
 from .test_faults_workers import cluster
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    hooks = WebhookReceiver()
-    await hooks.start()
-    yield hooks
-    await hooks.stop()
 
 
 async def test_an_api_process_announces_commits_that_enqueued_webhooks_and_conversation_work(

@@ -5,7 +5,6 @@ validated and parsed by the official SDK's `sinch_events`."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +17,6 @@ from tidings.webhooks import signing
 from tidings.webhooks.testing import WebhookReceiver
 
 from .helpers import FROM, parse_signed, sdk_events, set_plan_callback, wait_status
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    receiver = WebhookReceiver()
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
 
 
 async def test_per_recipient_reports_every_change_signed_to_the_batch_callback(

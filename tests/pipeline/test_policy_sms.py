@@ -6,12 +6,10 @@ winning over a scheduled engagement message."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 from sinch.domains.sms.models.v1.response import RecipientDeliveryReport
 
 from tidings.consent import ledger
@@ -21,14 +19,6 @@ from tidings.webhooks.testing import WebhookReceiver
 from .helpers import FROM, handset_messages, parse_signed, recipient_report, wait_handset, wait_status, wait_until
 
 NO_QUIET = {"quiet_hours": {"enabled": False}}
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    receiver = WebhookReceiver()
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
 
 
 async def oauth(platform: Platform, http: httpx.AsyncClient) -> dict[str, str]:

@@ -19,6 +19,10 @@ class FreezingRelay:
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
+    def url(self, redis_url: str) -> str:
+        """`redis_url` (to the relay's target) through the relay."""
+        return redis_url.replace(f":{self.target_port}", f":{self.port}")
+
     def freeze_all(self) -> None:
         for frozen in self.frozen:
             frozen.set()

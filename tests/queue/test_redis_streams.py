@@ -386,8 +386,8 @@ async def test_a_take_on_a_connection_cut_without_a_reset_fails_and_the_next_rec
     relay = FreezingRelay(urlparse(redis_url).port or 6379)
     await relay.start()
     producer = make_queue("producer")
-    worker = RedisStreamsDispatchQueue(redis_url.replace(f":{relay.target_port}", f":{relay.port}"),
-                                       stream=stream, consumer="worker", socket_timeout=0.5)
+    worker = RedisStreamsDispatchQueue(relay.url(redis_url), stream=stream, consumer="worker",
+                                       socket_timeout=0.5)
     try:
         await producer.publish([1, 2])
         taken = await worker.take(10, 1.0)  # a timeout above the socket's: the block is capped below it

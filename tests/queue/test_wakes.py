@@ -111,8 +111,7 @@ async def test_a_listener_cut_off_without_a_reset_finds_out_by_its_ping_and_subs
         redis_url: str, redis: Redis, prefix: str) -> None:
     relay = FreezingRelay(urlparse(redis_url).port or 6379)
     await relay.start()
-    through_relay = Redis.from_url(redis_url.replace(f":{relay.target_port}", f":{relay.port}"),
-                                   socket_connect_timeout=2.0)
+    through_relay = Redis.from_url(relay.url(redis_url), socket_connect_timeout=2.0)
     announcer = RedisWakes(redis, prefix)
     listener = RedisWakes(through_relay, prefix, health_check_seconds=0.3)
     calls = Calls()
