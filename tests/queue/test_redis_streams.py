@@ -17,8 +17,7 @@ from redis.asyncio import Redis
 
 from tidings.queue.base import Taken
 from tidings.queue.redis_streams import QueueError, RedisStreamsDispatchQueue
-
-from .relay import FreezingRelay
+from tidings.testing.relay import FreezingRelay
 
 CONSUMER_SCRIPT = str(Path(__file__).with_name("consumer_process.py"))
 GROUP = "workers"

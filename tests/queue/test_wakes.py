@@ -18,8 +18,7 @@ from tidings.queue.local import LocalDispatchQueue
 from tidings.queue.redis_streams import RedisStreamsDispatchQueue
 from tidings.queue.redis_wakes import RedisWakes
 from tidings.tasks import cancel_and_wait
-
-from .relay import FreezingRelay
+from tidings.testing.relay import FreezingRelay
 
 QueueFactory = Callable[..., RedisStreamsDispatchQueue]
 

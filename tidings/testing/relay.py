@@ -6,8 +6,9 @@ import asyncio
 
 
 class FreezingRelay:
-    """A TCP relay to Redis whose connections can be frozen: they stay open and carry nothing,
-    as when a host or the network between goes away without a reset. New connections relay."""
+    """A TCP relay to a server on 127.0.0.1 (Redis, PostgreSQL) whose connections can be frozen:
+    they stay open and carry nothing, as when a host or the network between goes away without a
+    reset. New connections relay."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
@@ -19,9 +20,9 @@ class FreezingRelay:
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
-    def url(self, redis_url: str) -> str:
-        """`redis_url` (to the relay's target) through the relay."""
-        return redis_url.replace(f":{self.target_port}", f":{self.port}")
+    def url(self, target_url: str) -> str:
+        """`target_url` (a URL of the relay's target) through the relay."""
+        return target_url.replace(f":{self.target_port}", f":{self.port}")
 
     def freeze_all(self) -> None:
         for frozen in self.frozen:
@@ -38,6 +39,8 @@ class FreezingRelay:
                     await asyncio.Event().wait()  # hold the connection open, pass nothing on
                 sink.write(data)
                 await sink.drain()
+            sink.close()  # one side closed: so is the other (a server that closes after a client's
+            # goodbye, as PostgreSQL does, is waited for by its client)
 
         try:
             await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
