@@ -54,6 +54,9 @@ class Settings:
     data_dir: str = "./.tidings"
     database_url: str | None = None  # None: SQLite in data_dir
     redis_url: str | None = None  # None: in-process queue and limits
+    # PostgreSQL: a statement unanswered this long fails and its connection is dropped (a
+    # connection cut without a reset would otherwise wait for TCP keepalive; tidings.store.db).
+    database_timeout_seconds: float = 60.0
     redis_prefix: str = "tidings:"  # every Redis key (stream, token buckets) starts with it
     host: str = "127.0.0.1"
     port: int = 8080
@@ -117,6 +120,7 @@ class Settings:
             ("data_dir", str),
             ("database_url", str),
             ("redis_url", str),
+            ("database_timeout_seconds", float),
             ("redis_prefix", str),
             ("public_url", str),
             ("smpp_port", int),

@@ -30,4 +30,4 @@ async def open_database(settings: Settings, *, migrate: bool | None = None) -> D
                 f"the database is at revision {at or 'none'}, this release needs {head_revision()}: "
                 "run `tidings migrate` first"
             )
-    return Database(url)
+    return Database(url, statement_timeout=settings.database_timeout_seconds)

@@ -56,7 +56,7 @@ def distributed_context(settings: Settings, consumer: str | None = None) -> Cont
     require_services(settings)
     assert settings.database_url and settings.redis_url
     consumer = consumer or consumer_name()
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, statement_timeout=settings.database_timeout_seconds)
     queue = RedisStreamsDispatchQueue(settings.redis_url, stream=settings.redis_prefix + "dispatch",
                                       group="workers", consumer=consumer,
                                       claim_idle_ms=int(settings.stream_claim_idle_seconds * 1000))
@@ -172,7 +172,7 @@ def run_api(settings: Settings, host: str, port: int, workers: int = 1) -> int:
 
 async def _check_clock_once(settings: Settings) -> None:
     assert settings.database_url
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, statement_timeout=settings.database_timeout_seconds)
     try:
         await check_clock(db, settings.max_clock_skew_seconds, now_ms)
     finally:

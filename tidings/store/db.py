@@ -13,7 +13,9 @@ connection is opened, committed and closed without giving the loop a turn
 stays for schema creation and for tools that want one; `sync_engine` is the engine statements run
 through, for event listeners. PostgreSQL
 (distributed profile) needs no lock; row-level guards in the queries keep concurrent workers
-consistent.
+consistent. Its statements have a timeout (`STATEMENT_TIMEOUT_SECONDS`, the
+`database_timeout_seconds` setting): one unanswered fails with TimeoutError and its connection
+is dropped, so a connection cut without a reset costs a caller that long, not hours.
 
 `after_write` hooks run after each `write()` transaction commits (the pipeline wakes its webhook
 sender from one when the transaction enqueued webhooks).
@@ -44,8 +46,16 @@ def sqlite_url(data_dir: str) -> str:
     return f"sqlite+aiosqlite:///{data_dir}/tidings.db"
 
 
+# A PostgreSQL statement, commit or close not answered this long fails (TimeoutError) and its
+# connection is dropped: a connection cut without a reset (a host or the network gone, no RST)
+# would otherwise hold its caller until TCP keepalive gave up — hours, and asyncpg turns no
+# keepalive on. Far above any statement Tidings runs (retention deletes a chunk at a time).
+STATEMENT_TIMEOUT_SECONDS = 60.0
+
+
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10,
+                 statement_timeout: float = STATEMENT_TIMEOUT_SECONDS) -> None:
         self.url = url
         self.dialect = make_url(url).get_backend_name()
         self.is_sqlite = self.dialect == "sqlite"
@@ -61,7 +71,8 @@ class Database:
         elif self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False}
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
+                          connect_args={"command_timeout": statement_timeout})
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             # The async engine's connections wait in a thread of their own; the inline ones wait
@@ -88,7 +99,7 @@ class Database:
         `priority`: on SQLite, this write goes before every ordinary writer still waiting for
         the lock (PostgreSQL has no lock and ignores it)."""
         if self._write_lock is None:
-            async with self.engine.begin() as conn:
+            async with self._connection(transaction=True) as conn:
                 yield conn
         else:
             if self._checkpointer is not None and self._loop is None:
@@ -151,9 +162,20 @@ class Database:
         on a busy loop, and a write spent it holding the write lock (a verification code waited
         behind every idle poll's commit). Statements here never suspend, so nothing can
         interrupt the close."""
-        if self._inline is None:  # a driver whose calls suspend: SQLAlchemy's managers
-            async with (self.engine.begin() if transaction else self.engine.connect()) as conn:
-                yield conn
+        if self._inline is None:  # a driver whose calls suspend (asyncpg): SQLAlchemy's connection
+            async with self.engine.connect() as conn:
+                try:
+                    if transaction:
+                        await conn.begin()
+                    yield conn
+                    if transaction:
+                        await conn.commit()
+                except TimeoutError:
+                    # Unanswered (STATEMENT_TIMEOUT_SECONDS): dropped at once, not rolled back
+                    # (that would wait as long again) nor handed to the next caller. Any other
+                    # error: the connection's close rolls the transaction back.
+                    await conn.invalidate()
+                    raise
             return
         with (self._inline.begin() if transaction else self._inline.connect()) as sync_conn:
             yield cast(AsyncConnection, sqlite_inline.InlineConnection(sync_conn))
