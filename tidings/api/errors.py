@@ -6,6 +6,7 @@
                                                its token on exactly that)
     NotFound                                -> 404 (also for another project's objects)
     starlette HTTPException (no route, bad method) -> its status, XMS-shaped
+    the database away (tidings.api.unavailable) -> 503 "service_unavailable" + Retry-After
     anything else                           -> 500 "internal_error", logged
 """
 
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tidings.api.responses import json_response
+from tidings.api.unavailable import RETRY_AFTER_SECONDS, is_unavailable, log_unavailable
 from tidings.core.errors import AuthError, RequestError
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ UNAUTHORIZED = "unauthorized"
 NOT_FOUND = "not_found"
 CONFLICT = "conflict"
 INTERNAL_ERROR = "internal_error"
+SERVICE_UNAVAILABLE = "service_unavailable"
 
 _HTTP_CODES = {404: NOT_FOUND, 405: "method_not_allowed", 401: UNAUTHORIZED, 409: CONFLICT}
 
@@ -58,6 +61,10 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    if is_unavailable(exc):
+        log_unavailable(log, request.method, request.url.path, exc)
+        return xms_error(SERVICE_UNAVAILABLE, "The service is unavailable for a moment; try again",
+                         503, {"Retry-After": RETRY_AFTER_SECONDS})
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return xms_error(INTERNAL_ERROR, "Internal server error", 500)
 

@@ -5,6 +5,7 @@
     AuthError                   401 UNAUTHENTICATED (+ WWW-Authenticate, "expired" when it is)
     NotFound                    404 NOT_FOUND (also another project's objects)
     HTTPException               its status (no route, bad method)
+    the database away           503 UNAVAILABLE + Retry-After (tidings.api.unavailable)
     anything else               500 INTERNAL, logged
 """
 
@@ -18,6 +19,7 @@ from starlette.responses import Response
 
 from tidings.api.errors import www_authenticate
 from tidings.api.responses import json_response
+from tidings.api.unavailable import RETRY_AFTER_SECONDS, is_unavailable, log_unavailable
 from tidings.core.errors import AuthError, NotFound, RequestError
 
 log = logging.getLogger(__name__)
@@ -53,5 +55,9 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    if is_unavailable(exc):
+        log_unavailable(log, request.method, request.url.path, exc)
+        return conversation_error(503, "The service is unavailable for a moment; try again", None,
+                                  {"Retry-After": RETRY_AFTER_SECONDS})
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return conversation_error(500, "Internal server error", "INTERNAL")

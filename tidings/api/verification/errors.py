@@ -6,6 +6,7 @@
     AuthError                     401, 40100
     NotFound                      404, 40400
     HTTPException                 its status, <status>00 (no route 40400, bad method 40500)
+    the database away             503, 50300 + Retry-After (tidings.api.unavailable)
     anything else                 500, 50000, logged with the reference
 """
 
@@ -19,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tidings.api.responses import json_response
+from tidings.api.unavailable import RETRY_AFTER_SECONDS, is_unavailable, log_unavailable
 from tidings.core.errors import AuthError, NotFound, RequestError
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,10 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    if is_unavailable(exc):
+        log_unavailable(log, request.method, request.url.path, exc)
+        return verification_error(503, 50300, "The service is unavailable for a moment; try again",
+                                  {"Retry-After": RETRY_AFTER_SECONDS})
     response = verification_error(500, 50000, "Internal server error")
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return response
