@@ -36,6 +36,7 @@ from tidings.core.personalize import render_body
 from tidings.core.statuses import Code, Status, status_for_refusal
 from tidings.policy import sms_gate
 from tidings.policy.sender_gate import SenderGate
+from tidings.queue.base import Taken
 from tidings.runtime.context import Context
 from tidings.store import deliveries as dq
 from tidings.tasks import cancel_and_wait
@@ -166,6 +167,18 @@ class DispatchWorker:
                 pass
 
 
+    async def _give_back(self, taken: Taken) -> None:
+        """A claim that failed (the database away, a statement unanswered): its ids go back on the
+        queue for the next claim, instead of waiting, unacknowledged, for the stream's recovery
+        of idle entries (`stream_claim_idle_seconds`) or, in process, for the sweeper. Claimed
+        after all (a commit whose answer was lost)? The next claim finds them no longer Queued."""
+        try:
+            await self.ctx.dispatch.publish(taken.ids, taken.priority)
+            await self.ctx.dispatch.ack(taken)
+        except Exception:  # noqa: BLE001 - left to the queue's recovery, as before
+            log.warning("giving back %d ids after a failed claim failed too; the queue recovers them",
+                        len(taken.ids))
+
     async def step(self, timeout: float) -> int:
         room = await self._room(timeout)
         if room <= 0:
@@ -187,11 +200,15 @@ class DispatchWorker:
             return 0
         now = self.ctx.clock()
         lease = int(self.ctx.settings.dispatch_lease_seconds * 1000)
-        async with self.ctx.db.write(priority=taken.priority) as conn:
-            claimed = await dq.claim(conn, taken.ids, now, lease)
-            batches = await dq.load_batches(conn, list({r.batch_id for r in claimed}))
-            # The send policy, in the claim's transaction (deferred ones are given back here).
-            refused = await sms_gate.screen(conn, claimed, batches, now) if sms_gate.enabled() else {}
+        try:
+            async with self.ctx.db.write(priority=taken.priority) as conn:
+                claimed = await dq.claim(conn, taken.ids, now, lease)
+                batches = await dq.load_batches(conn, list({r.batch_id for r in claimed}))
+                # The send policy, in the claim's transaction (deferred ones are given back here).
+                refused = await sms_gate.screen(conn, claimed, batches, now) if sms_gate.enabled() else {}
+        except Exception:
+            await self._give_back(taken)
+            raise
         try:
             await self.ctx.dispatch.ack(taken)
         except Exception:  # noqa: BLE001 - the claims are ours: send them; the entry is recovered later

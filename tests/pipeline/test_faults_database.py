@@ -1,0 +1,82 @@
+"""Distributed profile: PostgreSQL connections cut without a reset in the middle of a load (a host
+or the network gone, nothing to tell the client). The statements on them fail within the
+statement timeout, their connections are dropped, and the API and the worker go on on new ones:
+every message the API accepted is delivered, once, and its delivery report is posted."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+
+from tidings.store.db import Database
+from tidings.testing.platform import running_platform
+from tidings.testing.relay import FreezingRelay
+from tidings.testing.services import REDIS_URL
+from tidings.webhooks.testing import WebhookReceiver
+
+from .faults_support import inbox_counts, numbers, status_counts, wait_all_status, wait_until
+
+SENDER = "+46700000000"
+
+
+async def _send_until_accepted(http: httpx.AsyncClient, url: str, auth: dict[str, str], batch: dict[str, Any],
+                               answers: Counter[int]) -> str:
+    """POST the batch until it is accepted, as a client does after a 5xx, with the same
+    Idempotency-Key each time (a batch committed before its answer was lost is not sent twice)."""
+    headers = {**auth, "Idempotency-Key": uuid.uuid4().hex}
+    for _ in range(40):
+        response = await http.post(url, json=batch, headers=headers)
+        answers[response.status_code] += 1
+        if response.status_code == 201:
+            return str(response.json()["id"])
+        # The database's fault, not the request's: 503 in XMS's format, to be tried again.
+        assert response.status_code == 503, response.text
+        assert response.json()["code"] == "service_unavailable"
+        assert response.headers["retry-after"] == "1"
+    raise AssertionError(f"not accepted after 40 tries: {answers}")
+
+
+@pytest.mark.usefixtures("fresh_postgres_url")
+async def test_connections_frozen_mid_load_lose_nothing(fresh_postgres_url: str, tmp_path: Any,
+                                                         receiver: WebhookReceiver) -> None:
+    relay = FreezingRelay(urlparse(fresh_postgres_url).port or 5432)
+    await relay.start()
+    direct = Database(fresh_postgres_url)
+    first, second = numbers(60, "+467013"), numbers(40, "+467014")
+    answers: Counter[int] = Counter()
+    try:
+        async with running_platform("distributed", str(tmp_path / "data"), database_url=relay.url(fresh_postgres_url),
+                                    redis_url=REDIS_URL, database_timeout_seconds=0.5,
+                                    # not the stream's recovery of idle entries: a failed claim
+                                    # gives its ids back at once
+                                    stream_claim_idle_seconds=600) as p, \
+                httpx.AsyncClient(timeout=30.0) as http:
+            auth = p.auth
+            url = p.xms("/batches")
+            callback = {"delivery_report": "per_recipient_final", "callback_url": receiver.url}
+            await _send_until_accepted(http, url, auth, {"from": SENDER, "to": first, "body": "before",
+                                                         **callback}, answers)
+            relay.freeze_all()  # every connection of the API and the worker, mid-dispatch
+            await _send_until_accepted(http, url, auth, {"from": SENDER, "to": second, "body": "after",
+                                                         **callback}, answers)
+            assert answers[503] >= 1  # the API's frozen connections were met, and dropped
+            await wait_all_status(direct, len(first) + len(second), timeout=30.0)
+
+            async def reported() -> bool:
+                return len(receiver.requests) >= len(first) + len(second)
+
+            await wait_until(reported, 30.0, "every recipient's delivery report")
+            handsets = inbox_counts(p.sandbox, first + second)
+            assert set(handsets.values()) == {1}, handsets  # each delivered once
+            reports = Counter(json.loads(r.body)["recipient"] for r in receiver.requests)
+            assert reports == Counter(first + second)
+            assert await status_counts(direct) == {"Delivered": len(first) + len(second)}
+    finally:
+        await direct.aclose()
+        await relay.stop()
