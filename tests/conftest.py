@@ -8,6 +8,7 @@ distributed variant skips with a message, except in CI where it fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -45,10 +46,11 @@ def _run_in_thread(coro: object) -> None:
         raise errors[0]
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+@contextlib.contextmanager
+def fresh_database(prefix: str) -> Iterator[str]:
+    """The URL of an empty PostgreSQL database of its own (`<prefix>_<random>`), dropped after."""
     _require_services()
-    name = f"tidings_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
 
     async def admin(sql: str) -> None:
         engine = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -57,9 +59,16 @@ def postgres_url() -> Iterator[str]:
         await engine.dispose()
 
     _run_in_thread(admin(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    yield url
-    _run_in_thread(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        _run_in_thread(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with fresh_database("tidings_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["embedded", "distributed"])

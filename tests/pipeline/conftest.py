@@ -3,38 +3,23 @@ distributed (a fresh PostgreSQL database and a Redis key prefix per test)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from tidings.testing.platform import Platform, running_platform
-from tidings.testing.services import POSTGRES_ADMIN_URL, REDIS_URL
+from tidings.testing.services import REDIS_URL
 from tidings.webhooks.testing import WebhookReceiver
 
-from ..conftest import _require_services, _run_in_thread
+from ..conftest import fresh_database
 
 
 @pytest.fixture
 def fresh_postgres_url() -> Iterator[str]:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    _require_services()
-    name = f"tidings_e2e_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        engine = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-        await engine.dispose()
-
-    _run_in_thread(admin(f'CREATE DATABASE "{name}"'))
-    yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    _run_in_thread(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database("tidings_e2e") as url:
+        yield url
 
 
 @pytest.fixture

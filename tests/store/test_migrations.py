@@ -8,8 +8,6 @@ revision without `schema.py`) and it lists the differences. Generate the missing
 from __future__ import annotations
 
 import asyncio
-import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,6 @@ from typing import Any
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tidings.cli import main as cli_main
@@ -33,42 +30,15 @@ from tidings.store.migrate import (
     upgrade_sync,
 )
 from tidings.store.schema import metadata
-from tidings.testing.services import POSTGRES_ADMIN_URL, require
 
-
-def _run_in_thread(coro: Any) -> None:
-    """Run a coroutine on its own loop (fixtures may be set up while a loop is running)."""
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(coro)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
-            errors.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
+from ..conftest import fresh_database
 
 
 @pytest.fixture
 def fresh_postgres_url() -> Iterator[str]:
     """An empty PostgreSQL database of its own, dropped afterwards."""
-    admin_url = make_url(POSTGRES_ADMIN_URL)
-    require("the migration tests (PostgreSQL)", admin_url.host or "127.0.0.1", admin_url.port or 5432)
-    name = f"tidings_migrate_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        engine = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-        await engine.dispose()
-
-    _run_in_thread(admin(f'CREATE DATABASE "{name}"'))
-    yield admin_url.set(database=name).render_as_string(hide_password=False)
-    _run_in_thread(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database("tidings_migrate") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
