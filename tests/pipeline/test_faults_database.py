@@ -1,7 +1,8 @@
-"""Distributed profile: PostgreSQL connections cut without a reset in the middle of a load (a host
-or the network gone, nothing to tell the client). The statements on them fail within the
-statement timeout, their connections are dropped, and the API and the worker go on on new ones:
-every message the API accepted is delivered, once, and its delivery report is posted."""
+"""Distributed profile: PostgreSQL connections lost in the middle of a load — cut without a reset
+(a host or the network gone, nothing to tell the client: the statements on them fail within the
+statement timeout) or closed by the server (a restart, a failover). Their connections are
+dropped, the API answers 503 meanwhile, and the API and the worker go on on new ones: every
+message the API accepted is delivered, once, and its delivery report is posted."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from tidings.store.db import Database
 from tidings.testing.platform import running_platform
@@ -42,12 +44,22 @@ async def _send_until_accepted(http: httpx.AsyncClient, url: str, auth: dict[str
     raise AssertionError(f"not accepted after 40 tries: {answers}")
 
 
-@pytest.mark.usefixtures("fresh_postgres_url")
-async def test_connections_frozen_mid_load_lose_nothing(fresh_postgres_url: str, tmp_path: Any,
-                                                         receiver: WebhookReceiver) -> None:
+async def _terminate_others(db: Database) -> int:
+    """What a PostgreSQL restart or failover does to every other connection: closed by the server."""
+    async with db.read() as conn:
+        return len((await conn.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"))).all())
+
+
+@pytest.mark.parametrize("fault", ["frozen", "closed by the server"])
+async def test_connections_lost_mid_load_lose_nothing(fault: str, fresh_postgres_url: str, tmp_path: Any,
+                                                      receiver: WebhookReceiver) -> None:
+    """`frozen`: cut without a reset, each statement on them unanswered until the timeout.
+    `closed by the server`: every connection terminated, as in a restart or a failover."""
     relay = FreezingRelay(urlparse(fresh_postgres_url).port or 5432)
     await relay.start()
-    direct = Database(fresh_postgres_url)
+    direct = Database(fresh_postgres_url, pool_size=1)
     first, second = numbers(60, "+467013"), numbers(40, "+467014")
     answers: Counter[int] = Counter()
     try:
@@ -62,10 +74,14 @@ async def test_connections_frozen_mid_load_lose_nothing(fresh_postgres_url: str,
             callback = {"delivery_report": "per_recipient_final", "callback_url": receiver.url}
             await _send_until_accepted(http, url, auth, {"from": SENDER, "to": first, "body": "before",
                                                          **callback}, answers)
-            relay.freeze_all()  # every connection of the API and the worker, mid-dispatch
+            # Every connection of the API and the worker, mid-dispatch.
+            if fault == "frozen":
+                relay.freeze_all()
+            else:
+                assert await _terminate_others(direct) >= 2
             await _send_until_accepted(http, url, auth, {"from": SENDER, "to": second, "body": "after",
                                                          **callback}, answers)
-            assert answers[503] >= 1  # the API's frozen connections were met, and dropped
+            assert answers[503] >= 1  # the API's lost connections were met, and dropped
             await wait_all_status(direct, len(first) + len(second), timeout=30.0)
 
             async def reported() -> bool:
