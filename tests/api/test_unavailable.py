@@ -1,16 +1,17 @@
-"""The database away (a statement unanswered, a connection refused or cut) is answered 503 with
-Retry-After in each API's own error format, logged in one line; any other unexpected error stays
-a 500 with its traceback logged."""
+"""The database away (a statement unanswered, a connection refused or cut, SQLite locked) is
+answered 503 with Retry-After in each API's own error format, logged in one line; any other
+unexpected error stays a 500 with its traceback logged."""
 
 from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -49,8 +50,9 @@ APIS = [
 ]
 
 
-@pytest.mark.parametrize("error", [TimeoutError(), ConnectionRefusedError(111, "refused"), _cut_connection()],
-                         ids=["unanswered", "refused", "cut"])
+@pytest.mark.parametrize("error", [TimeoutError(), ConnectionRefusedError(111, "refused"), _cut_connection(),
+                                   OperationalError("INSERT", None, sqlite3.OperationalError("database is locked"))],
+                         ids=["unanswered", "refused", "cut", "locked"])
 @pytest.mark.parametrize(("handle", "code_of", "unavailable", "internal"), APIS)
 async def test_the_database_away_is_503_with_retry_after(handle: Handler, code_of: Callable[[Any], Any],
                                                          unavailable: Any, internal: Any, error: Exception,
@@ -67,7 +69,7 @@ async def test_the_database_away_is_503_with_retry_after(handle: Handler, code_o
 @pytest.mark.parametrize(("handle", "code_of", "unavailable", "internal"), APIS)
 async def test_other_errors_stay_500(handle: Handler, code_of: Callable[[Any], Any], unavailable: Any,
                                      internal: Any, caplog: pytest.LogCaptureFixture) -> None:
-    statement_error = OperationalError("SELECT 1", None, ValueError("syntax"), connection_invalidated=False)
+    statement_error = ProgrammingError("SELEC 1", None, sqlite3.OperationalError('near "SELEC": syntax error'))
     for error in (ValueError("a bug"), statement_error):
         caplog.clear()
         with caplog.at_level(logging.WARNING):

@@ -2,11 +2,13 @@
 (a host or the network gone, nothing to tell the client: the statements on them fail within the
 statement timeout) or closed by the server (a restart, a failover). Their connections are
 dropped, the API answers 503 meanwhile, and the API and the worker go on on new ones: every
-message the API accepted is delivered, once, and its delivery report is posted."""
+message the API accepted is delivered, once, and its delivery report is posted. Embedded: SQLite
+locked by another program is a 503 too."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from collections import Counter
 from typing import Any
@@ -96,3 +98,26 @@ async def test_connections_lost_mid_load_lose_nothing(fault: str, fresh_postgres
     finally:
         await direct.aclose()
         await relay.stop()
+
+
+async def test_sqlite_locked_by_another_program_is_503_and_changes_nothing(tmp_path: Any) -> None:
+    """Embedded: another program holding SQLite's write lock past the busy timeout (a backup tool,
+    a `sqlite3` shell in a transaction): a send is answered 503 with Retry-After and writes
+    nothing; once the lock is let go the same request is accepted and delivered."""
+    async with running_platform("embedded", str(tmp_path / "data")) as p, httpx.AsyncClient(timeout=30.0) as http:
+        batch = {"from": SENDER, "to": ["+46701500001"], "body": "while locked"}
+        other = sqlite3.connect(str(tmp_path / "data" / "tidings.db"), isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            response = await http.post(p.xms("/batches"), json=batch, headers=p.auth)
+            assert response.status_code == 503, response.text
+            assert response.json()["code"] == "service_unavailable"
+            assert response.headers["retry-after"] == "1"
+            other.execute("ROLLBACK")
+            assert other.execute("SELECT count(*) FROM batches").fetchone() == (0,)
+        finally:
+            other.close()
+        accepted = await p.send(http, **batch)
+        await wait_all_status(p.ctx.db, 1)
+        handset = p.sandbox.messages_for("+46701500001")
+        assert [m.body for m in handset] == ["while locked"], accepted

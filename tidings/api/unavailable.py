@@ -1,16 +1,18 @@
 """Which unexpected errors mean "the database is away for now" rather than a fault in a request.
 
 A statement left unanswered (`tidings.store.db.STATEMENT_TIMEOUT_SECONDS`), a connection refused
-or found cut: nothing the request asked for was done (or, for a commit cut short, an
-Idempotency-Key finds it when the request is sent again). Each API answers these 503 with
-Retry-After, in its own error format, so that clients try again instead of giving up on a 500.
+or found cut, or the database unable to act for now (DB-API's OperationalError: SQLite locked
+past its busy timeout by another program, or its disk full): nothing the request asked for was
+done (or, for a commit cut short, an Idempotency-Key finds it when the request is sent again).
+Each API answers these 503 with Retry-After, in its own error format, so that clients try again
+instead of giving up on a 500.
 """
 
 from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 RETRY_AFTER_SECONDS = "1"
 
@@ -18,7 +20,7 @@ RETRY_AFTER_SECONDS = "1"
 def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, (TimeoutError, ConnectionError)):
         return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 def log_unavailable(log: logging.Logger, method: str, path: str, exc: BaseException) -> None:
