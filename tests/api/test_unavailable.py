@@ -18,6 +18,7 @@ from starlette.responses import Response
 from tidings.api import errors as xms
 from tidings.api.conversation import errors as conversation
 from tidings.api.verification import errors as verification
+from tidings.observability.metrics import REGISTRY
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
@@ -25,6 +26,10 @@ Handler = Callable[[Request, Exception], Awaitable[Response]]
 def _request() -> Request:
     return Request({"type": "http", "method": "POST", "path": "/xms/v1/p/batches", "headers": [],
                     "query_string": b""})
+
+
+def _counted(api: str) -> float:
+    return REGISTRY.get_sample_value("tidings_api_unavailable_total", {"api": api}) or 0.0
 
 
 def _cut_connection() -> DBAPIError:
@@ -44,21 +49,24 @@ def _verification(body: dict[str, Any]) -> Any:
 
 
 APIS = [
-    pytest.param(xms.handle_unexpected, _xms, "service_unavailable", "internal_error", id="xms"),
-    pytest.param(conversation.handle_unexpected, _conversation, "UNAVAILABLE", "INTERNAL", id="conversation"),
-    pytest.param(verification.handle_unexpected, _verification, 50300, 50000, id="verification"),
+    pytest.param("xms", xms.handle_unexpected, _xms, "service_unavailable", "internal_error", id="xms"),
+    pytest.param("conversation", conversation.handle_unexpected, _conversation, "UNAVAILABLE", "INTERNAL",
+                 id="conversation"),
+    pytest.param("verification", verification.handle_unexpected, _verification, 50300, 50000, id="verification"),
 ]
 
 
 @pytest.mark.parametrize("error", [TimeoutError(), ConnectionRefusedError(111, "refused"), _cut_connection(),
                                    OperationalError("INSERT", None, sqlite3.OperationalError("database is locked"))],
                          ids=["unanswered", "refused", "cut", "locked"])
-@pytest.mark.parametrize(("handle", "code_of", "unavailable", "internal"), APIS)
-async def test_the_database_away_is_503_with_retry_after(handle: Handler, code_of: Callable[[Any], Any],
+@pytest.mark.parametrize(("api", "handle", "code_of", "unavailable", "internal"), APIS)
+async def test_the_database_away_is_503_with_retry_after(api: str, handle: Handler, code_of: Callable[[Any], Any],
                                                          unavailable: Any, internal: Any, error: Exception,
                                                          caplog: pytest.LogCaptureFixture) -> None:
+    counted = _counted(api)
     with caplog.at_level(logging.WARNING):
         response = await handle(_request(), error)
+    assert _counted(api) == counted + 1
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert code_of(json.loads(bytes(response.body))) == unavailable
@@ -66,9 +74,10 @@ async def test_the_database_away_is_503_with_retry_after(handle: Handler, code_o
     assert "unavailable" in caplog.records[0].getMessage()
 
 
-@pytest.mark.parametrize(("handle", "code_of", "unavailable", "internal"), APIS)
-async def test_other_errors_stay_500(handle: Handler, code_of: Callable[[Any], Any], unavailable: Any,
+@pytest.mark.parametrize(("api", "handle", "code_of", "unavailable", "internal"), APIS)
+async def test_other_errors_stay_500(api: str, handle: Handler, code_of: Callable[[Any], Any], unavailable: Any,
                                      internal: Any, caplog: pytest.LogCaptureFixture) -> None:
+    counted = _counted(api)
     statement_error = ProgrammingError("SELEC 1", None, sqlite3.OperationalError('near "SELEC": syntax error'))
     for error in (ValueError("a bug"), statement_error):
         caplog.clear()
@@ -78,3 +87,4 @@ async def test_other_errors_stay_500(handle: Handler, code_of: Callable[[Any], A
         assert "retry-after" not in response.headers
         assert code_of(json.loads(bytes(response.body))) == internal
         assert caplog.records[0].exc_info is not None  # logged with its traceback
+    assert _counted(api) == counted  # not counted as the database away

@@ -14,6 +14,8 @@ import logging
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from tidings.observability.metrics import API_UNAVAILABLE
+
 RETRY_AFTER_SECONDS = "1"
 
 
@@ -23,9 +25,11 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
-def log_unavailable(log: logging.Logger, method: str, path: str, exc: BaseException) -> None:
-    """One line, not a traceback: a database away fails every request alike."""
+def report_unavailable(log: logging.Logger, api: str, method: str, path: str, exc: BaseException) -> None:
+    """Counted (`tidings_api_unavailable_total`) and logged in one line, not a traceback: a
+    database away fails every request alike."""
+    API_UNAVAILABLE.labels(api).inc()
     log.warning("%s %s: the database is unavailable (%s), answered 503", method, path, type(exc).__name__)
 
 
-__all__ = ["RETRY_AFTER_SECONDS", "is_unavailable", "log_unavailable"]
+__all__ = ["RETRY_AFTER_SECONDS", "is_unavailable", "report_unavailable"]

@@ -59,6 +59,11 @@ MESSAGES_PURGED = Counter(
 WEBHOOKS = Counter(
     "tidings_webhooks_total", "Webhook delivery attempts by outcome.", ["outcome"], registry=REGISTRY,
 )
+API_UNAVAILABLE = Counter(
+    "tidings_api_unavailable_total",
+    "API requests answered 503 because the database was unavailable (unanswered, refused, cut, locked).",
+    ["api"], registry=REGISTRY,
+)
 API_LATENCY = Histogram(
     "tidings_api_request_seconds", "API request latency.", ["route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from tidings.api.errors import www_authenticate
 from tidings.api.responses import json_response
-from tidings.api.unavailable import RETRY_AFTER_SECONDS, is_unavailable, log_unavailable
+from tidings.api.unavailable import RETRY_AFTER_SECONDS, is_unavailable, report_unavailable
 from tidings.core.errors import AuthError, NotFound, RequestError
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     if is_unavailable(exc):
-        log_unavailable(log, request.method, request.url.path, exc)
+        report_unavailable(log, "conversation", request.method, request.url.path, exc)
         return conversation_error(503, "The service is unavailable for a moment; try again", None,
                                   {"Retry-After": RETRY_AFTER_SECONDS})
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tidings.api.responses import json_response
-from tidings.api.unavailable import RETRY_AFTER_SECONDS, is_unavailable, log_unavailable
+from tidings.api.unavailable import RETRY_AFTER_SECONDS, is_unavailable, report_unavailable
 from tidings.core.errors import AuthError, NotFound, RequestError
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     if is_unavailable(exc):
-        log_unavailable(log, request.method, request.url.path, exc)
+        report_unavailable(log, "verification", request.method, request.url.path, exc)
         return verification_error(503, 50300, "The service is unavailable for a moment; try again",
                                   {"Retry-After": RETRY_AFTER_SECONDS})
     response = verification_error(500, 50000, "Internal server error")
