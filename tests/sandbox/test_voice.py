@@ -48,6 +48,8 @@ async def test_flash_call_is_a_missed_call_showing_the_caller_id(world: Sandbox)
     assert call.call_id == call_id
     assert (call.sender, call.recipient, call.kind, call.answered) == ("+46101234567", MOBILE, "flash", False)
     assert call.spoken_text is None and call.duration_ms == FLASH_RING_MS and call.started_at_ms == NOW_MS
+    await world.voice.place_flash_call(MOBILE, "+46101234567", ring_seconds=20)
+    assert world.voice.calls_for(MOBILE)[-1].duration_ms == 20_000
 
 
 async def test_callout_is_answered_and_speaks_its_text(world: Sandbox) -> None:

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from tidings.api.testing import serve_app
 from tidings.core.errors import PermanentDeliveryError, TransientDeliveryError
 from tidings.sandbox import Sandbox
-from tidings.sandbox.voice import INVALID_NUMBER, UNREACHABLE
+from tidings.sandbox.voice import FLASH_RING_MS, INVALID_NUMBER, UNREACHABLE
 from tidings.voice.http import HttpVoiceNetwork
 from tidings.voice.network import VoiceNetwork
 
@@ -48,6 +48,13 @@ async def test_flash_call_over_http_lands_on_the_handset(world: Sandbox, voice: 
     [call] = world.voice.calls_for(MOBILE)
     assert call.call_id == call_id
     assert (call.sender, call.kind, call.answered, call.started_at_ms) == ("+46101001234", "flash", False, NOW_MS)
+    assert call.duration_ms == FLASH_RING_MS
+
+
+async def test_a_flash_call_rings_as_long_as_asked_over_http(world: Sandbox, voice: HttpVoiceNetwork) -> None:
+    await voice.place_flash_call(MOBILE, "+46101001234", ring_seconds=12)
+    [call] = world.voice.calls_for(MOBILE)
+    assert call.duration_ms == 12_000 and not call.answered
 
 
 async def test_callout_over_http_speaks_its_text(world: Sandbox, voice: HttpVoiceNetwork) -> None:
@@ -88,7 +95,10 @@ async def test_failed_call_is_transient(world: Sandbox, voice: HttpVoiceNetwork)
 async def test_malformed_calls_are_refused_with_400(sandbox_url: str) -> None:
     async with httpx.AsyncClient() as http:
         for body in ({"kind": "ring", "to": MOBILE}, {"kind": "flash", "to": MOBILE},
-                     {"kind": "callout", "to": MOBILE}, {"to": 46701234567}, [1]):
+                     {"kind": "callout", "to": MOBILE}, {"to": 46701234567}, [1],
+                     {"kind": "flash", "to": MOBILE, "cli": "+46101001234", "ring_seconds": 0},
+                     {"kind": "flash", "to": MOBILE, "cli": "+46101001234", "ring_seconds": "10"},
+                     {"kind": "flash", "to": MOBILE, "cli": "+46101001234", "ring_seconds": True}):
             r = await http.post(f"{sandbox_url}/voice/calls", json=body)
             assert r.status_code == 400, body
             assert r.json()["error"]["code"] in {"invalid_call", "invalid_json"}

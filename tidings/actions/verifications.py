@@ -99,6 +99,7 @@ class StartRequest:
     alphabet: str | None
     expiry_seconds: int | None
     locale: str
+    dial_timeout_seconds: int | None = None  # flashCallOptions.dialTimeout: how long the call rings
 
 
 def _object(value: object, field: str) -> dict[str, Any]:
@@ -191,6 +192,7 @@ def check_start(payload: object) -> StartRequest:
         custom=_text(body.get("custom"), "custom", MAX_CUSTOM), template=template,
         alphabet=CODE_TYPES[code_type.lower()] if isinstance(code_type, str) else None,
         expiry_seconds=_expiry(sms.get("expiry")), locale=locale,
+        dial_timeout_seconds=dial if m is Method.FLASH_CALL else None,
     )
 
 
@@ -260,7 +262,8 @@ async def do_start(ctx: Context, app: App, req: StartRequest, base_url: str,
         project_id=app.project_id, method=req.method, endpoint=req.endpoint, code=code,
         text=(CALLOUT_SPEECH.format(code=" ".join(code)) if req.method is Method.CALLOUT
               else senders.render(template, code)),
-        sender=app.sms_sender, cli=cli, locale=req.locale, conversation_app_id=app.conversation_app_id,
+        sender=app.sms_sender, cli=cli, ring_seconds=req.dial_timeout_seconds, locale=req.locale,
+        conversation_app_id=app.conversation_app_id,
         whatsapp_template=_whatsapp_template(app), expires_ms=row["expires_ms"],
         client_reference=senders.sms_tag(vid) if req.method is Method.SMS else None)
     if req.method is Method.SMS and existing is None and row["status"] == Status.PENDING:

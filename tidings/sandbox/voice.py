@@ -21,7 +21,7 @@ see `state.py`).
     GET    /voice/rules                every voice prefix rule
     PUT    /voice/rules/{prefix}       {"latency_ms", "answer_rate", "failure_rate"}
     DELETE /voice/rules/{prefix}       remove one ('default' resets the default rule)
-    POST   /voice/calls                place a call: {"kind": "flash", "to", "cli"} or
+    POST   /voice/calls                place a call: {"kind": "flash", "to", "cli", "ring_seconds"?} or
                                        {"kind": "callout", "to", "speech", "locale"} -> 201
                                        {"call_id"}; the network's failures as HTTP statuses:
                                        404 invalid number, 410 unreachable, 503 call failed
@@ -76,7 +76,7 @@ CALL_FAILED = 503
 DEFAULT_CALLOUT_CLI = "+15550100000"
 """The caller id callouts show (the sandbox's own voice platform number)."""
 FLASH_RING_MS = 1500
-"""How long a flash call rings before it hangs up."""
+"""How long a flash call rings before it hangs up, unless its caller says (`ring_seconds`)."""
 _MS_PER_WORD = 450
 _CALLOUT_OVERHEAD_MS = 1500  # pick-up and greeting pause before the speech
 
@@ -197,13 +197,14 @@ class SandboxVoice:
 
     # -- VoiceNetwork ------------------------------------------------------------------------------
 
-    async def place_flash_call(self, to: str, cli: str) -> str:
+    async def place_flash_call(self, to: str, cli: str, ring_seconds: int | None = None) -> str:
         try:
             caller = normalize_number(cli)
         except InvalidNumber as exc:
             raise PermanentDeliveryError(f"caller id {cli!r} is not an E.164 number", INVALID_NUMBER) from exc
         recipient, _ = await self._connect(to)
-        return self._record(caller, recipient, "flash", None, None, FLASH_RING_MS, answered=False)
+        ring_ms = FLASH_RING_MS if ring_seconds is None else ring_seconds * 1000
+        return self._record(caller, recipient, "flash", None, None, ring_ms, answered=False)
 
     async def place_callout(self, to: str, speech: str, locale: str) -> str:
         recipient, behaviour = await self._connect(to)
@@ -328,10 +329,12 @@ class SandboxVoice:
             return _error(400, "invalid_call", "to must be a string (E.164)")
         try:
             if kind == "flash":
-                cli = body.get("cli")
+                cli, ring = body.get("cli"), body.get("ring_seconds")
                 if not isinstance(cli, str):
                     return _error(400, "invalid_call", "a flash call needs cli (E.164)")
-                call_id = await self.place_flash_call(to, cli)
+                if ring is not None and (not isinstance(ring, int) or isinstance(ring, bool) or not 1 <= ring <= 300):
+                    return _error(400, "invalid_call", "ring_seconds must be a whole number of seconds, 1 to 300")
+                call_id = await self.place_flash_call(to, cli, ring)
             elif kind == "callout":
                 speech, locale = body.get("speech"), body.get("locale", "en-US")
                 if not isinstance(speech, str) or not isinstance(locale, str):

@@ -52,6 +52,7 @@ class Outgoing:
     text: str  # the rendered template (sms, whatsapp, email) or the speech (callout)
     sender: str  # the SMS sender
     cli: str | None = None  # flash calls
+    ring_seconds: int | None = None  # flash calls: flashCallOptions.dialTimeout (None: the network's)
     locale: str = "en-US"
     conversation_app_id: str | None = None
     whatsapp_template: tuple[str, str] = DEFAULT_WHATSAPP_TEMPLATE
@@ -83,7 +84,7 @@ async def send(ctx: Context, out: Outgoing, *, related: Related | None = None) -
             raise PermanentDeliveryError("no voice network is configured", 503)
         if out.method is Method.FLASH_CALL:
             assert out.cli is not None
-            return await ctx.voice.place_flash_call(out.endpoint, out.cli)
+            return await ctx.voice.place_flash_call(out.endpoint, out.cli, out.ring_seconds)
         return await ctx.voice.place_callout(out.endpoint, out.text, out.locale)
     return await _conversation(ctx, out)
 

@@ -4,7 +4,7 @@ The distributed profile's API processes place flash calls and callouts through t
 `TIDINGS_VOICE_URL` is set to the sandbox REST API's root (`tidings sandbox` serves it at
 `http://HOST:PORT/sandbox/v1`). One request per call:
 
-    POST {voice_url}/voice/calls  {"kind": "flash", "to", "cli"}
+    POST {voice_url}/voice/calls  {"kind": "flash", "to", "cli", "ring_seconds"?}
                                   {"kind": "callout", "to", "speech", "locale"}
     201 {"call_id"}    404 invalid number    410 unreachable    503 the call failed
 
@@ -40,8 +40,11 @@ class HttpVoiceNetwork:
         self._own = client is None
         self._client = client if client is not None else httpx.AsyncClient(timeout=timeout)
 
-    async def place_flash_call(self, to: str, cli: str) -> str:
-        return await self._place({"kind": "flash", "to": to, "cli": cli})
+    async def place_flash_call(self, to: str, cli: str, ring_seconds: int | None = None) -> str:
+        call: dict[str, Any] = {"kind": "flash", "to": to, "cli": cli}
+        if ring_seconds is not None:
+            call["ring_seconds"] = ring_seconds
+        return await self._place(call)
 
     async def place_callout(self, to: str, speech: str, locale: str) -> str:
         return await self._place({"kind": "callout", "to": to, "speech": speech, "locale": locale})

@@ -14,8 +14,10 @@ __all__ = ["VoiceNetwork"]
 
 @runtime_checkable
 class VoiceNetwork(Protocol):
-    async def place_flash_call(self, to: str, cli: str) -> str:
-        """Ring `to` (E.164) once from caller id `cli` (E.164) and hang up; returns a call id."""
+    async def place_flash_call(self, to: str, cli: str, ring_seconds: int | None = None) -> str:
+        """Ring `to` (E.164) from caller id `cli` (E.164) and hang up unanswered, after
+        `ring_seconds` (the Verification API's `flashCallOptions.dialTimeout`; None: the network's
+        own choice, a ring or so); returns a call id."""
         ...
 
     async def place_callout(self, to: str, speech: str, locale: str) -> str:

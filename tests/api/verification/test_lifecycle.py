@@ -78,7 +78,7 @@ async def test_a_new_verification_aborts_the_pending_one(client: VerifyClient, a
 
 
 class _Voice:
-    async def place_flash_call(self, to: str, cli: str) -> str:
+    async def place_flash_call(self, to: str, cli: str, ring_seconds: int | None = None) -> str:
         return "call-1"
 
 

@@ -96,6 +96,7 @@ async def test_flash_call(sdk: Sdk, vplatform: Platform) -> None:
     assert flash["deny_call_after"] == 0
     calls = await _calls(vplatform, number)
     assert len(calls) == 1 and calls[0]["kind"] == "flash"
+    assert calls[0]["duration_ms"] == 10_000  # flashCallOptions.dialTimeout: it rang that long
     cli = calls[0]["from"]
     assert re.fullmatch(flash["cli_filter"], cli), (flash["cli_filter"], cli)
 
