@@ -56,6 +56,18 @@ async def republish_stale(conn: AsyncConnection, now: int, lease_ms: int, limit:
     return [(r[0], bool(r[1])) for r in result]
 
 
+async def unpublish(conn: AsyncConnection, ids: Sequence[int]) -> int:
+    """Those of these deliveries still Queued and unclaimed become unpublished, for the sweeper's
+    next `publish_due`: their publish failed (the queue unreachable). Published, they would wait a
+    lease or more for `republish_stale`. Returns how many."""
+    if not ids:
+        return 0
+    result = await conn.execute(
+        update(d).where(d.c.id.in_(list(ids)), IS_QUEUED, d.c.claimed_ms.is_(None)).values(published_ms=None)
+    )
+    return int(result.rowcount)
+
+
 async def unpublish_all(conn: AsyncConnection) -> None:
     """At start-up of the embedded profile the in-process queue is empty: every Queued delivery
     becomes unpublished so the sweeper publishes it again."""
