@@ -55,7 +55,8 @@ class Settings:
     database_url: str | None = None  # None: SQLite in data_dir
     redis_url: str | None = None  # None: in-process queue and limits
     # PostgreSQL: a statement unanswered this long fails and its connection is dropped (a
-    # connection cut without a reset would otherwise wait for TCP keepalive; tidings.store.db).
+    # connection cut without a reset would otherwise wait for TCP keepalive;
+    # tidings.store.db.STATEMENT_TIMEOUT_SECONDS).
     database_timeout_seconds: float = 60.0
     redis_prefix: str = "tidings:"  # every Redis key (stream, token buckets) starts with it
     host: str = "127.0.0.1"

@@ -27,9 +27,11 @@ def is_unavailable(exc: BaseException) -> bool:
 
 def report_unavailable(log: logging.Logger, api: str, method: str, path: str, exc: BaseException) -> None:
     """Counted (`tidings_api_unavailable_total`) and logged in one line, not a traceback: a
-    database away fails every request alike."""
+    database away fails every request alike. (A TimeoutError or ConnectionError may also come
+    from another service a request needed; 503 is the answer for that too.)"""
     API_UNAVAILABLE.labels(api).inc()
-    log.warning("%s %s: the database is unavailable (%s), answered 503", method, path, type(exc).__name__)
+    log.warning("%s %s answered 503: the database or a service it needs is unavailable (%s: %s)",
+                method, path, type(exc).__name__, str(exc)[:200])
 
 
 __all__ = ["RETRY_AFTER_SECONDS", "is_unavailable", "report_unavailable"]

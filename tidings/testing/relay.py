@@ -14,6 +14,7 @@ class FreezingRelay:
         self.target_port = target_port
         self.frozen: list[asyncio.Event] = []  # per connection: set = frozen
         self._server: asyncio.Server | None = None
+        self._stopping = asyncio.Event()  # set: frozen connections let go and close
         self.port = 0
 
     async def start(self) -> None:
@@ -36,11 +37,12 @@ class FreezingRelay:
         async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
             while data := await source.read(65536):
                 if frozen.is_set():
-                    await asyncio.Event().wait()  # hold the connection open, pass nothing on
+                    await self._stopping.wait()  # hold the connection open, pass nothing on
+                    break
                 sink.write(data)
                 await sink.drain()
-            sink.close()  # one side closed: so is the other (a server that closes after a client's
-            # goodbye, as PostgreSQL does, is waited for by its client)
+            sink.close()  # one side closed (or let go after a freeze): so is the other (a server that
+            # closes after a client's goodbye, as PostgreSQL does, is waited for by its client)
 
         try:
             await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
@@ -51,5 +53,7 @@ class FreezingRelay:
                 w.close()
 
     async def stop(self) -> None:
+        """Stop listening, and close the frozen connections too."""
         assert self._server is not None
+        self._stopping.set()
         self._server.close()
