@@ -16,7 +16,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tidings.queue.base import Taken
-from tidings.queue.redis_streams import QueueError, RedisStreamsDispatchQueue
+from tidings.queue.redis_streams import PUBLISH_RETRY_SECONDS, QueueError, RedisStreamsDispatchQueue
 from tidings.testing.relay import FreezingRelay
 
 CONSUMER_SCRIPT = str(Path(__file__).with_name("consumer_process.py"))
@@ -403,4 +403,48 @@ async def test_a_take_on_a_connection_cut_without_a_reset_fails_and_the_next_rec
         await worker.ack(again)
     finally:
         await worker.aclose()
+        await relay.stop()
+
+
+async def test_publishes_fail_at_once_for_a_moment_after_one_failed_then_resume(
+        redis_url: str, make_queue: QueueFactory, stream: str) -> None:
+    """Redis cut off (new connections hang too): one publish waits out the socket timeout; the
+    ones after it fail at once until PUBLISH_RETRY_SECONDS have passed and while the next attempt
+    is under way, so that the API's sends are not each held that long."""
+    relay = FreezingRelay(urlparse(redis_url).port or 6379)
+    await relay.start()
+    api = RedisStreamsDispatchQueue(relay.url(redis_url), stream=stream, consumer="api", socket_timeout=0.5)
+    worker = make_queue("worker")
+    try:
+        await api.publish([1])
+        relay.cut()
+        started = time.monotonic()
+        with pytest.raises(QueueError):
+            await api.publish([2])
+        assert time.monotonic() - started >= 0.4  # this one waited out the socket timeout
+        started = time.monotonic()
+        failed = await asyncio.gather(*(api.publish([n]) for n in range(3, 23)), return_exceptions=True)
+        assert all(isinstance(f, QueueError) for f in failed)
+        assert time.monotonic() - started < 0.1  # not tried: each would have waited 0.5 s
+
+        await asyncio.sleep(PUBLISH_RETRY_SECONDS)  # the window passes; Redis is still away
+        probe = asyncio.ensure_future(api.publish([23]))
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        with pytest.raises(QueueError):
+            await api.publish([24])  # while the probe is under way
+        assert time.monotonic() - started < 0.1
+        with pytest.raises(QueueError):
+            await probe
+
+        relay.heal()
+        await asyncio.sleep(PUBLISH_RETRY_SECONDS)
+        await api.publish([25])  # a new connection: Redis answers, publishes go through again
+        await api.publish([26])
+        published: list[int] = []
+        while (taken := await worker.take(10, 0.5)) is not None:
+            published += taken.ids
+        assert sorted(published) == [1, 25, 26]
+    finally:
+        await api.aclose()
         await relay.stop()

@@ -79,6 +79,11 @@ one opens a new connection: a connection cut without a reset (a host or the netw
 a worker's `take` no longer. Set here rather than left to redis-py's default (the same 5 s in
 8.x). A blocking read waits at most half of it on the server (`take`'s timeout is capped)."""
 PRIORITY_MARK = "p:"  # held entries and tokens of the priority stream carry this prefix
+PUBLISH_RETRY_SECONDS = 1.0
+"""After a publish fails, publishes fail at once (`QueueError`) for this long, and while the next
+attempt is under way: with Redis cut off without a reset each attempt waits out the socket
+timeout, and the API, which publishes after it commits, would hold every send that long. What
+fails to publish is left to the sweeper (`tidings.actions.batches._publish`)."""
 
 
 class QueueError(TidingsError):
@@ -176,6 +181,9 @@ class RedisStreamsDispatchQueue:
         self._generation = 0
         self._ids_per_entry_seen = float(ids_per_entry)  # running mean over recent reads
         self._outgoing = {False: _Outgoing(), True: _Outgoing()}  # by priority
+        self._socket_timeout = socket_timeout
+        self._publish_failed = False  # the last publish attempt failed
+        self._publish_down_until = 0.0  # loop time: publishes fail at once before it
 
     def _key(self, stream: str, entry_id: str) -> str:
         return PRIORITY_MARK + entry_id if stream == self.priority_stream else entry_id
@@ -197,6 +205,8 @@ class RedisStreamsDispatchQueue:
         pipeline and fill its entries together (see `_Outgoing`)."""
         if not ids:
             return
+        if asyncio.get_running_loop().time() < self._publish_down_until:
+            raise QueueError("publishing to the dispatch stream: it failed moments ago; not tried again yet")
         outgoing = self._outgoing[priority]
         if outgoing.sent is None:
             outgoing.sent = asyncio.get_running_loop().create_future()
@@ -211,6 +221,9 @@ class RedisStreamsDispatchQueue:
         ids, sent = outgoing.ids, outgoing.sent
         outgoing.ids, outgoing.sent, outgoing.task = [], None, None
         assert sent is not None
+        loop = asyncio.get_running_loop()
+        if self._publish_failed:  # this attempt finds out whether Redis is back: the others wait for it
+            self._publish_down_until = loop.time() + self._socket_timeout + PUBLISH_RETRY_SECONDS
         try:
             await self._ensure_group()
             size = self.ids_per_entry
@@ -224,9 +237,13 @@ class RedisStreamsDispatchQueue:
             sent.cancel()
             raise
         except Exception as exc:  # noqa: BLE001 - every publisher of this round learns it failed
+            self._publish_failed = True
+            self._publish_down_until = loop.time() + PUBLISH_RETRY_SECONDS
             sent.set_exception(exc)
             sent.exception()  # marked as seen: a publisher cancelled meanwhile no longer waits for it
         else:
+            self._publish_failed = False
+            self._publish_down_until = 0.0
             sent.set_result(None)
 
     async def take(self, max_items: int, timeout: float) -> Taken | None:

@@ -8,13 +8,15 @@ import asyncio
 class FreezingRelay:
     """A TCP relay to a server on 127.0.0.1 (Redis, PostgreSQL) whose connections can be frozen:
     they stay open and carry nothing, as when a host or the network between goes away without a
-    reset. New connections relay."""
+    reset. New connections relay, unless the relay is `cut()` (the network gone: they are
+    accepted and carry nothing either) until it is `heal()`ed."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.frozen: list[asyncio.Event] = []  # per connection: set = frozen
         self._server: asyncio.Server | None = None
         self._stopping = asyncio.Event()  # set: frozen connections let go and close
+        self._cut = False
         self.port = 0
 
     async def start(self) -> None:
@@ -29,9 +31,22 @@ class FreezingRelay:
         for frozen in self.frozen:
             frozen.set()
 
+    def cut(self) -> None:
+        """Freeze every connection, and every new one until `heal()`."""
+        self._cut = True
+        self.freeze_all()
+
+    def heal(self) -> None:
+        """New connections relay again (those frozen stay frozen)."""
+        self._cut = False
+
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         frozen = asyncio.Event()
         self.frozen.append(frozen)
+        if self._cut:
+            await self._stopping.wait()  # accepted, never answered
+            writer.close()
+            return
         upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
 
         async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
