@@ -1,7 +1,7 @@
 """The database or the queue failing for a moment around a send, in both profiles: what was
 taken or committed is not left waiting for the slow recoveries (a lease, the stream's idle
 takeover). A claim that fails gives its ids back to the queue; a publish that fails after the
-commit leaves the deliveries unpublished, for the sweeper's next round."""
+commit, or the sweeper's own, leaves the deliveries unpublished, for the sweeper's next round."""
 
 from __future__ import annotations
 
@@ -88,5 +88,19 @@ async def test_a_publish_that_fails_leaves_the_deliveries_to_the_sweepers_next_r
     assert published == [None] * len(TO)  # not "published" with no entry behind them
     assert await ctx.dispatch.backlog() == 0
     sweeper = Sweeper(ctx, OutcomeWriter(ctx.db, now_ms))
+    assert await sweeper.publish_due() == len(TO)
+    assert await ctx.dispatch.backlog() == len(TO)
+
+
+async def test_a_sweeper_publish_that_fails_leaves_them_for_its_next_round(ctx: Context) -> None:
+    ctx.dispatch.failures = 1  # type: ignore[attr-defined]
+    await _send(ctx)  # unpublished: the API's publish failed
+    ctx.dispatch.failures = 1  # type: ignore[attr-defined]
+    sweeper = Sweeper(ctx, OutcomeWriter(ctx.db, now_ms))
+    with pytest.raises(ConnectionError):
+        await sweeper.publish_due()  # the queue still away
+    async with ctx.db.read() as conn:
+        published = [r[0] for r in await conn.execute(select(deliveries.c.published_ms))]
+    assert published == [None] * len(TO)  # not left "published" with no entry behind them
     assert await sweeper.publish_due() == len(TO)
     assert await ctx.dispatch.backlog() == len(TO)

@@ -151,9 +151,15 @@ class Sweeper:
         return len(rows)
 
     async def _publish(self, rows: list[tuple[int, bool]]) -> None:
-        """Priority deliveries first, on the queue's priority lane."""
-        await self.ctx.dispatch.publish([i for i, priority in rows if priority], priority=True)
-        await self.ctx.dispatch.publish([i for i, priority in rows if not priority])
+        """Priority deliveries first, on the queue's priority lane. When the queue cannot be
+        reached they are marked unpublished again, for the next round (not a lease later)."""
+        try:
+            await self.ctx.dispatch.publish([i for i, priority in rows if priority], priority=True)
+            await self.ctx.dispatch.publish([i for i, priority in rows if not priority])
+        except Exception:
+            async with self.ctx.db.write() as conn:
+                await dq.unpublish(conn, [i for i, _ in rows])
+            raise
 
     async def republish_stale(self) -> int:
         # A claim past its lease belongs to a dead worker, which acknowledged the queue entry
