@@ -54,9 +54,11 @@ class Settings:
     data_dir: str = "./.tidings"
     database_url: str | None = None  # None: SQLite in data_dir
     redis_url: str | None = None  # None: in-process queue and limits
-    # PostgreSQL: a statement unanswered this long fails and its connection is dropped (a
-    # connection cut without a reset would otherwise wait for TCP keepalive;
-    # tidings.store.db.STATEMENT_TIMEOUT_SECONDS).
+    # PostgreSQL: a statement, commit or close unanswered this long fails (TimeoutError) and its
+    # connection is dropped (tidings.store.db): a connection cut without a reset (a host or the
+    # network gone, no RST) would otherwise hold its caller until TCP keepalive gave up — hours,
+    # and asyncpg turns no keepalive on. Far above any statement Tidings runs (retention deletes
+    # a chunk at a time).
     database_timeout_seconds: float = 60.0
     redis_prefix: str = "tidings:"  # every Redis key (stream, token buckets) starts with it
     host: str = "127.0.0.1"

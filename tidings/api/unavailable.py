@@ -1,6 +1,6 @@
 """Which unexpected errors mean "the database is away for now" rather than a fault in a request.
 
-A statement left unanswered (`tidings.store.db.STATEMENT_TIMEOUT_SECONDS`), a connection refused
+A statement left unanswered (the `database_timeout_seconds` setting), a connection refused
 or found cut, or the database unable to act for now (DB-API's OperationalError: SQLite locked
 past its busy timeout by another program, or its disk full): nothing the request asked for was
 done (or, for a commit cut short, an Idempotency-Key finds it when the request is sent again).

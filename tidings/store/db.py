@@ -13,7 +13,7 @@ connection is opened, committed and closed without giving the loop a turn
 stays for schema creation and for tools that want one; `sync_engine` is the engine statements run
 through, for event listeners. PostgreSQL
 (distributed profile) needs no lock; row-level guards in the queries keep concurrent workers
-consistent. Its statements have a timeout (`STATEMENT_TIMEOUT_SECONDS`, the
+consistent. Its statements have a timeout (`statement_timeout`, the
 `database_timeout_seconds` setting): one unanswered fails with TimeoutError and its connection
 is dropped, so a connection cut without a reset costs a caller that long, not hours.
 
@@ -36,6 +36,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, QueuePool
 
+from tidings.config import Settings
 from tidings.store import sqlite_inline
 from tidings.store.schema import metadata
 
@@ -46,16 +47,9 @@ def sqlite_url(data_dir: str) -> str:
     return f"sqlite+aiosqlite:///{data_dir}/tidings.db"
 
 
-# A PostgreSQL statement, commit or close not answered this long fails (TimeoutError) and its
-# connection is dropped: a connection cut without a reset (a host or the network gone, no RST)
-# would otherwise hold its caller until TCP keepalive gave up — hours, and asyncpg turns no
-# keepalive on. Far above any statement Tidings runs (retention deletes a chunk at a time).
-STATEMENT_TIMEOUT_SECONDS = 60.0
-
-
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10,
-                 statement_timeout: float = STATEMENT_TIMEOUT_SECONDS) -> None:
+                 statement_timeout: float = Settings.database_timeout_seconds) -> None:
         self.url = url
         self.dialect = make_url(url).get_backend_name()
         self.is_sqlite = self.dialect == "sqlite"
@@ -171,7 +165,7 @@ class Database:
                     if transaction:
                         await conn.commit()
                 except TimeoutError:
-                    # Unanswered (STATEMENT_TIMEOUT_SECONDS): dropped at once, not rolled back
+                    # Unanswered (`statement_timeout`): dropped at once, not rolled back
                     # (that would wait as long again) nor handed to the next caller. Any other
                     # error: the connection's close rolls the transaction back.
                     await conn.invalidate()
