@@ -55,10 +55,10 @@ from tidings.observability.metrics import MESSAGES_ACCEPTED, count_transitions
 from tidings.policy.content_safety import Finding, dry_run_warnings
 from tidings.policy.settings import PolicySettings
 from tidings.runtime.context import Context
-from tidings.store import deliveries as deliveries_store
 from tidings.store import schema
 from tidings.store.queries import batches as q
 from tidings.workers import notify
+from tidings.workers.publishing import publish_or_unpublish
 from tidings.workers.writer import Transition
 
 log = logging.getLogger(__name__)
@@ -224,20 +224,13 @@ async def _report_settled(conn: Any, transitions: Sequence[Transition], now: int
 
 
 async def _publish(ctx: Context, ids: Sequence[int], priority: bool = False) -> None:
-    """Publish committed deliveries; when the queue cannot be reached, mark them unpublished so
-    that the sweeper publishes them on its next round (every `sweep_stale_seconds`)."""
-    if not ids:
-        return
+    """Publish committed deliveries; when the queue cannot be reached they are left to the
+    sweeper's next round (`publish_or_unpublish`) and the request succeeds all the same."""
     try:
-        await ctx.dispatch.publish(ids, priority=priority)
+        await publish_or_unpublish(ctx, ids, priority)
     except Exception:  # noqa: BLE001 - committed: the request succeeds; the sweeper publishes them
         log.warning("dispatch publish failed for %d deliveries; the sweeper will publish them", len(ids),
                     exc_info=True)
-        try:
-            async with ctx.db.write() as conn:
-                await deliveries_store.unpublish(conn, ids)
-        except Exception:  # noqa: BLE001 - still published: the sweeper finds them a lease later
-            log.warning("marking %d deliveries unpublished failed too", len(ids), exc_info=True)
 
 
 def request_hash(payload: Mapping[str, Any]) -> str:

@@ -51,6 +51,7 @@ from tidings.store.queries import policy as policy_queries
 from tidings.webhooks import outbox
 from tidings.workers import batch_reports
 from tidings.workers.events import MoPartsOverdue, Receipt, Settled
+from tidings.workers.publishing import publish_or_unpublish
 from tidings.workers.writer import OutcomeWriter
 
 log = logging.getLogger(__name__)
@@ -153,13 +154,8 @@ class Sweeper:
     async def _publish(self, rows: list[tuple[int, bool]]) -> None:
         """Priority deliveries first, on the queue's priority lane. When the queue cannot be
         reached they are marked unpublished again, for the next round (not a lease later)."""
-        try:
-            await self.ctx.dispatch.publish([i for i, priority in rows if priority], priority=True)
-            await self.ctx.dispatch.publish([i for i, priority in rows if not priority])
-        except Exception:
-            async with self.ctx.db.write() as conn:
-                await dq.unpublish(conn, [i for i, _ in rows])
-            raise
+        await publish_or_unpublish(self.ctx, [i for i, priority in rows if priority], priority=True)
+        await publish_or_unpublish(self.ctx, [i for i, priority in rows if not priority])
 
     async def republish_stale(self) -> int:
         # A claim past its lease belongs to a dead worker, which acknowledged the queue entry
